@@ -1,0 +1,65 @@
+// Reduces each supersampled layer (one view each) to the output resolution: the shade is the box average (edges
+// anti-aliased, background black), the part id is the majority of the samples (background
+// included, so a pixel belongs to the object only when most of it is covered), and the depth is
+// the nearest covered sample (0 where the pixel is background). The part id travels in the alpha
+// channel of the output, which stays exact for ids up to 255.
+
+struct Params {
+    factor: u32,
+    width: u32,
+    height: u32,
+    _pad: u32,
+};
+
+@group(0) @binding(0) var shade_in: texture_2d_array<f32>;
+@group(0) @binding(1) var part_in: texture_2d_array<u32>;
+@group(0) @binding(2) var depth_in: texture_2d_array<f32>;
+@group(0) @binding(3) var shade_out: texture_storage_2d_array<rgba8unorm, write>;
+@group(0) @binding(4) var depth_out: texture_storage_2d_array<r32float, write>;
+@group(0) @binding(5) var<uniform> params: Params;
+
+@compute @workgroup_size(8, 8)
+fn main(@builtin(global_invocation_id) id: vec3<u32>) {
+    if (id.x >= params.width || id.y >= params.height) {
+        return;
+    }
+    let f = params.factor;
+    let layer = id.z;
+    let base = id.xy * f;
+    var sum = vec3<f32>(0.0);
+    var nearest = 0.0;
+    var best_part = 0u;
+    var best_count = 0u;
+    for (var j = 0u; j < f; j++) {
+        for (var i = 0u; i < f; i++) {
+            let p = vec2<i32>(base + vec2<u32>(i, j));
+            sum += textureLoad(shade_in, p, layer, 0).rgb;
+            let part = textureLoad(part_in, p, layer, 0).r;
+            if (part != 0u) {
+                let d = textureLoad(depth_in, p, layer, 0).r;
+                if (nearest == 0.0 || d < nearest) {
+                    nearest = d;
+                }
+            }
+            // Count how many samples share this sample's part; keep the first most common.
+            var count = 0u;
+            for (var jj = 0u; jj < f; jj++) {
+                for (var ii = 0u; ii < f; ii++) {
+                    if (textureLoad(part_in, vec2<i32>(base + vec2<u32>(ii, jj)), layer, 0).r == part) {
+                        count++;
+                    }
+                }
+            }
+            if (count > best_count) {
+                best_count = count;
+                best_part = part;
+            }
+        }
+    }
+    if (best_part == 0u) {
+        nearest = 0.0;
+    }
+    let mean = sum / f32(f * f);
+    textureStore(shade_out, vec2<i32>(id.xy), layer, vec4<f32>(mean, f32(best_part) / 255.0));
+    textureStore(depth_out, vec2<i32>(id.xy), layer, vec4<f32>(nearest, 0.0, 0.0, 0.0));
+}

@@ -1,0 +1,136 @@
+//! `manifest.json`: the recipe, the product and every sample's parameters, so that any sample
+//! can be regenerated bit-exactly and any result traced back to what made it.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use super::recipe::{Channels, Recipe};
+use super::sample::{SampleId, ViewParams};
+use crate::product::{Defect, ProductSpec};
+
+pub const MANIFEST_FORMAT: &str = "unseen-dataset";
+pub const MANIFEST_VERSION: u32 = 1;
+/// Depth maps store depth / DEPTH_SCALE as 16-bit integers.
+pub const DEPTH_SCALE: f64 = 0.001;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Manifest {
+    pub format: String,
+    pub version: u32,
+    pub name: String,
+    pub image: ImageInfo,
+    pub recipe: Recipe,
+    pub product: ProductSpec,
+    /// Edge length of the meshing grid used.
+    pub mesh_cell: f64,
+    /// World units per step of the 16-bit depth maps.
+    pub depth_scale: f64,
+    pub parts: BTreeMap<u8, String>,
+    pub samples: Vec<SampleRecord>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct ImageInfo {
+    pub size: u32,
+    pub channels: Channels,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SampleRecord {
+    #[serde(flatten)]
+    pub id: SampleId,
+    /// Poses drawn until the defect was visible (1 for good samples).
+    pub attempts: u32,
+    pub view: ViewParams,
+    pub defect: Option<Defect>,
+    /// Pixels in the defect mask.
+    pub visible_defect_px: usize,
+    /// The part of the good product the defect affects.
+    pub defect_part: Option<String>,
+    /// Files, relative to the dataset folder.
+    pub image: String,
+    pub mask: Option<String>,
+    pub part_map: String,
+    pub depth: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ManifestError {
+    #[error("cannot read manifest {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("manifest {path} is not a valid unseen dataset manifest: {message}")]
+    Parse { path: String, message: String },
+}
+
+impl Manifest {
+    pub fn load(path: &Path) -> Result<Self, ManifestError> {
+        let origin = path.display().to_string();
+        let bytes = std::fs::read(path).map_err(|source| ManifestError::Read {
+            path: origin.clone(),
+            source,
+        })?;
+        let manifest: Manifest =
+            serde_json::from_slice(&bytes).map_err(|e| ManifestError::Parse {
+                path: origin.clone(),
+                message: e.to_string(),
+            })?;
+        if manifest.format != MANIFEST_FORMAT || manifest.version != MANIFEST_VERSION {
+            return Err(ManifestError::Parse {
+                path: origin,
+                message: format!(
+                    "format {:?} version {} (expected {MANIFEST_FORMAT:?} version {MANIFEST_VERSION})",
+                    manifest.format, manifest.version
+                ),
+            });
+        }
+        Ok(manifest)
+    }
+
+    pub fn to_json(&self) -> Vec<u8> {
+        // Serialising plain data with string keys cannot fail.
+        let mut bytes = serde_json::to_vec_pretty(self).expect("manifest serialises");
+        bytes.push(b'\n');
+        bytes
+    }
+
+    pub fn samples_of<'a>(&'a self, split: &'a str) -> impl Iterator<Item = &'a SampleRecord> + 'a {
+        self.samples.iter().filter(move |s| s.id.split == split)
+    }
+}
+
+/// Where each file of a sample goes, relative to the dataset folder. The MVTec AD tree
+/// (`<name>/train`, `<name>/test`, `<name>/ground_truth`) holds only what anomalib expects; the
+/// validation split, part maps and depth maps live beside it.
+pub struct SamplePaths {
+    pub image: String,
+    pub mask: Option<String>,
+    pub part_map: String,
+    pub depth: String,
+}
+
+impl SamplePaths {
+    pub fn of(name: &str, id: &SampleId) -> Self {
+        let (split, class, stem) = (&id.split, &id.class, id.stem());
+        let (image, mask) = match split.as_str() {
+            "train" | "test" => (
+                format!("{name}/{split}/{class}/{stem}.png"),
+                format!("{name}/ground_truth/{class}/{stem}_mask.png"),
+            ),
+            _ => (
+                format!("{split}/{class}/{stem}.png"),
+                format!("{split}/ground_truth/{class}/{stem}_mask.png"),
+            ),
+        };
+        Self {
+            image,
+            mask: (!id.is_good()).then_some(mask),
+            part_map: format!("parts/{split}/{class}/{stem}.png"),
+            depth: format!("depth/{split}/{class}/{stem}.png"),
+        }
+    }
+}

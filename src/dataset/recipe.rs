@@ -1,0 +1,367 @@
+//! A dataset recipe (`assets/datasets/*.toml`): which product, how many samples of each class in
+//! each split, at what size, under which randomisation, from which master seed.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::product::ProductSpec;
+use crate::render::Lighting;
+
+pub const RECIPE_VERSION: u32 = 1;
+
+/// The splits, in the order they are generated and listed.
+pub const SPLITS: [&str; 3] = ["train", "validation", "test"];
+
+#[derive(Debug, thiserror::Error)]
+pub enum RecipeError {
+    #[error("cannot read recipe {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("recipe {path} is not valid TOML for a recipe: {message}")]
+    Parse { path: String, message: String },
+    #[error("recipe {path}: {message}")]
+    Invalid { path: String, message: String },
+    #[error("recipe {path}: {source}")]
+    Product {
+        path: String,
+        source: crate::product::ProductError,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Recipe {
+    pub version: u32,
+    /// Dataset name: the MVTec category folder `OUT/<name>/`.
+    pub name: String,
+    /// `cap` for the built-in product, or a path to a product TOML (relative to the recipe).
+    #[serde(default = "default_product")]
+    pub product: String,
+    /// Master seed; every sample's seed derives from it.
+    pub seed: u64,
+    #[serde(default)]
+    pub image: ImageSpec,
+    /// counts[split][class] = number of samples; class `good` or a defect class of the product.
+    pub counts: BTreeMap<String, BTreeMap<String, usize>>,
+    #[serde(default)]
+    pub camera: CameraSpec,
+    #[serde(default)]
+    pub pose: PoseSpec,
+    #[serde(default)]
+    pub lighting: Lighting,
+    #[serde(default)]
+    pub randomize: Randomize,
+    #[serde(default)]
+    pub mask: MaskSpec,
+}
+
+fn default_product() -> String {
+    "cap".into()
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Channels {
+    #[default]
+    Grey,
+    Rgb,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ImageSpec {
+    pub size: u32,
+    pub channels: Channels,
+    /// Supersampling factor per axis (1 = no anti-aliasing).
+    pub supersample: u32,
+}
+
+impl Default for ImageSpec {
+    fn default() -> Self {
+        Self {
+            size: 64,
+            channels: Channels::Grey,
+            supersample: 2,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CameraSpec {
+    pub distance: f64,
+    pub fov_y_deg: f64,
+}
+
+impl Default for CameraSpec {
+    fn default() -> Self {
+        Self {
+            distance: 7.0,
+            fov_y_deg: 30.0,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum PoseMode {
+    /// Rotation by `angle_deg` about a uniformly random axis.
+    #[default]
+    RandomAxis,
+    /// Standing upright, turned about the vertical axis by `yaw_deg`.
+    Upright,
+    /// Turned by `yaw_deg`, then tipped by up to `tilt_deg` in a random direction.
+    Tilt,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PoseSpec {
+    pub mode: PoseMode,
+    #[serde(default = "full_turn")]
+    pub angle_deg: [f64; 2],
+    #[serde(default = "full_turn")]
+    pub yaw_deg: [f64; 2],
+    #[serde(default)]
+    pub tilt_deg: f64,
+}
+
+fn full_turn() -> [f64; 2] {
+    [0.0, 360.0]
+}
+
+impl Default for PoseSpec {
+    fn default() -> Self {
+        Self {
+            mode: PoseMode::RandomAxis,
+            angle_deg: full_turn(),
+            yaw_deg: full_turn(),
+            tilt_deg: 0.0,
+        }
+    }
+}
+
+/// Per-sample variation on top of the nominal camera and lighting. Absent ranges mean "fixed".
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct Randomize {
+    /// The light direction is turned by up to this angle in a random direction.
+    #[serde(default)]
+    pub light_jitter_deg: f64,
+    pub intensity: Option<[f64; 2]>,
+    pub ambient: Option<[f64; 2]>,
+    pub camera_distance: Option<[f64; 2]>,
+    /// Standard deviation of additive Gaussian noise, in grey levels (0–255).
+    pub noise_sigma: Option<[f64; 2]>,
+    /// Standard deviation of a Gaussian blur, in pixels.
+    pub blur_sigma: Option<[f64; 2]>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MaskSpec {
+    /// Depth difference (world units) above which a pixel counts as changed by the defect.
+    pub depth_tolerance: f64,
+    /// A defect covering less than this fraction of the image counts as not visible; the pose
+    /// is then drawn again.
+    pub min_visible_fraction: f64,
+    /// How many poses to try before giving up on a sample.
+    pub max_attempts: u32,
+}
+
+impl Default for MaskSpec {
+    fn default() -> Self {
+        Self {
+            depth_tolerance: 0.01,
+            min_visible_fraction: 0.001,
+            max_attempts: 64,
+        }
+    }
+}
+
+impl Recipe {
+    pub fn load(path: &Path) -> Result<(Self, ProductSpec), RecipeError> {
+        let origin = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|source| RecipeError::Read {
+            path: origin.clone(),
+            source,
+        })?;
+        let recipe = Self::from_toml_str(&text, &origin)?;
+        let product = ProductSpec::load(&recipe.product, path.parent()).map_err(|source| {
+            RecipeError::Product {
+                path: origin.clone(),
+                source,
+            }
+        })?;
+        recipe
+            .validate_against(&product)
+            .map_err(|message| RecipeError::Invalid {
+                path: origin,
+                message,
+            })?;
+        Ok((recipe, product))
+    }
+
+    pub fn from_toml_str(text: &str, origin: &str) -> Result<Self, RecipeError> {
+        let recipe: Recipe = toml::from_str(text).map_err(|e| RecipeError::Parse {
+            path: origin.to_string(),
+            message: e.to_string(),
+        })?;
+        recipe.validate().map_err(|message| RecipeError::Invalid {
+            path: origin.to_string(),
+            message,
+        })?;
+        Ok(recipe)
+    }
+
+    /// Checks that do not need the product.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.version == 0 || self.version > RECIPE_VERSION {
+            return Err(format!(
+                "version {} is not supported (this build reads version {RECIPE_VERSION})",
+                self.version
+            ));
+        }
+        if self.name.is_empty()
+            || !self
+                .name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+        {
+            return Err(format!(
+                "name {:?} must be letters, digits, '_' or '-' (it becomes a folder name)",
+                self.name
+            ));
+        }
+        if !(8..=1024).contains(&self.image.size) {
+            return Err(format!(
+                "image.size must be 8 to 1024 pixels, got {}",
+                self.image.size
+            ));
+        }
+        if !(1..=4).contains(&self.image.supersample) {
+            return Err(format!(
+                "image.supersample must be 1 to 4, got {}",
+                self.image.supersample
+            ));
+        }
+        if !(self.camera.distance.is_finite() && self.camera.distance > 2.6) {
+            return Err("camera.distance must be more than 2.6 (outside the product)".into());
+        }
+        if !(self.camera.fov_y_deg > 1.0 && self.camera.fov_y_deg < 120.0) {
+            return Err("camera.fov_y_deg must be between 1 and 120".into());
+        }
+        for split in self.counts.keys() {
+            if !SPLITS.contains(&split.as_str()) {
+                return Err(format!(
+                    "counts.{split}: unknown split (use train, validation, test)"
+                ));
+            }
+        }
+        if let Some(train) = self.counts.get("train")
+            && let Some(class) = train.keys().find(|c| *c != "good")
+        {
+            return Err(format!(
+                "counts.train.{class}: the training split holds good samples only"
+            ));
+        }
+        let total: usize = self.counts.values().flat_map(|c| c.values()).sum();
+        if total == 0 {
+            return Err("counts: the recipe asks for no samples".into());
+        }
+        if total > 10_000_000 {
+            return Err(format!("counts: {total} samples is more than 10 million"));
+        }
+        let range = |r: Option<[f64; 2]>, what: &str, lo: f64, hi: f64| -> Result<(), String> {
+            match r {
+                Some([a, b])
+                    if !(a.is_finite() && b.is_finite() && a <= b && a >= lo && b <= hi) =>
+                {
+                    Err(format!(
+                        "randomize.{what} must be an ordered range within [{lo}, {hi}], got [{a}, {b}]"
+                    ))
+                }
+                _ => Ok(()),
+            }
+        };
+        range(self.randomize.intensity, "intensity", 0.0, 10.0)?;
+        range(self.randomize.ambient, "ambient", 0.0, 1.0)?;
+        range(
+            self.randomize.camera_distance,
+            "camera_distance",
+            2.6,
+            100.0,
+        )?;
+        range(self.randomize.noise_sigma, "noise_sigma", 0.0, 128.0)?;
+        range(self.randomize.blur_sigma, "blur_sigma", 0.0, 16.0)?;
+        if !(0.0..=180.0).contains(&self.randomize.light_jitter_deg) {
+            return Err("randomize.light_jitter_deg must be 0 to 180".into());
+        }
+        let l = &self.lighting;
+        if !(l.direction.iter().all(|v| v.is_finite())
+            && l.direction.iter().any(|v| *v != 0.0)
+            && l.intensity >= 0.0
+            && l.ambient >= 0.0
+            && l.albedo >= 0.0
+            && l.specular >= 0.0
+            && l.shininess >= 1.0)
+        {
+            return Err(
+                "lighting: direction must be a non-zero vector and intensity, ambient, albedo, \
+                 specular must be non-negative (shininess at least 1)"
+                    .into(),
+            );
+        }
+        let [a, b] = self.pose.angle_deg;
+        let [c, d] = self.pose.yaw_deg;
+        if !(a <= b && c <= d && (0.0..=180.0).contains(&self.pose.tilt_deg)) {
+            return Err(
+                "pose: angle_deg and yaw_deg must be ordered ranges and tilt_deg 0 to 180".into(),
+            );
+        }
+        let m = &self.mask;
+        if !(m.depth_tolerance > 0.0
+            && (0.0..1.0).contains(&m.min_visible_fraction)
+            && m.max_attempts >= 1)
+        {
+            return Err("mask: depth_tolerance must be positive, min_visible_fraction in [0, 1), max_attempts at least 1".into());
+        }
+        Ok(())
+    }
+
+    /// Checks that the classes asked for exist on the product.
+    pub fn validate_against(&self, product: &ProductSpec) -> Result<(), String> {
+        for (split, classes) in &self.counts {
+            for class in classes.keys() {
+                if class != "good" && !product.defects.contains_key(class) {
+                    let known: Vec<_> = product.defects.keys().cloned().collect();
+                    return Err(format!(
+                        "counts.{split}.{class}: product {:?} has no defect class {class:?} (it has {})",
+                        product.name,
+                        known.join(", ")
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Every (split, class, count) in generation order.
+    pub fn groups(&self) -> Vec<(&'static str, String, usize)> {
+        let mut out = Vec::new();
+        for split in SPLITS {
+            if let Some(classes) = self.counts.get(split) {
+                for (class, n) in classes {
+                    if *n > 0 {
+                        out.push((split, class.clone(), *n));
+                    }
+                }
+            }
+        }
+        out
+    }
+}

@@ -1,0 +1,213 @@
+//! One sample: the parameters drawn from its seed, the post-processing of its render, and the
+//! defect mask that compares it with the good product at the same pose.
+
+use glam::{DQuat, DVec3};
+use serde::{Deserialize, Serialize};
+
+use super::recipe::{PoseMode, Recipe};
+use crate::product::{Defect, ProductSpec, Shape};
+use crate::render::{Camera, Frame, Lighting};
+use crate::rng::{Rng, derive_seed};
+
+/// Which sample this is; with the recipe, enough to regenerate it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SampleId {
+    pub split: String,
+    pub class: String,
+    pub index: usize,
+    pub seed: u64,
+}
+
+impl SampleId {
+    pub fn new(recipe: &Recipe, split: &str, class: &str, index: usize) -> Self {
+        Self {
+            split: split.to_string(),
+            class: class.to_string(),
+            index,
+            seed: derive_seed(recipe.seed, &format!("{split}/{class}"), index as u64),
+        }
+    }
+
+    pub fn stem(&self) -> String {
+        format!("{:06}", self.index)
+    }
+
+    pub fn is_good(&self) -> bool {
+        self.class == "good"
+    }
+}
+
+/// Everything about how one view was taken.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct ViewParams {
+    /// Rotation axis (unit) and angle of the product about its centre.
+    pub axis: [f64; 3],
+    pub angle_deg: f64,
+    pub camera_distance: f64,
+    pub lighting: Lighting,
+    pub noise_sigma: f64,
+    pub blur_sigma: f64,
+}
+
+impl ViewParams {
+    pub fn camera(&self, recipe: &Recipe, shape: &Shape) -> Camera {
+        let rotation = DQuat::from_axis_angle(DVec3::from(self.axis), self.angle_deg.to_radians());
+        Camera {
+            rotation: rotation.as_quat(),
+            centre: shape.centre().as_vec3(),
+            distance: self.camera_distance as f32,
+            fov_y_deg: recipe.camera.fov_y_deg as f32,
+        }
+    }
+}
+
+/// Draws the defect of a defective sample (None for good ones).
+pub fn draw_defect(id: &SampleId, product: &ProductSpec) -> Option<Defect> {
+    let spec = product.defects.get(&id.class)?;
+    let mut rng = Rng::new(derive_seed(id.seed, "defect", 0));
+    Some(spec.sample(&product.shape(), &mut rng))
+}
+
+/// Draws the view for one attempt; a new attempt (after an invisible defect) draws anew.
+pub fn draw_view(id: &SampleId, recipe: &Recipe, attempt: u32) -> ViewParams {
+    let mut rng = Rng::new(derive_seed(id.seed, "view", u64::from(attempt)));
+    let pose = &recipe.pose;
+    let (axis, angle_deg) = match pose.mode {
+        PoseMode::RandomAxis => (rng.unit_vector(), rng.uniform_range(pose.angle_deg)),
+        PoseMode::Upright => ([0.0, 1.0, 0.0], rng.uniform_range(pose.yaw_deg)),
+        PoseMode::Tilt => {
+            let yaw = DQuat::from_rotation_y(rng.uniform_range(pose.yaw_deg).to_radians());
+            let tilt_dir = rng.uniform(0.0, std::f64::consts::TAU);
+            let tilt_axis = DVec3::new(tilt_dir.cos(), 0.0, tilt_dir.sin());
+            let tilt =
+                DQuat::from_axis_angle(tilt_axis, rng.uniform(0.0, pose.tilt_deg).to_radians());
+            let (axis, angle) = (tilt * yaw).to_axis_angle();
+            (axis.to_array(), angle.to_degrees())
+        }
+    };
+    let r = &recipe.randomize;
+    let mut lighting = recipe.lighting;
+    if r.light_jitter_deg > 0.0 {
+        let dir = DVec3::from(lighting.direction.map(f64::from)).normalize_or(DVec3::Z);
+        let jitter_axis = dir.any_orthonormal_vector();
+        let spin = DQuat::from_axis_angle(dir, rng.uniform(0.0, std::f64::consts::TAU));
+        let tip = DQuat::from_axis_angle(
+            spin * jitter_axis,
+            rng.uniform(0.0, r.light_jitter_deg).to_radians(),
+        );
+        lighting.direction = (tip * dir).as_vec3().to_array();
+    }
+    if let Some(range) = r.intensity {
+        lighting.intensity = rng.uniform_range(range) as f32;
+    }
+    if let Some(range) = r.ambient {
+        lighting.ambient = rng.uniform_range(range) as f32;
+    }
+    let camera_distance = r
+        .camera_distance
+        .map_or(recipe.camera.distance, |range| rng.uniform_range(range));
+    let noise_sigma = r.noise_sigma.map_or(0.0, |range| rng.uniform_range(range));
+    let blur_sigma = r.blur_sigma.map_or(0.0, |range| rng.uniform_range(range));
+    ViewParams {
+        axis,
+        angle_deg,
+        camera_distance,
+        lighting,
+        noise_sigma,
+        blur_sigma,
+    }
+}
+
+/// Blur, then sensor noise, then quantisation: the camera's part of the image. Deterministic
+/// for a given seed.
+pub fn finish_image(frame: &Frame, view: &ViewParams, seed: u64) -> Vec<u8> {
+    let size = frame.size as usize;
+    let mut img: Vec<f32> = frame.shade.iter().map(|&v| f32::from(v)).collect();
+    if view.blur_sigma > 0.0 {
+        img = gaussian_blur(&img, size, view.blur_sigma as f32);
+    }
+    if view.noise_sigma > 0.0 {
+        let mut rng = Rng::new(derive_seed(seed, "noise", 0));
+        for v in &mut img {
+            *v += (rng.normal() * view.noise_sigma) as f32;
+        }
+    }
+    img.iter()
+        .map(|v| v.round().clamp(0.0, 255.0) as u8)
+        .collect()
+}
+
+/// Separable Gaussian blur with clamped borders.
+pub fn gaussian_blur(img: &[f32], size: usize, sigma: f32) -> Vec<f32> {
+    let radius = (3.0 * sigma).ceil() as isize;
+    let kernel: Vec<f32> = (-radius..=radius)
+        .map(|i| (-(i * i) as f32 / (2.0 * sigma * sigma)).exp())
+        .collect();
+    let total: f32 = kernel.iter().sum();
+    let kernel: Vec<f32> = kernel.iter().map(|k| k / total).collect();
+    let pass = |src: &[f32], horizontal: bool| -> Vec<f32> {
+        let mut dst = vec![0.0; src.len()];
+        for y in 0..size {
+            for x in 0..size {
+                let mut acc = 0.0;
+                for (k, w) in kernel.iter().enumerate() {
+                    let o = k as isize - radius;
+                    let (sx, sy) = if horizontal {
+                        ((x as isize + o).clamp(0, size as isize - 1) as usize, y)
+                    } else {
+                        (x, (y as isize + o).clamp(0, size as isize - 1) as usize)
+                    };
+                    acc += w * src[sy * size + sx];
+                }
+                dst[y * size + x] = acc;
+            }
+        }
+        dst
+    };
+    pass(&pass(img, true), false)
+}
+
+/// The defect mask: pixels where the defective render's geometry differs from the good
+/// render's at the same pose (silhouette or depth), 0 or 255.
+pub fn defect_mask(good: &Frame, bad: &Frame, depth_tolerance: f64) -> Vec<u8> {
+    (0..good.part.len())
+        .map(|i| {
+            let (g, b) = (good.part[i] != 0, bad.part[i] != 0);
+            let changed = g != b
+                || (g
+                    && (f64::from(good.depth[i]) - f64::from(bad.depth[i])).abs()
+                        > depth_tolerance);
+            if changed { 255 } else { 0 }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn blur_keeps_the_mean_and_spreads_a_point() {
+        let size = 9;
+        let mut img = vec![0.0; size * size];
+        img[4 * size + 4] = 81.0;
+        let out = gaussian_blur(&img, size, 1.0);
+        let sum: f32 = out.iter().sum();
+        assert!((sum - 81.0).abs() < 1e-3, "{sum}");
+        assert!(out[4 * size + 4] < 81.0 && out[4 * size + 5] > 0.0);
+        assert!(out[4 * size + 5] < out[4 * size + 4]);
+    }
+
+    #[test]
+    fn mask_marks_silhouette_and_depth_changes_only() {
+        let frame = |part: Vec<u8>, depth: Vec<f32>| Frame {
+            size: 2,
+            shade: vec![0; 4],
+            part,
+            depth,
+        };
+        let good = frame(vec![1, 1, 0, 2], vec![7.0, 7.0, 0.0, 6.5]);
+        let bad = frame(vec![1, 1, 1, 2], vec![7.0, 6.9, 6.0, 6.505]);
+        assert_eq!(defect_mask(&good, &bad, 0.01), vec![0, 255, 255, 0]);
+    }
+}

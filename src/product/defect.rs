@@ -1,0 +1,359 @@
+//! Geometric defects: how each class is parameterised (ranges in the product file), how one
+//! instance is sampled, and how it changes the distance field.
+
+use glam::DVec3;
+use serde::{Deserialize, Serialize};
+
+use super::ProductSpec;
+use super::sdf::{Shape, smooth_max, smooth_min};
+use crate::rng::Rng;
+
+/// A defect class as described in the product file: ranges to sample from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum DefectSpec {
+    /// A smooth bump blended onto the dome.
+    Bulge {
+        radius: [f64; 2],
+        protrusion: [f64; 2],
+        polar_deg: [f64; 2],
+        azimuth_deg: [f64; 2],
+        blend: f64,
+    },
+    /// The notch is not cut as high as it should be.
+    ShortNotch { height: [f64; 2] },
+    /// A smooth inward depression on the dome or the wall.
+    Dent {
+        radius: [f64; 2],
+        depth: [f64; 2],
+        polar_deg: [f64; 2],
+        wall_y: [f64; 2],
+        azimuth_deg: [f64; 2],
+        blend: f64,
+    },
+    /// A piece missing from the bottom rim.
+    Chip {
+        radius: [f64; 2],
+        azimuth_deg: [f64; 2],
+    },
+}
+
+/// One sampled defect, with everything needed to rebuild its geometry exactly.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Defect {
+    Bulge {
+        centre: [f64; 3],
+        radius: f64,
+        blend: f64,
+    },
+    ShortNotch {
+        height: f64,
+    },
+    Dent {
+        centre: [f64; 3],
+        radius: f64,
+        blend: f64,
+    },
+    Chip {
+        centre: [f64; 3],
+        radius: f64,
+    },
+}
+
+fn check_range(r: [f64; 2], what: &str, lo: f64, hi: f64) -> Result<(), String> {
+    if !(r[0].is_finite() && r[1].is_finite()) || r[0] > r[1] || r[0] < lo || r[1] > hi {
+        return Err(format!(
+            "{what} must be an ordered range [min, max] within [{lo}, {hi}], got {r:?}"
+        ));
+    }
+    Ok(())
+}
+
+/// The point on the dome at a polar angle from the top and an azimuth from +z towards +x, and
+/// the outward direction there.
+fn dome_point(shape: &Shape, polar_deg: f64, azimuth_deg: f64) -> (DVec3, DVec3) {
+    let (t, a) = (polar_deg.to_radians(), azimuth_deg.to_radians());
+    let dir = DVec3::new(t.sin() * a.sin(), t.cos(), t.sin() * a.cos());
+    (
+        DVec3::new(0.0, shape.wall_height, 0.0) + dir * shape.radius,
+        dir,
+    )
+}
+
+fn wall_point(shape: &Shape, y: f64, azimuth_deg: f64) -> (DVec3, DVec3) {
+    let a = azimuth_deg.to_radians();
+    let dir = DVec3::new(a.sin(), 0.0, a.cos());
+    (dir * shape.radius + DVec3::new(0.0, y, 0.0), dir)
+}
+
+impl DefectSpec {
+    pub fn validate(&self, product: &ProductSpec) -> Result<(), String> {
+        let r = product.shape.radius;
+        match self {
+            DefectSpec::Bulge {
+                radius,
+                protrusion,
+                polar_deg,
+                azimuth_deg,
+                blend,
+            } => {
+                check_range(*radius, "radius", 1e-3, r)?;
+                check_range(*protrusion, "protrusion", 1e-3, r)?;
+                check_range(*polar_deg, "polar_deg", 0.0, 90.0)?;
+                check_range(*azimuth_deg, "azimuth_deg", -360.0, 720.0)?;
+                if protrusion[1] > radius[0] * 2.0 {
+                    return Err("protrusion must stay below the bulge's diameter".into());
+                }
+                check_range([*blend, *blend], "blend", 0.0, r)
+            }
+            DefectSpec::ShortNotch { height } => {
+                check_range(*height, "height", 1e-3, product.notch.height)?;
+                if height[1] >= product.notch.height {
+                    return Err(format!(
+                        "height must be below the nominal notch height {}",
+                        product.notch.height
+                    ));
+                }
+                Ok(())
+            }
+            DefectSpec::Dent {
+                radius,
+                depth,
+                polar_deg,
+                wall_y,
+                azimuth_deg,
+                blend,
+            } => {
+                check_range(*radius, "radius", 1e-3, r)?;
+                check_range(*depth, "depth", 1e-3, r / 2.0)?;
+                if depth[1] >= radius[0] {
+                    return Err("depth must stay below the pressing sphere's radius".into());
+                }
+                check_range(*polar_deg, "polar_deg", 0.0, 90.0)?;
+                check_range(*wall_y, "wall_y", 0.0, product.shape.wall_height)?;
+                check_range(*azimuth_deg, "azimuth_deg", -360.0, 720.0)?;
+                check_range([*blend, *blend], "blend", 0.0, r)
+            }
+            DefectSpec::Chip {
+                radius,
+                azimuth_deg,
+            } => {
+                check_range(*radius, "radius", 1e-3, r / 2.0)?;
+                check_range(*azimuth_deg, "azimuth_deg", -360.0, 720.0)
+            }
+        }
+    }
+
+    /// Draws one instance of this defect class.
+    pub fn sample(&self, shape: &Shape, rng: &mut Rng) -> Defect {
+        match self {
+            DefectSpec::Bulge {
+                radius,
+                protrusion,
+                polar_deg,
+                azimuth_deg,
+                blend,
+            } => {
+                let radius = rng.uniform_range(*radius);
+                let protrusion = rng.uniform_range(*protrusion);
+                let (surface, dir) = dome_point(
+                    shape,
+                    rng.uniform_range(*polar_deg),
+                    rng.uniform_range(*azimuth_deg),
+                );
+                let centre = surface + dir * (protrusion - radius);
+                Defect::Bulge {
+                    centre: centre.to_array(),
+                    radius,
+                    blend: *blend,
+                }
+            }
+            DefectSpec::ShortNotch { height } => Defect::ShortNotch {
+                height: rng.uniform_range(*height),
+            },
+            DefectSpec::Dent {
+                radius,
+                depth,
+                polar_deg,
+                wall_y,
+                azimuth_deg,
+                blend,
+            } => {
+                let radius = rng.uniform_range(*radius);
+                let depth = rng.uniform_range(*depth);
+                let on_dome = rng.next_f64() < 0.5;
+                let azimuth = rng.uniform_range(*azimuth_deg);
+                let (surface, dir) = if on_dome {
+                    dome_point(shape, rng.uniform_range(*polar_deg), azimuth)
+                } else {
+                    wall_point(shape, rng.uniform_range(*wall_y), azimuth)
+                };
+                let centre = surface + dir * (radius - depth);
+                Defect::Dent {
+                    centre: centre.to_array(),
+                    radius,
+                    blend: *blend,
+                }
+            }
+            DefectSpec::Chip {
+                radius,
+                azimuth_deg,
+            } => {
+                let radius = rng.uniform_range(*radius);
+                let (rim, _) = wall_point(shape, 0.0, rng.uniform_range(*azimuth_deg));
+                Defect::Chip {
+                    centre: rim.to_array(),
+                    radius,
+                }
+            }
+        }
+    }
+}
+
+impl Defect {
+    /// Defects that change the product's dimensions rather than adding or removing material.
+    pub fn reshape(&self, shape: Shape) -> Shape {
+        match self {
+            Defect::ShortNotch { height } => Shape {
+                notch_height: *height,
+                ..shape
+            },
+            _ => shape,
+        }
+    }
+
+    /// Applies the defect to the distance `d` of the (reshaped) product at `p`.
+    pub fn modify(&self, d: f64, p: DVec3) -> f64 {
+        match self {
+            Defect::Bulge {
+                centre,
+                radius,
+                blend,
+            } => smooth_min(d, (p - DVec3::from(*centre)).length() - radius, *blend),
+            Defect::Dent {
+                centre,
+                radius,
+                blend,
+            } => smooth_max(d, radius - (p - DVec3::from(*centre)).length(), *blend),
+            Defect::Chip { centre, radius } => d.max(radius - (p - DVec3::from(*centre)).length()),
+            Defect::ShortNotch { .. } => d,
+        }
+    }
+
+    /// A point on the good product's surface where the defect sits; its part is the part the
+    /// defect affects.
+    pub fn anchor(&self, shape: &Shape) -> DVec3 {
+        let project = |c: &[f64; 3]| {
+            // The surface point nearest the defect's centre, found along the field's gradient.
+            let solid = super::sdf::Solid::good(*shape);
+            let mut p = DVec3::from(*c);
+            for _ in 0..8 {
+                p -= solid.normal(p, 1e-4) * solid.sdf(p);
+            }
+            p
+        };
+        match self {
+            Defect::Bulge { centre, .. } | Defect::Dent { centre, .. } => project(centre),
+            Defect::Chip { centre, .. } => DVec3::from(*centre),
+            Defect::ShortNotch { height } => DVec3::new(
+                0.0,
+                (height + shape.notch_height) / 2.0,
+                shape.radius - shape.notch_depth,
+            ),
+        }
+    }
+
+    /// The part of the good product this defect affects.
+    pub fn part(&self, shape: &Shape) -> u8 {
+        shape.part_at(self.anchor(shape))
+    }
+
+    /// An axis-aligned box outside which the defect provably leaves the surface unchanged.
+    pub fn influence_box(&self, shape: &Shape) -> (DVec3, DVec3) {
+        let ball = |c: &[f64; 3], r: f64| {
+            let c = DVec3::from(*c);
+            (c - DVec3::splat(r), c + DVec3::splat(r))
+        };
+        match self {
+            Defect::Bulge {
+                centre,
+                radius,
+                blend,
+            }
+            | Defect::Dent {
+                centre,
+                radius,
+                blend,
+                // The polynomial blend can add material up to 1.25·blend beyond the sphere.
+            } => ball(centre, radius + 1.5 * blend),
+            Defect::Chip { centre, radius } => ball(centre, *radius),
+            Defect::ShortNotch { height } => (
+                DVec3::new(
+                    -shape.notch_width / 2.0,
+                    *height,
+                    shape.radius - shape.notch_depth,
+                ),
+                DVec3::new(shape.notch_width / 2.0, shape.notch_height, shape.radius),
+            ),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::product::sdf::Solid;
+
+    #[test]
+    fn the_default_bulge_sits_where_the_issue_says() {
+        // Polar 0, radius 0.30, protrusion 0.15: centre (0, 1.85, 0).
+        let shape = ProductSpec::builtin_cap().shape();
+        let spec = DefectSpec::Bulge {
+            radius: [0.3, 0.3],
+            protrusion: [0.15, 0.15],
+            polar_deg: [0.0, 0.0],
+            azimuth_deg: [0.0, 0.0],
+            blend: 0.08,
+        };
+        let d = spec.sample(&shape, &mut Rng::new(1));
+        let Defect::Bulge { centre, .. } = d else {
+            panic!("not a bulge")
+        };
+        assert!((DVec3::from(centre) - DVec3::new(0.0, 1.85, 0.0)).length() < 1e-12);
+        let solid = Solid::with_defect(shape, d);
+        // The top now stands 0.15 higher.
+        assert!(solid.sdf(DVec3::new(0.0, 2.15, 0.0)).abs() < 1e-9);
+    }
+
+    #[test]
+    fn every_defect_changes_the_field_inside_its_box_and_nowhere_else() {
+        let product = ProductSpec::builtin_cap();
+        let shape = product.shape();
+        let good = Solid::good(shape);
+        let mut rng = Rng::new(3);
+        for (class, spec) in &product.defects {
+            for _ in 0..5 {
+                let defect = spec.sample(&shape, &mut rng);
+                let (lo, hi) = defect.influence_box(&shape);
+                let bad = Solid::with_defect(shape, defect.clone());
+                let mut changed_inside = 0;
+                for _ in 0..20_000 {
+                    let p = DVec3::new(
+                        rng.uniform(-1.3, 1.3),
+                        rng.uniform(-0.3, 2.4),
+                        rng.uniform(-1.3, 1.3),
+                    );
+                    let (a, b) = (good.sdf(p), bad.sdf(p));
+                    let inside = p.cmpge(lo).all() && p.cmple(hi).all();
+                    // Only the surface matters: a sign change (material added or removed).
+                    if (a < 0.0) != (b < 0.0) {
+                        assert!(inside, "{class}: {defect:?} changed {p} outside its box");
+                        changed_inside += 1;
+                    }
+                }
+                assert!(changed_inside > 0, "{class}: {defect:?} changed nothing");
+            }
+        }
+    }
+}

@@ -1,0 +1,406 @@
+//! From a distance field to a triangle mesh: sample the field on a regular grid, then extract
+//! the zero surface with surface nets (one vertex per cell the surface crosses, one quad per grid
+//! edge it crosses). Surface nets always give a closed surface when the object lies inside the
+//! grid, which is what the watertightness test checks.
+
+use glam::DVec3;
+
+use super::sdf::{Shape, Solid};
+
+/// An indexed triangle mesh, counter-clockwise seen from outside.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Mesh {
+    pub positions: Vec<[f32; 3]>,
+    pub normals: Vec<[f32; 3]>,
+    /// Part id of each vertex (flat-shaded per triangle from its first vertex).
+    pub parts: Vec<u8>,
+    pub indices: Vec<u32>,
+}
+
+impl Mesh {
+    pub fn triangle_count(&self) -> usize {
+        self.indices.len() / 3
+    }
+
+    pub fn triangles(&self) -> impl Iterator<Item = [DVec3; 3]> + '_ {
+        self.indices
+            .chunks_exact(3)
+            .map(|t| [0, 1, 2].map(|i| DVec3::from(self.positions[t[i] as usize].map(f64::from))))
+    }
+
+    /// Enclosed volume by the divergence theorem (positive for outward-facing triangles).
+    pub fn volume(&self) -> f64 {
+        self.triangles()
+            .map(|[a, b, c]| a.dot(b.cross(c)) / 6.0)
+            .sum()
+    }
+
+    pub fn bounds(&self) -> (DVec3, DVec3) {
+        self.positions.iter().fold(
+            (DVec3::splat(f64::INFINITY), DVec3::splat(f64::NEG_INFINITY)),
+            |(lo, hi), p| {
+                let p = DVec3::from(p.map(f64::from));
+                (lo.min(p), hi.max(p))
+            },
+        )
+    }
+
+    /// True when every directed edge a→b is matched by exactly one b→a: the surface is closed
+    /// and consistently oriented.
+    pub fn is_closed(&self) -> bool {
+        let mut edges: std::collections::HashMap<(u32, u32), i32> = Default::default();
+        for t in self.indices.chunks_exact(3) {
+            for (a, b) in [(t[0], t[1]), (t[1], t[2]), (t[2], t[0])] {
+                *edges.entry((a.min(b), a.max(b))).or_default() += if a < b { 1 } else { -1 };
+            }
+        }
+        edges.values().all(|&balance| balance == 0)
+    }
+}
+
+/// The distance field sampled at the corners of a regular grid.
+#[derive(Debug, Clone)]
+pub struct Grid {
+    origin: DVec3,
+    cell: f64,
+    dims: [usize; 3],
+    values: Vec<f32>,
+}
+
+impl Grid {
+    /// A grid covering the product (and room for defects that add material) with a margin of
+    /// two cells so the surface never touches the grid's border.
+    pub fn for_shape(shape: &Shape, cell: f64) -> Self {
+        let margin = 2.0 * cell + 0.05;
+        let r = shape.radius;
+        let lo = DVec3::new(-r - margin, -margin, -r - margin);
+        let hi = DVec3::new(r + margin, shape.height() + 0.5 * r + margin, r + margin);
+        let n = ((hi - lo) / cell).ceil();
+        let dims = [n.x as usize + 1, n.y as usize + 1, n.z as usize + 1];
+        Self {
+            origin: lo,
+            cell,
+            dims,
+            values: vec![0.0; dims[0] * dims[1] * dims[2]],
+        }
+    }
+
+    fn index(&self, i: usize, j: usize, k: usize) -> usize {
+        (k * self.dims[1] + j) * self.dims[0] + i
+    }
+
+    fn point(&self, i: usize, j: usize, k: usize) -> DVec3 {
+        self.origin + DVec3::new(i as f64, j as f64, k as f64) * self.cell
+    }
+
+    /// Samples `solid` at every grid point.
+    pub fn sample(mut self, solid: &Solid) -> Self {
+        self.resample_box(
+            solid,
+            self.origin,
+            self.point(self.dims[0], self.dims[1], self.dims[2]),
+        );
+        self
+    }
+
+    /// Re-samples only the grid points inside a box (plus one cell), e.g. a defect's region of
+    /// influence on top of the good product's grid. Points outside keep their exact values, so
+    /// the mesh there is identical to the good product's.
+    pub fn resample_box(&mut self, solid: &Solid, lo: DVec3, hi: DVec3) {
+        let to_index = |v: DVec3, round_up: bool| -> [usize; 3] {
+            let g = (v - self.origin) / self.cell;
+            let g = if round_up {
+                g.ceil() + 1.0
+            } else {
+                g.floor() - 1.0
+            };
+            [0, 1, 2].map(|a| (g[a].max(0.0) as usize).min(self.dims[a] - 1))
+        };
+        let (a, b) = (to_index(lo, false), to_index(hi, true));
+        for k in a[2]..=b[2] {
+            for j in a[1]..=b[1] {
+                for i in a[0]..=b[0] {
+                    let idx = self.index(i, j, k);
+                    self.values[idx] = solid.sdf(self.point(i, j, k)) as f32;
+                }
+            }
+        }
+    }
+
+    /// Extracts the surface; normals and part ids come from `solid` itself, not the grid.
+    pub fn surface_nets(&self, solid: &Solid) -> Mesh {
+        let [nx, ny, nz] = self.dims;
+        let mut cell_vertex = vec![u32::MAX; nx * ny * nz];
+        let mut mesh = Mesh::default();
+        const CORNERS: [[usize; 3]; 8] = [
+            [0, 0, 0],
+            [1, 0, 0],
+            [0, 1, 0],
+            [1, 1, 0],
+            [0, 0, 1],
+            [1, 0, 1],
+            [0, 1, 1],
+            [1, 1, 1],
+        ];
+        const EDGES: [(usize, usize); 12] = [
+            (0, 1),
+            (2, 3),
+            (4, 5),
+            (6, 7),
+            (0, 2),
+            (1, 3),
+            (4, 6),
+            (5, 7),
+            (0, 4),
+            (1, 5),
+            (2, 6),
+            (3, 7),
+        ];
+        for k in 0..nz - 1 {
+            for j in 0..ny - 1 {
+                for i in 0..nx - 1 {
+                    let v = CORNERS.map(|c| self.values[self.index(i + c[0], j + c[1], k + c[2])]);
+                    let inside = v.iter().filter(|x| **x < 0.0).count();
+                    if inside == 0 || inside == 8 {
+                        continue;
+                    }
+                    let mut sum = DVec3::ZERO;
+                    let mut count = 0.0;
+                    for (a, b) in EDGES {
+                        if (v[a] < 0.0) != (v[b] < 0.0) {
+                            let t = f64::from(v[a] / (v[a] - v[b]));
+                            let pa = DVec3::from(CORNERS[a].map(|c| c as f64));
+                            let pb = DVec3::from(CORNERS[b].map(|c| c as f64));
+                            sum += pa + (pb - pa) * t;
+                            count += 1.0;
+                        }
+                    }
+                    let cell_lo = self.point(i, j, k);
+                    let guess = cell_lo + sum / count * self.cell;
+                    let p = project_to_surface(solid, guess, cell_lo, self.cell);
+                    let n = solid.normal(p, self.cell * 0.25);
+                    cell_vertex[self.index(i, j, k)] = mesh.positions.len() as u32;
+                    mesh.positions.push(p.as_vec3().to_array());
+                    mesh.normals.push(n.as_vec3().to_array());
+                    mesh.parts.push(solid.part_at(p));
+                }
+            }
+        }
+        // One quad per grid edge with a sign change, joining the four cells around that edge.
+        let cell = |i: usize, j: usize, k: usize| cell_vertex[self.index(i, j, k)];
+        let mut quad = |q: [u32; 4], outward_positive: bool| {
+            let q = if outward_positive {
+                q
+            } else {
+                [q[0], q[3], q[2], q[1]]
+            };
+            // Split along the shorter diagonal for better-shaped triangles.
+            let p = q.map(|i| DVec3::from(mesh.positions[i as usize].map(f64::from)));
+            if (p[0] - p[2]).length_squared() <= (p[1] - p[3]).length_squared() {
+                mesh.indices
+                    .extend_from_slice(&[q[0], q[1], q[2], q[0], q[2], q[3]]);
+            } else {
+                mesh.indices
+                    .extend_from_slice(&[q[0], q[1], q[3], q[1], q[2], q[3]]);
+            }
+        };
+        for k in 1..nz - 1 {
+            for j in 1..ny - 1 {
+                for i in 1..nx - 1 {
+                    let here = self.values[self.index(i, j, k)] < 0.0;
+                    // Edge along +x: cells around it in the (y, z) plane.
+                    if i + 1 < nx && here != (self.values[self.index(i + 1, j, k)] < 0.0) {
+                        quad(
+                            [
+                                cell(i, j - 1, k - 1),
+                                cell(i, j, k - 1),
+                                cell(i, j, k),
+                                cell(i, j - 1, k),
+                            ],
+                            here,
+                        );
+                    }
+                    // Along +y: cells in the (z, x) plane.
+                    if j + 1 < ny && here != (self.values[self.index(i, j + 1, k)] < 0.0) {
+                        quad(
+                            [
+                                cell(i - 1, j, k - 1),
+                                cell(i - 1, j, k),
+                                cell(i, j, k),
+                                cell(i, j, k - 1),
+                            ],
+                            here,
+                        );
+                    }
+                    // Along +z: cells in the (x, y) plane.
+                    if k + 1 < nz && here != (self.values[self.index(i, j, k + 1)] < 0.0) {
+                        quad(
+                            [
+                                cell(i - 1, j - 1, k),
+                                cell(i, j - 1, k),
+                                cell(i, j, k),
+                                cell(i - 1, j, k),
+                            ],
+                            here,
+                        );
+                    }
+                }
+            }
+        }
+        mesh
+    }
+}
+
+/// Moves a surface-nets vertex onto the true surface (Newton steps along the gradient), kept
+/// within its cell so the mesh cannot fold over at sharp edges.
+fn project_to_surface(solid: &Solid, mut p: DVec3, cell_lo: DVec3, cell: f64) -> DVec3 {
+    let eps = cell * 0.1;
+    for _ in 0..2 {
+        let d = solid.sdf(p);
+        let g = solid.normal(p, eps);
+        p -= g * d;
+        p = p.clamp(cell_lo, cell_lo + DVec3::splat(cell));
+    }
+    p
+}
+
+/// Meshes a solid at the given cell size.
+pub fn mesh_solid(solid: &Solid, cell: f64) -> Mesh {
+    Grid::for_shape(&solid.shape, cell)
+        .sample(solid)
+        .surface_nets(solid)
+}
+
+/// Meshes a defective solid by re-sampling only the defect's region of the good product's grid.
+pub fn mesh_defective(good_grid: &Grid, solid: &Solid) -> Mesh {
+    let mut grid = good_grid.clone();
+    if let Some(defect) = &solid.defect {
+        let (lo, hi) = defect.influence_box(&solid.shape);
+        grid.resample_box(solid, lo, hi);
+    }
+    grid.surface_nets(solid)
+}
+
+/// Cell size for a render: about one cell per output pixel, within sensible limits.
+pub fn auto_cell(pixels_per_unit: f64) -> f64 {
+    (1.0 / pixels_per_unit).clamp(0.01, 0.05)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::product::ProductSpec;
+    use crate::rng::Rng;
+
+    const CELL: f64 = 0.04;
+
+    fn good() -> Solid {
+        Solid::good(ProductSpec::builtin_cap().shape())
+    }
+
+    #[test]
+    fn cap_mesh_is_closed_outward_and_the_right_size() {
+        let solid = good();
+        let mesh = mesh_solid(&solid, CELL);
+        assert!(mesh.triangle_count() > 1000);
+        assert!(mesh.is_closed(), "mesh has holes or flipped triangles");
+
+        let (lo, hi) = mesh.bounds();
+        let tol = CELL;
+        assert!(
+            (lo - DVec3::new(-1.0, 0.0, -1.0)).abs().max_element() < tol,
+            "{lo}"
+        );
+        assert!(
+            (hi - DVec3::new(1.0, 2.0, 1.0)).abs().max_element() < tol,
+            "{hi}"
+        );
+
+        // Cylinder + hemisphere − the slot (0.7 × ∫ over |x|≤0.2 of √(1−x²) − 0.7).
+        let slot = 0.7 * (0.2 * (1.0f64 - 0.04).sqrt() + 0.2f64.asin() - 0.28);
+        let expected = std::f64::consts::PI * (1.0 + 2.0 / 3.0) - slot;
+        let v = mesh.volume();
+        assert!(
+            (v - expected).abs() / expected < 0.01,
+            "volume {v} vs {expected}"
+        );
+
+        // Every face points away from the solid, and every vertex normal agrees with its faces.
+        let mut inward = 0;
+        for [a, b, c] in mesh.triangles() {
+            let n = (b - a).cross(c - a);
+            if n.length() < 1e-12 {
+                continue;
+            }
+            let centroid = (a + b + c) / 3.0;
+            if n.normalize().dot(solid.normal(centroid, 1e-3)) <= 0.0 {
+                inward += 1;
+            }
+        }
+        assert!(
+            inward * 1000 < mesh.triangle_count(),
+            "{inward} inward faces"
+        );
+    }
+
+    #[test]
+    fn every_part_is_present_and_the_notch_is_where_it_should_be() {
+        let solid = good();
+        let mesh = mesh_solid(&solid, CELL);
+        let parts = solid.shape.parts;
+        for (id, name) in parts.named() {
+            assert!(mesh.parts.contains(&id), "no {name} vertices");
+        }
+        for (p, part) in mesh.positions.iter().zip(&mesh.parts) {
+            if *part == parts.notch {
+                assert!(
+                    p[0].abs() < 0.2 + 0.05 && p[1] < 0.75 && p[2] > 0.65,
+                    "{p:?}"
+                );
+            }
+            if *part == parts.dome {
+                assert!(p[1] > 0.95, "{p:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn defect_meshes_change_only_near_the_defect_and_stay_closed() {
+        let product = ProductSpec::builtin_cap();
+        let shape = product.shape();
+        let good_solid = Solid::good(shape);
+        let grid = Grid::for_shape(&shape, CELL).sample(&good_solid);
+        let good_mesh = grid.surface_nets(&good_solid);
+        let key = |p: &[f32; 3]| p.map(f32::to_bits);
+        let good_set: std::collections::HashSet<_> = good_mesh.positions.iter().map(key).collect();
+        let mut rng = Rng::new(11);
+        for (class, spec) in &product.defects {
+            let defect = spec.sample(&shape, &mut rng);
+            let solid = Solid::with_defect(shape, defect.clone());
+            let mesh = mesh_defective(&grid, &solid);
+            assert!(mesh.is_closed(), "{class} mesh is not closed");
+            // Re-sampling only the defect's box must give the mesh of the whole defective solid
+            // (up to rounding: far from the surface the blended field differs in value, not sign).
+            let full = mesh_solid(&solid, CELL);
+            assert_eq!(mesh.indices, full.indices, "{class}: local re-mesh differs");
+            for (a, b) in mesh.positions.iter().zip(&full.positions) {
+                let d = (DVec3::from(a.map(f64::from)) - DVec3::from(b.map(f64::from))).length();
+                assert!(d < 1e-3, "{class}: vertex off by {d}");
+            }
+            let (lo, hi) = defect.influence_box(&shape);
+            let (lo, hi) = (lo - DVec3::splat(2.0 * CELL), hi + DVec3::splat(2.0 * CELL));
+            let mut changed = 0;
+            for p in &mesh.positions {
+                let q = DVec3::from(p.map(f64::from));
+                let near = q.cmpge(lo).all() && q.cmple(hi).all();
+                if !good_set.contains(&key(p)) {
+                    assert!(near, "{class}: vertex {q} moved far from the defect");
+                    changed += 1;
+                }
+            }
+            assert!(changed > 10, "{class}: only {changed} vertices changed");
+            let dv = (mesh.volume() - good_mesh.volume()).abs();
+            assert!(dv > 1e-3, "{class}: volume unchanged");
+        }
+    }
+}

@@ -1,0 +1,92 @@
+//! Camera and lighting of one view. The camera stays on the +z axis looking at the product's
+//! centre; the product turns about that centre. The light is fixed relative to the camera.
+
+use glam::{Mat4, Quat, Vec3};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Camera {
+    /// Rotation of the product about `centre`.
+    pub rotation: Quat,
+    /// Point looked at and turned about.
+    pub centre: Vec3,
+    pub distance: f32,
+    pub fov_y_deg: f32,
+}
+
+impl Camera {
+    pub fn eye(&self) -> Vec3 {
+        self.centre + Vec3::new(0.0, 0.0, self.distance)
+    }
+
+    pub fn world_from_model(&self) -> Mat4 {
+        Mat4::from_translation(self.centre)
+            * Mat4::from_quat(self.rotation)
+            * Mat4::from_translation(-self.centre)
+    }
+
+    pub fn clip_from_world(&self) -> Mat4 {
+        // Near and far hug the product (which fits in a ball of radius ~2 about the centre) so
+        // depth precision goes where the product is.
+        let near = (self.distance - 2.5).max(0.05);
+        let far = self.distance + 2.5;
+        // wgpu's clip space is Direct3D's: z in [0, 1], y up.
+        let projection = glam::camera::rh::proj::directx::perspective(
+            self.fov_y_deg.to_radians(),
+            1.0,
+            near,
+            far,
+        );
+        projection * glam::camera::rh::view::look_at_mat4(self.eye(), self.centre, Vec3::Y)
+    }
+
+    /// Pixels per world unit at the centre's distance for an image `size` pixels high.
+    pub fn pixels_per_unit(&self, size: u32) -> f64 {
+        f64::from(size)
+            / (2.0
+                * f64::from(self.distance)
+                * (f64::from(self.fov_y_deg) / 2.0).to_radians().tan())
+    }
+}
+
+/// Illumination and material of one view.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Lighting {
+    /// Direction towards the light, in camera-aligned world coordinates (need not be unit).
+    pub direction: [f32; 3],
+    pub intensity: f32,
+    pub ambient: f32,
+    /// Grey Lambertian albedo.
+    pub albedo: f32,
+    /// Blinn-Phong highlight strength (0 = none).
+    #[serde(default)]
+    pub specular: f32,
+    #[serde(default = "default_shininess")]
+    pub shininess: f32,
+}
+
+fn default_shininess() -> f32 {
+    32.0
+}
+
+impl Default for Lighting {
+    fn default() -> Self {
+        Self {
+            direction: [-0.4, 0.6, 0.7],
+            intensity: 0.85,
+            ambient: 0.15,
+            albedo: 0.8,
+            specular: 0.0,
+            shininess: default_shininess(),
+        }
+    }
+}
+
+impl Lighting {
+    pub fn direction_unit(&self) -> Vec3 {
+        Vec3::from(self.direction)
+            .try_normalize()
+            .unwrap_or(Vec3::Z)
+    }
+}

@@ -1,0 +1,564 @@
+//! The wgpu renderer: draws many views of one or more meshes, each into its own layer of a
+//! supersampled texture array (so a view renders the same bits whichever batch it is in),
+//! reduces them to the output resolution on the GPU, and reads the batch back in one copy.
+
+pub mod camera;
+pub mod gpu;
+pub mod readback;
+
+use bytemuck::{Pod, Zeroable};
+use glam::Mat4;
+
+pub use camera::{Camera, Lighting};
+pub use gpu::Gpu;
+
+use crate::product::Mesh;
+
+#[derive(Debug, thiserror::Error)]
+pub enum RenderError {
+    #[error(
+        "no graphics adapter found ({0}). unseen renders with wgpu and needs a Vulkan, Metal or \
+         DirectX 12 driver; on Debian/Ubuntu without a GPU install Mesa's software Vulkan: \
+         `apt-get install mesa-vulkan-drivers libvulkan1`"
+    )]
+    NoAdapter(String),
+    #[error("the graphics adapter refused to open a device: {0}")]
+    Device(String),
+    #[error("reading the rendered images back failed: {0}")]
+    Readback(String),
+    #[error("render size {0} is out of range (8 to 1024 pixels)")]
+    BadSize(u32),
+}
+
+const SHADE_FORMAT: wgpu::TextureFormat = wgpu::TextureFormat::Rgba8Unorm;
+const PART_FORMAT: wgpu::TextureFormat = wgpu::TextureFormat::R8Uint;
+const LINEAR_DEPTH_FORMAT: wgpu::TextureFormat = wgpu::TextureFormat::R32Float;
+const DEPTH_FORMAT: wgpu::TextureFormat = wgpu::TextureFormat::Depth32Float;
+/// Views per batch: wgpu's default limit on texture array layers.
+const MAX_LAYERS: u32 = 256;
+/// Supersampled pixels per batch, to bound memory at large sizes.
+const MAX_BATCH_PIXELS: u64 = 64 << 20;
+/// Uniform blocks are bound with dynamic offsets, which must be multiples of 256.
+const VIEW_STRIDE: u64 = 256;
+
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+struct Vertex {
+    position: [f32; 3],
+    normal: [f32; 3],
+    part: u32,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+struct ViewUniform {
+    clip_from_model: [[f32; 4]; 4],
+    world_from_model: [[f32; 4]; 4],
+    eye: [f32; 4],
+    forward: [f32; 4],
+    light: [f32; 4],
+    material: [f32; 4],
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+struct DownsampleParams {
+    factor: u32,
+    width: u32,
+    height: u32,
+    _pad: u32,
+}
+
+/// A mesh uploaded to the GPU.
+pub struct GpuMesh {
+    vertices: wgpu::Buffer,
+    indices: wgpu::Buffer,
+    index_count: u32,
+}
+
+/// One view to render: which mesh, seen how, lit how.
+#[derive(Clone, Copy)]
+pub struct ViewRequest<'a> {
+    pub mesh: &'a GpuMesh,
+    pub camera: Camera,
+    pub lighting: Lighting,
+}
+
+/// One rendered view at the output resolution.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Frame {
+    pub size: u32,
+    /// Shaded grey level, 0–255, row-major.
+    pub shade: Vec<u8>,
+    /// Part id per pixel (0 = background).
+    pub part: Vec<u8>,
+    /// Distance from the camera along its axis (0 = background).
+    pub depth: Vec<f32>,
+}
+
+struct Targets {
+    key: (u32, u32, u32),
+    /// Per layer: shade, part, linear depth and depth-buffer views.
+    layers: Vec<[wgpu::TextureView; 4]>,
+    out_shade: wgpu::Texture,
+    out_depth: wgpu::Texture,
+    downsample_group: wgpu::BindGroup,
+    params: wgpu::Buffer,
+}
+
+pub struct Renderer {
+    gpu: Gpu,
+    pipeline: wgpu::RenderPipeline,
+    view_layout: wgpu::BindGroupLayout,
+    downsample_pipeline: wgpu::ComputePipeline,
+    downsample_layout: wgpu::BindGroupLayout,
+    views: Option<(wgpu::Buffer, wgpu::BindGroup, u64)>,
+    targets: Option<Targets>,
+}
+
+impl Renderer {
+    pub fn new(gpu: Gpu) -> Self {
+        let device = &gpu.device;
+        let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
+            label: Some("render.wgsl"),
+            source: wgpu::ShaderSource::Wgsl(include_str!("../../shaders/render.wgsl").into()),
+        });
+        let view_layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+            label: Some("view"),
+            entries: &[wgpu::BindGroupLayoutEntry {
+                binding: 0,
+                visibility: wgpu::ShaderStages::VERTEX_FRAGMENT,
+                ty: wgpu::BindingType::Buffer {
+                    ty: wgpu::BufferBindingType::Uniform,
+                    has_dynamic_offset: true,
+                    min_binding_size: wgpu::BufferSize::new(size_of::<ViewUniform>() as u64),
+                },
+                count: None,
+            }],
+        });
+        let layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+            label: Some("render"),
+            bind_group_layouts: &[Some(&view_layout)],
+            immediate_size: 0,
+        });
+        let target = |format| {
+            Some(wgpu::ColorTargetState {
+                format,
+                blend: None,
+                write_mask: wgpu::ColorWrites::ALL,
+            })
+        };
+        let pipeline = device.create_render_pipeline(&wgpu::RenderPipelineDescriptor {
+            label: Some("render"),
+            layout: Some(&layout),
+            vertex: wgpu::VertexState {
+                module: &module,
+                entry_point: Some("vs_main"),
+                compilation_options: Default::default(),
+                buffers: &[Some(wgpu::VertexBufferLayout {
+                    array_stride: size_of::<Vertex>() as u64,
+                    step_mode: wgpu::VertexStepMode::Vertex,
+                    attributes: &wgpu::vertex_attr_array![0 => Float32x3, 1 => Float32x3, 2 => Uint32],
+                })],
+            },
+            primitive: wgpu::PrimitiveState {
+                topology: wgpu::PrimitiveTopology::TriangleList,
+                front_face: wgpu::FrontFace::Ccw,
+                cull_mode: Some(wgpu::Face::Back),
+                ..Default::default()
+            },
+            depth_stencil: Some(wgpu::DepthStencilState {
+                format: DEPTH_FORMAT,
+                depth_write_enabled: Some(true),
+                depth_compare: Some(wgpu::CompareFunction::Less),
+                stencil: Default::default(),
+                bias: Default::default(),
+            }),
+            multisample: Default::default(),
+            fragment: Some(wgpu::FragmentState {
+                module: &module,
+                entry_point: Some("fs_main"),
+                compilation_options: Default::default(),
+                targets: &[
+                    target(SHADE_FORMAT),
+                    target(PART_FORMAT),
+                    target(LINEAR_DEPTH_FORMAT),
+                ],
+            }),
+            multiview_mask: None,
+            cache: None,
+        });
+
+        let ds_module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
+            label: Some("downsample.wgsl"),
+            source: wgpu::ShaderSource::Wgsl(include_str!("../../shaders/downsample.wgsl").into()),
+        });
+        let texture_entry = |binding, sample_type| wgpu::BindGroupLayoutEntry {
+            binding,
+            visibility: wgpu::ShaderStages::COMPUTE,
+            ty: wgpu::BindingType::Texture {
+                sample_type,
+                view_dimension: wgpu::TextureViewDimension::D2Array,
+                multisampled: false,
+            },
+            count: None,
+        };
+        let storage_entry = |binding, format| wgpu::BindGroupLayoutEntry {
+            binding,
+            visibility: wgpu::ShaderStages::COMPUTE,
+            ty: wgpu::BindingType::StorageTexture {
+                access: wgpu::StorageTextureAccess::WriteOnly,
+                format,
+                view_dimension: wgpu::TextureViewDimension::D2Array,
+            },
+            count: None,
+        };
+        let downsample_layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+            label: Some("downsample"),
+            entries: &[
+                texture_entry(0, wgpu::TextureSampleType::Float { filterable: false }),
+                texture_entry(1, wgpu::TextureSampleType::Uint),
+                texture_entry(2, wgpu::TextureSampleType::Float { filterable: false }),
+                storage_entry(3, SHADE_FORMAT),
+                storage_entry(4, LINEAR_DEPTH_FORMAT),
+                wgpu::BindGroupLayoutEntry {
+                    binding: 5,
+                    visibility: wgpu::ShaderStages::COMPUTE,
+                    ty: wgpu::BindingType::Buffer {
+                        ty: wgpu::BufferBindingType::Uniform,
+                        has_dynamic_offset: false,
+                        min_binding_size: None,
+                    },
+                    count: None,
+                },
+            ],
+        });
+        let ds_layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+            label: Some("downsample"),
+            bind_group_layouts: &[Some(&downsample_layout)],
+            immediate_size: 0,
+        });
+        let downsample_pipeline =
+            device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+                label: Some("downsample"),
+                layout: Some(&ds_layout),
+                module: &ds_module,
+                entry_point: Some("main"),
+                compilation_options: Default::default(),
+                cache: None,
+            });
+        Self {
+            gpu,
+            pipeline,
+            view_layout,
+            downsample_pipeline,
+            downsample_layout,
+            views: None,
+            targets: None,
+        }
+    }
+
+    pub fn gpu(&self) -> &Gpu {
+        &self.gpu
+    }
+
+    pub fn upload(&self, mesh: &Mesh) -> GpuMesh {
+        use wgpu::util::DeviceExt;
+        let vertices: Vec<Vertex> = (0..mesh.positions.len())
+            .map(|i| Vertex {
+                position: mesh.positions[i],
+                normal: mesh.normals[i],
+                part: u32::from(mesh.parts[i]),
+            })
+            .collect();
+        let device = &self.gpu.device;
+        GpuMesh {
+            vertices: device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                label: Some("mesh vertices"),
+                contents: bytemuck::cast_slice(&vertices),
+                usage: wgpu::BufferUsages::VERTEX,
+            }),
+            indices: device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                label: Some("mesh indices"),
+                contents: bytemuck::cast_slice(&mesh.indices),
+                usage: wgpu::BufferUsages::INDEX,
+            }),
+            index_count: mesh.indices.len() as u32,
+        }
+    }
+
+    /// How many views of `size` pixels go into one batch at supersampling `factor`.
+    pub fn views_per_pass(size: u32, factor: u32) -> usize {
+        let per_view = u64::from(size * factor).pow(2);
+        (MAX_BATCH_PIXELS / per_view).clamp(1, u64::from(MAX_LAYERS)) as usize
+    }
+
+    /// Renders every view at `size`×`size` with `factor`×`factor` supersampling.
+    pub fn render(
+        &mut self,
+        views: &[ViewRequest<'_>],
+        size: u32,
+        factor: u32,
+    ) -> Result<Vec<Frame>, RenderError> {
+        if !(8..=1024).contains(&size) {
+            return Err(RenderError::BadSize(size));
+        }
+        let factor = factor.clamp(1, 4);
+        let mut frames = Vec::with_capacity(views.len());
+        for chunk in views.chunks(Self::views_per_pass(size, factor)) {
+            frames.extend(self.render_pass(chunk, size, factor)?);
+        }
+        Ok(frames)
+    }
+
+    fn render_pass(
+        &mut self,
+        views: &[ViewRequest<'_>],
+        size: u32,
+        factor: u32,
+    ) -> Result<Vec<Frame>, RenderError> {
+        let n = views.len() as u32;
+        let tile = size * factor;
+        self.ensure_targets(size, factor, Self::views_per_pass(size, factor) as u32);
+        self.ensure_view_buffer(views.len() as u64);
+        let (Some(targets), Some((view_buffer, view_group, _))) = (&self.targets, &self.views)
+        else {
+            unreachable!("ensure_* just created them");
+        };
+        let device = &self.gpu.device;
+        let queue = &self.gpu.queue;
+
+        let mut uniforms = vec![0u8; views.len() * VIEW_STRIDE as usize];
+        for (i, v) in views.iter().enumerate() {
+            let u = view_uniform(&v.camera, &v.lighting);
+            let at = i * VIEW_STRIDE as usize;
+            uniforms[at..at + size_of::<ViewUniform>()].copy_from_slice(bytemuck::bytes_of(&u));
+        }
+        queue.write_buffer(view_buffer, 0, &uniforms);
+
+        let mut encoder = device.create_command_encoder(&Default::default());
+        for (i, v) in views.iter().enumerate() {
+            let [shade, part, linear_depth, depth] = &targets.layers[i];
+            let attach = |view| {
+                Some(wgpu::RenderPassColorAttachment {
+                    view,
+                    depth_slice: None,
+                    resolve_target: None,
+                    ops: wgpu::Operations {
+                        load: wgpu::LoadOp::Clear(wgpu::Color::TRANSPARENT),
+                        store: wgpu::StoreOp::Store,
+                    },
+                })
+            };
+            let mut pass = encoder.begin_render_pass(&wgpu::RenderPassDescriptor {
+                label: Some("view"),
+                color_attachments: &[attach(shade), attach(part), attach(linear_depth)],
+                depth_stencil_attachment: Some(wgpu::RenderPassDepthStencilAttachment {
+                    view: depth,
+                    depth_ops: Some(wgpu::Operations {
+                        load: wgpu::LoadOp::Clear(1.0),
+                        store: wgpu::StoreOp::Discard,
+                    }),
+                    stencil_ops: None,
+                }),
+                timestamp_writes: None,
+                occlusion_query_set: None,
+                multiview_mask: None,
+            });
+            pass.set_pipeline(&self.pipeline);
+            pass.set_viewport(0.0, 0.0, tile as f32, tile as f32, 0.0, 1.0);
+            pass.set_bind_group(0, view_group, &[(i as u64 * VIEW_STRIDE) as u32]);
+            pass.set_vertex_buffer(0, v.mesh.vertices.slice(..));
+            pass.set_index_buffer(v.mesh.indices.slice(..), wgpu::IndexFormat::Uint32);
+            pass.draw_indexed(0..v.mesh.index_count, 0, 0..1);
+        }
+        queue.write_buffer(
+            &targets.params,
+            0,
+            bytemuck::bytes_of(&DownsampleParams {
+                factor,
+                width: size,
+                height: size,
+                _pad: 0,
+            }),
+        );
+        {
+            let mut pass = encoder.begin_compute_pass(&Default::default());
+            pass.set_pipeline(&self.downsample_pipeline);
+            pass.set_bind_group(0, &targets.downsample_group, &[]);
+            pass.dispatch_workgroups(size.div_ceil(8), size.div_ceil(8), n);
+        }
+        let pending = vec![
+            readback::PendingReadback::record(device, &mut encoder, &targets.out_shade, n),
+            readback::PendingReadback::record(device, &mut encoder, &targets.out_depth, n),
+        ];
+        queue.submit([encoder.finish()]);
+        let mut data = readback::read_all(device, pending)?;
+        let depth_bytes = data.pop().unwrap_or_default();
+        let shade_bytes = data.pop().unwrap_or_default();
+        let depth: &[f32] = bytemuck::cast_slice(&depth_bytes);
+
+        let s = size as usize;
+        let frames = (0..views.len())
+            .map(|i| {
+                let layer = i * s * s;
+                let shade = &shade_bytes[layer * 4..(layer + s * s) * 4];
+                Frame {
+                    size,
+                    shade: shade.chunks_exact(4).map(|px| px[0]).collect(),
+                    part: shade.chunks_exact(4).map(|px| px[3]).collect(),
+                    depth: depth[layer..layer + s * s].to_vec(),
+                }
+            })
+            .collect();
+        Ok(frames)
+    }
+
+    fn ensure_view_buffer(&mut self, count: u64) {
+        if matches!(&self.views, Some((_, _, cap)) if *cap >= count) {
+            return;
+        }
+        let capacity = count.next_power_of_two();
+        let buffer = self.gpu.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("views"),
+            size: capacity * VIEW_STRIDE,
+            usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        let group = self
+            .gpu
+            .device
+            .create_bind_group(&wgpu::BindGroupDescriptor {
+                label: Some("views"),
+                layout: &self.view_layout,
+                entries: &[wgpu::BindGroupEntry {
+                    binding: 0,
+                    resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+                        buffer: &buffer,
+                        offset: 0,
+                        size: wgpu::BufferSize::new(size_of::<ViewUniform>() as u64),
+                    }),
+                }],
+            });
+        self.views = Some((buffer, group, capacity));
+    }
+
+    fn ensure_targets(&mut self, size: u32, factor: u32, layers: u32) {
+        let key = (size, factor, layers);
+        if matches!(&self.targets, Some(t) if t.key == key) {
+            return;
+        }
+        let device = &self.gpu.device;
+        let texture = |label, side, format, usage| {
+            device.create_texture(&wgpu::TextureDescriptor {
+                label: Some(label),
+                size: wgpu::Extent3d {
+                    width: side,
+                    height: side,
+                    depth_or_array_layers: layers,
+                },
+                mip_level_count: 1,
+                sample_count: 1,
+                dimension: wgpu::TextureDimension::D2,
+                format,
+                usage,
+                view_formats: &[],
+            })
+        };
+        let tile = size * factor;
+        let attach = wgpu::TextureUsages::RENDER_ATTACHMENT | wgpu::TextureUsages::TEXTURE_BINDING;
+        let out = wgpu::TextureUsages::STORAGE_BINDING | wgpu::TextureUsages::COPY_SRC;
+        let shade = texture("shade", tile, SHADE_FORMAT, attach);
+        let part = texture("part", tile, PART_FORMAT, attach);
+        let linear_depth = texture("linear depth", tile, LINEAR_DEPTH_FORMAT, attach);
+        let depth = texture(
+            "depth",
+            tile,
+            DEPTH_FORMAT,
+            wgpu::TextureUsages::RENDER_ATTACHMENT,
+        );
+        let out_shade = texture("out shade", size, SHADE_FORMAT, out);
+        let out_depth = texture("out depth", size, LINEAR_DEPTH_FORMAT, out);
+        let params = device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("downsample params"),
+            size: size_of::<DownsampleParams>() as u64,
+            usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        let array = |t: &wgpu::Texture| {
+            t.create_view(&wgpu::TextureViewDescriptor {
+                dimension: Some(wgpu::TextureViewDimension::D2Array),
+                ..Default::default()
+            })
+        };
+        let layer = |t: &wgpu::Texture, i: u32| {
+            t.create_view(&wgpu::TextureViewDescriptor {
+                dimension: Some(wgpu::TextureViewDimension::D2),
+                base_array_layer: i,
+                array_layer_count: Some(1),
+                ..Default::default()
+            })
+        };
+        fn entry(binding: u32, view: &wgpu::TextureView) -> wgpu::BindGroupEntry<'_> {
+            wgpu::BindGroupEntry {
+                binding,
+                resource: wgpu::BindingResource::TextureView(view),
+            }
+        }
+        let (shade_array, part_array, linear_depth_array) =
+            (array(&shade), array(&part), array(&linear_depth));
+        let (out_shade_array, out_depth_array) = (array(&out_shade), array(&out_depth));
+        let downsample_group = device.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: Some("downsample"),
+            layout: &self.downsample_layout,
+            entries: &[
+                entry(0, &shade_array),
+                entry(1, &part_array),
+                entry(2, &linear_depth_array),
+                entry(3, &out_shade_array),
+                entry(4, &out_depth_array),
+                wgpu::BindGroupEntry {
+                    binding: 5,
+                    resource: params.as_entire_binding(),
+                },
+            ],
+        });
+        self.targets = Some(Targets {
+            key,
+            layers: (0..layers)
+                .map(|i| {
+                    [
+                        layer(&shade, i),
+                        layer(&part, i),
+                        layer(&linear_depth, i),
+                        layer(&depth, i),
+                    ]
+                })
+                .collect(),
+            out_shade,
+            out_depth,
+            downsample_group,
+            params,
+        });
+    }
+}
+
+fn view_uniform(camera: &Camera, lighting: &Lighting) -> ViewUniform {
+    let world_from_model = camera.world_from_model();
+    let clip_from_model: Mat4 = camera.clip_from_world() * world_from_model;
+    let eye = camera.eye();
+    let light = lighting.direction_unit();
+    ViewUniform {
+        clip_from_model: clip_from_model.to_cols_array_2d(),
+        world_from_model: world_from_model.to_cols_array_2d(),
+        eye: [eye.x, eye.y, eye.z, 1.0],
+        forward: [0.0, 0.0, -1.0, 0.0],
+        light: [light.x, light.y, light.z, lighting.intensity],
+        material: [
+            lighting.ambient,
+            lighting.albedo,
+            lighting.specular,
+            lighting.shininess,
+        ],
+    }
+}

@@ -1,0 +1,173 @@
+//! `unseen train`: the command-line shell over [`spawn_training`], with a progress bar.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use indicatif::{ProgressBar, ProgressStyle};
+
+use super::config::TrainConfig;
+use super::worker::{TrainEvent, TrainJob, spawn_training};
+use crate::compute::{ComputeDevice, select_device};
+use crate::model::ModelKind;
+
+/// Arguments of `unseen train`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct TrainArgs {
+    /// Dataset directory written by `unseen render` (holds manifest.json).
+    #[arg(long, value_name = "DIR")]
+    pub data: PathBuf,
+    /// Run directory for checkpoints, losses.csv and sample grids.
+    #[arg(long, value_name = "RUN_DIR")]
+    pub out: PathBuf,
+    /// Model to train: gan or ae-som (overrides the config file).
+    #[arg(long, value_enum)]
+    pub model: Option<ModelKindArg>,
+    /// Optimisation steps (overrides the config file).
+    #[arg(long, conflicts_with = "epochs")]
+    pub steps: Option<u64>,
+    /// Passes over the training images (overrides the config file and --steps).
+    #[arg(long)]
+    pub epochs: Option<u64>,
+    /// Where to compute: auto (a real GPU if there is one, else the CPU), gpu or cpu.
+    #[arg(long, default_value = "auto")]
+    pub device: ComputeDevice,
+    /// Training settings (TOML); fields left out take their defaults.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Continue from RUN_DIR/latest.json.
+    #[arg(long)]
+    pub resume: bool,
+    /// Images per step (overrides the config file).
+    #[arg(long)]
+    pub batch_size: Option<usize>,
+    /// Master seed (overrides the config file).
+    #[arg(long)]
+    pub seed: Option<u64>,
+}
+
+/// `gan | ae-som` for clap.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ModelKindArg {
+    Gan,
+    AeSom,
+}
+
+impl From<ModelKindArg> for ModelKind {
+    fn from(arg: ModelKindArg) -> Self {
+        match arg {
+            ModelKindArg::Gan => Self::Gan,
+            ModelKindArg::AeSom => Self::AeSom,
+        }
+    }
+}
+
+impl TrainArgs {
+    /// The settings file (or defaults) with the command-line overrides applied.
+    pub fn train_config(&self) -> anyhow::Result<TrainConfig> {
+        let mut config = match &self.config {
+            Some(path) => TrainConfig::load_toml(path)?,
+            None => TrainConfig::default(),
+        };
+        if let Some(model) = self.model {
+            config.model = model.into();
+        }
+        if let Some(steps) = self.steps {
+            config.steps = steps;
+            config.epochs = None;
+        }
+        if let Some(epochs) = self.epochs {
+            config.epochs = Some(epochs);
+        }
+        if let Some(batch_size) = self.batch_size {
+            config.batch_size = batch_size;
+        }
+        if let Some(seed) = self.seed {
+            config.seed = seed;
+        }
+        config.validate()?;
+        Ok(config)
+    }
+}
+
+/// Runs a training job to the end, showing losses and images/s.
+pub fn run_train_cli(args: TrainArgs) -> anyhow::Result<()> {
+    let config = args.train_config()?;
+    let device = select_device(args.device)?;
+    eprintln!("training {} on {}", config.model, device.description);
+    let handle = spawn_training(TrainJob {
+        data_dir: args.data.clone(),
+        run_dir: args.out.clone(),
+        config,
+        device,
+        resume: args.resume,
+    })?;
+    let bar = ProgressBar::new(0);
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{elapsed_precise} [{bar:30}] {pos}/{len} steps, eta {eta} | {msg}",
+        )
+        .context("progress bar template")?
+        .progress_chars("=> "),
+    );
+    let mut outcome = Ok(());
+    for event in handle.events().iter() {
+        match event {
+            TrainEvent::Started {
+                start_step,
+                total_steps,
+                train_images,
+                validation_images,
+                ..
+            } => {
+                bar.set_length(total_steps);
+                bar.set_position(start_step);
+                bar.println(format!(
+                    "{train_images} training images, {validation_images} validation images, steps {start_step}..{total_steps}"
+                ));
+            }
+            TrainEvent::Step(report) => {
+                bar.set_position(report.step);
+                let losses: Vec<String> = report
+                    .losses
+                    .iter()
+                    .map(|(name, value)| format!("{name} {value:.4}"))
+                    .collect();
+                bar.set_message(format!(
+                    "{:.1} img/s | {}",
+                    report.images_per_sec,
+                    losses.join(" ")
+                ));
+            }
+            TrainEvent::CheckpointWritten { path, .. } => {
+                bar.println(format!("checkpoint {}", path.display()));
+            }
+            TrainEvent::Finished(report) => {
+                bar.finish();
+                if let Some(mse) = report.validation_mse {
+                    eprintln!("validation reconstruction MSE per pixel: {mse:.5}");
+                }
+                eprintln!(
+                    "{} after {} steps in {:.1} s{}",
+                    if report.stopped {
+                        "stopped"
+                    } else {
+                        "finished"
+                    },
+                    report.step,
+                    report.elapsed_secs,
+                    report
+                        .checkpoint
+                        .map(|p| format!(", checkpoint {}", p.display()))
+                        .unwrap_or_default()
+                );
+            }
+            TrainEvent::Error(message) => {
+                bar.abandon();
+                outcome = Err(anyhow::anyhow!(message));
+            }
+            TrainEvent::Samples(_) | TrainEvent::Paused { .. } | TrainEvent::Resumed { .. } => {}
+        }
+    }
+    handle.join();
+    outcome
+}

@@ -1,0 +1,207 @@
+//! Training settings: a TOML file (`--config FILE`) with serde defaults for every field, written
+//! beside every run and checkpoint so a result can be redone.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::model::{ModelConfig, ModelKind, SomConfig};
+
+/// Current layout of [`TrainConfig`]; bump when a field changes meaning.
+pub const TRAIN_CONFIG_VERSION: u32 = 1;
+
+/// How to train. Image size and channels are not here: they come from the dataset.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TrainConfig {
+    pub version: u32,
+    pub model: ModelKind,
+    /// Length of the latent code z.
+    pub latent_dim: usize,
+    /// Channels of the first conv stage (doubling per stage up to `width · max_width_mult`).
+    pub width: usize,
+    pub max_width_mult: usize,
+    pub batch_size: usize,
+    /// Total optimisation steps (one batch each). Ignored when `epochs` is set.
+    pub steps: u64,
+    /// Train for this many passes over the training images instead of `steps`.
+    pub epochs: Option<u64>,
+    /// Master seed: weights, batch order and latent samples all derive from it.
+    pub seed: u64,
+    /// Adam learning rate of E + G.
+    pub lr_autoencoder: f64,
+    /// Adam learning rate of D.
+    pub lr_discriminator: f64,
+    pub adam_beta1: f64,
+    pub adam_beta2: f64,
+    /// Weight of the feature-matching term MSE(f(x), f(G(E(x)))) (f-AnoGAN's κ).
+    pub kappa: f64,
+    /// Weight of the non-saturating adversarial term on E + G.
+    pub adversarial_weight: f64,
+    /// Weight of mean(z²), which keeps E's codes where G's N(0, I) samples live.
+    pub latent_weight: f64,
+    /// Write a checkpoint every this many steps (and always at the end).
+    pub checkpoint_every: u64,
+    /// Emit a reconstruction grid every this many steps.
+    pub sample_every: u64,
+    /// Images in each reconstruction grid.
+    pub sample_count: usize,
+    /// A loss above this (or NaN/Inf) stops training as diverged.
+    pub divergence_limit: f64,
+    /// The AE + SOM baseline's map.
+    pub som: SomConfig,
+    /// Testing aid: poison the batch of this step with NaN to exercise the divergence guard.
+    pub debug_nan_at_step: Option<u64>,
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        Self {
+            version: TRAIN_CONFIG_VERSION,
+            model: ModelKind::Gan,
+            latent_dim: 128,
+            width: 32,
+            max_width_mult: 4,
+            batch_size: 16,
+            steps: 2000,
+            epochs: None,
+            seed: 0,
+            lr_autoencoder: 5e-4,
+            lr_discriminator: 2e-4,
+            adam_beta1: 0.5,
+            adam_beta2: 0.999,
+            kappa: 1.0,
+            adversarial_weight: 0.01,
+            latent_weight: 1e-3,
+            checkpoint_every: 500,
+            sample_every: 100,
+            sample_count: 8,
+            divergence_limit: 1e4,
+            som: SomConfig::default(),
+            debug_nan_at_step: None,
+        }
+    }
+}
+
+/// Why training settings are unusable.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read training config {path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("training config {path} is invalid: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("training config: {0}")]
+    Invalid(String),
+}
+
+impl TrainConfig {
+    /// Reads a TOML file; missing fields take their defaults, unknown fields are an error.
+    pub fn load_toml(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let config: Self = toml::from_str(&text).map_err(|e| ConfigError::Parse {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })?;
+        config.validate().map_err(|e| ConfigError::Parse {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })?;
+        Ok(config)
+    }
+
+    pub fn to_toml(&self) -> String {
+        // Serialising a plain struct of numbers, strings and options cannot fail.
+        toml::to_string_pretty(self).unwrap_or_default()
+    }
+
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let positive = [
+            ("batch_size", self.batch_size as f64),
+            ("latent_dim", self.latent_dim as f64),
+            ("width", self.width as f64),
+            ("max_width_mult", self.max_width_mult as f64),
+            ("checkpoint_every", self.checkpoint_every as f64),
+            ("sample_every", self.sample_every as f64),
+            ("lr_autoencoder", self.lr_autoencoder),
+            ("lr_discriminator", self.lr_discriminator),
+            ("divergence_limit", self.divergence_limit),
+        ];
+        for (name, value) in positive {
+            // Written so that NaN fails too.
+            if value.is_nan() || value <= 0.0 {
+                return Err(ConfigError::Invalid(format!("{name} must be positive")));
+            }
+        }
+        for (name, value) in [
+            ("adam_beta1", self.adam_beta1),
+            ("adam_beta2", self.adam_beta2),
+        ] {
+            if !(0.0..1.0).contains(&value) {
+                return Err(ConfigError::Invalid(format!("{name} must be in [0, 1)")));
+            }
+        }
+        if self.version != TRAIN_CONFIG_VERSION {
+            return Err(ConfigError::Invalid(format!(
+                "version {} is not supported (expected {TRAIN_CONFIG_VERSION})",
+                self.version
+            )));
+        }
+        Ok(())
+    }
+
+    /// The model shape for a dataset of `image_size`² images with `channels` channels.
+    pub fn model_config(&self, image_size: usize, channels: usize) -> ModelConfig {
+        ModelConfig::new(image_size, channels)
+            .with_latent_dim(self.latent_dim)
+            .with_width(self.width)
+            .with_max_width_mult(self.max_width_mult)
+    }
+
+    /// Total steps for a training set of `num_images`.
+    pub fn total_steps(&self, num_images: usize) -> u64 {
+        match self.epochs {
+            Some(epochs) => epochs * (num_images / self.batch_size.max(1)) as u64,
+            None => self.steps,
+        }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn toml_fills_defaults_and_rejects_unknown_fields() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("train.toml");
+        std::fs::write(&path, "steps = 7\nmodel = \"ae-som\"\n[som]\nrows = 3\n").unwrap();
+        let config = TrainConfig::load_toml(&path).unwrap();
+        assert_eq!(config.steps, 7);
+        assert_eq!(config.model, ModelKind::AeSom);
+        assert_eq!(config.som.rows, 3);
+        assert_eq!(config.som.cols, 12);
+        assert_eq!(config.batch_size, TrainConfig::default().batch_size);
+
+        std::fs::write(&path, "stepz = 7\n").unwrap();
+        let err = TrainConfig::load_toml(&path).unwrap_err().to_string();
+        assert!(err.contains("train.toml") && err.contains("stepz"), "{err}");
+    }
+
+    #[test]
+    fn round_trips_through_toml() {
+        let config = TrainConfig {
+            debug_nan_at_step: Some(3),
+            epochs: Some(2),
+            ..TrainConfig::default()
+        };
+        let back: TrainConfig = toml::from_str(&config.to_toml()).unwrap();
+        assert_eq!(back, config);
+    }
+}

@@ -1,0 +1,344 @@
+//! Reads a dataset written by `unseen render` and feeds training batches from a named thread.
+//!
+//! Layout: `DIR/manifest.json` (`{"name": .., "image": {"size": N, "channels": "grey"|"rgb"}}`),
+//! training images `DIR/<name>/train/good/*.png`, good validation images
+//! `DIR/validation/good/*.png`. Pixels become `f32` in `[0, 1]` (0 = black), channel-major
+//! (`[channels, size, size]` per image), the range the generator's sigmoid produces.
+
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::thread::JoinHandle;
+
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+
+use crate::model::rng::SeededRng;
+
+/// Batches prepared ahead of the trainer.
+const PREFETCH_BATCHES: usize = 4;
+
+/// Why a dataset cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum DataError {
+    #[error("cannot read {path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path} is not a valid dataset manifest: {message}")]
+    Manifest { path: PathBuf, message: String },
+    #[error("cannot decode image {path}: {message}")]
+    Decode { path: PathBuf, message: String },
+    #[error(
+        "image {path} is {found}, but the dataset manifest says {expected} (all images must match)"
+    )]
+    Mismatch {
+        path: PathBuf,
+        found: String,
+        expected: String,
+    },
+    #[error("no PNG images in {dir}")]
+    Empty { dir: PathBuf },
+    #[error("{dir} holds {count} images, fewer than one batch of {batch_size}")]
+    TooFew {
+        dir: PathBuf,
+        count: usize,
+        batch_size: usize,
+    },
+}
+
+/// Colour layout of a dataset's images.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ImageChannels {
+    Grey,
+    Rgb,
+}
+
+impl ImageChannels {
+    pub fn count(self) -> usize {
+        match self {
+            Self::Grey => 1,
+            Self::Rgb => 3,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct ManifestHead {
+    name: String,
+    image: ManifestImage,
+}
+
+#[derive(Debug, Deserialize)]
+struct ManifestImage {
+    size: usize,
+    channels: ImageChannels,
+}
+
+/// What the trainer needs from a dataset's manifest.
+#[derive(Debug, Clone)]
+pub struct DatasetInfo {
+    pub root: PathBuf,
+    pub name: String,
+    pub image_size: usize,
+    pub channels: ImageChannels,
+    /// Hex SHA-256 of `manifest.json`'s bytes: ties a checkpoint to the exact dataset.
+    pub manifest_sha256: String,
+}
+
+impl DatasetInfo {
+    /// Reads `dir/manifest.json`.
+    pub fn open(dir: &Path) -> Result<Self, DataError> {
+        let path = dir.join("manifest.json");
+        let bytes = std::fs::read(&path).map_err(|source| DataError::Io {
+            path: path.clone(),
+            source,
+        })?;
+        let head: ManifestHead =
+            serde_json::from_slice(&bytes).map_err(|e| DataError::Manifest {
+                path: path.clone(),
+                message: e.to_string(),
+            })?;
+        if head.image.size == 0 {
+            return Err(DataError::Manifest {
+                path,
+                message: "image.size is 0".to_string(),
+            });
+        }
+        Ok(Self {
+            root: dir.to_path_buf(),
+            name: head.name,
+            image_size: head.image.size,
+            channels: head.image.channels,
+            manifest_sha256: sha256_hex(&bytes),
+        })
+    }
+
+    pub fn train_dir(&self) -> PathBuf {
+        self.root.join(&self.name).join("train").join("good")
+    }
+
+    pub fn validation_dir(&self) -> PathBuf {
+        self.root.join("validation").join("good")
+    }
+
+    /// Loads the training images.
+    pub fn load_train(&self) -> Result<ImageSet, DataError> {
+        ImageSet::load_dir(&self.train_dir(), self.image_size, self.channels)
+    }
+
+    /// Loads the good validation images.
+    pub fn load_validation(&self) -> Result<ImageSet, DataError> {
+        ImageSet::load_dir(&self.validation_dir(), self.image_size, self.channels)
+    }
+}
+
+/// Hex SHA-256 of `bytes`.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Images of one size and colour layout, kept as 8-bit pixels (4× less memory than f32).
+#[derive(Debug, Clone)]
+pub struct ImageSet {
+    pub size: usize,
+    pub channels: usize,
+    /// Channel-major 8-bit pixels, `len()` images back to back.
+    pixels: Vec<u8>,
+    pub paths: Vec<PathBuf>,
+}
+
+impl ImageSet {
+    /// Loads every `*.png` in `dir` (sorted by name), checking each against the manifest.
+    pub fn load_dir(dir: &Path, size: usize, channels: ImageChannels) -> Result<Self, DataError> {
+        let entries = std::fs::read_dir(dir).map_err(|source| DataError::Io {
+            path: dir.to_path_buf(),
+            source,
+        })?;
+        let mut paths = Vec::new();
+        for entry in entries {
+            let entry = entry.map_err(|source| DataError::Io {
+                path: dir.to_path_buf(),
+                source,
+            })?;
+            let path = entry.path();
+            if path
+                .extension()
+                .is_some_and(|e| e.eq_ignore_ascii_case("png"))
+            {
+                paths.push(path);
+            }
+        }
+        if paths.is_empty() {
+            return Err(DataError::Empty {
+                dir: dir.to_path_buf(),
+            });
+        }
+        paths.sort();
+        let channel_count = channels.count();
+        let mut pixels = Vec::with_capacity(paths.len() * channel_count * size * size);
+        for path in &paths {
+            append_image(path, size, channels, &mut pixels)?;
+        }
+        Ok(Self {
+            size,
+            channels: channel_count,
+            pixels,
+            paths,
+        })
+    }
+
+    pub fn len(&self) -> usize {
+        self.paths.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.paths.is_empty()
+    }
+
+    /// Values of one image.
+    pub fn image_len(&self) -> usize {
+        self.channels * self.size * self.size
+    }
+
+    /// Image `index` as `f32` in `[0, 1]`, appended to `out`.
+    pub fn push_f32(&self, index: usize, out: &mut Vec<f32>) {
+        let len = self.image_len();
+        out.extend(
+            self.pixels[index * len..(index + 1) * len]
+                .iter()
+                .map(|&p| f32::from(p) / 255.0),
+        );
+    }
+
+    /// Images `indices` as one flat `f32` buffer.
+    pub fn gather(&self, indices: &[usize]) -> Vec<f32> {
+        let mut out = Vec::with_capacity(indices.len() * self.image_len());
+        for &i in indices {
+            self.push_f32(i, &mut out);
+        }
+        out
+    }
+}
+
+fn append_image(
+    path: &Path,
+    size: usize,
+    channels: ImageChannels,
+    out: &mut Vec<u8>,
+) -> Result<(), DataError> {
+    let image = image::open(path).map_err(|e| DataError::Decode {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    })?;
+    let (width, height) = (image.width() as usize, image.height() as usize);
+    let found_channels = match image.color() {
+        image::ColorType::L8 | image::ColorType::L16 => ImageChannels::Grey,
+        image::ColorType::Rgb8 | image::ColorType::Rgb16 => ImageChannels::Rgb,
+        other => {
+            return Err(DataError::Mismatch {
+                path: path.to_path_buf(),
+                found: format!("{width}x{height} {other:?}"),
+                expected: format!("{size}x{size} {channels:?}"),
+            });
+        }
+    };
+    if width != size || height != size || found_channels != channels {
+        return Err(DataError::Mismatch {
+            path: path.to_path_buf(),
+            found: format!("{width}x{height} {found_channels:?}"),
+            expected: format!("{size}x{size} {channels:?}"),
+        });
+    }
+    match channels {
+        ImageChannels::Grey => out.extend_from_slice(image.to_luma8().as_raw()),
+        ImageChannels::Rgb => {
+            let rgb = image.to_rgb8();
+            // Interleaved RGB → channel-major planes.
+            for c in 0..3 {
+                out.extend(rgb.as_raw().iter().skip(c).step_by(3));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// One training batch.
+#[derive(Debug, Clone)]
+pub struct Batch {
+    /// Global batch number since the start of training (0-based); equals the step it feeds.
+    pub index: u64,
+    pub epoch: u64,
+    /// `batch_size` images, channel-major, in `[0, 1]`.
+    pub images: Vec<f32>,
+    pub batch_size: usize,
+}
+
+/// Batch order: each epoch is a shuffle seeded by `(seed, epoch)`, the incomplete last batch is
+/// dropped. Batch `n` is therefore known without replaying earlier ones, which is what makes
+/// `--resume` continue exactly.
+#[derive(Debug, Clone, Copy)]
+pub struct BatchPlan {
+    pub seed: u64,
+    pub batch_size: usize,
+    pub num_images: usize,
+}
+
+impl BatchPlan {
+    pub fn batches_per_epoch(&self) -> u64 {
+        (self.num_images / self.batch_size.max(1)) as u64
+    }
+
+    /// Image indices of epoch `epoch`, in order.
+    pub fn epoch_order(&self, epoch: u64) -> Vec<usize> {
+        let mut order: Vec<usize> = (0..self.num_images).collect();
+        SeededRng::derive(self.seed ^ epoch.wrapping_mul(0x9e37_79b9), "batch-order")
+            .shuffle(&mut order);
+        order
+    }
+}
+
+/// Starts the named thread `unseen-train-data` that sends batches `first_batch..` over a
+/// bounded channel until the receiver is dropped.
+pub fn spawn_batch_feeder(
+    images: std::sync::Arc<ImageSet>,
+    plan: BatchPlan,
+    first_batch: u64,
+) -> std::io::Result<(Receiver<Batch>, JoinHandle<()>)> {
+    let (sender, receiver) = sync_channel(PREFETCH_BATCHES);
+    let handle = std::thread::Builder::new()
+        .name("unseen-train-data".to_string())
+        .spawn(move || feed(&images, plan, first_batch, &sender))?;
+    Ok((receiver, handle))
+}
+
+fn feed(images: &ImageSet, plan: BatchPlan, first_batch: u64, sender: &SyncSender<Batch>) {
+    let per_epoch = plan.batches_per_epoch();
+    if per_epoch == 0 {
+        return;
+    }
+    let mut index = first_batch;
+    loop {
+        let epoch = index / per_epoch;
+        let order = plan.epoch_order(epoch);
+        let mut within = (index % per_epoch) as usize;
+        while (within as u64) < per_epoch {
+            let picks = &order[within * plan.batch_size..(within + 1) * plan.batch_size];
+            let batch = Batch {
+                index,
+                epoch,
+                images: images.gather(picks),
+                batch_size: plan.batch_size,
+            };
+            if sender.send(batch).is_err() {
+                return; // The trainer has finished or stopped.
+            }
+            index += 1;
+            within += 1;
+        }
+    }
+}

@@ -1,0 +1,24 @@
+//! Training: data loading, the worker thread, checkpoints and the `unseen train` command.
+//!
+//! Flow: [`data`] reads the rendered dataset and feeds batches from its own thread →
+//! [`worker`] runs [`steps`] on the models of [`crate::model`] with [`optim`] → events, sample
+//! grids ([`samples`]), the loss log and [`checkpoint`]s. [`cli`] is the thin command-line shell.
+
+pub mod checkpoint;
+pub mod cli;
+pub mod config;
+pub mod data;
+pub mod eval;
+pub mod events;
+pub mod loss_log;
+pub mod optim;
+pub mod samples;
+pub mod steps;
+pub mod worker;
+
+pub use checkpoint::{CheckpointError, LoadedCheckpoint, load_checkpoint};
+pub use config::TrainConfig;
+pub use worker::{
+    FinishReport, StepReport, TrainCommand, TrainError, TrainEvent, TrainHandle, TrainJob,
+    spawn_training,
+};

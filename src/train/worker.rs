@@ -1,0 +1,451 @@
+//! The training worker: a named background thread fed by the batch thread, reporting typed
+//! events on a bounded channel and obeying pause / resume / stop. The CLI and the GUI both
+//! drive training through [`spawn_training`].
+//!
+//! Everything a run writes goes under `RUN_DIR`: `train_config.toml`, `losses.csv`,
+//! `samples/step-NNNNNN.png` and `checkpoints/` (see [`super::checkpoint`]).
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::mpsc::{Receiver, SyncSender, TryRecvError, sync_channel};
+use std::thread::JoinHandle;
+use std::time::Instant;
+
+use burn::tensor::{Tensor, TensorData};
+
+use super::checkpoint::{
+    CheckpointError, CheckpointMeta, Expectation, latest_checkpoint, load_checkpoint,
+    write_checkpoint,
+};
+use super::config::{ConfigError, TrainConfig};
+use super::data::{BatchPlan, DataError, DatasetInfo, ImageSet, spawn_batch_feeder};
+use super::eval::{encode_all, reconstruction_mse, sample_grid};
+pub use super::events::{FinishReport, StepReport, TrainCommand, TrainEvent};
+use super::loss_log::LossLog;
+use super::steps::{Divergence, Models};
+use crate::compute::SelectedDevice;
+use crate::model::rng::SeededRng;
+use crate::model::{ModelConfigError, ModelKind, SelfOrganisingMap};
+
+/// Events buffered before the worker waits for the consumer.
+const EVENT_CAPACITY: usize = 64;
+/// Commands buffered before a sender waits.
+const CONTROL_CAPACITY: usize = 8;
+
+/// A training run to start.
+#[derive(Debug, Clone)]
+pub struct TrainJob {
+    pub data_dir: PathBuf,
+    pub run_dir: PathBuf,
+    pub config: TrainConfig,
+    pub device: SelectedDevice,
+    /// Continue from `RUN_DIR/latest.json`. The checkpoint's model, seed, batch size and
+    /// optimiser settings win; run length, cadence and debug fields come from `config`.
+    pub resume: bool,
+}
+
+/// Why a run failed.
+#[derive(Debug, thiserror::Error)]
+pub enum TrainError {
+    #[error(transparent)]
+    Data(#[from] DataError),
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("model: {0}")]
+    Model(#[from] ModelConfigError),
+    #[error(transparent)]
+    Checkpoint(#[from] CheckpointError),
+    #[error("cannot write {path}: {message}")]
+    Output { path: PathBuf, message: String },
+    #[error(
+        "training diverged at step {step}: {divergence}; stopped without saving, last good checkpoint: {}",
+        last_checkpoint.as_ref().map_or("none written yet".to_string(), |p| p.display().to_string())
+    )]
+    Diverged {
+        step: u64,
+        divergence: Divergence,
+        last_checkpoint: Option<PathBuf>,
+    },
+    #[error("the SOM could not be fitted: {0}")]
+    Som(#[from] crate::model::som::SomError),
+    #[error("cannot start a thread: {0}")]
+    Thread(std::io::Error),
+    #[error("training panicked: {0}")]
+    Panic(String),
+}
+
+fn output_error(path: &Path, e: impl std::fmt::Display) -> TrainError {
+    TrainError::Output {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    }
+}
+
+/// A running worker. Dropping it stops the run (after the current step and a checkpoint).
+pub struct TrainHandle {
+    events: Receiver<TrainEvent>,
+    control: SyncSender<TrainCommand>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl TrainHandle {
+    /// Events in order; the last one is `Finished` or `Error`.
+    pub fn events(&self) -> &Receiver<TrainEvent> {
+        &self.events
+    }
+
+    /// Sends a command; `false` when the worker has already ended.
+    pub fn send(&self, command: TrainCommand) -> bool {
+        self.control.send(command).is_ok()
+    }
+
+    /// Waits for the worker thread to end.
+    pub fn join(mut self) {
+        if let Some(thread) = self.thread.take() {
+            // The worker catches its own panics and reports them as events.
+            let _ = thread.join();
+        }
+    }
+}
+
+impl Drop for TrainHandle {
+    fn drop(&mut self) {
+        let _ = self.control.try_send(TrainCommand::Stop);
+    }
+}
+
+/// Starts `job` on the named thread `unseen-train`.
+pub fn spawn_training(job: TrainJob) -> Result<TrainHandle, TrainError> {
+    let (event_tx, events) = sync_channel(EVENT_CAPACITY);
+    let (control, control_rx) = sync_channel(CONTROL_CAPACITY);
+    let thread = std::thread::Builder::new()
+        .name("unseen-train".to_string())
+        .spawn(move || {
+            let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                run(&job, &event_tx, &control_rx)
+            }));
+            let last = match outcome {
+                Ok(Ok(report)) => TrainEvent::Finished(report),
+                Ok(Err(e)) => TrainEvent::Error(e.to_string()),
+                Err(panic) => TrainEvent::Error(
+                    TrainError::Panic(
+                        panic
+                            .downcast_ref::<String>()
+                            .cloned()
+                            .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                            .unwrap_or_else(|| "unknown cause".to_string()),
+                    )
+                    .to_string(),
+                ),
+            };
+            let _ = event_tx.send(last);
+        })
+        .map_err(TrainError::Thread)?;
+    Ok(TrainHandle {
+        events,
+        control,
+        thread: Some(thread),
+    })
+}
+
+/// Progress of the loop, shared by the helpers below.
+struct Run<'a> {
+    job: &'a TrainJob,
+    config: TrainConfig,
+    meta: CheckpointMeta,
+    model_config: crate::model::ModelConfig,
+    models: Models,
+    last_checkpoint: Option<(u64, PathBuf)>,
+    events: &'a SyncSender<TrainEvent>,
+    /// The consumer dropped its receiver; nothing more can be reported.
+    orphaned: bool,
+}
+
+impl Run<'_> {
+    fn emit(&mut self, event: TrainEvent) {
+        if self.events.send(event).is_err() {
+            self.orphaned = true;
+        }
+    }
+
+    fn checkpoint(
+        &mut self,
+        step: u64,
+        som: Option<&SelfOrganisingMap>,
+    ) -> Result<PathBuf, TrainError> {
+        self.meta.step = step;
+        let path = write_checkpoint(
+            &self.job.run_dir,
+            &self.meta,
+            &self.model_config,
+            &self.config,
+            &self.models,
+            som,
+        )?;
+        self.last_checkpoint = Some((step, path.clone()));
+        self.emit(TrainEvent::CheckpointWritten {
+            step,
+            path: path.clone(),
+        });
+        Ok(path)
+    }
+}
+
+fn run(
+    job: &TrainJob,
+    events: &SyncSender<TrainEvent>,
+    control: &Receiver<TrainCommand>,
+) -> Result<FinishReport, TrainError> {
+    let started = Instant::now();
+    job.config.validate()?;
+    let info = DatasetInfo::open(&job.data_dir)?;
+    let train = Arc::new(info.load_train()?);
+    let validation = match info.load_validation() {
+        Ok(set) => Some(set),
+        Err(DataError::Empty { .. } | DataError::Io { .. }) => None,
+        Err(e) => return Err(e.into()),
+    };
+    let channels = info.channels.count();
+    let device = job.device.device.clone().autodiff();
+
+    let (config, model_config, models, start_step, last_checkpoint) = if job.resume {
+        let dir = latest_checkpoint(&job.run_dir)?;
+        let expect = Expectation {
+            dataset_manifest_sha256: info.manifest_sha256.clone(),
+            image_size: info.image_size,
+            channels,
+            model_kind: job.config.model,
+        };
+        let loaded = load_checkpoint(&dir, Some(&expect), &device)?;
+        let config = TrainConfig {
+            steps: job.config.steps,
+            epochs: job.config.epochs,
+            checkpoint_every: job.config.checkpoint_every,
+            sample_every: job.config.sample_every,
+            sample_count: job.config.sample_count,
+            divergence_limit: job.config.divergence_limit,
+            debug_nan_at_step: job.config.debug_nan_at_step,
+            ..loaded.train_config
+        };
+        let step = loaded.meta.step;
+        (
+            config,
+            loaded.model_config,
+            loaded.models,
+            step,
+            Some((step, loaded.dir)),
+        )
+    } else {
+        let model_config = job.config.model_config(info.image_size, channels);
+        let models = Models::new(job.config.model, &model_config, &job.config, &device)?;
+        (job.config.clone(), model_config, models, 0, None)
+    };
+    if train.len() < config.batch_size {
+        return Err(DataError::TooFew {
+            dir: info.train_dir(),
+            count: train.len(),
+            batch_size: config.batch_size,
+        }
+        .into());
+    }
+    let total_steps = config.total_steps(train.len());
+
+    std::fs::create_dir_all(job.run_dir.join("samples"))
+        .map_err(|e| output_error(&job.run_dir.join("samples"), e))?;
+    let config_path = job.run_dir.join("train_config.toml");
+    std::fs::write(&config_path, config.to_toml()).map_err(|e| output_error(&config_path, e))?;
+    let mut losses_csv = LossLog::open(&job.run_dir.join("losses.csv"), start_step)?;
+
+    let mut run = Run {
+        job,
+        meta: CheckpointMeta {
+            format: 0,
+            step: start_step,
+            dataset_manifest_sha256: info.manifest_sha256.clone(),
+            seed: config.seed,
+            model_kind: config.model,
+            image_size: info.image_size,
+            channels,
+            files: Default::default(),
+        },
+        config,
+        model_config,
+        models,
+        last_checkpoint,
+        events,
+        orphaned: false,
+    };
+    run.emit(TrainEvent::Started {
+        device: job.device.description.clone(),
+        model: run.config.model,
+        start_step,
+        total_steps,
+        train_images: train.len(),
+        validation_images: validation.as_ref().map_or(0, ImageSet::len),
+    });
+
+    let sample_source = validation.as_ref().unwrap_or(&train);
+    let sample_count = run.config.sample_count.min(sample_source.len());
+    let sample_images = sample_source.gather(&(0..sample_count).collect::<Vec<_>>());
+
+    let plan = BatchPlan {
+        seed: run.config.seed,
+        batch_size: run.config.batch_size,
+        num_images: train.len(),
+    };
+    let (batches, feeder) =
+        spawn_batch_feeder(Arc::clone(&train), plan, start_step).map_err(TrainError::Thread)?;
+
+    let size = info.image_size;
+    let batch_size = run.config.batch_size;
+    let latent_dim = run.model_config.latent_dim;
+    let mut step = start_step;
+    let mut stopped = false;
+    let mut images_per_sec: Option<f32> = None;
+    while step < total_steps {
+        match poll_control(control, &mut run, step) {
+            Flow::Continue => {}
+            Flow::Stop => {
+                stopped = true;
+                break;
+            }
+        }
+        let Ok(batch) = batches.recv() else {
+            break; // The feeder only ends when this loop drops its receiver.
+        };
+        let tick = Instant::now();
+        let mut images = Tensor::<4>::from_data(
+            TensorData::new(batch.images, [batch_size, channels, size, size]),
+            &device,
+        );
+        if run.config.debug_nan_at_step == Some(step + 1) {
+            images = images.mul_scalar(f32::NAN);
+        }
+        let mut latent_rng = SeededRng::derive(
+            run.config.seed ^ step.wrapping_mul(0x9e37_79b9_7f4a_7c15),
+            "latent",
+        );
+        let z_prior = Tensor::<2>::from_data(
+            TensorData::new(
+                latent_rng.normals(batch_size * latent_dim),
+                [batch_size, latent_dim],
+            ),
+            &device,
+        );
+        let config = run.config.clone();
+        let losses = run
+            .models
+            .step(images, z_prior, &config)
+            .map_err(|divergence| TrainError::Diverged {
+                step: step + 1,
+                divergence,
+                last_checkpoint: run.last_checkpoint.as_ref().map(|(_, p)| p.clone()),
+            })?;
+        step += 1;
+        let rate = batch_size as f32 / tick.elapsed().as_secs_f32().max(1e-6);
+        let smoothed = images_per_sec.map_or(rate, |r| 0.8 * r + 0.2 * rate);
+        images_per_sec = Some(smoothed);
+        losses_csv.append(step, batch.epoch, smoothed, &losses)?;
+        run.emit(TrainEvent::Step(StepReport {
+            step,
+            total_steps,
+            epoch: batch.epoch,
+            losses,
+            images_per_sec: smoothed,
+        }));
+        if step % run.config.sample_every == 0 || step == total_steps {
+            let grid = sample_grid(
+                &run.models.autoencoder,
+                &sample_images,
+                sample_count,
+                channels,
+                size,
+                step,
+                &job.device.device,
+            );
+            let path = job
+                .run_dir
+                .join("samples")
+                .join(format!("step-{step:06}.png"));
+            grid.save_png(&path).map_err(|e| output_error(&path, e))?;
+            run.emit(TrainEvent::Samples(grid));
+        }
+        if step % run.config.checkpoint_every == 0 && step < total_steps {
+            run.checkpoint(step, None)?;
+        }
+        if run.orphaned {
+            stopped = true;
+            break;
+        }
+    }
+    drop(batches);
+    let _ = feeder.join();
+
+    let som = if !stopped && run.config.model == ModelKind::AeSom {
+        let codes = encode_all(&run.models.autoencoder, &train, &job.device.device);
+        Some(SelfOrganisingMap::train(
+            &run.config.som,
+            &codes,
+            latent_dim,
+            run.config.seed,
+        )?)
+    } else {
+        None
+    };
+    let needs_checkpoint = som.is_some()
+        || run
+            .last_checkpoint
+            .as_ref()
+            .is_none_or(|(saved, _)| *saved != step);
+    let checkpoint = if needs_checkpoint && step > 0 {
+        Some(run.checkpoint(step, som.as_ref())?)
+    } else {
+        run.last_checkpoint.as_ref().map(|(_, p)| p.clone())
+    };
+    let validation_mse = validation
+        .as_ref()
+        .map(|set| reconstruction_mse(&run.models.autoencoder, set, &job.device.device));
+    Ok(FinishReport {
+        step,
+        stopped,
+        checkpoint,
+        validation_mse,
+        elapsed_secs: started.elapsed().as_secs_f64(),
+    })
+}
+
+enum Flow {
+    Continue,
+    Stop,
+}
+
+/// Handles pending commands; blocks while paused.
+fn poll_control(control: &Receiver<TrainCommand>, run: &mut Run<'_>, step: u64) -> Flow {
+    let mut paused = false;
+    loop {
+        let command = if paused {
+            match control.recv() {
+                Ok(c) => c,
+                Err(_) => return Flow::Stop, // The handle is gone: nobody can resume.
+            }
+        } else {
+            match control.try_recv() {
+                Ok(c) => c,
+                Err(TryRecvError::Empty) => return Flow::Continue,
+                Err(TryRecvError::Disconnected) => return Flow::Stop,
+            }
+        };
+        match command {
+            TrainCommand::Stop => return Flow::Stop,
+            TrainCommand::Pause if !paused => {
+                paused = true;
+                run.emit(TrainEvent::Paused { step });
+            }
+            TrainCommand::Resume if paused => {
+                run.emit(TrainEvent::Resumed { step });
+                return Flow::Continue;
+            }
+            TrainCommand::Pause | TrainCommand::Resume => {}
+        }
+    }
+}

@@ -1,0 +1,269 @@
+//! Dataset generation end to end on tiny recipes: layout, determinism, manifest, regeneration.
+#![allow(clippy::unwrap_used)] // tests fail loudly on purpose
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use unseen::dataset::{DatasetContext, GenerateControl, Manifest, Recipe, generate};
+use unseen::product::ProductSpec;
+use unseen::render::{Gpu, Renderer};
+
+fn tiny_recipe(seed: u64) -> Recipe {
+    let text = format!(
+        r#"
+version = 1
+name = "tiny"
+seed = {seed}
+[image]
+size = 32
+channels = "grey"
+supersample = 2
+[counts.train]
+good = 6
+[counts.validation]
+good = 2
+bulge = 1
+[counts.test]
+good = 2
+bulge = 2
+short_notch = 2
+dent = 2
+chip = 2
+[randomize]
+noise_sigma = [1.0, 3.0]
+blur_sigma = [0.0, 0.6]
+light_jitter_deg = 10.0
+"#
+    );
+    Recipe::from_toml_str(&text, "tiny.toml").expect("valid recipe")
+}
+
+fn render_into(recipe: Recipe, out: &Path) -> Manifest {
+    let mut renderer = Renderer::new(Gpu::headless().expect("wgpu adapter"));
+    generate(
+        &mut renderer,
+        recipe,
+        ProductSpec::builtin_cap(),
+        out,
+        &GenerateControl::default(),
+        &mut |_, _| {},
+    )
+    .expect("generation")
+}
+
+fn all_files(root: &Path) -> BTreeMap<String, Vec<u8>> {
+    let mut out = BTreeMap::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).expect("list") {
+            let path = entry.expect("entry").path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                let rel = path
+                    .strip_prefix(root)
+                    .expect("inside")
+                    .display()
+                    .to_string();
+                out.insert(rel, std::fs::read(&path).expect("read"));
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn same_recipe_same_bytes_and_other_seed_other_bytes() {
+    let (a, b, c) = (
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+    );
+    render_into(tiny_recipe(5), a.path());
+    render_into(tiny_recipe(5), b.path());
+    render_into(tiny_recipe(6), c.path());
+    let (fa, fb, fc) = (
+        all_files(a.path()),
+        all_files(b.path()),
+        all_files(c.path()),
+    );
+    assert_eq!(fa.keys().collect::<Vec<_>>(), fb.keys().collect::<Vec<_>>());
+    for (name, bytes) in &fa {
+        assert!(
+            bytes == &fb[name],
+            "{name} differs between two runs of the same recipe"
+        );
+    }
+    let image = "tiny/train/good/000000.png";
+    assert_ne!(fa[image], fc[image], "another seed gave the same image");
+    assert!(
+        !fa.keys().any(|k| k.ends_with(".tmp")),
+        "temporary files left behind"
+    );
+}
+
+#[test]
+fn layout_is_mvtec_ad_and_masks_match_images() {
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = render_into(tiny_recipe(9), dir.path());
+    let files = all_files(dir.path());
+    // The MVTec category folder holds exactly train/good, test/<class>, ground_truth/<defect>.
+    for name in files.keys().filter(|k| k.starts_with("tiny/")) {
+        let parts: Vec<&str> = name.split('/').collect();
+        assert_eq!(parts.len(), 4, "{name}");
+        assert!(
+            ["train", "test", "ground_truth"].contains(&parts[1]),
+            "{name}"
+        );
+        assert!(name.ends_with(".png"));
+        if parts[1] == "train" {
+            assert_eq!(parts[2], "good");
+        }
+        if parts[1] == "ground_truth" {
+            let stem = parts[3].strip_suffix("_mask.png").expect("mask name");
+            let image = format!("tiny/test/{}/{stem}.png", parts[2]);
+            assert!(
+                files.contains_key(&image),
+                "mask {name} has no image {image}"
+            );
+        }
+    }
+    assert_eq!(
+        files
+            .keys()
+            .filter(|k| k.starts_with("tiny/train/good/"))
+            .count(),
+        6
+    );
+    assert_eq!(
+        files
+            .keys()
+            .filter(|k| k.starts_with("tiny/ground_truth/"))
+            .count(),
+        8
+    );
+    assert!(files.contains_key("validation/good/000001.png"));
+    assert!(files.contains_key("validation/ground_truth/bulge/000000_mask.png"));
+
+    let defect_parts = BTreeMap::from([
+        ("bulge", vec!["dome"]),
+        ("short_notch", vec!["notch"]),
+        ("dent", vec!["dome", "wall"]),
+        ("chip", vec!["wall", "base"]),
+    ]);
+    for s in &manifest.samples {
+        let img = image::load_from_memory(&files[&s.image]).expect("png");
+        assert_eq!((img.width(), img.height()), (32, 32));
+        assert_eq!(img.color(), image::ColorType::L8);
+        let parts = image::load_from_memory(&files[&s.part_map])
+            .unwrap()
+            .to_luma8();
+        assert!(parts.pixels().all(|p| p.0[0] <= 4));
+        assert!(
+            parts.pixels().filter(|p| p.0[0] != 0).count() > 50,
+            "{}",
+            s.part_map
+        );
+        let depth = image::load_from_memory(&files[&s.depth])
+            .unwrap()
+            .to_luma16();
+        let front = depth
+            .pixels()
+            .map(|p| p.0[0])
+            .filter(|d| *d > 0)
+            .min()
+            .unwrap();
+        assert!((5000..7500).contains(&front), "nearest depth {front} mm");
+        match &s.mask {
+            None => assert!(s.id.class == "good" && s.defect.is_none()),
+            Some(path) => {
+                let mask = image::load_from_memory(&files[path]).unwrap().to_luma8();
+                assert!(mask.pixels().all(|p| p.0[0] == 0 || p.0[0] == 255));
+                let on = mask.pixels().filter(|p| p.0[0] == 255).count();
+                assert_eq!(on, s.visible_defect_px);
+                assert!(on >= 1, "{path}: invisible defect kept");
+                let part = s.defect_part.as_deref().expect("defect part");
+                assert!(
+                    defect_parts[s.id.class.as_str()].contains(&part),
+                    "{} on {part}",
+                    s.id.class
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn manifest_round_trips_and_regenerates_a_sample_bit_exactly() {
+    let dir = tempfile::tempdir().unwrap();
+    let written = render_into(tiny_recipe(21), dir.path());
+    let loaded = Manifest::load(&dir.path().join("manifest.json")).expect("manifest loads");
+    // Recipe, product and every sample's identity and files survive exactly; sampled floats to
+    // the last bit or one (JSON parsing of 17-digit numbers may round differently).
+    assert_eq!(loaded.recipe, written.recipe);
+    assert_eq!(loaded.product, written.product);
+    assert_eq!(loaded.samples.len(), written.samples.len());
+    for (a, b) in loaded.samples.iter().zip(&written.samples) {
+        assert_eq!(
+            (&a.id, &a.image, &a.mask, a.visible_defect_px),
+            (&b.id, &b.image, &b.mask, b.visible_defect_px)
+        );
+        assert!((a.view.angle_deg - b.view.angle_deg).abs() < 1e-12);
+        assert_eq!(a.defect.is_some(), b.defect.is_some());
+    }
+
+    let mut renderer = Renderer::new(Gpu::headless().unwrap());
+    let ctx = DatasetContext::new(&renderer, loaded.recipe.clone(), loaded.product.clone());
+    for record in loaded.samples.iter().filter(|s| s.id.index == 1) {
+        let again = ctx
+            .render_batch(&mut renderer, std::slice::from_ref(&record.id))
+            .expect("render");
+        let original = written.samples.iter().find(|s| s.id == record.id).unwrap();
+        assert_eq!(&again[0].record, original);
+        for (rel, bytes) in again[0].encode().expect("encode") {
+            let on_disk = std::fs::read(dir.path().join(&rel)).unwrap();
+            assert!(bytes == on_disk, "{rel} regenerated differently");
+        }
+    }
+}
+
+#[test]
+fn bad_recipes_are_rejected_with_the_file_and_the_reason() {
+    let good = std::fs::read_to_string("assets/datasets/cap-default.toml").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let cases = [
+        (good.replace("size = 64", "size = 4"), "image.size"),
+        (
+            good.replace("bulge = 200", "scratch = 200"),
+            "no defect class \"scratch\"",
+        ),
+        (
+            good.replace("[counts.train]\ngood = 4000", "[counts.train]\nbulge = 3"),
+            "good samples only",
+        ),
+        (good.replace("version = 1", "version = 7"), "version 7"),
+        (
+            good.replace("seed = 20261129", "seed = \"x\""),
+            "not valid TOML",
+        ),
+        (
+            good.replace("product = \"cap\"", "product = \"missing.toml\""),
+            "missing.toml",
+        ),
+        ("\u{0}\u{1}garbage".to_string(), "not valid TOML"),
+    ];
+    for (i, (text, expected)) in cases.iter().enumerate() {
+        let path = dir.path().join(format!("bad{i}.toml"));
+        std::fs::write(&path, text).unwrap();
+        let err = Recipe::load(&path)
+            .expect_err("must be rejected")
+            .to_string();
+        assert!(err.contains(&path.display().to_string()), "{err}");
+        assert!(err.contains(expected), "expected {expected:?} in {err}");
+    }
+    let missing = Recipe::load(&dir.path().join("nope.toml")).expect_err("missing file");
+    assert!(missing.to_string().contains("nope.toml"));
+    let (recipe, _) =
+        Recipe::load(Path::new("assets/datasets/cap-default.toml")).expect("default recipe");
+    assert_eq!(recipe.image.size, 64);
+}

@@ -1,0 +1,187 @@
+//! Checkpoints: save → load gives identical outputs, resume continues exactly, and corrupt or
+//! mismatched checkpoints are rejected with the file and the problem named.
+#![allow(clippy::unwrap_used)] // Tests fail loudly by design.
+
+mod train_common;
+
+use burn::tensor::{Device, Tensor, TensorData};
+use train_common::*;
+use unseen::model::ModelKind;
+use unseen::train::TrainConfig;
+use unseen::train::checkpoint::{Expectation, latest_checkpoint, load_checkpoint, read_meta};
+use unseen::train::data::DatasetInfo;
+use unseen::train::eval::reconstruct;
+
+fn probe_images() -> Vec<f32> {
+    (0..2 * 32 * 32)
+        .map(|i| ((i * 7) % 255) as f32 / 255.0)
+        .collect()
+}
+
+fn gan_config(steps: u64) -> TrainConfig {
+    TrainConfig {
+        model: ModelKind::Gan,
+        steps,
+        checkpoint_every: 4,
+        ..tiny_config()
+    }
+}
+
+#[test]
+fn saved_and_loaded_models_give_identical_outputs() {
+    let data = Fixture::discs(32, 16, 4);
+    let run = tempfile::tempdir().unwrap();
+    let events = run_to_end(job(&data.path(), run.path(), gan_config(5), false));
+    let report = finished(&events);
+    let dir = report.checkpoint.clone().expect("final checkpoint");
+    assert_eq!(dir, latest_checkpoint(run.path()).unwrap());
+    let meta = read_meta(&dir).unwrap();
+    assert_eq!(meta.step, 5);
+    assert_eq!(meta.model_kind, ModelKind::Gan);
+    let info = DatasetInfo::open(&data.path()).unwrap();
+    assert_eq!(meta.dataset_manifest_sha256, info.manifest_sha256);
+
+    let device = Device::flex();
+    let a = load_checkpoint(&dir, None, &device.clone().autodiff()).unwrap();
+    let b = load_checkpoint(&dir, None, &device.clone().autodiff()).unwrap();
+    let x = probe_images();
+    let out_a = reconstruct(&a.models.autoencoder, &x, 2, 1, 32, &device);
+    let out_b = reconstruct(&b.models.autoencoder, &x, 2, 1, 32, &device);
+    assert_eq!(out_a, out_b);
+    // The loaded weights are the trained ones, not a fresh initialisation.
+    let fresh = unseen::model::AutoEncoder::new(&a.model_config, 0, &device).unwrap();
+    assert_ne!(out_a, reconstruct(&fresh, &x, 2, 1, 32, &device));
+    // D (with its spectral-norm state) round-trips too.
+    let d = |c: &unseen::train::LoadedCheckpoint| {
+        let d = burn::module::Module::valid(c.models.discriminator.as_ref().unwrap());
+        let x = Tensor::<4>::from_data(TensorData::new(x.clone(), [2, 1, 32, 32]), &device);
+        d.forward(x).logit.into_data().try_to_vec::<f32>().unwrap()
+    };
+    assert_eq!(d(&a), d(&b));
+}
+
+#[test]
+fn resume_continues_step_count_and_optimiser_state_exactly() {
+    let data = Fixture::discs(32, 16, 4);
+    // Reference: 8 steps in one go.
+    let straight = tempfile::tempdir().unwrap();
+    let events = run_to_end(job(&data.path(), straight.path(), gan_config(8), false));
+    let reference = loss_curve(&events, "total");
+
+    // Same run in two halves: stop at 4 (a checkpoint), resume to 8.
+    let split = tempfile::tempdir().unwrap();
+    let first = run_to_end(job(&data.path(), split.path(), gan_config(4), false));
+    assert_eq!(finished(&first).step, 4);
+    let second = run_to_end(job(&data.path(), split.path(), gan_config(8), true));
+    match second.first() {
+        Some(unseen::train::TrainEvent::Started { start_step, .. }) => assert_eq!(*start_step, 4),
+        other => panic!("expected Started, got {other:?}"),
+    }
+    let steps: Vec<u64> = second
+        .iter()
+        .filter_map(|e| match e {
+            unseen::train::TrainEvent::Step(r) => Some(r.step),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(steps, vec![5, 6, 7, 8]);
+    let mut resumed = loss_curve(&first, "total");
+    resumed.extend(loss_curve(&second, "total"));
+    // Any lost optimiser moment, weight, running statistic or RNG position would change these.
+    assert_eq!(resumed, reference);
+    // The loss log holds each step once.
+    let csv = std::fs::read_to_string(split.path().join("losses.csv")).unwrap();
+    assert_eq!(csv.lines().count(), 1 + 8, "{csv}");
+}
+
+#[test]
+fn corrupt_and_mismatched_checkpoints_are_rejected_clearly() {
+    let data = Fixture::discs(32, 16, 4);
+    let run = tempfile::tempdir().unwrap();
+    let events = run_to_end(job(&data.path(), run.path(), gan_config(2), false));
+    let dir = finished(&events).checkpoint.clone().unwrap();
+    let device = Device::flex().autodiff();
+    let info = DatasetInfo::open(&data.path()).unwrap();
+    let expect = Expectation {
+        dataset_manifest_sha256: info.manifest_sha256.clone(),
+        image_size: 32,
+        channels: 1,
+        model_kind: ModelKind::Gan,
+    };
+    assert!(load_checkpoint(&dir, Some(&expect), &device).is_ok());
+
+    // A different dataset.
+    let other = Expectation {
+        dataset_manifest_sha256: "0".repeat(64),
+        ..expect.clone()
+    };
+    let message = load_checkpoint(&dir, Some(&other), &device)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        message.contains("meta.json") && message.contains("different dataset"),
+        "{message}"
+    );
+    // A different image size.
+    let bigger = Expectation {
+        image_size: 64,
+        ..expect.clone()
+    };
+    let message = load_checkpoint(&dir, Some(&bigger), &device)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        message.contains("32x32") && message.contains("64x64"),
+        "{message}"
+    );
+    // A different model.
+    let ae = Expectation {
+        model_kind: ModelKind::AeSom,
+        ..expect.clone()
+    };
+    let message = load_checkpoint(&dir, Some(&ae), &device)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        message.contains("gan") && message.contains("ae-som"),
+        "{message}"
+    );
+
+    // A truncated weights file.
+    let weights = dir.join("autoencoder.bpk");
+    let bytes = std::fs::read(&weights).unwrap();
+    std::fs::write(&weights, &bytes[..bytes.len() / 2]).unwrap();
+    let message = load_checkpoint(&dir, Some(&expect), &device)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        message.contains("autoencoder.bpk") && message.contains("truncated or corrupt"),
+        "{message}"
+    );
+    // Resuming from it fails the same way, through the worker.
+    let events = run_to_end(job(&data.path(), run.path(), gan_config(4), true));
+    match events.last() {
+        Some(unseen::train::TrainEvent::Error(message)) => {
+            assert!(message.contains("autoencoder.bpk"), "{message}")
+        }
+        other => panic!("expected an error, got {other:?}"),
+    }
+    // A garbled meta.json.
+    std::fs::write(dir.join("meta.json"), "{\"step\": ").unwrap();
+    let message = load_checkpoint(&dir, None, &device)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        message.contains("meta.json") && message.contains("JSON"),
+        "{message}"
+    );
+    // Resuming a run directory that has no checkpoint.
+    let empty = tempfile::tempdir().unwrap();
+    let events = run_to_end(job(&data.path(), empty.path(), gan_config(4), true));
+    match events.last() {
+        Some(unseen::train::TrainEvent::Error(message)) => {
+            assert!(message.contains("latest.json"), "{message}")
+        }
+        other => panic!("expected an error, got {other:?}"),
+    }
+}

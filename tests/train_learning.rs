@@ -1,0 +1,114 @@
+//! Training on tiny data: losses move the right way, runs are deterministic, the data loader
+//! rejects bad images by name.
+#![allow(clippy::unwrap_used)] // Tests fail loudly by design.
+
+mod train_common;
+
+use train_common::*;
+use unseen::model::ModelKind;
+use unseen::train::TrainEvent;
+use unseen::train::data::{DataError, DatasetInfo};
+
+#[test]
+fn autoencoder_reconstruction_loss_falls() {
+    let data = Fixture::discs(32, 32, 8);
+    let run = tempfile::tempdir().unwrap();
+    let config = unseen::train::TrainConfig {
+        model: ModelKind::AeSom,
+        steps: 40,
+        ..tiny_config()
+    };
+    let events = run_to_end(job(&data.path(), run.path(), config, false));
+    let rec = loss_curve(&events, "reconstruction");
+    assert_eq!(rec.len(), 40);
+    let (first, last) = (mean(&rec[..5]), mean(&rec[35..]));
+    assert!(
+        last < 0.5 * first,
+        "reconstruction loss should at least halve: first {first}, last {last}"
+    );
+    let report = finished(&events);
+    assert!(!report.stopped);
+    let mse = report.validation_mse.expect("validation images exist");
+    assert!(
+        mse < first,
+        "validation MSE {mse} should beat the untrained loss {first}"
+    );
+    // The baseline's SOM is fitted at the end and saved with the final checkpoint.
+    let dir = report.checkpoint.as_ref().expect("final checkpoint");
+    assert!(dir.join("som.json").exists());
+    assert!(run.path().join("losses.csv").exists());
+    assert!(run.path().join("samples").join("step-000040.png").exists());
+}
+
+#[test]
+fn gan_reconstruction_falls_and_discriminator_stays_sane() {
+    let data = Fixture::discs(32, 32, 8);
+    let run = tempfile::tempdir().unwrap();
+    let config = unseen::train::TrainConfig {
+        model: ModelKind::Gan,
+        steps: 30,
+        ..tiny_config()
+    };
+    let events = run_to_end(job(&data.path(), run.path(), config, false));
+    let rec = loss_curve(&events, "reconstruction");
+    let disc = loss_curve(&events, "discriminator");
+    assert_eq!(rec.len(), 30);
+    let (first, last) = (mean(&rec[..5]), mean(&rec[25..]));
+    assert!(
+        last < 0.6 * first,
+        "GAN reconstruction loss should fall: first {first}, last {last}"
+    );
+    // D starts near 2·ln 2 (it cannot tell) and must neither collapse to 0 nor explode.
+    assert!(
+        (disc[0] - 2.0 * std::f32::consts::LN_2).abs() < 0.3,
+        "{}",
+        disc[0]
+    );
+    assert!(
+        disc.iter().all(|d| d.is_finite() && *d > 0.01 && *d < 10.0),
+        "{disc:?}"
+    );
+    assert!(events.iter().any(|e| matches!(e, TrainEvent::Samples(_))));
+}
+
+#[test]
+fn same_seed_same_run_on_flex() {
+    let data = Fixture::discs(32, 16, 4);
+    let config = unseen::train::TrainConfig {
+        steps: 6,
+        ..tiny_config()
+    };
+    let curve = |seed| {
+        let run = tempfile::tempdir().unwrap();
+        let config = unseen::train::TrainConfig {
+            seed,
+            ..config.clone()
+        };
+        loss_curve(
+            &run_to_end(job(&data.path(), run.path(), config, false)),
+            "total",
+        )
+    };
+    let a = curve(3);
+    assert_eq!(a, curve(3), "same seed must give bit-identical losses");
+    assert_ne!(a, curve(4), "a different seed must give a different run");
+}
+
+#[test]
+fn mismatched_image_is_named() {
+    let data = Fixture::discs(32, 8, 2);
+    let odd = data.path().join("disc/train/good/0003.png");
+    image::GrayImage::new(16, 16).save(&odd).unwrap();
+    let info = DatasetInfo::open(&data.path()).unwrap();
+    let err = info.load_train().unwrap_err();
+    assert!(matches!(err, DataError::Mismatch { .. }), "{err}");
+    let message = err.to_string();
+    assert!(
+        message.contains("0003.png") && message.contains("16x16"),
+        "{message}"
+    );
+
+    std::fs::write(data.path().join("manifest.json"), "{\"name\": 3}").unwrap();
+    let message = DatasetInfo::open(&data.path()).unwrap_err().to_string();
+    assert!(message.contains("manifest.json"), "{message}");
+}
