@@ -267,3 +267,31 @@ fn bad_recipes_are_rejected_with_the_file_and_the_reason() {
         Recipe::load(Path::new("assets/datasets/cap-default.toml")).expect("default recipe");
     assert_eq!(recipe.image.size, 64);
 }
+
+#[test]
+fn defects_hidden_from_a_narrow_pose_range_are_placed_anew() {
+    // Seen only from the front, a dent or chip drawn on the back can never show: the generator
+    // must move the defect rather than give up or keep an invisible one.
+    let text = r#"
+version = 1
+name = "front"
+seed = 3
+[image]
+size = 32
+[counts.test]
+dent = 6
+chip = 6
+[pose]
+mode = "upright"
+yaw_deg = [-20.0, 20.0]
+"#;
+    let recipe = Recipe::from_toml_str(text, "front.toml").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = render_into(recipe, dir.path());
+    assert_eq!(manifest.samples.len(), 12);
+    assert!(manifest.samples.iter().all(|s| s.visible_defect_px > 0));
+    assert!(
+        manifest.samples.iter().any(|s| s.attempts > 8),
+        "no sample needed a new placement; the test does not exercise it"
+    );
+}

@@ -253,3 +253,17 @@ fn a_bulge_shows_up_on_top_of_the_dome_and_only_there() {
         }
     }
 }
+
+#[test]
+fn large_renders_work_at_512_pixels() {
+    let frame = &render(
+        &[good()],
+        upright(Quat::IDENTITY),
+        Lighting::default(),
+        512,
+        2,
+    )[0];
+    let covered = frame.part.iter().filter(|p| **p != 0).count();
+    // The cap's silhouette (about 2 × 2 units, at 136.5 px per unit) covers roughly 65,000 px.
+    assert!((55_000..80_000).contains(&covered), "{covered} px covered");
+}

@@ -11,7 +11,9 @@ use super::manifest::{
     DEPTH_SCALE, ImageInfo, MANIFEST_FORMAT, MANIFEST_VERSION, Manifest, SamplePaths, SampleRecord,
 };
 use super::recipe::{Channels, Recipe};
-use super::sample::{SampleId, ViewParams, defect_mask, draw_defect, draw_view, finish_image};
+use super::sample::{
+    POSES_PER_DEFECT, SampleId, ViewParams, defect_mask, draw_defect, draw_view, finish_image,
+};
 use crate::io::write_atomic;
 use crate::product::mesh::{Grid, auto_cell, mesh_defective};
 use crate::product::sdf::Solid;
@@ -105,11 +107,11 @@ impl DatasetContext {
         ids: &[SampleId],
     ) -> Result<Vec<RenderedSample>, DatasetError> {
         let shape = self.product.shape();
-        let defects: Vec<Option<Defect>> = ids
+        let mut defects: Vec<Option<Defect>> = ids
             .iter()
-            .map(|id| draw_defect(id, &self.product))
+            .map(|id| draw_defect(id, &self.product, 0))
             .collect();
-        let meshes = self.defect_meshes(renderer, &defects);
+        let mut meshes = self.defect_meshes(renderer, &defects);
         let size = self.recipe.image.size;
         let min_px =
             (self.recipe.mask.min_visible_fraction * f64::from(size * size)).ceil() as usize;
@@ -117,6 +119,26 @@ impl DatasetContext {
         let mut done: Vec<Option<RenderedSample>> = vec![None; ids.len()];
         let mut pending: Vec<usize> = (0..ids.len()).collect();
         while !pending.is_empty() {
+            // Samples whose defect stayed hidden for a while get a new defect placement.
+            let redraw: Vec<usize> = pending
+                .iter()
+                .copied()
+                .filter(|&i| attempts[i] > 0 && attempts[i] % POSES_PER_DEFECT == 0)
+                .collect();
+            if !redraw.is_empty() {
+                let fresh: Vec<Option<Defect>> = redraw
+                    .iter()
+                    .map(|&i| draw_defect(&ids[i], &self.product, attempts[i]))
+                    .collect();
+                for (mesh, (&i, defect)) in self
+                    .defect_meshes(renderer, &fresh)
+                    .into_iter()
+                    .zip(redraw.iter().zip(fresh))
+                {
+                    meshes[i] = mesh;
+                    defects[i] = defect;
+                }
+            }
             let views: Vec<ViewParams> = pending
                 .iter()
                 .map(|&i| draw_view(&ids[i], &self.recipe, attempts[i]))

@@ -61,10 +61,15 @@ impl ViewParams {
     }
 }
 
-/// Draws the defect of a defective sample (None for good ones).
-pub fn draw_defect(id: &SampleId, product: &ProductSpec) -> Option<Defect> {
+/// Poses tried per defect placement before the defect itself is drawn anew (a defect on the
+/// back of the product may be invisible from every pose a narrow pose range allows).
+pub const POSES_PER_DEFECT: u32 = 8;
+
+/// Draws the defect of a defective sample for a given attempt (None for good samples).
+pub fn draw_defect(id: &SampleId, product: &ProductSpec, attempt: u32) -> Option<Defect> {
     let spec = product.defects.get(&id.class)?;
-    let mut rng = Rng::new(derive_seed(id.seed, "defect", 0));
+    let redraw = u64::from(attempt / POSES_PER_DEFECT);
+    let mut rng = Rng::new(derive_seed(id.seed, "defect", redraw));
     Some(spec.sample(&product.shape(), &mut rng))
 }
 

@@ -37,7 +37,7 @@ const DEPTH_FORMAT: wgpu::TextureFormat = wgpu::TextureFormat::Depth32Float;
 /// Views per batch: wgpu's default limit on texture array layers.
 const MAX_LAYERS: u32 = 256;
 /// Supersampled pixels per batch, to bound memory at large sizes.
-const MAX_BATCH_PIXELS: u64 = 64 << 20;
+const MAX_BATCH_PIXELS: u64 = 16 << 20;
 /// Uniform blocks are bound with dynamic offsets, which must be multiples of 256.
 const VIEW_STRIDE: u64 = 256;
 
