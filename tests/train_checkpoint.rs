@@ -29,7 +29,7 @@ fn gan_config(steps: u64) -> TrainConfig {
 
 #[test]
 fn saved_and_loaded_models_give_identical_outputs() {
-    let data = Fixture::discs(32, 16, 4);
+    let data = Fixture::caps(32, 16, 4);
     let run = tempfile::tempdir().unwrap();
     let events = run_to_end(job(&data.path(), run.path(), gan_config(5), false));
     let report = finished(&events);
@@ -62,7 +62,7 @@ fn saved_and_loaded_models_give_identical_outputs() {
 
 #[test]
 fn resume_continues_step_count_and_optimiser_state_exactly() {
-    let data = Fixture::discs(32, 16, 4);
+    let data = Fixture::caps(32, 16, 4);
     // Reference: 8 steps in one go.
     let straight = tempfile::tempdir().unwrap();
     let events = run_to_end(job(&data.path(), straight.path(), gan_config(8), false));
@@ -96,7 +96,7 @@ fn resume_continues_step_count_and_optimiser_state_exactly() {
 
 #[test]
 fn corrupt_and_mismatched_checkpoints_are_rejected_clearly() {
-    let data = Fixture::discs(32, 16, 4);
+    let data = Fixture::caps(32, 16, 4);
     let run = tempfile::tempdir().unwrap();
     let events = run_to_end(job(&data.path(), run.path(), gan_config(2), false));
     let dir = finished(&events).checkpoint.clone().unwrap();

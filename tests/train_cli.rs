@@ -18,7 +18,7 @@ struct Cli {
 
 #[test]
 fn cli_trains_and_fills_the_run_directory() {
-    let data = Fixture::discs(32, 16, 4);
+    let data = Fixture::caps(32, 16, 4);
     let run = tempfile::tempdir().unwrap();
     let settings = run.path().join("settings.toml");
     std::fs::write(

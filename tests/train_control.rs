@@ -21,7 +21,7 @@ fn next_event(handle: &unseen::train::TrainHandle) -> TrainEvent {
 
 #[test]
 fn stop_ends_promptly_with_a_checkpoint() {
-    let data = Fixture::discs(32, 16, 4);
+    let data = Fixture::caps(32, 16, 4);
     let run = tempfile::tempdir().unwrap();
     let config = TrainConfig {
         model: ModelKind::Gan,
@@ -77,7 +77,7 @@ fn stop_ends_promptly_with_a_checkpoint() {
 
 #[test]
 fn nan_triggers_the_divergence_guard_and_keeps_the_last_good_checkpoint() {
-    let data = Fixture::discs(32, 16, 4);
+    let data = Fixture::caps(32, 16, 4);
     let run = tempfile::tempdir().unwrap();
     let config = TrainConfig {
         model: ModelKind::Gan,

@@ -11,7 +11,7 @@ use unseen::train::data::{DataError, DatasetInfo};
 
 #[test]
 fn autoencoder_reconstruction_loss_falls() {
-    let data = Fixture::discs(32, 32, 8);
+    let data = Fixture::caps(32, 32, 8);
     let run = tempfile::tempdir().unwrap();
     let config = unseen::train::TrainConfig {
         model: ModelKind::AeSom,
@@ -42,7 +42,7 @@ fn autoencoder_reconstruction_loss_falls() {
 
 #[test]
 fn gan_reconstruction_falls_and_discriminator_stays_sane() {
-    let data = Fixture::discs(32, 32, 8);
+    let data = Fixture::caps(32, 32, 8);
     let run = tempfile::tempdir().unwrap();
     let config = unseen::train::TrainConfig {
         model: ModelKind::Gan,
@@ -73,7 +73,7 @@ fn gan_reconstruction_falls_and_discriminator_stays_sane() {
 
 #[test]
 fn same_seed_same_run_on_flex() {
-    let data = Fixture::discs(32, 16, 4);
+    let data = Fixture::caps(32, 16, 4);
     let config = unseen::train::TrainConfig {
         steps: 6,
         ..tiny_config()
@@ -96,8 +96,8 @@ fn same_seed_same_run_on_flex() {
 
 #[test]
 fn mismatched_image_is_named() {
-    let data = Fixture::discs(32, 8, 2);
-    let odd = data.path().join("disc/train/good/0003.png");
+    let data = Fixture::caps(32, 8, 2);
+    let odd = data.path().join("cap/train/good/000003.png");
     image::GrayImage::new(16, 16).save(&odd).unwrap();
     let info = DatasetInfo::open(&data.path()).unwrap();
     let err = info.load_train().unwrap_err();

@@ -123,7 +123,7 @@ impl DatasetContext {
             let redraw: Vec<usize> = pending
                 .iter()
                 .copied()
-                .filter(|&i| attempts[i] > 0 && attempts[i] % POSES_PER_DEFECT == 0)
+                .filter(|&i| attempts[i] > 0 && attempts[i].is_multiple_of(POSES_PER_DEFECT))
                 .collect();
             if !redraw.is_empty() {
                 let fresh: Vec<Option<Defect>> = redraw

@@ -1,5 +1,4 @@
-//! Tiny fixture datasets in the layout `unseen render` writes, for the training tests.
-//! Swap `write_disc_dataset` for real renders once the renderer lands.
+//! Tiny datasets of real renders, and helpers shared by the training tests.
 #![allow(dead_code)] // Each test binary uses a different subset.
 #![allow(clippy::unwrap_used)] // Fixture failures should fail the test loudly.
 
@@ -10,60 +9,33 @@ use std::time::{Duration, Instant};
 use unseen::compute::SelectedDevice;
 use unseen::train::{TrainConfig, TrainEvent, TrainJob, spawn_training};
 
-/// Grey level of the background and of the disc.
-const BACKGROUND: f32 = 20.0;
-const DISC: f32 = 220.0;
-
-/// Writes `DIR/manifest.json`, `DIR/<name>/train/good/*.png` and `DIR/validation/good/*.png`:
-/// bright discs with a rectangular notch on the rim at an angle that varies per image.
-pub fn write_disc_dataset(dir: &Path, name: &str, size: u32, train: usize, validation: usize) {
-    let train_dir = dir.join(name).join("train").join("good");
-    let validation_dir = dir.join("validation").join("good");
-    std::fs::create_dir_all(&train_dir).unwrap();
-    std::fs::create_dir_all(&validation_dir).unwrap();
-    let manifest = format!(
-        r#"{{"name": "{name}", "image": {{"size": {size}, "channels": "grey"}}, "seed": 1}}"#
+/// Renders a tiny dataset of the built-in cap with the real renderer: `train` good training
+/// images and `validation` good validation images of `size` pixels, random rotations.
+pub fn write_cap_dataset(dir: &Path, size: u32, train: usize, validation: usize) {
+    let text = format!(
+        r#"
+version = 1
+name = "cap"
+seed = 11
+[image]
+size = {size}
+[counts.train]
+good = {train}
+[counts.validation]
+good = {validation}
+"#
     );
-    std::fs::write(dir.join("manifest.json"), manifest).unwrap();
-    for i in 0..train {
-        let angle = i as f32 / train as f32 * std::f32::consts::TAU;
-        disc_image(size, angle, i)
-            .save(train_dir.join(format!("{i:04}.png")))
-            .unwrap();
-    }
-    for i in 0..validation {
-        // Between the training angles: held out, but from the same distribution.
-        let angle = (i as f32 + 0.5) / validation as f32 * std::f32::consts::TAU;
-        disc_image(size, angle, 1000 + i)
-            .save(validation_dir.join(format!("{i:04}.png")))
-            .unwrap();
-    }
-}
-
-/// A disc of radius 0.35·size, centre jittered by up to a pixel, with a notch at `angle_rad`.
-pub fn disc_image(size: u32, angle_rad: f32, index: usize) -> image::GrayImage {
-    let s = size as f32;
-    let jitter = ((index * 37) % 5) as f32 / 4.0 - 0.5;
-    let (cx, cy) = (s / 2.0 + jitter, s / 2.0 - jitter);
-    let radius = 0.35 * s;
-    let (nx, ny) = (cx + radius * angle_rad.cos(), cy + radius * angle_rad.sin());
-    let (half_w, half_h) = (0.09 * s, 0.06 * s);
-    image::GrayImage::from_fn(size, size, |x, y| {
-        let (px, py) = (x as f32 + 0.5, y as f32 + 0.5);
-        let inside = (px - cx).powi(2) + (py - cy).powi(2) <= radius * radius;
-        // The notch is a rectangle aligned with the radius, centred on the rim.
-        let (dx, dy) = (px - nx, py - ny);
-        let along = dx * angle_rad.cos() + dy * angle_rad.sin();
-        let across = -dx * angle_rad.sin() + dy * angle_rad.cos();
-        let notched = along.abs() <= half_w && across.abs() <= half_h;
-        let shade = 1.0 - 0.2 * (py / s);
-        let v = if inside && !notched {
-            DISC * shade
-        } else {
-            BACKGROUND
-        };
-        image::Luma([v.round() as u8])
-    })
+    let recipe = unseen::dataset::Recipe::from_toml_str(&text, "fixture").unwrap();
+    let mut renderer = unseen::render::Renderer::new(unseen::render::Gpu::headless().unwrap());
+    unseen::dataset::generate(
+        &mut renderer,
+        recipe,
+        unseen::product::ProductSpec::builtin_cap(),
+        dir,
+        &Default::default(),
+        &mut |_, _| {},
+    )
+    .unwrap();
 }
 
 /// A dataset in a temporary directory.
@@ -72,9 +44,9 @@ pub struct Fixture {
 }
 
 impl Fixture {
-    pub fn discs(size: u32, train: usize, validation: usize) -> Self {
+    pub fn caps(size: u32, train: usize, validation: usize) -> Self {
         let dir = tempfile::tempdir().unwrap();
-        write_disc_dataset(dir.path(), "disc", size, train, validation);
+        write_cap_dataset(dir.path(), size, train, validation);
         Self { dir }
     }
 
