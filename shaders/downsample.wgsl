@@ -12,11 +12,14 @@ struct Params {
 };
 
 @group(0) @binding(0) var shade_in: texture_2d_array<f32>;
-@group(0) @binding(1) var part_in: texture_2d_array<u32>;
-@group(0) @binding(2) var depth_in: texture_2d_array<f32>;
-@group(0) @binding(3) var shade_out: texture_storage_2d_array<rgba8unorm, write>;
-@group(0) @binding(4) var depth_out: texture_storage_2d_array<r32float, write>;
-@group(0) @binding(5) var<uniform> params: Params;
+@group(0) @binding(1) var depth_in: texture_2d_array<f32>;
+@group(0) @binding(2) var shade_out: texture_storage_2d_array<rgba8unorm, write>;
+@group(0) @binding(3) var depth_out: texture_storage_2d_array<r32float, write>;
+@group(0) @binding(4) var<uniform> params: Params;
+
+fn part_at(p: vec2<i32>, layer: u32) -> u32 {
+    return u32(round(textureLoad(shade_in, p, layer, 0).a * 255.0));
+}
 
 @compute @workgroup_size(8, 8)
 fn main(@builtin(global_invocation_id) id: vec3<u32>) {
@@ -34,7 +37,7 @@ fn main(@builtin(global_invocation_id) id: vec3<u32>) {
         for (var i = 0u; i < f; i++) {
             let p = vec2<i32>(base + vec2<u32>(i, j));
             sum += textureLoad(shade_in, p, layer, 0).rgb;
-            let part = textureLoad(part_in, p, layer, 0).r;
+            let part = part_at(p, layer);
             if (part != 0u) {
                 let d = textureLoad(depth_in, p, layer, 0).r;
                 if (nearest == 0.0 || d < nearest) {
@@ -45,7 +48,7 @@ fn main(@builtin(global_invocation_id) id: vec3<u32>) {
             var count = 0u;
             for (var jj = 0u; jj < f; jj++) {
                 for (var ii = 0u; ii < f; ii++) {
-                    if (textureLoad(part_in, vec2<i32>(base + vec2<u32>(ii, jj)), layer, 0).r == part) {
+                    if (part_at(vec2<i32>(base + vec2<u32>(ii, jj)), layer) == part) {
                         count++;
                     }
                 }

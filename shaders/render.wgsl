@@ -1,4 +1,4 @@
-// Draws the product into one tile of the supersampled atlas: shaded grey level, part id and
+// Draws the product into one layer of the supersampled target: shaded grey level, part id and
 // linear depth, all from the same rasterisation so they agree pixel for pixel.
 
 struct View {
@@ -41,9 +41,9 @@ fn vs_main(v: VertexIn) -> VertexOut {
 }
 
 struct FragmentOut {
+    // rgb: shaded grey level; a: part id / 255 (exact in an 8-bit unorm target).
     @location(0) shade: vec4<f32>,
-    @location(1) part: u32,
-    @location(2) depth: f32,
+    @location(1) depth: f32,
 };
 
 @fragment
@@ -62,8 +62,7 @@ fn fs_main(in: VertexOut) -> FragmentOut {
         value += view.material.z * intensity * pow(max(dot(n, h), 0.0), view.material.w);
     }
     var out: FragmentOut;
-    out.shade = vec4<f32>(value, value, value, 1.0);
-    out.part = in.part;
+    out.shade = vec4<f32>(value, value, value, f32(in.part) / 255.0);
     out.depth = dot(in.world - view.eye.xyz, view.forward.xyz);
     return out;
 }

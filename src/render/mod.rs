@@ -31,7 +31,6 @@ pub enum RenderError {
 }
 
 const SHADE_FORMAT: wgpu::TextureFormat = wgpu::TextureFormat::Rgba8Unorm;
-const PART_FORMAT: wgpu::TextureFormat = wgpu::TextureFormat::R8Uint;
 const LINEAR_DEPTH_FORMAT: wgpu::TextureFormat = wgpu::TextureFormat::R32Float;
 const DEPTH_FORMAT: wgpu::TextureFormat = wgpu::TextureFormat::Depth32Float;
 /// Views per batch: wgpu's default limit on texture array layers.
@@ -98,8 +97,8 @@ pub struct Frame {
 
 struct Targets {
     key: (u32, u32, u32),
-    /// Per layer: shade, part, linear depth and depth-buffer views.
-    layers: Vec<[wgpu::TextureView; 4]>,
+    /// Per layer: shade (with the part id in alpha), linear depth and depth-buffer views.
+    layers: Vec<[wgpu::TextureView; 3]>,
     out_shade: wgpu::Texture,
     out_depth: wgpu::Texture,
     downsample_group: wgpu::BindGroup,
@@ -179,11 +178,7 @@ impl Renderer {
                 module: &module,
                 entry_point: Some("fs_main"),
                 compilation_options: Default::default(),
-                targets: &[
-                    target(SHADE_FORMAT),
-                    target(PART_FORMAT),
-                    target(LINEAR_DEPTH_FORMAT),
-                ],
+                targets: &[target(SHADE_FORMAT), target(LINEAR_DEPTH_FORMAT)],
             }),
             multiview_mask: None,
             cache: None,
@@ -217,12 +212,11 @@ impl Renderer {
             label: Some("downsample"),
             entries: &[
                 texture_entry(0, wgpu::TextureSampleType::Float { filterable: false }),
-                texture_entry(1, wgpu::TextureSampleType::Uint),
-                texture_entry(2, wgpu::TextureSampleType::Float { filterable: false }),
-                storage_entry(3, SHADE_FORMAT),
-                storage_entry(4, LINEAR_DEPTH_FORMAT),
+                texture_entry(1, wgpu::TextureSampleType::Float { filterable: false }),
+                storage_entry(2, SHADE_FORMAT),
+                storage_entry(3, LINEAR_DEPTH_FORMAT),
                 wgpu::BindGroupLayoutEntry {
-                    binding: 5,
+                    binding: 4,
                     visibility: wgpu::ShaderStages::COMPUTE,
                     ty: wgpu::BindingType::Buffer {
                         ty: wgpu::BufferBindingType::Uniform,
@@ -338,7 +332,7 @@ impl Renderer {
 
         let mut encoder = device.create_command_encoder(&Default::default());
         for (i, v) in views.iter().enumerate() {
-            let [shade, part, linear_depth, depth] = &targets.layers[i];
+            let [shade, linear_depth, depth] = &targets.layers[i];
             let attach = |view| {
                 Some(wgpu::RenderPassColorAttachment {
                     view,
@@ -352,7 +346,7 @@ impl Renderer {
             };
             let mut pass = encoder.begin_render_pass(&wgpu::RenderPassDescriptor {
                 label: Some("view"),
-                color_attachments: &[attach(shade), attach(part), attach(linear_depth)],
+                color_attachments: &[attach(shade), attach(linear_depth)],
                 depth_stencil_attachment: Some(wgpu::RenderPassDepthStencilAttachment {
                     view: depth,
                     depth_ops: Some(wgpu::Operations {
@@ -469,7 +463,6 @@ impl Renderer {
         let attach = wgpu::TextureUsages::RENDER_ATTACHMENT | wgpu::TextureUsages::TEXTURE_BINDING;
         let out = wgpu::TextureUsages::STORAGE_BINDING | wgpu::TextureUsages::COPY_SRC;
         let shade = texture("shade", tile, SHADE_FORMAT, attach);
-        let part = texture("part", tile, PART_FORMAT, attach);
         let linear_depth = texture("linear depth", tile, LINEAR_DEPTH_FORMAT, attach);
         let depth = texture(
             "depth",
@@ -505,20 +498,18 @@ impl Renderer {
                 resource: wgpu::BindingResource::TextureView(view),
             }
         }
-        let (shade_array, part_array, linear_depth_array) =
-            (array(&shade), array(&part), array(&linear_depth));
+        let (shade_array, linear_depth_array) = (array(&shade), array(&linear_depth));
         let (out_shade_array, out_depth_array) = (array(&out_shade), array(&out_depth));
         let downsample_group = device.create_bind_group(&wgpu::BindGroupDescriptor {
             label: Some("downsample"),
             layout: &self.downsample_layout,
             entries: &[
                 entry(0, &shade_array),
-                entry(1, &part_array),
-                entry(2, &linear_depth_array),
-                entry(3, &out_shade_array),
-                entry(4, &out_depth_array),
+                entry(1, &linear_depth_array),
+                entry(2, &out_shade_array),
+                entry(3, &out_depth_array),
                 wgpu::BindGroupEntry {
-                    binding: 5,
+                    binding: 4,
                     resource: params.as_entire_binding(),
                 },
             ],
@@ -526,14 +517,7 @@ impl Renderer {
         self.targets = Some(Targets {
             key,
             layers: (0..layers)
-                .map(|i| {
-                    [
-                        layer(&shade, i),
-                        layer(&part, i),
-                        layer(&linear_depth, i),
-                        layer(&depth, i),
-                    ]
-                })
+                .map(|i| [layer(&shade, i), layer(&linear_depth, i), layer(&depth, i)])
                 .collect(),
             out_shade,
             out_depth,
