@@ -116,6 +116,9 @@ pub enum PoseMode {
     Upright,
     /// Turned by `yaw_deg`, then tipped by up to `tilt_deg` in a random direction.
     Tilt,
+    /// Uniformly random over all rotations (every orientation equally likely; `random_axis`
+    /// favours orientations near the upright one).
+    Uniform,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]

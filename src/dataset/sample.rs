@@ -89,6 +89,15 @@ pub fn draw_view(id: &SampleId, recipe: &Recipe, attempt: u32) -> ViewParams {
             let (axis, angle) = (tilt * yaw).to_axis_angle();
             (axis.to_array(), angle.to_degrees())
         }
+        PoseMode::Uniform => {
+            // Shoemake's method: a uniformly distributed unit quaternion.
+            let (u1, u2, u3) = (rng.next_f64(), rng.next_f64(), rng.next_f64());
+            let (a, b) = ((1.0 - u1).sqrt(), u1.sqrt());
+            let (t2, t3) = (std::f64::consts::TAU * u2, std::f64::consts::TAU * u3);
+            let q = DQuat::from_xyzw(a * t2.sin(), a * t2.cos(), b * t3.sin(), b * t3.cos());
+            let (axis, angle) = q.normalize().to_axis_angle();
+            (axis.to_array(), angle.to_degrees())
+        }
     };
     let r = &recipe.randomize;
     let mut lighting = recipe.lighting;
@@ -190,6 +199,26 @@ pub fn defect_mask(good: &Frame, bad: &Frame, depth_tolerance: f64) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn angles(mode: &str, n: usize) -> Vec<f64> {
+        let text = format!(
+            "version = 1\nname = \"p\"\nseed = 1\n[counts.train]\ngood = 1\n[pose]\nmode = \"{mode}\"\n"
+        );
+        let recipe = Recipe::from_toml_str(&text, "p").expect("recipe");
+        (0..n)
+            .map(|i| draw_view(&SampleId::new(&recipe, "train", "good", i), &recipe, 0).angle_deg)
+            .map(|a| a.rem_euclid(360.0))
+            .map(|a| if a > 180.0 { 360.0 - a } else { a })
+            .collect()
+    }
+
+    #[test]
+    fn uniform_poses_do_not_crowd_the_upright_view() {
+        // Haar measure: P(angle < 20°) = (θ − sin θ)/π ≈ 0.2 %; uniform angles give 11 %.
+        let near = |v: &[f64]| v.iter().filter(|a| **a < 20.0).count() as f64 / v.len() as f64;
+        assert!(near(&angles("uniform", 4000)) < 0.01);
+        assert!(near(&angles("random_axis", 4000)) > 0.08);
+    }
 
     #[test]
     fn blur_keeps_the_mean_and_spreads_a_point() {
