@@ -25,6 +25,9 @@ pub enum Command {
     Render(RenderArgs),
     /// Train a model (the GAN, or the autoencoder + SOM baseline) on a rendered dataset.
     Train(crate::train::cli::TrainArgs),
+    /// Inspect images: descend in the generator's latent space to the nearest good product,
+    /// then score, map and localise the difference.
+    Inspect(crate::inspect::cli::InspectArgs),
     /// Draw a contact sheet of a rendered dataset (one row per class, masks outlined in red).
     Sheet(SheetArgs),
 }

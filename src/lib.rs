@@ -7,6 +7,7 @@
 pub mod cli;
 pub mod compute;
 pub mod dataset;
+pub mod inspect;
 pub mod io;
 pub mod model;
 pub mod product;

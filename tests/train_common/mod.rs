@@ -129,3 +129,65 @@ pub fn finished(events: &[TrainEvent]) -> &unseen::train::FinishReport {
 pub fn mean(values: &[f32]) -> f32 {
     values.iter().sum::<f32>() / values.len() as f32
 }
+
+/// The built-in cap with its bulge and short notch made large enough for a tiny model trained
+/// for seconds to see: a bulge almost as wide as the dome's crown, a notch cut to a stub.
+pub fn cap_with_obvious_defects() -> unseen::product::ProductSpec {
+    use unseen::product::DefectSpec;
+    let mut product = unseen::product::ProductSpec::builtin_cap();
+    for spec in product.defects.values_mut() {
+        match spec {
+            DefectSpec::Bulge {
+                radius, protrusion, ..
+            } => {
+                *radius = [0.40, 0.45];
+                *protrusion = [0.28, 0.32];
+            }
+            DefectSpec::ShortNotch { height } => *height = [0.05, 0.12],
+            _ => {}
+        }
+    }
+    product
+}
+
+/// Renders a tiny dataset of `product` with defective samples too: `train` good training
+/// images, `validation` (class, count) and `test` (class, count) pairs, e.g. `("good", 8)`,
+/// `("bulge", 4)`, and `recipe_extra` TOML appended to the recipe (e.g. a `[pose]` table).
+/// Fixed seed, real renderer, like [`write_cap_dataset`].
+pub fn write_dataset_with_defects(
+    dir: &Path,
+    size: u32,
+    train: usize,
+    validation: &[(&str, usize)],
+    test: &[(&str, usize)],
+    recipe_extra: &str,
+    product: unseen::product::ProductSpec,
+) {
+    let counts = |pairs: &[(&str, usize)]| {
+        pairs
+            .iter()
+            .map(|(class, n)| format!("{class} = {n}\n"))
+            .collect::<String>()
+    };
+    let mut text = format!(
+        "version = 1\nname = \"cap\"\nseed = 11\n[image]\nsize = {size}\n[counts.train]\ngood = {train}\n"
+    );
+    if !validation.is_empty() {
+        text.push_str(&format!("[counts.validation]\n{}", counts(validation)));
+    }
+    if !test.is_empty() {
+        text.push_str(&format!("[counts.test]\n{}", counts(test)));
+    }
+    text.push_str(recipe_extra);
+    let recipe = unseen::dataset::Recipe::from_toml_str(&text, "fixture").unwrap();
+    let mut renderer = unseen::render::Renderer::new(unseen::render::Gpu::headless().unwrap());
+    unseen::dataset::generate(
+        &mut renderer,
+        recipe,
+        product,
+        dir,
+        &Default::default(),
+        &mut |_, _| {},
+    )
+    .unwrap();
+}

@@ -1,0 +1,273 @@
+//! Thresholds fitted on the validation split (never on test), stored beside the model as
+//! `RUN_DIR/calibration.json`, and the verdict they give.
+//!
+//! # How the thresholds are fitted
+//! - Score kind: when the validation split holds defective images, the [`ScoreKind`] with the
+//!   highest validation AUROC (good vs defective); otherwise the configured default.
+//! - Review threshold: the 95th percentile of the good validation scores, so about one good
+//!   part in twenty goes to a person rather than passing silently near the edge.
+//! - Defect threshold: with defective validation images, the threshold of maximum F1; without,
+//!   the largest good score plus half the good scores' 5–95 % spread. Never below review.
+//! - Pixel threshold (localisation): the 99.9th percentile of every good validation map pixel.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use super::descent::DescentConfig;
+use super::model::InspectError;
+use super::score::{ScoreKind, ScoreSettings};
+
+pub const CALIBRATION_FILE: &str = "calibration.json";
+pub const CALIBRATION_FORMAT: u32 = 1;
+
+/// What inspection says about one image.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Verdict {
+    Pass,
+    Review,
+    Defect,
+    /// The image could not be read or scored. Never treated as a pass.
+    Error,
+}
+
+impl Verdict {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pass => "pass",
+            Self::Review => "review",
+            Self::Defect => "defect",
+            Self::Error => "error",
+        }
+    }
+}
+
+impl std::fmt::Display for Verdict {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The scores of the validation images, by [`ScoreKind::ALL`] order.
+#[derive(Debug, Clone, Default)]
+pub struct ValidationScores {
+    pub good: Vec<[f32; 3]>,
+    pub defective: Vec<[f32; 3]>,
+    /// Every pixel of every good validation map.
+    pub good_pixels: Vec<f32>,
+}
+
+/// `calibration.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Calibration {
+    pub format: u32,
+    /// The checkpoint step the thresholds belong to.
+    pub checkpoint_step: u64,
+    /// The descent and map settings the scores were made with; a different setting needs a new
+    /// calibration.
+    pub descent: DescentConfig,
+    pub score: ScoreSettings,
+    pub score_kind: ScoreKind,
+    pub review_threshold: f32,
+    pub defect_threshold: f32,
+    pub pixel_threshold: f32,
+    pub validation_good: usize,
+    pub validation_defective: usize,
+    /// Validation AUROC of each score kind (by name), when defective images were available.
+    pub auroc: Vec<(String, f32)>,
+    /// The dataset fitted on; later runs take their part maps from it when `--data` is absent.
+    #[serde(default)]
+    pub data_dir: Option<PathBuf>,
+}
+
+impl Calibration {
+    /// Fits the thresholds; `None` when there is no good validation score to fit on.
+    pub fn fit(
+        scores: &ValidationScores,
+        default_kind: ScoreKind,
+        checkpoint_step: u64,
+        descent: DescentConfig,
+        score: ScoreSettings,
+    ) -> Option<Self> {
+        let column = |rows: &[[f32; 3]], k: usize| -> Vec<f32> {
+            rows.iter()
+                .map(|r| r[k])
+                .filter(|v| v.is_finite())
+                .collect()
+        };
+        let mut auroc = Vec::new();
+        let mut kind = default_kind;
+        if !scores.defective.is_empty() {
+            let mut best = f32::NEG_INFINITY;
+            for (k, candidate) in ScoreKind::ALL.iter().enumerate() {
+                let a = auroc_of(&column(&scores.good, k), &column(&scores.defective, k));
+                auroc.push((candidate.as_str().to_string(), a));
+                if a > best {
+                    best = a;
+                    kind = *candidate;
+                }
+            }
+        }
+        let k = ScoreKind::ALL.iter().position(|c| *c == kind).unwrap_or(2);
+        let good = column(&scores.good, k);
+        if good.is_empty() {
+            return None;
+        }
+        let review = quantile(&good, 0.95);
+        let defect = if scores.defective.is_empty() {
+            let spread = quantile(&good, 0.95) - quantile(&good, 0.05);
+            quantile(&good, 1.0) + 0.5 * spread
+        } else {
+            f1_max_threshold(&good, &column(&scores.defective, k))
+        };
+        let pixel = if scores.good_pixels.is_empty() {
+            f32::INFINITY
+        } else {
+            quantile(&scores.good_pixels, 0.999)
+        };
+        Some(Self {
+            format: CALIBRATION_FORMAT,
+            checkpoint_step,
+            descent,
+            score,
+            score_kind: kind,
+            review_threshold: review.min(defect),
+            defect_threshold: defect.max(review.min(defect)),
+            pixel_threshold: pixel,
+            validation_good: scores.good.len(),
+            validation_defective: scores.defective.len(),
+            auroc,
+            data_dir: None,
+        })
+    }
+
+    /// `pass` below review, `review` up to defect, `defect` from there; `error` if not finite.
+    pub fn verdict(&self, score: f32) -> Verdict {
+        if !score.is_finite() {
+            Verdict::Error
+        } else if score >= self.defect_threshold {
+            Verdict::Defect
+        } else if score >= self.review_threshold {
+            Verdict::Review
+        } else {
+            Verdict::Pass
+        }
+    }
+
+    pub fn path(run_dir: &Path) -> PathBuf {
+        run_dir.join(CALIBRATION_FILE)
+    }
+
+    pub fn load(path: &Path) -> Result<Self, InspectError> {
+        let bytes = std::fs::read(path).map_err(|e| InspectError::Read {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })?;
+        let calibration: Self =
+            serde_json::from_slice(&bytes).map_err(|e| InspectError::Invalid {
+                path: path.to_path_buf(),
+                message: format!("not a valid calibration: {e}"),
+            })?;
+        if calibration.format != CALIBRATION_FORMAT {
+            return Err(InspectError::Invalid {
+                path: path.to_path_buf(),
+                message: format!("calibration format {} is not supported", calibration.format),
+            });
+        }
+        Ok(calibration)
+    }
+
+    /// Writes through a temporary file and a rename.
+    pub fn save(&self, path: &Path) -> Result<(), InspectError> {
+        let mut json = serde_json::to_vec_pretty(self).map_err(|e| InspectError::Write {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })?;
+        json.push(b'\n');
+        crate::io::write_atomic(path, &json).map_err(|e| InspectError::Write {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })
+    }
+}
+
+/// Linear-interpolated quantile `q` in `[0, 1]` of non-empty `values`.
+pub fn quantile(values: &[f32], q: f32) -> f32 {
+    let mut sorted = values.to_vec();
+    sorted.sort_unstable_by(f32::total_cmp);
+    let pos = q.clamp(0.0, 1.0) * (sorted.len() - 1) as f32;
+    let (lo, hi) = (pos.floor() as usize, pos.ceil() as usize);
+    sorted[lo] + (sorted[hi] - sorted[lo]) * (pos - lo as f32)
+}
+
+/// Probability that a defective score exceeds a good one (ties count half).
+pub fn auroc_of(good: &[f32], defective: &[f32]) -> f32 {
+    if good.is_empty() || defective.is_empty() {
+        return f32::NAN;
+    }
+    let mut wins = 0.0;
+    for d in defective {
+        for g in good {
+            wins += if d > g {
+                1.0
+            } else if d == g {
+                0.5
+            } else {
+                0.0
+            };
+        }
+    }
+    wins / (good.len() * defective.len()) as f32
+}
+
+/// The threshold (a score value; `score >= t` is positive) of maximum F1.
+pub fn f1_max_threshold(good: &[f32], defective: &[f32]) -> f32 {
+    let mut best = (f32::NEG_INFINITY, f32::INFINITY);
+    for &t in defective.iter().chain(good) {
+        let tp = defective.iter().filter(|&&d| d >= t).count() as f32;
+        let fp = good.iter().filter(|&&g| g >= t).count() as f32;
+        let fn_ = defective.len() as f32 - tp;
+        let f1 = 2.0 * tp / (2.0 * tp + fp + fn_);
+        // Prefer the higher threshold on ties: fewer good parts flagged.
+        if f1 > best.0 || (f1 == best.0 && t > best.1) {
+            best = (f1, t);
+        }
+    }
+    best.1
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hand_worked_auroc_quantile_and_f1() {
+        assert_eq!(auroc_of(&[0.1, 0.2], &[0.3, 0.15]), 0.75);
+        assert_eq!(quantile(&[1.0, 2.0, 3.0, 4.0, 5.0], 0.5), 3.0);
+        assert_eq!(quantile(&[0.0, 10.0], 0.95), 9.5);
+        assert_eq!(f1_max_threshold(&[0.1, 0.2], &[0.3, 0.4]), 0.3);
+    }
+
+    #[test]
+    fn verdict_bands_and_errors() {
+        let scores = ValidationScores {
+            good: (0..20).map(|i| [i as f32 * 0.01; 3]).collect(),
+            defective: vec![[0.5; 3], [0.6; 3]],
+            good_pixels: vec![0.1, 0.2],
+        };
+        let c = Calibration::fit(
+            &scores,
+            ScoreKind::TopKMean,
+            7,
+            DescentConfig::default(),
+            ScoreSettings::default(),
+        )
+        .unwrap();
+        assert_eq!(c.verdict(0.0), Verdict::Pass);
+        assert_eq!(c.verdict(0.185), Verdict::Review);
+        assert_eq!(c.verdict(0.55), Verdict::Defect);
+        assert_eq!(c.verdict(f32::NAN), Verdict::Error);
+        assert!(c.review_threshold <= c.defect_threshold);
+    }
+}

@@ -1,0 +1,233 @@
+//! `unseen inspect`: the command-line shell over [`Inspector`].
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+
+use super::calibration::{Calibration, Verdict};
+use super::descent::{DescentConfig, StartMode};
+use super::image_io::images_in;
+use super::localise::PartAtlas;
+use super::model::InspectModel;
+use super::pipeline::{Inspector, InspectorSettings};
+use super::report::{OutputFormat, header, line, write_images};
+use crate::compute::{ComputeDevice, select_device};
+
+/// How z₀ is chosen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum ModeArg {
+    /// z₀ = E(x).
+    #[default]
+    Encoder,
+    /// z₀ drawn from `--seed`, as in AnoGAN.
+    Seed,
+}
+
+/// Inspect images with a trained model: latent descent, heatmaps, regions with part names and
+/// a verdict (pass, review, defect, error) per image.
+///
+/// Images must have the model's size; others are reported as `error` naming the file (no
+/// rescaling, which would change how large a defect looks).
+#[derive(Debug, Clone, clap::Args)]
+pub struct InspectArgs {
+    /// The training run (or one checkpoint directory in it).
+    #[arg(long, value_name = "RUN_DIR")]
+    pub model: PathBuf,
+    /// Dataset for calibration (its validation split) and part names (its training part maps);
+    /// default: the dataset recorded in RUN_DIR/calibration.json.
+    #[arg(long, value_name = "DIR")]
+    pub data: Option<PathBuf>,
+    /// Most descent iterations per image (0 = score E(x) in one pass).
+    #[arg(long, default_value_t = DescentConfig::default().max_iterations)]
+    pub iterations: usize,
+    #[arg(long, value_enum, default_value_t = ModeArg::Encoder)]
+    pub mode: ModeArg,
+    /// Seed of z₀ in `--mode seed`.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Weight of the discriminator-feature term of the descent loss.
+    #[arg(long = "lambda", default_value_t = DescentConfig::default().lambda)]
+    pub lambda: f32,
+    /// Images per descent batch.
+    #[arg(long, default_value_t = DescentConfig::default().batch_size)]
+    pub batch: usize,
+    /// Refit the thresholds on the dataset's validation split even if a calibration exists.
+    #[arg(long)]
+    pub recalibrate: bool,
+    /// Folder for heatmap overlays, maps and masks.
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
+    pub format: OutputFormat,
+    /// Exit with an error when any image is `defect` or `error`.
+    #[arg(long)]
+    pub fail_on_defect: bool,
+    #[arg(long, default_value = "auto")]
+    pub device: ComputeDevice,
+    /// Image files or folders of images.
+    #[arg(required = true, value_name = "IMAGE_OR_DIR")]
+    pub inputs: Vec<PathBuf>,
+}
+
+impl InspectArgs {
+    fn descent(&self) -> DescentConfig {
+        DescentConfig {
+            start: match self.mode {
+                ModeArg::Encoder => StartMode::Encoder,
+                ModeArg::Seed => StartMode::Seed { seed: self.seed },
+            },
+            lambda: self.lambda,
+            max_iterations: self.iterations,
+            batch_size: self.batch.max(1),
+            ..DescentConfig::default()
+        }
+    }
+}
+
+/// Whether two descent settings give the same scores (the batch size does not change them).
+fn same_scoring(a: &DescentConfig, b: &DescentConfig) -> bool {
+    DescentConfig {
+        batch_size: 0,
+        ..*a
+    } == DescentConfig {
+        batch_size: 0,
+        ..*b
+    }
+}
+
+pub fn run_inspect_cli(args: InspectArgs) -> anyhow::Result<()> {
+    let device = select_device(args.device)?;
+    let model = InspectModel::load(&args.model, &device.device)
+        .with_context(|| format!("cannot load a model from {}", args.model.display()))?;
+    eprintln!(
+        "inspecting with {} (step {}) on {}",
+        model.checkpoint.display(),
+        model.step,
+        device.description
+    );
+    let settings = InspectorSettings {
+        descent: args.descent(),
+        ..InspectorSettings::default()
+    };
+    let mut inspector = Inspector::new(model, settings);
+
+    let calibration_path = Calibration::path(&args.model);
+    let existing = if calibration_path.exists() {
+        Some(Calibration::load(&calibration_path)?)
+    } else {
+        None
+    };
+    let data = args
+        .data
+        .clone()
+        .or_else(|| existing.as_ref().and_then(|c| c.data_dir.clone()));
+    let stale = existing.as_ref().is_some_and(|c| {
+        c.checkpoint_step != inspector.model.step || !same_scoring(&c.descent, &settings.descent)
+    });
+    match (existing, &data) {
+        (Some(c), _) if !args.recalibrate && !stale => inspector.calibration = Some(c),
+        (_, Some(dir)) => {
+            eprintln!("calibrating on the validation split of {}", dir.display());
+            let c = inspector.calibrate(dir)?;
+            eprintln!(
+                "score {}: review from {:.5}, defect from {:.5}, pixel threshold {:.4} ({} good, {} defective validation images)",
+                c.score_kind.as_str(),
+                c.review_threshold,
+                c.defect_threshold,
+                c.pixel_threshold,
+                c.validation_good,
+                c.validation_defective
+            );
+            c.save(&calibration_path)?;
+        }
+        (Some(c), None) => {
+            eprintln!(
+                "warning: {} was fitted with other settings or another checkpoint; pass --data DIR to refit it",
+                calibration_path.display()
+            );
+            inspector.calibration = Some(c);
+        }
+        (None, None) => bail!(
+            "no calibration at {}: pass --data DIR (the training dataset) to fit the thresholds on its validation split",
+            calibration_path.display()
+        ),
+    }
+    if let Some(dir) = &data {
+        match PartAtlas::load(dir) {
+            Ok(atlas) => inspector.atlas = Some(atlas),
+            Err(e) => eprintln!("warning: regions get no part names: {e}"),
+        }
+    }
+
+    let paths = expand_inputs(&args.inputs)?;
+    if let Some(out) = &args.out {
+        std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
+    }
+    let (size, channels) = (inspector.model.image_size(), inspector.model.channels());
+    let pixel_threshold = inspector
+        .calibration
+        .as_ref()
+        .map_or(f32::INFINITY, |c| c.pixel_threshold);
+    let mut stdout = std::io::stdout().lock();
+    if let Some(h) = header(args.format) {
+        writeln!(stdout, "{h}")?;
+    }
+    let mut counts: BTreeMap<&'static str, usize> = BTreeMap::new();
+    let mut stems: BTreeMap<String, usize> = BTreeMap::new();
+    let mut total_ms = 0.0;
+    for chunk in paths.chunks(settings.descent.batch_size) {
+        for report in inspector.inspect_paths(chunk) {
+            writeln!(stdout, "{}", line(&report, args.format))?;
+            *counts.entry(report.verdict.as_str()).or_default() += 1;
+            total_ms += report.time_ms;
+            if let (Some(out), Some(path)) = (&args.out, &report.path)
+                && report.verdict != Verdict::Error
+            {
+                let stem = unique_stem(path, &mut stems);
+                write_images(&report, size, channels, pixel_threshold, out, &stem)?;
+            }
+        }
+    }
+    eprintln!(
+        "{} images: {} ({:.1} ms per image)",
+        paths.len(),
+        counts
+            .iter()
+            .map(|(v, n)| format!("{n} {v}"))
+            .collect::<Vec<_>>()
+            .join(", "),
+        total_ms / paths.len().max(1) as f64
+    );
+    let failed =
+        counts.get("defect").copied().unwrap_or(0) + counts.get("error").copied().unwrap_or(0);
+    if args.fail_on_defect && failed > 0 {
+        bail!("{failed} image(s) judged defect or error");
+    }
+    Ok(())
+}
+
+/// Files as given, folders replaced by their images. A missing path stays in the list so its
+/// line says `error`.
+fn expand_inputs(inputs: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
+    let mut paths = Vec::new();
+    for input in inputs {
+        if input.is_dir() {
+            paths.extend(images_in(input)?);
+        } else {
+            paths.push(input.clone());
+        }
+    }
+    Ok(paths)
+}
+
+/// The file stem of `path`, with `-2`, `-3`, … for repeats, so outputs never overwrite.
+fn unique_stem(path: &Path, seen: &mut BTreeMap<String, usize>) -> String {
+    let stem = path
+        .file_stem()
+        .map_or_else(|| "image".to_string(), |s| s.to_string_lossy().into_owned());
+    let n = seen.entry(stem.clone()).or_default();
+    *n += 1;
+    if *n == 1 { stem } else { format!("{stem}-{n}") }
+}

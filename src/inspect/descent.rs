@@ -1,0 +1,339 @@
+//! Latent descent: for each image x, search the generator's latent space for the z whose
+//! G(z) is the good product closest to x.
+//!
+//! Loss (AnoGAN, Schlegl et al. 2017, with means instead of sums so λ does not depend on the
+//! image size): `L(z) = (1−λ)·mean|x − G(z)| + λ·mean|f(x) − f(G(z))|`, f = D's last feature
+//! map. Only z moves; E, G and D are frozen constants in inference mode.
+//!
+//! Many images descend together, each with its own z, its own Adam moments and its own
+//! stopping point; a finished image leaves the batch, so the rest run on a smaller tensor.
+//! An image stops when its best loss improved by less than `tolerance` (relative) over the last
+//! `patience` iterations, or at `max_iterations`. The result is the best z seen, not the last.
+
+use burn::tensor::{Int, Tensor, TensorData};
+use serde::{Deserialize, Serialize};
+
+use super::model::{InspectModel, to_vec};
+use crate::model::rng::SeededRng;
+
+/// Where the descent starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case", tag = "mode")]
+pub enum StartMode {
+    /// z₀ = E(x): one encoder pass puts the search next to the answer (f-AnoGAN's start).
+    #[default]
+    Encoder,
+    /// z₀ ~ N(0, I) drawn from `seed`, the same draw for every image (AnoGAN's start).
+    Seed { seed: u64 },
+}
+
+/// How the descent runs.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct DescentConfig {
+    pub start: StartMode,
+    /// Weight λ of the feature term (AnoGAN's 0.1).
+    pub lambda: f32,
+    /// Adam step size on z.
+    pub learning_rate: f32,
+    pub beta1: f32,
+    pub beta2: f32,
+    /// Upper bound on Adam updates per image; 0 scores z₀ as is (one pass, f-AnoGAN style).
+    pub max_iterations: usize,
+    /// Iterations over which the loss must improve by `tolerance` to keep going.
+    pub patience: usize,
+    /// Relative improvement of the best loss over `patience` iterations below which an image
+    /// stops.
+    pub tolerance: f32,
+    /// Images per descent batch.
+    pub batch_size: usize,
+}
+
+impl Default for DescentConfig {
+    fn default() -> Self {
+        Self {
+            start: StartMode::Encoder,
+            lambda: 0.1,
+            learning_rate: 0.05,
+            beta1: 0.9,
+            beta2: 0.999,
+            max_iterations: 50,
+            patience: 4,
+            tolerance: 0.02,
+            batch_size: 64,
+        }
+    }
+}
+
+/// The outcome for one image.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DescentResult {
+    /// The best code found, `latent_dim` values.
+    pub z: Vec<f32>,
+    /// L(z*).
+    pub loss: f32,
+    /// L(z₀).
+    pub initial_loss: f32,
+    /// Adam updates taken before the image stopped.
+    pub iterations: usize,
+    /// G(z*), `channels · size²` values in `[0, 1]`.
+    pub reconstruction: Vec<f32>,
+    /// L at every evaluated point, z₀ first.
+    pub losses: Vec<f32>,
+}
+
+/// One iteration of one image, for a UI to play the descent back. Only built when a trace
+/// callback is given.
+#[derive(Debug)]
+pub struct TraceFrame<'a> {
+    /// Index of the image in the slice passed to [`descend`].
+    pub image: usize,
+    /// 0 is z₀.
+    pub iteration: usize,
+    pub loss: f32,
+    pub z: &'a [f32],
+    /// G(z), `channels · size²` values.
+    pub reconstruction: &'a [f32],
+    /// Channel-mean |x − G(z)| before smoothing, `size²` values.
+    pub residual: Vec<f32>,
+}
+
+/// Called once per image per iteration.
+pub type TraceFn<'a> = dyn FnMut(&TraceFrame<'_>) + 'a;
+
+/// Descends `count` flat images (`channels · size²` values each, in `[0, 1]`).
+pub fn descend(
+    model: &InspectModel,
+    images: &[f32],
+    count: usize,
+    config: &DescentConfig,
+    mut trace: Option<&mut TraceFn<'_>>,
+) -> Vec<DescentResult> {
+    let image_len = model.config.image_len();
+    let batch = config.batch_size.max(1);
+    let mut results = Vec::with_capacity(count);
+    let mut first = 0;
+    while first < count {
+        let n = batch.min(count - first);
+        let chunk = &images[first * image_len..(first + n) * image_len];
+        results.extend(descend_batch(
+            model,
+            chunk,
+            n,
+            first,
+            config,
+            trace.as_deref_mut(),
+        ));
+        first += n;
+    }
+    results
+}
+
+/// Per-image state of a running descent.
+struct Track {
+    z: Vec<f32>,
+    m: Vec<f32>,
+    v: Vec<f32>,
+    best_z: Vec<f32>,
+    best_loss: f32,
+    losses: Vec<f32>,
+    iterations: usize,
+    done: bool,
+}
+
+fn descend_batch(
+    model: &InspectModel,
+    images: &[f32],
+    n: usize,
+    offset: usize,
+    config: &DescentConfig,
+    mut trace: Option<&mut TraceFn<'_>>,
+) -> Vec<DescentResult> {
+    let device = &model.device;
+    let grad_device = device.clone().autodiff();
+    let latent = model.latent_dim();
+    let image_len = model.config.image_len();
+    let pixels = model.image_size() * model.image_size();
+    let x_all = model.images_tensor(images, n, device);
+    // f(x) does not depend on z: computed once.
+    let fx_all = model
+        .discriminator
+        .as_ref()
+        .filter(|_| config.lambda > 0.0)
+        .map(|d| d.forward(x_all.clone()).features);
+
+    let z0 = match config.start {
+        StartMode::Encoder => model.encode(images, n),
+        StartMode::Seed { seed } => {
+            let draw = SeededRng::derive(seed, "descent-start").normals(latent);
+            draw.iter().copied().cycle().take(n * latent).collect()
+        }
+    };
+    let mut tracks: Vec<Track> = (0..n)
+        .map(|i| {
+            let z = z0[i * latent..(i + 1) * latent].to_vec();
+            Track {
+                best_z: z.clone(),
+                z,
+                m: vec![0.0; latent],
+                v: vec![0.0; latent],
+                best_loss: f32::INFINITY,
+                losses: Vec::new(),
+                iterations: 0,
+                done: false,
+            }
+        })
+        .collect();
+
+    let mut active: Vec<usize> = (0..n).collect();
+    let mut x = x_all.clone();
+    let mut fx = fx_all.clone();
+    for iteration in 0..=config.max_iterations {
+        let k = active.len();
+        let z_values: Vec<f32> = active
+            .iter()
+            .flat_map(|&i| tracks[i].z.iter().copied())
+            .collect();
+        let z = Tensor::<2>::from_data(TensorData::new(z_values, [k, latent]), &grad_device)
+            .require_grad();
+        let generated = model.generator.forward(z.clone());
+        let pixel = (x.clone() - generated.clone())
+            .abs()
+            .reshape([k, image_len])
+            .mean_dim(1);
+        let loss = match (&model.discriminator, &fx) {
+            (Some(d), Some(fx)) => {
+                let fg = d.forward(generated.clone()).features;
+                let [_, c, h, w] = fg.dims();
+                let feature = (fx.clone() - fg).abs().reshape([k, c * h * w]).mean_dim(1);
+                pixel.mul_scalar(1.0 - config.lambda) + feature.mul_scalar(config.lambda)
+            }
+            _ => pixel,
+        };
+        let loss_values = to_vec(loss.clone().inner());
+
+        if let Some(trace) = trace.as_deref_mut() {
+            let recon = to_vec(generated.clone().inner());
+            for (row, &i) in active.iter().enumerate() {
+                let reconstruction = &recon[row * image_len..(row + 1) * image_len];
+                let residual = super::score::residual(
+                    &images[i * image_len..(i + 1) * image_len],
+                    reconstruction,
+                    pixels,
+                );
+                trace(&TraceFrame {
+                    image: offset + i,
+                    iteration,
+                    loss: loss_values[row],
+                    z: &tracks[i].z,
+                    reconstruction,
+                    residual,
+                });
+            }
+        }
+
+        let mut still_active = Vec::with_capacity(k);
+        for (row, &i) in active.iter().enumerate() {
+            let track = &mut tracks[i];
+            let value = loss_values[row];
+            track.losses.push(value);
+            if value < track.best_loss {
+                track.best_loss = value;
+                track.best_z.clone_from(&track.z);
+            }
+            track.iterations = iteration;
+            // A non-finite loss cannot be descended further; the caller sees it in `loss`.
+            let stop = iteration == config.max_iterations
+                || !value.is_finite()
+                || stalled(&track.losses, config.patience, config.tolerance);
+            if stop {
+                track.done = true;
+            } else {
+                still_active.push(row);
+            }
+        }
+        if still_active.is_empty() {
+            break;
+        }
+
+        let grads = loss.sum().backward();
+        let Some(gradient) = z.grad(&grads) else {
+            // Cannot happen: z requires grad and the loss depends on it. Stop rather than loop.
+            break;
+        };
+        let gradient = to_vec(gradient);
+        let t = (iteration + 1) as i32;
+        let (b1, b2) = (config.beta1, config.beta2);
+        let (c1, c2) = (1.0 - b1.powi(t), 1.0 - b2.powi(t));
+        for &row in &still_active {
+            let track = &mut tracks[active[row]];
+            let g = &gradient[row * latent..(row + 1) * latent];
+            let Track { z, m, v, .. } = track;
+            for (((z, m), v), g) in z.iter_mut().zip(m.iter_mut()).zip(v.iter_mut()).zip(g) {
+                *m = b1 * *m + (1.0 - b1) * g;
+                *v = b2 * *v + (1.0 - b2) * g * g;
+                *z -= config.learning_rate * (*m / c1) / ((*v / c2).sqrt() + 1e-8);
+            }
+        }
+        if still_active.len() != k {
+            let rows: Vec<i64> = still_active.iter().map(|&r| r as i64).collect();
+            let index =
+                Tensor::<1, Int>::from_data(TensorData::new(rows, [still_active.len()]), device);
+            x = x.select(0, index.clone());
+            fx = fx.map(|f| f.select(0, index));
+            active = still_active.iter().map(|&r| active[r]).collect();
+        }
+    }
+
+    let best: Vec<f32> = tracks
+        .iter()
+        .flat_map(|t| t.best_z.iter().copied())
+        .collect();
+    let reconstructions = model.generate(&best, n);
+    tracks
+        .into_iter()
+        .enumerate()
+        .map(|(i, track)| DescentResult {
+            initial_loss: track.losses.first().copied().unwrap_or(f32::NAN),
+            loss: if track.best_loss.is_finite() {
+                track.best_loss
+            } else {
+                f32::NAN
+            },
+            iterations: track.iterations,
+            reconstruction: reconstructions[i * image_len..(i + 1) * image_len].to_vec(),
+            z: track.best_z,
+            losses: track.losses,
+        })
+        .collect()
+}
+
+/// Whether the best loss improved by less than `tolerance` (relative) over the last `patience`
+/// evaluations.
+pub fn stalled(losses: &[f32], patience: usize, tolerance: f32) -> bool {
+    let patience = patience.max(1);
+    if losses.len() <= patience {
+        return false;
+    }
+    let split = losses.len() - patience;
+    let before = losses[..split]
+        .iter()
+        .copied()
+        .fold(f32::INFINITY, f32::min);
+    let now = losses.iter().copied().fold(f32::INFINITY, f32::min);
+    before - now < tolerance * before.abs()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::stalled;
+
+    #[test]
+    fn stops_only_after_patience_without_progress() {
+        assert!(!stalled(&[1.0, 0.999], 2, 0.01));
+        assert!(stalled(&[1.0, 0.999, 0.998], 2, 0.01));
+        assert!(!stalled(&[1.0, 0.9, 0.8], 2, 0.01));
+        // A worse loss counts as no progress.
+        assert!(stalled(&[1.0, 1.2, 1.1], 2, 0.01));
+    }
+}

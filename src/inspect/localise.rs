@@ -1,0 +1,330 @@
+//! Defect regions of an anomaly map, and the product part each lies on.
+//!
+//! # How the part is named
+//! The reconstruction G(z*) is the good product closest to the image, in the same pose. The
+//! training image nearest to it is therefore a good product in nearly that pose, and its
+//! part-id map (`DIR/parts/train/good/<stem>.png`, rendered with the image) says which part
+//! sits under each pixel. "Nearest" is measured per region, over a window around it (the
+//! region's box grown by an eighth of the image side, at least 4 px), not over the whole
+//! image: a whole-image match is dominated by the silhouette and shading and, on a product that
+//! is nearly symmetric, picks a training pose whose small features (the cap's notch) sit
+//! elsewhere; the local match picks one whose features sit where the reconstruction has them. Each region takes the part with the largest
+//! anomaly mass under it (map values summed per part id, background ignored while any product
+//! pixel is covered), named through the manifest's `parts` table. A region entirely off the
+//! good silhouette (material where the good product has none, e.g. a bulge seen edge-on) takes
+//! the part nearest to it: the region is dilated pixel by pixel until it touches the product,
+//! and the parts touched first vote. Only a region with no product within a quarter of the image
+//! is named `background`.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde::Serialize;
+
+use super::model::InspectError;
+use crate::dataset::Manifest;
+use crate::train::data::DatasetInfo;
+
+/// One connected area of the map above the pixel threshold.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Region {
+    /// `[x_min, y_min, x_max, y_max]`, inclusive, in pixels.
+    pub bbox: [usize; 4],
+    /// Pixels.
+    pub area: usize,
+    /// Largest map value inside.
+    pub peak: f32,
+    /// Part id under most of the anomaly, when a part atlas was available.
+    pub part_id: Option<u8>,
+    /// Its name (`dome`, `notch`, …, or `background`).
+    pub part: Option<String>,
+}
+
+/// Regions of `map` (`size × size`) at or above `threshold` with at least `min_area` pixels,
+/// 8-connected, largest peak first; plus the binary mask of the kept regions (0 or 1).
+pub fn regions(
+    map: &[f32],
+    size: usize,
+    threshold: f32,
+    min_area: usize,
+) -> (Vec<Region>, Vec<Vec<usize>>, Vec<u8>) {
+    let mut label = vec![usize::MAX; map.len()];
+    let mut found = Vec::new();
+    let mut members = Vec::new();
+    let mut mask = vec![0u8; map.len()];
+    for start in 0..map.len() {
+        if map[start] < threshold || label[start] != usize::MAX {
+            continue;
+        }
+        let id = members.len();
+        let mut stack = vec![start];
+        label[start] = id;
+        let mut pixels = Vec::new();
+        while let Some(p) = stack.pop() {
+            pixels.push(p);
+            let (x, y) = ((p % size) as isize, (p / size) as isize);
+            for dy in -1..=1 {
+                for dx in -1..=1 {
+                    let (nx, ny) = (x + dx, y + dy);
+                    if nx < 0 || ny < 0 || nx >= size as isize || ny >= size as isize {
+                        continue;
+                    }
+                    let q = ny as usize * size + nx as usize;
+                    if label[q] == usize::MAX && map[q] >= threshold {
+                        label[q] = id;
+                        stack.push(q);
+                    }
+                }
+            }
+        }
+        members.push(pixels);
+    }
+    let mut kept = Vec::new();
+    for pixels in members.into_iter().filter(|p| p.len() >= min_area.max(1)) {
+        let mut bbox = [usize::MAX, usize::MAX, 0, 0];
+        let mut peak = f32::NEG_INFINITY;
+        for &p in &pixels {
+            let (x, y) = (p % size, p / size);
+            bbox = [
+                bbox[0].min(x),
+                bbox[1].min(y),
+                bbox[2].max(x),
+                bbox[3].max(y),
+            ];
+            peak = peak.max(map[p]);
+            mask[p] = 1;
+        }
+        found.push(Region {
+            bbox,
+            area: pixels.len(),
+            peak,
+            part_id: None,
+            part: None,
+        });
+        kept.push(pixels);
+    }
+    let mut order: Vec<usize> = (0..found.len()).collect();
+    order.sort_by(|&a, &b| found[b].peak.total_cmp(&found[a].peak));
+    let regions = order.iter().map(|&i| found[i].clone()).collect();
+    let pixels = order.iter().map(|&i| kept[i].clone()).collect();
+    (regions, pixels, mask)
+}
+
+/// Training images and their part maps, for naming parts.
+#[derive(Debug, Clone)]
+pub struct PartAtlas {
+    pub size: usize,
+    pub channels: usize,
+    images: Vec<f32>,
+    part_maps: Vec<u8>,
+    pub names: BTreeMap<u8, String>,
+}
+
+impl PartAtlas {
+    /// Reads the training images of the dataset in `dir` and their part maps.
+    pub fn load(dir: &Path) -> Result<Self, InspectError> {
+        let manifest_path = dir.join("manifest.json");
+        let manifest = Manifest::load(&manifest_path).map_err(|e| InspectError::Invalid {
+            path: manifest_path.clone(),
+            message: e.to_string(),
+        })?;
+        let info = DatasetInfo::open(dir)?;
+        let train = info.load_train()?;
+        let mut part_maps = Vec::with_capacity(train.len() * info.image_size * info.image_size);
+        for path in &train.paths {
+            let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned());
+            let part_path = dir
+                .join("parts")
+                .join("train")
+                .join("good")
+                .join(format!("{}.png", stem.unwrap_or_default()));
+            let map = image::open(&part_path).map_err(|e| InspectError::Read {
+                path: part_path.clone(),
+                message: e.to_string(),
+            })?;
+            let map = map.to_luma8();
+            if map.width() as usize != info.image_size || map.height() as usize != info.image_size {
+                return Err(InspectError::Invalid {
+                    path: part_path,
+                    message: "part map size differs from the image size".into(),
+                });
+            }
+            part_maps.extend_from_slice(map.as_raw());
+        }
+        let all: Vec<usize> = (0..train.len()).collect();
+        Ok(Self {
+            size: info.image_size,
+            channels: train.channels,
+            images: train.gather(&all),
+            part_maps,
+            names: manifest.parts,
+        })
+    }
+
+    pub fn len(&self) -> usize {
+        self.part_maps.len() / (self.size * self.size).max(1)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The training image nearest to `reconstruction` in squared pixel distance.
+    pub fn nearest(&self, reconstruction: &[f32]) -> Option<usize> {
+        let len = self.channels * self.size * self.size;
+        if reconstruction.len() != len {
+            return None;
+        }
+        (0..self.len())
+            .map(|i| {
+                let d: f32 = self.images[i * len..(i + 1) * len]
+                    .iter()
+                    .zip(reconstruction)
+                    .map(|(a, b)| (a - b) * (a - b))
+                    .sum();
+                (i, d)
+            })
+            .min_by(|a, b| a.1.total_cmp(&b.1))
+            .map(|(i, _)| i)
+    }
+
+    /// The training image nearest to `reconstruction` over the window `bbox` (inclusive,
+    /// `[x0, y0, x1, y1]`) grown by `margin` pixels.
+    pub fn nearest_in_window(
+        &self,
+        reconstruction: &[f32],
+        bbox: [usize; 4],
+        margin: usize,
+    ) -> Option<usize> {
+        let (size, pixels) = (self.size, self.size * self.size);
+        let len = self.channels * pixels;
+        if reconstruction.len() != len {
+            return None;
+        }
+        let last = size - 1;
+        let (x0, y0) = (
+            bbox[0].saturating_sub(margin),
+            bbox[1].saturating_sub(margin),
+        );
+        let (x1, y1) = ((bbox[2] + margin).min(last), (bbox[3] + margin).min(last));
+        (0..self.len())
+            .map(|i| {
+                let image = &self.images[i * len..(i + 1) * len];
+                let mut d = 0.0;
+                for c in 0..self.channels {
+                    for y in y0..=y1 {
+                        for x in x0..=x1 {
+                            let p = c * pixels + y * size + x;
+                            d += (image[p] - reconstruction[p]).powi(2);
+                        }
+                    }
+                }
+                (i, d)
+            })
+            .min_by(|a, b| a.1.total_cmp(&b.1))
+            .map(|(i, _)| i)
+    }
+
+    /// The part map of training image `index`.
+    pub fn part_map(&self, index: usize) -> &[u8] {
+        let n = self.size * self.size;
+        &self.part_maps[index * n..(index + 1) * n]
+    }
+
+    /// Names the part under `pixels` of `map` in the part map of training image `index`.
+    pub fn name_part(&self, index: usize, pixels: &[usize], map: &[f32]) -> (u8, String) {
+        let parts = self.part_map(index);
+        let mut mass: BTreeMap<u8, f32> = BTreeMap::new();
+        for &p in pixels {
+            *mass.entry(parts[p]).or_default() += map[p].max(0.0) + 1e-6;
+        }
+        let on_product = mass.iter().filter(|(id, _)| **id != 0);
+        let mut best = on_product
+            .max_by(|a, b| a.1.total_cmp(b.1))
+            .map_or(0, |(id, _)| *id);
+        if best == 0 {
+            best = self.nearest_part(parts, pixels);
+        }
+        let name = if best == 0 {
+            "background".to_string()
+        } else {
+            self.names
+                .get(&best)
+                .cloned()
+                .unwrap_or_else(|| format!("part {best}"))
+        };
+        (best, name)
+    }
+}
+
+impl PartAtlas {
+    /// The part first reached by growing `pixels` (8-neighbour dilation), by majority of the
+    /// product pixels reached in that step; 0 when none is within `size / 4` steps.
+    fn nearest_part(&self, parts: &[u8], pixels: &[usize]) -> u8 {
+        let size = self.size;
+        let mut inside = vec![false; size * size];
+        for &p in pixels {
+            inside[p] = true;
+        }
+        let mut frontier: Vec<usize> = pixels.to_vec();
+        for _ in 0..(size / 4).max(1) {
+            let mut next = Vec::new();
+            let mut votes: BTreeMap<u8, usize> = BTreeMap::new();
+            for &p in &frontier {
+                let (x, y) = ((p % size) as isize, (p / size) as isize);
+                for (dx, dy) in [
+                    (-1, -1),
+                    (0, -1),
+                    (1, -1),
+                    (-1, 0),
+                    (1, 0),
+                    (-1, 1),
+                    (0, 1),
+                    (1, 1),
+                ] {
+                    let (nx, ny) = (x + dx, y + dy);
+                    if nx < 0 || ny < 0 || nx >= size as isize || ny >= size as isize {
+                        continue;
+                    }
+                    let q = ny as usize * size + nx as usize;
+                    if !inside[q] {
+                        inside[q] = true;
+                        next.push(q);
+                        if parts[q] != 0 {
+                            *votes.entry(parts[q]).or_default() += 1;
+                        }
+                    }
+                }
+            }
+            if let Some((id, _)) = votes.iter().max_by_key(|(_, n)| **n) {
+                return *id;
+            }
+            frontier = next;
+        }
+        0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn two_blobs_one_too_small() {
+        let size = 6;
+        let mut map = vec![0.0; 36];
+        for p in [0, 1, 6, 7] {
+            map[p] = 1.0;
+        }
+        map[35] = 2.0;
+        let (found, pixels, mask) = regions(&map, size, 0.5, 2);
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].bbox, [0, 0, 1, 1]);
+        assert_eq!(found[0].area, 4);
+        assert_eq!(pixels[0].len(), 4);
+        assert_eq!(mask.iter().map(|&m| m as usize).sum::<usize>(), 4);
+        let (all, _, _) = regions(&map, size, 0.5, 1);
+        assert_eq!(all.len(), 2);
+        assert_eq!(all[0].peak, 2.0);
+    }
+}

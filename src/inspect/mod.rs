@@ -1,0 +1,25 @@
+//! Inspection: find the good product closest to what the camera saw, compare, and decide.
+//!
+//! Flow: [`model::InspectModel`] loads E, G and D from a run → [`descent`] searches the latent
+//! space of G for each image (z₀ = E(x) or a seeded draw, then Adam on z with early stopping) →
+//! [`score`] turns the residual |x − G(z*)| into a smoothed pixel map and an image score →
+//! [`calibration`] holds the thresholds fitted on the validation split and gives the
+//! [`Verdict`] → [`localise`] cuts the map into regions and names the part each lies on →
+//! [`report`] writes overlays, masks and result lines; [`cli`] is the `unseen inspect` shell.
+
+pub mod calibration;
+pub mod cli;
+pub mod descent;
+pub mod image_io;
+pub mod localise;
+pub mod model;
+pub mod pipeline;
+pub mod report;
+pub mod score;
+
+pub use calibration::{Calibration, Verdict};
+pub use descent::{DescentConfig, DescentResult, StartMode, TraceFrame, descend};
+pub use localise::{PartAtlas, Region};
+pub use model::{InspectError, InspectModel};
+pub use pipeline::{ImageReport, Inspector, InspectorSettings};
+pub use score::{ScoreKind, ScoreSettings};

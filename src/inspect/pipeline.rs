@@ -1,0 +1,277 @@
+//! The whole inspection of a set of images: descent, maps, scores, verdicts, regions.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use serde::Serialize;
+
+use super::calibration::{Calibration, ValidationScores, Verdict};
+use super::descent::{DescentConfig, TraceFn, descend};
+use super::image_io::read_image;
+use super::localise::{PartAtlas, Region, regions};
+use super::model::{InspectError, InspectModel};
+use super::score::{ScoreKind, ScoreSettings, anomaly_map, image_score, image_scores};
+use crate::dataset::Manifest;
+
+/// Settings of an [`Inspector`].
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct InspectorSettings {
+    pub descent: DescentConfig,
+    pub score: ScoreSettings,
+    /// Score used when the calibration cannot choose one by measurement.
+    pub default_score_kind: ScoreKind,
+    /// Smallest region kept, in pixels; `None` = `size² / 1024`, at least 2.
+    pub min_region_area: Option<usize>,
+}
+
+/// The result for one image.
+#[derive(Debug, Clone, Serialize)]
+pub struct ImageReport {
+    pub path: Option<PathBuf>,
+    pub verdict: Verdict,
+    /// The calibrated score (NaN when it could not be computed).
+    pub score: f32,
+    pub score_kind: ScoreKind,
+    pub loss: f32,
+    pub initial_loss: f32,
+    pub iterations: usize,
+    /// Wall time of this image's share of its batch, in milliseconds.
+    pub time_ms: f64,
+    pub regions: Vec<Region>,
+    /// Why the verdict is `error`.
+    pub error: Option<String>,
+    #[serde(skip)]
+    pub image: Vec<f32>,
+    #[serde(skip)]
+    pub reconstruction: Vec<f32>,
+    /// Smoothed anomaly map, `size²` values.
+    #[serde(skip)]
+    pub map: Vec<f32>,
+    /// 0/1 per pixel: inside a kept region.
+    #[serde(skip)]
+    pub mask: Vec<u8>,
+}
+
+impl ImageReport {
+    fn error(path: Option<PathBuf>, kind: ScoreKind, message: String) -> Self {
+        Self {
+            path,
+            verdict: Verdict::Error,
+            score: f32::NAN,
+            score_kind: kind,
+            loss: f32::NAN,
+            initial_loss: f32::NAN,
+            iterations: 0,
+            time_ms: 0.0,
+            regions: Vec::new(),
+            error: Some(message),
+            image: Vec::new(),
+            reconstruction: Vec::new(),
+            map: Vec::new(),
+            mask: Vec::new(),
+        }
+    }
+}
+
+/// A loaded model with its calibration and (optionally) the part atlas.
+#[derive(Debug, Clone)]
+pub struct Inspector {
+    pub model: InspectModel,
+    pub settings: InspectorSettings,
+    pub calibration: Option<Calibration>,
+    pub atlas: Option<PartAtlas>,
+}
+
+impl Inspector {
+    pub fn new(model: InspectModel, settings: InspectorSettings) -> Self {
+        Self {
+            model,
+            settings,
+            calibration: None,
+            atlas: None,
+        }
+    }
+
+    fn score_kind(&self) -> ScoreKind {
+        self.calibration
+            .as_ref()
+            .map_or(self.settings.default_score_kind, |c| c.score_kind)
+    }
+
+    fn min_area(&self) -> usize {
+        let size = self.model.image_size();
+        self.settings
+            .min_region_area
+            .unwrap_or((size * size / 1024).max(2))
+    }
+
+    /// Descends `count` flat images and scores them. Without a calibration every verdict is
+    /// `error` (nothing passes unjudged); images are still scored.
+    pub fn inspect_images(
+        &self,
+        images: &[f32],
+        count: usize,
+        trace: Option<&mut TraceFn<'_>>,
+    ) -> Vec<ImageReport> {
+        let started = Instant::now();
+        let size = self.model.image_size();
+        let image_len = self.model.config.image_len();
+        let results = descend(&self.model, images, count, &self.settings.descent, trace);
+        let per_image_ms = started.elapsed().as_secs_f64() * 1000.0 / count.max(1) as f64;
+        let kind = self.score_kind();
+        results
+            .into_iter()
+            .enumerate()
+            .map(|(i, result)| {
+                let image = images[i * image_len..(i + 1) * image_len].to_vec();
+                let map = anomaly_map(&image, &result.reconstruction, size, &self.settings.score);
+                let score = image_score(kind, result.loss, &map, &self.settings.score);
+                let (verdict, error) = match &self.calibration {
+                    Some(c) => (
+                        c.verdict(score),
+                        (!score.is_finite()).then(|| "score is not finite".to_string()),
+                    ),
+                    None => (Verdict::Error, Some("no calibration".to_string())),
+                };
+                let (found, mask) = match &self.calibration {
+                    Some(c) => self.localise(&map, &result.reconstruction, c.pixel_threshold),
+                    None => (Vec::new(), vec![0u8; size * size]),
+                };
+                ImageReport {
+                    path: None,
+                    verdict,
+                    score,
+                    score_kind: kind,
+                    loss: result.loss,
+                    initial_loss: result.initial_loss,
+                    iterations: result.iterations,
+                    time_ms: per_image_ms,
+                    regions: found,
+                    error,
+                    image,
+                    reconstruction: result.reconstruction,
+                    map,
+                    mask,
+                }
+            })
+            .collect()
+    }
+
+    /// Regions of `map` at or above `threshold` (at least the minimum area), each named after
+    /// the part under it when a part atlas is loaded, plus the 0/1 mask of the kept regions.
+    pub fn localise(
+        &self,
+        map: &[f32],
+        reconstruction: &[f32],
+        threshold: f32,
+    ) -> (Vec<Region>, Vec<u8>) {
+        let size = self.model.image_size();
+        let (mut found, pixels, mask) = regions(map, size, threshold, self.min_area());
+        if let Some(atlas) = &self.atlas {
+            let margin = (size / 8).max(4);
+            for (region, pixels) in found.iter_mut().zip(&pixels) {
+                if let Some(nearest) = atlas.nearest_in_window(reconstruction, region.bbox, margin)
+                {
+                    let (id, name) = atlas.name_part(nearest, pixels, map);
+                    region.part_id = Some(id);
+                    region.part = Some(name);
+                }
+            }
+        }
+        (found, mask)
+    }
+
+    /// Reads and inspects files; an unreadable or wrongly sized file gets an `error` report
+    /// naming it, and the others are inspected as usual.
+    pub fn inspect_paths(&self, paths: &[PathBuf]) -> Vec<ImageReport> {
+        let (size, channels) = (self.model.image_size(), self.model.channels());
+        let mut reports: Vec<Option<ImageReport>> = vec![None; paths.len()];
+        let mut readable = Vec::new();
+        let mut pixels = Vec::new();
+        for (i, path) in paths.iter().enumerate() {
+            match read_image(path, size, channels) {
+                Ok(values) => {
+                    readable.push(i);
+                    pixels.extend(values);
+                }
+                Err(e) => {
+                    reports[i] = Some(ImageReport::error(
+                        Some(path.clone()),
+                        self.score_kind(),
+                        e.to_string(),
+                    ));
+                }
+            }
+        }
+        let inspected = self.inspect_images(&pixels, readable.len(), None);
+        for (i, mut report) in readable.into_iter().zip(inspected) {
+            report.path = Some(paths[i].clone());
+            reports[i] = Some(report);
+        }
+        reports.into_iter().flatten().collect()
+    }
+
+    /// Fits the thresholds on the validation split of the dataset in `dir` (good images, plus
+    /// defective ones when present), keeps the calibration and returns it.
+    pub fn calibrate(&mut self, dir: &Path) -> Result<&Calibration, InspectError> {
+        let manifest_path = dir.join("manifest.json");
+        let manifest = Manifest::load(&manifest_path).map_err(|e| InspectError::Invalid {
+            path: manifest_path.clone(),
+            message: e.to_string(),
+        })?;
+        let (size, channels) = (self.model.image_size(), self.model.channels());
+        let mut good = Vec::new();
+        let mut defective = Vec::new();
+        for sample in manifest.samples_of("validation") {
+            let path = dir.join(&sample.image);
+            let values = read_image(&path, size, channels)?;
+            if sample.id.is_good() {
+                good.extend(values);
+            } else {
+                defective.extend(values);
+            }
+        }
+        let image_len = self.model.config.image_len();
+        let (n_good, n_defective) = (good.len() / image_len, defective.len() / image_len);
+        if n_good == 0 {
+            return Err(InspectError::Invalid {
+                path: manifest_path,
+                message: "the dataset has no good validation images to calibrate on".into(),
+            });
+        }
+        let mut scores = ValidationScores::default();
+        for (images, count, is_good) in [(&good, n_good, true), (&defective, n_defective, false)] {
+            if count == 0 {
+                continue;
+            }
+            let results = descend(&self.model, images, count, &self.settings.descent, None);
+            for (i, result) in results.iter().enumerate() {
+                let image = &images[i * image_len..(i + 1) * image_len];
+                let map = anomaly_map(image, &result.reconstruction, size, &self.settings.score);
+                let row = image_scores(result.loss, &map, &self.settings.score);
+                if is_good {
+                    scores.good.push(row);
+                    scores.good_pixels.extend(&map);
+                } else {
+                    scores.defective.push(row);
+                }
+            }
+        }
+        let calibration = Calibration::fit(
+            &scores,
+            self.settings.default_score_kind,
+            self.model.step,
+            self.settings.descent,
+            self.settings.score,
+        )
+        .ok_or_else(|| InspectError::Invalid {
+            path: manifest_path,
+            message: "no finite validation score to calibrate on".into(),
+        })?;
+        let calibration = Calibration {
+            data_dir: Some(std::path::absolute(dir).unwrap_or_else(|_| dir.to_path_buf())),
+            ..calibration
+        };
+        Ok(self.calibration.insert(calibration))
+    }
+}

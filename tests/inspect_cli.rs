@@ -1,0 +1,103 @@
+//! `unseen inspect` end to end on a tiny trained model: calibration written beside the model,
+//! overlays and masks written to --out, --fail-on-defect, clear errors.
+#![allow(clippy::unwrap_used)] // Tests fail loudly by design.
+
+mod train_common;
+
+use std::path::Path;
+
+use train_common::*;
+use unseen::inspect::Calibration;
+use unseen::inspect::cli::{InspectArgs, ModeArg, run_inspect_cli};
+use unseen::inspect::report::OutputFormat;
+
+fn args(run: &Path, data: Option<&Path>, inputs: Vec<std::path::PathBuf>) -> InspectArgs {
+    InspectArgs {
+        model: run.to_path_buf(),
+        data: data.map(Path::to_path_buf),
+        iterations: 10,
+        mode: ModeArg::Encoder,
+        seed: 0,
+        lambda: 0.1,
+        batch: 8,
+        recalibrate: false,
+        out: None,
+        format: OutputFormat::Csv,
+        fail_on_defect: false,
+        device: unseen::compute::ComputeDevice::Cpu,
+        inputs,
+    }
+}
+
+#[test]
+fn inspect_cli_calibrates_writes_outputs_and_fails_on_defects() {
+    let data = tempfile::tempdir().unwrap();
+    write_dataset_with_defects(
+        data.path(),
+        32,
+        64,
+        &[("good", 8), ("bulge", 4)],
+        &[("good", 4), ("bulge", 4)],
+        "[pose]\nmode = \"tilt\"\nyaw_deg = [0.0, 360.0]\ntilt_deg = 15.0\n",
+        cap_with_obvious_defects(),
+    );
+    let run = tempfile::tempdir().unwrap();
+    let config = unseen::train::TrainConfig {
+        steps: 60,
+        ..tiny_config()
+    };
+    finished(&run_to_end(job(data.path(), run.path(), config, false)));
+
+    // Without a dataset there is nothing to calibrate on: a clear error, not a silent pass.
+    let test_dir = data.path().join("cap").join("test");
+    let err = run_inspect_cli(args(run.path(), None, vec![test_dir.join("good")]))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("--data"), "{err}");
+
+    let out = tempfile::tempdir().unwrap();
+    let mut with_data = args(
+        run.path(),
+        Some(data.path()),
+        vec![test_dir.join("good"), test_dir.join("bulge")],
+    );
+    with_data.out = Some(out.path().to_path_buf());
+    run_inspect_cli(with_data.clone()).unwrap();
+    let calibration = Calibration::load(&Calibration::path(run.path())).unwrap();
+    assert_eq!(calibration.validation_good, 8);
+    assert_eq!(calibration.validation_defective, 4);
+    assert_eq!(calibration.descent.max_iterations, 10);
+    assert!(calibration.review_threshold <= calibration.defect_threshold);
+    // Good and bulge images share stems (000000.png …): outputs must not overwrite each other.
+    let overlays = std::fs::read_dir(out.path())
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .file_name()
+                .to_string_lossy()
+                .ends_with("_overlay.png")
+        })
+        .count();
+    assert_eq!(overlays, 8);
+    let mask = image::open(out.path().join("000000_mask.png"))
+        .unwrap()
+        .to_luma8();
+    assert_eq!(mask.dimensions(), (32, 32));
+    assert!(mask.as_raw().iter().all(|&v| v == 0 || v == 255));
+
+    // The calibration remembers its dataset, so --data may be left out now.
+    let mut again = args(run.path(), None, vec![test_dir.join("bulge")]);
+    again.fail_on_defect = true;
+    let err = run_inspect_cli(again).unwrap_err().to_string();
+    assert!(err.contains("defect or error"), "{err}");
+
+    let garbage = out.path().join("garbage.png");
+    std::fs::write(&garbage, b"nope").unwrap();
+    let mut bad = args(run.path(), None, vec![garbage]);
+    bad.fail_on_defect = true;
+    assert!(
+        run_inspect_cli(bad).is_err(),
+        "an unreadable image must not pass"
+    );
+}
