@@ -295,3 +295,30 @@ yaw_deg = [-20.0, 20.0]
         "no sample needed a new placement; the test does not exercise it"
     );
 }
+
+#[test]
+fn rgb_datasets_write_three_channel_images_with_grey_masks() {
+    let text = r#"
+version = 1
+name = "colour"
+seed = 4
+[image]
+size = 24
+channels = "rgb"
+[counts.test]
+good = 1
+bulge = 1
+"#;
+    let recipe = Recipe::from_toml_str(text, "colour.toml").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = render_into(recipe, dir.path());
+    for s in &manifest.samples {
+        let img = image::open(dir.path().join(&s.image)).unwrap();
+        assert_eq!(img.color(), image::ColorType::Rgb8, "{}", s.image);
+        assert_eq!((img.width(), img.height()), (24, 24));
+        if let Some(mask) = &s.mask {
+            let m = image::open(dir.path().join(mask)).unwrap();
+            assert_eq!(m.color(), image::ColorType::L8);
+        }
+    }
+}
