@@ -151,8 +151,11 @@ pub fn finish_image(frame: &Frame, view: &ViewParams, seed: u64) -> Vec<u8> {
         .collect()
 }
 
-/// Separable Gaussian blur with clamped borders.
+/// Separable Gaussian blur of a `size × size` image with clamped borders.
 pub fn gaussian_blur(img: &[f32], size: usize, sigma: f32) -> Vec<f32> {
+    if sigma <= 0.0 || size == 0 {
+        return img.to_vec();
+    }
     let radius = (3.0 * sigma).ceil() as isize;
     let kernel: Vec<f32> = (-radius..=radius)
         .map(|i| (-(i * i) as f32 / (2.0 * sigma * sigma)).exp())

@@ -62,39 +62,8 @@ pub fn residual(image: &[f32], reconstruction: &[f32], pixels: usize) -> Vec<f32
     out
 }
 
-/// Separable Gaussian blur of a `size × size` map, edges clamped.
-pub fn gaussian_blur(map: &[f32], size: usize, sigma: f32) -> Vec<f32> {
-    if sigma <= 0.0 || size == 0 {
-        return map.to_vec();
-    }
-    let radius = (3.0 * sigma).ceil() as isize;
-    let weights: Vec<f32> = (-radius..=radius)
-        .map(|d| (-(d * d) as f32 / (2.0 * sigma * sigma)).exp())
-        .collect();
-    let total: f32 = weights.iter().sum();
-    let weights: Vec<f32> = weights.iter().map(|w| w / total).collect();
-    let last = size as isize - 1;
-    let pass = |src: &[f32], horizontal: bool| {
-        let mut dst = vec![0.0; src.len()];
-        for y in 0..size {
-            for x in 0..size {
-                let mut acc = 0.0;
-                for (k, w) in weights.iter().enumerate() {
-                    let d = k as isize - radius;
-                    let (sx, sy) = if horizontal {
-                        ((x as isize + d).clamp(0, last) as usize, y)
-                    } else {
-                        (x, (y as isize + d).clamp(0, last) as usize)
-                    };
-                    acc += w * src[sy * size + sx];
-                }
-                dst[y * size + x] = acc;
-            }
-        }
-        dst
-    };
-    pass(&pass(map, true), false)
-}
+/// The same blur the dataset's camera model uses.
+pub use crate::dataset::sample::gaussian_blur;
 
 /// The smoothed residual map of one image, `size²` values.
 pub fn anomaly_map(
