@@ -186,6 +186,11 @@ impl Default for MaskSpec {
     }
 }
 
+/// The default dataset of the built-in cap (`assets/datasets/cap-default.toml`).
+pub const CAP_DEFAULT_RECIPE: &str = include_str!("../../assets/datasets/cap-default.toml");
+/// Its held-out evaluation set (`assets/datasets/cap-eval.toml`).
+pub const CAP_EVAL_RECIPE: &str = include_str!("../../assets/datasets/cap-eval.toml");
+
 impl Recipe {
     pub fn load(path: &Path) -> Result<(Self, ProductSpec), RecipeError> {
         let origin = path.display().to_string();

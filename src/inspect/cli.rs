@@ -6,12 +6,11 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 
-use super::calibration::{Calibration, Verdict};
+use super::calibration::Verdict;
 use super::descent::{DescentConfig, StartMode};
 use super::image_io::images_in;
-use super::localise::PartAtlas;
-use super::model::InspectModel;
-use super::pipeline::{Inspector, InspectorSettings};
+use super::open::{OpenOptions, open_inspector};
+use super::pipeline::InspectorSettings;
 use super::report::{OutputFormat, header, line, write_images};
 use crate::compute::{ComputeDevice, select_device};
 
@@ -86,80 +85,26 @@ impl InspectArgs {
     }
 }
 
-/// Whether two descent settings give the same scores (the batch size does not change them).
-fn same_scoring(a: &DescentConfig, b: &DescentConfig) -> bool {
-    DescentConfig {
-        batch_size: 0,
-        ..*a
-    } == DescentConfig {
-        batch_size: 0,
-        ..*b
-    }
-}
-
 pub fn run_inspect_cli(args: InspectArgs) -> anyhow::Result<()> {
     let device = select_device(args.device)?;
-    let model = InspectModel::load(&args.model, &device.device)
-        .with_context(|| format!("cannot load a model from {}", args.model.display()))?;
-    eprintln!(
-        "inspecting with {} (step {}) on {}",
-        model.checkpoint.display(),
-        model.step,
-        device.description
-    );
     let settings = InspectorSettings {
         descent: args.descent(),
         ..InspectorSettings::default()
     };
-    let mut inspector = Inspector::new(model, settings);
-
-    let calibration_path = Calibration::path(&args.model);
-    let existing = if calibration_path.exists() {
-        Some(Calibration::load(&calibration_path)?)
-    } else {
-        None
+    let options = OpenOptions {
+        run_dir: args.model.clone(),
+        data: args.data.clone(),
+        settings,
+        recalibrate: args.recalibrate,
+        save_calibration: true,
     };
-    let data = args
-        .data
-        .clone()
-        .or_else(|| existing.as_ref().and_then(|c| c.data_dir.clone()));
-    let stale = existing.as_ref().is_some_and(|c| {
-        c.checkpoint_step != inspector.model.step || !same_scoring(&c.descent, &settings.descent)
-    });
-    match (existing, &data) {
-        (Some(c), _) if !args.recalibrate && !stale => inspector.calibration = Some(c),
-        (_, Some(dir)) => {
-            eprintln!("calibrating on the validation split of {}", dir.display());
-            let c = inspector.calibrate(dir)?;
-            eprintln!(
-                "score {}: review from {:.5}, defect from {:.5}, pixel threshold {:.4} ({} good, {} defective validation images)",
-                c.score_kind.as_str(),
-                c.review_threshold,
-                c.defect_threshold,
-                c.pixel_threshold,
-                c.validation_good,
-                c.validation_defective
-            );
-            c.save(&calibration_path)?;
-        }
-        (Some(c), None) => {
-            eprintln!(
-                "warning: {} was fitted with other settings or another checkpoint; pass --data DIR to refit it",
-                calibration_path.display()
-            );
-            inspector.calibration = Some(c);
-        }
-        (None, None) => bail!(
-            "no calibration at {}: pass --data DIR (the training dataset) to fit the thresholds on its validation split",
-            calibration_path.display()
-        ),
+    let opened = open_inspector(&options, &device.device)
+        .with_context(|| format!("cannot open the model in {}", args.model.display()))?;
+    eprintln!("inspecting on {}", device.description);
+    for note in &opened.notes {
+        eprintln!("{note}");
     }
-    if let Some(dir) = &data {
-        match PartAtlas::load(dir) {
-            Ok(atlas) => inspector.atlas = Some(atlas),
-            Err(e) => eprintln!("warning: regions get no part names: {e}"),
-        }
-    }
+    let inspector = opened.inspector;
 
     let paths = expand_inputs(&args.inputs)?;
     if let Some(out) = &args.out {

@@ -7,12 +7,42 @@ use std::path::Path;
 
 use super::model::InspectError;
 
+/// Largest width or height accepted, checked from the header before any pixel is decoded.
+pub const MAX_SIDE: u32 = 16_384;
+/// Largest decoder allocation (a decompression bomb is refused, not decoded).
+pub const MAX_DECODE_BYTES: u64 = 512 << 20;
+
+/// Decodes an image file, refusing empty files, unknown formats, absurd dimensions and oversized
+/// allocations with an error that names the file.
+pub fn decode_image(path: &Path) -> Result<image::DynamicImage, InspectError> {
+    let fail = |message: String| InspectError::Read {
+        path: path.to_path_buf(),
+        message,
+    };
+    let bytes = std::fs::metadata(path)
+        .map_err(|e| fail(e.to_string()))?
+        .len();
+    if bytes == 0 {
+        return Err(fail("the file is empty".into()));
+    }
+    let mut reader = image::ImageReader::open(path)
+        .map_err(|e| fail(e.to_string()))?
+        .with_guessed_format()
+        .map_err(|e| fail(e.to_string()))?;
+    if reader.format().is_none() {
+        return Err(fail("not a PNG or JPEG image".into()));
+    }
+    let mut limits = image::Limits::default();
+    limits.max_image_width = Some(MAX_SIDE);
+    limits.max_image_height = Some(MAX_SIDE);
+    limits.max_alloc = Some(MAX_DECODE_BYTES);
+    reader.limits(limits);
+    reader.decode().map_err(|e| fail(e.to_string()))
+}
+
 /// The image at `path` as `channels · size²` values in `[0, 1]`, channel-major.
 pub fn read_image(path: &Path, size: usize, channels: usize) -> Result<Vec<f32>, InspectError> {
-    let image = image::open(path).map_err(|e| InspectError::Read {
-        path: path.to_path_buf(),
-        message: e.to_string(),
-    })?;
+    let image = decode_image(path)?;
     if image.width() as usize != size || image.height() as usize != size {
         return Err(InspectError::Size {
             path: path.to_path_buf(),

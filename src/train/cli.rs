@@ -101,6 +101,12 @@ pub fn run_train_cli(args: TrainArgs) -> anyhow::Result<()> {
         device,
         resume: args.resume,
     })?;
+    follow_training(handle)
+}
+
+/// Shows a running worker's progress on the terminal until it ends; an `Error` event becomes
+/// the returned error.
+pub fn follow_training(handle: super::worker::TrainHandle) -> anyhow::Result<()> {
     let bar = ProgressBar::new(0);
     bar.set_style(
         ProgressStyle::with_template(

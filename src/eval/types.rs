@@ -1,0 +1,102 @@
+//! The numbers an evaluation produces, as written to `report.json`.
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+/// Column names of a per-class metrics table, as every report and view shows them.
+pub const CLASS_COLUMNS: [&str; 8] = [
+    "class",
+    "n",
+    "image AUROC",
+    "pixel AUROC",
+    "AUPRO",
+    "F1-max",
+    "precision",
+    "recall",
+];
+
+/// Counts at one threshold (`score >= threshold` is called defective).
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+pub struct Confusion {
+    pub threshold: f32,
+    pub true_positive: usize,
+    pub false_positive: usize,
+    pub true_negative: usize,
+    pub false_negative: usize,
+}
+
+/// Image-level metrics of one defect class against the good test images (or of every defect
+/// class together, `class = "all"`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClassMetrics {
+    pub class: String,
+    /// Defective images of the class (good images are shared by every class).
+    pub defective: usize,
+    pub good: usize,
+    pub image_auroc: f64,
+    /// Pixel AUROC over the good images and this class's images, when masks exist.
+    pub pixel_auroc: Option<f64>,
+    /// Area under the per-region-overlap curve up to a false-positive rate of 0.3, normalised
+    /// to [0, 1].
+    pub aupro: Option<f64>,
+    pub f1_max: f64,
+    pub f1_max_threshold: f32,
+    /// At the model's calibrated defect threshold.
+    pub at_calibrated: Confusion,
+}
+
+/// Every metric at one descent-iteration budget.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SweepPoint {
+    pub iterations: usize,
+    /// `all` first, then each defect class.
+    pub classes: Vec<ClassMetrics>,
+    pub mean_ms_good: f64,
+    pub mean_ms_defective: f64,
+    pub mean_iterations_good: f64,
+    pub mean_iterations_defective: f64,
+}
+
+/// One test image's result at the main budget.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ImageResult {
+    /// Relative to the dataset directory.
+    pub path: PathBuf,
+    /// `good` or the defect class.
+    pub class: String,
+    pub score: f32,
+    pub verdict: String,
+    pub iterations: usize,
+    pub time_ms: f64,
+    /// Part named for the strongest region, if any.
+    pub part: Option<String>,
+    /// Heatmap overlay written for the gallery, relative to the report directory.
+    pub overlay: Option<PathBuf>,
+}
+
+/// One model's evaluation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModelEval {
+    /// A short label (`gan`, `ae-som`, or the run directory's name).
+    pub name: String,
+    pub run_dir: PathBuf,
+    pub model_kind: String,
+    pub checkpoint_step: u64,
+    pub score_kind: String,
+    pub review_threshold: f32,
+    pub defect_threshold: f32,
+    /// The budget the per-image results and the gallery are for (the largest swept).
+    pub main_iterations: usize,
+    pub sweep: Vec<SweepPoint>,
+    pub images: Vec<ImageResult>,
+}
+
+/// `report.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EvalReport {
+    pub format: u32,
+    pub data_dir: PathBuf,
+    pub created_unix: u64,
+    pub models: Vec<ModelEval>,
+}
