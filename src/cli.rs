@@ -30,6 +30,14 @@ pub enum Command {
     Inspect(crate::inspect::cli::InspectArgs),
     /// Draw a contact sheet of a rendered dataset (one row per class, masks outlined in red).
     Sheet(SheetArgs),
+    /// Evaluate trained models on a test split (AUROC, AUPRO, F1, per class and per descent
+    /// budget) and write an HTML/Markdown/JSON report.
+    Eval(crate::eval::cli::EvalArgs),
+    /// The main job headless on the built-in cap: render, train the GAN and the baseline,
+    /// evaluate both and print where the report is.
+    Demo(crate::eval::cli::DemoArgs),
+    /// Open the workbench (the default when no command is given).
+    Gui(crate::gui::GuiArgs),
 }
 
 #[derive(Args, Debug)]

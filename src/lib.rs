@@ -7,6 +7,8 @@
 pub mod cli;
 pub mod compute;
 pub mod dataset;
+pub mod eval;
+pub mod gui;
 pub mod inspect;
 pub mod io;
 pub mod model;

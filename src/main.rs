@@ -8,11 +8,9 @@ fn main() -> anyhow::Result<()> {
         Some(Command::Sheet(args)) => run_sheet(args),
         Some(Command::Train(args)) => unseen::train::cli::run_train_cli(args),
         Some(Command::Inspect(args)) => unseen::inspect::cli::run_inspect_cli(args),
-        None => {
-            // The workbench GUI is not built yet: show what the command line offers.
-            use clap::CommandFactory;
-            Cli::command().print_help()?;
-            Ok(())
-        }
+        Some(Command::Eval(args)) => unseen::eval::cli::run_eval_cli(args),
+        Some(Command::Demo(args)) => unseen::eval::cli::run_demo(args),
+        Some(Command::Gui(args)) => unseen::gui::run_gui(args),
+        None => unseen::gui::run_gui(unseen::gui::GuiArgs::default()),
     }
 }

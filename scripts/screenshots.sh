@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Regenerates the workbench screenshots in screenshots/ from the real window under Xvfb.
+#
+#   scripts/screenshots.sh DEMO_DIR
+#
+# DEMO_DIR is the output of `unseen demo` (its data/, eval-data/, runs/ and report/ are used).
+# Each shot opens the workbench on one workspace, starts its task (--start), waits until there
+# is something to show, saves the window (--screenshot) and closes.
+set -euo pipefail
+demo=${1:?usage: scripts/screenshots.sh DEMO_DIR}
+out=${2:-screenshots}
+mkdir -p "$out"
+export XDG_RUNTIME_DIR=${XDG_RUNTIME_DIR:-$(mktemp -d)}
+run() { xvfb-run -a -s "-screen 0 1600x1000x24" cargo run --quiet -- gui "$@"; }
+
+run --workspace design --start --screenshot "$out/workbench-design.png" --screenshot-after 4
+run --workspace train --data "$demo/data" --run "$(mktemp -d)/run" --start \
+    --screenshot "$out/workbench-train.png" --screenshot-after 45 --frame-stats
+test_image=$(ls "$demo"/eval-data/cap/test/bulge/*.png | head -n 3 | tail -n 1)
+run --workspace inspect --run "$demo/runs/gan" --data "$demo/data" --image "$test_image" --start \
+    --screenshot "$out/workbench-inspect.png" --screenshot-after 5
+run --workspace evaluate --run "$demo/runs/gan" --report "$demo/report/report.json" \
+    --screenshot "$out/workbench-evaluate.png" --screenshot-after 3

@@ -1,0 +1,613 @@
+//! Design workspace: the product under the recipe's camera and light, orbit view, defect
+//! preview with its mask, a live grid of random samples, and dataset generation.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::mpsc::{Receiver, channel};
+use std::time::Instant;
+
+use eframe::egui::{self, Color32, ColorImage, TextureHandle};
+
+use super::preview::{
+    PreviewJob, PreviewResult, PreviewWorker, SampleImage, VIEW_SIZE, ViewImage, ViewJob,
+    light_angles, light_direction,
+};
+use super::util::{image_from_bytes, path_row, set_texture};
+use crate::dataset::recipe::{CAP_DEFAULT_RECIPE, PoseMode};
+use crate::dataset::{GenerateControl, Recipe, generate};
+use crate::product::ProductSpec;
+use crate::render::{Gpu, Renderer};
+
+/// Samples in the live grid.
+pub const GRID_SAMPLES: usize = 10;
+
+struct Generation {
+    cancel: Arc<AtomicBool>,
+    done: Arc<AtomicUsize>,
+    total: Arc<AtomicUsize>,
+    result: Receiver<Result<usize, String>>,
+    started: Instant,
+}
+
+pub struct Design {
+    pub recipe: Recipe,
+    pub product: ProductSpec,
+    pub recipe_path: String,
+    pub out_dir: String,
+    pub yaw_deg: f32,
+    pub pitch_deg: f32,
+    pub defect: Option<String>,
+    pub defect_seed: u64,
+    pub show_mask: bool,
+    pub shuffle: u64,
+    /// Orbit views received from the renderer thread (tests wait on it).
+    pub views_received: u64,
+    pub sample_sets_received: u64,
+    /// The newest orbit view's grey pixels.
+    pub view_pixels: Vec<u8>,
+    pub message: Option<String>,
+    pub render_ms: f64,
+    worker: Option<PreviewWorker>,
+    gpu: Option<Gpu>,
+    last_view_job: Option<ViewJob>,
+    last_samples: Option<(Recipe, u64)>,
+    view_texture: Option<TextureHandle>,
+    defect_part: Option<String>,
+    samples: Vec<(TextureHandle, String)>,
+    generation: Option<Generation>,
+}
+
+impl Design {
+    pub fn new(gpu: Option<Gpu>, ctx: &egui::Context) -> Self {
+        let product = ProductSpec::builtin_cap();
+        let recipe = Recipe::from_toml_str(CAP_DEFAULT_RECIPE, "<built-in cap-default>")
+            .unwrap_or_else(|_| unreachable_recipe());
+        let (worker, message) = match &gpu {
+            Some(gpu) => match PreviewWorker::spawn(gpu.clone(), ctx.clone()) {
+                Ok(w) => (Some(w), None),
+                Err(e) => (None, Some(format!("cannot start the renderer thread: {e}"))),
+            },
+            None => (
+                None,
+                Some("no wgpu device: previews and dataset generation are unavailable".into()),
+            ),
+        };
+        Self {
+            recipe,
+            product,
+            recipe_path: String::new(),
+            out_dir: "datasets/cap".into(),
+            yaw_deg: 30.0,
+            pitch_deg: 20.0,
+            defect: None,
+            defect_seed: 1,
+            show_mask: true,
+            shuffle: 0,
+            views_received: 0,
+            sample_sets_received: 0,
+            view_pixels: Vec::new(),
+            message,
+            render_ms: 0.0,
+            worker,
+            gpu,
+            last_view_job: None,
+            last_samples: None,
+            view_texture: None,
+            defect_part: None,
+            samples: Vec::new(),
+            generation: None,
+        }
+    }
+
+    pub fn generating(&self) -> bool {
+        self.generation.is_some()
+    }
+
+    fn view_job(&self) -> ViewJob {
+        ViewJob {
+            product: self.product.clone(),
+            lighting: self.recipe.lighting,
+            yaw_deg: self.yaw_deg,
+            pitch_deg: self.pitch_deg,
+            distance: self.recipe.camera.distance as f32,
+            fov_y_deg: self.recipe.camera.fov_y_deg as f32,
+            defect: self.defect.clone().map(|c| (c, self.defect_seed)),
+        }
+    }
+
+    /// Sends changed requests and takes finished images; called every frame.
+    pub fn poll(&mut self, ctx: &egui::Context) {
+        let Some(worker) = &self.worker else { return };
+        let job = self.view_job();
+        if self.last_view_job.as_ref() != Some(&job) {
+            worker.request(PreviewJob::View(job.clone()));
+            self.last_view_job = Some(job);
+        }
+        let key = (self.recipe.clone(), self.shuffle);
+        if self.last_samples.as_ref() != Some(&key) {
+            worker.request(PreviewJob::Samples {
+                recipe: Box::new(self.recipe.clone()),
+                product: Box::new(self.product.clone()),
+                shuffle: self.shuffle,
+                count: GRID_SAMPLES,
+            });
+            self.last_samples = Some(key);
+        }
+        let results: Vec<PreviewResult> = worker.results.try_iter().collect();
+        for result in results {
+            match result {
+                PreviewResult::View(view) => self.take_view(ctx, &view),
+                PreviewResult::Samples(samples) => self.take_samples(ctx, samples),
+                PreviewResult::Error(e) => self.message = Some(format!("preview: {e}")),
+            }
+        }
+        self.poll_generation();
+    }
+
+    fn take_view(&mut self, ctx: &egui::Context, view: &ViewImage) {
+        let size = VIEW_SIZE as usize;
+        let mut rgb = Vec::with_capacity(size * size * 3);
+        for (i, &g) in view.shade.iter().enumerate() {
+            let masked = self.show_mask && view.mask.as_ref().is_some_and(|m| m[i] > 0);
+            if masked {
+                rgb.extend([g.saturating_add(90), g / 2, g / 2]);
+            } else {
+                rgb.extend([g, g, g]);
+            }
+        }
+        set_texture(
+            ctx,
+            &mut self.view_texture,
+            "design-view",
+            image_from_bytes(&rgb, size, size, 3),
+        );
+        self.view_pixels.clone_from(&view.shade);
+        self.defect_part.clone_from(&view.defect_part);
+        self.render_ms = view.millis;
+        self.views_received += 1;
+        // A mask toggle needs the image recoloured, not re-rendered: force a new request.
+        if view.job != self.view_job() {
+            self.last_view_job = None;
+        }
+    }
+
+    fn take_samples(&mut self, ctx: &egui::Context, samples: Vec<SampleImage>) {
+        self.samples = samples
+            .into_iter()
+            .enumerate()
+            .map(|(i, s)| {
+                let image = outline_mask(s.image, s.mask.as_deref());
+                let texture =
+                    ctx.load_texture(format!("sample-{i}"), image, egui::TextureOptions::NEAREST);
+                (texture, s.label)
+            })
+            .collect();
+        self.sample_sets_received += 1;
+    }
+
+    fn poll_generation(&mut self) {
+        let Some(g) = &self.generation else { return };
+        if let Ok(result) = g.result.try_recv() {
+            self.message = Some(match result {
+                Ok(n) => format!(
+                    "wrote {n} samples to {} in {:.1} s",
+                    self.out_dir,
+                    g.started.elapsed().as_secs_f64()
+                ),
+                Err(e) => format!("generation stopped: {e}"),
+            });
+            self.generation = None;
+        }
+    }
+
+    pub fn start_generation(&mut self) {
+        let Some(gpu) = self.gpu.clone() else {
+            self.message = Some("no wgpu device to render with".into());
+            return;
+        };
+        let out = PathBuf::from(self.out_dir.trim());
+        if out.as_os_str().is_empty() {
+            self.message = Some("choose an output folder first".into());
+            return;
+        }
+        if let Err(e) = self.recipe.validate() {
+            self.message = Some(format!("the recipe is not valid: {e}"));
+            return;
+        }
+        let total: usize = self.recipe.groups().iter().map(|g| g.2).sum();
+        let (tx, rx) = channel();
+        let (recipe, product) = (self.recipe.clone(), self.product.clone());
+        let control = GenerateControl::default();
+        let cancel = control.cancel.clone();
+        let done = Arc::new(AtomicUsize::new(0));
+        let progress = done.clone();
+        let spawned = std::thread::Builder::new()
+            .name("unseen-generate".into())
+            .spawn(move || {
+                let mut renderer = Renderer::new(gpu);
+                let result = std::fs::create_dir_all(&out)
+                    .map_err(|e| format!("cannot create {}: {e}", out.display()))
+                    .and_then(|()| {
+                        generate(
+                            &mut renderer,
+                            recipe,
+                            product,
+                            &out,
+                            &control,
+                            &mut |d, _| progress.store(d, Ordering::Relaxed),
+                        )
+                        .map(|m| m.samples.len())
+                        .map_err(|e| e.to_string())
+                    });
+                let _ = tx.send(result);
+            });
+        match spawned {
+            Ok(_) => {
+                self.generation = Some(Generation {
+                    cancel,
+                    done,
+                    total: Arc::new(AtomicUsize::new(total)),
+                    result: rx,
+                    started: Instant::now(),
+                });
+            }
+            Err(e) => self.message = Some(format!("cannot start generation: {e}")),
+        }
+    }
+
+    pub fn ui(&mut self, ui: &mut egui::Ui) {
+        egui::Panel::left("design-controls")
+            .resizable(true)
+            .default_size(330.0)
+            .show(ui, |ui| {
+                egui::ScrollArea::vertical().show(ui, |ui| self.controls(ui));
+            });
+        egui::CentralPanel::default().show(ui, |ui| self.views(ui));
+    }
+
+    fn controls(&mut self, ui: &mut egui::Ui) {
+        ui.heading("Recipe");
+        ui.horizontal(|ui| {
+            let name = ui.label("Name");
+            ui.text_edit_singleline(&mut self.recipe.name)
+                .labelled_by(name.id);
+        });
+        ui.horizontal(|ui| {
+            if ui.button("Open recipe…").clicked()
+                && let Some(path) = rfd::FileDialog::new()
+                    .add_filter("recipe", &["toml"])
+                    .pick_file()
+            {
+                self.open_recipe(&path);
+            }
+            if ui.button("Save recipe…").clicked()
+                && let Some(path) = rfd::FileDialog::new()
+                    .add_filter("recipe", &["toml"])
+                    .set_file_name(format!("{}.toml", self.recipe.name))
+                    .save_file()
+            {
+                self.save_recipe(&path);
+            }
+        });
+        ui.label(format!("Product: {}", self.product.name));
+        ui.separator();
+
+        ui.heading("Light");
+        let (mut azimuth, mut elevation) = light_angles(self.recipe.lighting.direction);
+        let mut moved = ui
+            .add(egui::Slider::new(&mut azimuth, -180.0..=180.0).text("Azimuth °"))
+            .changed();
+        moved |= ui
+            .add(egui::Slider::new(&mut elevation, -10.0..=90.0).text("Elevation °"))
+            .changed();
+        if moved {
+            self.recipe.lighting.direction = light_direction(azimuth, elevation);
+        }
+        let l = &mut self.recipe.lighting;
+        ui.add(egui::Slider::new(&mut l.intensity, 0.0..=2.0).text("Intensity"));
+        ui.add(egui::Slider::new(&mut l.ambient, 0.0..=1.0).text("Ambient"));
+        ui.add(egui::Slider::new(&mut l.albedo, 0.05..=1.0).text("Albedo"));
+        ui.add(egui::Slider::new(&mut l.specular, 0.0..=1.0).text("Specular"));
+        ui.add(
+            egui::Slider::new(&mut self.recipe.randomize.light_jitter_deg, 0.0..=45.0)
+                .text("Light jitter °"),
+        );
+        ui.separator();
+
+        ui.heading("Camera and pose");
+        ui.add(egui::Slider::new(&mut self.recipe.camera.distance, 3.0..=20.0).text("Distance"));
+        ui.add(
+            egui::Slider::new(&mut self.recipe.camera.fov_y_deg, 5.0..=90.0)
+                .text("Field of view °"),
+        );
+        let pose = &mut self.recipe.pose;
+        egui::ComboBox::from_label("Pose")
+            .selected_text(format!("{:?}", pose.mode))
+            .show_ui(ui, |ui| {
+                for mode in [
+                    PoseMode::RandomAxis,
+                    PoseMode::Upright,
+                    PoseMode::Tilt,
+                    PoseMode::Uniform,
+                ] {
+                    ui.selectable_value(&mut pose.mode, mode, format!("{mode:?}"));
+                }
+            });
+        match pose.mode {
+            PoseMode::RandomAxis => range_row(ui, "Angle °", &mut pose.angle_deg, 0.0..=360.0),
+            PoseMode::Upright | PoseMode::Tilt => {
+                range_row(ui, "Yaw °", &mut pose.yaw_deg, -360.0..=360.0);
+                if pose.mode == PoseMode::Tilt {
+                    ui.add(egui::Slider::new(&mut pose.tilt_deg, 0.0..=90.0).text("Tilt °"));
+                }
+            }
+            PoseMode::Uniform => {}
+        }
+        ui.separator();
+
+        ui.heading("Image");
+        ui.add(egui::Slider::new(&mut self.recipe.image.size, 16..=512).text("Size px"));
+        ui.add(egui::Slider::new(&mut self.recipe.image.supersample, 1..=4).text("Supersampling"));
+        let mut noise = self.recipe.randomize.noise_sigma.is_some();
+        if ui.checkbox(&mut noise, "Sensor noise").changed() {
+            self.recipe.randomize.noise_sigma = noise.then_some([0.0, 3.0]);
+        }
+        if let Some(range) = &mut self.recipe.randomize.noise_sigma {
+            range_row(ui, "σ grey levels", range, 0.0..=20.0);
+        }
+        let mut blur = self.recipe.randomize.blur_sigma.is_some();
+        if ui.checkbox(&mut blur, "Blur").changed() {
+            self.recipe.randomize.blur_sigma = blur.then_some([0.0, 0.8]);
+        }
+        if let Some(range) = &mut self.recipe.randomize.blur_sigma {
+            range_row(ui, "σ px", range, 0.0..=4.0);
+        }
+        ui.separator();
+
+        ui.heading("Defects");
+        let classes: Vec<String> = self.product.defects.keys().cloned().collect();
+        egui::ComboBox::from_label("Show defect")
+            .selected_text(self.defect.clone().unwrap_or_else(|| "none".into()))
+            .show_ui(ui, |ui| {
+                ui.selectable_value(&mut self.defect, None, "none");
+                for c in &classes {
+                    ui.selectable_value(&mut self.defect, Some(c.clone()), c);
+                }
+            });
+        if self.defect.is_some() {
+            ui.horizontal(|ui| {
+                ui.add(egui::DragValue::new(&mut self.defect_seed).prefix("instance "))
+                    .on_hover_text("Defect instance");
+                if ui.button("Another").clicked() {
+                    self.defect_seed = self.defect_seed.wrapping_add(1);
+                }
+            });
+            ui.checkbox(&mut self.show_mask, "Overlay the mask");
+            if let Some(part) = &self.defect_part {
+                ui.label(format!("affects the {part}"));
+            }
+        }
+        ui.label("Samples per split:");
+        egui::Grid::new("counts").striped(true).show(ui, |ui| {
+            ui.label("class");
+            for split in ["train", "validation", "test"] {
+                ui.label(split);
+            }
+            ui.end_row();
+            let mut rows = vec!["good".to_string()];
+            rows.extend(classes.iter().cloned());
+            for class in rows {
+                ui.label(&class);
+                for split in ["train", "validation", "test"] {
+                    if split == "train" && class != "good" {
+                        ui.label("–");
+                        continue;
+                    }
+                    let counts = self.recipe.counts.entry(split.to_string()).or_default();
+                    let n = counts.entry(class.clone()).or_insert(0);
+                    ui.add(egui::DragValue::new(n).range(0..=100_000))
+                        .on_hover_text(format!("{class} samples in {split}"));
+                }
+                ui.end_row();
+            }
+        });
+        ui.separator();
+
+        ui.heading("Generate");
+        path_row(ui, "Output", &mut self.out_dir, true);
+        match &self.generation {
+            None => {
+                let total: usize = self.recipe.groups().iter().map(|g| g.2).sum();
+                if ui
+                    .add_enabled(self.gpu.is_some(), egui::Button::new("Generate dataset"))
+                    .on_hover_text(format!("{total} samples"))
+                    .clicked()
+                {
+                    self.start_generation();
+                }
+            }
+            Some(g) => {
+                let (done, total) = (
+                    g.done.load(Ordering::Relaxed),
+                    g.total.load(Ordering::Relaxed).max(1),
+                );
+                let secs = g.started.elapsed().as_secs_f64();
+                let rate = done as f64 / secs.max(1e-3);
+                ui.add(
+                    egui::ProgressBar::new(done as f32 / total as f32)
+                        .text(format!("{done}/{total} · {rate:.0}/s")),
+                );
+                if ui.button("Cancel").clicked() {
+                    g.cancel.store(true, Ordering::Relaxed);
+                }
+                ui.ctx()
+                    .request_repaint_after(std::time::Duration::from_millis(100));
+            }
+        }
+        if let Some(m) = &self.message {
+            ui.label(m);
+        }
+    }
+
+    fn views(&mut self, ui: &mut egui::Ui) {
+        let side = (ui.available_height() * 0.58)
+            .min(ui.available_width() * 0.6)
+            .max(160.0);
+        ui.horizontal(|ui| {
+            let (rect, response) =
+                ui.allocate_exact_size(egui::vec2(side, side), egui::Sense::drag());
+            match &self.view_texture {
+                Some(t) => {
+                    ui.painter().image(
+                        t.id(),
+                        rect,
+                        egui::Rect::from_min_max(egui::pos2(0.0, 0.0), egui::pos2(1.0, 1.0)),
+                        Color32::WHITE,
+                    );
+                }
+                None => {
+                    ui.painter().rect_filled(rect, 4.0, Color32::from_gray(20));
+                }
+            }
+            if response.dragged() {
+                let d = response.drag_delta();
+                self.yaw_deg = (self.yaw_deg + d.x * 0.5).rem_euclid(360.0);
+                self.pitch_deg = (self.pitch_deg + d.y * 0.5).clamp(-89.0, 89.0);
+            }
+            if response.hovered() {
+                let scroll = ui.input(|i| i.smooth_scroll_delta.y);
+                if scroll != 0.0 {
+                    self.recipe.camera.distance = (self.recipe.camera.distance
+                        * f64::from((-scroll * 0.002).exp()))
+                    .clamp(3.0, 20.0);
+                }
+            }
+            ui.vertical(|ui| {
+                ui.label(egui::RichText::new("Orbit view").strong());
+                ui.label("Drag to turn the product, scroll to move the camera.");
+                ui.label(format!(
+                    "yaw {:.0}°, pitch {:.0}°",
+                    self.yaw_deg, self.pitch_deg
+                ));
+                if ui.button("Reset view").clicked() {
+                    self.yaw_deg = 30.0;
+                    self.pitch_deg = 20.0;
+                }
+                ui.label(format!("rendered in {:.0} ms", self.render_ms));
+                if self.defect.is_some() && self.show_mask {
+                    ui.colored_label(Color32::from_rgb(230, 110, 110), "red: the defect's mask");
+                }
+            });
+        });
+        ui.separator();
+        ui.horizontal(|ui| {
+            ui.label(egui::RichText::new("Random samples of the recipe").strong());
+            if ui.button("Shuffle").clicked() {
+                self.shuffle += 1;
+            }
+            ui.label("(defects outlined in red)");
+        });
+        let tile = ((ui.available_width() - 8.0 * GRID_SAMPLES as f32 / 2.0)
+            / (GRID_SAMPLES as f32 / 2.0))
+            .clamp(64.0, 160.0);
+        egui::Grid::new("samples")
+            .spacing([6.0, 6.0])
+            .show(ui, |ui| {
+                for (i, (texture, label)) in self.samples.iter().enumerate() {
+                    ui.vertical(|ui| {
+                        ui.add(egui::Image::new((texture.id(), egui::vec2(tile, tile))));
+                        ui.small(label);
+                    });
+                    if i % (GRID_SAMPLES / 2) == GRID_SAMPLES / 2 - 1 {
+                        ui.end_row();
+                    }
+                }
+            });
+    }
+
+    pub fn open_recipe(&mut self, path: &std::path::Path) {
+        match Recipe::load(path) {
+            Ok((recipe, product)) => {
+                self.recipe = recipe;
+                self.product = product;
+                self.recipe_path = path.display().to_string();
+                self.defect = None;
+                self.message = Some(format!("opened {}", path.display()));
+            }
+            Err(e) => self.message = Some(e.to_string()),
+        }
+    }
+
+    fn save_recipe(&mut self, path: &std::path::Path) {
+        let result = toml::to_string_pretty(&self.recipe)
+            .map_err(|e| e.to_string())
+            .and_then(|text| {
+                crate::io::write_atomic(path, text.as_bytes()).map_err(|e| e.to_string())
+            });
+        self.message = Some(match result {
+            Ok(()) => {
+                self.recipe_path = path.display().to_string();
+                format!("saved {}", path.display())
+            }
+            Err(e) => format!("cannot save {}: {e}", path.display()),
+        });
+    }
+}
+
+fn range_row(
+    ui: &mut egui::Ui,
+    label: &str,
+    range: &mut [f64; 2],
+    limits: std::ops::RangeInclusive<f64>,
+) {
+    ui.horizontal(|ui| {
+        ui.label(label);
+        let (lo, hi) = (range[0], range[1]);
+        ui.add(
+            egui::DragValue::new(&mut range[0])
+                .range(*limits.start()..=hi)
+                .speed(0.1),
+        )
+        .on_hover_text(format!("{label} from"));
+        ui.label("to");
+        ui.add(
+            egui::DragValue::new(&mut range[1])
+                .range(lo..=*limits.end())
+                .speed(0.1),
+        )
+        .on_hover_text(format!("{label} to"));
+    });
+}
+
+/// Marks mask borders in red on a sample image.
+fn outline_mask(image: ColorImage, mask: Option<&[u8]>) -> ColorImage {
+    let Some(mask) = mask else { return image };
+    let [w, h] = image.size;
+    let mut out = image;
+    let inside = |x: usize, y: usize| mask.get(y * w + x).is_some_and(|&m| m > 0);
+    for y in 0..h {
+        for x in 0..w {
+            if !inside(x, y) {
+                continue;
+            }
+            let edge = x == 0
+                || y == 0
+                || x + 1 == w
+                || y + 1 == h
+                || !inside(x - 1, y)
+                || !inside(x + 1, y)
+                || !inside(x, y - 1)
+                || !inside(x, y + 1);
+            if edge {
+                out.pixels[y * w + x] = Color32::from_rgb(255, 40, 40);
+            }
+        }
+    }
+    out
+}
+
+/// The built-in recipe is part of the source tree and parsed in tests.
+fn unreachable_recipe() -> Recipe {
+    panic!("the built-in cap-default recipe is invalid; this is a build defect")
+}

@@ -1,0 +1,646 @@
+//! Evaluate workspace: run an evaluation in the background (or open a report), then explore it:
+//! ROC curves, the score histogram with a draggable threshold and review band that update the
+//! confusion matrix live, metrics against the iteration budget, a per-class table and a gallery
+//! of the worst cases, each of which opens in Inspect.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::sync::mpsc::{Receiver, channel};
+
+use eframe::egui::{self, Color32, TextureHandle};
+use egui_plot::{Bar, BarChart, Legend, Line, Plot, PlotPoints, VLine};
+
+use super::util::path_row;
+use crate::compute::SelectedDevice;
+use crate::eval::metrics::{confusion, roc_curve};
+use crate::eval::{Confusion, EvalOptions, EvalProgress, EvalReport, evaluate};
+
+/// Histogram bins.
+const BINS: usize = 40;
+
+enum Event {
+    Progress(String),
+    Done(Box<EvalReport>, PathBuf),
+    Error(String),
+}
+
+pub struct Evaluate {
+    pub run_dir: String,
+    pub compare_dir: String,
+    pub data_dir: String,
+    pub out_dir: String,
+    pub iterations: String,
+    pub report: Option<EvalReport>,
+    pub report_dir: Option<PathBuf>,
+    /// Model shown (index into the report's models).
+    pub model: usize,
+    /// Decision threshold being explored (`score >= threshold` is defective).
+    pub threshold: f32,
+    pub review_band: bool,
+    pub review_threshold: f32,
+    pub progress: Option<String>,
+    pub message: Option<String>,
+    /// Where the score histogram was last drawn (tests drag the threshold there).
+    pub histogram_rect: Option<egui::Rect>,
+    cancel: Option<Arc<AtomicBool>>,
+    events: Option<Receiver<Event>>,
+    gallery: Vec<(TextureHandle, String, PathBuf)>,
+    gallery_for: Option<(PathBuf, usize)>,
+}
+
+impl Evaluate {
+    pub fn new() -> Self {
+        Self {
+            run_dir: "runs/gan".into(),
+            compare_dir: String::new(),
+            data_dir: "datasets/cap-eval".into(),
+            out_dir: "reports/cap".into(),
+            iterations: "0,1,2,5,10,20,50".into(),
+            report: None,
+            report_dir: None,
+            model: 0,
+            threshold: 0.0,
+            review_band: false,
+            review_threshold: 0.0,
+            progress: None,
+            message: None,
+            histogram_rect: None,
+            cancel: None,
+            events: None,
+            gallery: Vec::new(),
+            gallery_for: None,
+        }
+    }
+
+    pub fn running(&self) -> bool {
+        self.events.is_some()
+    }
+
+    /// Shows a report (loaded from disk or just computed).
+    pub fn set_report(&mut self, report: EvalReport, dir: PathBuf) {
+        self.model = 0;
+        if let Some(m) = report.models.first() {
+            self.threshold = m.defect_threshold;
+            self.review_threshold = m.review_threshold;
+        }
+        self.report = Some(report);
+        self.report_dir = Some(dir);
+        self.gallery_for = None;
+    }
+
+    pub fn open_report(&mut self, path: &Path) {
+        let loaded = std::fs::read(path)
+            .map_err(|e| e.to_string())
+            .and_then(|bytes| {
+                serde_json::from_slice::<EvalReport>(&bytes).map_err(|e| e.to_string())
+            });
+        match loaded {
+            Ok(report) => {
+                let dir = path.parent().map_or_else(PathBuf::new, Path::to_path_buf);
+                self.set_report(report, dir);
+                self.message = Some(format!("opened {}", path.display()));
+            }
+            Err(e) => self.message = Some(format!("cannot open {}: {e}", path.display())),
+        }
+    }
+
+    pub fn start(&mut self, device: &SelectedDevice, ctx: &egui::Context) {
+        let iterations: Result<Vec<usize>, _> = self
+            .iterations
+            .split(',')
+            .map(|s| s.trim().parse::<usize>())
+            .collect();
+        let Ok(iterations) = iterations else {
+            self.message = Some("iterations must be numbers separated by commas".into());
+            return;
+        };
+        let mut runs = vec![PathBuf::from(self.run_dir.trim())];
+        if !self.compare_dir.trim().is_empty() {
+            runs.push(PathBuf::from(self.compare_dir.trim()));
+        }
+        let options = EvalOptions {
+            runs,
+            data: PathBuf::from(self.data_dir.trim()),
+            calibration_data: None,
+            iterations,
+            out: PathBuf::from(self.out_dir.trim()),
+            latency_samples: 8,
+            gallery: 8,
+        };
+        let (tx, rx) = channel();
+        let cancel = Arc::new(AtomicBool::new(false));
+        let flag = cancel.clone();
+        let device = device.clone();
+        let ctx = ctx.clone();
+        let spawned = std::thread::Builder::new()
+            .name("unseen-eval".into())
+            .spawn(move || {
+                let mut progress = |p: EvalProgress| {
+                    let text = match p {
+                        EvalProgress::Opening { run } => format!("opening {}", run.display()),
+                        EvalProgress::Scoring { model, done, total } => {
+                            format!("{model}: scored {done}/{total} test images")
+                        }
+                        EvalProgress::Timing { model, iterations } => {
+                            format!("{model}: timing {iterations} iterations")
+                        }
+                        EvalProgress::Writing => "writing the report".into(),
+                    };
+                    let _ = tx.send(Event::Progress(text));
+                    ctx.request_repaint();
+                };
+                let event = match evaluate(&options, &device.device, &mut progress, &flag) {
+                    Ok((report, files)) => Event::Done(Box::new(report), files.html),
+                    Err(e) => Event::Error(e.to_string()),
+                };
+                let _ = tx.send(event);
+                ctx.request_repaint();
+            });
+        match spawned {
+            Ok(_) => {
+                self.events = Some(rx);
+                self.cancel = Some(cancel);
+                self.progress = Some("starting".into());
+            }
+            Err(e) => self.message = Some(format!("cannot start the evaluation: {e}")),
+        }
+    }
+
+    pub fn poll(&mut self, ctx: &egui::Context) {
+        let Some(events) = &self.events else {
+            self.load_gallery(ctx);
+            return;
+        };
+        let mut finished = None;
+        while let Ok(event) = events.try_recv() {
+            match event {
+                Event::Progress(text) => self.progress = Some(text),
+                Event::Done(report, html) => finished = Some(Ok((*report, html))),
+                Event::Error(e) => finished = Some(Err(e)),
+            }
+        }
+        match finished {
+            Some(Ok((report, html))) => {
+                self.events = None;
+                self.progress = None;
+                self.message = Some(format!("report written: {}", html.display()));
+                let dir = html.parent().map_or_else(PathBuf::new, Path::to_path_buf);
+                self.set_report(report, dir);
+            }
+            Some(Err(e)) => {
+                self.events = None;
+                self.progress = None;
+                self.message = Some(format!("evaluation failed: {e}"));
+            }
+            None => {}
+        }
+        self.load_gallery(ctx);
+    }
+
+    fn load_gallery(&mut self, ctx: &egui::Context) {
+        let (Some(report), Some(dir)) = (&self.report, &self.report_dir) else {
+            return;
+        };
+        let key = (dir.clone(), self.model);
+        if self.gallery_for.as_ref() == Some(&key) {
+            return;
+        }
+        self.gallery_for = Some(key);
+        self.gallery.clear();
+        let Some(model) = report.models.get(self.model) else {
+            return;
+        };
+        for image in model.images.iter().filter(|i| i.overlay.is_some()) {
+            let Some(rel) = &image.overlay else { continue };
+            let Ok(decoded) = image::open(dir.join(rel)) else {
+                continue;
+            };
+            let rgba = decoded.to_rgba8();
+            let size = [rgba.width() as usize, rgba.height() as usize];
+            let texture = ctx.load_texture(
+                format!("gallery-{}", rel.display()),
+                egui::ColorImage::from_rgba_unmultiplied(size, rgba.as_raw()),
+                egui::TextureOptions::NEAREST,
+            );
+            let caption = format!(
+                "{} · {} · score {:.4} · {}",
+                image.class,
+                image.verdict,
+                image.score,
+                image.part.clone().unwrap_or_default()
+            );
+            self.gallery
+                .push((texture, caption, report.data_dir.join(&image.path)));
+        }
+    }
+
+    /// Good and defective scores of the model shown, at its main budget.
+    fn scores(&self) -> (Vec<f32>, Vec<f32>) {
+        let Some(model) = self.report.as_ref().and_then(|r| r.models.get(self.model)) else {
+            return (Vec::new(), Vec::new());
+        };
+        let good = model
+            .images
+            .iter()
+            .filter(|i| i.class == "good")
+            .map(|i| i.score)
+            .collect();
+        let bad = model
+            .images
+            .iter()
+            .filter(|i| i.class != "good")
+            .map(|i| i.score)
+            .collect();
+        (good, bad)
+    }
+
+    /// The confusion matrix at the explored threshold.
+    pub fn confusion(&self) -> Confusion {
+        let (good, bad) = self.scores();
+        confusion(&good, &bad, self.threshold)
+    }
+
+    /// Returns an image to open in Inspect when the user asks for one.
+    pub fn ui(
+        &mut self,
+        ui: &mut egui::Ui,
+        device: &SelectedDevice,
+        budget: usize,
+    ) -> Option<PathBuf> {
+        egui::Panel::left("evaluate-controls")
+            .resizable(true)
+            .default_size(300.0)
+            .show(ui, |ui| {
+                egui::ScrollArea::vertical().show(ui, |ui| self.controls(ui, device));
+            });
+        let mut open = None;
+        egui::CentralPanel::default().show(ui, |ui| {
+            egui::ScrollArea::vertical().show(ui, |ui| open = self.views(ui, budget));
+        });
+        open
+    }
+
+    fn controls(&mut self, ui: &mut egui::Ui, device: &SelectedDevice) {
+        ui.heading("Evaluation");
+        path_row(ui, "Model", &mut self.run_dir, true);
+        path_row(ui, "Compare", &mut self.compare_dir, true);
+        path_row(ui, "Test data", &mut self.data_dir, true);
+        path_row(ui, "Report", &mut self.out_dir, true);
+        ui.horizontal(|ui| {
+            let name = ui.label("Iterations");
+            ui.text_edit_singleline(&mut self.iterations)
+                .labelled_by(name.id);
+        });
+        ui.horizontal(|ui| {
+            if ui
+                .add_enabled(!self.running(), egui::Button::new("Run evaluation"))
+                .clicked()
+            {
+                let ctx = ui.ctx().clone();
+                self.start(device, &ctx);
+            }
+            if self.running()
+                && ui.button("Cancel").clicked()
+                && let Some(c) = &self.cancel
+            {
+                c.store(true, std::sync::atomic::Ordering::Relaxed);
+            }
+        });
+        if ui.button("Open report.json…").clicked()
+            && let Some(path) = rfd::FileDialog::new()
+                .add_filter("report", &["json"])
+                .pick_file()
+        {
+            self.open_report(&path);
+        }
+        if let Some(p) = &self.progress {
+            ui.horizontal(|ui| {
+                ui.spinner();
+                ui.label(p);
+            });
+        }
+        if let Some(m) = &self.message {
+            ui.label(m);
+        }
+        let Some(report) = &self.report else { return };
+        ui.separator();
+        let names: Vec<String> = report.models.iter().map(|m| m.name.clone()).collect();
+        let mut chosen = self.model;
+        egui::ComboBox::from_label("Model shown")
+            .selected_text(names.get(self.model).cloned().unwrap_or_default())
+            .show_ui(ui, |ui| {
+                for (i, n) in names.iter().enumerate() {
+                    ui.selectable_value(&mut chosen, i, n);
+                }
+            });
+        if chosen != self.model {
+            self.model = chosen;
+            if let Some(m) = report.models.get(chosen) {
+                self.threshold = m.defect_threshold;
+                self.review_threshold = m.review_threshold;
+            }
+        }
+        ui.separator();
+        ui.heading("Threshold");
+        let (good, bad) = self.scores();
+        let hi = good
+            .iter()
+            .chain(&bad)
+            .copied()
+            .filter(|v| v.is_finite())
+            .fold(0.0f32, f32::max)
+            * 1.05;
+        ui.add(egui::Slider::new(&mut self.threshold, 0.0..=hi.max(1e-6)).text("defect ≥"));
+        ui.checkbox(&mut self.review_band, "Review band");
+        if self.review_band {
+            ui.add(
+                egui::Slider::new(&mut self.review_threshold, 0.0..=self.threshold.max(1e-6))
+                    .text("review ≥"),
+            );
+        }
+        if let Some(m) = report.models.get(self.model)
+            && ui.button("Back to the calibrated thresholds").clicked()
+        {
+            self.threshold = m.defect_threshold;
+            self.review_threshold = m.review_threshold;
+        }
+        let c = self.confusion();
+        ui.label(egui::RichText::new("Confusion matrix").strong());
+        egui::Grid::new("confusion").striped(true).show(ui, |ui| {
+            ui.label("");
+            ui.label("called defect");
+            ui.label("called good");
+            ui.end_row();
+            ui.label("defective");
+            ui.label(c.true_positive.to_string());
+            ui.label(c.false_negative.to_string());
+            ui.end_row();
+            ui.label("good");
+            ui.label(c.false_positive.to_string());
+            ui.label(c.true_negative.to_string());
+            ui.end_row();
+        });
+        ui.label(format!(
+            "precision {:.3} · recall {:.3} · F1 {:.3} · false alarms {:.1} %",
+            c.precision(),
+            c.recall(),
+            c.f1(),
+            100.0 * c.false_positive_rate()
+        ));
+        if self.review_band {
+            let to_review = good
+                .iter()
+                .chain(&bad)
+                .filter(|&&s| s >= self.review_threshold && s < self.threshold)
+                .count();
+            ui.label(format!("{to_review} images would go to review"));
+        }
+    }
+
+    fn views(&mut self, ui: &mut egui::Ui, budget: usize) -> Option<PathBuf> {
+        let Some(report) = self.report.clone() else {
+            ui.label("Run an evaluation or open a report.json to see its results here.");
+            return None;
+        };
+        let model = report.models.get(self.model)?;
+        let (good, _) = self.scores();
+        let classes: Vec<String> = model
+            .sweep
+            .first()
+            .map(|p| p.classes.iter().skip(1).map(|c| c.class.clone()).collect())
+            .unwrap_or_default();
+        let half = (ui.available_width() / 2.0 - 8.0).max(240.0);
+        let height = 260.0;
+        ui.horizontal(|ui| {
+            ui.vertical(|ui| {
+                ui.label(egui::RichText::new("ROC per defect class").strong());
+                Plot::new("roc")
+                    .width(half)
+                    .height(height)
+                    .legend(Legend::default())
+                    .data_aspect(1.0)
+                    .x_axis_label("false-positive rate")
+                    .y_axis_label("true-positive rate")
+                    .show(ui, |plot| {
+                        plot.line(
+                            Line::new("chance", PlotPoints::from(vec![[0.0, 0.0], [1.0, 1.0]]))
+                                .color(Color32::GRAY),
+                        );
+                        for class in &classes {
+                            let bad: Vec<f32> = model
+                                .images
+                                .iter()
+                                .filter(|i| &i.class == class)
+                                .map(|i| i.score)
+                                .collect();
+                            let points: Vec<[f64; 2]> = roc_curve(&good, &bad)
+                                .iter()
+                                .map(|p| [p.fpr, p.tpr])
+                                .collect();
+                            plot.line(Line::new(class.clone(), PlotPoints::from(points)));
+                        }
+                    });
+            });
+            ui.vertical(|ui| {
+                ui.label(
+                    egui::RichText::new("Scores: good vs defective (drag to set the threshold)")
+                        .strong(),
+                );
+                self.histogram(ui, half, height);
+            });
+        });
+        ui.horizontal(|ui| {
+            ui.vertical(|ui| {
+                ui.label(egui::RichText::new("Image AUROC against descent iterations").strong());
+                Plot::new("sweep")
+                    .width(half)
+                    .height(height)
+                    .legend(Legend::default())
+                    .x_axis_label("iterations")
+                    .y_axis_label("image AUROC")
+                    .show(ui, |plot| {
+                        let names: Vec<String> = model
+                            .sweep
+                            .first()
+                            .map(|p| p.classes.iter().map(|c| c.class.clone()).collect())
+                            .unwrap_or_default();
+                        for (k, name) in names.iter().enumerate() {
+                            let points: Vec<[f64; 2]> = model
+                                .sweep
+                                .iter()
+                                .filter_map(|p| {
+                                    p.classes
+                                        .get(k)
+                                        .map(|c| [p.iterations as f64, c.image_auroc])
+                                })
+                                .collect();
+                            plot.line(Line::new(name.clone(), PlotPoints::from(points)));
+                        }
+                        plot.vline(VLine::new("current budget", budget as f64));
+                    });
+            });
+            ui.vertical(|ui| {
+                ui.label(egui::RichText::new("Latency against descent iterations").strong());
+                Plot::new("latency")
+                    .width(half)
+                    .height(height)
+                    .legend(Legend::default())
+                    .x_axis_label("iterations")
+                    .y_axis_label("ms per image")
+                    .show(ui, |plot| {
+                        let good: Vec<[f64; 2]> = model
+                            .sweep
+                            .iter()
+                            .map(|p| [p.iterations as f64, p.mean_ms_good])
+                            .collect();
+                        let bad: Vec<[f64; 2]> = model
+                            .sweep
+                            .iter()
+                            .map(|p| [p.iterations as f64, p.mean_ms_defective])
+                            .collect();
+                        plot.line(Line::new("good", PlotPoints::from(good)));
+                        plot.line(Line::new("defective", PlotPoints::from(bad)));
+                        plot.vline(VLine::new("current budget", budget as f64));
+                    });
+            });
+        });
+        ui.separator();
+        self.class_table(ui, model);
+        ui.separator();
+        ui.label(egui::RichText::new("Worst false positives and false negatives").strong());
+        let mut open = None;
+        ui.horizontal_wrapped(|ui| {
+            for (texture, caption, path) in &self.gallery {
+                ui.vertical(|ui| {
+                    let response = ui.add(
+                        egui::Image::new((texture.id(), egui::vec2(128.0, 128.0)))
+                            .sense(egui::Sense::click()),
+                    );
+                    ui.small(caption);
+                    if response.clicked() || ui.small_button("Open in Inspect").clicked() {
+                        open = Some(path.clone());
+                    }
+                });
+            }
+        });
+        open
+    }
+
+    fn histogram(&mut self, ui: &mut egui::Ui, width: f32, height: f32) {
+        let (good, bad) = self.scores();
+        let finite = |v: &&f32| v.is_finite();
+        let hi = good
+            .iter()
+            .chain(&bad)
+            .filter(finite)
+            .copied()
+            .fold(0.0f32, f32::max);
+        let hi = f64::from(hi.max(1e-6)) * 1.02;
+        let bin = hi / BINS as f64;
+        let counts = |scores: &[f32]| {
+            let mut c = vec![0usize; BINS];
+            for s in scores.iter().filter(finite) {
+                let k = ((f64::from(*s) / bin) as usize).min(BINS - 1);
+                c[k] += 1;
+            }
+            c
+        };
+        let bars = |c: Vec<usize>, total: usize| -> Vec<Bar> {
+            c.into_iter()
+                .enumerate()
+                .map(|(k, n)| {
+                    Bar::new((k as f64 + 0.5) * bin, n as f64 / total.max(1) as f64).width(bin)
+                })
+                .collect()
+        };
+        let good_bars = bars(counts(&good), good.len());
+        let bad_bars = bars(counts(&bad), bad.len());
+        let (threshold, review, band) = (self.threshold, self.review_threshold, self.review_band);
+        let response = Plot::new("histogram")
+            .width(width)
+            .height(height)
+            .legend(Legend::default())
+            .allow_drag(false)
+            .allow_zoom(false)
+            .allow_scroll(false)
+            .allow_boxed_zoom(false)
+            .x_axis_label("score")
+            .y_axis_label("fraction of images")
+            .show(ui, |plot| {
+                plot.bar_chart(
+                    BarChart::new("good", good_bars)
+                        .color(Color32::from_rgba_unmultiplied(90, 200, 110, 150)),
+                );
+                plot.bar_chart(
+                    BarChart::new("defective", bad_bars)
+                        .color(Color32::from_rgba_unmultiplied(235, 80, 70, 150)),
+                );
+                plot.vline(
+                    VLine::new("defect threshold", f64::from(threshold))
+                        .color(Color32::WHITE)
+                        .width(2.0),
+                );
+                if band {
+                    plot.vline(
+                        VLine::new("review threshold", f64::from(review))
+                            .color(Color32::from_rgb(230, 190, 60))
+                            .width(2.0),
+                    );
+                }
+                if plot.response().dragged() || plot.response().clicked() {
+                    plot.pointer_coordinate().map(|p| p.x)
+                } else {
+                    None
+                }
+            });
+        self.histogram_rect = Some(response.response.rect);
+        if let Some(x) = response.inner {
+            self.threshold = x.max(0.0) as f32;
+            if self.review_threshold > self.threshold {
+                self.review_threshold = self.threshold;
+            }
+        }
+    }
+
+    fn class_table(&self, ui: &mut egui::Ui, model: &crate::eval::ModelEval) {
+        let Some(point) = model
+            .sweep
+            .iter()
+            .find(|p| p.iterations == model.main_iterations)
+        else {
+            return;
+        };
+        ui.label(
+            egui::RichText::new(format!(
+                "{} at {} iterations ({} score; calibrated defect threshold {:.4})",
+                model.name, model.main_iterations, model.score_kind, model.defect_threshold
+            ))
+            .strong(),
+        );
+        egui::Grid::new("classes").striped(true).show(ui, |ui| {
+            for h in crate::eval::types::CLASS_COLUMNS {
+                ui.label(egui::RichText::new(h).strong());
+            }
+            ui.end_row();
+            let opt = |v: Option<f64>| v.map_or("–".to_string(), |v| format!("{v:.3}"));
+            for c in &point.classes {
+                ui.label(&c.class);
+                ui.label(c.defective.to_string());
+                ui.label(format!("{:.3}", c.image_auroc));
+                ui.label(opt(c.pixel_auroc));
+                ui.label(opt(c.aupro));
+                ui.label(format!("{:.3}", c.f1_max));
+                ui.label(format!("{:.3}", c.at_calibrated.precision()));
+                ui.label(format!("{:.3}", c.at_calibrated.recall()));
+                ui.end_row();
+            }
+        });
+    }
+}
+
+impl Default for Evaluate {
+    fn default() -> Self {
+        Self::new()
+    }
+}

@@ -1,0 +1,605 @@
+//! The workbench: an eframe app on wgpu with four workspaces (Design, Train, Inspect,
+//! Evaluate). eframe creates the one wgpu device; the renderer draws previews on it, and burn
+//! computes on it when it is a real GPU (on a software adapter burn's CPU backend is faster).
+//! Every long task runs on a named worker thread; the UI thread only polls channels.
+
+pub mod design;
+pub mod evaluate;
+pub mod inspect;
+pub mod preview;
+pub mod train;
+pub mod util;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use eframe::egui;
+use serde::{Deserialize, Serialize};
+
+use crate::compute::{ComputeDevice, SelectedDevice, device_from_wgpu, select_device};
+use crate::render::Gpu;
+
+/// The four workspaces, in workflow order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, clap::ValueEnum)]
+pub enum Workspace {
+    #[default]
+    Design,
+    Train,
+    Inspect,
+    Evaluate,
+}
+
+impl Workspace {
+    pub const ALL: [Workspace; 4] = [Self::Design, Self::Train, Self::Inspect, Self::Evaluate];
+
+    pub fn title(self) -> &'static str {
+        match self {
+            Self::Design => "Design",
+            Self::Train => "Train",
+            Self::Inspect => "Inspect",
+            Self::Evaluate => "Evaluate",
+        }
+    }
+}
+
+/// `unseen gui` (also what `unseen` with no command runs).
+#[derive(Debug, Clone, clap::Args)]
+pub struct GuiArgs {
+    /// Where models train and inspect: auto = the window's GPU when it is a real one, the CPU
+    /// backend on a software adapter.
+    #[arg(long, default_value = "auto")]
+    pub device: ComputeDevice,
+    /// Open on this workspace.
+    #[arg(long, value_enum)]
+    pub workspace: Option<Workspace>,
+    /// Dataset folder for Train (and Inspect's calibration and part names).
+    #[arg(long, value_name = "DIR")]
+    pub data: Option<PathBuf>,
+    /// Run folder for Train, Inspect and Evaluate.
+    #[arg(long, value_name = "RUN_DIR")]
+    pub run: Option<PathBuf>,
+    /// An image for Inspect (inspected as soon as the model is loaded).
+    #[arg(long, value_name = "FILE")]
+    pub image: Option<PathBuf>,
+    /// A report.json for Evaluate.
+    #[arg(long, value_name = "FILE")]
+    pub report: Option<PathBuf>,
+    /// Start the workspace's main task at once (generate, train, inspect).
+    #[arg(long)]
+    pub start: bool,
+    /// Save a screenshot of the window to FILE once the workspace has something to show and at
+    /// least `--screenshot-after` seconds have passed, then close.
+    #[arg(long, value_name = "FILE")]
+    pub screenshot: Option<PathBuf>,
+    #[arg(long, default_value_t = 3.0)]
+    pub screenshot_after: f64,
+    /// Print frame-time statistics on exit.
+    #[arg(long)]
+    pub frame_stats: bool,
+    /// Window size in points.
+    #[arg(long, default_value_t = 1500.0)]
+    pub width: f32,
+    #[arg(long, default_value_t = 940.0)]
+    pub height: f32,
+}
+
+impl Default for GuiArgs {
+    /// The same values as `unseen gui` with no options.
+    fn default() -> Self {
+        Self {
+            device: ComputeDevice::Auto,
+            workspace: None,
+            data: None,
+            run: None,
+            image: None,
+            report: None,
+            start: false,
+            screenshot: None,
+            screenshot_after: 3.0,
+            frame_stats: false,
+            width: 1500.0,
+            height: 940.0,
+        }
+    }
+}
+
+/// Opens the workbench window.
+pub fn run_gui(args: GuiArgs) -> anyhow::Result<()> {
+    let wgpu_setup =
+        eframe::egui_wgpu::WgpuSetup::CreateNew(eframe::egui_wgpu::WgpuSetupCreateNew {
+            device_descriptor: Arc::new(|adapter: &wgpu::Adapter| wgpu::DeviceDescriptor {
+                label: Some("unseen workbench device"),
+                required_limits: wgpu::Limits {
+                    max_texture_dimension_2d: 8192,
+                    ..wgpu::Limits::default().using_resolution(adapter.limits())
+                },
+                ..Default::default()
+            }),
+            ..eframe::egui_wgpu::WgpuSetupCreateNew::without_display_handle()
+        });
+    let options = eframe::NativeOptions {
+        viewport: egui::ViewportBuilder::default()
+            .with_title("unseen workbench")
+            .with_inner_size([args.width, args.height]),
+        renderer: eframe::Renderer::Wgpu,
+        wgpu_options: eframe::egui_wgpu::WgpuConfiguration {
+            wgpu_setup,
+            ..Default::default()
+        },
+        persist_window: args.screenshot.is_none(),
+        ..Default::default()
+    };
+    let stats = args.frame_stats;
+    let timing = Arc::new(std::sync::Mutex::new(FrameTimes::default()));
+    let timing_out = timing.clone();
+    eframe::run_native(
+        "unseen",
+        options,
+        Box::new(move |cc| Ok(Box::new(Workbench::new(cc, args, Some(timing))))),
+    )
+    .map_err(|e| {
+        anyhow::anyhow!(
+            "cannot open the workbench window: {e}. Is a display available (DISPLAY or WAYLAND_DISPLAY)? \
+             The command-line tools (render, train, inspect, eval, demo) need none; under CI run the \
+             window in xvfb-run."
+        )
+    })?;
+    if stats && let Ok(t) = timing_out.lock() {
+        eprintln!("{}", t.summary());
+    }
+    Ok(())
+}
+
+/// Frame intervals, split by whether training was running.
+#[derive(Debug, Default, Clone)]
+pub struct FrameTimes {
+    pub idle_ms: Vec<f64>,
+    pub training_ms: Vec<f64>,
+}
+
+impl FrameTimes {
+    pub fn summary(&self) -> String {
+        let describe = |label: &str, v: &[f64]| {
+            if v.is_empty() {
+                return format!("{label}: no frames");
+            }
+            let mut s = v.to_vec();
+            s.sort_by(f64::total_cmp);
+            let mean = s.iter().sum::<f64>() / s.len() as f64;
+            let p95 = s[(s.len() as f64 * 0.95) as usize].min(s[s.len() - 1]);
+            format!(
+                "{label}: {} frames, mean {mean:.1} ms, p95 {p95:.1} ms, max {:.1} ms",
+                s.len(),
+                s[s.len() - 1]
+            )
+        };
+        format!(
+            "frame times (ui + paint): {}; {}",
+            describe("idle", &self.idle_ms),
+            describe("while training", &self.training_ms)
+        )
+    }
+}
+
+/// What the workbench remembers between sessions.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+struct Remembered {
+    workspace: Workspace,
+    recipe_path: String,
+    dataset_out: String,
+    train_data: String,
+    train_run: String,
+    inspect_run: String,
+    inspect_data: String,
+    eval_run: String,
+    eval_compare: String,
+    eval_data: String,
+    eval_out: String,
+}
+
+const STORAGE_KEY: &str = "unseen-workbench";
+
+pub struct Workbench {
+    pub workspace: Workspace,
+    pub design: design::Design,
+    pub train: train::Train,
+    pub inspect: inspect::Inspect,
+    pub evaluate: evaluate::Evaluate,
+    pub compute: SelectedDevice,
+    pub adapter_text: String,
+    pub status: Option<String>,
+    args: GuiArgs,
+    started: Instant,
+    last_frame: Option<Instant>,
+    /// The last frame interval, in milliseconds.
+    pub frame_ms: f64,
+    timing: Option<Arc<std::sync::Mutex<FrameTimes>>>,
+    screenshot_requested: bool,
+    screenshot_done: Arc<AtomicBool>,
+    auto_started: bool,
+}
+
+impl Workbench {
+    pub fn new(
+        cc: &eframe::CreationContext<'_>,
+        args: GuiArgs,
+        timing: Option<Arc<std::sync::Mutex<FrameTimes>>>,
+    ) -> Self {
+        let ctx = cc.egui_ctx.clone();
+        ctx.set_visuals(egui::Visuals::dark());
+        let gpu = cc
+            .wgpu_render_state
+            .as_ref()
+            .map(|rs| Gpu::from_parts(rs.adapter.clone(), rs.device.clone(), rs.queue.clone()));
+        let (compute, compute_note) = choose_compute(cc, gpu.as_ref(), args.device);
+        let adapter_text = gpu
+            .as_ref()
+            .map_or_else(|| "no wgpu adapter".to_string(), Gpu::describe);
+        let mut app = Self {
+            workspace: Workspace::Design,
+            design: design::Design::new(gpu, &ctx),
+            train: train::Train::new(),
+            inspect: inspect::Inspect::new(),
+            evaluate: evaluate::Evaluate::new(),
+            compute,
+            adapter_text,
+            status: compute_note,
+            args: args.clone(),
+            started: Instant::now(),
+            last_frame: None,
+            frame_ms: 0.0,
+            timing,
+            screenshot_requested: false,
+            screenshot_done: Arc::new(AtomicBool::new(false)),
+            auto_started: false,
+        };
+        if let Some(storage) = cc.storage
+            && args.screenshot.is_none()
+            && let Some(r) = eframe::get_value::<Remembered>(storage, STORAGE_KEY)
+        {
+            app.restore(&r);
+        }
+        app.apply_args(&args);
+        app
+    }
+
+    fn restore(&mut self, r: &Remembered) {
+        self.workspace = r.workspace;
+        let set = |target: &mut String, value: &String| {
+            if !value.is_empty() {
+                target.clone_from(value);
+            }
+        };
+        set(&mut self.design.out_dir, &r.dataset_out);
+        set(&mut self.train.data_dir, &r.train_data);
+        set(&mut self.train.run_dir, &r.train_run);
+        set(&mut self.inspect.run_dir, &r.inspect_run);
+        set(&mut self.inspect.data_dir, &r.inspect_data);
+        set(&mut self.evaluate.run_dir, &r.eval_run);
+        set(&mut self.evaluate.compare_dir, &r.eval_compare);
+        set(&mut self.evaluate.data_dir, &r.eval_data);
+        set(&mut self.evaluate.out_dir, &r.eval_out);
+        if !r.recipe_path.is_empty() && std::path::Path::new(&r.recipe_path).exists() {
+            self.design
+                .open_recipe(std::path::Path::new(&r.recipe_path));
+        }
+    }
+
+    fn remembered(&self) -> Remembered {
+        Remembered {
+            workspace: self.workspace,
+            recipe_path: self.design.recipe_path.clone(),
+            dataset_out: self.design.out_dir.clone(),
+            train_data: self.train.data_dir.clone(),
+            train_run: self.train.run_dir.clone(),
+            inspect_run: self.inspect.run_dir.clone(),
+            inspect_data: self.inspect.data_dir.clone(),
+            eval_run: self.evaluate.run_dir.clone(),
+            eval_compare: self.evaluate.compare_dir.clone(),
+            eval_data: self.evaluate.data_dir.clone(),
+            eval_out: self.evaluate.out_dir.clone(),
+        }
+    }
+
+    fn apply_args(&mut self, args: &GuiArgs) {
+        if let Some(w) = args.workspace {
+            self.workspace = w;
+        }
+        if let Some(data) = &args.data {
+            let d = data.display().to_string();
+            self.train.data_dir.clone_from(&d);
+            self.inspect.data_dir.clone_from(&d);
+            self.design.out_dir = d;
+        }
+        if let Some(run) = &args.run {
+            let r = run.display().to_string();
+            self.train.run_dir.clone_from(&r);
+            self.inspect.run_dir.clone_from(&r);
+            self.evaluate.run_dir = r;
+        }
+        if let Some(image) = &args.image {
+            self.inspect.image_path = image.display().to_string();
+        }
+        if let Some(report) = &args.report {
+            self.evaluate.open_report(report);
+        }
+    }
+
+    /// Starts the workspace's main task once, for `--start`.
+    fn auto_start(&mut self, ctx: &egui::Context) {
+        if !self.args.start || self.auto_started {
+            return;
+        }
+        match self.workspace {
+            Workspace::Design => {
+                if self.design.defect.is_none() {
+                    self.design.defect = Some("bulge".into());
+                }
+                self.auto_started = true;
+            }
+            Workspace::Train => {
+                self.train.start(&self.compute);
+                self.auto_started = true;
+            }
+            Workspace::Inspect => {
+                if self.inspect.model.is_none() && !self.inspect.loading {
+                    self.inspect.load_model(&self.compute, ctx);
+                } else if self.inspect.model.is_some() && !self.inspect.busy() {
+                    let path = PathBuf::from(self.inspect.image_path.trim());
+                    self.inspect.inspect_file(&path, &self.compute, ctx);
+                    self.auto_started = true;
+                }
+            }
+            Workspace::Evaluate => self.auto_started = true,
+        }
+    }
+
+    /// Whether the shown workspace has something worth a screenshot.
+    fn ready_for_screenshot(&self) -> bool {
+        match self.workspace {
+            Workspace::Design => {
+                self.design.views_received > 0 && self.design.sample_sets_received > 0
+            }
+            Workspace::Train => {
+                self.train.step > 0 && self.train.losses.values().any(|v| v.len() > 3)
+            }
+            Workspace::Inspect => self.inspect.report.is_some() && !self.inspect.running,
+            Workspace::Evaluate => self.evaluate.report.is_some(),
+        }
+    }
+
+    fn screenshot(&mut self, ctx: &egui::Context) {
+        let Some(path) = self.args.screenshot.clone() else {
+            return;
+        };
+        if self.screenshot_done.load(Ordering::Relaxed) {
+            ctx.send_viewport_cmd(egui::ViewportCommand::Close);
+            return;
+        }
+        ctx.request_repaint_after(Duration::from_millis(100));
+        if self.screenshot_requested
+            || self.started.elapsed().as_secs_f64() < self.args.screenshot_after
+            || !self.ready_for_screenshot()
+        {
+            return;
+        }
+        self.screenshot_requested = true;
+        let done = self.screenshot_done.clone();
+        let ctx2 = ctx.clone();
+        ctx.request_screenshot(move |image| {
+            let [w, h] = image.size;
+            let rgba: Vec<u8> = image.pixels.iter().flat_map(|p| p.to_array()).collect();
+            let result = image::RgbaImage::from_raw(w as u32, h as u32, rgba)
+                .ok_or_else(|| "screenshot size mismatch".to_string())
+                .and_then(|img| {
+                    let mut bytes = Vec::new();
+                    img.write_to(
+                        &mut std::io::Cursor::new(&mut bytes),
+                        image::ImageFormat::Png,
+                    )
+                    .map_err(|e| e.to_string())?;
+                    crate::io::write_atomic(&path, &bytes).map_err(|e| e.to_string())
+                });
+            match result {
+                Ok(()) => eprintln!("screenshot saved to {}", path.display()),
+                Err(e) => eprintln!("cannot save the screenshot {}: {e}", path.display()),
+            }
+            done.store(true, Ordering::Relaxed);
+            ctx2.request_repaint();
+        });
+    }
+
+    fn record_frame(&mut self) {
+        let now = Instant::now();
+        if let Some(last) = self.last_frame {
+            self.frame_ms = (now - last).as_secs_f64() * 1000.0;
+            if let Some(t) = &self.timing
+                && let Ok(mut t) = t.lock()
+            {
+                if self.train.running() {
+                    t.training_ms.push(self.frame_ms);
+                } else {
+                    t.idle_ms.push(self.frame_ms);
+                }
+            }
+        }
+        self.last_frame = Some(now);
+    }
+
+    /// Everything a frame does before drawing: workers' results, automation.
+    pub fn poll(&mut self, ctx: &egui::Context) {
+        self.design.poll(ctx);
+        self.train.poll(ctx);
+        self.inspect.poll(ctx);
+        self.evaluate.poll(ctx);
+        self.auto_start(ctx);
+        self.screenshot(ctx);
+        if self.args.frame_stats {
+            ctx.request_repaint();
+        }
+    }
+
+    /// Draws the workbench into `ui`.
+    pub fn draw(&mut self, ui: &mut egui::Ui) {
+        self.record_frame();
+        egui::Panel::top("workspaces").show(ui, |ui| {
+            ui.horizontal(|ui| {
+                ui.heading("unseen");
+                ui.separator();
+                for w in Workspace::ALL {
+                    ui.selectable_value(
+                        &mut self.workspace,
+                        w,
+                        egui::RichText::new(w.title()).size(16.0),
+                    );
+                }
+            });
+        });
+        egui::Panel::bottom("status").show(ui, |ui| {
+            ui.horizontal(|ui| {
+                ui.label(format!("GPU: {}", self.adapter_text));
+                ui.separator();
+                ui.label(format!("compute: {}", self.compute.description));
+                ui.separator();
+                let busy = [
+                    (self.design.generating(), "generating"),
+                    (self.train.running(), "training"),
+                    (self.inspect.busy(), "inspecting"),
+                    (self.evaluate.running(), "evaluating"),
+                ];
+                for (on, label) in busy {
+                    if on {
+                        ui.spinner();
+                        ui.label(label);
+                    }
+                }
+                ui.separator();
+                ui.label(format!("frame {:.0} ms", self.frame_ms));
+                if let Some(s) = &self.status {
+                    ui.separator();
+                    ui.label(s);
+                }
+            });
+        });
+        match self.workspace {
+            Workspace::Design => self.design.ui(ui),
+            Workspace::Train => {
+                if let Some(checkpoint) = self.train.ui(ui, &self.compute) {
+                    self.inspect.run_dir = checkpoint.display().to_string();
+                    self.inspect.data_dir.clone_from(&self.train.data_dir);
+                    self.workspace = Workspace::Inspect;
+                    let ctx = ui.ctx().clone();
+                    self.inspect.load_model(&self.compute, &ctx);
+                }
+            }
+            Workspace::Inspect => self.inspect.ui(ui, &self.compute),
+            Workspace::Evaluate => {
+                let budget = self.inspect.iterations;
+                if let Some(image) = self.evaluate.ui(ui, &self.compute, budget) {
+                    self.workspace = Workspace::Inspect;
+                    self.inspect.image_path = image.display().to_string();
+                    let ctx = ui.ctx().clone();
+                    if self.inspect.model.is_some() {
+                        self.inspect.inspect_file(&image, &self.compute, &ctx);
+                    } else {
+                        self.inspect.run_dir.clone_from(&self.evaluate.run_dir);
+                        self.inspect.load_model(&self.compute, &ctx);
+                    }
+                }
+            }
+        }
+    }
+}
+
+impl eframe::App for Workbench {
+    fn logic(&mut self, ctx: &egui::Context, _frame: &mut eframe::Frame) {
+        self.poll(ctx);
+    }
+
+    fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
+        self.draw(ui);
+    }
+
+    fn save(&mut self, storage: &mut dyn eframe::Storage) {
+        if self.args.screenshot.is_none() {
+            eframe::set_value(storage, STORAGE_KEY, &self.remembered());
+        }
+    }
+}
+
+/// burn's device for the workbench: eframe's own wgpu device when it is a real GPU (or when the
+/// user asks for the GPU), burn's CPU backend otherwise.
+fn choose_compute(
+    cc: &eframe::CreationContext<'_>,
+    gpu: Option<&Gpu>,
+    choice: ComputeDevice,
+) -> (SelectedDevice, Option<String>) {
+    let shared = |rs: &eframe::egui_wgpu::RenderState| {
+        device_from_wgpu(
+            rs.instance.clone(),
+            rs.adapter.clone(),
+            rs.device.clone(),
+            rs.queue.clone(),
+        )
+    };
+    let software = gpu.is_none_or(Gpu::is_software);
+    let want_gpu = match choice {
+        ComputeDevice::Gpu => true,
+        ComputeDevice::Cpu => false,
+        ComputeDevice::Auto => !software,
+    };
+    if want_gpu && let Some(rs) = cc.wgpu_render_state.as_ref() {
+        match shared(rs) {
+            Ok(device) => return (device, None),
+            Err(e) => {
+                return (
+                    SelectedDevice::flex(),
+                    Some(format!(
+                        "cannot compute on the window's GPU ({e}); using the CPU"
+                    )),
+                );
+            }
+        }
+    }
+    match select_device(if want_gpu { choice } else { ComputeDevice::Cpu }) {
+        Ok(device) => (
+            device,
+            software
+                .then(|| "software adapter: computing on the CPU (faster than lavapipe)".into()),
+        ),
+        Err(e) => (SelectedDevice::flex(), Some(e.to_string())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Wrapper {
+        #[command(flatten)]
+        args: GuiArgs,
+    }
+
+    #[test]
+    fn default_arguments_match_the_command_line_defaults() {
+        let parsed = Wrapper::parse_from(["unseen"]).args;
+        let default = GuiArgs::default();
+        assert_eq!(format!("{parsed:?}"), format!("{default:?}"));
+    }
+
+    #[test]
+    fn frame_statistics_summarise_both_phases() {
+        let t = FrameTimes {
+            idle_ms: vec![10.0, 20.0, 30.0],
+            training_ms: Vec::new(),
+        };
+        let s = t.summary();
+        assert!(s.contains("idle: 3 frames, mean 20.0 ms"), "{s}");
+        assert!(s.contains("while training: no frames"), "{s}");
+    }
+}

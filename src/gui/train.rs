@@ -1,0 +1,366 @@
+//! Train workspace: pick a dataset and a model, start / pause / resume / stop the shared
+//! training worker, watch losses, throughput, ETA and reconstructions of held-out images.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Instant;
+
+use eframe::egui::{self, TextureHandle};
+use egui_plot::{Legend, Line, Plot, PlotPoints};
+
+use super::util::{duration_text, image_from_bytes, labelled_row, path_row, set_texture};
+use crate::compute::SelectedDevice;
+use crate::model::ModelKind;
+use crate::train::config::TrainConfig;
+use crate::train::worker::{TrainCommand, TrainEvent, TrainHandle, TrainJob, spawn_training};
+
+/// Where the run is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunState {
+    Idle,
+    Running,
+    Paused,
+    Stopping,
+}
+
+pub struct Train {
+    pub data_dir: String,
+    pub run_dir: String,
+    pub config: TrainConfig,
+    pub resume: bool,
+    pub state: RunState,
+    /// Loss name → (step, value) history.
+    pub losses: BTreeMap<&'static str, Vec<[f64; 2]>>,
+    pub step: u64,
+    pub total_steps: u64,
+    pub images_per_sec: f32,
+    pub checkpoints: Vec<(u64, PathBuf)>,
+    pub message: Option<String>,
+    pub device_text: String,
+    handle: Option<TrainHandle>,
+    started: Option<(Instant, u64)>,
+    samples: Option<TextureHandle>,
+    samples_step: u64,
+}
+
+impl Train {
+    pub fn new() -> Self {
+        Self {
+            data_dir: "datasets/cap".into(),
+            run_dir: "runs/gan".into(),
+            config: TrainConfig {
+                width: 16,
+                steps: 1500,
+                ..TrainConfig::default()
+            },
+            resume: false,
+            state: RunState::Idle,
+            losses: BTreeMap::new(),
+            step: 0,
+            total_steps: 0,
+            images_per_sec: 0.0,
+            checkpoints: Vec::new(),
+            message: None,
+            device_text: String::new(),
+            handle: None,
+            started: None,
+            samples: None,
+            samples_step: 0,
+        }
+    }
+
+    pub fn running(&self) -> bool {
+        self.handle.is_some()
+    }
+
+    pub fn start(&mut self, device: &SelectedDevice) {
+        if self.handle.is_some() {
+            return;
+        }
+        if let Err(e) = self.config.validate() {
+            self.message = Some(e.to_string());
+            return;
+        }
+        let run_dir = PathBuf::from(self.run_dir.trim());
+        let resume = self.resume && run_dir.join("latest.json").exists();
+        let job = TrainJob {
+            data_dir: PathBuf::from(self.data_dir.trim()),
+            run_dir,
+            config: self.config.clone(),
+            device: device.clone(),
+            resume,
+        };
+        match spawn_training(job) {
+            Ok(handle) => {
+                self.handle = Some(handle);
+                self.state = RunState::Running;
+                self.losses.clear();
+                self.checkpoints.clear();
+                self.message = Some(format!("training on {}", device.description));
+                self.started = None;
+            }
+            Err(e) => self.message = Some(e.to_string()),
+        }
+    }
+
+    pub fn command(&mut self, command: TrainCommand) {
+        if let Some(handle) = &self.handle
+            && handle.send(command)
+            && command == TrainCommand::Stop
+        {
+            self.state = RunState::Stopping;
+        }
+    }
+
+    /// Takes the worker's events; called every frame.
+    pub fn poll(&mut self, ctx: &egui::Context) {
+        let Some(handle) = &self.handle else { return };
+        let mut ended = false;
+        while let Ok(event) = handle.events().try_recv() {
+            match event {
+                TrainEvent::Started {
+                    device,
+                    start_step,
+                    total_steps,
+                    train_images,
+                    ..
+                } => {
+                    self.device_text = device;
+                    self.step = start_step;
+                    self.total_steps = total_steps;
+                    self.started = Some((Instant::now(), start_step));
+                    self.message = Some(format!("{train_images} training images"));
+                }
+                TrainEvent::Step(report) => {
+                    self.step = report.step;
+                    self.total_steps = report.total_steps;
+                    self.images_per_sec = report.images_per_sec;
+                    for (name, value) in report.losses {
+                        self.losses
+                            .entry(name)
+                            .or_default()
+                            .push([report.step as f64, f64::from(value)]);
+                    }
+                }
+                TrainEvent::Samples(grid) => {
+                    self.samples_step = grid.step;
+                    let image =
+                        image_from_bytes(&grid.pixels, grid.width, grid.height, grid.channels);
+                    set_texture(ctx, &mut self.samples, "train-samples", image);
+                }
+                TrainEvent::CheckpointWritten { step, path } => {
+                    self.checkpoints.push((step, path));
+                }
+                TrainEvent::Paused { .. } => self.state = RunState::Paused,
+                TrainEvent::Resumed { .. } => self.state = RunState::Running,
+                TrainEvent::Finished(report) => {
+                    self.message = Some(format!(
+                        "{} at step {} after {}{}",
+                        if report.stopped {
+                            "stopped"
+                        } else {
+                            "finished"
+                        },
+                        report.step,
+                        duration_text(report.elapsed_secs),
+                        report
+                            .validation_mse
+                            .map(|m| format!(", validation MSE {m:.5}"))
+                            .unwrap_or_default()
+                    ));
+                    ended = true;
+                }
+                TrainEvent::Error(message) => {
+                    self.message = Some(format!("training failed: {message}"));
+                    ended = true;
+                }
+            }
+        }
+        if ended {
+            if let Some(handle) = self.handle.take() {
+                handle.join();
+            }
+            self.state = RunState::Idle;
+        } else {
+            ctx.request_repaint_after(std::time::Duration::from_millis(100));
+        }
+    }
+
+    fn eta_secs(&self) -> f64 {
+        let Some((since, first)) = self.started else {
+            return f64::NAN;
+        };
+        let done = self.step.saturating_sub(first) as f64;
+        if done < 1.0 {
+            return f64::NAN;
+        }
+        since.elapsed().as_secs_f64() / done * self.total_steps.saturating_sub(self.step) as f64
+    }
+
+    /// Returns a checkpoint to open in Inspect when the user asks for one.
+    pub fn ui(&mut self, ui: &mut egui::Ui, device: &SelectedDevice) -> Option<PathBuf> {
+        let mut open = None;
+        egui::Panel::left("train-controls")
+            .resizable(true)
+            .default_size(320.0)
+            .show(ui, |ui| {
+                egui::ScrollArea::vertical().show(ui, |ui| self.controls(ui, device));
+            });
+        egui::CentralPanel::default().show(ui, |ui| open = self.progress(ui));
+        open
+    }
+
+    fn controls(&mut self, ui: &mut egui::Ui, device: &SelectedDevice) {
+        let idle = self.handle.is_none();
+        ui.heading("Run");
+        path_row(ui, "Dataset", &mut self.data_dir, true);
+        path_row(ui, "Run folder", &mut self.run_dir, true);
+        ui.add_enabled_ui(idle, |ui| {
+            let c = &mut self.config;
+            egui::ComboBox::from_label("Model")
+                .selected_text(match c.model {
+                    ModelKind::Gan => "GAN (encoder + generator + discriminator)",
+                    ModelKind::AeSom => "Autoencoder + SOM (baseline)",
+                })
+                .show_ui(ui, |ui| {
+                    ui.selectable_value(&mut c.model, ModelKind::Gan, "GAN");
+                    ui.selectable_value(&mut c.model, ModelKind::AeSom, "Autoencoder + SOM");
+                });
+            egui::Grid::new("hyper").num_columns(2).show(ui, |ui| {
+                labelled_row(ui, "Steps", |ui| {
+                    ui.add(egui::DragValue::new(&mut c.steps).range(1..=1_000_000))
+                });
+                labelled_row(ui, "Batch size", |ui| {
+                    ui.add(egui::DragValue::new(&mut c.batch_size).range(1..=512))
+                });
+                labelled_row(ui, "Width", |ui| {
+                    ui.add(egui::DragValue::new(&mut c.width).range(4..=128))
+                });
+                labelled_row(ui, "Latent size", |ui| {
+                    ui.add(egui::DragValue::new(&mut c.latent_dim).range(2..=1024))
+                });
+                labelled_row(ui, "Learning rate E+G", |ui| {
+                    ui.add(
+                        egui::DragValue::new(&mut c.lr_autoencoder)
+                            .speed(1e-5)
+                            .range(1e-6..=1e-1),
+                    )
+                });
+                if c.model == ModelKind::Gan {
+                    labelled_row(ui, "Learning rate D", |ui| {
+                        ui.add(
+                            egui::DragValue::new(&mut c.lr_discriminator)
+                                .speed(1e-5)
+                                .range(1e-6..=1e-1),
+                        )
+                    });
+                    labelled_row(ui, "Feature weight κ", |ui| {
+                        ui.add(
+                            egui::DragValue::new(&mut c.kappa)
+                                .speed(0.01)
+                                .range(0.0..=100.0),
+                        )
+                    });
+                }
+                labelled_row(ui, "Checkpoint every", |ui| {
+                    ui.add(egui::DragValue::new(&mut c.checkpoint_every).range(1..=1_000_000))
+                });
+                labelled_row(ui, "Seed", |ui| ui.add(egui::DragValue::new(&mut c.seed)));
+            });
+            ui.checkbox(&mut self.resume, "Resume from the run's last checkpoint");
+        });
+        ui.separator();
+        ui.horizontal(|ui| {
+            if ui.add_enabled(idle, egui::Button::new("Start")).clicked() {
+                self.start(device);
+            }
+            match self.state {
+                RunState::Running => {
+                    if ui.button("Pause").clicked() {
+                        self.command(TrainCommand::Pause);
+                    }
+                }
+                RunState::Paused => {
+                    if ui.button("Resume").clicked() {
+                        self.command(TrainCommand::Resume);
+                    }
+                }
+                RunState::Idle | RunState::Stopping => {}
+            }
+            if ui
+                .add_enabled(
+                    matches!(self.state, RunState::Running | RunState::Paused),
+                    egui::Button::new("Stop"),
+                )
+                .clicked()
+            {
+                self.command(TrainCommand::Stop);
+            }
+        });
+        ui.label(format!("Compute: {}", device.description));
+        if let Some(m) = &self.message {
+            ui.label(m);
+        }
+    }
+
+    fn progress(&mut self, ui: &mut egui::Ui) -> Option<PathBuf> {
+        let fraction = if self.total_steps > 0 {
+            self.step as f32 / self.total_steps as f32
+        } else {
+            0.0
+        };
+        ui.add(egui::ProgressBar::new(fraction).text(format!(
+            "step {}/{} · {:.1} images/s · ETA {} · {:?}",
+            self.step,
+            self.total_steps,
+            self.images_per_sec,
+            duration_text(self.eta_secs()),
+            self.state
+        )));
+        let plot_height = (ui.available_height() * 0.45).max(160.0);
+        Plot::new("losses")
+            .height(plot_height)
+            .legend(Legend::default())
+            .x_axis_label("step")
+            .y_axis_label("loss")
+            .show(ui, |plot| {
+                for (name, points) in &self.losses {
+                    plot.line(Line::new(*name, PlotPoints::from(points.clone())));
+                }
+            });
+        ui.separator();
+        ui.label(
+            egui::RichText::new(format!(
+                "Held-out images (top) and their reconstructions G(E(x)) (bottom), step {}",
+                self.samples_step
+            ))
+            .strong(),
+        );
+        if let Some(texture) = &self.samples {
+            let [w, h] = texture.size();
+            let scale = (ui.available_width() / w as f32).clamp(1.0, 4.0);
+            ui.add(egui::Image::new((
+                texture.id(),
+                egui::vec2(w as f32 * scale, h as f32 * scale),
+            )));
+        }
+        ui.separator();
+        let mut open = None;
+        ui.label(egui::RichText::new("Checkpoints").strong());
+        for (step, path) in self.checkpoints.iter().rev() {
+            ui.horizontal(|ui| {
+                ui.label(format!("step {step}: {}", path.display()));
+                if ui.button("Inspect with it").clicked() {
+                    open = Some(path.clone());
+                }
+            });
+        }
+        open
+    }
+}
+
+impl Default for Train {
+    fn default() -> Self {
+        Self::new()
+    }
+}

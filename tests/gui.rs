@@ -1,0 +1,359 @@
+//! The workbench driven through egui_kittest: the real app, on a real wgpu device (Mesa's
+//! lavapipe here), with real renders, real training and real inspection.
+#![allow(clippy::unwrap_used)] // Tests fail loudly by design.
+
+mod train_common;
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use eframe::egui;
+use egui_kittest::Harness;
+use egui_kittest::kittest::Queryable;
+use train_common::*;
+use unseen::gui::{GuiArgs, Workbench, Workspace};
+
+fn harness<'a>() -> Harness<'a, Workbench> {
+    Harness::builder()
+        .with_size(egui::vec2(1500.0, 940.0))
+        .wgpu()
+        .build_eframe(|cc| Workbench::new(cc, GuiArgs::default(), None))
+}
+
+/// Steps the app (its workers run on their own threads) until `done` holds.
+fn wait_until(
+    harness: &mut Harness<'_, Workbench>,
+    what: &str,
+    secs: u64,
+    done: impl Fn(&Workbench) -> bool,
+) {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while !done(harness.state()) {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        harness.step();
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    harness.step();
+}
+
+fn mean(pixels: &[u8]) -> f64 {
+    pixels.iter().map(|&v| f64::from(v)).sum::<f64>() / pixels.len().max(1) as f64
+}
+
+#[test]
+fn workspaces_switch_from_the_top_bar() {
+    let mut h = harness();
+    assert_eq!(h.state().workspace, Workspace::Design);
+    assert!(!h.state().adapter_text.is_empty());
+    for (label, expected) in [
+        ("Train", Workspace::Train),
+        ("Inspect", Workspace::Inspect),
+        ("Evaluate", Workspace::Evaluate),
+        ("Design", Workspace::Design),
+    ] {
+        h.get_by_label(label).click();
+        h.step();
+        h.step();
+        assert_eq!(h.state().workspace, expected, "after clicking {label}");
+    }
+    // Each workspace shows its own controls.
+    h.get_by_label("Train").click();
+    h.step();
+    h.step();
+    assert!(h.query_by_label("Start").is_some());
+}
+
+#[test]
+fn a_light_slider_changes_the_preview() {
+    let mut h = harness();
+    wait_until(&mut h, "the first orbit view", 120, |w| {
+        w.design.views_received > 0
+    });
+    let before = h.state().design.view_pixels.clone();
+    let intensity = h.state().design.recipe.lighting.intensity;
+    let received = h.state().design.views_received;
+    h.get_by_role_and_label(egui::accesskit::Role::Slider, "Intensity")
+        .set_value_accesskit(1.6);
+    h.step();
+    h.step();
+    let after_intensity = h.state().design.recipe.lighting.intensity;
+    assert!(
+        (after_intensity - 1.6).abs() < 1e-3 && (after_intensity - intensity).abs() > 0.5,
+        "the slider must move the light: {intensity} → {after_intensity}"
+    );
+    wait_until(&mut h, "the re-rendered view", 120, |w| {
+        w.design.views_received > received
+            && (w.design.recipe.lighting.intensity - 1.6).abs() < 1e-3
+    });
+    let after = &h.state().design.view_pixels;
+    assert_eq!(after.len(), before.len());
+    assert!(
+        mean(after) > mean(&before) + 5.0,
+        "a brighter light must brighten the view: {} → {}",
+        mean(&before),
+        mean(after)
+    );
+    // The sample grid is rendered through the dataset path too.
+    wait_until(&mut h, "the sample grid", 120, |w| {
+        w.design.sample_sets_received > 0
+    });
+}
+
+#[test]
+fn training_starts_and_stops_from_the_train_workspace() {
+    let data = tempfile::tempdir().unwrap();
+    write_cap_dataset(data.path(), 32, 24, 8);
+    let run = tempfile::tempdir().unwrap();
+    let mut h = harness();
+    {
+        let app = h.state_mut();
+        app.workspace = Workspace::Train;
+        app.compute = unseen::compute::SelectedDevice::flex();
+        app.train.data_dir = data.path().display().to_string();
+        app.train.run_dir = run.path().display().to_string();
+        app.train.config = unseen::train::TrainConfig {
+            steps: 100_000,
+            ..tiny_config()
+        };
+    }
+    h.step();
+    h.get_by_label("Start").click();
+    wait_until(&mut h, "training steps", 120, |w| w.train.step >= 2);
+    assert!(h.state().train.running());
+    assert!(h.state().train.losses.values().all(|v| !v.is_empty()));
+    h.get_by_label("Stop").click();
+    wait_until(&mut h, "the stop", 120, |w| !w.train.running());
+    let message = h.state().train.message.clone().unwrap_or_default();
+    assert!(message.contains("stopped"), "{message}");
+    assert!(h.state().train.step < 100_000);
+    assert!(
+        run.path().join("latest.json").exists(),
+        "stop must leave a checkpoint"
+    );
+}
+
+/// A tiny GAN run with calibration data, shared by the inspection test.
+fn trained_run(data: &Path, run: &Path) {
+    write_dataset_with_defects(
+        data,
+        32,
+        48,
+        &[("good", 8), ("bulge", 4)],
+        &[("good", 2), ("bulge", 2)],
+        "[pose]\nmode = \"tilt\"\nyaw_deg = [0.0, 360.0]\ntilt_deg = 15.0\n",
+        cap_with_obvious_defects(),
+    );
+    let config = unseen::train::TrainConfig {
+        steps: 40,
+        ..tiny_config()
+    };
+    finished(&run_to_end(job(data, run, config, false)));
+}
+
+#[test]
+fn inspecting_an_image_records_the_descent_and_steps_through_it() {
+    let data = tempfile::tempdir().unwrap();
+    let run = tempfile::tempdir().unwrap();
+    trained_run(data.path(), run.path());
+    let image = data.path().join("cap/test/bulge/000000.png");
+    assert!(image.exists());
+
+    let mut h = harness();
+    {
+        let app = h.state_mut();
+        app.workspace = Workspace::Inspect;
+        app.compute = unseen::compute::SelectedDevice::flex();
+        app.inspect.run_dir = run.path().display().to_string();
+        app.inspect.data_dir = data.path().display().to_string();
+    }
+    h.step();
+    h.get_by_label("Load model").click();
+    wait_until(&mut h, "the model", 300, |w| w.inspect.model.is_some());
+    assert!(
+        h.state()
+            .inspect
+            .model
+            .as_ref()
+            .unwrap()
+            .calibration
+            .is_some(),
+        "loading with a dataset fits the thresholds"
+    );
+    {
+        let app = h.state_mut();
+        app.inspect.iterations = 12;
+        app.inspect.image_path = image.display().to_string();
+    }
+    h.step();
+    h.get_by_label("Inspect image").click();
+    wait_until(&mut h, "the inspection", 300, |w| {
+        w.inspect.report.is_some()
+    });
+    let (frames, report_iterations, verdict) = {
+        let i = &h.state().inspect;
+        let r = i.report.as_ref().unwrap();
+        (i.frames.len(), r.iterations, r.verdict)
+    };
+    assert_ne!(verdict, unseen::inspect::Verdict::Error);
+    assert_eq!(
+        frames,
+        report_iterations + 1,
+        "every iteration (0 = the encoder's guess) is recorded"
+    );
+    assert!(frames >= 2);
+    assert_eq!(
+        h.state().inspect.cursor,
+        frames - 1,
+        "the live view follows the descent"
+    );
+
+    h.get_by_label("First").click();
+    h.step();
+    h.step();
+    assert_eq!(h.state().inspect.cursor, 0);
+    h.get_by_label("Step forward").click();
+    h.step();
+    h.step();
+    assert_eq!(h.state().inspect.cursor, 1);
+    let first = h.state().inspect.frames[0].reconstruction.clone();
+    let second = &h.state().inspect.frames[1].reconstruction;
+    assert_ne!(
+        &first, second,
+        "each recorded frame is its own reconstruction"
+    );
+
+    // An unreadable file is an error, never a pass.
+    let garbage = run.path().join("garbage.png");
+    std::fs::write(&garbage, b"not a png").unwrap();
+    let ctx = h.ctx.clone();
+    let compute = h.state().compute.clone();
+    h.state_mut().inspect.inspect_file(&garbage, &compute, &ctx);
+    h.step();
+    let report = h.state().inspect.report.as_ref().unwrap();
+    assert_eq!(report.verdict, unseen::inspect::Verdict::Error);
+}
+
+fn synthetic_report() -> unseen::eval::EvalReport {
+    use unseen::eval::{ClassMetrics, Confusion, EvalReport, ImageResult, ModelEval, SweepPoint};
+    let mut images = Vec::new();
+    for i in 0..40 {
+        images.push(ImageResult {
+            path: format!("cap/test/good/{i:06}.png").into(),
+            class: "good".into(),
+            score: 0.1 + 0.01 * i as f32,
+            verdict: "pass".into(),
+            iterations: 5,
+            time_ms: 3.0,
+            part: None,
+            overlay: None,
+        });
+    }
+    for i in 0..40 {
+        images.push(ImageResult {
+            path: format!("cap/test/bulge/{i:06}.png").into(),
+            class: "bulge".into(),
+            score: 0.3 + 0.01 * i as f32,
+            verdict: "defect".into(),
+            iterations: 9,
+            time_ms: 4.0,
+            part: Some("dome".into()),
+            overlay: None,
+        });
+    }
+    let class = |name: &str| ClassMetrics {
+        class: name.into(),
+        defective: 40,
+        good: 40,
+        image_auroc: 0.9,
+        pixel_auroc: Some(0.95),
+        aupro: Some(0.8),
+        f1_max: 0.85,
+        f1_max_threshold: 0.45,
+        at_calibrated: Confusion::default(),
+    };
+    EvalReport {
+        format: 1,
+        data_dir: "/nowhere".into(),
+        created_unix: 0,
+        models: vec![ModelEval {
+            name: "gan".into(),
+            run_dir: "/nowhere/gan".into(),
+            model_kind: "Gan".into(),
+            checkpoint_step: 10,
+            score_kind: "topk".into(),
+            review_threshold: 0.4,
+            defect_threshold: 0.45,
+            main_iterations: 10,
+            sweep: [0, 5, 10]
+                .into_iter()
+                .map(|n| SweepPoint {
+                    iterations: n,
+                    classes: vec![class("all"), class("bulge")],
+                    mean_ms_good: 1.0 + n as f64,
+                    mean_ms_defective: 2.0 + n as f64,
+                    mean_iterations_good: n as f64,
+                    mean_iterations_defective: n as f64,
+                })
+                .collect(),
+            images,
+        }],
+    }
+}
+
+#[test]
+fn dragging_the_threshold_changes_the_confusion_matrix() {
+    let mut h = harness();
+    {
+        let app = h.state_mut();
+        app.workspace = Workspace::Evaluate;
+        app.evaluate
+            .set_report(synthetic_report(), "/nowhere".into());
+    }
+    h.step();
+    h.step();
+    let at_calibrated = h.state().evaluate.confusion();
+    // Scores: good 0.10..0.49, bulge 0.30..0.69; at 0.45: 5 good flagged, 25 bulges caught.
+    assert_eq!(at_calibrated.false_positive, 5);
+    assert_eq!(at_calibrated.true_positive, 25);
+
+    let rect = h
+        .state()
+        .evaluate
+        .histogram_rect
+        .expect("the histogram is shown");
+    let from = egui::pos2(rect.left() + rect.width() * 0.6, rect.center().y);
+    let to = egui::pos2(rect.left() + rect.width() * 0.25, rect.center().y);
+    h.event(egui::Event::PointerMoved(from));
+    h.event(egui::Event::PointerButton {
+        pos: from,
+        button: egui::PointerButton::Primary,
+        pressed: true,
+        modifiers: egui::Modifiers::NONE,
+    });
+    h.step();
+    for k in 1..=8 {
+        let t = k as f32 / 8.0;
+        h.event(egui::Event::PointerMoved(from + (to - from) * t));
+        h.step();
+    }
+    h.event(egui::Event::PointerButton {
+        pos: to,
+        button: egui::PointerButton::Primary,
+        pressed: false,
+        modifiers: egui::Modifiers::NONE,
+    });
+    h.step();
+    h.step();
+    let threshold = h.state().evaluate.threshold;
+    assert!(
+        threshold < 0.3,
+        "dragging left lowers the threshold, got {threshold}"
+    );
+    let moved = h.state().evaluate.confusion();
+    assert!(moved.false_positive > at_calibrated.false_positive);
+    assert_eq!(moved.true_positive, 40, "every bulge scores above 0.3");
+    assert_eq!(
+        moved.true_positive + moved.false_negative + moved.false_positive + moved.true_negative,
+        80
+    );
+}
