@@ -12,6 +12,7 @@ out=${2:-screenshots}
 mkdir -p "$out"
 export XDG_RUNTIME_DIR=${XDG_RUNTIME_DIR:-$(mktemp -d)}
 run() { xvfb-run -a -s "-screen 0 1600x1000x24" cargo run --quiet -- gui "$@"; }
+mkdir -p "$out"
 
 run --workspace design --start --screenshot "$out/workbench-design.png" --screenshot-after 4
 run --workspace train --data "$demo/data" --run "$(mktemp -d)/run" --start \

@@ -152,14 +152,14 @@ fn print_summary(report: &EvalReport) {
 pub struct DemoArgs {
     #[arg(long, default_value = "unseen-demo", value_name = "DIR")]
     pub out: PathBuf,
-    /// A few minutes instead of about forty: small datasets, short training, a weak but real
-    /// model and report.
+    /// About two minutes instead of about forty: small datasets, short training, a weak but
+    /// real model and report.
     #[arg(long)]
     pub quick: bool,
-    /// GAN training steps (default 1500; 150 with --quick).
+    /// GAN training steps (default 1200; 150 with --quick).
     #[arg(long)]
     pub gan_steps: Option<u64>,
-    /// Autoencoder training steps (default 3000; 300 with --quick).
+    /// Autoencoder training steps (default 2400; 300 with --quick).
     #[arg(long)]
     pub ae_steps: Option<u64>,
     #[arg(long, default_value = "auto")]
@@ -208,13 +208,13 @@ impl DemoPlan {
                 val_defect: 50,
                 test_good: 300,
                 test_defect: 200,
-                eval_good: 400,
-                eval_defect: 200,
+                eval_good: 200,
+                eval_defect: 100,
                 width: 16,
-                gan_steps: 1500,
-                ae_steps: 3000,
-                iterations: vec![0, 1, 2, 5, 10, 20, 50, 100],
-                latency_samples: 16,
+                gan_steps: 1200,
+                ae_steps: 2400,
+                iterations: vec![0, 1, 2, 5, 10, 20, 50],
+                latency_samples: 8,
             }
         };
         plan.gan_steps = args.gan_steps.unwrap_or(plan.gan_steps);

@@ -1,7 +1,9 @@
 //! The workbench: an eframe app on wgpu with four workspaces (Design, Train, Inspect,
-//! Evaluate). eframe creates the one wgpu device; the renderer draws previews on it, and burn
-//! computes on it when it is a real GPU (on a software adapter burn's CPU backend is faster).
-//! Every long task runs on a named worker thread; the UI thread only polls channels.
+//! Evaluate). The window's wgpu device draws the UI; the renderer (previews, generation) and
+//! burn (on a real GPU) use devices of their own, because wgpu 30 fails a surface reconfigure
+//! while another thread submits to the window's device (see [`Workbench::new`]). On a software
+//! adapter burn computes on its CPU backend, which is faster there. Every long task runs on a
+//! named worker thread; the UI thread only polls channels.
 
 pub mod design;
 pub mod evaluate;
@@ -18,7 +20,7 @@ use std::time::{Duration, Instant};
 use eframe::egui;
 use serde::{Deserialize, Serialize};
 
-use crate::compute::{ComputeDevice, SelectedDevice, device_from_wgpu, select_device};
+use crate::compute::{ComputeDevice, SelectedDevice, select_device};
 use crate::render::Gpu;
 
 /// The four workspaces, in workflow order.
@@ -230,14 +232,18 @@ impl Workbench {
     ) -> Self {
         let ctx = cc.egui_ctx.clone();
         ctx.set_visuals(egui::Visuals::dark());
-        let gpu = cc
-            .wgpu_render_state
-            .as_ref()
-            .map(|rs| Gpu::from_parts(rs.adapter.clone(), rs.device.clone(), rs.queue.clone()));
-        let (compute, compute_note) = choose_compute(cc, gpu.as_ref(), args.device);
-        let adapter_text = gpu
-            .as_ref()
-            .map_or_else(|| "no wgpu adapter".to_string(), Gpu::describe);
+        // The window's device draws the UI only. wgpu 30 refuses to reconfigure a surface
+        // (on every resize) while another thread submits to the same device, and fails the
+        // whole window; so previews, dataset generation and burn each get their own device.
+        let window_adapter = cc.wgpu_render_state.as_ref().map(|rs| {
+            Gpu::from_parts(rs.adapter.clone(), rs.device.clone(), rs.queue.clone()).describe()
+        });
+        let (gpu, render_note) = match Gpu::headless() {
+            Ok(gpu) => (Some(gpu), None),
+            Err(e) => (None, Some(format!("previews unavailable: {e}"))),
+        };
+        let (compute, compute_note) = choose_compute(gpu.as_ref(), args.device);
+        let adapter_text = window_adapter.unwrap_or_else(|| "no wgpu adapter".to_string());
         let mut app = Self {
             workspace: Workspace::Design,
             design: design::Design::new(gpu, &ctx),
@@ -246,7 +252,7 @@ impl Workbench {
             evaluate: evaluate::Evaluate::new(),
             compute,
             adapter_text,
-            status: compute_note,
+            status: render_note.or(compute_note),
             args: args.clone(),
             started: Instant::now(),
             last_frame: None,
@@ -530,47 +536,24 @@ impl eframe::App for Workbench {
     }
 }
 
-/// burn's device for the workbench: eframe's own wgpu device when it is a real GPU (or when the
-/// user asks for the GPU), burn's CPU backend otherwise.
-fn choose_compute(
-    cc: &eframe::CreationContext<'_>,
-    gpu: Option<&Gpu>,
-    choice: ComputeDevice,
-) -> (SelectedDevice, Option<String>) {
-    let shared = |rs: &eframe::egui_wgpu::RenderState| {
-        device_from_wgpu(
-            rs.instance.clone(),
-            rs.adapter.clone(),
-            rs.device.clone(),
-            rs.queue.clone(),
-        )
-    };
+/// burn's device for the workbench: wgpu when the adapter is a real GPU (or when the user asks
+/// for the GPU), burn's CPU backend on a software adapter, where it is about 11× faster.
+fn choose_compute(gpu: Option<&Gpu>, choice: ComputeDevice) -> (SelectedDevice, Option<String>) {
     let software = gpu.is_none_or(Gpu::is_software);
-    let want_gpu = match choice {
-        ComputeDevice::Gpu => true,
-        ComputeDevice::Cpu => false,
-        ComputeDevice::Auto => !software,
+    let choice = match choice {
+        ComputeDevice::Auto if software => ComputeDevice::Cpu,
+        other => other,
     };
-    if want_gpu && let Some(rs) = cc.wgpu_render_state.as_ref() {
-        match shared(rs) {
-            Ok(device) => return (device, None),
-            Err(e) => {
-                return (
-                    SelectedDevice::flex(),
-                    Some(format!(
-                        "cannot compute on the window's GPU ({e}); using the CPU"
-                    )),
-                );
-            }
-        }
-    }
-    match select_device(if want_gpu { choice } else { ComputeDevice::Cpu }) {
+    match select_device(choice) {
         Ok(device) => (
             device,
-            software
-                .then(|| "software adapter: computing on the CPU (faster than lavapipe)".into()),
+            (software && choice == ComputeDevice::Cpu)
+                .then(|| "software adapter: computing on the CPU backend".into()),
         ),
-        Err(e) => (SelectedDevice::flex(), Some(e.to_string())),
+        Err(e) => (
+            SelectedDevice::flex(),
+            Some(format!("{e}; computing on the CPU backend")),
+        ),
     }
 }
 

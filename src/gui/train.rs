@@ -51,6 +51,8 @@ impl Train {
             config: TrainConfig {
                 width: 16,
                 steps: 1500,
+                // Reconstructions are the first thing an engineer looks at: show them early.
+                sample_every: 20,
                 ..TrainConfig::default()
             },
             resume: false,
@@ -219,8 +221,8 @@ impl Train {
             let c = &mut self.config;
             egui::ComboBox::from_label("Model")
                 .selected_text(match c.model {
-                    ModelKind::Gan => "GAN (encoder + generator + discriminator)",
-                    ModelKind::AeSom => "Autoencoder + SOM (baseline)",
+                    ModelKind::Gan => "GAN",
+                    ModelKind::AeSom => "Autoencoder + SOM",
                 })
                 .show_ui(ui, |ui| {
                     ui.selectable_value(&mut c.model, ModelKind::Gan, "GAN");
