@@ -2,7 +2,29 @@
 
 use std::path::PathBuf;
 
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize};
+
+/// JSON has no NaN: serde_json writes it as `null`. Undefined metrics (an empty class) and
+/// unscorable images are NaN, so every float reads `null` back as NaN.
+trait Nan {
+    const NAN: Self;
+}
+
+impl Nan for f32 {
+    const NAN: Self = f32::NAN;
+}
+
+impl Nan for f64 {
+    const NAN: Self = f64::NAN;
+}
+
+fn nan_from_null<'de, D, T>(deserializer: D) -> Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de> + Nan,
+{
+    Ok(Option::<T>::deserialize(deserializer)?.unwrap_or(T::NAN))
+}
 
 /// Column names of a per-class metrics table, as every report and view shows them.
 pub const CLASS_COLUMNS: [&str; 8] = [
@@ -19,6 +41,7 @@ pub const CLASS_COLUMNS: [&str; 8] = [
 /// Counts at one threshold (`score >= threshold` is called defective).
 #[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
 pub struct Confusion {
+    #[serde(deserialize_with = "nan_from_null")]
     pub threshold: f32,
     pub true_positive: usize,
     pub false_positive: usize,
@@ -34,13 +57,16 @@ pub struct ClassMetrics {
     /// Defective images of the class (good images are shared by every class).
     pub defective: usize,
     pub good: usize,
+    #[serde(deserialize_with = "nan_from_null")]
     pub image_auroc: f64,
     /// Pixel AUROC over the good images and this class's images, when masks exist.
     pub pixel_auroc: Option<f64>,
     /// Area under the per-region-overlap curve up to a false-positive rate of 0.3, normalised
     /// to [0, 1].
     pub aupro: Option<f64>,
+    #[serde(deserialize_with = "nan_from_null")]
     pub f1_max: f64,
+    #[serde(deserialize_with = "nan_from_null")]
     pub f1_max_threshold: f32,
     /// At the model's calibrated defect threshold.
     pub at_calibrated: Confusion,
@@ -52,9 +78,13 @@ pub struct SweepPoint {
     pub iterations: usize,
     /// `all` first, then each defect class.
     pub classes: Vec<ClassMetrics>,
+    #[serde(deserialize_with = "nan_from_null")]
     pub mean_ms_good: f64,
+    #[serde(deserialize_with = "nan_from_null")]
     pub mean_ms_defective: f64,
+    #[serde(deserialize_with = "nan_from_null")]
     pub mean_iterations_good: f64,
+    #[serde(deserialize_with = "nan_from_null")]
     pub mean_iterations_defective: f64,
 }
 
@@ -65,9 +95,11 @@ pub struct ImageResult {
     pub path: PathBuf,
     /// `good` or the defect class.
     pub class: String,
+    #[serde(deserialize_with = "nan_from_null")]
     pub score: f32,
     pub verdict: String,
     pub iterations: usize,
+    #[serde(deserialize_with = "nan_from_null")]
     pub time_ms: f64,
     /// Part named for the strongest region, if any.
     pub part: Option<String>,
@@ -84,7 +116,9 @@ pub struct ModelEval {
     pub model_kind: String,
     pub checkpoint_step: u64,
     pub score_kind: String,
+    #[serde(deserialize_with = "nan_from_null")]
     pub review_threshold: f32,
+    #[serde(deserialize_with = "nan_from_null")]
     pub defect_threshold: f32,
     /// The budget the per-image results and the gallery are for (the largest swept).
     pub main_iterations: usize,
@@ -99,4 +133,28 @@ pub struct EvalReport {
     pub data_dir: PathBuf,
     pub created_unix: u64,
     pub models: Vec<ModelEval>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn undefined_numbers_survive_a_json_round_trip() {
+        let image = ImageResult {
+            path: "a.png".into(),
+            class: "good".into(),
+            score: f32::NAN,
+            verdict: "error".into(),
+            iterations: 0,
+            time_ms: 1.5,
+            part: None,
+            overlay: None,
+        };
+        let text = serde_json::to_string(&image).unwrap();
+        assert!(text.contains("\"score\":null"), "{text}");
+        let back: ImageResult = serde_json::from_str(&text).unwrap();
+        assert!(back.score.is_nan());
+        assert_eq!(back.time_ms, 1.5);
+    }
 }
