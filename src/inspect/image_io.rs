@@ -19,17 +19,26 @@ pub fn decode_image(path: &Path) -> Result<image::DynamicImage, InspectError> {
         path: path.to_path_buf(),
         message,
     };
-    let bytes = std::fs::metadata(path)
+    let size = std::fs::metadata(path)
         .map_err(|e| fail(e.to_string()))?
         .len();
-    if bytes == 0 {
+    if size == 0 {
         return Err(fail("the file is empty".into()));
     }
-    let mut reader = image::ImageReader::open(path)
-        .map_err(|e| fail(e.to_string()))?
+    if size > MAX_DECODE_BYTES {
+        return Err(fail(format!(
+            "the file is {size} bytes, more than the {MAX_DECODE_BYTES} accepted"
+        )));
+    }
+    let bytes = std::fs::read(path).map_err(|e| fail(e.to_string()))?;
+    // Judge the contents, not the name: a text file called .png is not a PNG.
+    let mut reader = image::ImageReader::new(std::io::Cursor::new(bytes))
         .with_guessed_format()
         .map_err(|e| fail(e.to_string()))?;
-    if reader.format().is_none() {
+    if !matches!(
+        reader.format(),
+        Some(image::ImageFormat::Png | image::ImageFormat::Jpeg)
+    ) {
         return Err(fail("not a PNG or JPEG image".into()));
     }
     let mut limits = image::Limits::default();
@@ -79,4 +88,95 @@ pub fn images_in(dir: &Path) -> Result<Vec<std::path::PathBuf>, InspectError> {
         .collect();
     paths.sort();
     Ok(paths)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn png(image: &image::DynamicImage) -> Vec<u8> {
+        let mut bytes = Vec::new();
+        image
+            .write_to(
+                &mut std::io::Cursor::new(&mut bytes),
+                image::ImageFormat::Png,
+            )
+            .unwrap();
+        bytes
+    }
+
+    fn error_of(dir: &Path, name: &str, bytes: &[u8]) -> String {
+        let path = dir.join(name);
+        std::fs::write(&path, bytes).unwrap();
+        let err = read_image(&path, 8, 1).unwrap_err().to_string();
+        assert!(err.contains(name), "the error must name the file: {err}");
+        err
+    }
+
+    #[test]
+    fn bad_files_are_refused_with_the_file_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        assert!(error_of(d, "empty.png", b"").contains("empty"));
+        assert!(error_of(d, "text.png", b"this is not an image at all").contains("not a PNG"));
+        let good = png(&image::DynamicImage::new_luma8(8, 8));
+        error_of(d, "truncated.png", &good[..good.len() / 2]);
+        // A valid header claiming 100 000 × 100 000 pixels: refused before any allocation.
+        let mut bomb = good[..33].to_vec();
+        bomb[16..20].copy_from_slice(&100_000u32.to_be_bytes());
+        bomb[20..24].copy_from_slice(&100_000u32.to_be_bytes());
+        let crc = crc32(&bomb[12..29]);
+        bomb[29..33].copy_from_slice(&crc.to_be_bytes());
+        let err = error_of(d, "bomb.png", &bomb);
+        assert!(err.to_lowercase().contains("limit"), "{err}");
+        let big = png(&image::DynamicImage::new_luma8(9, 8));
+        let err = error_of(d, "wrong-size.png", &big);
+        assert!(err.contains("9x8") && err.contains("8x8"), "{err}");
+        let missing = d.join("missing.png");
+        assert!(
+            read_image(&missing, 8, 1)
+                .unwrap_err()
+                .to_string()
+                .contains("missing.png")
+        );
+    }
+
+    #[test]
+    fn sixteen_bit_rgba_and_jpeg_images_are_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut wide = image::ImageBuffer::<image::Luma<u16>, _>::new(8, 8);
+        wide.put_pixel(1, 0, image::Luma([65535]));
+        let path = dir.path().join("wide.png");
+        std::fs::write(&path, png(&image::DynamicImage::ImageLuma16(wide))).unwrap();
+        let values = read_image(&path, 8, 1).unwrap();
+        assert_eq!(values.len(), 64);
+        assert_eq!((values[0], values[1]), (0.0, 1.0));
+
+        let mut rgba = image::RgbaImage::new(8, 8);
+        rgba.put_pixel(0, 0, image::Rgba([255, 0, 0, 255]));
+        let path = dir.path().join("rgba.png");
+        std::fs::write(&path, png(&image::DynamicImage::ImageRgba8(rgba))).unwrap();
+        let rgb = read_image(&path, 8, 3).unwrap();
+        assert_eq!((rgb[0], rgb[64], rgb[128]), (1.0, 0.0, 0.0));
+
+        let path = dir.path().join("grey.jpg");
+        image::DynamicImage::new_luma8(8, 8).save(&path).unwrap();
+        assert_eq!(read_image(&path, 8, 1).unwrap().len(), 64);
+    }
+
+    /// PNG's CRC-32 (ISO 3309), to forge a header chunk.
+    fn crc32(bytes: &[u8]) -> u32 {
+        let mut crc = 0xFFFF_FFFFu32;
+        for &b in bytes {
+            crc ^= u32::from(b);
+            for _ in 0..8 {
+                crc = if crc & 1 == 1 {
+                    (crc >> 1) ^ 0xEDB8_8320
+                } else {
+                    crc >> 1
+                };
+            }
+        }
+        !crc
+    }
 }
