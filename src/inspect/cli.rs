@@ -99,7 +99,7 @@ pub fn run_inspect_cli(args: InspectArgs) -> anyhow::Result<()> {
         save_calibration: true,
     };
     let opened = open_inspector(&options, &device.device)
-        .with_context(|| format!("cannot open the model in {}", args.model.display()))?;
+        .map_err(|e| anyhow::anyhow!("cannot open the model in {}: {e}", args.model.display()))?;
     eprintln!("inspecting on {}", device.description);
     for note in &opened.notes {
         eprintln!("{note}");

@@ -98,7 +98,7 @@ pub fn open_inspector(options: &OpenOptions, device: &Device) -> Result<Opened, 
         (None, None) => {
             return Err(InspectError::Invalid {
                 path: calibration_path,
-                message: "no calibration: give the training dataset to fit the thresholds on its validation split".into(),
+                message: "no calibration: give the training dataset (--data DIR, or the workbench's Dataset field) to fit the thresholds on its validation split".into(),
             });
         }
     }
