@@ -357,3 +357,34 @@ fn dragging_the_threshold_changes_the_confusion_matrix() {
         80
     );
 }
+
+#[test]
+fn defect_ranges_are_edited_validated_and_saved_with_the_product() {
+    let mut h = harness();
+    h.state_mut().design.defect = Some("short_notch".into());
+    h.step();
+    h.step();
+    let before = h.state().design.product.defects["short_notch"].clone();
+    h.get_by_label("short_notch height to")
+        .set_value_accesskit(0.5);
+    h.step();
+    h.step();
+    let after = h.state().design.product.defects["short_notch"].clone();
+    assert_ne!(before, after, "the range edit must reach the product");
+    assert!(format!("{after:?}").contains("0.5"), "{after:?}");
+    // A range the product refuses (taller than the notch itself) is reported, not applied.
+    h.get_by_label("short_notch height to")
+        .set_value_accesskit(5.0);
+    h.step();
+    h.step();
+    assert_eq!(h.state().design.product.defects["short_notch"], after);
+    let message = h.state().design.message.clone().unwrap_or_default();
+    assert!(message.contains("short_notch"), "{message}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("my-cap.toml");
+    h.state_mut().design.save_product(&path);
+    let saved = unseen::product::ProductSpec::load(path.to_str().unwrap(), None).unwrap();
+    assert_eq!(saved.defects["short_notch"], after);
+    assert_eq!(h.state().design.recipe.product, path.display().to_string());
+}

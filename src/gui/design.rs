@@ -290,7 +290,23 @@ impl Design {
                 self.save_recipe(&path);
             }
         });
-        ui.label(format!("Product: {}", self.product.name));
+        ui.horizontal(|ui| {
+            ui.label(format!(
+                "Product: {} ({})",
+                self.product.name, self.recipe.product
+            ));
+            if ui
+                .button("Save product…")
+                .on_hover_text("Write the product, with its defect ranges, and use that file")
+                .clicked()
+                && let Some(path) = rfd::FileDialog::new()
+                    .add_filter("product", &["toml"])
+                    .set_file_name(format!("{}.toml", self.product.name))
+                    .save_file()
+            {
+                self.save_product(&path);
+            }
+        });
         ui.separator();
 
         ui.heading("Light");
@@ -384,6 +400,9 @@ impl Design {
                 }
             });
             ui.checkbox(&mut self.show_mask, "Overlay the mask");
+            if let Some(class) = self.defect.clone() {
+                self.defect_ranges(ui, &class);
+            }
             if let Some(part) = &self.defect_part {
                 ui.label(format!("affects the {part}"));
             }
@@ -526,6 +545,73 @@ impl Design {
             });
     }
 
+    /// Editable parameter ranges of one defect class of the product; an edit that the product's
+    /// validation refuses is shown and not applied.
+    fn defect_ranges(&mut self, ui: &mut egui::Ui, class: &str) {
+        let Some(spec) = self.product.defects.get(class) else {
+            return;
+        };
+        let Ok(serde_json::Value::Object(mut fields)) = serde_json::to_value(spec) else {
+            return;
+        };
+        let mut changed = false;
+        egui::Grid::new("defect-ranges")
+            .num_columns(3)
+            .show(ui, |ui| {
+                for (name, value) in fields.iter_mut().filter(|(k, _)| *k != "kind") {
+                    let mut edit = |ui: &mut egui::Ui, v: &mut serde_json::Value, what: String| {
+                        let Some(mut x) = v.as_f64() else { return };
+                        if ui
+                            .add(egui::DragValue::new(&mut x).speed(0.005).max_decimals(3))
+                            .on_hover_text(what)
+                            .changed()
+                        {
+                            *v = serde_json::json!(x);
+                            changed = true;
+                        }
+                    };
+                    ui.label(name.as_str());
+                    match value {
+                        serde_json::Value::Array(pair) if pair.len() == 2 => {
+                            let (lo, hi) = pair.split_at_mut(1);
+                            edit(ui, &mut lo[0], format!("{class} {name} from"));
+                            edit(ui, &mut hi[0], format!("{class} {name} to"));
+                        }
+                        v => {
+                            edit(ui, v, format!("{class} {name}"));
+                            ui.label("");
+                        }
+                    }
+                    ui.end_row();
+                }
+            });
+        if !changed {
+            return;
+        }
+        let edited =
+            serde_json::from_value::<crate::product::DefectSpec>(serde_json::Value::Object(fields))
+                .map_err(|e| e.to_string())
+                .and_then(|spec| spec.validate(&self.product).map(|()| spec));
+        match edited {
+            Ok(spec) => {
+                self.product.defects.insert(class.to_string(), spec);
+                self.message = None;
+            }
+            Err(e) => self.message = Some(format!("{class}: {e}")),
+        }
+    }
+
+    /// Writes the product (with edited defect ranges) and points the recipe at the file.
+    pub fn save_product(&mut self, path: &std::path::Path) {
+        self.message = Some(match write_toml(path, &self.product) {
+            Ok(()) => {
+                self.recipe.product = path.display().to_string();
+                format!("saved {}; the recipe now uses it", path.display())
+            }
+            Err(e) => format!("cannot save {}: {e}", path.display()),
+        });
+    }
+
     pub fn open_recipe(&mut self, path: &std::path::Path) {
         match Recipe::load(path) {
             Ok((recipe, product)) => {
@@ -540,12 +626,7 @@ impl Design {
     }
 
     fn save_recipe(&mut self, path: &std::path::Path) {
-        let result = toml::to_string_pretty(&self.recipe)
-            .map_err(|e| e.to_string())
-            .and_then(|text| {
-                crate::io::write_atomic(path, text.as_bytes()).map_err(|e| e.to_string())
-            });
-        self.message = Some(match result {
+        self.message = Some(match write_toml(path, &self.recipe) {
             Ok(()) => {
                 self.recipe_path = path.display().to_string();
                 format!("saved {}", path.display())
@@ -553,6 +634,12 @@ impl Design {
             Err(e) => format!("cannot save {}: {e}", path.display()),
         });
     }
+}
+
+/// Writes `value` as TOML, atomically.
+fn write_toml(path: &std::path::Path, value: &impl serde::Serialize) -> Result<(), String> {
+    let text = toml::to_string_pretty(value).map_err(|e| e.to_string())?;
+    crate::io::write_atomic(path, text.as_bytes()).map_err(|e| e.to_string())
 }
 
 fn range_row(
