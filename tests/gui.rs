@@ -387,4 +387,15 @@ fn defect_ranges_are_edited_validated_and_saved_with_the_product() {
     let saved = unseen::product::ProductSpec::load(path.to_str().unwrap(), None).unwrap();
     assert_eq!(saved.defects["short_notch"], after);
     assert_eq!(h.state().design.recipe.product, path.display().to_string());
+
+    // A fresh workbench opens the saved product; a file that is not a product is refused.
+    let mut fresh = harness();
+    fresh.state_mut().design.open_product(&path);
+    assert_eq!(fresh.state().design.product.defects["short_notch"], after);
+    let junk = dir.path().join("junk.toml");
+    std::fs::write(&junk, "this = [is not a product").unwrap();
+    fresh.state_mut().design.open_product(&junk);
+    assert_eq!(fresh.state().design.product.defects["short_notch"], after);
+    let message = fresh.state().design.message.clone().unwrap_or_default();
+    assert!(message.contains("junk.toml"), "{message}");
 }

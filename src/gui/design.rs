@@ -295,6 +295,13 @@ impl Design {
                 "Product: {} ({})",
                 self.product.name, self.recipe.product
             ));
+            if ui.button("Open product…").clicked()
+                && let Some(path) = rfd::FileDialog::new()
+                    .add_filter("product", &["toml"])
+                    .pick_file()
+            {
+                self.open_product(&path);
+            }
             if ui
                 .button("Save product…")
                 .on_hover_text("Write the product, with its defect ranges, and use that file")
@@ -598,6 +605,22 @@ impl Design {
                 self.message = None;
             }
             Err(e) => self.message = Some(format!("{class}: {e}")),
+        }
+    }
+
+    /// Loads a product file and points the recipe at it (when the recipe fits the product).
+    pub fn open_product(&mut self, path: &std::path::Path) {
+        let loaded = crate::product::ProductSpec::load(&path.display().to_string(), None)
+            .map_err(|e| e.to_string())
+            .and_then(|p| self.recipe.validate_against(&p).map(|()| p));
+        match loaded {
+            Ok(product) => {
+                self.product = product;
+                self.recipe.product = path.display().to_string();
+                self.defect = None;
+                self.message = Some(format!("opened {}", path.display()));
+            }
+            Err(e) => self.message = Some(format!("cannot use {}: {e}", path.display())),
         }
     }
 
