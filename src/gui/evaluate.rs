@@ -47,6 +47,62 @@ pub struct Evaluate {
     events: Option<Receiver<Event>>,
     gallery: Vec<(TextureHandle, String, PathBuf)>,
     gallery_for: Option<(PathBuf, usize)>,
+    /// Scores and ROC curves of the model shown, computed when it is chosen, not every frame.
+    derived: Derived,
+}
+
+/// What the views draw from the model shown, at its main budget.
+#[derive(Default)]
+struct Derived {
+    good: Vec<f32>,
+    defective: Vec<f32>,
+    /// Class name and its ROC curve as (FPR, TPR) points.
+    roc: Vec<(String, Vec<[f64; 2]>)>,
+    /// Largest finite score (the histogram's and the threshold slider's range).
+    max_score: f32,
+}
+
+impl Derived {
+    fn of(model: &crate::eval::ModelEval) -> Self {
+        let scores = |keep: &dyn Fn(&str) -> bool| -> Vec<f32> {
+            model
+                .images
+                .iter()
+                .filter(|i| keep(&i.class))
+                .map(|i| i.score)
+                .collect()
+        };
+        let good = scores(&|c| c == "good");
+        let classes: Vec<String> = model
+            .sweep
+            .first()
+            .map(|p| p.classes.iter().skip(1).map(|c| c.class.clone()).collect())
+            .unwrap_or_default();
+        let roc = classes
+            .into_iter()
+            .map(|class| {
+                let bad = scores(&|c| c == class);
+                let points = roc_curve(&good, &bad)
+                    .iter()
+                    .map(|p| [p.fpr, p.tpr])
+                    .collect();
+                (class, points)
+            })
+            .collect();
+        let defective = scores(&|c| c != "good");
+        let max_score = good
+            .iter()
+            .chain(&defective)
+            .copied()
+            .filter(|v| v.is_finite())
+            .fold(0.0f32, f32::max);
+        Self {
+            good,
+            defective,
+            roc,
+            max_score,
+        }
+    }
 }
 
 impl Evaluate {
@@ -70,6 +126,7 @@ impl Evaluate {
             events: None,
             gallery: Vec::new(),
             gallery_for: None,
+            derived: Derived::default(),
         }
     }
 
@@ -79,14 +136,22 @@ impl Evaluate {
 
     /// Shows a report (loaded from disk or just computed).
     pub fn set_report(&mut self, report: EvalReport, dir: PathBuf) {
-        self.model = 0;
-        if let Some(m) = report.models.first() {
-            self.threshold = m.defect_threshold;
-            self.review_threshold = m.review_threshold;
-        }
         self.report = Some(report);
         self.report_dir = Some(dir);
         self.gallery_for = None;
+        self.show_model(0);
+    }
+
+    /// Shows model `index` of the report, at its calibrated thresholds.
+    fn show_model(&mut self, index: usize) {
+        self.model = index;
+        let Some(m) = self.report.as_ref().and_then(|r| r.models.get(index)) else {
+            self.derived = Derived::default();
+            return;
+        };
+        self.threshold = m.defect_threshold;
+        self.review_threshold = m.review_threshold;
+        self.derived = Derived::of(m);
     }
 
     pub fn open_report(&mut self, path: &Path) {
@@ -235,30 +300,9 @@ impl Evaluate {
         }
     }
 
-    /// Good and defective scores of the model shown, at its main budget.
-    fn scores(&self) -> (Vec<f32>, Vec<f32>) {
-        let Some(model) = self.report.as_ref().and_then(|r| r.models.get(self.model)) else {
-            return (Vec::new(), Vec::new());
-        };
-        let good = model
-            .images
-            .iter()
-            .filter(|i| i.class == "good")
-            .map(|i| i.score)
-            .collect();
-        let bad = model
-            .images
-            .iter()
-            .filter(|i| i.class != "good")
-            .map(|i| i.score)
-            .collect();
-        (good, bad)
-    }
-
     /// The confusion matrix at the explored threshold.
     pub fn confusion(&self) -> Confusion {
-        let (good, bad) = self.scores();
-        confusion(&good, &bad, self.threshold)
+        confusion(&self.derived.good, &self.derived.defective, self.threshold)
     }
 
     /// Returns an image to open in Inspect when the user asks for one.
@@ -335,22 +379,11 @@ impl Evaluate {
                 }
             });
         if chosen != self.model {
-            self.model = chosen;
-            if let Some(m) = report.models.get(chosen) {
-                self.threshold = m.defect_threshold;
-                self.review_threshold = m.review_threshold;
-            }
+            self.show_model(chosen);
         }
         ui.separator();
         ui.heading("Threshold");
-        let (good, bad) = self.scores();
-        let hi = good
-            .iter()
-            .chain(&bad)
-            .copied()
-            .filter(|v| v.is_finite())
-            .fold(0.0f32, f32::max)
-            * 1.05;
+        let hi = self.derived.max_score * 1.05;
         ui.add(egui::Slider::new(&mut self.threshold, 0.0..=hi.max(1e-6)).text("defect ≥"));
         ui.checkbox(&mut self.review_band, "Review band");
         if self.review_band {
@@ -359,11 +392,8 @@ impl Evaluate {
                     .text("review ≥"),
             );
         }
-        if let Some(m) = report.models.get(self.model)
-            && ui.button("Back to the calibrated thresholds").clicked()
-        {
-            self.threshold = m.defect_threshold;
-            self.review_threshold = m.review_threshold;
+        if ui.button("Back to the calibrated thresholds").clicked() {
+            self.show_model(self.model);
         }
         let c = self.confusion();
         ui.label(egui::RichText::new("Confusion matrix").strong());
@@ -389,9 +419,11 @@ impl Evaluate {
             100.0 * c.false_positive_rate()
         ));
         if self.review_band {
-            let to_review = good
+            let to_review = self
+                .derived
+                .good
                 .iter()
-                .chain(&bad)
+                .chain(&self.derived.defective)
                 .filter(|&&s| s >= self.review_threshold && s < self.threshold)
                 .count();
             ui.label(format!("{to_review} images would go to review"));
@@ -399,17 +431,25 @@ impl Evaluate {
     }
 
     fn views(&mut self, ui: &mut egui::Ui, budget: usize) -> Option<PathBuf> {
-        let Some(report) = self.report.clone() else {
+        // Taken out for the frame (not cloned) so the histogram may change the threshold.
+        let Some(report) = self.report.take() else {
             ui.label("Run an evaluation or open a report.json to see its results here.");
             return None;
         };
-        let model = report.models.get(self.model)?;
-        let (good, _) = self.scores();
-        let classes: Vec<String> = model
-            .sweep
-            .first()
-            .map(|p| p.classes.iter().skip(1).map(|c| c.class.clone()).collect())
-            .unwrap_or_default();
+        let open = report
+            .models
+            .get(self.model)
+            .and_then(|model| self.model_views(ui, model, budget));
+        self.report = Some(report);
+        open
+    }
+
+    fn model_views(
+        &mut self,
+        ui: &mut egui::Ui,
+        model: &crate::eval::ModelEval,
+        budget: usize,
+    ) -> Option<PathBuf> {
         let half = (ui.available_width() / 2.0 - 8.0).max(240.0);
         let height = 260.0;
         ui.horizontal(|ui| {
@@ -427,18 +467,8 @@ impl Evaluate {
                             Line::new("chance", PlotPoints::from(vec![[0.0, 0.0], [1.0, 1.0]]))
                                 .color(Color32::GRAY),
                         );
-                        for class in &classes {
-                            let bad: Vec<f32> = model
-                                .images
-                                .iter()
-                                .filter(|i| &i.class == class)
-                                .map(|i| i.score)
-                                .collect();
-                            let points: Vec<[f64; 2]> = roc_curve(&good, &bad)
-                                .iter()
-                                .map(|p| [p.fpr, p.tpr])
-                                .collect();
-                            plot.line(Line::new(class.clone(), PlotPoints::from(points)));
+                        for (class, points) in &self.derived.roc {
+                            plot.line(Line::new(class.clone(), PlotPoints::from(points.clone())));
                         }
                     });
             });
@@ -528,15 +558,9 @@ impl Evaluate {
     }
 
     fn histogram(&mut self, ui: &mut egui::Ui, width: f32, height: f32) {
-        let (good, bad) = self.scores();
+        let (good, bad) = (&self.derived.good, &self.derived.defective);
         let finite = |v: &&f32| v.is_finite();
-        let hi = good
-            .iter()
-            .chain(&bad)
-            .filter(finite)
-            .copied()
-            .fold(0.0f32, f32::max);
-        let hi = f64::from(hi.max(1e-6)) * 1.02;
+        let hi = f64::from(self.derived.max_score.max(1e-6)) * 1.02;
         let bin = hi / BINS as f64;
         let counts = |scores: &[f32]| {
             let mut c = vec![0usize; BINS];
@@ -554,8 +578,8 @@ impl Evaluate {
                 })
                 .collect()
         };
-        let good_bars = bars(counts(&good), good.len());
-        let bad_bars = bars(counts(&bad), bad.len());
+        let good_bars = bars(counts(good), good.len());
+        let bad_bars = bars(counts(bad), bad.len());
         let (threshold, review, band) = (self.threshold, self.review_threshold, self.review_band);
         let response = Plot::new("histogram")
             .width(width)
