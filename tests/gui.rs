@@ -69,7 +69,7 @@ fn a_light_slider_changes_the_preview() {
     wait_until(&mut h, "the first orbit view", 120, |w| {
         w.design.views_received > 0
     });
-    let before = h.state().design.view_pixels.clone();
+    let before = h.state().design.view_pixels().to_vec();
     let intensity = h.state().design.recipe.lighting.intensity;
     let received = h.state().design.views_received;
     h.get_by_role_and_label(egui::accesskit::Role::Slider, "Intensity")
@@ -85,7 +85,7 @@ fn a_light_slider_changes_the_preview() {
         w.design.views_received > received
             && (w.design.recipe.lighting.intensity - 1.6).abs() < 1e-3
     });
-    let after = &h.state().design.view_pixels;
+    let after = h.state().design.view_pixels();
     assert_eq!(after.len(), before.len());
     assert!(
         mean(after) > mean(&before) + 5.0,

@@ -25,7 +25,7 @@ pub const GRID_SAMPLES: usize = 10;
 struct Generation {
     cancel: Arc<AtomicBool>,
     done: Arc<AtomicUsize>,
-    total: Arc<AtomicUsize>,
+    total: usize,
     result: Receiver<Result<usize, String>>,
     started: Instant,
 }
@@ -44,16 +44,14 @@ pub struct Design {
     /// Orbit views received from the renderer thread (tests wait on it).
     pub views_received: u64,
     pub sample_sets_received: u64,
-    /// The newest orbit view's grey pixels.
-    pub view_pixels: Vec<u8>,
     pub message: Option<String>,
-    pub render_ms: f64,
     worker: Option<PreviewWorker>,
     gpu: Option<Gpu>,
     last_view_job: Option<ViewJob>,
     last_samples: Option<(Recipe, u64)>,
     view_texture: Option<TextureHandle>,
-    defect_part: Option<String>,
+    /// The newest orbit view, kept so a mask toggle recolours it without a new render.
+    view: Option<Box<ViewImage>>,
     samples: Vec<(TextureHandle, String)>,
     generation: Option<Generation>,
 }
@@ -86,15 +84,13 @@ impl Design {
             shuffle: 0,
             views_received: 0,
             sample_sets_received: 0,
-            view_pixels: Vec::new(),
             message,
-            render_ms: 0.0,
             worker,
             gpu,
             last_view_job: None,
             last_samples: None,
             view_texture: None,
-            defect_part: None,
+            view: None,
             samples: Vec::new(),
             generation: None,
         }
@@ -137,7 +133,11 @@ impl Design {
         let results: Vec<PreviewResult> = worker.results.try_iter().collect();
         for result in results {
             match result {
-                PreviewResult::View(view) => self.take_view(ctx, &view),
+                PreviewResult::View(view) => {
+                    self.view = Some(view);
+                    self.views_received += 1;
+                    self.paint_view(ctx);
+                }
                 PreviewResult::Samples(samples) => self.take_samples(ctx, samples),
                 PreviewResult::Error(e) => self.message = Some(format!("preview: {e}")),
             }
@@ -145,7 +145,14 @@ impl Design {
         self.poll_generation();
     }
 
-    fn take_view(&mut self, ctx: &egui::Context, view: &ViewImage) {
+    /// The newest orbit view's grey pixels (empty before the first).
+    pub fn view_pixels(&self) -> &[u8] {
+        self.view.as_ref().map_or(&[], |v| v.shade.as_slice())
+    }
+
+    /// Uploads the orbit view, with the defect's mask in red when asked.
+    fn paint_view(&mut self, ctx: &egui::Context) {
+        let Some(view) = &self.view else { return };
         let size = VIEW_SIZE as usize;
         let mut rgb = Vec::with_capacity(size * size * 3);
         for (i, &g) in view.shade.iter().enumerate() {
@@ -162,14 +169,6 @@ impl Design {
             "design-view",
             image_from_bytes(&rgb, size, size, 3),
         );
-        self.view_pixels.clone_from(&view.shade);
-        self.defect_part.clone_from(&view.defect_part);
-        self.render_ms = view.millis;
-        self.views_received += 1;
-        // A mask toggle needs the image recoloured, not re-rendered: force a new request.
-        if view.job != self.view_job() {
-            self.last_view_job = None;
-        }
     }
 
     fn take_samples(&mut self, ctx: &egui::Context, samples: Vec<SampleImage>) {
@@ -247,7 +246,7 @@ impl Design {
                 self.generation = Some(Generation {
                     cancel,
                     done,
-                    total: Arc::new(AtomicUsize::new(total)),
+                    total,
                     result: rx,
                     started: Instant::now(),
                 });
@@ -406,11 +405,17 @@ impl Design {
                     self.defect_seed = self.defect_seed.wrapping_add(1);
                 }
             });
-            ui.checkbox(&mut self.show_mask, "Overlay the mask");
+            if ui
+                .checkbox(&mut self.show_mask, "Overlay the mask")
+                .changed()
+            {
+                let ctx = ui.ctx().clone();
+                self.paint_view(&ctx);
+            }
             if let Some(class) = self.defect.clone() {
                 self.defect_ranges(ui, &class);
             }
-            if let Some(part) = &self.defect_part {
+            if let Some(part) = self.view.as_ref().and_then(|v| v.defect_part.as_ref()) {
                 ui.label(format!("affects the {part}"));
             }
         }
@@ -454,10 +459,7 @@ impl Design {
                 }
             }
             Some(g) => {
-                let (done, total) = (
-                    g.done.load(Ordering::Relaxed),
-                    g.total.load(Ordering::Relaxed).max(1),
-                );
+                let (done, total) = (g.done.load(Ordering::Relaxed), g.total.max(1));
                 let secs = g.started.elapsed().as_secs_f64();
                 let rate = done as f64 / secs.max(1e-3);
                 ui.add(
@@ -520,7 +522,9 @@ impl Design {
                     self.yaw_deg = 30.0;
                     self.pitch_deg = 20.0;
                 }
-                ui.label(format!("rendered in {:.0} ms", self.render_ms));
+                if let Some(view) = &self.view {
+                    ui.label(format!("rendered in {:.0} ms", view.millis));
+                }
                 if self.defect.is_some() && self.show_mask {
                     ui.colored_label(Color32::from_rgb(230, 110, 110), "red: the defect's mask");
                 }

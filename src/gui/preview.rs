@@ -48,7 +48,6 @@ pub enum PreviewJob {
 
 /// A finished view: grey image, and the defect mask when a defect was shown.
 pub struct ViewImage {
-    pub job: ViewJob,
     pub shade: Vec<u8>,
     pub mask: Option<Vec<u8>>,
     pub defect_part: Option<String>,
@@ -219,7 +218,6 @@ fn render_view(
         _ => return Err("the renderer returned no image".into()),
     };
     Ok(ViewImage {
-        job,
         shade,
         mask,
         defect_part: defect.map(|(_, part)| part),
