@@ -7,7 +7,7 @@ use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use super::run::{EvalOptions, EvalProgress, evaluate};
-use super::types::EvalReport;
+use super::types::{CLASS_COLUMNS, EvalReport};
 use crate::compute::{ComputeDevice, SelectedDevice, select_device};
 use crate::dataset::recipe::{CAP_DEFAULT_RECIPE, CAP_EVAL_RECIPE};
 use crate::dataset::{GenerateControl, Manifest, Recipe, generate};
@@ -120,9 +120,9 @@ fn print_summary(report: &EvalReport) {
             model.main_iterations,
             model.score_kind
         );
+        let [class, n, image, pixel, aupro, f1, precision, recall] = CLASS_COLUMNS;
         println!(
-            "  {:<12} {:>5} {:>11} {:>11} {:>7} {:>7} {:>9} {:>7}",
-            "class", "n", "image AUROC", "pixel AUROC", "AUPRO", "F1-max", "precision", "recall"
+            "  {class:<12} {n:>5} {image:>11} {pixel:>11} {aupro:>7} {f1:>7} {precision:>9} {recall:>7}"
         );
         for c in &point.classes {
             let opt = |v: Option<f64>| v.map_or("–".to_string(), |v| format!("{v:.4}"));

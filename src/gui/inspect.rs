@@ -689,17 +689,7 @@ impl Inspect {
             ui.colored_label(colour, e);
         }
         for (i, r) in report.regions.iter().enumerate() {
-            ui.label(format!(
-                "region {}: on the {} · box ({}, {})–({}, {}) · {} px · peak {:.4}",
-                i + 1,
-                r.part.as_deref().unwrap_or("unknown part"),
-                r.bbox[0],
-                r.bbox[1],
-                r.bbox[2],
-                r.bbox[3],
-                r.area,
-                r.peak
-            ));
+            ui.label(format!("region {}: {}", i + 1, r.summary()));
         }
     }
 

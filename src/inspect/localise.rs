@@ -40,6 +40,19 @@ pub struct Region {
     pub part: Option<String>,
 }
 
+impl Region {
+    /// One line for people and tables: `dome [10,4-18,9] 31px peak 0.420`.
+    pub fn summary(&self) -> String {
+        let [x0, y0, x1, y1] = self.bbox;
+        format!(
+            "{} [{x0},{y0}-{x1},{y1}] {}px peak {:.3}",
+            self.part.as_deref().unwrap_or("?"),
+            self.area,
+            self.peak
+        )
+    }
+}
+
 /// Regions of `map` (`size × size`) at or above `threshold` with at least `min_area` pixels,
 /// 8-connected, largest peak first; plus the binary mask of the kept regions (0 or 1).
 pub fn regions(

@@ -3,6 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
+use super::localise::Region;
 use super::model::InspectError;
 use super::pipeline::ImageReport;
 
@@ -34,18 +35,7 @@ pub fn regions_text(report: &ImageReport) -> String {
     report
         .regions
         .iter()
-        .map(|r| {
-            format!(
-                "{} [{},{}-{},{}] {}px peak {:.3}",
-                r.part.as_deref().unwrap_or("?"),
-                r.bbox[0],
-                r.bbox[1],
-                r.bbox[2],
-                r.bbox[3],
-                r.area,
-                r.peak
-            )
-        })
+        .map(Region::summary)
         .collect::<Vec<_>>()
         .join("; ")
 }
