@@ -538,9 +538,11 @@ impl Design {
             }
             ui.label("(defects outlined in red)");
         });
-        let tile = ((ui.available_width() - 8.0 * GRID_SAMPLES as f32 / 2.0)
-            / (GRID_SAMPLES as f32 / 2.0))
-            .clamp(64.0, 160.0);
+        // Two rows of tiles with their captions must fit below the orbit view.
+        let by_width =
+            (ui.available_width() - 8.0 * GRID_SAMPLES as f32 / 2.0) / (GRID_SAMPLES as f32 / 2.0);
+        let by_height = (ui.available_height() - 2.0 * 24.0) / 2.0;
+        let tile = by_width.min(by_height).clamp(64.0, 160.0);
         egui::Grid::new("samples")
             .spacing([6.0, 6.0])
             .show(ui, |ui| {
