@@ -68,6 +68,26 @@ fn inspect_cli_calibrates_writes_outputs_and_fails_on_defects() {
     assert_eq!(calibration.validation_defective, 4);
     assert_eq!(calibration.descent.max_iterations, 10);
     assert!(calibration.review_threshold <= calibration.defect_threshold);
+    // Every map variant was measured on the validation split, and the chosen one has the best
+    // image AUROC + pixel AUROC of them.
+    let measured = |name: String| {
+        calibration
+            .auroc
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, a)| *a)
+            .unwrap_or_else(|| panic!("{name} missing from {:?}", calibration.auroc))
+    };
+    let merit = |settings: &unseen::inspect::ScoreSettings, kind: &str| {
+        measured(format!("{} {kind}", settings.map_name()))
+            + measured(format!("{} pixel", settings.map_name()))
+    };
+    let chosen = merit(&calibration.score, calibration.score_kind.as_str());
+    for candidate in calibration.score.candidates() {
+        for kind in unseen::inspect::ScoreKind::ALL {
+            assert!(merit(&candidate, kind.as_str()) <= chosen + 1e-6);
+        }
+    }
     // Good and bulge images share stems (000000.png …): outputs must not overwrite each other.
     let overlays = std::fs::read_dir(out.path())
         .unwrap()

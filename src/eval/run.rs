@@ -139,18 +139,7 @@ impl TestSet {
 }
 
 fn read_mask(path: &Path, size: usize) -> Result<Vec<u8>, EvalError> {
-    let mask = crate::inspect::image_io::decode_image(path)?.to_luma8();
-    if mask.width() as usize != size || mask.height() as usize != size {
-        return Err(EvalError::Data {
-            path: path.to_path_buf(),
-            message: format!(
-                "mask is {}x{}, the images are {size}x{size}",
-                mask.width(),
-                mask.height()
-            ),
-        });
-    }
-    Ok(mask.as_raw().iter().map(|&v| u8::from(v > 127)).collect())
+    Ok(crate::inspect::image_io::read_mask(path, size)?)
 }
 
 /// Scores and maps of every test image at every budget of a sweep.
@@ -298,7 +287,7 @@ fn evaluate_run(
         run_dir: run.to_path_buf(),
         model_kind: format!("{:?}", model.kind),
         checkpoint_step: model.step,
-        score_kind: calibration.score_kind.as_str().to_string(),
+        score_kind: calibration.scoring_name(),
         review_threshold: calibration.review_threshold,
         defect_threshold: calibration.defect_threshold,
         main_iterations: main_budget,

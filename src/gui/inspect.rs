@@ -122,7 +122,7 @@ fn worker_loop(
                     ..descent
                 };
                 let size = inspector.model.image_size();
-                let score = inspector.settings.score;
+                let score = inspector.score_settings();
                 let mut trace = |frame: &TraceFrame<'_>| {
                     let map = anomaly_map(&image, frame.reconstruction, size, &score);
                     send(Event::Frame(RecordedFrame {
@@ -475,7 +475,7 @@ impl Inspect {
             if let Some(c) = &m.calibration {
                 ui.label(format!(
                     "score {}: review ≥ {:.4}, defect ≥ {:.4} (fitted at {} iterations)",
-                    c.score_kind.as_str(),
+                    c.scoring_name(),
                     c.review_threshold,
                     c.defect_threshold,
                     c.descent.max_iterations

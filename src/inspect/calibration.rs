@@ -2,8 +2,11 @@
 //! `RUN_DIR/calibration.json`, and the verdict they give.
 //!
 //! # How the thresholds are fitted
-//! - Score kind: when the validation split holds defective images, the [`ScoreKind`] with the
-//!   highest validation AUROC (good vs defective); otherwise the configured default.
+//! - Map and score kind: when the validation split holds defective images, each map variant
+//!   ([`ScoreSettings::candidates`]: absolute or SSIM difference, with or without a one-pixel
+//!   shift tolerance) is scored, and the variant with the highest sum of its best image AUROC
+//!   (good vs defective, over the [`ScoreKind`]s) and its pixel AUROC on the defect masks wins,
+//!   with that score kind; otherwise the configured defaults.
 //! - Review threshold: the 95th percentile of the good validation scores, so about one good
 //!   part in twenty goes to a person rather than passing silently near the edge.
 //! - Defect threshold: with defective validation images, the threshold of maximum F1; without,
@@ -74,7 +77,8 @@ pub struct Calibration {
     pub pixel_threshold: f32,
     pub validation_good: usize,
     pub validation_defective: usize,
-    /// Validation AUROC of each score kind (by name), when defective images were available.
+    /// Validation AUROC of each map variant and score kind (`"ssim±1 map-max"`), and pixel
+    /// AUROC per map variant (`"ssim pixel"`), when defective images were available.
     pub auroc: Vec<(String, f32)>,
     /// The dataset fitted on; later runs take their part maps from it when `--data` is absent.
     #[serde(default)]
@@ -140,6 +144,11 @@ impl Calibration {
             auroc,
             data_dir: None,
         })
+    }
+
+    /// The map and score kind, e.g. `ssim±1 map-max`.
+    pub fn scoring_name(&self) -> String {
+        format!("{} {}", self.score.map_name(), self.score_kind.as_str())
     }
 
     /// `pass` below review, `review` up to defect, `defect` from there; `error` if not finite.

@@ -71,6 +71,22 @@ pub fn read_image(path: &Path, size: usize, channels: usize) -> Result<Vec<f32>,
 }
 
 /// PNG and JPEG files of `dir`, sorted by name.
+/// A defect mask (any grey level above half counts), 0/1 per pixel; its size must be `size`.
+pub fn read_mask(path: &Path, size: usize) -> Result<Vec<u8>, InspectError> {
+    let mask = decode_image(path)?.to_luma8();
+    if mask.width() as usize != size || mask.height() as usize != size {
+        return Err(InspectError::Invalid {
+            path: path.to_path_buf(),
+            message: format!(
+                "mask is {}x{}, the images are {size}x{size}",
+                mask.width(),
+                mask.height()
+            ),
+        });
+    }
+    Ok(mask.as_raw().iter().map(|&v| u8::from(v > 127)).collect())
+}
+
 pub fn images_in(dir: &Path) -> Result<Vec<std::path::PathBuf>, InspectError> {
     let entries = std::fs::read_dir(dir).map_err(|e| InspectError::Read {
         path: dir.to_path_buf(),

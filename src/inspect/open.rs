@@ -77,7 +77,7 @@ pub fn open_inspector(options: &OpenOptions, device: &Device) -> Result<Opened, 
             notes.push(format!(
                 "calibrated on the validation split of {}: score {}, review from {:.5}, defect from {:.5}, pixel threshold {:.4} ({} good, {} defective images)",
                 dir.display(),
-                c.score_kind.as_str(),
+                c.scoring_name(),
                 c.review_threshold,
                 c.defect_threshold,
                 c.pixel_threshold,

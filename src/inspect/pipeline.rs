@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use super::calibration::{Calibration, ValidationScores, Verdict};
 use super::descent::{DescentConfig, TraceFn, descend};
-use super::image_io::read_image;
+use super::image_io::{read_image, read_mask};
 use super::localise::{PartAtlas, Region, regions};
 use super::model::{InspectError, InspectModel};
 use super::score::{ScoreKind, ScoreSettings, anomaly_map, image_score, image_scores};
@@ -92,6 +92,13 @@ impl Inspector {
         }
     }
 
+    /// How maps are made: the calibration's choice, or the settings' before calibration.
+    pub fn score_settings(&self) -> ScoreSettings {
+        self.calibration
+            .as_ref()
+            .map_or(self.settings.score, |c| c.score)
+    }
+
     fn score_kind(&self) -> ScoreKind {
         self.calibration
             .as_ref()
@@ -119,13 +126,14 @@ impl Inspector {
         let results = descend(&self.model, images, count, &self.settings.descent, trace);
         let per_image_ms = started.elapsed().as_secs_f64() * 1000.0 / count.max(1) as f64;
         let kind = self.score_kind();
+        let score_settings = self.score_settings();
         results
             .into_iter()
             .enumerate()
             .map(|(i, result)| {
                 let image = images[i * image_len..(i + 1) * image_len].to_vec();
-                let map = anomaly_map(&image, &result.reconstruction, size, &self.settings.score);
-                let score = image_score(kind, result.loss, &map, &self.settings.score);
+                let map = anomaly_map(&image, &result.reconstruction, size, &score_settings);
+                let score = image_score(kind, result.loss, &map, &score_settings);
                 let (verdict, error) = match &self.calibration {
                     Some(c) => (
                         c.verdict(score),
@@ -222,6 +230,7 @@ impl Inspector {
         let (size, channels) = (self.model.image_size(), self.model.channels());
         let mut good = Vec::new();
         let mut defective = Vec::new();
+        let mut masks: Vec<Option<Vec<u8>>> = Vec::new();
         for sample in manifest.samples_of("validation") {
             let path = dir.join(&sample.image);
             let values = read_image(&path, size, channels)?;
@@ -229,6 +238,10 @@ impl Inspector {
                 good.extend(values);
             } else {
                 defective.extend(values);
+                masks.push(match &sample.mask {
+                    Some(rel) => Some(read_mask(&dir.join(rel), size)?),
+                    None => None,
+                });
             }
         }
         let image_len = self.model.config.image_len();
@@ -239,35 +252,79 @@ impl Inspector {
                 message: "the dataset has no good validation images to calibrate on".into(),
             });
         }
-        let mut scores = ValidationScores::default();
+        let mut descended = Vec::new();
         for (images, count, is_good) in [(&good, n_good, true), (&defective, n_defective, false)] {
-            if count == 0 {
-                continue;
-            }
-            let results = descend(&self.model, images, count, &self.settings.descent, None);
-            for (i, result) in results.iter().enumerate() {
-                let image = &images[i * image_len..(i + 1) * image_len];
-                let map = anomaly_map(image, &result.reconstruction, size, &self.settings.score);
-                let row = image_scores(result.loss, &map, &self.settings.score);
-                if is_good {
-                    scores.good.push(row);
-                    scores.good_pixels.extend(&map);
-                } else {
-                    scores.defective.push(row);
-                }
+            if count > 0 {
+                let results = descend(&self.model, images, count, &self.settings.descent, None);
+                descended.push((images, results, is_good));
             }
         }
-        let calibration = Calibration::fit(
-            &scores,
-            self.settings.default_score_kind,
-            self.model.step,
-            self.settings.descent,
-            self.settings.score,
-        )
-        .ok_or_else(|| InspectError::Invalid {
-            path: manifest_path,
-            message: "no finite validation score to calibrate on".into(),
-        })?;
+        // Every map variant is scored from the same reconstructions. With defective images the
+        // variant wins whose best image AUROC plus pixel AUROC (on the masks) is highest, so
+        // the map that ranks images well must also point at the defect; the default wins ties.
+        let candidates = if n_defective > 0 {
+            self.settings.score.candidates()
+        } else {
+            vec![self.settings.score]
+        };
+        let mut best: Option<(f32, Calibration)> = None;
+        let mut auroc = Vec::new();
+        for settings in candidates {
+            let mut scores = ValidationScores::default();
+            let (mut pixel_scores, mut pixel_labels) = (Vec::new(), Vec::new());
+            for (images, results, is_good) in &descended {
+                for (i, result) in results.iter().enumerate() {
+                    let image = &images[i * image_len..(i + 1) * image_len];
+                    let map = anomaly_map(image, &result.reconstruction, size, &settings);
+                    let row = image_scores(result.loss, &map, &settings);
+                    if *is_good {
+                        scores.good.push(row);
+                        scores.good_pixels.extend(&map);
+                        pixel_scores.extend(&map);
+                        pixel_labels.extend(std::iter::repeat_n(false, map.len()));
+                    } else {
+                        scores.defective.push(row);
+                        if let Some(mask) = &masks[i] {
+                            pixel_scores.extend(&map);
+                            pixel_labels.extend(mask.iter().map(|&m| m > 0));
+                        }
+                    }
+                }
+            }
+            let pixel_auroc = if pixel_labels.contains(&true) {
+                crate::eval::metrics::pixel_auroc(&pixel_scores, &pixel_labels) as f32
+            } else {
+                0.0
+            };
+            let Some(fitted) = Calibration::fit(
+                &scores,
+                self.settings.default_score_kind,
+                self.model.step,
+                self.settings.descent,
+                settings,
+            ) else {
+                continue;
+            };
+            let chosen = fitted
+                .auroc
+                .iter()
+                .find(|(name, _)| name == fitted.score_kind.as_str())
+                .map_or(f32::NEG_INFINITY, |(_, a)| *a);
+            for (name, a) in &fitted.auroc {
+                auroc.push((format!("{} {name}", settings.map_name()), *a));
+            }
+            auroc.push((format!("{} pixel", settings.map_name()), pixel_auroc));
+            let chosen = chosen + pixel_auroc;
+            if best.as_ref().is_none_or(|(b, _)| chosen > *b) {
+                best = Some((chosen, fitted));
+            }
+        }
+        let calibration = best
+            .map(|(_, c)| Calibration { auroc, ..c })
+            .ok_or_else(|| InspectError::Invalid {
+                path: manifest_path,
+                message: "no finite validation score to calibrate on".into(),
+            })?;
         let calibration = Calibration {
             data_dir: Some(std::path::absolute(dir).unwrap_or_else(|_| dir.to_path_buf())),
             ..calibration

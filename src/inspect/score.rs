@@ -27,6 +27,17 @@ impl ScoreKind {
     }
 }
 
+/// How the image and its reconstruction are compared, pixel by pixel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum MapKind {
+    /// |x − r|, averaged over channels.
+    #[default]
+    Absolute,
+    /// (1 − SSIM(x, r)) / 2 over a Gaussian window (σ 1.5 px): local structure, not level.
+    Ssim,
+}
+
 /// How maps are made.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
@@ -35,6 +46,44 @@ pub struct ScoreSettings {
     pub smoothing_sigma: f32,
     /// Fraction of pixels averaged by [`ScoreKind::TopKMean`].
     pub top_fraction: f32,
+    pub map: MapKind,
+    /// Shift tolerance in pixels: each pixel is compared with the best-matching pixel of the
+    /// other image within this Chebyshev radius, both ways, and the larger of the two
+    /// differences is kept. An edge drawn one pixel off then costs little, while a blob wider
+    /// than the radius (a bulge, a chip) still differs everywhere inside it.
+    pub shift_tolerance: usize,
+}
+
+impl ScoreSettings {
+    /// The map variants calibration chooses among (by validation AUROC), the default first.
+    pub fn candidates(&self) -> Vec<ScoreSettings> {
+        [
+            (MapKind::Absolute, 0),
+            (MapKind::Absolute, 1),
+            (MapKind::Ssim, 0),
+            (MapKind::Ssim, 1),
+        ]
+        .into_iter()
+        .map(|(map, shift_tolerance)| ScoreSettings {
+            map,
+            shift_tolerance,
+            ..*self
+        })
+        .collect()
+    }
+
+    /// A short name of the map: `absolute`, `ssim`, with `±N` for a shift tolerance.
+    pub fn map_name(&self) -> String {
+        let kind = match self.map {
+            MapKind::Absolute => "absolute",
+            MapKind::Ssim => "ssim",
+        };
+        if self.shift_tolerance == 0 {
+            kind.to_string()
+        } else {
+            format!("{kind}±{}", self.shift_tolerance)
+        }
+    }
 }
 
 impl Default for ScoreSettings {
@@ -42,6 +91,8 @@ impl Default for ScoreSettings {
         Self {
             smoothing_sigma: 1.0,
             top_fraction: 0.01,
+            map: MapKind::Absolute,
+            shift_tolerance: 0,
         }
     }
 }
@@ -65,7 +116,120 @@ pub fn residual(image: &[f32], reconstruction: &[f32], pixels: usize) -> Vec<f32
 /// The same blur the dataset's camera model uses.
 pub use crate::dataset::sample::gaussian_blur;
 
-/// The smoothed residual map of one image, `size²` values.
+/// min over shifts |d|∞ ≤ radius of |a(p) − b(p + d)| for one `size × size` channel (shifts
+/// that leave the image are skipped).
+fn tolerant_difference(a: &[f32], b: &[f32], size: usize, radius: usize) -> Vec<f32> {
+    let r = radius as isize;
+    let n = size as isize;
+    let mut out = vec![f32::INFINITY; size * size];
+    for dy in -r..=r {
+        for dx in -r..=r {
+            for y in 0..n {
+                let yy = y + dy;
+                if !(0..n).contains(&yy) {
+                    continue;
+                }
+                for x in 0..n {
+                    let xx = x + dx;
+                    if !(0..n).contains(&xx) {
+                        continue;
+                    }
+                    let p = (y * n + x) as usize;
+                    let d = (a[p] - b[(yy * n + xx) as usize]).abs();
+                    if d < out[p] {
+                        out[p] = d;
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+/// (1 − SSIM) / 2 per pixel of one channel, statistics over a Gaussian window of σ 1.5 px.
+fn ssim_difference(a: &[f32], b: &[f32], size: usize) -> Vec<f32> {
+    const SIGMA: f32 = 1.5;
+    const C1: f32 = 0.01 * 0.01;
+    const C2: f32 = 0.03 * 0.03;
+    let product =
+        |u: &[f32], v: &[f32]| -> Vec<f32> { u.iter().zip(v).map(|(p, q)| p * q).collect() };
+    let mu_a = gaussian_blur(a, size, SIGMA);
+    let mu_b = gaussian_blur(b, size, SIGMA);
+    let aa = gaussian_blur(&product(a, a), size, SIGMA);
+    let bb = gaussian_blur(&product(b, b), size, SIGMA);
+    let ab = gaussian_blur(&product(a, b), size, SIGMA);
+    (0..size * size)
+        .map(|p| {
+            let (ma, mb) = (mu_a[p], mu_b[p]);
+            let var_a = (aa[p] - ma * ma).max(0.0);
+            let var_b = (bb[p] - mb * mb).max(0.0);
+            let cov = ab[p] - ma * mb;
+            let ssim = ((2.0 * ma * mb + C1) * (2.0 * cov + C2))
+                / ((ma * ma + mb * mb + C1) * (var_a + var_b + C2));
+            ((1.0 - ssim) / 2.0).clamp(0.0, 1.0)
+        })
+        .collect()
+}
+
+/// The per-pixel difference of one image and its reconstruction (`size²` values), averaged
+/// over channels, before smoothing.
+pub fn difference_map(
+    image: &[f32],
+    reconstruction: &[f32],
+    size: usize,
+    settings: &ScoreSettings,
+) -> Vec<f32> {
+    let pixels = size * size;
+    if settings.map == MapKind::Absolute && settings.shift_tolerance == 0 {
+        return residual(image, reconstruction, pixels);
+    }
+    let channels = (image.len() / pixels.max(1)).max(1);
+    let mut out = vec![0.0; pixels];
+    for c in 0..channels {
+        let a = &image[c * pixels..(c + 1) * pixels];
+        let b = &reconstruction[c * pixels..(c + 1) * pixels];
+        let map = match settings.map {
+            MapKind::Absolute => {
+                let forward = tolerant_difference(a, b, size, settings.shift_tolerance);
+                let backward = tolerant_difference(b, a, size, settings.shift_tolerance);
+                forward
+                    .iter()
+                    .zip(&backward)
+                    .map(|(f, b)| f.max(*b))
+                    .collect()
+            }
+            MapKind::Ssim if settings.shift_tolerance == 0 => ssim_difference(a, b, size),
+            MapKind::Ssim => {
+                // SSIM of the image against the reconstruction shifted by each offset; the
+                // best-matching offset per pixel.
+                let r = settings.shift_tolerance as isize;
+                let n = size as isize;
+                let mut best = vec![f32::INFINITY; pixels];
+                for dy in -r..=r {
+                    for dx in -r..=r {
+                        let shifted: Vec<f32> = (0..pixels as isize)
+                            .map(|p| {
+                                let y = (p / n + dy).clamp(0, n - 1);
+                                let x = (p % n + dx).clamp(0, n - 1);
+                                b[(y * n + x) as usize]
+                            })
+                            .collect();
+                        for (o, v) in best.iter_mut().zip(ssim_difference(a, &shifted, size)) {
+                            *o = o.min(v);
+                        }
+                    }
+                }
+                best
+            }
+        };
+        for (o, v) in out.iter_mut().zip(map) {
+            *o += v / channels as f32;
+        }
+    }
+    out
+}
+
+/// The smoothed difference map of one image, `size²` values.
 pub fn anomaly_map(
     image: &[f32],
     reconstruction: &[f32],
@@ -73,7 +237,7 @@ pub fn anomaly_map(
     settings: &ScoreSettings,
 ) -> Vec<f32> {
     gaussian_blur(
-        &residual(image, reconstruction, size * size),
+        &difference_map(image, reconstruction, size, settings),
         size,
         settings.smoothing_sigma,
     )
@@ -124,11 +288,85 @@ mod tests {
         let settings = ScoreSettings {
             smoothing_sigma: 0.0,
             top_fraction: 0.25,
+            ..ScoreSettings::default()
         };
         let map = [0.0, 1.0, 0.5, 0.25, 0.0, 0.0, 0.0, 0.0];
         assert_eq!(image_score(ScoreKind::MapMax, 2.0, &map, &settings), 1.0);
         assert_eq!(image_score(ScoreKind::TopKMean, 2.0, &map, &settings), 0.75);
         assert_eq!(image_score(ScoreKind::Loss, 2.0, &map, &settings), 2.0);
         assert!(image_score(ScoreKind::Loss, f32::NAN, &map, &settings).is_nan());
+    }
+
+    /// A bright square on black, its left edge at `left`, plus an optional blob.
+    fn square(left: usize, blob: bool) -> Vec<f32> {
+        let size = 16;
+        let mut img = vec![0.0; size * size];
+        for y in 4..12 {
+            for x in left..12 {
+                img[y * size + x] = 0.8;
+            }
+        }
+        if blob {
+            for y in 6..9 {
+                for x in 12..15 {
+                    img[y * size + x] = 0.8;
+                }
+            }
+        }
+        img
+    }
+
+    #[test]
+    fn shift_tolerance_forgives_an_edge_one_pixel_off_but_not_a_blob() {
+        let plain = ScoreSettings {
+            smoothing_sigma: 0.0,
+            ..ScoreSettings::default()
+        };
+        let tolerant = ScoreSettings {
+            shift_tolerance: 1,
+            ..plain
+        };
+        let max = |m: Vec<f32>| m.into_iter().fold(0.0f32, f32::max);
+        let (reference, shifted, blob) = (square(4, false), square(5, false), square(4, true));
+        assert!((max(difference_map(&shifted, &reference, 16, &plain)) - 0.8).abs() < 1e-6);
+        assert_eq!(
+            max(difference_map(&shifted, &reference, 16, &tolerant)),
+            0.0
+        );
+        // The blob is three pixels wide: its centre is two pixels from anything the
+        // reconstruction has, so it still differs fully.
+        assert!((max(difference_map(&blob, &reference, 16, &tolerant)) - 0.8).abs() < 1e-6);
+        assert!((max(difference_map(&reference, &blob, 16, &tolerant)) - 0.8).abs() < 1e-6);
+    }
+
+    #[test]
+    fn ssim_map_is_zero_for_equal_images_and_lights_up_where_structure_differs() {
+        let settings = ScoreSettings {
+            map: MapKind::Ssim,
+            smoothing_sigma: 0.0,
+            ..ScoreSettings::default()
+        };
+        let (reference, blob) = (square(4, false), square(4, true));
+        let same = difference_map(&reference, &reference, 16, &settings);
+        assert!(same.iter().all(|v| v.abs() < 1e-4));
+        let map = difference_map(&blob, &reference, 16, &settings);
+        let peak = (0..256).max_by(|&a, &b| map[a].total_cmp(&map[b])).unwrap();
+        let (y, x) = (peak / 16, peak % 16);
+        assert!(
+            (5..=9).contains(&y) && (11..=15).contains(&x),
+            "peak at ({x}, {y})"
+        );
+        assert!(map[peak] > 0.2);
+        // Far from the blob nothing differs.
+        assert!(map[2 * 16 + 2].abs() < 1e-4);
+    }
+
+    #[test]
+    fn candidates_start_with_the_default_and_have_distinct_names() {
+        let candidates = ScoreSettings::default().candidates();
+        assert_eq!(candidates[0], ScoreSettings::default());
+        let mut names: Vec<String> = candidates.iter().map(ScoreSettings::map_name).collect();
+        names.dedup();
+        assert_eq!(names, ["absolute", "absolute±1", "ssim", "ssim±1"]);
     }
 }
