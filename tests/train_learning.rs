@@ -108,6 +108,26 @@ fn mismatched_image_is_named() {
         "{message}"
     );
 
+    // A truncated PNG, an empty file, a text file named .png and a header claiming 100000×100000
+    // pixels: each refused with the file named, nothing decoded or allocated for the bomb.
+    let good = std::fs::read(data.path().join("cap/train/good/000001.png")).unwrap();
+    let bomb = unseen::inspect::image_io::with_png_size(&good, 100_000, 100_000);
+    for (bytes, expected) in [
+        (good[..good.len() / 2].to_vec(), ""),
+        (Vec::new(), "empty"),
+        (b"not an image".to_vec(), "not a PNG or JPEG"),
+        (bomb, "limit"),
+    ] {
+        std::fs::write(&odd, &bytes).unwrap();
+        let err = info.load_train().unwrap_err();
+        assert!(matches!(err, DataError::Decode { .. }), "{err}");
+        let message = err.to_string();
+        assert!(
+            message.contains("000003.png") && message.contains(expected),
+            "{message}"
+        );
+    }
+
     std::fs::write(data.path().join("manifest.json"), "{\"name\": 3}").unwrap();
     let message = DatasetInfo::open(&data.path()).unwrap_err().to_string();
     assert!(message.contains("manifest.json"), "{message}");

@@ -31,22 +31,31 @@ pub fn decode_image(path: &Path) -> Result<image::DynamicImage, InspectError> {
         )));
     }
     let bytes = std::fs::read(path).map_err(|e| fail(e.to_string()))?;
+    decode_bytes(bytes).map_err(fail)
+}
+
+/// Decodes an in-memory PNG or JPEG under the same limits as [`decode_image`]; the error is
+/// the reason alone, for the caller to put beside the file's name.
+pub fn decode_bytes(bytes: Vec<u8>) -> Result<image::DynamicImage, String> {
+    if bytes.is_empty() {
+        return Err("the file is empty".into());
+    }
     // Judge the contents, not the name: a text file called .png is not a PNG.
     let mut reader = image::ImageReader::new(std::io::Cursor::new(bytes))
         .with_guessed_format()
-        .map_err(|e| fail(e.to_string()))?;
+        .map_err(|e| e.to_string())?;
     if !matches!(
         reader.format(),
         Some(image::ImageFormat::Png | image::ImageFormat::Jpeg)
     ) {
-        return Err(fail("not a PNG or JPEG image".into()));
+        return Err("not a PNG or JPEG image".into());
     }
     let mut limits = image::Limits::default();
     limits.max_image_width = Some(MAX_SIDE);
     limits.max_image_height = Some(MAX_SIDE);
     limits.max_alloc = Some(MAX_DECODE_BYTES);
     reader.limits(limits);
-    reader.decode().map_err(|e| fail(e.to_string()))
+    reader.decode().map_err(|e| e.to_string())
 }
 
 /// The image at `path` as `channels · size²` values in `[0, 1]`, channel-major.
@@ -85,6 +94,31 @@ pub fn read_mask(path: &Path, size: usize) -> Result<Vec<u8>, InspectError> {
         });
     }
     Ok(mask.as_raw().iter().map(|&v| u8::from(v > 127)).collect())
+}
+
+/// A PNG whose header claims `width × height` (its IHDR checksum fixed up): how tests and the
+/// fuzzer forge decompression bombs. Bytes that are not a PNG come back unchanged.
+pub fn with_png_size(png: &[u8], width: u32, height: u32) -> Vec<u8> {
+    let mut out = png.to_vec();
+    if out.len() < 33 || &out[12..16] != b"IHDR" {
+        return out;
+    }
+    out[16..20].copy_from_slice(&width.to_be_bytes());
+    out[20..24].copy_from_slice(&height.to_be_bytes());
+    // CRC-32 (ISO 3309) over the chunk type and data.
+    let mut crc = 0xFFFF_FFFFu32;
+    for &b in &out[12..29] {
+        crc ^= u32::from(b);
+        for _ in 0..8 {
+            crc = if crc & 1 == 1 {
+                (crc >> 1) ^ 0xEDB8_8320
+            } else {
+                crc >> 1
+            };
+        }
+    }
+    out[29..33].copy_from_slice(&(!crc).to_be_bytes());
+    out
 }
 
 pub fn images_in(dir: &Path) -> Result<Vec<std::path::PathBuf>, InspectError> {
@@ -138,11 +172,7 @@ mod tests {
         let good = png(&image::DynamicImage::new_luma8(8, 8));
         error_of(d, "truncated.png", &good[..good.len() / 2]);
         // A valid header claiming 100 000 × 100 000 pixels: refused before any allocation.
-        let mut bomb = good[..33].to_vec();
-        bomb[16..20].copy_from_slice(&100_000u32.to_be_bytes());
-        bomb[20..24].copy_from_slice(&100_000u32.to_be_bytes());
-        let crc = crc32(&bomb[12..29]);
-        bomb[29..33].copy_from_slice(&crc.to_be_bytes());
+        let bomb = with_png_size(&good[..33], 100_000, 100_000);
         let err = error_of(d, "bomb.png", &bomb);
         assert!(err.to_lowercase().contains("limit"), "{err}");
         let big = png(&image::DynamicImage::new_luma8(9, 8));
@@ -178,21 +208,5 @@ mod tests {
         let path = dir.path().join("grey.jpg");
         image::DynamicImage::new_luma8(8, 8).save(&path).unwrap();
         assert_eq!(read_image(&path, 8, 1).unwrap().len(), 64);
-    }
-
-    /// PNG's CRC-32 (ISO 3309), to forge a header chunk.
-    fn crc32(bytes: &[u8]) -> u32 {
-        let mut crc = 0xFFFF_FFFFu32;
-        for &b in bytes {
-            crc ^= u32::from(b);
-            for _ in 0..8 {
-                crc = if crc & 1 == 1 {
-                    (crc >> 1) ^ 0xEDB8_8320
-                } else {
-                    crc >> 1
-                };
-            }
-        }
-        !crc
     }
 }

@@ -231,9 +231,14 @@ fn append_image(
     channels: ImageChannels,
     out: &mut Vec<u8>,
 ) -> Result<(), DataError> {
-    let image = image::open(path).map_err(|e| DataError::Decode {
+    // The inspection path's limits: empty files, non-images, absurd dimensions and
+    // decompression bombs are refused before pixels are allocated.
+    let image = crate::inspect::image_io::decode_image(path).map_err(|e| DataError::Decode {
         path: path.to_path_buf(),
-        message: e.to_string(),
+        message: match e {
+            crate::inspect::InspectError::Read { message, .. } => message,
+            other => other.to_string(),
+        },
     })?;
     let (width, height) = (image.width() as usize, image.height() as usize);
     let found_channels = match image.color() {
