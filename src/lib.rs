@@ -8,6 +8,7 @@ pub mod cli;
 pub mod compute;
 pub mod dataset;
 pub mod eval;
+pub mod fuzz;
 pub mod gui;
 pub mod inspect;
 pub mod io;

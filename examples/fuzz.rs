@@ -1,0 +1,67 @@
+//! Fuzzes the loaders of everything unseen reads (see `unseen::fuzz`).
+//!
+//! `cargo run --example fuzz -- [--target NAME|all] [--iterations N] [--seed S]
+//! [--corpus DIR] [--out DIR]`
+//!
+//! `--corpus` adds valid files found under DIR (a dataset or run folder) to the built-in
+//! seeds; inputs that break a property are written to `--out` (default `fuzz-findings/`).
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use unseen::fuzz::{Target, fuzz, seeds_from_dir};
+
+fn main() -> anyhow::Result<()> {
+    let mut targets = Target::ALL.to_vec();
+    let mut iterations = 100_000u64;
+    let mut seed = 1u64;
+    let mut corpus: Option<PathBuf> = None;
+    let mut out = PathBuf::from("fuzz-findings");
+    let mut args = std::env::args().skip(1);
+    while let Some(flag) = args.next() {
+        let value = args
+            .next()
+            .ok_or_else(|| anyhow::anyhow!("{flag} needs a value"))?;
+        match flag.as_str() {
+            "--target" if value == "all" => targets = Target::ALL.to_vec(),
+            "--target" => targets = vec![value.parse().map_err(anyhow::Error::msg)?],
+            "--iterations" => iterations = value.parse()?,
+            "--seed" => seed = value.parse()?,
+            "--corpus" => corpus = Some(value.into()),
+            "--out" => out = value.into(),
+            other => anyhow::bail!("unknown flag {other}"),
+        }
+    }
+    let scratch = tempfile::tempdir()?;
+    let mut total_findings = 0;
+    println!("target        executions   accepted    refused  findings  execs/s");
+    for target in targets {
+        let mut seeds = target.builtin_seeds();
+        if let Some(dir) = &corpus {
+            seeds.extend(seeds_from_dir(target, dir, 64));
+        }
+        let started = Instant::now();
+        let stats = fuzz(target, &seeds, iterations, seed, scratch.path());
+        let rate = stats.executions as f64 / started.elapsed().as_secs_f64();
+        println!(
+            "{:<12} {:>11} {:>10} {:>10} {:>9} {:>8.0}",
+            target.name(),
+            stats.executions,
+            stats.accepted,
+            stats.refused,
+            stats.findings_total,
+            rate
+        );
+        for (i, finding) in stats.findings.iter().enumerate() {
+            std::fs::create_dir_all(&out)?;
+            let path = out.join(format!("{}-{i:02}.bin", target.name()));
+            std::fs::write(&path, &finding.input)?;
+            println!("  {}: {}", path.display(), finding.message);
+        }
+        total_findings += stats.findings_total;
+    }
+    if total_findings > 0 {
+        anyhow::bail!("{total_findings} inputs broke a property");
+    }
+    Ok(())
+}
