@@ -1,5 +1,6 @@
-//! Killing `unseen train` with SIGKILL at an arbitrary moment leaves nothing a later run would
-//! trust half-written, and `--resume` carries on from the last complete checkpoint.
+//! Killing `unseen train`, `unseen render` or `unseen eval` with SIGKILL at an arbitrary moment
+//! leaves nothing a later run would trust half-written; training resumes from the last complete
+//! checkpoint and rendering from the last finished sample.
 #![allow(clippy::unwrap_used)] // Tests fail loudly by design.
 
 mod train_common;
@@ -88,4 +89,127 @@ fn sigkill_during_training_then_resume() {
         .unwrap();
     assert!(status.success());
     assert_eq!(latest_step(run.path()), resumed_from + 4);
+}
+
+fn render_command(recipe: &Path, out: &Path) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_unseen"));
+    command
+        .arg("render")
+        .arg("--recipe")
+        .arg(recipe)
+        .arg("--out")
+        .arg(out)
+        .args([
+            "--size",
+            "32",
+            "--count-train",
+            "1200",
+            "--count-val-good",
+            "0",
+        ])
+        .args(["--count-val-defect", "0", "--count-test-good", "10"])
+        .args(["--count-test-defect", "10"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    command
+}
+
+/// Every file under `dir` by relative path, with its bytes.
+fn tree(dir: &Path) -> std::collections::BTreeMap<std::path::PathBuf, Vec<u8>> {
+    let mut files = std::collections::BTreeMap::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                let rel = path.strip_prefix(dir).unwrap().to_path_buf();
+                files.insert(rel, std::fs::read(&path).unwrap());
+            }
+        }
+    }
+    files
+}
+
+#[test]
+fn sigkill_during_render_then_resume_gives_the_same_dataset() {
+    let recipes = tempfile::tempdir().unwrap();
+    let recipe = recipes.path().join("cap.toml");
+    std::fs::write(&recipe, unseen::dataset::recipe::CAP_DEFAULT_RECIPE).unwrap();
+
+    let whole = tempfile::tempdir().unwrap();
+    assert!(
+        render_command(&recipe, whole.path())
+            .status()
+            .unwrap()
+            .success()
+    );
+
+    let resumed = tempfile::tempdir().unwrap();
+    let journal = resumed.path().join(unseen::dataset::generate::JOURNAL_FILE);
+    let mut child = render_command(&recipe, resumed.path()).spawn().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(300);
+    loop {
+        assert!(Instant::now() < deadline, "no samples journalled in time");
+        let lines = std::fs::read_to_string(&journal).map_or(0, |t| t.lines().count());
+        if lines > 50 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    // Killed mid-way: no manifest, so nothing treats the folder as a dataset.
+    assert!(!resumed.path().join("manifest.json").exists());
+    let finished_before = std::fs::read_to_string(&journal).unwrap().lines().count() - 1;
+    assert!(finished_before < 1220, "the render ended before the kill");
+    // A sample finished before the kill is kept, not rendered again (its file is not replaced).
+    let first: serde_json::Value = serde_json::from_str(
+        std::fs::read_to_string(&journal)
+            .unwrap()
+            .lines()
+            .nth(1)
+            .unwrap(),
+    )
+    .unwrap();
+    let first_image = format!(
+        "cap/{}/{}/{:06}.png",
+        first["id"]["split"].as_str().unwrap(),
+        first["id"]["class"].as_str().unwrap(),
+        first["id"]["index"].as_u64().unwrap()
+    );
+    let inode = |p: &Path| std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(p).unwrap());
+    let kept = resumed.path().join(&first_image);
+    let kept_inode = inode(&kept);
+    // A torn last line (as a kill during the append leaves) is ignored.
+    let mut torn = std::fs::read(&journal).unwrap();
+    torn.extend_from_slice(b"{\"id\":{\"split\":\"tr");
+    std::fs::write(&journal, torn).unwrap();
+
+    assert!(
+        render_command(&recipe, resumed.path())
+            .status()
+            .unwrap()
+            .success()
+    );
+    assert!(
+        !journal.exists(),
+        "the journal is removed once the manifest is written"
+    );
+    assert_eq!(inode(&kept), kept_inode, "{first_image} was rendered again");
+    let (a, b) = (tree(whole.path()), tree(resumed.path()));
+    let only_a: Vec<_> = a.keys().filter(|k| !b.contains_key(*k)).collect();
+    let only_b: Vec<_> = b.keys().filter(|k| !a.contains_key(*k)).collect();
+    assert!(
+        only_a.is_empty() && only_b.is_empty(),
+        "missing after resume: {only_a:?}; extra after resume: {only_b:?}"
+    );
+    for (path, bytes) in &a {
+        assert!(
+            bytes == &b[path],
+            "{} differs after resuming",
+            path.display()
+        );
+    }
 }

@@ -1,6 +1,17 @@
 //! Dataset generation: plan every sample from the recipe's seed, render them in large batches
 //! (one GPU pass and one readback per batch), and hand finished samples to writer threads that
 //! encode PNGs and write them atomically while the next batch renders.
+//!
+//! # Interruption and resume
+//! `manifest.json` is what makes a folder a dataset, and it is written last. Generation first
+//! removes any manifest already in the folder, so a run killed half-way never leaves a
+//! manifest describing files that were partly replaced. While it runs, each writer appends the
+//! finished sample's record to `.render-journal.jsonl` once all of the sample's files are on
+//! disk; the journal's first line identifies the recipe, product and mesh cell. A later run with
+//! the same recipe reads the journal (up to the first torn line), keeps the samples whose files
+//! exist and renders only the rest. Samples render to the same bits in any batch, so a resumed
+//! dataset is byte-identical to one rendered in one go. The journal is deleted once the
+//! manifest is written.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -100,6 +111,26 @@ impl DatasetContext {
             .collect()
     }
 
+    /// The manifest record of a sample that became visible at its `attempts`-th pose: the
+    /// view and defect are drawn again from the sample's seed, so a record rebuilt from the
+    /// render journal is identical to the one made at render time.
+    pub fn record(&self, id: &SampleId, attempts: u32, visible_defect_px: usize) -> SampleRecord {
+        let attempt = attempts.saturating_sub(1);
+        let defect = draw_defect(id, &self.product, attempt);
+        let part = defect.as_ref().map(|d| d.part(&self.product.shape()));
+        SampleRecord {
+            id: id.clone(),
+            attempts,
+            view: draw_view(id, &self.recipe, attempt),
+            defect,
+            visible_defect_px,
+            defect_part: part
+                .and_then(|p| self.product.parts.name_of(p))
+                .map(str::to_string),
+            ..SampleRecord::paths_of(&self.recipe.name, id)
+        }
+    }
+
     /// Renders a batch of samples, drawing new poses for defects that are not visible.
     pub fn render_batch(
         &self,
@@ -182,7 +213,6 @@ impl DatasetContext {
                 } else {
                     (None, 0)
                 };
-                let part = defects[i].as_ref().map(|d| d.part(&shape));
                 if mask.is_some() && visible < min_px.max(1) {
                     if attempts[i] >= self.recipe.mask.max_attempts {
                         return Err(DatasetError::NeverVisible {
@@ -201,17 +231,7 @@ impl DatasetContext {
                     .map(|d| (f64::from(*d) / DEPTH_SCALE).round().clamp(0.0, 65535.0) as u16)
                     .collect();
                 done[i] = Some(RenderedSample {
-                    record: SampleRecord {
-                        id: id.clone(),
-                        attempts: attempts[i],
-                        view,
-                        defect: defects[i].clone(),
-                        visible_defect_px: visible,
-                        defect_part: part
-                            .and_then(|p| self.product.parts.name_of(p))
-                            .map(str::to_string),
-                        ..SampleRecord::paths_of(&self.recipe.name, id)
-                    },
+                    record: self.record(id, attempts[i], visible),
                     image: finish_image(&frame, &view, id.seed),
                     part: frame.part,
                     depth,
@@ -369,7 +389,120 @@ pub struct GenerateControl {
     pub cancel: Arc<AtomicBool>,
 }
 
+/// The journal of finished samples kept while a dataset is generated.
+pub const JOURNAL_FILE: &str = ".render-journal.jsonl";
+
+/// The journal's first line: what the journalled samples were rendered from.
+fn journal_key(ctx: &DatasetContext) -> String {
+    let identity = serde_json::json!({
+        "format": MANIFEST_FORMAT,
+        "version": MANIFEST_VERSION,
+        "recipe": ctx.recipe,
+        "product": ctx.product,
+        "mesh_cell": ctx.cell,
+    });
+    format!(
+        "{{\"journal\":\"{}\"}}",
+        crate::train::data::sha256_hex(identity.to_string().as_bytes())
+    )
+}
+
+/// One finished sample in the journal: what its record is rebuilt from
+/// ([`DatasetContext::record`]). Floats are not journalled, since a JSON round trip need not
+/// give back the same bits.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct JournalEntry {
+    id: SampleId,
+    attempts: u32,
+    visible_defect_px: usize,
+}
+
+impl JournalEntry {
+    fn of(record: &SampleRecord) -> Self {
+        Self {
+            id: record.id.clone(),
+            attempts: record.attempts,
+            visible_defect_px: record.visible_defect_px,
+        }
+    }
+
+    fn line(&self) -> String {
+        let mut line = serde_json::to_string(self).unwrap_or_default();
+        line.push('\n');
+        line
+    }
+}
+
+/// Samples already finished by an interrupted run of the same recipe: read up to the first
+/// line that does not parse (a torn write), kept only when their files exist.
+fn read_journal(path: &Path, key: &str, ctx: &DatasetContext, out: &Path) -> Vec<SampleRecord> {
+    let Ok(text) = std::fs::read_to_string(path) else {
+        return Vec::new();
+    };
+    let mut lines = text.lines();
+    if lines.next() != Some(key) {
+        return Vec::new();
+    }
+    lines
+        .map_while(|line| serde_json::from_str::<JournalEntry>(line).ok())
+        .map(|e| ctx.record(&e.id, e.attempts, e.visible_defect_px))
+        .filter(|r| {
+            [
+                Some(&r.image),
+                r.mask.as_ref(),
+                Some(&r.part_map),
+                Some(&r.depth),
+            ]
+            .into_iter()
+            .flatten()
+            .all(|f| out.join(f).is_file())
+        })
+        .collect()
+}
+
+/// Appends finished samples' records to the journal, one JSON line each.
+struct Journal {
+    file: std::sync::Mutex<std::fs::File>,
+    path: PathBuf,
+}
+
+impl Journal {
+    /// Starts a journal holding `key` and the records kept from an interrupted run.
+    fn start(path: &Path, key: &str, kept: &[SampleRecord]) -> Result<Self, DatasetError> {
+        let io = |source| DatasetError::Io {
+            path: path.display().to_string(),
+            source,
+        };
+        let mut text = format!("{key}\n");
+        for record in kept {
+            text.push_str(&JournalEntry::of(record).line());
+        }
+        write_atomic(path, text.as_bytes()).map_err(io)?;
+        let file = std::fs::OpenOptions::new()
+            .append(true)
+            .open(path)
+            .map_err(io)?;
+        Ok(Self {
+            file: std::sync::Mutex::new(file),
+            path: path.to_path_buf(),
+        })
+    }
+
+    fn append(&self, record: &SampleRecord) -> Result<(), DatasetError> {
+        use std::io::Write;
+        let line = JournalEntry::of(record).line();
+        let mut file = self.file.lock().map_err(|_| DatasetError::WriterGone)?;
+        // One write per line: a kill leaves at most one torn line, at the end.
+        file.write_all(line.as_bytes())
+            .map_err(|source| DatasetError::Io {
+                path: self.path.display().to_string(),
+                source,
+            })
+    }
+}
+
 /// Generates the whole dataset into `out`; `progress(done, total)` is called after each batch.
+/// Resumes an interrupted generation of the same recipe in `out` (see the module docs).
 pub fn generate(
     renderer: &mut Renderer,
     recipe: Recipe,
@@ -379,8 +512,31 @@ pub fn generate(
     progress: &mut dyn FnMut(usize, usize),
 ) -> Result<Manifest, DatasetError> {
     let ctx = DatasetContext::new(renderer, recipe, product);
-    let plan = ctx.plan();
-    create_folders(out, &ctx, &plan)?;
+    let full_plan = ctx.plan();
+    create_folders(out, &ctx, &full_plan)?;
+    // The folder stops being a dataset until the new manifest is written.
+    let manifest_path = out.join("manifest.json");
+    match std::fs::remove_file(&manifest_path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            return Err(DatasetError::Io {
+                path: manifest_path.display().to_string(),
+                source: e,
+            });
+        }
+        _ => {}
+    }
+    let journal_path = out.join(JOURNAL_FILE);
+    let key = journal_key(&ctx);
+    let resumed = read_journal(&journal_path, &key, &ctx, out);
+    let journal = Arc::new(Journal::start(&journal_path, &key, &resumed)?);
+    let done_ids: std::collections::HashSet<&SampleId> = resumed.iter().map(|r| &r.id).collect();
+    let plan: Vec<SampleId> = full_plan
+        .iter()
+        .filter(|id| !done_ids.contains(id))
+        .cloned()
+        .collect();
+    let already = full_plan.len() - plan.len();
+    let mut progress = |done: usize, _total: usize| progress(already + done, full_plan.len());
 
     let writers = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
@@ -389,19 +545,40 @@ pub fn generate(
     let job_rx = Arc::new(std::sync::Mutex::new(job_rx));
     let (err_tx, err_rx) = sync_channel::<DatasetError>(writers);
     let handles: Vec<_> = (0..writers)
-        .map(|n| spawn_writer(n, out.to_path_buf(), job_rx.clone(), err_tx.clone()))
+        .map(|n| {
+            spawn_writer(
+                n,
+                out.to_path_buf(),
+                job_rx.clone(),
+                err_tx.clone(),
+                journal.clone(),
+            )
+        })
         .collect::<Result<_, _>>()?;
     drop(err_tx);
 
-    let result = render_all(renderer, &ctx, &plan, &job_tx, &err_rx, control, progress);
+    let result = render_all(
+        renderer,
+        &ctx,
+        &plan,
+        &job_tx,
+        &err_rx,
+        control,
+        &mut progress,
+    );
     drop(job_tx);
     for h in handles {
         let _ = h.join();
     }
-    let records = result?;
+    let mut by_id: std::collections::HashMap<SampleId, SampleRecord> = resumed
+        .into_iter()
+        .chain(result?)
+        .map(|r| (r.id.clone(), r))
+        .collect();
     if let Ok(e) = err_rx.try_recv() {
         return Err(e);
     }
+    let records: Vec<SampleRecord> = full_plan.iter().filter_map(|id| by_id.remove(id)).collect();
     let manifest = Manifest {
         format: MANIFEST_FORMAT.into(),
         version: MANIFEST_VERSION,
@@ -423,11 +600,12 @@ pub fn generate(
             .collect(),
         samples: records,
     };
-    let path = out.join("manifest.json");
-    write_atomic(&path, &manifest.to_json()).map_err(|source| DatasetError::Io {
-        path: path.display().to_string(),
+    write_atomic(&manifest_path, &manifest.to_json()).map_err(|source| DatasetError::Io {
+        path: manifest_path.display().to_string(),
         source,
     })?;
+    drop(journal);
+    let _ = std::fs::remove_file(&journal_path);
     Ok(manifest)
 }
 
@@ -466,6 +644,7 @@ fn spawn_writer(
     out: PathBuf,
     jobs: SharedReceiver,
     errors: SyncSender<DatasetError>,
+    journal: Arc<Journal>,
 ) -> Result<std::thread::JoinHandle<()>, DatasetError> {
     std::thread::Builder::new()
         .name(format!("png-writer-{n}"))
@@ -485,7 +664,7 @@ fn spawn_writer(
                             source,
                         })?;
                     }
-                    Ok(())
+                    journal.append(&sample.record)
                 });
                 if let Err(e) = written {
                     let _ = errors.try_send(e);
@@ -522,6 +701,22 @@ fn create_folders(out: &Path, ctx: &DatasetContext, plan: &[SampleId]) -> Result
             path: f.display().to_string(),
             source,
         })?;
+        remove_stale_temp_files(&f);
     }
+    remove_stale_temp_files(out);
     Ok(())
+}
+
+/// Removes what an interrupted run left mid-write (`write_atomic`'s hidden `.NAME.PID.tmp`).
+fn remove_stale_temp_files(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with('.') && name.ends_with(".tmp") {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
 }

@@ -10,7 +10,7 @@ use crate::render::{Camera, Frame, Lighting};
 use crate::rng::{Rng, derive_seed};
 
 /// Which sample this is; with the recipe, enough to regenerate it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct SampleId {
     pub split: String,
     pub class: String,
