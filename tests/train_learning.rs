@@ -132,3 +132,66 @@ fn mismatched_image_is_named() {
     let message = DatasetInfo::open(&data.path()).unwrap_err().to_string();
     assert!(message.contains("manifest.json"), "{message}");
 }
+
+#[test]
+fn a_gan_can_start_from_a_trained_autoencoder() {
+    let data = Fixture::caps(32, 32, 8);
+    let ae_run = tempfile::tempdir().unwrap();
+    let ae = run_to_end(job(
+        &data.path(),
+        ae_run.path(),
+        unseen::train::TrainConfig {
+            model: ModelKind::AeSom,
+            steps: 60,
+            checkpoint_every: 30,
+            ..tiny_config()
+        },
+        false,
+    ));
+    let ae_last = mean(&loss_curve(&ae, "reconstruction")[55..]);
+
+    let gan = |init_from: Option<std::path::PathBuf>| {
+        let run = tempfile::tempdir().unwrap();
+        run_to_end(job(
+            &data.path(),
+            run.path(),
+            unseen::train::TrainConfig {
+                model: ModelKind::Gan,
+                steps: 2,
+                init_from,
+                ..tiny_config()
+            },
+            false,
+        ))
+    };
+    let fresh = loss_curve(&gan(None), "reconstruction")[0];
+    let started = loss_curve(&gan(Some(ae_run.path().to_path_buf())), "reconstruction")[0];
+    // The first GAN step reconstructs as well as the autoencoder ended, far better than
+    // random weights.
+    assert!(
+        started < 2.0 * ae_last && started < 0.5 * fresh,
+        "first reconstruction loss {started}: autoencoder ended at {ae_last}, a fresh GAN starts at {fresh}"
+    );
+
+    // A model of another shape is refused, naming the checkpoint's config.
+    let run = tempfile::tempdir().unwrap();
+    let events = run_to_end(job(
+        &data.path(),
+        run.path(),
+        unseen::train::TrainConfig {
+            model: ModelKind::Gan,
+            steps: 2,
+            width: 4,
+            init_from: Some(ae_run.path().to_path_buf()),
+            ..tiny_config()
+        },
+        false,
+    ));
+    match events.last() {
+        Some(TrainEvent::Error(message)) => assert!(
+            message.contains("config.json") && message.contains("width"),
+            "{message}"
+        ),
+        other => panic!("expected an error, got {other:?}"),
+    }
+}

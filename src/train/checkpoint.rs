@@ -22,8 +22,8 @@ use crate::model::{ModelConfig, ModelKind, SelfOrganisingMap};
 /// Layout version of a checkpoint directory.
 pub const CHECKPOINT_FORMAT: u32 = 1;
 
-const META: &str = "meta.json";
-const MODEL_CONFIG: &str = "config.json";
+pub const META: &str = "meta.json";
+pub const MODEL_CONFIG: &str = "config.json";
 const TRAIN_CONFIG: &str = "train_config.toml";
 const AUTOENCODER: &str = "autoencoder.bpk";
 const DISCRIMINATOR: &str = "discriminator.bpk";

@@ -43,6 +43,10 @@ pub struct TrainArgs {
     /// Master seed (overrides the config file).
     #[arg(long)]
     pub seed: Option<u64>,
+    /// Start E and G from a trained run or checkpoint folder (e.g. fine-tune an ae-som run as
+    /// a GAN); latent size and widths must match.
+    #[arg(long, value_name = "RUN_DIR", conflicts_with = "resume")]
+    pub init_from: Option<PathBuf>,
 }
 
 /// `gan | ae-som` for clap.
@@ -83,6 +87,9 @@ impl TrainArgs {
         }
         if let Some(seed) = self.seed {
             config.seed = seed;
+        }
+        if let Some(source) = &self.init_from {
+            config.init_from = Some(source.clone());
         }
         config.validate()?;
         Ok(config)

@@ -52,6 +52,10 @@ pub struct TrainConfig {
     pub som: SomConfig,
     /// Testing aid: poison the batch of this step with NaN to exercise the divergence guard.
     pub debug_nan_at_step: Option<u64>,
+    /// Start E and G from a trained run (its latest checkpoint) or a checkpoint folder instead
+    /// of random weights, with fresh optimiser state: a GAN then fine-tunes a trained
+    /// autoencoder. Latent size and widths must match. Only a fresh run reads it.
+    pub init_from: Option<PathBuf>,
 }
 
 impl Default for TrainConfig {
@@ -79,6 +83,7 @@ impl Default for TrainConfig {
             divergence_limit: 1e4,
             som: SomConfig::default(),
             debug_nan_at_step: None,
+            init_from: None,
         }
     }
 }

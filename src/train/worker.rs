@@ -32,6 +32,31 @@ const EVENT_CAPACITY: usize = 64;
 /// Commands buffered before a sender waits.
 const CONTROL_CAPACITY: usize = 8;
 
+/// E and G of the run or checkpoint folder `source`, which must have the shape `expected`.
+fn initial_autoencoder(
+    source: &std::path::Path,
+    expected: &crate::model::ModelConfig,
+    device: &burn::tensor::Device,
+) -> Result<crate::model::AutoEncoder, TrainError> {
+    let dir = if source.join(crate::train::checkpoint::META).exists() {
+        source.to_path_buf()
+    } else {
+        latest_checkpoint(source)?
+    };
+    let loaded = load_checkpoint(&dir, None, device)?;
+    if &loaded.model_config != expected {
+        return Err(CheckpointError::Invalid {
+            path: dir.join(crate::train::checkpoint::MODEL_CONFIG),
+            problem: format!(
+                "cannot start from this checkpoint: its model is {:?}, this run's is {:?} (match latent_dim, width and max_width_mult)",
+                loaded.model_config, expected
+            ),
+        }
+        .into());
+    }
+    Ok(loaded.models.autoencoder)
+}
+
 /// A training run to start.
 #[derive(Debug, Clone)]
 pub struct TrainJob {
@@ -237,7 +262,10 @@ fn run(
         )
     } else {
         let model_config = job.config.model_config(info.image_size, channels);
-        let models = Models::new(job.config.model, &model_config, &job.config, &device)?;
+        let mut models = Models::new(job.config.model, &model_config, &job.config, &device)?;
+        if let Some(source) = &job.config.init_from {
+            models.autoencoder = initial_autoencoder(source, &model_config, &device)?;
+        }
         (job.config.clone(), model_config, models, 0, None)
     };
     if train.len() < config.batch_size {
