@@ -20,6 +20,7 @@ fn args(run: &Path, data: Option<&Path>, inputs: Vec<std::path::PathBuf>) -> Ins
         seed: 0,
         lambda: 0.1,
         batch: 8,
+        timeout_ms: None,
         recalibrate: false,
         out: None,
         format: OutputFormat::Csv,

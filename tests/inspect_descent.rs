@@ -181,6 +181,27 @@ fn unreadable_files_get_error_never_pass() {
     );
 }
 
+#[test]
+fn a_descent_cut_off_by_its_time_limit_is_an_error_never_a_pass() {
+    let mut inspector = calibrated();
+    let (images, records, _) = test_images("good");
+    let n = records.len();
+    // Tolerance 0 keeps every image descending; a zero limit stops them after the first
+    // evaluation, and the calibration stays valid (the limit is not a scoring setting).
+    inspector.settings.descent.tolerance = 0.0;
+    inspector.settings.descent.time_limit_ms = Some(0);
+    let reports = inspector.inspect_images(&images, n, None);
+    for report in &reports {
+        assert_eq!(report.verdict, Verdict::Error);
+        let reason = report.error.as_ref().unwrap();
+        assert!(reason.contains("timed out"), "{reason}");
+    }
+    // Without the limit the same images are judged.
+    inspector.settings.descent.time_limit_ms = None;
+    let reports = inspector.inspect_images(&images, n, None);
+    assert!(reports.iter().all(|r| r.verdict != Verdict::Error));
+}
+
 /// Inside each defect's mask, the map of the defective image must exceed what the maps of
 /// good images show at the same pixels (edges and rims that are always hard to reconstruct
 /// would otherwise pass for a detection).

@@ -52,6 +52,10 @@ pub struct InspectArgs {
     /// Images per descent batch.
     #[arg(long, default_value_t = DescentConfig::default().batch_size)]
     pub batch: usize,
+    /// Wall-clock limit of one descent batch in milliseconds; images still descending when it
+    /// passes get `error` (never `pass`).
+    #[arg(long, value_name = "MS")]
+    pub timeout_ms: Option<u64>,
     /// Refit the thresholds on the dataset's validation split even if a calibration exists.
     #[arg(long)]
     pub recalibrate: bool,
@@ -80,6 +84,7 @@ impl InspectArgs {
             lambda: self.lambda,
             max_iterations: self.iterations,
             batch_size: self.batch.max(1),
+            time_limit_ms: self.timeout_ms,
             ..DescentConfig::default()
         }
     }

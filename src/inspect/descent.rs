@@ -47,6 +47,11 @@ pub struct DescentConfig {
     pub tolerance: f32,
     /// Images per descent batch.
     pub batch_size: usize,
+    /// Wall-clock limit of one descent batch, in milliseconds: images still descending when it
+    /// passes stop and are marked [`DescentResult::timed_out`] (inspection then says `error`).
+    /// A run-time guard, not a scoring setting: never stored with a calibration.
+    #[serde(skip)]
+    pub time_limit_ms: Option<u64>,
 }
 
 impl Default for DescentConfig {
@@ -61,6 +66,7 @@ impl Default for DescentConfig {
             patience: 4,
             tolerance: 0.02,
             batch_size: 64,
+            time_limit_ms: None,
         }
     }
 }
@@ -80,6 +86,8 @@ pub struct DescentResult {
     pub reconstruction: Vec<f32>,
     /// L at every evaluated point, z₀ first.
     pub losses: Vec<f32>,
+    /// The time limit passed before the image finished: its result is incomplete.
+    pub timed_out: bool,
 }
 
 /// One iteration of one image, for a UI to play the descent back. Only built when a trace
@@ -139,6 +147,7 @@ struct Track {
     losses: Vec<f32>,
     iterations: usize,
     done: bool,
+    timed_out: bool,
 }
 
 fn descend_batch(
@@ -149,6 +158,7 @@ fn descend_batch(
     config: &DescentConfig,
     mut trace: Option<&mut TraceFn<'_>>,
 ) -> Vec<DescentResult> {
+    let started = std::time::Instant::now();
     let device = &model.device;
     let grad_device = device.clone().autodiff();
     let latent = model.latent_dim();
@@ -181,6 +191,7 @@ fn descend_batch(
                 losses: Vec::new(),
                 iterations: 0,
                 done: false,
+                timed_out: false,
             }
         })
         .collect();
@@ -255,6 +266,17 @@ fn descend_batch(
         if still_active.is_empty() {
             break;
         }
+        if config
+            .time_limit_ms
+            .is_some_and(|limit| started.elapsed().as_millis() >= u128::from(limit))
+        {
+            for &row in &still_active {
+                let track = &mut tracks[active[row]];
+                track.done = true;
+                track.timed_out = true;
+            }
+            break;
+        }
 
         let grads = loss.sum().backward();
         let Some(gradient) = z.grad(&grads) else {
@@ -304,6 +326,7 @@ fn descend_batch(
             reconstruction: reconstructions[i * image_len..(i + 1) * image_len].to_vec(),
             z: track.best_z,
             losses: track.losses,
+            timed_out: track.timed_out,
         })
         .collect()
 }

@@ -34,15 +34,15 @@ pub struct Opened {
     pub data: Option<PathBuf>,
 }
 
-/// Whether two descent settings give the same scores (the batch size does not change them).
+/// Whether two descent settings give the same scores (the batch size and the time limit do
+/// not change them).
 pub fn same_scoring(a: &DescentConfig, b: &DescentConfig) -> bool {
-    DescentConfig {
+    let neutral = |c: &DescentConfig| DescentConfig {
         batch_size: 0,
-        ..*a
-    } == DescentConfig {
-        batch_size: 0,
-        ..*b
-    }
+        time_limit_ms: None,
+        ..*c
+    };
+    neutral(a) == neutral(b)
 }
 
 /// Loads the model of `options.run_dir` on `device`, then its calibration: the stored one when

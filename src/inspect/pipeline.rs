@@ -135,6 +135,16 @@ impl Inspector {
                 let map = anomaly_map(&image, &result.reconstruction, size, &score_settings);
                 let score = image_score(kind, result.loss, &map, &score_settings);
                 let (verdict, error) = match &self.calibration {
+                    // An incomplete descent is not a judgement: never a pass.
+                    _ if result.timed_out => (
+                        Verdict::Error,
+                        Some(format!(
+                            "descent timed out after {} of {} iterations (limit {} ms)",
+                            result.iterations,
+                            self.settings.descent.max_iterations,
+                            self.settings.descent.time_limit_ms.unwrap_or(0)
+                        )),
+                    ),
                     Some(c) => (
                         c.verdict(score),
                         (!score.is_finite()).then(|| "score is not finite".to_string()),
@@ -255,7 +265,12 @@ impl Inspector {
         let mut descended = Vec::new();
         for (images, count, is_good) in [(&good, n_good, true), (&defective, n_defective, false)] {
             if count > 0 {
-                let results = descend(&self.model, images, count, &self.settings.descent, None);
+                // Thresholds come from complete descents: no time limit here.
+                let descent = DescentConfig {
+                    time_limit_ms: None,
+                    ..self.settings.descent
+                };
+                let results = descend(&self.model, images, count, &descent, None);
                 descended.push((images, results, is_good));
             }
         }
