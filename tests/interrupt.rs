@@ -213,3 +213,88 @@ fn sigkill_during_render_then_resume_gives_the_same_dataset() {
         );
     }
 }
+
+/// Every file `unseen eval` leaves in `report` and beside the model is complete: the JSON
+/// parses, the pages and plots end where they should, images decode.
+fn assert_report_files_complete(report: &Path, run: &Path) {
+    let calibration = unseen::inspect::Calibration::path(run);
+    if calibration.exists() {
+        unseen::inspect::Calibration::load(&calibration).unwrap();
+    }
+    if !report.exists() {
+        return;
+    }
+    for (path, bytes) in tree(report) {
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        if name.starts_with('.') && name.ends_with(".tmp") {
+            continue; // write_atomic's temporary, never read by anything
+        }
+        let text = String::from_utf8_lossy(&bytes);
+        match path.extension().and_then(|e| e.to_str()) {
+            Some("json") => {
+                serde_json::from_slice::<unseen::eval::EvalReport>(&bytes)
+                    .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            }
+            Some("html") => assert!(text.trim_end().ends_with("</html>"), "{}", path.display()),
+            Some("svg") => assert!(text.trim_end().ends_with("</svg>"), "{}", path.display()),
+            Some("png") => {
+                image::load_from_memory(&bytes)
+                    .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            }
+            _ => assert!(!bytes.is_empty(), "{} is empty", path.display()),
+        }
+    }
+}
+
+#[test]
+fn sigkill_during_eval_leaves_only_complete_files() {
+    let data = tempfile::tempdir().unwrap();
+    write_dataset_with_defects(
+        data.path(),
+        32,
+        24,
+        &[("good", 6), ("bulge", 3)],
+        &[("good", 8), ("bulge", 6)],
+        "",
+        cap_with_obvious_defects(),
+    );
+    let run = tempfile::tempdir().unwrap();
+    let config = unseen::train::TrainConfig {
+        steps: 10,
+        ..tiny_config()
+    };
+    finished(&run_to_end(job(data.path(), run.path(), config, false)));
+    let report = tempfile::tempdir().unwrap();
+    let eval = || {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_unseen"));
+        command
+            .args(["eval", "--device", "cpu", "--iterations", "0,5,20"])
+            .args(["--latency-samples", "2", "--gallery", "2", "--model"])
+            .arg(run.path())
+            .arg("--data")
+            .arg(data.path())
+            .arg("--calibrate-on")
+            .arg(data.path())
+            .arg("--out")
+            .arg(report.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        command
+    };
+    // Kill it at several moments: while calibrating, scoring, and writing the report (the
+    // last one after a complete run has left files to overwrite).
+    for (round, delay_ms) in [150u64, 600, 1500, 4000].into_iter().enumerate() {
+        if round == 3 {
+            assert!(eval().status().unwrap().success());
+        }
+        let mut child = eval().spawn().unwrap();
+        std::thread::sleep(Duration::from_millis(delay_ms));
+        child.kill().unwrap();
+        child.wait().unwrap();
+        assert_report_files_complete(report.path(), run.path());
+    }
+    // A later run completes over whatever the killed ones left.
+    assert!(eval().status().unwrap().success());
+    assert_report_files_complete(report.path(), run.path());
+    assert!(report.path().join("report.json").exists());
+}
