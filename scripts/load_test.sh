@@ -5,8 +5,9 @@
 #
 #   scripts/load_test.sh RUN_DIR DATA_DIR [COUNT=10000] [ITERATIONS=0]
 #
-# RUN_DIR is a trained, calibrated run (or give its dataset as DATA_DIR so it calibrates
-# first); DATA_DIR's test images are linked COUNT times over into a scratch folder.
+# RUN_DIR is a trained run and DATA_DIR its training dataset (the run is calibrated on its
+# validation split when needed, which rewrites RUN_DIR/calibration.json); the dataset's test
+# images are linked over and over into a scratch folder of COUNT images.
 # UNSEEN_BIN overrides the binary (default: $CARGO_TARGET_DIR/debug/unseen or target/debug/unseen).
 set -euo pipefail
 
@@ -19,7 +20,7 @@ bin=${UNSEEN_BIN:-${CARGO_TARGET_DIR:-target}/debug/unseen}
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 mkdir "$work/images"
-mapfile -t sources < <(find "$data" -path '*/test/*' -name '*.png' | sort)
+mapfile -t sources < <(find "$data" -path '*/test/*' -name '*.png' -not -path '*/parts/*' -not -path '*/depth/*' | sort)
 if [ "${#sources[@]}" -eq 0 ]; then
     echo "no test images under $data" >&2
     exit 1
@@ -29,7 +30,11 @@ for ((i = 0; i < count; i++)); do
 done
 echo "inspecting $count images (${#sources[@]} distinct) at $iterations iterations with $bin" >&2
 
-/usr/bin/time -v "$bin" inspect --device cpu --model "$run" --data "$data" \
+# Calibrate first (when the run has no calibration at this budget), so the measured run
+# below is inspection alone.
+"$bin" inspect --device cpu --model "$run" --data "$data" --iterations "$iterations" \
+    --format csv "${sources[0]}" >/dev/null
+/usr/bin/time -v "$bin" inspect --device cpu --model "$run" \
     --iterations "$iterations" --format csv "$work/images" 2>"$work/stderr" |
     python3 -c '
 import sys, time
@@ -50,3 +55,7 @@ total = time.monotonic() - start
 print(f"{n} images in {total:.1f} s: {n / total:.1f} images/s overall; verdicts {verdicts}")
 '
 grep -E "Maximum resident set size|Elapsed \(wall clock\)|Exit status" "$work/stderr"
+if ! grep -q "Exit status: 0" "$work/stderr"; then
+    grep -v "^\s" "$work/stderr" | tail -5 >&2
+    exit 1
+fi

@@ -205,8 +205,15 @@ fn descend_batch(
             .iter()
             .flat_map(|&i| tracks[i].z.iter().copied())
             .collect();
-        let z = Tensor::<2>::from_data(TensorData::new(z_values, [k, latent]), &grad_device)
-            .require_grad();
+        // The last evaluation takes no step: computed without autodiff, since a recorded graph
+        // that is never consumed by `backward` is never freed (burn keeps it).
+        let last = iteration == config.max_iterations;
+        let z_data = TensorData::new(z_values, [k, latent]);
+        let z = if last {
+            Tensor::<2>::from_data(z_data, device)
+        } else {
+            Tensor::<2>::from_data(z_data, &grad_device).require_grad()
+        };
         let generated = model.generator.forward(z.clone());
         let pixel = (x.clone() - generated.clone())
             .abs()
@@ -262,6 +269,14 @@ fn descend_batch(
             } else {
                 still_active.push(row);
             }
+        }
+        let stop_now = still_active.is_empty()
+            || config
+                .time_limit_ms
+                .is_some_and(|limit| started.elapsed().as_millis() >= u128::from(limit));
+        if stop_now && !last {
+            // Every image stopped early (or time ran out): release the recorded graph.
+            let _ = loss.clone().sum().backward();
         }
         if still_active.is_empty() {
             break;
