@@ -41,9 +41,8 @@ import sys, time
 start = last = time.monotonic()
 n = 0
 verdicts = {}
+sys.stdin.readline()  # the CSV header
 for line in sys.stdin:
-    if line.startswith("path,"):
-        continue
     n += 1
     verdict = line.split(",")[1]  # the scratch paths hold no commas
     verdicts[verdict] = verdicts.get(verdict, 0) + 1
