@@ -146,7 +146,6 @@ struct Track {
     best_loss: f32,
     losses: Vec<f32>,
     iterations: usize,
-    done: bool,
     timed_out: bool,
 }
 
@@ -190,7 +189,6 @@ fn descend_batch(
                 best_loss: f32::INFINITY,
                 losses: Vec::new(),
                 iterations: 0,
-                done: false,
                 timed_out: false,
             }
         })
@@ -264,31 +262,24 @@ fn descend_batch(
             let stop = iteration == config.max_iterations
                 || !value.is_finite()
                 || stalled(&track.losses, config.patience, config.tolerance);
-            if stop {
-                track.done = true;
-            } else {
+            if !stop {
                 still_active.push(row);
             }
-        }
-        let stop_now = still_active.is_empty()
-            || config
-                .time_limit_ms
-                .is_some_and(|limit| started.elapsed().as_millis() >= u128::from(limit));
-        if stop_now && !last {
-            // Every image stopped early (or time ran out): release the recorded graph.
-            let _ = loss.clone().sum().backward();
-        }
-        if still_active.is_empty() {
-            break;
         }
         if config
             .time_limit_ms
             .is_some_and(|limit| started.elapsed().as_millis() >= u128::from(limit))
         {
             for &row in &still_active {
-                let track = &mut tracks[active[row]];
-                track.done = true;
-                track.timed_out = true;
+                tracks[active[row]].timed_out = true;
+            }
+            still_active.clear();
+        }
+        if still_active.is_empty() {
+            if !last {
+                // Every image stopped before its budget: consume the recorded graph, which
+                // burn would otherwise keep for the life of the process.
+                let _ = loss.sum().backward();
             }
             break;
         }
