@@ -6,6 +6,9 @@
 //! `--corpus` adds valid files found under DIR (a dataset or run folder) to the built-in
 //! seeds; inputs that break a property are written to `--out` (default `fuzz-findings/`).
 
+#[path = "common/flags.rs"]
+mod flags;
+
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -17,11 +20,7 @@ fn main() -> anyhow::Result<()> {
     let mut seed = 1u64;
     let mut corpus: Option<PathBuf> = None;
     let mut out = PathBuf::from("fuzz-findings");
-    let mut args = std::env::args().skip(1);
-    while let Some(flag) = args.next() {
-        let value = args
-            .next()
-            .ok_or_else(|| anyhow::anyhow!("{flag} needs a value"))?;
+    for (flag, value) in flags::flag_pairs()? {
         match flag.as_str() {
             "--target" if value == "all" => targets = Target::ALL.to_vec(),
             "--target" => targets = vec![value.parse().map_err(anyhow::Error::msg)?],

@@ -8,6 +8,9 @@
 //! the architecture and on how many descent iterations each image takes, and a briefly trained
 //! model gives a first, honest figure for both. Timings live here, never in tests.
 
+#[path = "common/flags.rs"]
+mod flags;
+
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -23,11 +26,7 @@ fn main() -> anyhow::Result<()> {
     let mut data_dir: Option<PathBuf> = None;
     let mut train_steps = 60u64;
     let mut descent = DescentConfig::default();
-    let mut args = std::env::args().skip(1);
-    while let Some(flag) = args.next() {
-        let value = args
-            .next()
-            .ok_or_else(|| anyhow::anyhow!("{flag} needs a value"))?;
+    for (flag, value) in flags::flag_pairs()? {
         match flag.as_str() {
             "--device" => device = value.parse()?,
             "--model" => model_dir = Some(value.into()),

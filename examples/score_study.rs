@@ -7,6 +7,9 @@
 //! The map variants differ only in how the residual between image and reconstruction is formed,
 //! so one descent per image serves them all.
 
+#[path = "common/flags.rs"]
+mod flags;
+
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
@@ -14,7 +17,7 @@ use unseen::compute::{ComputeDevice, select_device};
 use unseen::dataset::Manifest;
 use unseen::eval::metrics::auroc;
 use unseen::inspect::image_io::read_image;
-use unseen::inspect::score::{MapKind, ScoreSettings, anomaly_map};
+use unseen::inspect::score::{ScoreKind, ScoreSettings, anomaly_map, image_score};
 use unseen::inspect::{DescentConfig, InspectModel, Inspector, InspectorSettings};
 
 fn main() -> anyhow::Result<()> {
@@ -26,11 +29,7 @@ fn main() -> anyhow::Result<()> {
         max_iterations: 0,
         ..DescentConfig::default()
     };
-    let mut args = std::env::args().skip(1);
-    while let Some(flag) = args.next() {
-        let value = args
-            .next()
-            .ok_or_else(|| anyhow::anyhow!("{flag} needs a value"))?;
+    for (flag, value) in flags::flag_pairs()? {
         match flag.as_str() {
             "--device" => device = value.parse()?,
             "--model" => model_dir = Some(value.into()),
@@ -68,52 +67,46 @@ fn main() -> anyhow::Result<()> {
     );
     let reports = inspector.inspect_images(&images, classes.len(), None);
 
-    let variants: Vec<(String, ScoreSettings)> = [
-        ("l1 σ1", MapKind::Absolute, 0, 1.0),
-        ("l1 σ2", MapKind::Absolute, 0, 2.0),
-        ("shift1 σ1", MapKind::Absolute, 1, 1.0),
-        ("shift1 σ2", MapKind::Absolute, 1, 2.0),
-        ("shift2 σ1", MapKind::Absolute, 2, 1.0),
-        ("ssim σ1", MapKind::Ssim, 0, 1.0),
-        ("ssim shift1", MapKind::Ssim, 1, 1.0),
-    ]
-    .into_iter()
-    .map(|(name, map, shift, sigma)| {
-        (
-            name.to_string(),
-            ScoreSettings {
-                map,
-                shift_tolerance: shift,
-                smoothing_sigma: sigma,
-                ..ScoreSettings::default()
-            },
-        )
-    })
-    .collect();
+    // Calibration's candidates, and wider smoothing and shifts beside them.
+    let base = ScoreSettings::default();
+    let mut variants = base.candidates();
+    variants.extend([
+        ScoreSettings {
+            smoothing_sigma: 2.0,
+            ..base
+        },
+        ScoreSettings {
+            shift_tolerance: 1,
+            smoothing_sigma: 2.0,
+            ..base
+        },
+        ScoreSettings {
+            shift_tolerance: 2,
+            ..base
+        },
+    ]);
+    let kinds = [ScoreKind::MapMax, ScoreKind::TopKMean];
 
     let mut class_names: Vec<String> = classes.iter().filter(|c| *c != "good").cloned().collect();
     class_names.sort();
     class_names.dedup();
-    print!("{:<14} {:<6}", "map", "score");
+    print!("{:<14} {:<10}", "map", "score");
     for c in &class_names {
         print!(" {c:>12}");
     }
     println!(" {:>12}", "all");
-    for (name, settings) in &variants {
-        // per score kind: good scores and per-class defective scores
+    for settings in &variants {
+        let name = format!("{} σ{}", settings.map_name(), settings.smoothing_sigma);
+        // Per class, each image's score of every kind.
         let mut by_class: BTreeMap<&str, Vec<[f32; 2]>> = BTreeMap::new();
         for (report, class) in reports.iter().zip(&classes) {
             let map = anomaly_map(&report.image, &report.reconstruction, size, settings);
-            let max = map.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-            let mut sorted = map.clone();
-            sorted.sort_unstable_by(|a, b| b.total_cmp(a));
-            let k = (map.len() / 100).max(1);
-            let top = sorted[..k].iter().sum::<f32>() / k as f32;
-            by_class.entry(class).or_default().push([max, top]);
+            let scores = kinds.map(|kind| image_score(kind, report.loss, &map, settings));
+            by_class.entry(class).or_default().push(scores);
         }
-        for (s, score) in ["max", "top1%"].iter().enumerate() {
+        for (s, kind) in kinds.iter().enumerate() {
             let good: Vec<f32> = by_class["good"].iter().map(|v| v[s]).collect();
-            print!("{name:<14} {score:<6}");
+            print!("{name:<14} {:<10}", kind.as_str());
             let mut all = Vec::new();
             for c in &class_names {
                 let bad: Vec<f32> = by_class[c.as_str()].iter().map(|v| v[s]).collect();

@@ -6,6 +6,9 @@
 //! Times `steps` optimisation steps on random images after two warm-up steps and prints
 //! images per second. Timings live here, never in tests.
 
+#[path = "common/flags.rs"]
+mod flags;
+
 use std::time::Instant;
 
 use burn::tensor::{Tensor, TensorData};
@@ -21,11 +24,7 @@ fn main() -> anyhow::Result<()> {
     let mut steps = 10u64;
     let mut size = 64usize;
     let mut config = TrainConfig::default();
-    let mut args = std::env::args().skip(1);
-    while let Some(flag) = args.next() {
-        let value = args
-            .next()
-            .ok_or_else(|| anyhow::anyhow!("{flag} needs a value"))?;
+    for (flag, value) in flags::flag_pairs()? {
         match flag.as_str() {
             "--device" => device = value.parse()?,
             "--model" => model = value.parse().map_err(anyhow::Error::msg)?,

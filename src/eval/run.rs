@@ -105,7 +105,7 @@ impl TestSet {
             let path = dir.join(&sample.image);
             set.images.extend(read_image(&path, size, channels)?);
             let mask = match &sample.mask {
-                Some(rel) => read_mask(&dir.join(rel), size)?,
+                Some(rel) => crate::inspect::image_io::read_mask(&dir.join(rel), size)?,
                 None => vec![0; size * size],
             };
             set.paths.push(PathBuf::from(&sample.image));
@@ -136,10 +136,6 @@ impl TestSet {
         classes.dedup();
         classes
     }
-}
-
-fn read_mask(path: &Path, size: usize) -> Result<Vec<u8>, EvalError> {
-    Ok(crate::inspect::image_io::read_mask(path, size)?)
 }
 
 /// Scores and maps of every test image at every budget of a sweep.
