@@ -81,3 +81,61 @@ fn cli_trains_and_fills_the_run_directory() {
         .is_err()
     );
 }
+
+#[test]
+fn init_from_takes_the_source_runs_shape_unless_a_config_file_sets_it() {
+    let data = Fixture::caps(32, 16, 4);
+    let source = tempfile::tempdir().unwrap();
+    let config = TrainConfig {
+        model: unseen::model::ModelKind::AeSom,
+        steps: 2,
+        ..train_common::tiny_config()
+    };
+    train_common::finished(&train_common::run_to_end(train_common::job(
+        &data.path(),
+        source.path(),
+        config.clone(),
+        false,
+    )));
+    let parse = |extra: &[&str]| {
+        let mut args = vec![
+            "unseen".to_string(),
+            "--data".into(),
+            data.path().display().to_string(),
+            "--out".into(),
+            "unused".into(),
+            "--init-from".into(),
+            source.path().display().to_string(),
+        ];
+        args.extend(extra.iter().map(|s| s.to_string()));
+        Cli::parse_from(args).train.train_config()
+    };
+    // No config file: the tiny source's latent size and width, not the defaults.
+    let adopted = parse(&[]).unwrap();
+    assert_eq!(
+        (adopted.latent_dim, adopted.width, adopted.max_width_mult),
+        (config.latent_dim, config.width, config.max_width_mult)
+    );
+    assert_eq!(adopted.init_from.as_deref(), Some(source.path()));
+    // A config file's shape is kept (and the worker refuses it if it does not match).
+    let file = source.path().join("other.toml");
+    std::fs::write(&file, TrainConfig::default().to_toml()).unwrap();
+    let kept = parse(&["--config", file.to_str().unwrap()]).unwrap();
+    assert_eq!(kept.width, TrainConfig::default().width);
+    // A source that is not a run names what is missing.
+    let missing = source.path().join("nothing-here");
+    let message = Cli::parse_from([
+        "unseen",
+        "--data",
+        "d",
+        "--out",
+        "o",
+        "--init-from",
+        missing.to_str().unwrap(),
+    ])
+    .train
+    .train_config()
+    .unwrap_err()
+    .to_string();
+    assert!(message.contains("nothing-here"), "{message}");
+}

@@ -63,7 +63,7 @@ pub enum CheckpointError {
     },
     #[error("{path}: {problem}")]
     Invalid { path: PathBuf, problem: String },
-    #[error("no checkpoint to resume from: {path} does not exist")]
+    #[error("no checkpoint in this run: {path} does not exist")]
     NoLatest { path: PathBuf },
     #[error(transparent)]
     Optimiser(#[from] super::optim::OptimStateError),
@@ -195,6 +195,22 @@ fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<(), CheckpointErro
 fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, CheckpointError> {
     let bytes = std::fs::read(path).map_err(io(path))?;
     serde_json::from_slice(&bytes).map_err(|e| invalid(path, format!("not valid JSON: {e}")))
+}
+
+/// `source` itself when it is a checkpoint directory (holds `meta.json`), otherwise the
+/// latest checkpoint of the run directory `source`.
+pub fn checkpoint_dir_of(source: &Path) -> Result<PathBuf, CheckpointError> {
+    if source.join(META).exists() {
+        Ok(source.to_path_buf())
+    } else {
+        latest_checkpoint(source)
+    }
+}
+
+/// The model shape of the checkpoint (or run's latest checkpoint) at `source`.
+pub fn model_config_of(source: &Path) -> Result<ModelConfig, CheckpointError> {
+    let path = checkpoint_dir_of(source)?.join(MODEL_CONFIG);
+    ModelConfig::load(&path).map_err(|e| invalid(&path, e.to_string()))
 }
 
 /// The checkpoint directory `RUN_DIR/latest.json` names.

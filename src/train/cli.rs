@@ -44,7 +44,8 @@ pub struct TrainArgs {
     #[arg(long)]
     pub seed: Option<u64>,
     /// Start E and G from a trained run or checkpoint folder (e.g. fine-tune an ae-som run as
-    /// a GAN); latent size and widths must match.
+    /// a GAN). Without --config the run takes the source's latent size and widths; with one
+    /// they must match.
     #[arg(long, value_name = "RUN_DIR", conflicts_with = "resume")]
     pub init_from: Option<PathBuf>,
 }
@@ -89,6 +90,13 @@ impl TrainArgs {
             config.seed = seed;
         }
         if let Some(source) = &self.init_from {
+            // Without a config file the run takes the source's shape (it must match anyway).
+            if self.config.is_none() {
+                let shape = crate::train::checkpoint::model_config_of(source)?;
+                config.latent_dim = shape.latent_dim;
+                config.width = shape.width;
+                config.max_width_mult = shape.max_width_mult;
+            }
             config.init_from = Some(source.clone());
         }
         config.validate()?;

@@ -38,11 +38,7 @@ fn initial_autoencoder(
     expected: &crate::model::ModelConfig,
     device: &burn::tensor::Device,
 ) -> Result<crate::model::AutoEncoder, TrainError> {
-    let dir = if source.join(crate::train::checkpoint::META).exists() {
-        source.to_path_buf()
-    } else {
-        latest_checkpoint(source)?
-    };
+    let dir = crate::train::checkpoint::checkpoint_dir_of(source)?;
     let loaded = load_checkpoint(&dir, None, device)?;
     if &loaded.model_config != expected {
         return Err(CheckpointError::Invalid {
