@@ -139,3 +139,39 @@ fn init_from_takes_the_source_runs_shape_unless_a_config_file_sets_it() {
     .to_string();
     assert!(message.contains("nothing-here"), "{message}");
 }
+
+#[test]
+fn resume_without_a_config_file_keeps_the_runs_own_settings() {
+    let run = tempfile::tempdir().unwrap();
+    let own = TrainConfig {
+        model: unseen::model::ModelKind::AeSom,
+        width: 8,
+        latent_dim: 16,
+        ..TrainConfig::default()
+    };
+    std::fs::write(run.path().join("train_config.toml"), own.to_toml()).unwrap();
+    let parse = |extra: &[&str]| {
+        let mut args = vec![
+            "unseen".to_string(),
+            "--data".into(),
+            "d".into(),
+            "--out".into(),
+            run.path().display().to_string(),
+        ];
+        args.extend(extra.iter().map(|s| s.to_string()));
+        Cli::parse_from(args).train.train_config().unwrap()
+    };
+    // Resuming an ae-som run does not silently switch to the default GAN and width.
+    let resumed = parse(&["--resume", "--steps", "40"]);
+    assert_eq!(resumed.model, unseen::model::ModelKind::AeSom);
+    assert_eq!(
+        (resumed.width, resumed.latent_dim, resumed.steps),
+        (8, 16, 40)
+    );
+    // A fresh run in the same folder starts from the defaults, and flags still override.
+    assert_eq!(parse(&[]).model, TrainConfig::default().model);
+    assert_eq!(
+        parse(&["--resume", "--model", "gan"]).model,
+        unseen::model::ModelKind::Gan
+    );
+}

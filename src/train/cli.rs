@@ -69,8 +69,11 @@ impl From<ModelKindArg> for ModelKind {
 impl TrainArgs {
     /// The settings file (or defaults) with the command-line overrides applied.
     pub fn train_config(&self) -> anyhow::Result<TrainConfig> {
+        // A resumed run keeps its own settings unless a config file says otherwise.
+        let run_config = self.out.join(super::worker::TRAIN_CONFIG_FILE);
         let mut config = match &self.config {
             Some(path) => TrainConfig::load_toml(path)?,
+            None if self.resume && run_config.is_file() => TrainConfig::load_toml(&run_config)?,
             None => TrainConfig::default(),
         };
         if let Some(model) = self.model {

@@ -20,6 +20,10 @@ use super::checkpoint::{
 use super::config::{ConfigError, TrainConfig};
 use super::data::{BatchPlan, DataError, DatasetInfo, ImageSet, spawn_batch_feeder};
 use super::eval::{encode_all, reconstruction_mse, sample_grid};
+
+/// The settings a run was last started with, in its run directory.
+pub const TRAIN_CONFIG_FILE: &str = "train_config.toml";
+
 pub use super::events::{FinishReport, StepReport, TrainCommand, TrainEvent};
 use super::loss_log::LossLog;
 use super::steps::{Divergence, Models};
@@ -276,8 +280,9 @@ fn run(
 
     std::fs::create_dir_all(job.run_dir.join("samples"))
         .map_err(|e| output_error(&job.run_dir.join("samples"), e))?;
-    let config_path = job.run_dir.join("train_config.toml");
-    std::fs::write(&config_path, config.to_toml()).map_err(|e| output_error(&config_path, e))?;
+    let config_path = job.run_dir.join(TRAIN_CONFIG_FILE);
+    crate::io::write_atomic(&config_path, config.to_toml().as_bytes())
+        .map_err(|e| output_error(&config_path, e))?;
     let mut losses_csv = LossLog::open(&job.run_dir.join("losses.csv"), start_step)?;
 
     let mut run = Run {
