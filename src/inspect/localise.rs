@@ -123,6 +123,26 @@ pub fn regions(
     (regions, pixels, mask)
 }
 
+/// Σ (a − b)² over two equally long rows, in eight independent partial sums (one long chain
+/// of dependent additions would run at a quarter of the speed).
+fn squared_distance(a: &[f32], b: &[f32]) -> f32 {
+    let mut lanes = [0.0f32; 8];
+    let (head_a, tail_a) = a.split_at(a.len() - a.len() % 8);
+    let (head_b, tail_b) = b.split_at(head_a.len());
+    for (ca, cb) in head_a.chunks_exact(8).zip(head_b.chunks_exact(8)) {
+        for k in 0..8 {
+            let t = ca[k] - cb[k];
+            lanes[k] += t * t;
+        }
+    }
+    let tail: f32 = tail_a
+        .iter()
+        .zip(tail_b)
+        .map(|(p, q)| (p - q) * (p - q))
+        .sum();
+    lanes.iter().sum::<f32>() + tail
+}
+
 /// Training images and their part maps, for naming parts.
 #[derive(Debug, Clone)]
 pub struct PartAtlas {
@@ -220,22 +240,34 @@ impl PartAtlas {
             bbox[1].saturating_sub(margin),
         );
         let (x1, y1) = ((bbox[2] + margin).min(last), (bbox[3] + margin).min(last));
-        (0..self.len())
-            .map(|i| {
-                let image = &self.images[i * len..(i + 1) * len];
-                let mut d = 0.0;
-                for c in 0..self.channels {
-                    for y in y0..=y1 {
-                        for x in x0..=x1 {
-                            let p = c * pixels + y * size + x;
-                            d += (image[p] - reconstruction[p]).powi(2);
-                        }
+        // Exhaustive search with partial-distance pruning: a candidate is dropped as soon as
+        // its running sum reaches the best distance so far, so the answer is a plain scan's
+        // (up to float rounding of the sums); ties keep the first image.
+        let mut best: Option<(usize, f32)> = None;
+        for i in 0..self.len() {
+            let image = &self.images[i * len..(i + 1) * len];
+            let bound = best.map_or(f32::INFINITY, |(_, d)| d);
+            let mut d = 0.0f32;
+            let mut pruned = false;
+            'rows: for c in 0..self.channels {
+                for y in y0..=y1 {
+                    let row = c * pixels + y * size;
+                    let (a, b) = (
+                        &image[row + x0..=row + x1],
+                        &reconstruction[row + x0..=row + x1],
+                    );
+                    d += squared_distance(a, b);
+                    if d >= bound {
+                        pruned = true;
+                        break 'rows;
                     }
                 }
-                (i, d)
-            })
-            .min_by(|a, b| a.1.total_cmp(&b.1))
-            .map(|(i, _)| i)
+            }
+            if !pruned && best.is_none_or(|(_, b)| d.total_cmp(&b).is_lt()) {
+                best = Some((i, d));
+            }
+        }
+        best.map(|(i, _)| i)
     }
 
     /// The part map of training image `index`.
@@ -339,5 +371,57 @@ mod tests {
         let (all, _, _) = regions(&map, size, 0.5, 1);
         assert_eq!(all.len(), 2);
         assert_eq!(all[0].peak, 2.0);
+    }
+
+    #[test]
+    fn pruned_window_search_finds_what_a_plain_scan_finds() {
+        let (size, count) = (16, 60);
+        let mut state = 12345u64;
+        let mut next = || {
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (state >> 40) as f32 / (1u64 << 24) as f32
+        };
+        let images: Vec<f32> = (0..count * size * size).map(|_| next()).collect();
+        let atlas = PartAtlas {
+            size,
+            channels: 1,
+            images: images.clone(),
+            part_maps: vec![0; count * size * size],
+            names: BTreeMap::new(),
+        };
+        for trial in 0..20 {
+            let query: Vec<f32> = (0..size * size).map(|_| next()).collect();
+            let bbox: [usize; 4] = [trial % 9, trial % 7, 6 + trial % 9, 5 + trial % 10];
+            let plain = (0..count)
+                .map(|i| {
+                    let mut d = 0.0f32;
+                    for y in bbox[1].saturating_sub(2)..=(bbox[3] + 2).min(size - 1) {
+                        for x in bbox[0].saturating_sub(2)..=(bbox[2] + 2).min(size - 1) {
+                            let p = y * size + x;
+                            d += (images[i * size * size + p] - query[p]).powi(2);
+                        }
+                    }
+                    (i, d)
+                })
+                .min_by(|a, b| a.1.total_cmp(&b.1))
+                .map(|(i, _)| i);
+            assert_eq!(
+                atlas.nearest_in_window(&query, bbox, 2),
+                plain,
+                "trial {trial}"
+            );
+        }
+        // A duplicate of an atlas image is found exactly, and the first of equal ones wins.
+        let mut twice = images.clone();
+        twice.extend_from_slice(&images[5 * size * size..6 * size * size]);
+        let atlas = PartAtlas {
+            images: twice,
+            part_maps: vec![0; (count + 1) * size * size],
+            ..atlas
+        };
+        let query = images[5 * size * size..6 * size * size].to_vec();
+        assert_eq!(atlas.nearest_in_window(&query, [0, 0, 15, 15], 0), Some(5));
     }
 }

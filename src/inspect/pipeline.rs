@@ -3,6 +3,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+use rayon::prelude::*;
 use serde::Serialize;
 
 use super::calibration::{Calibration, ValidationScores, Verdict};
@@ -127,8 +128,10 @@ impl Inspector {
         let per_image_ms = started.elapsed().as_secs_f64() * 1000.0 / count.max(1) as f64;
         let kind = self.score_kind();
         let score_settings = self.score_settings();
+        // Maps, scores and regions are independent per image: they run on all cores while
+        // the descent (above) has its own parallelism inside burn.
         results
-            .into_iter()
+            .into_par_iter()
             .enumerate()
             .map(|(i, result)| {
                 let image = images[i * image_len..(i + 1) * image_len].to_vec();
@@ -288,9 +291,15 @@ impl Inspector {
             let mut scores = ValidationScores::default();
             let (mut pixel_scores, mut pixel_labels) = (Vec::new(), Vec::new());
             for (images, results, is_good) in &descended {
-                for (i, result) in results.iter().enumerate() {
-                    let image = &images[i * image_len..(i + 1) * image_len];
-                    let map = anomaly_map(image, &result.reconstruction, size, &settings);
+                let maps: Vec<Vec<f32>> = results
+                    .par_iter()
+                    .enumerate()
+                    .map(|(i, result)| {
+                        let image = &images[i * image_len..(i + 1) * image_len];
+                        anomaly_map(image, &result.reconstruction, size, &settings)
+                    })
+                    .collect();
+                for (i, (result, map)) in results.iter().zip(maps).enumerate() {
                     let row = image_scores(result.loss, &map, &settings);
                     if *is_good {
                         scores.good.push(row);
