@@ -333,8 +333,9 @@ fn strongest_short_notch_anomaly_lies_on_the_notch() {
 #[test]
 #[ignore = "not on the tiny model since burn-flex runs with its SIMD kernels: mean iterations \
             good 7.1, bulge 6.3, short notch 6.6 (8 images each; 7.0 / 6.1 / 7.9 with 16, \
-            8.2 / 5.7 / 8.5 after 800 steps). The relative tolerance stops images whose \
-            residual the generator cannot fit (the tiny model's bulge) early. It holds on the \
+            8.2 / 5.7 / 8.5 after 800 steps). A likely cause, not verified: the relative \
+            tolerance stops early the images whose residual the generator cannot fit (the tiny \
+            model's bulge). It holds on the \
             trained models: `unseen eval` measured 10.2 against 23.5 (GAN) and 7.1 against 22.6 \
             (autoencoder) mean iterations, good against defective"]
 fn good_images_stop_earlier_than_defective_ones() {
