@@ -151,17 +151,22 @@ pub fn finish_image(frame: &Frame, view: &ViewParams, seed: u64) -> Vec<u8> {
         .collect()
 }
 
-/// Separable Gaussian blur of a `size × size` image with clamped borders.
-pub fn gaussian_blur(img: &[f32], size: usize, sigma: f32) -> Vec<f32> {
-    if sigma <= 0.0 || size == 0 {
-        return img.to_vec();
-    }
+/// The normalised 1-D Gaussian taps for `sigma`, out to 3σ, and their radius.
+fn gaussian_kernel(sigma: f32) -> (isize, Vec<f32>) {
     let radius = (3.0 * sigma).ceil() as isize;
     let kernel: Vec<f32> = (-radius..=radius)
         .map(|i| (-(i * i) as f32 / (2.0 * sigma * sigma)).exp())
         .collect();
     let total: f32 = kernel.iter().sum();
-    let kernel: Vec<f32> = kernel.iter().map(|k| k / total).collect();
+    (radius, kernel.iter().map(|k| k / total).collect())
+}
+
+/// Separable Gaussian blur of a `size × size` image with clamped borders.
+pub fn gaussian_blur(img: &[f32], size: usize, sigma: f32) -> Vec<f32> {
+    if sigma <= 0.0 || size == 0 {
+        return img.to_vec();
+    }
+    let (radius, kernel) = gaussian_kernel(sigma);
     // Each output sums its taps in kernel order, clamping at the border; interior pixels skip
     // the clamp. The order is the same everywhere, so the result does not depend on the path.
     let r = radius as usize;
@@ -223,12 +228,7 @@ mod tests {
 
     /// The blur as first written: every tap clamped, taps summed in kernel order.
     fn reference_blur(img: &[f32], size: usize, sigma: f32) -> Vec<f32> {
-        let radius = (3.0 * sigma).ceil() as isize;
-        let kernel: Vec<f32> = (-radius..=radius)
-            .map(|i| (-(i * i) as f32 / (2.0 * sigma * sigma)).exp())
-            .collect();
-        let total: f32 = kernel.iter().sum();
-        let kernel: Vec<f32> = kernel.iter().map(|k| k / total).collect();
+        let (radius, kernel) = gaussian_kernel(sigma);
         let pass = |src: &[f32], horizontal: bool| -> Vec<f32> {
             let mut dst = vec![0.0; src.len()];
             for y in 0..size {

@@ -6,7 +6,7 @@ use burn::module::Module;
 use burn::tensor::{Device, Tensor, TensorData};
 
 use crate::model::{Discriminator, Encoder, Generator, ModelConfig, ModelKind};
-use crate::train::checkpoint::{CheckpointError, latest_checkpoint, load_checkpoint};
+use crate::train::checkpoint::{CheckpointError, checkpoint_dir_of, load_checkpoint};
 
 /// Why inspection cannot run, or one image cannot be inspected. Every variant names its file.
 #[derive(Debug, thiserror::Error)]
@@ -54,11 +54,7 @@ impl InspectModel {
     /// Loads the checkpoint `RUN_DIR/latest.json` names, or `run_dir` itself when it is a
     /// checkpoint directory.
     pub fn load(run_dir: &Path, device: &Device) -> Result<Self, InspectError> {
-        let dir = if run_dir.join("meta.json").exists() {
-            run_dir.to_path_buf()
-        } else {
-            latest_checkpoint(run_dir)?
-        };
+        let dir = checkpoint_dir_of(run_dir)?;
         let plain = device.clone().inner();
         let loaded = load_checkpoint(&dir, None, &plain)?;
         let autoencoder = loaded.models.autoencoder.valid();

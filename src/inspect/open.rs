@@ -117,7 +117,7 @@ pub fn open_inspector(options: &OpenOptions, device: &Device) -> Result<Opened, 
 
 /// The run directory a checkpoint directory belongs to (`RUN/checkpoints/step-N` → `RUN`).
 pub fn run_dir_of(path: &Path) -> PathBuf {
-    if path.join("meta.json").exists()
+    if path.join(crate::train::checkpoint::META).exists()
         && let Some(run) = path.parent().and_then(Path::parent)
     {
         return run.to_path_buf();

@@ -24,7 +24,8 @@ pub const CHECKPOINT_FORMAT: u32 = 1;
 
 pub const META: &str = "meta.json";
 pub const MODEL_CONFIG: &str = "config.json";
-const TRAIN_CONFIG: &str = "train_config.toml";
+/// The training settings, in each checkpoint and in the run directory.
+pub const TRAIN_CONFIG: &str = "train_config.toml";
 const AUTOENCODER: &str = "autoencoder.bpk";
 const DISCRIMINATOR: &str = "discriminator.bpk";
 const OPT_AUTOENCODER: &str = "optim_autoencoder.bin";

@@ -70,7 +70,7 @@ impl TrainArgs {
     /// The settings file (or defaults) with the command-line overrides applied.
     pub fn train_config(&self) -> anyhow::Result<TrainConfig> {
         // A resumed run keeps its own settings unless a config file says otherwise.
-        let run_config = self.out.join(super::worker::TRAIN_CONFIG_FILE);
+        let run_config = self.out.join(super::checkpoint::TRAIN_CONFIG);
         let mut config = match &self.config {
             Some(path) => TrainConfig::load_toml(path)?,
             None if self.resume && run_config.is_file() => TrainConfig::load_toml(&run_config)?,

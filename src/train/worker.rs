@@ -21,9 +21,6 @@ use super::config::{ConfigError, TrainConfig};
 use super::data::{BatchPlan, DataError, DatasetInfo, ImageSet, spawn_batch_feeder};
 use super::eval::{encode_all, reconstruction_mse, sample_grid};
 
-/// The settings a run was last started with, in its run directory.
-pub const TRAIN_CONFIG_FILE: &str = "train_config.toml";
-
 pub use super::events::{FinishReport, StepReport, TrainCommand, TrainEvent};
 use super::loss_log::LossLog;
 use super::steps::{Divergence, Models};
@@ -280,7 +277,7 @@ fn run(
 
     std::fs::create_dir_all(job.run_dir.join("samples"))
         .map_err(|e| output_error(&job.run_dir.join("samples"), e))?;
-    let config_path = job.run_dir.join(TRAIN_CONFIG_FILE);
+    let config_path = job.run_dir.join(super::checkpoint::TRAIN_CONFIG);
     crate::io::write_atomic(&config_path, config.to_toml().as_bytes())
         .map_err(|e| output_error(&config_path, e))?;
     let mut losses_csv = LossLog::open(&job.run_dir.join("losses.csv"), start_step)?;
