@@ -8,14 +8,14 @@ use std::path::Path;
 
 use train_common::*;
 use unseen::inspect::Calibration;
-use unseen::inspect::cli::{InspectArgs, ModeArg, run_inspect_cli};
+use unseen::inspect::cli::{BudgetArg, InspectArgs, ModeArg, run_inspect_cli};
 use unseen::inspect::report::OutputFormat;
 
 fn args(run: &Path, data: Option<&Path>, inputs: Vec<std::path::PathBuf>) -> InspectArgs {
     InspectArgs {
         model: run.to_path_buf(),
         data: data.map(Path::to_path_buf),
-        iterations: 10,
+        iterations: BudgetArg::Fixed(10),
         mode: ModeArg::Encoder,
         seed: 0,
         lambda: 0.1,
@@ -112,6 +112,18 @@ fn inspect_cli_calibrates_writes_outputs_and_fails_on_defects() {
     again.fail_on_defect = true;
     let err = run_inspect_cli(again).unwrap_err().to_string();
     assert!(err.contains("defect or error"), "{err}");
+
+    // `--iterations auto` refits: calibration measures every budget up to 50 and keeps the
+    // best; inspection then runs at that budget.
+    let mut auto = args(run.path(), None, vec![test_dir.join("good")]);
+    auto.iterations = BudgetArg::Auto;
+    run_inspect_cli(auto).unwrap();
+    let chosen = Calibration::load(&Calibration::path(run.path())).unwrap();
+    assert_eq!(chosen.budget_ceiling, Some(50));
+    let budgets: Vec<usize> = chosen.budget_scores.iter().map(|(b, _)| *b).collect();
+    assert_eq!(budgets, [0, 1, 2, 5, 10, 20, 50]);
+    assert!(budgets.contains(&chosen.descent.max_iterations));
+    assert!(chosen.descent.target_loss.is_some_and(f32::is_finite));
 
     let garbage = out.path().join("garbage.png");
     std::fs::write(&garbage, b"nope").unwrap();

@@ -15,12 +15,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use burn::tensor::Device;
+use rayon::prelude::*;
 
 use super::metrics::{aupro, auroc, confusion, f1_max, pixel_auroc};
 use super::report::{ReportError, ReportFiles, write_report};
 use super::types::{ClassMetrics, EvalReport, ImageResult, ModelEval, SweepPoint};
 use crate::dataset::Manifest;
-use crate::inspect::descent::{TraceFrame, descend};
+use crate::inspect::descent::descend_budgets;
 use crate::inspect::image_io::read_image;
 use crate::inspect::report::write_images;
 use crate::inspect::score::{anomaly_map, image_score};
@@ -332,43 +333,28 @@ fn score_sweep(
         });
         let count = batch.min(n - first);
         let images = &test.images[first * image_len..(first + count) * image_len];
-        // Best (loss, reconstruction) so far per image, and which budgets are filled.
-        let mut best: Vec<(f32, Vec<f32>)> = vec![(f32::INFINITY, Vec::new()); count];
-        let mut filled = vec![vec![false; budgets.len()]; count];
-        let snapshot = |i: usize, b: usize, best: &(f32, Vec<f32>), out: &mut SweepScores| {
-            let image = &images[i * image_len..(i + 1) * image_len];
-            let map = if best.1.is_empty() {
-                vec![f32::NAN; size * size]
-            } else {
-                anomaly_map(image, &best.1, size, &settings.score)
-            };
-            out.scores[b][first + i] = image_score(kind, best.0, &map, &settings.score);
-            out.maps[b][first + i] = map;
-        };
-        let mut trace = |frame: &TraceFrame<'_>| {
-            let i = frame.image;
-            if frame.loss < best[i].0 || best[i].1.is_empty() {
-                best[i] = (frame.loss, frame.reconstruction.to_vec());
-            }
-            for (b, &budget) in budgets.iter().enumerate() {
-                if budget == frame.iteration {
-                    snapshot(i, b, &best[i], &mut out);
-                    filled[i][b] = true;
-                }
-            }
-        };
         let started = Instant::now();
-        let results = descend(model, images, count, &config, Some(&mut trace));
+        let results = descend_budgets(model, images, count, &config, budgets, None);
         let share = started.elapsed().as_secs_f64() * 1000.0 / count as f64;
-        for (i, result) in results.iter().enumerate() {
-            out.iterations[first + i] = result.iterations;
-            out.time_ms[first + i] = share;
-            // Budgets past an early stop keep the final best.
-            let final_best = (result.loss, result.reconstruction.clone());
-            for (b, done) in filled[i].iter().enumerate() {
-                if !done {
-                    snapshot(i, b, &final_best, &mut out);
-                }
+        for (b, at_budget) in results.iter().take(budgets.len()).enumerate() {
+            let scored: Vec<(f32, Vec<f32>)> = at_budget
+                .par_iter()
+                .enumerate()
+                .map(|(i, result)| {
+                    let image = &images[i * image_len..(i + 1) * image_len];
+                    let map = anomaly_map(image, &result.reconstruction, size, &settings.score);
+                    (image_score(kind, result.loss, &map, &settings.score), map)
+                })
+                .collect();
+            for (i, (score, map)) in scored.into_iter().enumerate() {
+                out.scores[b][first + i] = score;
+                out.maps[b][first + i] = map;
+            }
+        }
+        if let Some(full) = results.last() {
+            for (i, result) in full.iter().enumerate() {
+                out.iterations[first + i] = result.iterations;
+                out.time_ms[first + i] = share;
             }
         }
         first += count;

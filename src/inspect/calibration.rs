@@ -12,6 +12,12 @@
 //! - Defect threshold: with defective validation images, the threshold of maximum F1; without,
 //!   the largest good score plus half the good scores' 5–95 % spread. Never below review.
 //! - Pixel threshold (localisation): the 99.9th percentile of every good validation map pixel.
+//! - Descent target loss: a quantile (default 0.9) of the good validation images' L(z₀); an
+//!   image whose loss reaches it stops descending.
+//! - Descent budget, when calibration may choose it: every candidate budget up to the
+//!   configured one is scored from one descent, each with its best map and score by the
+//!   criterion above, and the smallest budget within `BUDGET_MARGIN` (0.005) of the best
+//!   criterion wins: more iterations must buy detection to be worth their time.
 
 use std::path::{Path, PathBuf};
 
@@ -83,6 +89,16 @@ pub struct Calibration {
     /// The dataset fitted on; later runs take their part maps from it when `--data` is absent.
     #[serde(default)]
     pub data_dir: Option<PathBuf>,
+    /// The largest budget calibration could choose from, when it chose the budget
+    /// (`descent.max_iterations` is its choice); `None` when the budget was given.
+    #[serde(default)]
+    pub budget_ceiling: Option<usize>,
+    /// Each budget compared and its criterion (best image AUROC + pixel AUROC on validation).
+    #[serde(default)]
+    pub budget_scores: Vec<(usize, f32)>,
+    /// The quantile of good validation L(z₀) that `descent.target_loss` was fitted as.
+    #[serde(default)]
+    pub good_stop_quantile: Option<f32>,
 }
 
 impl Calibration {
@@ -143,6 +159,9 @@ impl Calibration {
             validation_defective: scores.defective.len(),
             auroc,
             data_dir: None,
+            budget_ceiling: None,
+            budget_scores: Vec::new(),
+            good_stop_quantile: None,
         })
     }
 

@@ -24,6 +24,38 @@ pub enum ModeArg {
     Seed,
 }
 
+/// The descent budget asked for on the command line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BudgetArg {
+    /// Calibration measures the budgets up to the default ceiling on the validation split and
+    /// keeps the best.
+    Auto,
+    /// Exactly this many iterations at most.
+    Fixed(usize),
+}
+
+impl std::str::FromStr for BudgetArg {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if s.eq_ignore_ascii_case("auto") {
+            return Ok(Self::Auto);
+        }
+        s.parse()
+            .map(Self::Fixed)
+            .map_err(|_| format!("`{s}` is neither `auto` nor a number of iterations"))
+    }
+}
+
+impl std::fmt::Display for BudgetArg {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Auto => f.write_str("auto"),
+            Self::Fixed(n) => write!(f, "{n}"),
+        }
+    }
+}
+
 /// Inspect images with a trained model: latent descent, heatmaps, regions with part names and
 /// a verdict (pass, review, defect, error) per image.
 ///
@@ -38,9 +70,10 @@ pub struct InspectArgs {
     /// default: the dataset recorded in RUN_DIR/calibration.json.
     #[arg(long, value_name = "DIR")]
     pub data: Option<PathBuf>,
-    /// Most descent iterations per image (0 = score E(x) in one pass).
-    #[arg(long, default_value_t = DescentConfig::default().max_iterations)]
-    pub iterations: usize,
+    /// Most descent iterations per image (0 = score E(x) in one pass), or `auto`: calibration
+    /// compares 0, 1, 2, 5, 10, 20 and 50 on the validation split and keeps the best.
+    #[arg(long, default_value = "auto", value_name = "N|auto")]
+    pub iterations: BudgetArg,
     #[arg(long, value_enum, default_value_t = ModeArg::Encoder)]
     pub mode: ModeArg,
     /// Seed of z₀ in `--mode seed`.
@@ -82,7 +115,10 @@ impl InspectArgs {
                 ModeArg::Seed => StartMode::Seed { seed: self.seed },
             },
             lambda: self.lambda,
-            max_iterations: self.iterations,
+            max_iterations: match self.iterations {
+                BudgetArg::Auto => DescentConfig::default().max_iterations,
+                BudgetArg::Fixed(n) => n,
+            },
             batch_size: self.batch.max(1),
             time_limit_ms: self.timeout_ms,
             ..DescentConfig::default()
@@ -94,6 +130,7 @@ pub fn run_inspect_cli(args: InspectArgs) -> anyhow::Result<()> {
     let device = select_device(args.device)?;
     let settings = InspectorSettings {
         descent: args.descent(),
+        choose_budget: args.iterations == BudgetArg::Auto,
         ..InspectorSettings::default()
     };
     let options = OpenOptions {

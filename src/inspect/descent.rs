@@ -8,7 +8,13 @@
 //! Many images descend together, each with its own z, its own Adam moments and its own
 //! stopping point; a finished image leaves the batch, so the rest run on a smaller tensor.
 //! An image stops when its best loss improved by less than `tolerance` (relative) over the last
-//! `patience` iterations, or at `max_iterations`. The result is the best z seen, not the last.
+//! `patience` iterations, when its best loss reaches `target_loss` (the level of a typical good
+//! image, fitted by calibration: such an image is already explained, so good parts exit at
+//! once), or at `max_iterations`. The result is the best z seen, not the last, with the G(z)
+//! computed when it was evaluated (no extra generator pass).
+//!
+//! [`descend_budgets`] also returns what smaller budgets would have given, from the same run:
+//! an image's path does not depend on the budget, only where it is cut.
 
 use burn::tensor::{Int, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
@@ -45,6 +51,10 @@ pub struct DescentConfig {
     /// Relative improvement of the best loss over `patience` iterations below which an image
     /// stops.
     pub tolerance: f32,
+    /// An image stops as soon as its best loss is at or below this level. Calibration fits it
+    /// from the good validation images' L(z₀); `None` turns the rule off.
+    #[serde(default)]
+    pub target_loss: Option<f32>,
     /// Images per descent batch.
     pub batch_size: usize,
     /// Wall-clock limit of one descent batch, in milliseconds: images still descending when it
@@ -65,6 +75,7 @@ impl Default for DescentConfig {
             max_iterations: 50,
             patience: 4,
             tolerance: 0.02,
+            target_loss: None,
             batch_size: 64,
             time_limit_ms: None,
         }
@@ -115,23 +126,44 @@ pub fn descend(
     images: &[f32],
     count: usize,
     config: &DescentConfig,
-    mut trace: Option<&mut TraceFn<'_>>,
+    trace: Option<&mut TraceFn<'_>>,
 ) -> Vec<DescentResult> {
+    descend_budgets(model, images, count, config, &[], trace)
+        .into_iter()
+        .next()
+        .unwrap_or_default()
+}
+
+/// Like [`descend`], and also the results the smaller `budgets` would have given, from the same
+/// run: element `j` of the answer holds the results at `budgets[j]` (capped at
+/// `config.max_iterations`); the last element holds the results at `config.max_iterations`.
+pub fn descend_budgets(
+    model: &InspectModel,
+    images: &[f32],
+    count: usize,
+    config: &DescentConfig,
+    budgets: &[usize],
+    mut trace: Option<&mut TraceFn<'_>>,
+) -> Vec<Vec<DescentResult>> {
     let image_len = model.config.image_len();
     let batch = config.batch_size.max(1);
-    let mut results = Vec::with_capacity(count);
+    let mut results: Vec<Vec<DescentResult>> = vec![Vec::with_capacity(count); budgets.len() + 1];
     let mut first = 0;
     while first < count {
         let n = batch.min(count - first);
         let chunk = &images[first * image_len..(first + n) * image_len];
-        results.extend(descend_batch(
+        let parts = descend_batch(
             model,
             chunk,
             n,
             first,
             config,
+            budgets,
             trace.as_deref_mut(),
-        ));
+        );
+        for (all, part) in results.iter_mut().zip(parts) {
+            all.extend(part);
+        }
         first += n;
     }
     results
@@ -144,9 +176,49 @@ struct Track {
     v: Vec<f32>,
     best_z: Vec<f32>,
     best_loss: f32,
+    /// G(best_z), kept from the evaluation that found it.
+    best_reconstruction: Vec<f32>,
     losses: Vec<f32>,
     iterations: usize,
     timed_out: bool,
+    /// The state when a smaller budget was reached, one slot per budget.
+    snapshots: Vec<Option<Snapshot>>,
+}
+
+/// What an image's result would be had its budget ended at `iterations`.
+struct Snapshot {
+    z: Vec<f32>,
+    loss: f32,
+    reconstruction: Vec<f32>,
+    iterations: usize,
+    evaluated: usize,
+}
+
+impl Track {
+    fn result(&self, snapshot: Option<&Snapshot>) -> DescentResult {
+        let finite = |loss: f32| if loss.is_finite() { loss } else { f32::NAN };
+        let initial_loss = self.losses.first().copied().unwrap_or(f32::NAN);
+        match snapshot {
+            Some(s) => DescentResult {
+                z: s.z.clone(),
+                loss: finite(s.loss),
+                initial_loss,
+                iterations: s.iterations,
+                reconstruction: s.reconstruction.clone(),
+                losses: self.losses[..s.evaluated].to_vec(),
+                timed_out: false,
+            },
+            None => DescentResult {
+                z: self.best_z.clone(),
+                loss: finite(self.best_loss),
+                initial_loss,
+                iterations: self.iterations,
+                reconstruction: self.best_reconstruction.clone(),
+                losses: self.losses.clone(),
+                timed_out: self.timed_out,
+            },
+        }
+    }
 }
 
 fn descend_batch(
@@ -155,8 +227,9 @@ fn descend_batch(
     n: usize,
     offset: usize,
     config: &DescentConfig,
+    budgets: &[usize],
     mut trace: Option<&mut TraceFn<'_>>,
-) -> Vec<DescentResult> {
+) -> Vec<Vec<DescentResult>> {
     let started = std::time::Instant::now();
     let device = &model.device;
     let grad_device = device.clone().autodiff();
@@ -187,9 +260,11 @@ fn descend_batch(
                 m: vec![0.0; latent],
                 v: vec![0.0; latent],
                 best_loss: f32::INFINITY,
+                best_reconstruction: Vec::new(),
                 losses: Vec::new(),
                 iterations: 0,
                 timed_out: false,
+                snapshots: budgets.iter().map(|_| None).collect(),
             }
         })
         .collect();
@@ -227,9 +302,9 @@ fn descend_batch(
             _ => pixel,
         };
         let loss_values = to_vec(loss.clone().inner());
+        let recon = to_vec(generated.clone().inner());
 
         if let Some(trace) = trace.as_deref_mut() {
-            let recon = to_vec(generated.clone().inner());
             for (row, &i) in active.iter().enumerate() {
                 let reconstruction = &recon[row * image_len..(row + 1) * image_len];
                 let residual = super::score::residual(
@@ -253,14 +328,38 @@ fn descend_batch(
             let track = &mut tracks[i];
             let value = loss_values[row];
             track.losses.push(value);
-            if value < track.best_loss {
-                track.best_loss = value;
+            let row_reconstruction = &recon[row * image_len..(row + 1) * image_len];
+            if value < track.best_loss || track.best_reconstruction.is_empty() {
+                // The first evaluation is kept even when its loss is not finite, so every
+                // result has a reconstruction (of z₀ then).
+                if value < track.best_loss {
+                    track.best_loss = value;
+                }
                 track.best_z.clone_from(&track.z);
+                track.best_reconstruction.clear();
+                track
+                    .best_reconstruction
+                    .extend_from_slice(row_reconstruction);
             }
             track.iterations = iteration;
+            for (slot, _) in track
+                .snapshots
+                .iter_mut()
+                .zip(budgets)
+                .filter(|&(_, &b)| b == iteration && b < config.max_iterations)
+            {
+                *slot = Some(Snapshot {
+                    z: track.best_z.clone(),
+                    loss: track.best_loss,
+                    reconstruction: track.best_reconstruction.clone(),
+                    iterations: iteration,
+                    evaluated: track.losses.len(),
+                });
+            }
             // A non-finite loss cannot be descended further; the caller sees it in `loss`.
             let stop = iteration == config.max_iterations
                 || !value.is_finite()
+                || config.target_loss.is_some_and(|t| track.best_loss <= t)
                 || stalled(&track.losses, config.patience, config.tolerance);
             if !stop {
                 still_active.push(row);
@@ -313,28 +412,17 @@ fn descend_batch(
         }
     }
 
-    let best: Vec<f32> = tracks
-        .iter()
-        .flat_map(|t| t.best_z.iter().copied())
-        .collect();
-    let reconstructions = model.generate(&best, n);
-    tracks
-        .into_iter()
-        .enumerate()
-        .map(|(i, track)| DescentResult {
-            initial_loss: track.losses.first().copied().unwrap_or(f32::NAN),
-            loss: if track.best_loss.is_finite() {
-                track.best_loss
-            } else {
-                f32::NAN
-            },
-            iterations: track.iterations,
-            reconstruction: reconstructions[i * image_len..(i + 1) * image_len].to_vec(),
-            z: track.best_z,
-            losses: track.losses,
-            timed_out: track.timed_out,
+    // A budget the image stopped before (or the full one) gets its final result.
+    let mut out: Vec<Vec<DescentResult>> = (0..budgets.len())
+        .map(|j| {
+            tracks
+                .iter()
+                .map(|t| t.result(t.snapshots[j].as_ref()))
+                .collect()
         })
-        .collect()
+        .collect();
+    out.push(tracks.iter().map(|t| t.result(None)).collect());
+    out
 }
 
 /// Whether the best loss improved by less than `tolerance` (relative) over the last `patience`

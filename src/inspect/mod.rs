@@ -19,9 +19,9 @@ pub mod report;
 pub mod score;
 
 pub use calibration::{Calibration, Verdict};
-pub use descent::{DescentConfig, DescentResult, StartMode, TraceFrame, descend};
+pub use descent::{DescentConfig, DescentResult, StartMode, TraceFrame, descend, descend_budgets};
 pub use localise::{PartAtlas, Region};
 pub use model::{InspectError, InspectModel};
 pub use open::{OpenOptions, Opened, open_inspector};
-pub use pipeline::{ImageReport, Inspector, InspectorSettings};
+pub use pipeline::{ImageReport, Inspector, InspectorSettings, budget_candidates};
 pub use score::{ScoreKind, ScoreSettings};

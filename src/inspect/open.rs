@@ -9,7 +9,7 @@ use super::calibration::Calibration;
 use super::descent::DescentConfig;
 use super::localise::PartAtlas;
 use super::model::{InspectError, InspectModel};
-use super::pipeline::{Inspector, InspectorSettings};
+use super::pipeline::{BUDGET_MARGIN, Inspector, InspectorSettings};
 
 /// What to open.
 #[derive(Debug, Clone)]
@@ -35,14 +35,33 @@ pub struct Opened {
 }
 
 /// Whether two descent settings give the same scores (the batch size and the time limit do
-/// not change them).
+/// not change them; the target loss is fitted by calibration, not set).
 pub fn same_scoring(a: &DescentConfig, b: &DescentConfig) -> bool {
     let neutral = |c: &DescentConfig| DescentConfig {
         batch_size: 0,
         time_limit_ms: None,
+        target_loss: None,
         ..*c
     };
     neutral(a) == neutral(b)
+}
+
+/// Whether `calibration` was fitted for `settings`: the same descent (with the budget chosen
+/// from the same ceiling, when calibration chooses it) and the same target quantile.
+pub fn fitted_for(calibration: &Calibration, settings: &InspectorSettings) -> bool {
+    let descent = if settings.choose_budget {
+        if calibration.budget_ceiling != Some(settings.descent.max_iterations) {
+            return false;
+        }
+        DescentConfig {
+            max_iterations: calibration.descent.max_iterations,
+            ..settings.descent
+        }
+    } else {
+        settings.descent
+    };
+    same_scoring(&calibration.descent, &descent)
+        && calibration.good_stop_quantile == settings.good_stop_quantile
 }
 
 /// Loads the model of `options.run_dir` on `device`, then its calibration: the stored one when
@@ -67,11 +86,12 @@ pub fn open_inspector(options: &OpenOptions, device: &Device) -> Result<Opened, 
         .clone()
         .or_else(|| existing.as_ref().and_then(|c| c.data_dir.clone()));
     let stale = existing.as_ref().is_some_and(|c| {
-        c.checkpoint_step != inspector.model.step
-            || !same_scoring(&c.descent, &options.settings.descent)
+        c.checkpoint_step != inspector.model.step || !fitted_for(c, &options.settings)
     });
     match (existing, &data) {
-        (Some(c), _) if !options.recalibrate && !stale => inspector.calibration = Some(c),
+        (Some(c), _) if !options.recalibrate && !stale => {
+            inspector.adopt(c);
+        }
         (_, Some(dir)) => {
             let c = inspector.calibrate(dir)?;
             notes.push(format!(
@@ -93,7 +113,7 @@ pub fn open_inspector(options: &OpenOptions, device: &Device) -> Result<Opened, 
                 "warning: {} was fitted with other settings or another checkpoint; give the dataset to refit it",
                 calibration_path.display()
             ));
-            inspector.calibration = Some(c);
+            inspector.adopt(c);
         }
         (None, None) => {
             return Err(InspectError::Invalid {
@@ -101,6 +121,9 @@ pub fn open_inspector(options: &OpenOptions, device: &Device) -> Result<Opened, 
                 message: "no calibration: give the training dataset (--data DIR, or the workbench's Dataset field) to fit the thresholds on its validation split".into(),
             });
         }
+    }
+    if let Some(c) = &inspector.calibration {
+        notes.push(descent_note(c));
     }
     if let Some(dir) = &data {
         match PartAtlas::load(dir) {
@@ -113,6 +136,32 @@ pub fn open_inspector(options: &OpenOptions, device: &Device) -> Result<Opened, 
         notes,
         data,
     })
+}
+
+/// How the calibration's descent runs, and why, for the user to read.
+pub fn descent_note(c: &Calibration) -> String {
+    let budget = c.descent.max_iterations;
+    let mut note = match c.budget_ceiling {
+        Some(ceiling) if !c.budget_scores.is_empty() => {
+            let compared: Vec<String> = c
+                .budget_scores
+                .iter()
+                .map(|(b, s)| format!("{b}: {s:.3}"))
+                .collect();
+            format!(
+                "descent: {budget} iterations, the smallest budget within {BUDGET_MARGIN} of the best on validation, of those up to {ceiling} (image + pixel AUROC per budget: {})",
+                compared.join(", ")
+            )
+        }
+        _ => format!("descent: {budget} iterations"),
+    };
+    if let (Some(target), Some(q)) = (c.descent.target_loss, c.good_stop_quantile) {
+        note.push_str(&format!(
+            "; an image stops once its loss reaches {target:.5} (the {:.0}th percentile of good validation images' starting loss)",
+            q * 100.0
+        ));
+    }
+    note
 }
 
 /// The run directory a checkpoint directory belongs to (`RUN/checkpoints/step-N` → `RUN`).

@@ -6,8 +6,9 @@ use std::time::Instant;
 use rayon::prelude::*;
 use serde::Serialize;
 
+use super::calibration::quantile;
 use super::calibration::{Calibration, ValidationScores, Verdict};
-use super::descent::{DescentConfig, TraceFn, descend};
+use super::descent::{DescentConfig, TraceFn, descend, descend_budgets};
 use super::image_io::{read_image, read_mask};
 use super::localise::{PartAtlas, Region, regions};
 use super::model::{InspectError, InspectModel};
@@ -15,7 +16,7 @@ use super::score::{ScoreKind, ScoreSettings, anomaly_map, image_score, image_sco
 use crate::dataset::Manifest;
 
 /// Settings of an [`Inspector`].
-#[derive(Debug, Clone, Copy, PartialEq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct InspectorSettings {
     pub descent: DescentConfig,
     pub score: ScoreSettings,
@@ -23,6 +24,41 @@ pub struct InspectorSettings {
     pub default_score_kind: ScoreKind,
     /// Smallest region kept, in pixels; `None` = `size² / 1024`, at least 2.
     pub min_region_area: Option<usize>,
+    /// Let calibration choose the descent budget: every budget of [`budget_candidates`] up to
+    /// `descent.max_iterations` is measured on the validation split (it needs defective
+    /// images there) and the best one is kept; otherwise `descent.max_iterations` is used as is.
+    pub choose_budget: bool,
+    /// Fit the descent's `target_loss` as this quantile of the good validation images' L(z₀):
+    /// an image that starts (or gets) as close to a good product as most good images do stops
+    /// there. `None` leaves the target unset.
+    pub good_stop_quantile: Option<f32>,
+}
+
+impl Default for InspectorSettings {
+    fn default() -> Self {
+        Self {
+            descent: DescentConfig::default(),
+            score: ScoreSettings::default(),
+            default_score_kind: ScoreKind::default(),
+            min_region_area: None,
+            choose_budget: true,
+            good_stop_quantile: Some(0.9),
+        }
+    }
+}
+
+/// How much more validation image + pixel AUROC a larger descent budget must give than the
+/// smallest one within reach: calibration keeps the smallest budget within this of the best.
+pub const BUDGET_MARGIN: f32 = 0.005;
+
+/// The descent budgets calibration compares, up to and including `ceiling`.
+pub fn budget_candidates(ceiling: usize) -> Vec<usize> {
+    let mut budgets: Vec<usize> = [0, 1, 2, 5, 10, 20, 50, 100, 200, 500]
+        .into_iter()
+        .filter(|&b| b < ceiling)
+        .collect();
+    budgets.push(ceiling);
+    budgets
 }
 
 /// The result for one image.
@@ -265,94 +301,158 @@ impl Inspector {
                 message: "the dataset has no good validation images to calibrate on".into(),
             });
         }
+        // Thresholds come from complete descents: no time limit here.
+        let mut descent = DescentConfig {
+            time_limit_ms: None,
+            target_loss: None,
+            ..self.settings.descent
+        };
+        if let Some(q) = self.settings.good_stop_quantile {
+            let start = DescentConfig {
+                max_iterations: 0,
+                ..descent
+            };
+            let initial: Vec<f32> = descend(&self.model, &good, n_good, &start, None)
+                .iter()
+                .map(|r| r.initial_loss)
+                .filter(|l| l.is_finite())
+                .collect();
+            if !initial.is_empty() {
+                descent.target_loss = Some(quantile(&initial, q));
+            }
+        }
+        let ceiling = descent.max_iterations;
+        let budgets = if self.settings.choose_budget && n_defective > 0 {
+            budget_candidates(ceiling)
+        } else {
+            vec![ceiling]
+        };
         let mut descended = Vec::new();
         for (images, count, is_good) in [(&good, n_good, true), (&defective, n_defective, false)] {
             if count > 0 {
-                // Thresholds come from complete descents: no time limit here.
-                let descent = DescentConfig {
-                    time_limit_ms: None,
-                    ..self.settings.descent
-                };
-                let results = descend(&self.model, images, count, &descent, None);
+                let results = descend_budgets(&self.model, images, count, &descent, &budgets, None);
                 descended.push((images, results, is_good));
             }
         }
-        // Every map variant is scored from the same reconstructions. With defective images the
-        // variant wins whose best image AUROC plus pixel AUROC (on the masks) is highest, so
-        // the map that ranks images well must also point at the defect; the default wins ties.
+        // Every map variant is scored from the same reconstructions, at every budget. With
+        // defective images the variant wins whose best image AUROC plus pixel AUROC (on the
+        // masks) is highest, so the map that ranks images well must also point at the defect
+        // (the default variant wins ties); then the smallest budget within BUDGET_MARGIN of the
+        // best budget's criterion.
         let candidates = if n_defective > 0 {
             self.settings.score.candidates()
         } else {
             vec![self.settings.score]
         };
-        let mut best: Option<(f32, Calibration)> = None;
-        let mut auroc = Vec::new();
-        for settings in candidates {
-            let mut scores = ValidationScores::default();
-            let (mut pixel_scores, mut pixel_labels) = (Vec::new(), Vec::new());
-            for (images, results, is_good) in &descended {
-                let maps: Vec<Vec<f32>> = results
-                    .par_iter()
-                    .enumerate()
-                    .map(|(i, result)| {
-                        let image = &images[i * image_len..(i + 1) * image_len];
-                        anomaly_map(image, &result.reconstruction, size, &settings)
-                    })
-                    .collect();
-                for (i, (result, map)) in results.iter().zip(maps).enumerate() {
-                    let row = image_scores(result.loss, &map, &settings);
-                    if *is_good {
-                        scores.good.push(row);
-                        scores.good_pixels.extend(&map);
-                        pixel_scores.extend(&map);
-                        pixel_labels.extend(std::iter::repeat_n(false, map.len()));
-                    } else {
-                        scores.defective.push(row);
-                        if let Some(mask) = &masks[i] {
+        let mut per_budget: Vec<(f32, Calibration)> = Vec::new();
+        for (b, &budget) in budgets.iter().enumerate() {
+            let at_budget = DescentConfig {
+                max_iterations: budget,
+                ..descent
+            };
+            let mut auroc = Vec::new();
+            let mut best_here: Option<(f32, Calibration)> = None;
+            for &settings in &candidates {
+                let mut scores = ValidationScores::default();
+                let (mut pixel_scores, mut pixel_labels) = (Vec::new(), Vec::new());
+                for (images, results, is_good) in &descended {
+                    let results = &results[b];
+                    let maps: Vec<Vec<f32>> = results
+                        .par_iter()
+                        .enumerate()
+                        .map(|(i, result)| {
+                            let image = &images[i * image_len..(i + 1) * image_len];
+                            anomaly_map(image, &result.reconstruction, size, &settings)
+                        })
+                        .collect();
+                    for (i, (result, map)) in results.iter().zip(maps).enumerate() {
+                        let row = image_scores(result.loss, &map, &settings);
+                        if *is_good {
+                            scores.good.push(row);
+                            scores.good_pixels.extend(&map);
                             pixel_scores.extend(&map);
-                            pixel_labels.extend(mask.iter().map(|&m| m > 0));
+                            pixel_labels.extend(std::iter::repeat_n(false, map.len()));
+                        } else {
+                            scores.defective.push(row);
+                            if let Some(mask) = &masks[i] {
+                                pixel_scores.extend(&map);
+                                pixel_labels.extend(mask.iter().map(|&m| m > 0));
+                            }
                         }
                     }
                 }
+                let pixel_auroc = if pixel_labels.contains(&true) {
+                    crate::eval::metrics::pixel_auroc(&pixel_scores, &pixel_labels) as f32
+                } else {
+                    0.0
+                };
+                let Some(fitted) = Calibration::fit(
+                    &scores,
+                    self.settings.default_score_kind,
+                    self.model.step,
+                    at_budget,
+                    settings,
+                ) else {
+                    continue;
+                };
+                let chosen = fitted
+                    .auroc
+                    .iter()
+                    .find(|(name, _)| name == fitted.score_kind.as_str())
+                    .map_or(f32::NEG_INFINITY, |(_, a)| *a);
+                for (name, a) in &fitted.auroc {
+                    auroc.push((format!("{} {name}", settings.map_name()), *a));
+                }
+                auroc.push((format!("{} pixel", settings.map_name()), pixel_auroc));
+                let chosen = chosen + pixel_auroc;
+                if best_here.as_ref().is_none_or(|(c, _)| chosen > *c) {
+                    best_here = Some((chosen, fitted));
+                }
             }
-            let pixel_auroc = if pixel_labels.contains(&true) {
-                crate::eval::metrics::pixel_auroc(&pixel_scores, &pixel_labels) as f32
-            } else {
-                0.0
-            };
-            let Some(fitted) = Calibration::fit(
-                &scores,
-                self.settings.default_score_kind,
-                self.model.step,
-                self.settings.descent,
-                settings,
-            ) else {
+            let Some((criterion, fitted)) = best_here else {
                 continue;
             };
-            let chosen = fitted
-                .auroc
-                .iter()
-                .find(|(name, _)| name == fitted.score_kind.as_str())
-                .map_or(f32::NEG_INFINITY, |(_, a)| *a);
-            for (name, a) in &fitted.auroc {
-                auroc.push((format!("{} {name}", settings.map_name()), *a));
-            }
-            auroc.push((format!("{} pixel", settings.map_name()), pixel_auroc));
-            let chosen = chosen + pixel_auroc;
-            if best.as_ref().is_none_or(|(b, _)| chosen > *b) {
-                best = Some((chosen, fitted));
-            }
+            // The AUROC of every variant at this budget, for the record.
+            per_budget.push((criterion, Calibration { auroc, ..fitted }));
         }
-        let calibration = best
-            .map(|(_, c)| Calibration { auroc, ..c })
+        let budget_scores: Vec<(usize, f32)> = per_budget
+            .iter()
+            .map(|(c, fitted)| (fitted.descent.max_iterations, *c))
+            .collect();
+        // More iterations cost time on every image: a larger budget must be worth it.
+        let top = per_budget
+            .iter()
+            .map(|(c, _)| *c)
+            .fold(f32::NEG_INFINITY, f32::max);
+        let calibration = per_budget
+            .into_iter()
+            .find(|(c, _)| *c >= top - BUDGET_MARGIN)
+            .map(|(_, c)| c)
             .ok_or_else(|| InspectError::Invalid {
                 path: manifest_path,
                 message: "no finite validation score to calibrate on".into(),
             })?;
         let calibration = Calibration {
             data_dir: Some(std::path::absolute(dir).unwrap_or_else(|_| dir.to_path_buf())),
+            budget_ceiling: self.settings.choose_budget.then_some(ceiling),
+            budget_scores: if budgets.len() > 1 {
+                budget_scores
+            } else {
+                Vec::new()
+            },
+            good_stop_quantile: self.settings.good_stop_quantile,
             ..calibration
         };
-        Ok(self.calibration.insert(calibration))
+        Ok(self.adopt(calibration))
+    }
+
+    /// Keeps `calibration` and inspects with what it fitted: its target loss, and its descent
+    /// budget when the settings let calibration choose it.
+    pub fn adopt(&mut self, calibration: Calibration) -> &Calibration {
+        self.settings.descent.target_loss = calibration.descent.target_loss;
+        if self.settings.choose_budget && calibration.budget_ceiling.is_some() {
+            self.settings.descent.max_iterations = calibration.descent.max_iterations;
+        }
+        self.calibration.insert(calibration)
     }
 }
