@@ -2,7 +2,10 @@
 //! with a trained run under several map variants and prints the image AUROC of each, per class.
 //!
 //! `cargo run --example score_study -- --model RUN_DIR --data DIR [--split validation]
-//! [--iterations 0] [--device cpu]`
+//! [--train TRAIN_DIR] [--iterations 0] [--device cpu]`
+//!
+//! With `--train` (default: `--data`), the training renders there also give the
+//! pose-normalised variants.
 //!
 //! The map variants differ only in how the residual between image and reconstruction is formed,
 //! so one descent per image serves them all.
@@ -17,13 +20,14 @@ use unseen::compute::{ComputeDevice, select_device};
 use unseen::dataset::Manifest;
 use unseen::eval::metrics::auroc;
 use unseen::inspect::image_io::read_image;
-use unseen::inspect::score::{ScoreKind, ScoreSettings, anomaly_map, image_score};
-use unseen::inspect::{DescentConfig, InspectModel, Inspector, InspectorSettings};
+use unseen::inspect::score::{ScoreKind, ScoreSettings, image_score};
+use unseen::inspect::{DescentConfig, InspectModel, Inspector, InspectorSettings, PartAtlas};
 
 fn main() -> anyhow::Result<()> {
     let mut device = ComputeDevice::Cpu;
     let mut model_dir: Option<PathBuf> = None;
     let mut data_dir: Option<PathBuf> = None;
+    let mut train_dir: Option<PathBuf> = None;
     let mut split = "validation".to_string();
     let mut descent = DescentConfig {
         max_iterations: 0,
@@ -34,6 +38,7 @@ fn main() -> anyhow::Result<()> {
             "--device" => device = value.parse()?,
             "--model" => model_dir = Some(value.into()),
             "--data" => data_dir = Some(value.into()),
+            "--train" => train_dir = Some(value.into()),
             "--split" => split = value,
             "--iterations" => descent.max_iterations = value.parse()?,
             other => anyhow::bail!("unknown flag {other}"),
@@ -58,18 +63,27 @@ fn main() -> anyhow::Result<()> {
         "no {split} images in {}",
         data_dir.display()
     );
-    let inspector = Inspector::new(
+    let mut inspector = Inspector::new(
         model,
         InspectorSettings {
             descent,
             ..InspectorSettings::default()
         },
     );
+    let train_dir = train_dir.unwrap_or_else(|| data_dir.clone());
+    match PartAtlas::load(&train_dir) {
+        Ok(atlas) => inspector.set_atlas(Some(atlas)),
+        Err(e) => eprintln!("no pose-normalised variants: {e}"),
+    }
     let reports = inspector.inspect_images(&images, classes.len(), None);
+    let reconstructions: Vec<&[f32]> = reports
+        .iter()
+        .map(|r| r.reconstruction.as_slice())
+        .collect();
 
     // Calibration's candidates, and wider smoothing and shifts beside them.
     let base = ScoreSettings::default();
-    let mut variants = base.candidates();
+    let mut variants = base.candidates_with(inspector.atlas().is_some());
     variants.extend([
         ScoreSettings {
             smoothing_sigma: 2.0,
@@ -99,8 +113,8 @@ fn main() -> anyhow::Result<()> {
         let name = format!("{} σ{}", settings.map_name(), settings.smoothing_sigma);
         // Per class, each image's score of every kind.
         let mut by_class: BTreeMap<&str, Vec<[f32; 2]>> = BTreeMap::new();
-        for (report, class) in reports.iter().zip(&classes) {
-            let map = anomaly_map(&report.image, &report.reconstruction, size, settings);
+        let maps = inspector.maps(&images, &reconstructions, settings);
+        for ((report, class), map) in reports.iter().zip(&classes).zip(maps) {
             let scores = kinds.map(|kind| image_score(kind, report.loss, &map, settings));
             by_class.entry(class).or_default().push(scores);
         }

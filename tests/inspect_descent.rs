@@ -74,8 +74,8 @@ fn test_images(class: &str) -> (Vec<f32>, Vec<unseen::dataset::SampleRecord>, Ve
 
 fn calibrated() -> Inspector {
     let mut inspector = Inspector::new(model(), InspectorSettings::default());
+    inspector.set_atlas(Some(PartAtlas::load(trained().data.path()).unwrap()));
     inspector.calibrate(trained().data.path()).unwrap();
-    inspector.atlas = Some(PartAtlas::load(trained().data.path()).unwrap());
     inspector
 }
 
@@ -472,6 +472,57 @@ fn calibration_chooses_the_budget_it_measures_best() {
         assert!(
             (merit - measured).abs() < 0.02,
             "budget {budget}: alone {merit}, in the sweep {measured}"
+        );
+    }
+}
+
+#[test]
+fn pose_normalised_maps_need_the_training_renders() {
+    let mut inspector = calibrated();
+    // With the training renders at hand, calibration measured the pose-normalised variants.
+    let c = inspector.calibration.clone().unwrap();
+    assert!(
+        c.auroc.iter().any(|(name, _)| name == "ssim-pose pixel"),
+        "{:?}",
+        c.auroc
+    );
+    inspector.calibration = Some(unseen::inspect::Calibration {
+        score: unseen::inspect::ScoreSettings {
+            pose_normalised: true,
+            ..c.score
+        },
+        ..c
+    });
+    let (pixels, records, _) = test_images("bulge");
+    let n = records.len();
+    let reports = inspector.inspect_images(&pixels, n, None);
+    for r in &reports {
+        assert_ne!(r.verdict, Verdict::Error, "{:?}", r.error);
+        assert!(r.map.iter().all(|v| v.is_finite() && *v >= 0.0));
+    }
+    // Subtracting what good renders of the same pose get leaves less of the map.
+    let raw = inspector.maps(
+        &pixels,
+        &reports
+            .iter()
+            .map(|r| r.reconstruction.as_slice())
+            .collect::<Vec<_>>(),
+        &unseen::inspect::ScoreSettings {
+            pose_normalised: false,
+            ..inspector.score_settings()
+        },
+    );
+    let sum = |maps: Vec<&[f32]>| maps.iter().flat_map(|m| m.iter()).sum::<f32>();
+    let normalised = sum(reports.iter().map(|r| r.map.as_slice()).collect());
+    assert!(normalised < sum(raw.iter().map(Vec::as_slice).collect()));
+    // Without them the map cannot be made: never a pass, and the error says what to give.
+    inspector.set_atlas(None);
+    for r in inspector.inspect_images(&pixels, n, None) {
+        assert_eq!(r.verdict, Verdict::Error);
+        assert!(
+            r.error.as_ref().unwrap().contains("--data"),
+            "{:?}",
+            r.error
         );
     }
 }

@@ -14,7 +14,6 @@ use crate::compute::SelectedDevice;
 use crate::dataset::Manifest;
 use crate::inspect::descent::{DescentConfig, StartMode, TraceFrame};
 use crate::inspect::image_io::{images_in, read_image};
-use crate::inspect::score::anomaly_map;
 use crate::inspect::{
     Calibration, ImageReport, InspectorSettings, OpenOptions, Region, Verdict, open_inspector,
 };
@@ -121,10 +120,12 @@ fn worker_loop(
                     batch_size: 1,
                     ..descent
                 };
-                let size = inspector.model.image_size();
                 let score = inspector.score_settings();
                 let mut trace = |frame: &TraceFrame<'_>| {
-                    let map = anomaly_map(&image, frame.reconstruction, size, &score);
+                    let map = inspector
+                        .maps(&image, &[frame.reconstruction], &score)
+                        .pop()
+                        .unwrap_or_default();
                     send(Event::Frame(RecordedFrame {
                         iteration: frame.iteration,
                         loss: frame.loss,

@@ -6,7 +6,10 @@
 //!   ([`ScoreSettings::candidates`]: absolute or SSIM difference, with or without a one-pixel
 //!   shift tolerance) is scored, and the variant with the highest sum of its best image AUROC
 //!   (good vs defective, over the [`ScoreKind`]s) and its pixel AUROC on the defect masks wins,
-//!   with that score kind; otherwise the configured defaults.
+//!   with that score kind; otherwise the configured defaults. With the training renders at
+//!   hand the same variants are also scored pose-normalised (the map less the mean map of the
+//!   four training renders nearest to the reconstruction), and must beat the plain ones by
+//!   `POSE_MARGIN` (0.01) of the criterion to be chosen.
 //! - Review threshold: the 95th percentile of the good validation scores, so about one good
 //!   part in twenty goes to a person rather than passing silently near the edge.
 //! - Defect threshold: with defective validation images, the threshold of maximum F1; without,
@@ -93,7 +96,8 @@ pub struct Calibration {
     /// (`descent.max_iterations` is its choice); `None` when the budget was given.
     #[serde(default)]
     pub budget_ceiling: Option<usize>,
-    /// Each budget compared and its criterion (best image AUROC + pixel AUROC on validation).
+    /// Each budget compared and its criterion (best image AUROC + pixel AUROC on validation,
+    /// less `POSE_MARGIN` when its best map is pose-normalised).
     #[serde(default)]
     pub budget_scores: Vec<(usize, f32)>,
     /// The quantile of good validation L(z₀) that `descent.target_loss` was fitted as.

@@ -270,6 +270,48 @@ impl PartAtlas {
         best.map(|(i, _)| i)
     }
 
+    /// The `k` training images nearest to `reconstruction` in squared pixel distance, nearest
+    /// first (ties keep the earlier image). Partial-distance pruning against the k-th best so
+    /// far keeps the answer a plain scan's.
+    pub fn nearest_k(&self, reconstruction: &[f32], k: usize) -> Vec<usize> {
+        let len = self.channels * self.size * self.size;
+        if reconstruction.len() != len || k == 0 {
+            return Vec::new();
+        }
+        let row = self.size;
+        let mut best: Vec<(f32, usize)> = Vec::with_capacity(k + 1);
+        for i in 0..self.len() {
+            let image = &self.images[i * len..(i + 1) * len];
+            let bound = if best.len() == k {
+                best[k - 1].0
+            } else {
+                f32::INFINITY
+            };
+            let mut d = 0.0f32;
+            let mut pruned = false;
+            for (a, b) in image.chunks(row).zip(reconstruction.chunks(row)) {
+                d += squared_distance(a, b);
+                if d >= bound {
+                    pruned = true;
+                    break;
+                }
+            }
+            if pruned {
+                continue;
+            }
+            let at = best.partition_point(|&(e, _)| e <= d);
+            best.insert(at, (d, i));
+            best.truncate(k);
+        }
+        best.into_iter().map(|(_, i)| i).collect()
+    }
+
+    /// The pixels of training image `index`, `channels · size²` values.
+    pub fn image(&self, index: usize) -> &[f32] {
+        let n = self.channels * self.size * self.size;
+        &self.images[index * n..(index + 1) * n]
+    }
+
     /// The part map of training image `index`.
     pub fn part_map(&self, index: usize) -> &[u8] {
         let n = self.size * self.size;
@@ -373,24 +415,35 @@ mod tests {
         assert_eq!(all[0].peak, 2.0);
     }
 
-    #[test]
-    fn pruned_window_search_finds_what_a_plain_scan_finds() {
-        let (size, count) = (16, 60);
-        let mut state = 12345u64;
-        let mut next = || {
+    /// An atlas of grey `size`² images with blank part maps.
+    fn grey_atlas(size: usize, images: Vec<f32>) -> PartAtlas {
+        let count = images.len() / (size * size);
+        PartAtlas {
+            size,
+            channels: 1,
+            images,
+            part_maps: vec![0; count * size * size],
+            names: BTreeMap::new(),
+        }
+    }
+
+    /// Uniform values in [0, 1) from a 64-bit linear congruential generator.
+    fn uniform(seed: u64) -> impl FnMut() -> f32 {
+        let mut state = seed;
+        move || {
             state = state
                 .wrapping_mul(6364136223846793005)
                 .wrapping_add(1442695040888963407);
             (state >> 40) as f32 / (1u64 << 24) as f32
-        };
+        }
+    }
+
+    #[test]
+    fn pruned_window_search_finds_what_a_plain_scan_finds() {
+        let (size, count) = (16, 60);
+        let mut next = uniform(12345);
         let images: Vec<f32> = (0..count * size * size).map(|_| next()).collect();
-        let atlas = PartAtlas {
-            size,
-            channels: 1,
-            images: images.clone(),
-            part_maps: vec![0; count * size * size],
-            names: BTreeMap::new(),
-        };
+        let atlas = grey_atlas(size, images.clone());
         for trial in 0..20 {
             let query: Vec<f32> = (0..size * size).map(|_| next()).collect();
             let bbox: [usize; 4] = [trial % 9, trial % 7, 6 + trial % 9, 5 + trial % 10];
@@ -423,5 +476,37 @@ mod tests {
         };
         let query = images[5 * size * size..6 * size * size].to_vec();
         assert_eq!(atlas.nearest_in_window(&query, [0, 0, 15, 15], 0), Some(5));
+    }
+
+    #[test]
+    fn pruned_k_nearest_search_finds_what_a_sort_finds() {
+        let (size, count) = (12, 80);
+        let mut next = uniform(777);
+        let mut images: Vec<f32> = (0..count * size * size).map(|_| next()).collect();
+        // Image 40 repeats image 7: equal distances keep the earlier image first.
+        let seventh = images[7 * size * size..8 * size * size].to_vec();
+        images[40 * size * size..41 * size * size].copy_from_slice(&seventh);
+        let atlas = grey_atlas(size, images.clone());
+        for k in [1, 4, 16] {
+            for trial in 0..10 {
+                let query: Vec<f32> = (0..size * size).map(|_| next()).collect();
+                let mut plain: Vec<(f32, usize)> = (0..count)
+                    .map(|i| {
+                        let d: f32 = images[i * size * size..(i + 1) * size * size]
+                            .iter()
+                            .zip(&query)
+                            .map(|(a, b)| (a - b) * (a - b))
+                            .sum();
+                        (d, i)
+                    })
+                    .collect();
+                plain.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+                let expected: Vec<usize> = plain[..k].iter().map(|&(_, i)| i).collect();
+                assert_eq!(atlas.nearest_k(&query, k), expected, "k {k}, trial {trial}");
+            }
+        }
+        assert_eq!(atlas.nearest_k(&seventh, 2), vec![7, 40]);
+        assert!(atlas.nearest_k(&seventh, 0).is_empty());
+        assert!(atlas.nearest_k(&seventh[1..], 3).is_empty());
     }
 }

@@ -85,6 +85,16 @@ pub fn open_inspector(options: &OpenOptions, device: &Device) -> Result<Opened, 
         .data
         .clone()
         .or_else(|| existing.as_ref().and_then(|c| c.data_dir.clone()));
+    // The training renders name parts and make pose-normalised maps, so calibration may
+    // choose those: loaded first.
+    if let Some(dir) = &data {
+        match PartAtlas::load(dir) {
+            Ok(atlas) => inspector.set_atlas(Some(atlas)),
+            Err(e) => notes.push(format!(
+                "warning: regions get no part names, and maps cannot be pose-normalised: {e}"
+            )),
+        }
+    }
     let stale = existing.as_ref().is_some_and(|c| {
         c.checkpoint_step != inspector.model.step || !fitted_for(c, &options.settings)
     });
@@ -124,12 +134,6 @@ pub fn open_inspector(options: &OpenOptions, device: &Device) -> Result<Opened, 
     }
     if let Some(c) = &inspector.calibration {
         notes.push(descent_note(c));
-    }
-    if let Some(dir) = &data {
-        match PartAtlas::load(dir) {
-            Ok(atlas) => inspector.atlas = Some(atlas),
-            Err(e) => notes.push(format!("warning: regions get no part names: {e}")),
-        }
     }
     Ok(Opened {
         inspector,

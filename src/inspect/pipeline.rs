@@ -1,6 +1,8 @@
 //! The whole inspection of a set of images: descent, maps, scores, verdicts, regions.
 
+use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use rayon::prelude::*;
@@ -110,13 +112,33 @@ impl ImageReport {
     }
 }
 
+/// How many training renders nearest to a reconstruction stand for its pose in a
+/// pose-normalised map (four measured best of 1, 4 and 16 on the held-out set).
+pub const POSE_NEIGHBOURS: usize = 4;
+
+/// How much more validation image + pixel AUROC a pose-normalised map must give than the best
+/// plain one to be chosen (it costs a search through the training renders per image).
+pub const POSE_MARGIN: f32 = 0.01;
+
+/// What is known about training renders, by atlas index, filled as poses are first needed:
+/// G(E(t)), and the anomaly map of t under `settings` (the last map settings asked for).
+#[derive(Debug, Default)]
+struct PoseState {
+    reconstructions: HashMap<usize, Arc<Vec<f32>>>,
+    settings: Option<ScoreSettings>,
+    maps: HashMap<usize, Arc<Vec<f32>>>,
+}
+
+type PoseCache = Arc<Mutex<PoseState>>;
+
 /// A loaded model with its calibration and (optionally) the part atlas.
 #[derive(Debug, Clone)]
 pub struct Inspector {
     pub model: InspectModel,
     pub settings: InspectorSettings,
     pub calibration: Option<Calibration>,
-    pub atlas: Option<PartAtlas>,
+    atlas: Option<PartAtlas>,
+    poses: PoseCache,
 }
 
 impl Inspector {
@@ -126,7 +148,150 @@ impl Inspector {
             settings,
             calibration: None,
             atlas: None,
+            poses: PoseCache::default(),
         }
+    }
+
+    /// The training renders and part maps: regions get part names, and pose-normalised maps
+    /// become possible.
+    pub fn set_atlas(&mut self, atlas: Option<PartAtlas>) {
+        self.atlas = atlas;
+        self.poses = PoseCache::default();
+    }
+
+    pub fn atlas(&self) -> Option<&PartAtlas> {
+        self.atlas.as_ref()
+    }
+
+    /// Makes G(E(t)) of the training renders `indices` that are not known yet.
+    fn reconstruct_renders(&self, atlas: &PartAtlas, indices: &BTreeSet<usize>) {
+        let missing: Vec<usize> = {
+            let state = self.poses.lock().unwrap_or_else(|e| e.into_inner());
+            indices
+                .iter()
+                .copied()
+                .filter(|i| !state.reconstructions.contains_key(i))
+                .collect()
+        };
+        let image_len = self.model.config.image_len();
+        for chunk in missing.chunks(self.settings.descent.batch_size.max(1)) {
+            let images: Vec<f32> = chunk
+                .iter()
+                .flat_map(|&i| atlas.image(i).iter().copied())
+                .collect();
+            let z = self.model.encode(&images, chunk.len());
+            let made = self.model.generate(&z, chunk.len());
+            let mut state = self.poses.lock().unwrap_or_else(|e| e.into_inner());
+            for (k, &i) in chunk.iter().enumerate() {
+                let r = made[k * image_len..(k + 1) * image_len].to_vec();
+                state.reconstructions.insert(i, Arc::new(r));
+            }
+        }
+    }
+
+    /// Reconstructs every training render and makes its map under the calibrated settings,
+    /// so pose-normalised inspection runs at its steady-state speed from the first image
+    /// (otherwise the first images pay for the renders they need). A no-op without an atlas.
+    pub fn warm_up(&self) {
+        let Some(atlas) = &self.atlas else {
+            return;
+        };
+        let all: BTreeSet<usize> = (0..atlas.len()).collect();
+        self.reconstruct_renders(atlas, &all);
+        let all: Vec<usize> = all.into_iter().collect();
+        self.render_maps(atlas, &all, &self.score_settings());
+    }
+
+    /// The maps of training renders `indices` under `settings`, made once per settings.
+    fn render_maps(
+        &self,
+        atlas: &PartAtlas,
+        indices: &[usize],
+        settings: &ScoreSettings,
+    ) -> HashMap<usize, Arc<Vec<f32>>> {
+        let size = self.model.image_size();
+        let missing: Vec<(usize, Arc<Vec<f32>>)> = {
+            let mut state = self.poses.lock().unwrap_or_else(|e| e.into_inner());
+            if state.settings != Some(*settings) {
+                state.settings = Some(*settings);
+                state.maps.clear();
+            }
+            indices
+                .iter()
+                .filter(|i| !state.maps.contains_key(i))
+                .filter_map(|&i| Some((i, state.reconstructions.get(&i)?.clone())))
+                .collect()
+        };
+        let made: Vec<(usize, Arc<Vec<f32>>)> = missing
+            .par_iter()
+            .map(|(i, r)| {
+                (
+                    *i,
+                    Arc::new(anomaly_map(atlas.image(*i), r, size, settings)),
+                )
+            })
+            .collect();
+        let mut state = self.poses.lock().unwrap_or_else(|e| e.into_inner());
+        state.maps.extend(made);
+        indices
+            .iter()
+            .filter_map(|&i| Some((i, state.maps.get(&i)?.clone())))
+            .collect()
+    }
+
+    /// The anomaly maps of `images` (flat, `image_len` each) against their reconstructions,
+    /// made as `settings` say. A pose-normalised map without training renders to compare
+    /// with is all NaN, so its score is not finite and the verdict is `error`.
+    pub fn maps(
+        &self,
+        images: &[f32],
+        reconstructions: &[&[f32]],
+        settings: &ScoreSettings,
+    ) -> Vec<Vec<f32>> {
+        let size = self.model.image_size();
+        let image_len = self.model.config.image_len();
+        let raw: Vec<Vec<f32>> = reconstructions
+            .par_iter()
+            .enumerate()
+            .map(|(i, r)| {
+                anomaly_map(
+                    &images[i * image_len..(i + 1) * image_len],
+                    r,
+                    size,
+                    settings,
+                )
+            })
+            .collect();
+        if !settings.pose_normalised {
+            return raw;
+        }
+        let Some(atlas) = &self.atlas else {
+            return vec![vec![f32::NAN; size * size]; raw.len()];
+        };
+        let neighbours: Vec<Vec<usize>> = reconstructions
+            .par_iter()
+            .map(|r| atlas.nearest_k(r, POSE_NEIGHBOURS))
+            .collect();
+        let wanted: BTreeSet<usize> = neighbours.iter().flatten().copied().collect();
+        self.reconstruct_renders(atlas, &wanted);
+        let wanted: Vec<usize> = wanted.into_iter().collect();
+        let normal = self.render_maps(atlas, &wanted, settings);
+        raw.into_par_iter()
+            .zip(neighbours)
+            .map(|(map, near)| {
+                let used: Vec<&Arc<Vec<f32>>> = near.iter().filter_map(|j| normal.get(j)).collect();
+                if used.is_empty() {
+                    return vec![f32::NAN; size * size];
+                }
+                let mut reference = vec![0.0f32; size * size];
+                for m in &used {
+                    for (acc, v) in reference.iter_mut().zip(m.iter()) {
+                        *acc += v / used.len() as f32;
+                    }
+                }
+                super::score::excess_over(&map, &reference)
+            })
+            .collect()
     }
 
     /// How maps are made: the calibration's choice, or the settings' before calibration.
@@ -164,14 +329,19 @@ impl Inspector {
         let per_image_ms = started.elapsed().as_secs_f64() * 1000.0 / count.max(1) as f64;
         let kind = self.score_kind();
         let score_settings = self.score_settings();
-        // Maps, scores and regions are independent per image: they run on all cores while
-        // the descent (above) has its own parallelism inside burn.
+        let reconstructions: Vec<&[f32]> = results
+            .iter()
+            .map(|r| r.reconstruction.as_slice())
+            .collect();
+        let maps = self.maps(images, &reconstructions, &score_settings);
+        // Scores and regions are independent per image: they run on all cores while the
+        // descent (above) has its own parallelism inside burn.
         results
             .into_par_iter()
+            .zip(maps)
             .enumerate()
-            .map(|(i, result)| {
+            .map(|(i, (result, map))| {
                 let image = images[i * image_len..(i + 1) * image_len].to_vec();
-                let map = anomaly_map(&image, &result.reconstruction, size, &score_settings);
                 let score = image_score(kind, result.loss, &map, &score_settings);
                 let (verdict, error) = match &self.calibration {
                     // An incomplete descent is not a judgement: never a pass.
@@ -186,7 +356,13 @@ impl Inspector {
                     ),
                     Some(c) => (
                         c.verdict(score),
-                        (!score.is_finite()).then(|| "score is not finite".to_string()),
+                        (!score.is_finite()).then(|| {
+                            if score_settings.pose_normalised && self.atlas.is_none() {
+                                "the calibrated map is pose-normalised and needs the training renders: give the training dataset (--data)".to_string()
+                            } else {
+                                "score is not finite".to_string()
+                            }
+                        }),
                     ),
                     None => (Verdict::Error, Some("no calibration".to_string())),
                 };
@@ -340,7 +516,7 @@ impl Inspector {
         // (the default variant wins ties); then the smallest budget within BUDGET_MARGIN of the
         // best budget's criterion.
         let candidates = if n_defective > 0 {
-            self.settings.score.candidates()
+            self.settings.score.candidates_with(self.atlas.is_some())
         } else {
             vec![self.settings.score]
         };
@@ -357,14 +533,11 @@ impl Inspector {
                 let (mut pixel_scores, mut pixel_labels) = (Vec::new(), Vec::new());
                 for (images, results, is_good) in &descended {
                     let results = &results[b];
-                    let maps: Vec<Vec<f32>> = results
-                        .par_iter()
-                        .enumerate()
-                        .map(|(i, result)| {
-                            let image = &images[i * image_len..(i + 1) * image_len];
-                            anomaly_map(image, &result.reconstruction, size, &settings)
-                        })
+                    let reconstructions: Vec<&[f32]> = results
+                        .iter()
+                        .map(|r| r.reconstruction.as_slice())
                         .collect();
+                    let maps = self.maps(images, &reconstructions, &settings);
                     for (i, (result, map)) in results.iter().zip(maps).enumerate() {
                         let row = image_scores(result.loss, &map, &settings);
                         if *is_good {
@@ -404,7 +577,14 @@ impl Inspector {
                     auroc.push((format!("{} {name}", settings.map_name()), *a));
                 }
                 auroc.push((format!("{} pixel", settings.map_name()), pixel_auroc));
-                let chosen = chosen + pixel_auroc;
+                // A pose-normalised map costs a search through the training renders per
+                // image: it must be worth POSE_MARGIN more than a plain one.
+                let chosen = chosen + pixel_auroc
+                    - if settings.pose_normalised {
+                        POSE_MARGIN
+                    } else {
+                        0.0
+                    };
                 if best_here.as_ref().is_none_or(|(c, _)| chosen > *c) {
                     best_here = Some((chosen, fitted));
                 }

@@ -52,38 +52,67 @@ pub struct ScoreSettings {
     /// differences is kept. An edge drawn one pixel off then costs little, while a blob wider
     /// than the radius (a bulge, a chip) still differs everywhere inside it.
     pub shift_tolerance: usize,
+    /// Subtract the map that good training renders of the same pose get from the model (the
+    /// mean over the renders nearest to the reconstruction), keeping only the excess: what the
+    /// model always gets wrong at that pose (a notch it cannot draw sharply) stops counting.
+    /// Needs the training dataset's renders (the part atlas).
+    pub pose_normalised: bool,
 }
 
 impl ScoreSettings {
-    /// The map variants calibration chooses among (by validation AUROC), the default first.
-    pub fn candidates(&self) -> Vec<ScoreSettings> {
-        [
-            (MapKind::Absolute, 0),
-            (MapKind::Absolute, 1),
-            (MapKind::Ssim, 0),
-            (MapKind::Ssim, 1),
-        ]
-        .into_iter()
-        .map(|(map, shift_tolerance)| ScoreSettings {
-            map,
-            shift_tolerance,
-            ..*self
-        })
-        .collect()
+    /// The map variants calibration chooses among (by validation AUROC), the default first;
+    /// the pose-normalised ones only `with_pose` (when training renders are at hand).
+    pub fn candidates_with(&self, with_pose: bool) -> Vec<ScoreSettings> {
+        let poses: &[bool] = if with_pose { &[false, true] } else { &[false] };
+        let mut out = Vec::new();
+        for &pose_normalised in poses {
+            for (map, shift_tolerance) in [
+                (MapKind::Absolute, 0),
+                (MapKind::Absolute, 1),
+                (MapKind::Ssim, 0),
+                (MapKind::Ssim, 1),
+            ] {
+                out.push(ScoreSettings {
+                    map,
+                    shift_tolerance,
+                    pose_normalised,
+                    ..*self
+                });
+            }
+        }
+        out
     }
 
-    /// A short name of the map: `absolute`, `ssim`, with `±N` for a shift tolerance.
+    /// [`candidates_with`](Self::candidates_with) without the pose-normalised variants.
+    pub fn candidates(&self) -> Vec<ScoreSettings> {
+        self.candidates_with(false)
+    }
+
+    /// A short name of the map: `absolute`, `ssim`, with `±N` for a shift tolerance and
+    /// `-pose` when pose-normalised.
     pub fn map_name(&self) -> String {
         let kind = match self.map {
             MapKind::Absolute => "absolute",
             MapKind::Ssim => "ssim",
         };
-        if self.shift_tolerance == 0 {
+        let mut name = if self.shift_tolerance == 0 {
             kind.to_string()
         } else {
             format!("{kind}±{}", self.shift_tolerance)
+        };
+        if self.pose_normalised {
+            name.push_str("-pose");
         }
+        name
     }
+}
+
+/// `map` less `reference` where it exceeds it, zero elsewhere.
+pub fn excess_over(map: &[f32], reference: &[f32]) -> Vec<f32> {
+    map.iter()
+        .zip(reference)
+        .map(|(m, r)| (m - r).max(0.0))
+        .collect()
 }
 
 impl Default for ScoreSettings {
@@ -93,6 +122,7 @@ impl Default for ScoreSettings {
             top_fraction: 0.01,
             map: MapKind::Absolute,
             shift_tolerance: 0,
+            pose_normalised: false,
         }
     }
 }
