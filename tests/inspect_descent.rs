@@ -528,6 +528,25 @@ fn pose_normalised_maps_need_the_training_renders() {
 }
 
 #[test]
+fn shortlisted_pose_lookup_finds_the_exact_neighbours_of_real_reconstructions() {
+    let inspector = calibrated();
+    let atlas = inspector.atlas().unwrap();
+    let (mut hits, mut total) = (0, 0);
+    for class in ["good", "bulge", "short_notch"] {
+        let (pixels, records, _) = test_images(class);
+        for r in inspector.inspect_images(&pixels, records.len(), None) {
+            let exact = atlas.nearest_k(&r.reconstruction, 4);
+            let fast = atlas.nearest_k_shortlisted(&r.reconstruction, 4);
+            assert_eq!(fast.len(), 4);
+            hits += fast.iter().filter(|i| exact.contains(i)).count();
+            total += 4;
+        }
+    }
+    eprintln!("shortlist kept {hits} of {total} exact neighbours");
+    assert!(hits * 10 >= total * 9, "{hits} of {total}");
+}
+
+#[test]
 fn verdicts_separate_good_from_defective() {
     let inspector = calibrated();
     let c = inspector.calibration.as_ref().unwrap();

@@ -258,7 +258,7 @@ impl Inspector {
         Some(
             reconstructions
                 .par_iter()
-                .map(|r| atlas.nearest_k(r, POSE_NEIGHBOURS))
+                .map(|r| atlas.nearest_k_shortlisted(r, POSE_NEIGHBOURS))
                 .collect(),
         )
     }
