@@ -52,6 +52,7 @@ fn main() -> anyhow::Result<()> {
         model,
         InspectorSettings {
             descent,
+            choose_budget: false,
             ..InspectorSettings::default()
         },
     );

@@ -31,7 +31,9 @@ use super::model::InspectError;
 use super::score::{ScoreKind, ScoreSettings};
 
 pub const CALIBRATION_FILE: &str = "calibration.json";
-pub const CALIBRATION_FORMAT: u32 = 1;
+/// Format 2 added pose-normalised maps and the descent's stopping level; an older program
+/// would score such a file wrongly, so it must refuse it. Format 1 files still load.
+pub const CALIBRATION_FORMAT: u32 = 2;
 
 /// What inspection says about one image.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -201,7 +203,7 @@ impl Calibration {
                 path: path.to_path_buf(),
                 message: format!("not a valid calibration: {e}"),
             })?;
-        if calibration.format != CALIBRATION_FORMAT {
+        if !(1..=CALIBRATION_FORMAT).contains(&calibration.format) {
             return Err(InspectError::Invalid {
                 path: path.to_path_buf(),
                 message: format!("calibration format {} is not supported", calibration.format),
@@ -279,6 +281,55 @@ mod tests {
         assert_eq!(quantile(&[1.0, 2.0, 3.0, 4.0, 5.0], 0.5), 3.0);
         assert_eq!(quantile(&[0.0, 10.0], 0.95), 9.5);
         assert_eq!(f1_max_threshold(&[0.1, 0.2], &[0.3, 0.4]), 0.3);
+    }
+
+    #[test]
+    fn older_files_load_and_newer_ones_are_refused() {
+        let scores = ValidationScores {
+            good: (0..10).map(|i| [i as f32 * 0.1; 3]).collect(),
+            defective: Vec::new(),
+            good_pixels: vec![0.1],
+        };
+        let c = Calibration::fit(
+            &scores,
+            ScoreKind::MapMax,
+            3,
+            DescentConfig::default(),
+            ScoreSettings::default(),
+        )
+        .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(CALIBRATION_FILE);
+        c.save(&path).unwrap();
+        assert_eq!(Calibration::load(&path).unwrap(), c);
+        // A format-1 file has none of the later fields: they take their defaults.
+        let mut old: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+        let o = old.as_object_mut().unwrap();
+        o.insert("format".into(), 1.into());
+        for field in ["budget_ceiling", "budget_scores", "good_stop_quantile"] {
+            o.remove(field);
+        }
+        o["score"]
+            .as_object_mut()
+            .unwrap()
+            .remove("pose_normalised");
+        o["descent"].as_object_mut().unwrap().remove("target_loss");
+        std::fs::write(&path, serde_json::to_vec(&old).unwrap()).unwrap();
+        let loaded = Calibration::load(&path).unwrap();
+        assert_eq!(loaded.budget_ceiling, None);
+        assert!(!loaded.score.pose_normalised);
+        assert_eq!(loaded.descent.target_loss, None);
+        set_format(&path, CALIBRATION_FORMAT + 1);
+        let err = Calibration::load(&path).unwrap_err().to_string();
+        assert!(err.contains("not supported"), "{err}");
+    }
+
+    fn set_format(path: &Path, format: u32) {
+        let mut v: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+        v["format"] = format.into();
+        std::fs::write(path, serde_json::to_vec(&v).unwrap()).unwrap();
     }
 
     #[test]

@@ -28,7 +28,7 @@ pub enum ModeArg {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BudgetArg {
     /// Calibration measures the budgets up to the default ceiling on the validation split and
-    /// keeps the best.
+    /// keeps the smallest within 0.005 of the best.
     Auto,
     /// Exactly this many iterations at most.
     Fixed(usize),
@@ -66,12 +66,14 @@ pub struct InspectArgs {
     /// The training run (or one checkpoint directory in it).
     #[arg(long, value_name = "RUN_DIR")]
     pub model: PathBuf,
-    /// Dataset for calibration (its validation split) and part names (its training part maps);
-    /// default: the dataset recorded in RUN_DIR/calibration.json.
+    /// Dataset for calibration (its validation split), part names and pose-normalised maps (its
+    /// training renders; a pose-normalised calibration gives `error` without them); default:
+    /// the dataset recorded in RUN_DIR/calibration.json.
     #[arg(long, value_name = "DIR")]
     pub data: Option<PathBuf>,
     /// Most descent iterations per image (0 = score E(x) in one pass), or `auto`: calibration
-    /// compares 0, 1, 2, 5, 10, 20 and 50 on the validation split and keeps the best.
+    /// compares 0, 1, 2, 5, 10, 20 and 50 on the validation split and keeps the smallest
+    /// within 0.005 of the best (validation image + pixel AUROC).
     #[arg(long, default_value = "auto", value_name = "N|auto")]
     pub iterations: BudgetArg,
     #[arg(long, value_enum, default_value_t = ModeArg::Encoder)]

@@ -89,14 +89,41 @@ pub fn open_inspector(options: &OpenOptions, device: &Device) -> Result<Opened, 
     // choose those: loaded first.
     if let Some(dir) = &data {
         match PartAtlas::load(dir) {
+            Ok(atlas)
+                if atlas.size != inspector.model.image_size()
+                    || atlas.channels != inspector.model.channels() =>
+            {
+                notes.push(format!(
+                    "warning: the training renders of {} are {}×{} with {} channel(s), the model's images {}×{} with {}: regions get no part names, and maps cannot be pose-normalised",
+                    dir.display(),
+                    atlas.size,
+                    atlas.size,
+                    atlas.channels,
+                    inspector.model.image_size(),
+                    inspector.model.image_size(),
+                    inspector.model.channels()
+                ));
+            }
             Ok(atlas) => inspector.set_atlas(Some(atlas)),
             Err(e) => notes.push(format!(
                 "warning: regions get no part names, and maps cannot be pose-normalised: {e}"
             )),
         }
     }
+    // A pose-normalised calibration subtracts maps of its own dataset's renders: with another
+    // dataset's renders its thresholds no longer apply.
+    let other_renders = |c: &Calibration| {
+        let absolute = |p: &Path| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
+        c.score.pose_normalised
+            && match (&data, &c.data_dir) {
+                (Some(now), Some(then)) => absolute(now) != absolute(then),
+                _ => false,
+            }
+    };
     let stale = existing.as_ref().is_some_and(|c| {
-        c.checkpoint_step != inspector.model.step || !fitted_for(c, &options.settings)
+        c.checkpoint_step != inspector.model.step
+            || !fitted_for(c, &options.settings)
+            || other_renders(c)
     });
     match (existing, &data) {
         (Some(c), _) if !options.recalibrate && !stale => {

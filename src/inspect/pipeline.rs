@@ -27,8 +27,10 @@ pub struct InspectorSettings {
     /// Smallest region kept, in pixels; `None` = `size² / 1024`, at least 2.
     pub min_region_area: Option<usize>,
     /// Let calibration choose the descent budget: every budget of [`budget_candidates`] up to
-    /// `descent.max_iterations` is measured on the validation split (it needs defective
-    /// images there) and the best one is kept; otherwise `descent.max_iterations` is used as is.
+    /// `descent.max_iterations` is measured on the validation split and the smallest within
+    /// [`BUDGET_MARGIN`] of the best is kept (without defective validation images there is
+    /// nothing to compare, and the ceiling is used); otherwise `descent.max_iterations` is
+    /// used as is.
     pub choose_budget: bool,
     /// Fit the descent's `target_loss` as this quantile of the good validation images' L(z₀):
     /// an image that starts (or gets) as close to a good product as most good images do stops
@@ -196,6 +198,9 @@ impl Inspector {
         let Some(atlas) = &self.atlas else {
             return;
         };
+        if !self.score_settings().pose_normalised {
+            return;
+        }
         let all: BTreeSet<usize> = (0..atlas.len()).collect();
         self.reconstruct_renders(atlas, &all);
         let all: Vec<usize> = all.into_iter().collect();
@@ -232,10 +237,14 @@ impl Inspector {
             })
             .collect();
         let mut state = self.poses.lock().unwrap_or_else(|e| e.into_inner());
-        state.maps.extend(made);
+        // Another caller may have switched the settings meanwhile: file maps only under theirs.
+        if state.settings == Some(*settings) {
+            state.maps.extend(made.iter().cloned());
+        }
+        let made: HashMap<usize, Arc<Vec<f32>>> = made.into_iter().collect();
         indices
             .iter()
-            .filter_map(|&i| Some((i, state.maps.get(&i)?.clone())))
+            .filter_map(|&i| Some((i, made.get(&i).or_else(|| state.maps.get(&i))?.clone())))
             .collect()
     }
 
@@ -525,7 +534,14 @@ impl Inspector {
                 descent.target_loss = Some(quantile(&initial, q));
             }
         }
-        let ceiling = descent.max_iterations;
+        // The ceiling, not a budget an earlier calibration chose and `adopt` installed.
+        let ceiling = self
+            .calibration
+            .as_ref()
+            .and_then(|c| c.budget_ceiling)
+            .filter(|_| self.settings.choose_budget)
+            .unwrap_or(descent.max_iterations);
+        descent.max_iterations = ceiling;
         let budgets = if self.settings.choose_budget && n_defective > 0 {
             budget_candidates(ceiling)
         } else {
@@ -615,10 +631,13 @@ impl Inspector {
                     .iter()
                     .find(|(name, _)| name == fitted.score_kind.as_str())
                     .map_or(f32::NEG_INFINITY, |(_, a)| *a);
-                for (name, a) in &fitted.auroc {
+                // Only defined values are recorded: JSON has no NaN.
+                for (name, a) in fitted.auroc.iter().filter(|(_, a)| a.is_finite()) {
                     auroc.push((format!("{} {name}", settings.map_name()), *a));
                 }
-                auroc.push((format!("{} pixel", settings.map_name()), pixel_auroc));
+                if pixel_auroc.is_finite() {
+                    auroc.push((format!("{} pixel", settings.map_name()), pixel_auroc));
+                }
                 // A pose-normalised map costs a search through the training renders per
                 // image: it must be worth POSE_MARGIN more than a plain one.
                 let chosen = chosen + pixel_auroc
@@ -627,6 +646,12 @@ impl Inspector {
                     } else {
                         0.0
                     };
+                // An undefined AUROC never wins, and never blocks a later variant.
+                let chosen = if chosen.is_finite() {
+                    chosen
+                } else {
+                    f32::NEG_INFINITY
+                };
                 if best_here.as_ref().is_none_or(|(c, _)| chosen > *c) {
                     best_here = Some((chosen, fitted));
                 }
@@ -639,6 +664,7 @@ impl Inspector {
         }
         let budget_scores: Vec<(usize, f32)> = per_budget
             .iter()
+            .filter(|(c, _)| c.is_finite())
             .map(|(c, fitted)| (fitted.descent.max_iterations, *c))
             .collect();
         // More iterations cost time on every image: a larger budget must be worth it.

@@ -107,11 +107,15 @@ impl ScoreSettings {
     }
 }
 
-/// `map` less `reference` where it exceeds it, zero elsewhere.
+/// `map` less `reference` where it exceeds it, zero elsewhere; NaN where either is NaN (so a
+/// broken map can never look clean).
 pub fn excess_over(map: &[f32], reference: &[f32]) -> Vec<f32> {
     map.iter()
         .zip(reference)
-        .map(|(m, r)| (m - r).max(0.0))
+        .map(|(m, r)| {
+            let d = m - r;
+            if d.is_nan() { f32::NAN } else { d.max(0.0) }
+        })
         .collect()
 }
 
@@ -303,6 +307,14 @@ pub fn image_score(kind: ScoreKind, loss: f32, map: &[f32], settings: &ScoreSett
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn excess_keeps_what_exceeds_the_reference_and_never_hides_nan() {
+        let out = excess_over(&[0.5, 0.1, f32::NAN, 0.3], &[0.2, 0.4, 0.0, f32::NAN]);
+        assert_eq!(out[0], 0.3);
+        assert_eq!(out[1], 0.0);
+        assert!(out[2].is_nan() && out[3].is_nan());
+    }
 
     #[test]
     fn blur_keeps_mass_and_spreads_a_spike() {
