@@ -72,7 +72,11 @@ fn main() -> anyhow::Result<()> {
     );
     let train_dir = train_dir.unwrap_or_else(|| data_dir.clone());
     match PartAtlas::load(&train_dir) {
-        Ok(atlas) => inspector.set_atlas(Some(atlas)),
+        Ok(atlas) => {
+            if let Err(e) = inspector.set_atlas(Some(atlas)) {
+                eprintln!("no pose-normalised variants: {e}");
+            }
+        }
         Err(e) => eprintln!("no pose-normalised variants: {e}"),
     }
     let reports = inspector.inspect_images(&images, classes.len(), None);

@@ -74,7 +74,9 @@ fn test_images(class: &str) -> (Vec<f32>, Vec<unseen::dataset::SampleRecord>, Ve
 
 fn calibrated() -> Inspector {
     let mut inspector = Inspector::new(model(), InspectorSettings::default());
-    inspector.set_atlas(Some(PartAtlas::load(trained().data.path()).unwrap()));
+    inspector
+        .set_atlas(Some(PartAtlas::load(trained().data.path()).unwrap()))
+        .unwrap();
     inspector.calibrate(trained().data.path()).unwrap();
     inspector
 }
@@ -516,7 +518,7 @@ fn pose_normalised_maps_need_the_training_renders() {
     let normalised = sum(reports.iter().map(|r| r.map.as_slice()).collect());
     assert!(normalised < sum(raw.iter().map(Vec::as_slice).collect()));
     // Without them the map cannot be made: never a pass, and the error says what to give.
-    inspector.set_atlas(None);
+    inspector.set_atlas(None).unwrap();
     for r in inspector.inspect_images(&pixels, n, None) {
         assert_eq!(r.verdict, Verdict::Error);
         assert!(

@@ -89,22 +89,14 @@ pub fn open_inspector(options: &OpenOptions, device: &Device) -> Result<Opened, 
     // choose those: loaded first.
     if let Some(dir) = &data {
         match PartAtlas::load(dir) {
-            Ok(atlas)
-                if atlas.size != inspector.model.image_size()
-                    || atlas.channels != inspector.model.channels() =>
-            {
-                notes.push(format!(
-                    "warning: the training renders of {} are {}×{} with {} channel(s), the model's images {}×{} with {}: regions get no part names, and maps cannot be pose-normalised",
-                    dir.display(),
-                    atlas.size,
-                    atlas.size,
-                    atlas.channels,
-                    inspector.model.image_size(),
-                    inspector.model.image_size(),
-                    inspector.model.channels()
-                ));
+            Ok(atlas) => {
+                if let Err(e) = inspector.set_atlas(Some(atlas)) {
+                    notes.push(format!(
+                        "warning: {e} ({}): regions get no part names, and maps cannot be pose-normalised",
+                        dir.display()
+                    ));
+                }
             }
-            Ok(atlas) => inspector.set_atlas(Some(atlas)),
             Err(e) => notes.push(format!(
                 "warning: regions get no part names, and maps cannot be pose-normalised: {e}"
             )),

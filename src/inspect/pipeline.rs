@@ -155,10 +155,21 @@ impl Inspector {
     }
 
     /// The training renders and part maps: regions get part names, and pose-normalised maps
-    /// become possible.
-    pub fn set_atlas(&mut self, atlas: Option<PartAtlas>) {
+    /// become possible. Renders of another size or channel count than the model's are refused
+    /// (the atlas is left as it was), saying both shapes.
+    pub fn set_atlas(&mut self, atlas: Option<PartAtlas>) -> Result<(), String> {
+        let (size, channels) = (self.model.image_size(), self.model.channels());
+        if let Some(a) = &atlas
+            && (a.size != size || a.channels != channels)
+        {
+            return Err(format!(
+                "the training renders are {}×{} with {} channel(s), the model's images {size}×{size} with {channels}",
+                a.size, a.size, a.channels
+            ));
+        }
         self.atlas = atlas;
         self.poses = PoseCache::default();
+        Ok(())
     }
 
     pub fn atlas(&self) -> Option<&PartAtlas> {
@@ -257,30 +268,6 @@ impl Inspector {
         reconstructions: &[&[f32]],
         settings: &ScoreSettings,
     ) -> Vec<Vec<f32>> {
-        self.maps_near(images, reconstructions, settings, None)
-    }
-
-    /// The training renders nearest to each reconstruction, for [`Self::maps_near`]; `None`
-    /// without an atlas.
-    fn pose_neighbours(&self, reconstructions: &[&[f32]]) -> Option<Vec<Vec<usize>>> {
-        let atlas = self.atlas.as_ref()?;
-        Some(
-            reconstructions
-                .par_iter()
-                .map(|r| atlas.nearest_k_shortlisted(r, POSE_NEIGHBOURS))
-                .collect(),
-        )
-    }
-
-    /// [`Self::maps`], with the pose neighbours already found when `neighbours` is given
-    /// (calibration scores several variants of the same reconstructions).
-    fn maps_near(
-        &self,
-        images: &[f32],
-        reconstructions: &[&[f32]],
-        settings: &ScoreSettings,
-        neighbours: Option<&[Vec<usize>]>,
-    ) -> Vec<Vec<f32>> {
         let size = self.model.image_size();
         let image_len = self.model.config.image_len();
         let raw: Vec<Vec<f32>> = reconstructions
@@ -301,14 +288,10 @@ impl Inspector {
         let Some(atlas) = &self.atlas else {
             return vec![vec![f32::NAN; size * size]; raw.len()];
         };
-        let found;
-        let neighbours = match neighbours {
-            Some(n) => n,
-            None => {
-                found = self.pose_neighbours(reconstructions).unwrap_or_default();
-                &found
-            }
-        };
+        let neighbours: Vec<Vec<usize>> = reconstructions
+            .par_iter()
+            .map(|r| atlas.nearest_k_shortlisted(r, POSE_NEIGHBOURS))
+            .collect();
         let wanted: BTreeSet<usize> = neighbours.iter().flatten().copied().collect();
         self.reconstruct_renders(atlas, &wanted);
         let wanted: Vec<usize> = wanted.into_iter().collect();
@@ -572,30 +555,16 @@ impl Inspector {
             };
             let mut auroc = Vec::new();
             let mut best_here: Option<(f32, Calibration)> = None;
-            // The pose neighbours of each reconstruction, found once for every variant.
-            let neighbours: Vec<Option<Vec<Vec<usize>>>> = descended
-                .iter()
-                .map(|(_, results, _)| {
-                    if !candidates.iter().any(|c| c.pose_normalised) {
-                        return None;
-                    }
-                    let reconstructions: Vec<&[f32]> = results[b]
-                        .iter()
-                        .map(|r| r.reconstruction.as_slice())
-                        .collect();
-                    self.pose_neighbours(&reconstructions)
-                })
-                .collect();
             for &settings in &candidates {
                 let mut scores = ValidationScores::default();
                 let (mut pixel_scores, mut pixel_labels) = (Vec::new(), Vec::new());
-                for ((images, results, is_good), near) in descended.iter().zip(&neighbours) {
+                for (images, results, is_good) in &descended {
                     let results = &results[b];
                     let reconstructions: Vec<&[f32]> = results
                         .iter()
                         .map(|r| r.reconstruction.as_slice())
                         .collect();
-                    let maps = self.maps_near(images, &reconstructions, &settings, near.as_deref());
+                    let maps = self.maps(images, &reconstructions, &settings);
                     for (i, (result, map)) in results.iter().zip(maps).enumerate() {
                         let row = image_scores(result.loss, &map, &settings);
                         if *is_good {
