@@ -549,6 +549,32 @@ fn shortlisted_pose_lookup_finds_the_exact_neighbours_of_real_reconstructions() 
 }
 
 #[test]
+fn a_flagged_image_shows_where() {
+    let mut inspector = calibrated();
+    let c = inspector.calibration.as_mut().unwrap();
+    assert_ne!(c.score_kind, unseen::inspect::ScoreKind::Loss, "{c:?}");
+    // On the demo's models the pixel threshold lies above the image thresholds; here it is
+    // put above every map's peak, so only the image thresholds can cut regions.
+    c.pixel_threshold = 10.0;
+    let mut flagged = 0;
+    for class in ["good", "bulge", "short_notch"] {
+        let (pixels, records, _) = test_images(class);
+        for r in inspector.inspect_images(&pixels, records.len(), None) {
+            if matches!(r.verdict, Verdict::Review | Verdict::Defect) {
+                flagged += 1;
+                assert!(
+                    !r.regions.is_empty(),
+                    "{class}: {} with no region",
+                    r.verdict
+                );
+                assert!(r.mask.contains(&1));
+            }
+        }
+    }
+    assert!(flagged > 0);
+}
+
+#[test]
 fn verdicts_separate_good_from_defective() {
     let inspector = calibrated();
     let c = inspector.calibration.as_ref().unwrap();

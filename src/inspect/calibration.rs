@@ -189,6 +189,17 @@ impl Calibration {
         }
     }
 
+    /// The level a map is cut at into regions: the pixel threshold, but for an image judged
+    /// `review` or `defect` never above the review threshold. The pixel threshold (99.9 % of
+    /// good pixels) is often above the image thresholds; an image flagged on its map's peak
+    /// would then show no region, neither where the defect is nor which part it is on.
+    pub fn region_threshold(&self, verdict: Verdict) -> f32 {
+        match verdict {
+            Verdict::Review | Verdict::Defect => self.pixel_threshold.min(self.review_threshold),
+            Verdict::Pass | Verdict::Error => self.pixel_threshold,
+        }
+    }
+
     pub fn path(run_dir: &Path) -> PathBuf {
         run_dir.join(CALIBRATION_FILE)
     }

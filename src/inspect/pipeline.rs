@@ -387,7 +387,9 @@ impl Inspector {
                     None => (Verdict::Error, Some("no calibration".to_string())),
                 };
                 let (found, mask) = match &self.calibration {
-                    Some(c) => self.localise(&map, &result.reconstruction, c.pixel_threshold),
+                    Some(c) => {
+                        self.localise(&map, &result.reconstruction, c.region_threshold(verdict))
+                    }
                     None => (Vec::new(), vec![0u8; size * size]),
                 };
                 ImageReport {
