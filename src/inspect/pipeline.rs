@@ -422,12 +422,22 @@ impl Inspector {
     ) -> (Vec<Region>, Vec<u8>) {
         let size = self.model.image_size();
         let (mut found, pixels, mask) = regions(map, size, threshold, self.min_area());
-        if let Some(atlas) = &self.atlas {
+        if let Some(atlas) = &self.atlas
+            && !found.is_empty()
+        {
+            let poses = atlas.nearest_k_shortlisted(reconstruction, POSE_NEIGHBOURS);
             let margin = (size / 8).max(4);
+            let last = size - 1;
             for (region, pixels) in found.iter_mut().zip(&pixels) {
-                if let Some(nearest) = atlas.nearest_in_window(reconstruction, region.bbox, margin)
-                {
-                    let (id, name) = atlas.name_part(nearest, pixels, map);
+                let [x0, y0, x1, y1] = region.bbox;
+                let window = [
+                    x0.saturating_sub(margin),
+                    y0.saturating_sub(margin),
+                    (x1 + margin).min(last),
+                    (y1 + margin).min(last),
+                ];
+                if !poses.is_empty() {
+                    let (id, name) = atlas.name_part(&poses, pixels, map, window);
                     region.part_id = Some(id);
                     region.part = Some(name);
                 }
