@@ -139,6 +139,73 @@ fn batched_and_one_by_one_agree() {
 }
 
 #[test]
+fn a_zero_budget_without_a_loss_to_report_skips_only_the_loss() {
+    let model = model();
+    let (pixels, records, _) = test_images("bulge");
+    let n = records.len();
+    let with_loss = DescentConfig {
+        max_iterations: 0,
+        ..DescentConfig::default()
+    };
+    let without = DescentConfig {
+        loss_without_steps: false,
+        ..with_loss
+    };
+    let full = descend(&model, &pixels, n, &with_loss, None);
+    let lean = descend(&model, &pixels, n, &without, None);
+    for (i, (f, l)) in full.iter().zip(&lean).enumerate() {
+        assert!(
+            f.loss.is_finite() && f.initial_loss.is_finite(),
+            "image {i}"
+        );
+        assert!(
+            l.loss.is_nan() && l.initial_loss.is_nan(),
+            "image {i}: {}",
+            l.loss
+        );
+        assert_eq!((l.iterations, l.timed_out), (0, false));
+        assert_eq!(l.z, f.z, "image {i}");
+        assert_eq!(l.reconstruction, f.reconstruction, "image {i}");
+    }
+    // With a step to take, or a trace to feed, the loss is computed all the same.
+    let stepping = descend(
+        &model,
+        &pixels,
+        n,
+        &DescentConfig {
+            max_iterations: 2,
+            ..without
+        },
+        None,
+    );
+    assert!(stepping.iter().all(|r| r.loss.is_finite()));
+    let mut seen = Vec::new();
+    let mut record = |f: &unseen::inspect::TraceFrame<'_>| seen.push(f.loss);
+    let traced = descend(&model, &pixels, n, &without, Some(&mut record));
+    assert!(traced.iter().all(|r| r.loss.is_finite()));
+    assert_eq!(seen.len(), n);
+
+    // Inspection at a budget of 0 with a map score skips it, and judges the same.
+    let mut inspector = calibrated();
+    inspector.settings.descent.max_iterations = 0;
+    let calibration = inspector.calibration.clone().unwrap();
+    let with_kind = |kind| unseen::inspect::Calibration {
+        score_kind: kind,
+        ..calibration.clone()
+    };
+    inspector.calibration = Some(with_kind(unseen::inspect::ScoreKind::MapMax));
+    let lean = inspector.inspect_images(&pixels, n, None);
+    inspector.calibration = Some(with_kind(unseen::inspect::ScoreKind::Loss));
+    let full = inspector.inspect_images(&pixels, n, None);
+    for (l, f) in lean.iter().zip(&full) {
+        assert!(l.loss.is_nan() && f.loss.is_finite());
+        assert_eq!(l.reconstruction, f.reconstruction);
+        assert_eq!(l.map, f.map);
+        assert_ne!(l.verdict, unseen::inspect::Verdict::Error, "{:?}", l.error);
+    }
+}
+
+#[test]
 fn trace_sees_every_iteration() {
     let model = model();
     let (pixels, _, _) = test_images("good");

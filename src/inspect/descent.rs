@@ -62,6 +62,12 @@ pub struct DescentConfig {
     /// A run-time guard, not a scoring setting: never stored with a calibration.
     #[serde(skip)]
     pub time_limit_ms: Option<u64>,
+    /// Whether a descent that takes no step (`max_iterations` 0) still evaluates L(z₀). Off,
+    /// it runs only E and G: the discriminator, half the forward passes, is skipped, and
+    /// `loss` and `initial_loss` are NaN (unless a trace is asked for, whose frames show it). For callers whose score does not use the loss
+    /// (inspection at a budget of 0 with a map-based score). A run-time choice, never stored.
+    #[serde(skip)]
+    pub loss_without_steps: bool,
 }
 
 impl Default for DescentConfig {
@@ -78,6 +84,7 @@ impl Default for DescentConfig {
             target_loss: None,
             batch_size: 64,
             time_limit_ms: None,
+            loss_without_steps: true,
         }
     }
 }
@@ -236,12 +243,14 @@ fn descend_batch(
     let latent = model.latent_dim();
     let image_len = model.config.image_len();
     let pixels = model.image_size() * model.image_size();
+    // Without a step to take and without a caller for L(z₀), only G(E(x)) is made.
+    let skip_loss = config.max_iterations == 0 && !config.loss_without_steps && trace.is_none();
     let x_all = model.images_tensor(images, n, device);
     // f(x) does not depend on z: computed once.
     let fx_all = model
         .discriminator
         .as_ref()
-        .filter(|_| config.lambda > 0.0)
+        .filter(|_| config.lambda > 0.0 && !skip_loss)
         .map(|d| d.forward(x_all.clone()).features);
 
     let z0 = match config.start {
@@ -288,6 +297,15 @@ fn descend_batch(
             Tensor::<2>::from_data(z_data, &grad_device).require_grad()
         };
         let generated = model.generator.forward(z.clone());
+        if skip_loss {
+            let recon = to_vec(generated.inner());
+            for (row, &i) in active.iter().enumerate() {
+                let track = &mut tracks[i];
+                track.losses.push(f32::NAN);
+                track.best_reconstruction = recon[row * image_len..(row + 1) * image_len].to_vec();
+            }
+            break;
+        }
         let pixel = (x.clone() - generated.clone())
             .abs()
             .reshape([k, image_len])

@@ -73,7 +73,10 @@ pub struct ImageReport {
     /// The calibrated score (NaN when it could not be computed).
     pub score: f32,
     pub score_kind: ScoreKind,
+    /// The descent loss L(z*); NaN (JSON `null`) when no step was taken and the score does not
+    /// use it, so it was not computed.
     pub loss: f32,
+    /// L(z₀), NaN under the same condition.
     pub initial_loss: f32,
     pub iterations: usize,
     /// Wall time of this image's share of its batch, in milliseconds.
@@ -345,9 +348,15 @@ impl Inspector {
         let started = Instant::now();
         let size = self.model.image_size();
         let image_len = self.model.config.image_len();
-        let results = descend(&self.model, images, count, &self.settings.descent, trace);
-        let per_image_ms = started.elapsed().as_secs_f64() * 1000.0 / count.max(1) as f64;
         let kind = self.score_kind();
+        // A map-based score at a budget of 0 never looks at the descent loss: the
+        // discriminator's passes are skipped (the report's loss is then NaN).
+        let descent = DescentConfig {
+            loss_without_steps: kind == ScoreKind::Loss,
+            ..self.settings.descent
+        };
+        let results = descend(&self.model, images, count, &descent, trace);
+        let per_image_ms = started.elapsed().as_secs_f64() * 1000.0 / count.max(1) as f64;
         let score_settings = self.score_settings();
         let reconstructions: Vec<&[f32]> = results
             .iter()

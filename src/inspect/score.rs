@@ -286,9 +286,15 @@ pub fn image_scores(loss: f32, map: &[f32], settings: &ScoreSettings) -> [f32; 3
     ]
 }
 
-/// One score of one image; NaN when the inputs are not finite.
+/// One score of one image; NaN when the map is empty or not finite, or (for
+/// [`ScoreKind::Loss`]) when the loss is not finite. A map score does not look at the loss,
+/// which is NaN when it was not computed (no descent step, see
+/// [`DescentConfig::loss_without_steps`](super::DescentConfig::loss_without_steps)).
 pub fn image_score(kind: ScoreKind, loss: f32, map: &[f32], settings: &ScoreSettings) -> f32 {
-    if map.is_empty() || map.iter().any(|v| !v.is_finite()) || !loss.is_finite() {
+    if map.is_empty()
+        || map.iter().any(|v| !v.is_finite())
+        || (kind == ScoreKind::Loss && !loss.is_finite())
+    {
         return f32::NAN;
     }
     match kind {
@@ -337,6 +343,13 @@ mod tests {
         assert_eq!(image_score(ScoreKind::TopKMean, 2.0, &map, &settings), 0.75);
         assert_eq!(image_score(ScoreKind::Loss, 2.0, &map, &settings), 2.0);
         assert!(image_score(ScoreKind::Loss, f32::NAN, &map, &settings).is_nan());
+        // A map score needs a finite map, not a loss.
+        assert_eq!(image_score(ScoreKind::MapMax, f32::NAN, &map, &settings), 1.0);
+        let mut broken = map;
+        broken[3] = f32::NAN;
+        for kind in ScoreKind::ALL {
+            assert!(image_score(kind, 2.0, &broken, &settings).is_nan(), "{kind:?}");
+        }
     }
 
     /// A bright square on black, its left edge at `left`, plus an optional blob.
