@@ -1,5 +1,6 @@
 //! Which anomaly map separates good from defective images best? Scores one split of a dataset
-//! with a trained run under several map variants and prints the image AUROC of each, per class.
+//! with a trained run under several map variants and prints the image AUROC of each, per class,
+//! and the pixel AUROC over all images of the split (where the dataset has masks).
 //!
 //! `cargo run --example score_study -- --model RUN_DIR --data DIR [--split validation]
 //! [--train TRAIN_DIR] [--iterations 0] [--device cpu]`
@@ -18,8 +19,8 @@ use std::path::PathBuf;
 
 use unseen::compute::{ComputeDevice, select_device};
 use unseen::dataset::Manifest;
-use unseen::eval::metrics::auroc;
-use unseen::inspect::image_io::read_image;
+use unseen::eval::metrics::{auroc, pixel_auroc};
+use unseen::inspect::image_io::{read_image, read_mask};
 use unseen::inspect::score::{ScoreKind, ScoreSettings, image_score};
 use unseen::inspect::{DescentConfig, InspectModel, Inspector, InspectorSettings, PartAtlas};
 
@@ -54,9 +55,14 @@ fn main() -> anyhow::Result<()> {
     let manifest = Manifest::load(&data_dir.join("manifest.json"))?;
     let mut images = Vec::new();
     let mut classes = Vec::new();
+    let mut labels: Vec<bool> = Vec::new();
     for sample in manifest.samples_of(&split) {
         images.extend(read_image(&data_dir.join(&sample.image), size, channels)?);
         classes.push(sample.id.class.clone());
+        match &sample.mask {
+            Some(rel) => labels.extend(read_mask(&data_dir.join(rel), size)?.iter().map(|&m| m > 0)),
+            None => labels.extend(std::iter::repeat_n(false, size * size)),
+        }
     }
     anyhow::ensure!(
         !classes.is_empty(),
@@ -102,6 +108,26 @@ fn main() -> anyhow::Result<()> {
             shift_tolerance: 2,
             ..base
         },
+        ScoreSettings {
+            smoothing_sigma: 2.0,
+            pose_normalised: true,
+            ..base
+        },
+        ScoreSettings {
+            map: unseen::inspect::score::MapKind::Ssim,
+            smoothing_sigma: 2.0,
+            ..base
+        },
+        ScoreSettings {
+            map: unseen::inspect::score::MapKind::Ssim,
+            smoothing_sigma: 2.0,
+            pose_normalised: true,
+            ..base
+        },
+        ScoreSettings {
+            smoothing_sigma: 3.0,
+            ..base
+        },
     ]);
     let kinds = [ScoreKind::MapMax, ScoreKind::TopKMean];
 
@@ -112,12 +138,14 @@ fn main() -> anyhow::Result<()> {
     for c in &class_names {
         print!(" {c:>12}");
     }
-    println!(" {:>12}", "all");
+    println!(" {:>12} {:>12}", "all", "pixel");
     for settings in &variants {
         let name = format!("{} σ{}", settings.map_name(), settings.smoothing_sigma);
         // Per class, each image's score of every kind.
         let mut by_class: BTreeMap<&str, Vec<[f32; 2]>> = BTreeMap::new();
         let maps = inspector.maps(&images, &reconstructions, settings);
+        let pixels: Vec<f32> = maps.iter().flatten().copied().collect();
+        let pixel = pixel_auroc(&pixels, &labels);
         for ((report, class), map) in reports.iter().zip(&classes).zip(maps) {
             let scores = kinds.map(|kind| image_score(kind, report.loss, &map, settings));
             by_class.entry(class).or_default().push(scores);
@@ -131,7 +159,7 @@ fn main() -> anyhow::Result<()> {
                 print!(" {:>12.3}", auroc(&good, &bad));
                 all.extend(bad);
             }
-            println!(" {:>12.3}", auroc(&good, &all));
+            println!(" {:>12.3} {pixel:>12.3}", auroc(&good, &all));
         }
     }
     Ok(())
