@@ -60,7 +60,9 @@ fn main() -> anyhow::Result<()> {
         images.extend(read_image(&data_dir.join(&sample.image), size, channels)?);
         classes.push(sample.id.class.clone());
         match &sample.mask {
-            Some(rel) => labels.extend(read_mask(&data_dir.join(rel), size)?.iter().map(|&m| m > 0)),
+            Some(rel) => {
+                labels.extend(read_mask(&data_dir.join(rel), size)?.iter().map(|&m| m > 0))
+            }
             None => labels.extend(std::iter::repeat_n(false, size * size)),
         }
     }

@@ -344,11 +344,17 @@ mod tests {
         assert_eq!(image_score(ScoreKind::Loss, 2.0, &map, &settings), 2.0);
         assert!(image_score(ScoreKind::Loss, f32::NAN, &map, &settings).is_nan());
         // A map score needs a finite map, not a loss.
-        assert_eq!(image_score(ScoreKind::MapMax, f32::NAN, &map, &settings), 1.0);
+        assert_eq!(
+            image_score(ScoreKind::MapMax, f32::NAN, &map, &settings),
+            1.0
+        );
         let mut broken = map;
         broken[3] = f32::NAN;
         for kind in ScoreKind::ALL {
-            assert!(image_score(kind, 2.0, &broken, &settings).is_nan(), "{kind:?}");
+            assert!(
+                image_score(kind, 2.0, &broken, &settings).is_nan(),
+                "{kind:?}"
+            );
         }
     }
 
