@@ -41,6 +41,7 @@ fn eval_sweeps_budgets_scores_classes_and_compares_two_models() {
         out: out.path().to_path_buf(),
         latency_samples: 2,
         gallery: 3,
+        defect_rule: unseen::inspect::DefectRule::F1Max,
     };
     let mut seen_scoring = false;
     let (report, files) = evaluate(
@@ -131,6 +132,7 @@ fn eval_refuses_a_test_split_without_defects() {
         out: out.path().to_path_buf(),
         latency_samples: 1,
         gallery: 1,
+        defect_rule: unseen::inspect::DefectRule::F1Max,
     };
     let err = evaluate(
         &options,

@@ -283,6 +283,7 @@ fn synthetic_report() -> unseen::eval::EvalReport {
             score_kind: "topk".into(),
             review_threshold: 0.4,
             defect_threshold: 0.45,
+            defect_rule: "best F1 on validation".into(),
             main_iterations: 10,
             sweep: [0, 5, 10]
                 .into_iter()

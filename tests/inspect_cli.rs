@@ -7,9 +7,11 @@ mod train_common;
 use std::path::Path;
 
 use train_common::*;
-use unseen::inspect::Calibration;
-use unseen::inspect::cli::{BudgetArg, InspectArgs, ModeArg, run_inspect_cli};
+use unseen::inspect::cli::{
+    BudgetArg, InspectArgs, ModeArg, parse_false_alarm_rate, run_inspect_cli,
+};
 use unseen::inspect::report::OutputFormat;
+use unseen::inspect::{Calibration, DefectRule};
 
 fn args(run: &Path, data: Option<&Path>, inputs: Vec<std::path::PathBuf>) -> InspectArgs {
     InspectArgs {
@@ -22,6 +24,7 @@ fn args(run: &Path, data: Option<&Path>, inputs: Vec<std::path::PathBuf>) -> Ins
         batch: 8,
         timeout_ms: None,
         recalibrate: false,
+        false_alarm_rate: None,
         out: None,
         format: OutputFormat::Csv,
         fail_on_defect: false,
@@ -124,6 +127,37 @@ fn inspect_cli_calibrates_writes_outputs_and_fails_on_defects() {
     assert_eq!(budgets, [0, 1, 2, 5, 10, 20, 50]);
     assert!(budgets.contains(&chosen.descent.max_iterations));
     assert!(chosen.descent.target_loss.is_some_and(f32::is_finite));
+    assert_eq!(chosen.defect_rule, DefectRule::F1Max);
+    assert_eq!(chosen.good_scores.len(), 8);
+
+    // A false-alarm rate re-thresholds the stored calibration without refitting it: at 0 no
+    // good validation image reaches the defect threshold.
+    let mut strict = args(run.path(), None, vec![test_dir.join("good")]);
+    strict.iterations = BudgetArg::Auto;
+    strict.false_alarm_rate = Some(0.0);
+    run_inspect_cli(strict.clone()).unwrap();
+    let ruled = Calibration::load(&Calibration::path(run.path())).unwrap();
+    assert_eq!(ruled.defect_rule, DefectRule::FalseAlarmRate { rate: 0.0 });
+    assert_eq!(ruled.good_scores, chosen.good_scores);
+    assert_eq!(ruled.budget_scores, chosen.budget_scores);
+    assert!(
+        ruled
+            .good_scores
+            .iter()
+            .all(|&g| g < ruled.defect_threshold)
+    );
+    assert!(ruled.review_threshold <= ruled.defect_threshold);
+    // The default rule again gives back exactly the fitted thresholds.
+    strict.false_alarm_rate = None;
+    run_inspect_cli(strict).unwrap();
+    assert_eq!(
+        Calibration::load(&Calibration::path(run.path())).unwrap(),
+        chosen
+    );
+    let err = parse_false_alarm_rate("1.5").unwrap_err();
+    assert!(err.contains("[0, 1)"), "{err}");
+    assert!(parse_false_alarm_rate("some").is_err());
+    assert_eq!(parse_false_alarm_rate("0.01"), Ok(0.01));
 
     let garbage = out.path().join("garbage.png");
     std::fs::write(&garbage, b"nope").unwrap();

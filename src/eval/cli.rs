@@ -11,6 +11,8 @@ use super::types::{CLASS_COLUMNS, EvalReport};
 use crate::compute::{ComputeDevice, SelectedDevice, select_device};
 use crate::dataset::recipe::{CAP_DEFAULT_RECIPE, CAP_EVAL_RECIPE};
 use crate::dataset::{GenerateControl, Manifest, Recipe, generate};
+use crate::inspect::DefectRule;
+use crate::inspect::cli::parse_false_alarm_rate;
 use crate::model::ModelKind;
 use crate::product::ProductSpec;
 use crate::render::{Gpu, Renderer};
@@ -46,6 +48,10 @@ pub struct EvalArgs {
     /// Worst false positives and false negatives shown per model.
     #[arg(long, default_value_t = 8)]
     pub gallery: usize,
+    /// Set each model's defect threshold so that at most this fraction of the good validation
+    /// images reach it (e.g. 0.01), instead of the threshold of best F1.
+    #[arg(long, value_name = "RATE", value_parser = parse_false_alarm_rate)]
+    pub false_alarm_rate: Option<f32>,
     #[arg(long, default_value = "auto")]
     pub device: ComputeDevice,
 }
@@ -63,6 +69,9 @@ pub fn run_eval_cli(args: EvalArgs) -> anyhow::Result<()> {
         out: args.out.clone(),
         latency_samples: args.latency_samples,
         gallery: args.gallery,
+        defect_rule: args.false_alarm_rate.map_or(DefectRule::F1Max, |rate| {
+            DefectRule::FalseAlarmRate { rate }
+        }),
     };
     let report = run_with_progress(&options, &device)?;
     print_summary(&report);
@@ -319,6 +328,7 @@ pub fn run_demo(args: DemoArgs) -> anyhow::Result<()> {
         out: args.out.join("report"),
         latency_samples: plan.latency_samples,
         gallery: 8,
+        defect_rule: DefectRule::F1Max,
     };
     let report = run_with_progress(&options, &device)?;
     print_summary(&report);

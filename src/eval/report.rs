@@ -445,6 +445,15 @@ fn model_summary(model: &ModelEval) -> String {
     )
 }
 
+/// `, RULE` after a threshold, or nothing for a report written before rules were recorded.
+fn rule_suffix(model: &ModelEval) -> String {
+    if model.defect_rule.is_empty() {
+        String::new()
+    } else {
+        format!(", {}", model.defect_rule)
+    }
+}
+
 fn good_count(model: &ModelEval) -> usize {
     model.images.iter().filter(|i| i.class == GOOD).count()
 }
@@ -1046,10 +1055,11 @@ fn markdown_model(model: &ModelEval, plots: &ModelPlots) -> String {
     );
     out.push_str(&format!(
         "### At {} descent iterations\n\n{} good test images; n counts each class's defective \
-         images. Precision and recall at the calibrated defect threshold ({}).\n\n",
+         images. Precision and recall at the calibrated defect threshold ({}{}).\n\n",
         model.main_iterations,
         good_count(model),
-        fmt3(f64::from(model.defect_threshold))
+        fmt3(f64::from(model.defect_threshold)),
+        rule_suffix(model)
     ));
     out.push_str(&class_table(model).markdown());
     out.push_str("\n### Iteration sweep\n\n");
@@ -1129,10 +1139,11 @@ fn html_model(model: &ModelEval, plots: &ModelPlots, dir: &Path) -> String {
     out.push_str(&format!(
         "<h3>At {} descent iterations</h3>\n<p class=\"meta\">{} good test images; n counts each \
          class's defective images. Precision and recall at the calibrated defect threshold \
-         ({}).</p>\n",
+         ({}{}).</p>\n",
         model.main_iterations,
         good_count(model),
-        fmt3(f64::from(model.defect_threshold))
+        fmt3(f64::from(model.defect_threshold)),
+        escape_html(&rule_suffix(model))
     ));
     out.push_str(&class_table(model).html());
     out.push_str("<h3>Iteration sweep</h3>\n");
@@ -1367,6 +1378,7 @@ mod tests {
             score_kind: "residual".to_string(),
             review_threshold: 0.375,
             defect_threshold: 0.5,
+            defect_rule: "best F1 on validation".to_string(),
             main_iterations: 20,
             sweep: vec![
                 sweep_point(0, 0.625),

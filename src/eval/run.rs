@@ -24,7 +24,9 @@ use crate::inspect::descent::descend_budgets;
 use crate::inspect::image_io::read_image;
 use crate::inspect::report::write_images;
 use crate::inspect::score::image_score;
-use crate::inspect::{InspectError, InspectorSettings, OpenOptions, Verdict, open_inspector};
+use crate::inspect::{
+    DefectRule, InspectError, InspectorSettings, OpenOptions, Verdict, open_inspector,
+};
 
 pub const REPORT_FORMAT: u32 = 1;
 /// AUPRO integrates the overlap curve up to this false-positive rate.
@@ -46,6 +48,9 @@ pub struct EvalOptions {
     pub latency_samples: usize,
     /// Worst false positives and false negatives kept per model.
     pub gallery: usize,
+    /// How each model's defect threshold is set (the calibration's good validation scores are
+    /// re-thresholded; nothing is refit for it unless the file predates them).
+    pub defect_rule: DefectRule,
 }
 
 /// Progress, for a progress bar.
@@ -197,7 +202,10 @@ fn evaluate_run(
     let open = OpenOptions {
         run_dir: run.to_path_buf(),
         data: options.calibration_data.clone(),
-        settings: InspectorSettings::default(),
+        settings: InspectorSettings {
+            defect_rule: options.defect_rule,
+            ..InspectorSettings::default()
+        },
         recalibrate: false,
         save_calibration: true,
     };
@@ -289,6 +297,7 @@ fn evaluate_run(
         score_kind: calibration.scoring_name(),
         review_threshold: calibration.review_threshold,
         defect_threshold: calibration.defect_threshold,
+        defect_rule: calibration.defect_rule.to_string(),
         main_iterations: main_budget,
         sweep: points,
         images,

@@ -120,6 +120,9 @@ pub struct ModelEval {
     pub review_threshold: f32,
     #[serde(deserialize_with = "nan_from_null")]
     pub defect_threshold: f32,
+    /// How the defect threshold was set (`best F1 on validation`, or a false-alarm bound).
+    #[serde(default)]
+    pub defect_rule: String,
     /// The budget the per-image results and the gallery are for (the largest swept).
     pub main_iterations: usize,
     pub sweep: Vec<SweepPoint>,

@@ -192,6 +192,7 @@ impl Evaluate {
             out: PathBuf::from(self.out_dir.trim()),
             latency_samples: 8,
             gallery: 8,
+            defect_rule: crate::inspect::DefectRule::F1Max,
         };
         let (tx, rx) = channel();
         let cancel = Arc::new(AtomicBool::new(false));

@@ -475,10 +475,11 @@ impl Inspect {
             ui.label(format!("{} {}×{} step {}", m.kind, m.size, m.size, m.step));
             if let Some(c) = &m.calibration {
                 ui.label(format!(
-                    "score {}: review ≥ {:.4}, defect ≥ {:.4} (fitted at {} iterations)",
+                    "score {}: review ≥ {:.4}, defect ≥ {:.4} ({}; fitted at {} iterations)",
                     c.scoring_name(),
                     c.review_threshold,
                     c.defect_threshold,
+                    c.defect_rule,
                     c.descent.max_iterations
                 ));
             }

@@ -12,8 +12,11 @@
 //!   `POSE_MARGIN` (0.01) of the criterion to be chosen.
 //! - Review threshold: the 95th percentile of the good validation scores, so about one good
 //!   part in twenty goes to a person rather than passing silently near the edge.
-//! - Defect threshold: with defective validation images, the threshold of maximum F1; without,
-//!   the largest good score plus half the good scores' 5–95 % spread. Never below review.
+//! - Defect threshold, by [`DefectRule`]: by default, with defective validation images, the
+//!   threshold of maximum F1; without, the largest good score plus half the good scores' 5–95 %
+//!   spread. With a target false-alarm rate r (`--false-alarm-rate`), the lowest threshold that
+//!   at most r of the good validation images reach. Never below review. The good validation
+//!   scores and the F1 threshold are stored, so another rule is applied without refitting.
 //! - Pixel threshold (localisation): the 99.9th percentile of every good validation map pixel.
 //! - Descent target loss: a quantile (default 0.9) of the good validation images' L(z₀); an
 //!   image whose loss reaches it stops descending.
@@ -63,6 +66,44 @@ impl std::fmt::Display for Verdict {
     }
 }
 
+/// How the defect threshold is set from the validation scores.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case", tag = "rule")]
+pub enum DefectRule {
+    /// The threshold of maximum F1 on the validation split (good against defective images).
+    #[default]
+    F1Max,
+    /// The lowest threshold that at most this fraction of the good validation images reach:
+    /// a bound on false alarms, whatever it costs in missed defects.
+    FalseAlarmRate { rate: f32 },
+}
+
+impl DefectRule {
+    /// A false-alarm rule for `rate`, which must lie in [0, 1).
+    pub fn false_alarm_rate(rate: f32) -> Result<Self, String> {
+        if (0.0..1.0).contains(&rate) {
+            Ok(Self::FalseAlarmRate { rate })
+        } else {
+            Err(format!(
+                "a false-alarm rate is a fraction of good parts in [0, 1), not {rate}"
+            ))
+        }
+    }
+}
+
+impl std::fmt::Display for DefectRule {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::F1Max => f.write_str("best F1 on validation"),
+            Self::FalseAlarmRate { rate } => write!(
+                f,
+                "at most {:.1} % of good validation images flagged",
+                100.0 * rate
+            ),
+        }
+    }
+}
+
 /// The scores of the validation images, by [`ScoreKind::ALL`] order.
 #[derive(Debug, Clone, Default)]
 pub struct ValidationScores {
@@ -105,6 +146,16 @@ pub struct Calibration {
     /// The quantile of good validation L(z₀) that `descent.target_loss` was fitted as.
     #[serde(default)]
     pub good_stop_quantile: Option<f32>,
+    /// How `defect_threshold` was set.
+    #[serde(default)]
+    pub defect_rule: DefectRule,
+    /// The threshold of maximum F1 on validation (`None` without defective images).
+    #[serde(default)]
+    pub f1_threshold: Option<f32>,
+    /// The chosen score of every good validation image, ascending: another [`DefectRule`] is
+    /// applied from these without refitting. Empty in files written before they were kept.
+    #[serde(default)]
+    pub good_scores: Vec<f32>,
 }
 
 impl Calibration {
@@ -140,13 +191,11 @@ impl Calibration {
         if good.is_empty() {
             return None;
         }
-        let review = quantile(&good, 0.95);
-        let defect = if scores.defective.is_empty() {
-            let spread = quantile(&good, 0.95) - quantile(&good, 0.05);
-            quantile(&good, 1.0) + 0.5 * spread
-        } else {
-            f1_max_threshold(&good, &column(&scores.defective, k))
-        };
+        let mut good = good;
+        good.sort_unstable_by(f32::total_cmp);
+        let f1_threshold = (!scores.defective.is_empty())
+            .then(|| f1_max_threshold(&good, &column(&scores.defective, k)));
+        let (review, defect) = thresholds(&good, f1_threshold, DefectRule::F1Max);
         let pixel = if scores.good_pixels.is_empty() {
             f32::INFINITY
         } else {
@@ -158,8 +207,8 @@ impl Calibration {
             descent,
             score,
             score_kind: kind,
-            review_threshold: review.min(defect),
-            defect_threshold: defect.max(review.min(defect)),
+            review_threshold: review,
+            defect_threshold: defect,
             pixel_threshold: pixel,
             validation_good: scores.good.len(),
             validation_defective: scores.defective.len(),
@@ -168,6 +217,24 @@ impl Calibration {
             budget_ceiling: None,
             budget_scores: Vec::new(),
             good_stop_quantile: None,
+            defect_rule: DefectRule::F1Max,
+            f1_threshold,
+            good_scores: good,
+        })
+    }
+
+    /// The same calibration with its review and defect thresholds set by `rule`, from the
+    /// stored good validation scores; `None` when the file predates them (refit it).
+    pub fn with_rule(&self, rule: DefectRule) -> Option<Self> {
+        if self.good_scores.is_empty() {
+            return None;
+        }
+        let (review, defect) = thresholds(&self.good_scores, self.f1_threshold, rule);
+        Some(Self {
+            review_threshold: review,
+            defect_threshold: defect,
+            defect_rule: rule,
+            ..self.clone()
         })
     }
 
@@ -237,6 +304,36 @@ impl Calibration {
     }
 }
 
+/// Review and defect thresholds from the good validation scores (`good`, ascending, not
+/// empty), the F1-max threshold when there were defective images, and the rule.
+fn thresholds(good: &[f32], f1_threshold: Option<f32>, rule: DefectRule) -> (f32, f32) {
+    let review = quantile(good, 0.95);
+    let defect = match (rule, f1_threshold) {
+        (DefectRule::FalseAlarmRate { rate }, _) => false_alarm_threshold(good, rate),
+        (DefectRule::F1Max, Some(t)) => t,
+        (DefectRule::F1Max, None) => {
+            let spread = quantile(good, 0.95) - quantile(good, 0.05);
+            quantile(good, 1.0) + 0.5 * spread
+        }
+    };
+    let review = review.min(defect);
+    (review, defect.max(review))
+}
+
+/// The lowest threshold `t` (`score >= t` is flagged) that at most `rate` of the `good` scores
+/// (ascending, not empty) reach.
+pub fn false_alarm_threshold(good: &[f32], rate: f32) -> f32 {
+    let n = good.len();
+    // A relative tolerance far above f32's rounding keeps 0.29 of 100 at 29, not 28.
+    let exact = f64::from(rate.clamp(0.0, 1.0)) * n as f64;
+    let allowed = ((exact * (1.0 + 1e-6)).floor() as usize).min(n);
+    if allowed == n {
+        return good[0];
+    }
+    // Every score above good[n - allowed - 1] may be flagged, that one (and its equals) not.
+    good[n - allowed - 1].next_up()
+}
+
 /// Linear-interpolated quantile `q` in `[0, 1]` of non-empty `values`.
 pub fn quantile(values: &[f32], q: f32) -> f32 {
     let mut sorted = values.to_vec();
@@ -295,6 +392,70 @@ mod tests {
     }
 
     #[test]
+    fn a_false_alarm_rate_bounds_the_good_images_flagged() {
+        // 100 good scores 0.00..0.99 with a run of ties at the top, 20 defective ones.
+        let mut good: Vec<f32> = (0..100).map(|i| i as f32 / 100.0).collect();
+        for g in &mut good[95..] {
+            *g = 0.95;
+        }
+        let scores = ValidationScores {
+            good: good.iter().map(|&g| [g; 3]).collect(),
+            defective: (0..20).map(|i| [0.5 + i as f32 / 40.0; 3]).collect(),
+            good_pixels: vec![0.1],
+        };
+        let fitted = Calibration::fit(
+            &scores,
+            ScoreKind::MapMax,
+            3,
+            DescentConfig::default(),
+            ScoreSettings::default(),
+        )
+        .unwrap();
+        assert_eq!(fitted.defect_rule, DefectRule::F1Max);
+        assert_eq!(fitted.f1_threshold, Some(fitted.defect_threshold));
+        let flagged = |c: &Calibration| {
+            good.iter()
+                .filter(|&&g| c.verdict(g) == Verdict::Defect)
+                .count()
+        };
+        for (rate, most) in [
+            (0.0, 0),
+            (0.02, 2),
+            (0.05, 5),
+            (0.10, 10),
+            (0.29, 29),
+            (0.5, 50),
+        ] {
+            let c = fitted
+                .with_rule(DefectRule::false_alarm_rate(rate).unwrap())
+                .unwrap();
+            let n = flagged(&c);
+            assert!(n <= most, "rate {rate}: {n} good images flagged");
+            assert!(c.review_threshold <= c.defect_threshold);
+            // The lowest such threshold: any lower score of the good ones would flag more.
+            let lower = good.iter().rev().find(|&&g| g < c.defect_threshold);
+            if let Some(&below) = lower {
+                let c2 = Calibration {
+                    defect_threshold: below,
+                    ..c.clone()
+                };
+                assert!(flagged(&c2) > most, "rate {rate}: {below} would do");
+            }
+        }
+        // Ties: the five equal top scores are all flagged or none; a 2 % budget flags none.
+        let two = fitted
+            .with_rule(DefectRule::false_alarm_rate(0.02).unwrap())
+            .unwrap();
+        assert_eq!(flagged(&two), 0);
+        assert!(two.defect_threshold > 0.95);
+        // And back: the F1 rule gives the fitted thresholds again.
+        assert_eq!(two.with_rule(DefectRule::F1Max).unwrap(), fitted);
+        assert!(DefectRule::false_alarm_rate(1.0).is_err());
+        assert!(DefectRule::false_alarm_rate(-0.1).is_err());
+        assert!(DefectRule::false_alarm_rate(f32::NAN).is_err());
+    }
+
+    #[test]
     fn older_files_load_and_newer_ones_are_refused() {
         let scores = ValidationScores {
             good: (0..10).map(|i| [i as f32 * 0.1; 3]).collect(),
@@ -318,7 +479,14 @@ mod tests {
             serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
         let o = old.as_object_mut().unwrap();
         o.insert("format".into(), 1.into());
-        for field in ["budget_ceiling", "budget_scores", "good_stop_quantile"] {
+        for field in [
+            "budget_ceiling",
+            "budget_scores",
+            "good_stop_quantile",
+            "defect_rule",
+            "f1_threshold",
+            "good_scores",
+        ] {
             o.remove(field);
         }
         o["score"]
@@ -331,6 +499,9 @@ mod tests {
         assert_eq!(loaded.budget_ceiling, None);
         assert!(!loaded.score.pose_normalised);
         assert_eq!(loaded.descent.target_loss, None);
+        assert_eq!(loaded.defect_rule, DefectRule::F1Max);
+        // Without the good scores no other rule can be applied: the caller must refit.
+        assert!(loaded.with_rule(DefectRule::F1Max).is_none());
         set_format(&path, CALIBRATION_FORMAT + 1);
         let err = Calibration::load(&path).unwrap_err().to_string();
         assert!(err.contains("not supported"), "{err}");

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 
-use super::calibration::Verdict;
+use super::calibration::{DefectRule, Verdict};
 use super::descent::{DescentConfig, StartMode};
 use super::image_io::images_in;
 use super::open::{OpenOptions, open_inspector};
@@ -94,6 +94,11 @@ pub struct InspectArgs {
     /// Refit the thresholds on the dataset's validation split even if a calibration exists.
     #[arg(long)]
     pub recalibrate: bool,
+    /// Set the defect threshold so that at most this fraction of the good validation images
+    /// reach it (e.g. 0.01 for one in a hundred), instead of the threshold of best F1. Applied
+    /// from the calibration's stored scores, without refitting.
+    #[arg(long, value_name = "RATE", value_parser = parse_false_alarm_rate)]
+    pub false_alarm_rate: Option<f32>,
     /// Folder for heatmap overlays, maps and masks.
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
@@ -107,6 +112,15 @@ pub struct InspectArgs {
     /// Image files or folders of images.
     #[arg(required = true, value_name = "IMAGE_OR_DIR")]
     pub inputs: Vec<PathBuf>,
+}
+
+/// Parses a false-alarm rate: a fraction in [0, 1).
+pub fn parse_false_alarm_rate(s: &str) -> Result<f32, String> {
+    let rate: f32 = s
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{s}` is not a number (a fraction of good parts, e.g. 0.01)"))?;
+    DefectRule::false_alarm_rate(rate).map(|_| rate)
 }
 
 impl InspectArgs {
@@ -133,6 +147,9 @@ pub fn run_inspect_cli(args: InspectArgs) -> anyhow::Result<()> {
     let settings = InspectorSettings {
         descent: args.descent(),
         choose_budget: args.iterations == BudgetArg::Auto,
+        defect_rule: args.false_alarm_rate.map_or(DefectRule::F1Max, |rate| {
+            DefectRule::FalseAlarmRate { rate }
+        }),
         ..InspectorSettings::default()
     };
     let options = OpenOptions {

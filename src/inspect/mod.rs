@@ -18,7 +18,7 @@ pub mod pipeline;
 pub mod report;
 pub mod score;
 
-pub use calibration::{Calibration, Verdict};
+pub use calibration::{Calibration, DefectRule, Verdict};
 pub use descent::{DescentConfig, DescentResult, StartMode, TraceFrame, descend, descend_budgets};
 pub use localise::{PartAtlas, Region};
 pub use model::{InspectError, InspectModel};

@@ -112,23 +112,52 @@ pub fn open_inspector(options: &OpenOptions, device: &Device) -> Result<Opened, 
                 _ => false,
             }
     };
+    let rule = options.settings.defect_rule;
+    // The stored calibration under the asked rule: as it is when it already follows it,
+    // re-thresholded from its good validation scores otherwise (`None` when it keeps none).
+    let under_rule = |c: &Calibration| {
+        if c.defect_rule == rule {
+            Some(c.clone())
+        } else {
+            c.with_rule(rule)
+        }
+    };
     let stale = existing.as_ref().is_some_and(|c| {
         c.checkpoint_step != inspector.model.step
             || !fitted_for(c, &options.settings)
             || other_renders(c)
+            // Another defect rule is applied from the stored good validation scores; a file
+            // written before they were kept must be refit.
+            || under_rule(c).is_none()
     });
     match (existing, &data) {
-        (Some(c), _) if !options.recalibrate && !stale => {
-            inspector.adopt(c);
-        }
+        (Some(c), _) if !options.recalibrate && !stale => match under_rule(&c) {
+            Some(ruled) if ruled.defect_rule != c.defect_rule => {
+                notes.push(format!(
+                        "defect threshold {:.5} ({rule}), review {:.5}; the stored calibration had {:.5} ({})",
+                        ruled.defect_threshold,
+                        ruled.review_threshold,
+                        c.defect_threshold,
+                        c.defect_rule
+                    ));
+                if options.save_calibration {
+                    ruled.save(&calibration_path)?;
+                }
+                inspector.adopt(ruled);
+            }
+            _ => {
+                inspector.adopt(c);
+            }
+        },
         (_, Some(dir)) => {
             let c = inspector.calibrate(dir)?;
             notes.push(format!(
-                "calibrated on the validation split of {}: score {}, review from {:.5}, defect from {:.5}, pixel threshold {:.4} ({} good, {} defective images)",
+                "calibrated on the validation split of {}: score {}, review from {:.5}, defect from {:.5} ({}), pixel threshold {:.4} ({} good, {} defective images)",
                 dir.display(),
                 c.scoring_name(),
                 c.review_threshold,
                 c.defect_threshold,
+                c.defect_rule,
                 c.pixel_threshold,
                 c.validation_good,
                 c.validation_defective
@@ -138,11 +167,21 @@ pub fn open_inspector(options: &OpenOptions, device: &Device) -> Result<Opened, 
             }
         }
         (Some(c), None) => {
+            // Thresholds set by another rule than the one asked for would judge silently
+            // by the wrong standard: refuse.
+            let Some(ruled) = under_rule(&c) else {
+                return Err(InspectError::Invalid {
+                    path: calibration_path,
+                    message: format!(
+                        "this calibration keeps no good validation scores, so its defect threshold cannot be set by another rule ({rule}): give the training dataset (--data DIR) to refit it"
+                    ),
+                });
+            };
             notes.push(format!(
                 "warning: {} was fitted with other settings or another checkpoint; give the dataset to refit it",
                 calibration_path.display()
             ));
-            inspector.adopt(c);
+            inspector.adopt(ruled);
         }
         (None, None) => {
             return Err(InspectError::Invalid {

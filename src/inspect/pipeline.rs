@@ -9,7 +9,7 @@ use rayon::prelude::*;
 use serde::Serialize;
 
 use super::calibration::quantile;
-use super::calibration::{Calibration, ValidationScores, Verdict};
+use super::calibration::{Calibration, DefectRule, ValidationScores, Verdict};
 use super::descent::{DescentConfig, TraceFn, descend, descend_budgets};
 use super::image_io::{read_image, read_mask};
 use super::localise::{PartAtlas, Region, regions};
@@ -36,6 +36,8 @@ pub struct InspectorSettings {
     /// an image that starts (or gets) as close to a good product as most good images do stops
     /// there. `None` leaves the target unset.
     pub good_stop_quantile: Option<f32>,
+    /// How the defect threshold is set from the validation scores.
+    pub defect_rule: DefectRule,
 }
 
 impl Default for InspectorSettings {
@@ -47,6 +49,7 @@ impl Default for InspectorSettings {
             min_region_area: None,
             choose_budget: true,
             good_stop_quantile: Some(0.9),
+            defect_rule: DefectRule::F1Max,
         }
     }
 }
@@ -681,6 +684,10 @@ impl Inspector {
             good_stop_quantile: self.settings.good_stop_quantile,
             ..calibration
         };
+        // Fitted with the F1 rule, which keeps what any other rule needs.
+        let calibration = calibration
+            .with_rule(self.settings.defect_rule)
+            .unwrap_or(calibration);
         Ok(self.adopt(calibration))
     }
 
