@@ -142,7 +142,7 @@ fn main() -> anyhow::Result<()> {
     }
     println!(" {:>12} {:>12}", "all", "pixel");
     for settings in &variants {
-        let name = format!("{} σ{}", settings.map_name(), settings.smoothing_sigma);
+        let name = settings.map_name();
         // Per class, each image's score of every kind.
         let mut by_class: BTreeMap<&str, Vec<[f32; 2]>> = BTreeMap::new();
         let maps = inspector.maps(&images, &reconstructions, settings);

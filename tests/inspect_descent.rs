@@ -642,6 +642,83 @@ fn a_flagged_image_shows_where() {
 }
 
 #[test]
+fn a_region_map_localises_while_the_scoring_map_judges() {
+    use unseen::inspect::{Calibration, ScoreSettings};
+    let mut inspector = calibrated();
+    let c = inspector.calibration.clone().unwrap();
+    let pixel_auroc = |name: String| {
+        c.auroc
+            .iter()
+            .find(|(n, _)| *n == name)
+            .unwrap_or_else(|| panic!("{name} missing from {:?}", c.auroc))
+            .1
+    };
+    // Calibration keeps a region map only when it points at the defects measurably better.
+    if let Some(region) = c.region_map {
+        let scoring = pixel_auroc(format!("{} pixel", c.score.map_name()));
+        let chosen = pixel_auroc(format!("region {} pixel", region.map_name()));
+        assert!(chosen > scoring + unseen::inspect::REGION_MARGIN);
+        assert!(c.region_floor.is_some_and(f32::is_finite));
+    }
+
+    // Another map for the regions: the verdicts and scores stay the scoring map's, the heatmap
+    // and the regions come from the region map.
+    let region = ScoreSettings {
+        smoothing_sigma: 2.0 * c.score.smoothing_sigma,
+        pose_normalised: false,
+        ..c.score
+    };
+    let (pixels, records, _) = test_images("bulge");
+    let n = records.len();
+    inspector.calibration = Some(Calibration {
+        region_map: None,
+        region_floor: None,
+        pixel_threshold: 10.0,
+        ..c.clone()
+    });
+    let plain = inspector.inspect_images(&pixels, n, None);
+    let reconstructions: Vec<&[f32]> = plain.iter().map(|r| r.reconstruction.as_slice()).collect();
+    let expected = inspector.maps(&pixels, &reconstructions, &region);
+    // A floor of 0 cuts a flagged image's region map everywhere; a passed one is cut at the
+    // pixel threshold, above every map.
+    inspector.calibration = Some(Calibration {
+        region_map: Some(region),
+        region_floor: Some(0.0),
+        pixel_threshold: 10.0,
+        ..c.clone()
+    });
+    let split = inspector.inspect_images(&pixels, n, None);
+    let mut flagged = 0;
+    for (i, (s, p)) in split.iter().zip(&plain).enumerate() {
+        assert_eq!((s.verdict, s.score), (p.verdict, p.score), "image {i}");
+        assert_eq!(s.map, expected[i], "image {i}");
+        if matches!(s.verdict, Verdict::Review | Verdict::Defect) {
+            flagged += 1;
+            assert!(s.mask.iter().all(|&m| m == 1), "image {i}");
+        } else {
+            assert!(s.regions.is_empty(), "image {i}");
+        }
+    }
+    assert!(flagged > 0);
+    // A floor above every map: a flagged image falls back to the regions of the scoring map at
+    // the review threshold, exactly what it showed without a region map.
+    inspector.calibration = Some(Calibration {
+        region_map: Some(region),
+        region_floor: Some(100.0),
+        pixel_threshold: 10.0,
+        ..c.clone()
+    });
+    for (s, p) in inspector
+        .inspect_images(&pixels, n, None)
+        .iter()
+        .zip(&plain)
+    {
+        assert_eq!(s.mask, p.mask);
+        assert_eq!(s.regions.len(), p.regions.len());
+    }
+}
+
+#[test]
 fn verdicts_separate_good_from_defective() {
     let inspector = calibrated();
     let c = inspector.calibration.as_ref().unwrap();

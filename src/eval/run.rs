@@ -320,6 +320,7 @@ fn score_sweep(
         .calibration
         .as_ref()
         .map_or(settings.default_score_kind, |c| c.score_kind);
+    let region = inspector.calibration.as_ref().and_then(|c| c.region_map);
     let max_budget = budgets.iter().copied().max().unwrap_or(0);
     let mut config = settings.descent;
     config.max_iterations = max_budget;
@@ -352,9 +353,14 @@ fn score_sweep(
                 .map(|r| r.reconstruction.as_slice())
                 .collect();
             let maps = inspector.maps(images, &reconstructions, &settings.score);
+            // Pixel metrics are of the map inspection localises with.
+            let mut region_maps = region
+                .map(|r| inspector.maps(images, &reconstructions, &r))
+                .map(Vec::into_iter);
             for (i, (result, map)) in at_budget.iter().zip(maps).enumerate() {
                 out.scores[b][first + i] = image_score(kind, result.loss, &map, &settings.score);
-                out.maps[b][first + i] = map;
+                out.maps[b][first + i] =
+                    region_maps.as_mut().and_then(Iterator::next).unwrap_or(map);
             }
         }
         if let Some(full) = results.last() {

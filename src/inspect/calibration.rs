@@ -17,7 +17,14 @@
 //!   spread. With a target false-alarm rate r (`--false-alarm-rate`), the lowest threshold that
 //!   at most r of the good validation images reach. Never below review. The good validation
 //!   scores and the F1 threshold are stored, so another rule is applied without refitting.
-//! - Pixel threshold (localisation): the 99.9th percentile of every good validation map pixel.
+//! - Region map (localisation): the scoring map is the one that ranks images best, which is not
+//!   always the one that points at defects best (a pose-normalised map subtracts part of a
+//!   defect that sits where the model is always wrong). With defect masks, the plain variants
+//!   ([`ScoreSettings::region_candidates`]) are also measured by validation pixel AUROC alone at
+//!   the chosen budget; one that beats the scoring map's by `REGION_MARGIN` (0.005) becomes the
+//!   map regions are cut from and the heatmap shows. The image score is unchanged.
+//! - Pixel threshold (localisation): the 99.9th percentile of every good validation pixel of
+//!   the region map (the scoring map when there is none).
 //! - Descent target loss: a quantile (default 0.9) of the good validation images' L(z₀); an
 //!   image whose loss reaches it stops descending.
 //! - Descent budget, when calibration may choose it: every candidate budget up to the
@@ -34,9 +41,10 @@ use super::model::InspectError;
 use super::score::{ScoreKind, ScoreSettings};
 
 pub const CALIBRATION_FILE: &str = "calibration.json";
-/// Format 2 added pose-normalised maps and the descent's stopping level; an older program
-/// would score such a file wrongly, so it must refuse it. Format 1 files still load.
-pub const CALIBRATION_FORMAT: u32 = 2;
+/// Format 2 added pose-normalised maps and the descent's stopping level, format 3 a region map
+/// apart from the scoring map (its pixel threshold belongs to that map); an older program
+/// would judge or localise with such a file wrongly, so it must refuse it. Older files load.
+pub const CALIBRATION_FORMAT: u32 = 3;
 
 /// What inspection says about one image.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -156,6 +164,15 @@ pub struct Calibration {
     /// applied from these without refitting. Empty in files written before they were kept.
     #[serde(default)]
     pub good_scores: Vec<f32>,
+    /// The map regions are cut from and the heatmap shows, when one points at defects better
+    /// than the scoring map (validation pixel AUROC); `None`: the scoring map itself.
+    #[serde(default)]
+    pub region_map: Option<ScoreSettings>,
+    /// With `region_map`: the 95th percentile of the good validation images' region-map
+    /// maxima, the level a flagged image's region map is always cut at or below (the review
+    /// threshold plays this part for the scoring map).
+    #[serde(default)]
+    pub region_floor: Option<f32>,
 }
 
 impl Calibration {
@@ -220,7 +237,14 @@ impl Calibration {
             defect_rule: DefectRule::F1Max,
             f1_threshold,
             good_scores: good,
+            region_map: None,
+            region_floor: None,
         })
+    }
+
+    /// How the map that regions are cut from is made.
+    pub fn region_settings(&self) -> ScoreSettings {
+        self.region_map.unwrap_or(self.score)
     }
 
     /// The same calibration with its review and defect thresholds set by `rule`, from the
@@ -261,8 +285,12 @@ impl Calibration {
     /// good pixels) is often above the image thresholds; an image flagged on its map's peak
     /// would then show no region, neither where the defect is nor which part it is on.
     pub fn region_threshold(&self, verdict: Verdict) -> f32 {
+        let floor = match (self.region_map, self.region_floor) {
+            (Some(_), Some(floor)) => floor,
+            _ => self.review_threshold,
+        };
         match verdict {
-            Verdict::Review | Verdict::Defect => self.pixel_threshold.min(self.review_threshold),
+            Verdict::Review | Verdict::Defect => self.pixel_threshold.min(floor),
             Verdict::Pass | Verdict::Error => self.pixel_threshold,
         }
     }
@@ -456,6 +484,43 @@ mod tests {
     }
 
     #[test]
+    fn a_region_map_has_its_own_floor() {
+        let scores = ValidationScores {
+            good: (0..10).map(|i| [i as f32 * 0.1; 3]).collect(),
+            defective: (0..4).map(|i| [0.7 + i as f32 * 0.1; 3]).collect(),
+            good_pixels: vec![0.1, 0.9],
+        };
+        let c = Calibration::fit(
+            &scores,
+            ScoreKind::MapMax,
+            3,
+            DescentConfig::default(),
+            ScoreSettings::default(),
+        )
+        .unwrap();
+        assert_eq!(c.region_settings(), c.score);
+        let cut = |c: &Calibration, v| c.region_threshold(v);
+        assert_eq!(cut(&c, Verdict::Pass), c.pixel_threshold);
+        assert_eq!(
+            cut(&c, Verdict::Defect),
+            c.pixel_threshold.min(c.review_threshold)
+        );
+        let region = ScoreSettings {
+            smoothing_sigma: 2.0,
+            ..ScoreSettings::default()
+        };
+        let split = Calibration {
+            region_map: Some(region),
+            region_floor: Some(0.05),
+            ..c.clone()
+        };
+        assert_eq!(split.region_settings(), region);
+        assert_eq!(cut(&split, Verdict::Review), 0.05);
+        assert_eq!(cut(&split, Verdict::Pass), c.pixel_threshold);
+        assert_eq!(region.map_name(), "absolute σ2");
+    }
+
+    #[test]
     fn older_files_load_and_newer_ones_are_refused() {
         let scores = ValidationScores {
             good: (0..10).map(|i| [i as f32 * 0.1; 3]).collect(),
@@ -486,6 +551,8 @@ mod tests {
             "defect_rule",
             "f1_threshold",
             "good_scores",
+            "region_map",
+            "region_floor",
         ] {
             o.remove(field);
         }
@@ -500,6 +567,7 @@ mod tests {
         assert!(!loaded.score.pose_normalised);
         assert_eq!(loaded.descent.target_loss, None);
         assert_eq!(loaded.defect_rule, DefectRule::F1Max);
+        assert_eq!(loaded.region_map, None);
         // Without the good scores no other rule can be applied: the caller must refit.
         assert!(loaded.with_rule(DefectRule::F1Max).is_none());
         set_format(&path, CALIBRATION_FORMAT + 1);

@@ -23,5 +23,5 @@ pub use descent::{DescentConfig, DescentResult, StartMode, TraceFrame, descend, 
 pub use localise::{PartAtlas, Region};
 pub use model::{InspectError, InspectModel};
 pub use open::{OpenOptions, Opened, open_inspector};
-pub use pipeline::{ImageReport, Inspector, InspectorSettings, budget_candidates};
+pub use pipeline::{ImageReport, Inspector, InspectorSettings, REGION_MARGIN, budget_candidates};
 pub use score::{ScoreKind, ScoreSettings};

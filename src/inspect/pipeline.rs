@@ -91,7 +91,8 @@ pub struct ImageReport {
     pub image: Vec<f32>,
     #[serde(skip)]
     pub reconstruction: Vec<f32>,
-    /// Smoothed anomaly map, `size²` values.
+    /// Smoothed anomaly map, `size²` values: the map regions are cut from (the calibration's
+    /// region map when it has one, otherwise the scoring map).
     #[serde(skip)]
     pub map: Vec<f32>,
     /// 0/1 per pixel: inside a kept region.
@@ -118,6 +119,21 @@ impl ImageReport {
             mask: Vec::new(),
         }
     }
+}
+
+/// How much more validation pixel AUROC a region map must give than the scoring map to be
+/// chosen (it costs a second map per image).
+pub const REGION_MARGIN: f32 = 0.005;
+
+/// Validation images (flat), their descent results per budget, and whether they are good.
+type Descended<'a> = (&'a Vec<f32>, Vec<Vec<super::descent::DescentResult>>, bool);
+
+/// A map variant measured for localisation on the validation split.
+#[derive(Debug, Clone, Copy)]
+struct PixelFit {
+    auroc: f32,
+    threshold: f32,
+    floor: f32,
 }
 
 /// How many training renders nearest to a reconstruction stand for its pose in a
@@ -366,13 +382,24 @@ impl Inspector {
             .map(|r| r.reconstruction.as_slice())
             .collect();
         let maps = self.maps(images, &reconstructions, &score_settings);
+        // The map regions are cut from, when calibration chose another one for localisation.
+        let region_maps: Vec<Option<Vec<f32>>> =
+            match self.calibration.as_ref().and_then(|c| c.region_map) {
+                Some(settings) => self
+                    .maps(images, &reconstructions, &settings)
+                    .into_iter()
+                    .map(Some)
+                    .collect(),
+                None => vec![None; results.len()],
+            };
         // Scores and regions are independent per image: they run on all cores while the
         // descent (above) has its own parallelism inside burn.
         results
             .into_par_iter()
             .zip(maps)
+            .zip(region_maps)
             .enumerate()
-            .map(|(i, (result, map))| {
+            .map(|(i, ((result, map), region_map))| {
                 let image = images[i * image_len..(i + 1) * image_len].to_vec();
                 let score = image_score(kind, result.loss, &map, &score_settings);
                 let (verdict, error) = match &self.calibration {
@@ -398,12 +425,27 @@ impl Inspector {
                     ),
                     None => (Verdict::Error, Some("no calibration".to_string())),
                 };
+                // Regions, and the heatmap shown: of the region map when there is one.
+                let flagged = matches!(verdict, Verdict::Review | Verdict::Defect);
                 let (found, mask) = match &self.calibration {
                     Some(c) => {
-                        self.localise(&map, &result.reconstruction, c.region_threshold(verdict))
+                        let shown = region_map.as_deref().unwrap_or(&map);
+                        let cut = self.localise(
+                            shown,
+                            &result.reconstruction,
+                            c.region_threshold(verdict),
+                        );
+                        if flagged && cut.0.is_empty() && region_map.is_some() {
+                            // Flagged, yet the region map stays below its floor: the regions
+                            // of the map that flagged the image, so it still shows where.
+                            self.localise(&map, &result.reconstruction, c.review_threshold)
+                        } else {
+                            cut
+                        }
                     }
                     None => (Vec::new(), vec![0u8; size * size]),
                 };
+                let map = region_map.unwrap_or(map);
                 ImageReport {
                     path: None,
                     verdict,
@@ -673,6 +715,41 @@ impl Inspector {
                 path: manifest_path,
                 message: "no finite validation score to calibrate on".into(),
             })?;
+        // Localisation may use another map than scoring: the plain variant that points at the
+        // defects best, when it beats the scoring map by REGION_MARGIN of pixel AUROC.
+        let region = budgets
+            .iter()
+            .position(|&b| b == calibration.descent.max_iterations)
+            .and_then(|b| {
+                let chosen = calibration.score;
+                let mut measured: Vec<(ScoreSettings, PixelFit)> = Vec::new();
+                for settings in std::iter::once(chosen).chain(chosen.region_candidates()) {
+                    if measured.iter().all(|(s, _)| *s != settings) {
+                        measured
+                            .push((settings, self.pixel_fit(&descended, &masks, b, &settings)?));
+                    }
+                }
+                let scoring = measured.first()?.1.auroc;
+                measured
+                    .into_iter()
+                    .skip(1)
+                    .filter(|(_, fit)| fit.auroc > scoring + REGION_MARGIN)
+                    .max_by(|a, b| a.1.auroc.total_cmp(&b.1.auroc))
+            });
+        let calibration = match region {
+            Some((settings, fit)) => {
+                let mut auroc = calibration.auroc;
+                auroc.push((format!("region {} pixel", settings.map_name()), fit.auroc));
+                Calibration {
+                    region_map: Some(settings),
+                    region_floor: Some(fit.floor),
+                    pixel_threshold: fit.threshold,
+                    auroc,
+                    ..calibration
+                }
+            }
+            None => calibration,
+        };
         let calibration = Calibration {
             data_dir: Some(std::path::absolute(dir).unwrap_or_else(|_| dir.to_path_buf())),
             budget_ceiling: self.settings.choose_budget.then_some(ceiling),
@@ -689,6 +766,54 @@ impl Inspector {
             .with_rule(self.settings.defect_rule)
             .unwrap_or(calibration);
         Ok(self.adopt(calibration))
+    }
+
+    /// The validation pixel AUROC of the map made by `settings` from the reconstructions at
+    /// budget index `b` (good images count all their pixels as clean, defective ones the pixels
+    /// of their masks), its pixel threshold and the 95th percentile of the good images' map
+    /// maxima; `None` without masks or with a non-finite map.
+    fn pixel_fit(
+        &self,
+        descended: &[Descended<'_>],
+        masks: &[Option<Vec<u8>>],
+        b: usize,
+        settings: &ScoreSettings,
+    ) -> Option<PixelFit> {
+        let (mut scores, mut labels, mut good_pixels, mut peaks) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        for (images, results, is_good) in descended {
+            let reconstructions: Vec<&[f32]> = results
+                .get(b)?
+                .iter()
+                .map(|r| r.reconstruction.as_slice())
+                .collect();
+            for (i, map) in self
+                .maps(images, &reconstructions, settings)
+                .into_iter()
+                .enumerate()
+            {
+                if map.iter().any(|v| !v.is_finite()) {
+                    return None;
+                }
+                if *is_good {
+                    peaks.push(map.iter().copied().fold(f32::NEG_INFINITY, f32::max));
+                    good_pixels.extend(&map);
+                    labels.extend(std::iter::repeat_n(false, map.len()));
+                    scores.extend(map);
+                } else if let Some(mask) = masks.get(i).and_then(Option::as_ref) {
+                    labels.extend(mask.iter().map(|&m| m > 0));
+                    scores.extend(map);
+                }
+            }
+        }
+        if !labels.contains(&true) || good_pixels.is_empty() {
+            return None;
+        }
+        Some(PixelFit {
+            auroc: crate::eval::metrics::pixel_auroc(&scores, &labels) as f32,
+            threshold: quantile(&good_pixels, 0.999),
+            floor: quantile(&peaks, 0.95),
+        })
     }
 
     /// Keeps `calibration` and inspects with what it fitted: its target loss, and its descent

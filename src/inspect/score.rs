@@ -83,6 +83,21 @@ impl ScoreSettings {
         out
     }
 
+    /// The maps calibration may localise with when they point at defects better than the
+    /// scoring map: the plain variants, smoothed as set and twice as wide.
+    pub fn region_candidates(&self) -> Vec<ScoreSettings> {
+        let mut out = self.candidates();
+        let wider: Vec<ScoreSettings> = out
+            .iter()
+            .map(|s| ScoreSettings {
+                smoothing_sigma: 2.0 * s.smoothing_sigma.max(0.5),
+                ..*s
+            })
+            .collect();
+        out.extend(wider);
+        out
+    }
+
     /// [`candidates_with`](Self::candidates_with) without the pose-normalised variants.
     pub fn candidates(&self) -> Vec<ScoreSettings> {
         self.candidates_with(false)
@@ -102,6 +117,9 @@ impl ScoreSettings {
         };
         if self.pose_normalised {
             name.push_str("-pose");
+        }
+        if self.smoothing_sigma != ScoreSettings::default().smoothing_sigma {
+            name.push_str(&format!(" σ{}", self.smoothing_sigma));
         }
         name
     }
