@@ -555,11 +555,14 @@ fn pose_normalised_maps_need_the_training_renders() {
         "{:?}",
         c.auroc
     );
+    // No region map: the reports' maps are then the scoring map.
     inspector.calibration = Some(unseen::inspect::Calibration {
         score: unseen::inspect::ScoreSettings {
             pose_normalised: true,
             ..c.score
         },
+        region_map: None,
+        region_floor: None,
         ..c
     });
     let (pixels, records, _) = test_images("bulge");
@@ -653,10 +656,15 @@ fn a_region_map_localises_while_the_scoring_map_judges() {
             .unwrap_or_else(|| panic!("{name} missing from {:?}", c.auroc))
             .1
     };
-    // Calibration keeps a region map only when it points at the defects measurably better.
+    // Every plain variant's peak-on-mask rate is recorded, and calibration keeps a region map
+    // only when it points at the defects measurably better (pixel AUROC + that rate).
+    let name = c.score.map_name();
+    let scoring =
+        pixel_auroc(format!("{name} pixel")) + pixel_auroc(format!("{name} peak-on-mask"));
     if let Some(region) = c.region_map {
-        let scoring = pixel_auroc(format!("{} pixel", c.score.map_name()));
-        let chosen = pixel_auroc(format!("region {} pixel", region.map_name()));
+        let name = region.map_name();
+        let chosen = pixel_auroc(format!("region {name} pixel"))
+            + pixel_auroc(format!("{name} peak-on-mask"));
         assert!(chosen > scoring + unseen::inspect::REGION_MARGIN);
         assert!(c.region_floor.is_some_and(f32::is_finite));
     }

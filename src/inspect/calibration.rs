@@ -20,9 +20,11 @@
 //! - Region map (localisation): the scoring map is the one that ranks images best, which is not
 //!   always the one that points at defects best (a pose-normalised map subtracts part of a
 //!   defect that sits where the model is always wrong). With defect masks, the plain variants
-//!   ([`ScoreSettings::region_candidates`]) are also measured by validation pixel AUROC alone at
-//!   the chosen budget; one that beats the scoring map's by `REGION_MARGIN` (0.005) becomes the
-//!   map regions are cut from and the heatmap shows. The image score is unchanged.
+//!   ([`ScoreSettings::region_candidates`]) are also measured at the chosen budget by
+//!   validation pixel AUROC plus the fraction of defective images whose map peaks inside the
+//!   mask (the strongest region is the defect); one that beats the scoring map by
+//!   `REGION_MARGIN` (0.005) becomes the map regions are cut from and the heatmap shows. The
+//!   image score is unchanged.
 //! - Pixel threshold (localisation): the 99.9th percentile of every good validation pixel of
 //!   the region map (the scoring map when there is none).
 //! - Descent target loss: a quantile (default 0.9) of the good validation images' L(z₀); an

@@ -121,8 +121,8 @@ impl ImageReport {
     }
 }
 
-/// How much more validation pixel AUROC a region map must give than the scoring map to be
-/// chosen (it costs a second map per image).
+/// How much more validation pixel AUROC plus peak-on-mask rate a region map must give than the
+/// scoring map to be chosen (it costs a second map per image).
 pub const REGION_MARGIN: f32 = 0.005;
 
 /// Validation images (flat), their descent results per budget, and whether they are good.
@@ -131,9 +131,21 @@ type Descended<'a> = (&'a Vec<f32>, Vec<Vec<super::descent::DescentResult>>, boo
 /// A map variant measured for localisation on the validation split.
 #[derive(Debug, Clone, Copy)]
 struct PixelFit {
+    /// Pixel AUROC over the good images and the masked defective ones.
     auroc: f32,
+    /// The fraction of masked defective images whose map peaks inside the mask: how often the
+    /// strongest region is the defect.
+    peak_hits: f32,
     threshold: f32,
     floor: f32,
+}
+
+impl PixelFit {
+    /// What a region map is chosen by: pointing at defect pixels overall (pixel AUROC) and
+    /// at each image's defect first (peak on the mask).
+    fn merit(&self) -> f32 {
+        self.auroc + self.peak_hits
+    }
 }
 
 /// How many training renders nearest to a reconstruction stand for its pose in a
@@ -729,13 +741,23 @@ impl Inspector {
                             .push((settings, self.pixel_fit(&descended, &masks, b, &settings)?));
                     }
                 }
-                let scoring = measured.first()?.1.auroc;
-                measured
+                let scoring = measured.first()?.1.merit();
+                let hits: Vec<(String, f32)> = measured
+                    .iter()
+                    .map(|(s, fit)| (format!("{} peak-on-mask", s.map_name()), fit.peak_hits))
+                    .collect();
+                let best = measured
                     .into_iter()
                     .skip(1)
-                    .filter(|(_, fit)| fit.auroc > scoring + REGION_MARGIN)
-                    .max_by(|a, b| a.1.auroc.total_cmp(&b.1.auroc))
+                    .filter(|(_, fit)| fit.merit() > scoring + REGION_MARGIN)
+                    .max_by(|a, b| a.1.merit().total_cmp(&b.1.merit()));
+                Some((hits, best))
             });
+        let (peak_hits, region) = region.unwrap_or_default();
+        let calibration = Calibration {
+            auroc: calibration.auroc.into_iter().chain(peak_hits).collect(),
+            ..calibration
+        };
         let calibration = match region {
             Some((settings, fit)) => {
                 let mut auroc = calibration.auroc;
@@ -781,6 +803,7 @@ impl Inspector {
     ) -> Option<PixelFit> {
         let (mut scores, mut labels, mut good_pixels, mut peaks) =
             (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        let (mut hits, mut masked) = (0usize, 0usize);
         for (images, results, is_good) in descended {
             let reconstructions: Vec<&[f32]> = results
                 .get(b)?
@@ -801,6 +824,9 @@ impl Inspector {
                     labels.extend(std::iter::repeat_n(false, map.len()));
                     scores.extend(map);
                 } else if let Some(mask) = masks.get(i).and_then(Option::as_ref) {
+                    let peak = (0..map.len()).max_by(|&a, &b| map[a].total_cmp(&map[b]));
+                    hits += usize::from(peak.is_some_and(|p| mask.get(p).is_some_and(|&m| m > 0)));
+                    masked += 1;
                     labels.extend(mask.iter().map(|&m| m > 0));
                     scores.extend(map);
                 }
@@ -811,6 +837,7 @@ impl Inspector {
         }
         Some(PixelFit {
             auroc: crate::eval::metrics::pixel_auroc(&scores, &labels) as f32,
+            peak_hits: hits as f32 / masked.max(1) as f32,
             threshold: quantile(&good_pixels, 0.999),
             floor: quantile(&peaks, 0.95),
         })
