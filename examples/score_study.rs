@@ -1,6 +1,7 @@
 //! Which anomaly map separates good from defective images best? Scores one split of a dataset
 //! with a trained run under several map variants and prints the image AUROC of each, per class,
-//! and the pixel AUROC over all images of the split (where the dataset has masks).
+//! and the pixel AUROC over all images of the split and the fraction of defective images whose
+//! map peaks inside the defect's mask (where the dataset has masks).
 //!
 //! `cargo run --example score_study -- --model RUN_DIR --data DIR [--split validation]
 //! [--train TRAIN_DIR] [--iterations 0] [--device cpu]`
@@ -140,7 +141,7 @@ fn main() -> anyhow::Result<()> {
     for c in &class_names {
         print!(" {c:>12}");
     }
-    println!(" {:>12} {:>12}", "all", "pixel");
+    println!(" {:>12} {:>12} {:>12}", "all", "pixel", "peak-in-mask");
     for settings in &variants {
         let name = settings.map_name();
         // Per class, each image's score of every kind.
@@ -148,6 +149,18 @@ fn main() -> anyhow::Result<()> {
         let maps = inspector.maps(&images, &reconstructions, settings);
         let pixels: Vec<f32> = maps.iter().flatten().copied().collect();
         let pixel = pixel_auroc(&pixels, &labels);
+        // How often a defective image's map peaks inside its mask.
+        let plane = size * size;
+        let (mut hits, mut masked) = (0, 0);
+        for (i, map) in maps.iter().enumerate() {
+            let mask = &labels[i * plane..(i + 1) * plane];
+            if mask.contains(&true) {
+                masked += 1;
+                let peak = (0..plane).max_by(|&a, &b| map[a].total_cmp(&map[b]));
+                hits += usize::from(peak.is_some_and(|p| mask[p]));
+            }
+        }
+        let peak_on_mask = hits as f64 / f64::from(masked.max(1));
         for ((report, class), map) in reports.iter().zip(&classes).zip(maps) {
             let scores = kinds.map(|kind| image_score(kind, report.loss, &map, settings));
             by_class.entry(class).or_default().push(scores);
@@ -161,7 +174,10 @@ fn main() -> anyhow::Result<()> {
                 print!(" {:>12.3}", auroc(&good, &bad));
                 all.extend(bad);
             }
-            println!(" {:>12.3} {pixel:>12.3}", auroc(&good, &all));
+            println!(
+                " {:>12.3} {pixel:>12.3} {peak_on_mask:>12.3}",
+                auroc(&good, &all)
+            );
         }
     }
     Ok(())

@@ -120,10 +120,11 @@ fn worker_loop(
                     batch_size: 1,
                     ..descent
                 };
-                let score = inspector.score_settings();
+                // The heatmap of every frame is the map the regions are cut from.
+                let shown = inspector.region_settings();
                 let mut trace = |frame: &TraceFrame<'_>| {
                     let map = inspector
-                        .maps(&image, &[frame.reconstruction], &score)
+                        .maps(&image, &[frame.reconstruction], &shown)
                         .pop()
                         .unwrap_or_default();
                     send(Event::Frame(RecordedFrame {

@@ -355,6 +355,14 @@ impl Inspector {
             .map_or(self.settings.score, |c| c.score)
     }
 
+    /// How the map that regions are cut from (and a heatmap should show) is made: the
+    /// calibration's region map, else its scoring map, else the settings' before calibration.
+    pub fn region_settings(&self) -> ScoreSettings {
+        self.calibration
+            .as_ref()
+            .map_or(self.settings.score, Calibration::region_settings)
+    }
+
     fn score_kind(&self) -> ScoreKind {
         self.calibration
             .as_ref()
