@@ -7,7 +7,7 @@ use std::sync::mpsc::{Receiver, Sender, channel};
 use std::time::{Duration, Instant};
 
 use eframe::egui::{self, Color32, TextureHandle};
-use egui_plot::{Line, Plot, PlotPoints, VLine};
+use egui_plot::{Line, Plot, PlotPoints, Points, VLine};
 
 use super::util::{heat_overlay, image_from_values, path_row, set_texture};
 use crate::compute::SelectedDevice;
@@ -642,12 +642,25 @@ impl Inspect {
             .map(|f| [f.iteration as f64, f64::from(f.loss)])
             .collect();
         let marker = self.frames.get(self.cursor).map(|f| f.iteration as f64);
+        // From iteration 0 and loss 0, so a descent of one frame (a budget of 0) still shows
+        // its loss on a readable scale.
+        let last = losses.last().map_or(1.0, |p| p[0].max(1.0));
+        let top = losses
+            .iter()
+            .map(|p| p[1])
+            .filter(|v| v.is_finite())
+            .fold(0.0, f64::max);
         Plot::new("descent-loss")
             .height(150.0)
             .x_axis_label("iteration")
             .y_axis_label("descent loss")
             .allow_scroll(false)
+            .include_x(0.0)
+            .include_x(last)
+            .include_y(0.0)
+            .include_y(if top > 0.0 { 1.1 * top } else { 1.0 })
             .show(ui, |plot| {
+                plot.points(Points::new("losses", PlotPoints::from(losses.clone())).radius(2.5));
                 plot.line(Line::new("loss", PlotPoints::from(losses)));
                 if let Some(x) = marker {
                     plot.vline(VLine::new("shown", x));
