@@ -302,6 +302,17 @@ impl Inspector {
         reconstructions: &[&[f32]],
         settings: &ScoreSettings,
     ) -> Vec<Vec<f32>> {
+        self.maps_and_poses(images, reconstructions, settings).0
+    }
+
+    /// [`maps`](Self::maps), and for a pose-normalised map the training renders that stood for
+    /// each image's pose (part naming needs the same ones: looked up once).
+    fn maps_and_poses(
+        &self,
+        images: &[f32],
+        reconstructions: &[&[f32]],
+        settings: &ScoreSettings,
+    ) -> (Vec<Vec<f32>>, Option<Vec<Vec<usize>>>) {
         let size = self.model.image_size();
         let image_len = self.model.config.image_len();
         let raw: Vec<Vec<f32>> = reconstructions
@@ -317,10 +328,10 @@ impl Inspector {
             })
             .collect();
         if !settings.pose_normalised {
-            return raw;
+            return (raw, None);
         }
         let Some(atlas) = &self.atlas else {
-            return vec![vec![f32::NAN; size * size]; raw.len()];
+            return (vec![vec![f32::NAN; size * size]; raw.len()], None);
         };
         let neighbours: Vec<Vec<usize>> = reconstructions
             .par_iter()
@@ -330,8 +341,9 @@ impl Inspector {
         self.reconstruct_renders(atlas, &wanted);
         let wanted: Vec<usize> = wanted.into_iter().collect();
         let normal = self.render_maps(atlas, &wanted, settings);
-        raw.into_par_iter()
-            .zip(neighbours)
+        let maps = raw
+            .into_par_iter()
+            .zip(&neighbours)
             .map(|(map, near)| {
                 let used: Vec<&Arc<Vec<f32>>> = near.iter().filter_map(|j| normal.get(j)).collect();
                 if used.is_empty() {
@@ -345,7 +357,8 @@ impl Inspector {
                 }
                 super::score::excess_over(&map, &reference)
             })
-            .collect()
+            .collect();
+        (maps, Some(neighbours))
     }
 
     /// How maps are made: the calibration's choice, or the settings' before calibration.
@@ -401,7 +414,11 @@ impl Inspector {
             .iter()
             .map(|r| r.reconstruction.as_slice())
             .collect();
-        let maps = self.maps(images, &reconstructions, &score_settings);
+        let (maps, poses) = self.maps_and_poses(images, &reconstructions, &score_settings);
+        let mut poses = poses.map(Vec::into_iter);
+        let poses: Vec<Option<Vec<usize>>> = (0..results.len())
+            .map(|_| poses.as_mut().and_then(Iterator::next))
+            .collect();
         // The map regions are cut from, when calibration chose another one for localisation.
         let region_maps: Vec<Option<Vec<f32>>> =
             match self.calibration.as_ref().and_then(|c| c.region_map) {
@@ -418,8 +435,9 @@ impl Inspector {
             .into_par_iter()
             .zip(maps)
             .zip(region_maps)
+            .zip(poses)
             .enumerate()
-            .map(|(i, ((result, map), region_map))| {
+            .map(|(i, (((result, map), region_map), poses))| {
                 let image = images[i * image_len..(i + 1) * image_len].to_vec();
                 let score = image_score(kind, result.loss, &map, &score_settings);
                 let (verdict, error) = match &self.calibration {
@@ -450,15 +468,13 @@ impl Inspector {
                 let (found, mask) = match &self.calibration {
                     Some(c) => {
                         let shown = region_map.as_deref().unwrap_or(&map);
-                        let cut = self.localise(
-                            shown,
-                            &result.reconstruction,
-                            c.region_threshold(verdict),
-                        );
+                        let recon = &result.reconstruction;
+                        let poses = poses.as_deref();
+                        let cut = self.localise_with(shown, recon, c.region_threshold(verdict), poses);
                         if flagged && cut.0.is_empty() && region_map.is_some() {
                             // Flagged, yet the region map stays below its floor: the regions
                             // of the map that flagged the image, so it still shows where.
-                            self.localise(&map, &result.reconstruction, c.review_threshold)
+                            self.localise_with(&map, recon, c.review_threshold, poses)
                         } else {
                             cut
                         }
@@ -494,12 +510,27 @@ impl Inspector {
         reconstruction: &[f32],
         threshold: f32,
     ) -> (Vec<Region>, Vec<u8>) {
+        self.localise_with(map, reconstruction, threshold, None)
+    }
+
+    /// [`localise`](Self::localise) with the pose neighbours of `reconstruction` when they are
+    /// already known (from a pose-normalised map); looked up otherwise.
+    fn localise_with(
+        &self,
+        map: &[f32],
+        reconstruction: &[f32],
+        threshold: f32,
+        known_poses: Option<&[usize]>,
+    ) -> (Vec<Region>, Vec<u8>) {
         let size = self.model.image_size();
         let (mut found, pixels, mask) = regions(map, size, threshold, self.min_area());
         if let Some(atlas) = &self.atlas
             && !found.is_empty()
         {
-            let poses = atlas.nearest_k_shortlisted(reconstruction, POSE_NEIGHBOURS);
+            let poses = match known_poses {
+                Some(p) => p.to_vec(),
+                None => atlas.nearest_k_shortlisted(reconstruction, POSE_NEIGHBOURS),
+            };
             let margin = (size / 8).max(4);
             let last = size - 1;
             for (region, pixels) in found.iter_mut().zip(&pixels) {
