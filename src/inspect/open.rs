@@ -134,12 +134,9 @@ pub fn open_inspector(options: &OpenOptions, device: &Device) -> Result<Opened, 
         (Some(c), _) if !options.recalibrate && !stale => match under_rule(&c) {
             Some(ruled) if ruled.defect_rule != c.defect_rule => {
                 notes.push(format!(
-                        "defect threshold {:.5} ({rule}), review {:.5}; the stored calibration had {:.5} ({})",
-                        ruled.defect_threshold,
-                        ruled.review_threshold,
-                        c.defect_threshold,
-                        c.defect_rule
-                    ));
+                    "defect threshold re-set from the stored good validation scores (it was {:.5}, {})",
+                    c.defect_threshold, c.defect_rule
+                ));
                 if options.save_calibration {
                     ruled.save(&calibration_path)?;
                 }
@@ -152,13 +149,8 @@ pub fn open_inspector(options: &OpenOptions, device: &Device) -> Result<Opened, 
         (_, Some(dir)) => {
             let c = inspector.calibrate(dir)?;
             notes.push(format!(
-                "calibrated on the validation split of {}: score {}, review from {:.5}, defect from {:.5} ({}), pixel threshold {:.4} ({} good, {} defective images)",
+                "calibrated on the validation split of {} ({} good, {} defective images)",
                 dir.display(),
-                c.scoring_name(),
-                c.review_threshold,
-                c.defect_threshold,
-                c.defect_rule,
-                c.pixel_threshold,
                 c.validation_good,
                 c.validation_defective
             ));
@@ -191,6 +183,7 @@ pub fn open_inspector(options: &OpenOptions, device: &Device) -> Result<Opened, 
         }
     }
     if let Some(c) = &inspector.calibration {
+        notes.push(thresholds_note(c));
         notes.push(descent_note(c));
     }
     Ok(Opened {
@@ -198,6 +191,22 @@ pub fn open_inspector(options: &OpenOptions, device: &Device) -> Result<Opened, 
         notes,
         data,
     })
+}
+
+/// What the calibration judges and localises with, for the user to read on every run.
+pub fn thresholds_note(c: &Calibration) -> String {
+    let regions = match c.region_map {
+        Some(r) => format!("regions from the {} map", r.map_name()),
+        None => "regions from the same map".to_string(),
+    };
+    format!(
+        "score {}: review from {:.5}, defect from {:.5} ({}); {regions} at {:.4}",
+        c.scoring_name(),
+        c.review_threshold,
+        c.defect_threshold,
+        c.defect_rule,
+        c.pixel_threshold
+    )
 }
 
 /// How the calibration's descent runs, and why, for the user to read.
