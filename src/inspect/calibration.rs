@@ -413,6 +413,18 @@ pub fn f1_max_threshold(good: &[f32], defective: &[f32]) -> f32 {
 mod tests {
     use super::*;
 
+    /// A calibration fitted on `scores` with the default settings (map maximum, step 3).
+    fn fit_default(scores: &ValidationScores) -> Calibration {
+        Calibration::fit(
+            scores,
+            ScoreKind::MapMax,
+            3,
+            DescentConfig::default(),
+            ScoreSettings::default(),
+        )
+        .unwrap()
+    }
+
     #[test]
     fn hand_worked_auroc_quantile_and_f1() {
         assert_eq!(auroc_of(&[0.1, 0.2], &[0.3, 0.15]), 0.75);
@@ -433,14 +445,7 @@ mod tests {
             defective: (0..20).map(|i| [0.5 + i as f32 / 40.0; 3]).collect(),
             good_pixels: vec![0.1],
         };
-        let fitted = Calibration::fit(
-            &scores,
-            ScoreKind::MapMax,
-            3,
-            DescentConfig::default(),
-            ScoreSettings::default(),
-        )
-        .unwrap();
+        let fitted = fit_default(&scores);
         assert_eq!(fitted.defect_rule, DefectRule::F1Max);
         assert_eq!(fitted.f1_threshold, Some(fitted.defect_threshold));
         let flagged = |c: &Calibration| {
@@ -492,14 +497,7 @@ mod tests {
             defective: (0..4).map(|i| [0.7 + i as f32 * 0.1; 3]).collect(),
             good_pixels: vec![0.1, 0.9],
         };
-        let c = Calibration::fit(
-            &scores,
-            ScoreKind::MapMax,
-            3,
-            DescentConfig::default(),
-            ScoreSettings::default(),
-        )
-        .unwrap();
+        let c = fit_default(&scores);
         assert_eq!(c.region_settings(), c.score);
         let cut = |c: &Calibration, v| c.region_threshold(v);
         assert_eq!(cut(&c, Verdict::Pass), c.pixel_threshold);
@@ -529,14 +527,7 @@ mod tests {
             defective: Vec::new(),
             good_pixels: vec![0.1],
         };
-        let c = Calibration::fit(
-            &scores,
-            ScoreKind::MapMax,
-            3,
-            DescentConfig::default(),
-            ScoreSettings::default(),
-        )
-        .unwrap();
+        let c = fit_default(&scores);
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join(CALIBRATION_FILE);
         c.save(&path).unwrap();
