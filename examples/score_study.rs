@@ -7,7 +7,7 @@
 //! [--train TRAIN_DIR] [--iterations 0] [--device cpu]`
 //!
 //! With `--train` (default: `--data`), the training renders there also give the
-//! pose-normalised variants.
+//! pose-normalised variants and those made against the renders (`-ref`).
 //!
 //! The map variants differ only in how the residual between image and reconstruction is formed,
 //! so one descent per image serves them all.

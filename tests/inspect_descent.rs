@@ -27,38 +27,85 @@ struct Trained {
     run: tempfile::TempDir,
 }
 
-fn trained() -> &'static Trained {
-    static TRAINED: OnceLock<Trained> = OnceLock::new();
-    TRAINED.get_or_init(|| {
+impl Trained {
+    /// Renders 128 good training images of `product` in `pose` (validation: 12 good, 4 bulge,
+    /// 4 short notch; `test` as given) and trains the GAN on them for `steps` steps.
+    fn new(
+        pose: &str,
+        product: unseen::product::ProductSpec,
+        test: &[(&str, usize)],
+        steps: u64,
+    ) -> Self {
         let data = tempfile::tempdir().unwrap();
+        let validation = [("good", 12), ("bulge", 4), ("short_notch", 4)];
         write_dataset_with_defects(
             data.path(),
             SIZE as u32,
             128,
-            &[("good", 12), ("bulge", 4), ("short_notch", 4)],
-            &[("good", 8), ("bulge", 8), ("short_notch", 8)],
-            POSE,
-            cap_with_obvious_defects(),
+            &validation,
+            test,
+            pose,
+            product,
         );
         let run = tempfile::tempdir().unwrap();
         let config = unseen::train::TrainConfig {
             model: ModelKind::Gan,
-            steps: 400,
+            steps,
             ..tiny_config()
         };
-        let events = run_to_end(job(data.path(), run.path(), config, false));
-        finished(&events);
+        finished(&run_to_end(job(data.path(), run.path(), config, false)));
         Trained { data, run }
+    }
+}
+
+fn trained() -> &'static Trained {
+    static TRAINED: OnceLock<Trained> = OnceLock::new();
+    TRAINED.get_or_init(|| {
+        let test = [("good", 8), ("bulge", 8), ("short_notch", 8)];
+        Trained::new(POSE, cap_with_obvious_defects(), &test, 400)
+    })
+}
+
+/// Caps fed notch forward, as an orienting feeder puts them on a conveyor (yaw within ±20°),
+/// with the built-in cap's short notch (cut to 0.30–0.40 of its 0.70): trained longer than
+/// [`trained`], 1,500 steps.
+///
+/// The short-notch tests run here, not on [`trained`]: the cap is a body of revolution but for
+/// its notch, so with the yaw free the notch is the only thing that shows the pose. A notch cut
+/// to a stub then looks like a good cap turned with its notch away, and even a model that
+/// draws the notch perfectly could not say where it should have been.
+fn oriented() -> &'static Trained {
+    static ORIENTED: OnceLock<Trained> = OnceLock::new();
+    ORIENTED.get_or_init(|| {
+        let mut product = cap_with_obvious_defects();
+        for spec in product.defects.values_mut() {
+            if let unseen::product::DefectSpec::ShortNotch { height } = spec {
+                *height = [0.30, 0.40];
+            }
+        }
+        let pose = "[pose]\nmode = \"tilt\"\nyaw_deg = [-20.0, 20.0]\ntilt_deg = 15.0\n";
+        Trained::new(pose, product, &[("good", 8), ("short_notch", 8)], 1500)
     })
 }
 
 fn model() -> InspectModel {
-    InspectModel::load(trained().run.path(), &burn::tensor::Device::flex()).unwrap()
+    model_of(trained())
+}
+
+fn model_of(fixture: &Trained) -> InspectModel {
+    InspectModel::load(fixture.run.path(), &burn::tensor::Device::flex()).unwrap()
 }
 
 /// Flat pixels and manifest records of the test images of `class`.
 fn test_images(class: &str) -> (Vec<f32>, Vec<unseen::dataset::SampleRecord>, Vec<PathBuf>) {
-    let dir = trained().data.path();
+    test_images_of(trained(), class)
+}
+
+fn test_images_of(
+    fixture: &Trained,
+    class: &str,
+) -> (Vec<f32>, Vec<unseen::dataset::SampleRecord>, Vec<PathBuf>) {
+    let dir = fixture.data.path();
     let manifest = Manifest::load(&dir.join("manifest.json")).unwrap();
     let mut pixels = Vec::new();
     let mut records = Vec::new();
@@ -73,11 +120,15 @@ fn test_images(class: &str) -> (Vec<f32>, Vec<unseen::dataset::SampleRecord>, Ve
 }
 
 fn calibrated() -> Inspector {
-    let mut inspector = Inspector::new(model(), InspectorSettings::default());
+    calibrated_on(trained())
+}
+
+fn calibrated_on(fixture: &Trained) -> Inspector {
+    let mut inspector = Inspector::new(model_of(fixture), InspectorSettings::default());
     inspector
-        .set_atlas(Some(PartAtlas::load(trained().data.path()).unwrap()))
+        .set_atlas(Some(PartAtlas::load(fixture.data.path()).unwrap()))
         .unwrap();
-    inspector.calibrate(trained().data.path()).unwrap();
+    inspector.calibrate(fixture.data.path()).unwrap();
     inspector
 }
 
@@ -277,17 +328,17 @@ fn a_descent_cut_off_by_its_time_limit_is_an_error_never_a_pass() {
 /// Inside each defect's mask, the map of the defective image must exceed what the maps of
 /// good images show at the same pixels (edges and rims that are always hard to reconstruct
 /// would otherwise pass for a detection).
-fn map_lights_up_inside_the_defect_mask(classes: &[&str]) {
-    let inspector = calibrated();
-    let dir = trained().data.path();
-    let (good_pixels, good_records, _) = test_images("good");
+fn map_lights_up_inside_the_defect_mask(fixture: &Trained, classes: &[&str]) {
+    let inspector = calibrated_on(fixture);
+    let dir = fixture.data.path();
+    let (good_pixels, good_records, _) = test_images_of(fixture, "good");
     let good_maps: Vec<Vec<f32>> = inspector
         .inspect_images(&good_pixels, good_records.len(), None)
         .into_iter()
         .map(|r| r.map)
         .collect();
     for class in classes {
-        let (pixels, records, _) = test_images(class);
+        let (pixels, records, _) = test_images_of(fixture, class);
         let reports = inspector.inspect_images(&pixels, records.len(), None);
         let (mut ratio_sum, mut higher) = (0.0, 0);
         for (report, record) in reports.iter().zip(&records) {
@@ -319,20 +370,18 @@ fn map_lights_up_inside_the_defect_mask(classes: &[&str]) {
 
 #[test]
 fn map_lights_up_inside_the_bulge_mask() {
-    map_lights_up_inside_the_defect_mask(&["bulge"]);
+    map_lights_up_inside_the_defect_mask(trained(), &["bulge"]);
 }
 
 #[test]
-#[ignore = "the tiny model's map inside the short-notch masks is no higher than good images' \
-            maps there (ratio about 0.8): the defect is not resolved; run with a stronger model"]
 fn map_lights_up_inside_the_short_notch_mask() {
-    map_lights_up_inside_the_defect_mask(&["short_notch"]);
+    map_lights_up_inside_the_defect_mask(oriented(), &["short_notch"]);
 }
 
 /// Regions above the calibrated pixel threshold, strongest first; the strongest region's part
 /// for each image of `class`.
-fn top_region_parts(inspector: &Inspector, class: &str) -> Vec<String> {
-    let (pixels, records, _) = test_images(class);
+fn top_region_parts(inspector: &Inspector, fixture: &Trained, class: &str) -> Vec<String> {
+    let (pixels, records, _) = test_images_of(fixture, class);
     inspector
         .inspect_images(&pixels, records.len(), None)
         .iter()
@@ -347,34 +396,32 @@ fn top_region_parts(inspector: &Inspector, class: &str) -> Vec<String> {
 
 #[test]
 fn bulge_regions_lie_on_the_dome() {
-    let named = top_region_parts(&calibrated(), "bulge");
+    let named = top_region_parts(&calibrated(), trained(), "bulge");
     let right = named.iter().filter(|n| *n == "dome").count();
     assert!(right * 4 >= named.len() * 3, "top regions on {named:?}");
 }
 
 #[test]
-#[ignore = "the 32 px model trained for seconds does not resolve the short notch above the good \
-            images' pixel noise (peaks 0.07-0.13 against a pixel threshold near 0.21); run with a \
-            stronger model"]
 fn short_notch_regions_lie_on_the_notch() {
-    let named = top_region_parts(&calibrated(), "short_notch");
+    let named = top_region_parts(&calibrated_on(oriented()), oriented(), "short_notch");
     let right = named.iter().filter(|n| *n == "notch").count();
     assert!(right * 2 > named.len(), "top regions on {named:?}");
 }
 
 /// The part naming on its own, independent of the detection threshold: the strongest anomaly
 /// of each image (its map above half the image's peak) must lie on the defective part.
-fn strongest_anomaly_lies_on(cases: &[(&str, &str)]) {
-    let inspector = calibrated();
+fn strongest_anomaly_lies_on(fixture: &Trained, cases: &[(&str, &str)]) {
+    let inspector = calibrated_on(fixture);
     let mut failures = Vec::new();
     for &(class, part) in cases {
-        let (pixels, records, _) = test_images(class);
+        let (pixels, records, _) = test_images_of(fixture, class);
         let reports = inspector.inspect_images(&pixels, records.len(), None);
         let named: Vec<String> = reports
             .iter()
             .map(|r| {
                 let peak = r.map.iter().copied().fold(0.0, f32::max);
-                let (regions, _) = inspector.localise(&r.map, &r.reconstruction, 0.5 * peak);
+                let (regions, _) =
+                    inspector.localise(&r.image, &r.map, &r.reconstruction, 0.5 * peak);
                 regions
                     .first()
                     .and_then(|g| g.part.clone())
@@ -392,14 +439,12 @@ fn strongest_anomaly_lies_on(cases: &[(&str, &str)]) {
 
 #[test]
 fn strongest_bulge_anomaly_lies_on_the_dome() {
-    strongest_anomaly_lies_on(&[("bulge", "dome")]);
+    strongest_anomaly_lies_on(trained(), &[("bulge", "dome")]);
 }
 
 #[test]
-#[ignore = "fails on the tiny model: the strongest anomaly of a short-notch image is the bottom \
-            rim, which every image reconstructs poorly, not the notch"]
 fn strongest_short_notch_anomaly_lies_on_the_notch() {
-    strongest_anomaly_lies_on(&[("short_notch", "notch")]);
+    strongest_anomaly_lies_on(oriented(), &[("short_notch", "notch")]);
 }
 
 #[test]
@@ -522,6 +567,10 @@ fn calibration_chooses_the_budget_it_measures_best() {
                 ..InspectorSettings::default()
             },
         );
+        // The same candidates as the sweep: those made with the training renders too.
+        fixed
+            .set_atlas(Some(PartAtlas::load(trained().data.path()).unwrap()))
+            .unwrap();
         let f = fixed.calibrate(trained().data.path()).unwrap();
         assert_eq!(f.descent.max_iterations, budget);
         assert_eq!(f.descent.target_loss, c.descent.target_loss);
@@ -546,56 +595,74 @@ fn calibration_chooses_the_budget_it_measures_best() {
 }
 
 #[test]
-fn pose_normalised_maps_need_the_training_renders() {
-    let mut inspector = calibrated();
-    // With the training renders at hand, calibration measured the pose-normalised variants.
+fn maps_made_with_the_training_renders_need_them() {
+    let inspector = calibrated();
+    // With the training renders at hand, calibration measured the pose-normalised variants
+    // and those against the renders.
     let c = inspector.calibration.clone().unwrap();
-    assert!(
-        c.auroc.iter().any(|(name, _)| name == "ssim-pose pixel"),
-        "{:?}",
-        c.auroc
-    );
-    // No region map: the reports' maps are then the scoring map.
-    inspector.calibration = Some(unseen::inspect::Calibration {
-        score: unseen::inspect::ScoreSettings {
-            pose_normalised: true,
-            ..c.score
-        },
-        region_map: None,
-        region_floor: None,
-        ..c
-    });
+    for name in ["ssim-pose pixel", "ssim±1-ref pixel"] {
+        assert!(
+            c.auroc.iter().any(|(n, _)| n == name),
+            "{name}: {:?}",
+            c.auroc
+        );
+    }
     let (pixels, records, _) = test_images("bulge");
     let n = records.len();
-    let reports = inspector.inspect_images(&pixels, n, None);
-    for r in &reports {
-        assert_ne!(r.verdict, Verdict::Error, "{:?}", r.error);
-        assert!(r.map.iter().all(|v| v.is_finite() && *v >= 0.0));
-    }
-    // Subtracting what good renders of the same pose get leaves less of the map.
-    let raw = inspector.maps(
-        &pixels,
-        &reports
-            .iter()
-            .map(|r| r.reconstruction.as_slice())
-            .collect::<Vec<_>>(),
-        &unseen::inspect::ScoreSettings {
-            pose_normalised: false,
-            ..inspector.score_settings()
-        },
-    );
-    let sum = |maps: Vec<&[f32]>| maps.iter().flat_map(|m| m.iter()).sum::<f32>();
-    let normalised = sum(reports.iter().map(|r| r.map.as_slice()).collect());
-    assert!(normalised < sum(raw.iter().map(Vec::as_slice).collect()));
-    // Without them the map cannot be made: never a pass, and the error says what to give.
-    inspector.set_atlas(None).unwrap();
-    for r in inspector.inspect_images(&pixels, n, None) {
-        assert_eq!(r.verdict, Verdict::Error);
-        assert!(
-            r.error.as_ref().unwrap().contains("--data"),
-            "{:?}",
-            r.error
+    for (pose_normalised, reference) in [(true, false), (false, true)] {
+        let mut inspector = calibrated();
+        // No region map: the reports' maps are then the scoring map.
+        let score = unseen::inspect::ScoreSettings {
+            pose_normalised,
+            reference,
+            ..c.score
+        };
+        inspector.calibration = Some(unseen::inspect::Calibration {
+            score,
+            region_map: None,
+            region_floor: None,
+            ..c.clone()
+        });
+        let reports = inspector.inspect_images(&pixels, n, None);
+        for r in &reports {
+            assert_ne!(r.verdict, Verdict::Error, "{:?}", r.error);
+            assert!(r.map.iter().all(|v| v.is_finite() && *v >= 0.0));
+        }
+        let plain = inspector.maps(
+            &pixels,
+            &reports
+                .iter()
+                .map(|r| r.reconstruction.as_slice())
+                .collect::<Vec<_>>(),
+            &unseen::inspect::ScoreSettings {
+                pose_normalised: false,
+                reference: false,
+                ..score
+            },
         );
+        let sum = |maps: Vec<&[f32]>| maps.iter().flat_map(|m| m.iter()).sum::<f32>();
+        let made = sum(reports.iter().map(|r| r.map.as_slice()).collect());
+        let plain = sum(plain.iter().map(Vec::as_slice).collect());
+        if pose_normalised {
+            // Subtracting what good renders of the same pose get leaves less of the map.
+            assert!(made < plain, "{made} against {plain}");
+        } else {
+            // Another map than the plain one.
+            assert!(
+                (made - plain).abs() > 1e-3 * plain,
+                "{made} against {plain}"
+            );
+        }
+        // Without them the map cannot be made: never a pass, and the error says what to give.
+        inspector.set_atlas(None).unwrap();
+        for r in inspector.inspect_images(&pixels, n, None) {
+            assert_eq!(r.verdict, Verdict::Error, "{}", score.map_name());
+            assert!(
+                r.error.as_ref().unwrap().contains("--data"),
+                "{:?}",
+                r.error
+            );
+        }
     }
 }
 

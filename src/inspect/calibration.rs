@@ -8,8 +8,10 @@
 //!   (good vs defective, over the [`ScoreKind`]s) and its pixel AUROC on the defect masks wins,
 //!   with that score kind; otherwise the configured defaults. With the training renders at
 //!   hand the same variants are also scored pose-normalised (the map less the mean map of the
-//!   four training renders nearest to the reconstruction), and must beat the plain ones by
-//!   `POSE_MARGIN` (0.01) of the criterion to be chosen.
+//!   four training renders nearest to the reconstruction) and against the renders (the
+//!   image's smallest difference to any of those four renders, see
+//!   [`ScoreSettings::reference`]); either must beat the plain ones by `POSE_MARGIN` (0.01) of
+//!   the criterion to be chosen.
 //! - Review threshold: the 95th percentile of the good validation scores, so about one good
 //!   part in twenty goes to a person rather than passing silently near the edge.
 //! - Defect threshold, by [`DefectRule`]: by default, with defective validation images, the
@@ -20,7 +22,7 @@
 //! - Region map (localisation): the scoring map is the one that ranks images best, which is not
 //!   always the one that points at defects best (a pose-normalised map subtracts part of a
 //!   defect that sits where the model is always wrong). With defect masks, the plain variants
-//!   ([`ScoreSettings::region_candidates`]) are also measured at the chosen budget by
+//!   and those against the renders ([`ScoreSettings::region_candidates`]) are also measured at the chosen budget by
 //!   validation pixel AUROC plus the fraction of defective images whose map peaks inside the
 //!   mask (the strongest region is the defect); one that beats the scoring map by
 //!   `REGION_MARGIN` (0.005) becomes the map regions are cut from and the heatmap shows. The
@@ -44,9 +46,10 @@ use super::score::{ScoreKind, ScoreSettings};
 
 pub const CALIBRATION_FILE: &str = "calibration.json";
 /// Format 2 added pose-normalised maps and the descent's stopping level, format 3 a region map
-/// apart from the scoring map (its pixel threshold belongs to that map); an older program
-/// would judge or localise with such a file wrongly, so it must refuse it. Older files load.
-pub const CALIBRATION_FORMAT: u32 = 3;
+/// apart from the scoring map (its pixel threshold belongs to that map), format 4 maps made
+/// against the training renders; an older program would judge or localise with such a file
+/// wrongly, so it must refuse it. Older files load.
+pub const CALIBRATION_FORMAT: u32 = 4;
 
 /// What inspection says about one image.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

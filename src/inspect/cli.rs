@@ -66,9 +66,9 @@ pub struct InspectArgs {
     /// The training run (or one checkpoint directory in it).
     #[arg(long, value_name = "RUN_DIR")]
     pub model: PathBuf,
-    /// Dataset for calibration (its validation split), part names and pose-normalised maps (its
-    /// training renders; a pose-normalised calibration gives `error` without them); default:
-    /// the dataset recorded in RUN_DIR/calibration.json.
+    /// Dataset for calibration (its validation split), part names and the maps made with its
+    /// training renders (a calibration that chose such a map gives `error` without them);
+    /// default: the dataset recorded in RUN_DIR/calibration.json.
     #[arg(long, value_name = "DIR")]
     pub data: Option<PathBuf>,
     /// Most descent iterations per image (0 = score E(x) in one pass), or `auto`: calibration

@@ -308,6 +308,59 @@ impl PartAtlas {
         &self.part_maps[index * n..(index + 1) * n]
     }
 
+    /// The `k` of `candidates` (training render indices) closest to `image` in squared pixel
+    /// difference over `window` (inclusive `[x0, y0, x1, y1]`) outside `pixels` grown by one
+    /// pixel: the renders that agree with the image around a region, whatever the region
+    /// holds. Ties keep the candidates' order.
+    pub fn best_local_matches(
+        &self,
+        candidates: &[usize],
+        image: &[f32],
+        pixels: &[usize],
+        window: [usize; 4],
+        k: usize,
+    ) -> Vec<usize> {
+        let size = self.size;
+        let plane = size * size;
+        if image.len() != self.channels * plane || size == 0 {
+            return candidates.iter().copied().take(k).collect();
+        }
+        let last = size - 1;
+        let mut left_out = vec![false; plane];
+        for &p in pixels.iter().filter(|&&p| p < plane) {
+            let (x, y) = (p % size, p / size);
+            for yy in y.saturating_sub(1)..=(y + 1).min(last) {
+                for xx in x.saturating_sub(1)..=(x + 1).min(last) {
+                    left_out[yy * size + xx] = true;
+                }
+            }
+        }
+        let [x0, y0] = [window[0].min(last), window[1].min(last)];
+        let [x1, y1] = [window[2].min(last), window[3].min(last)];
+        let compared: Vec<usize> = (y0..=y1)
+            .flat_map(|y| (x0..=x1).map(move |x| y * size + x))
+            .filter(|&p| !left_out[p])
+            .collect();
+        let mut ranked: Vec<(f32, usize)> = candidates
+            .iter()
+            .filter(|&&i| i < self.len())
+            .map(|&i| {
+                let render = self.image(i);
+                let mut d = 0.0f32;
+                for c in 0..self.channels {
+                    for &p in &compared {
+                        let t = render[c * plane + p] - image[c * plane + p];
+                        d += t * t;
+                    }
+                }
+                (d, i)
+            })
+            .collect();
+        // Stable: equal distances keep the candidates' (nearest-first) order.
+        ranked.sort_by(|a, b| a.0.total_cmp(&b.0));
+        ranked.into_iter().take(k).map(|(_, i)| i).collect()
+    }
+
     /// Names the part under `pixels` of `map`, as the training renders `indices` (good products
     /// in nearly the image's pose) lay their parts out: each part's anomaly mass under the
     /// region, summed over the renders, divided by the pixels that part covers in `window`
@@ -445,6 +498,49 @@ mod tests {
             names: BTreeMap::new(),
             thumbnails: std::sync::OnceLock::new(),
         }
+    }
+
+    #[test]
+    fn local_matches_follow_the_image_around_the_region_not_inside_it() {
+        // Three renders of a bar two pixels wide, at x = 3, 5 and 9.
+        let bar = |at: usize| -> Vec<f32> {
+            (0..256)
+                .map(|p| {
+                    if (at..at + 2).contains(&(p % 16)) {
+                        1.0
+                    } else {
+                        0.0
+                    }
+                })
+                .collect()
+        };
+        let atlas = grey_atlas(16, [bar(3), bar(5), bar(9)].concat());
+        // The image has the bar at x = 5, and over its top a region that looks like the bar
+        // at x = 3 (what differs there must not decide).
+        let mut image = bar(5);
+        let mut region = Vec::new();
+        for y in 0..6 {
+            for x in 3..7 {
+                image[y * 16 + x] = if x < 5 { 1.0 } else { 0.0 };
+                region.push(y * 16 + x);
+            }
+        }
+        let window = [0, 0, 15, 15];
+        assert_eq!(
+            atlas.best_local_matches(&[0, 2, 1], &image, &region, window, 1),
+            [1]
+        );
+        // Two of them, nearest first; a window away from every bar ties all three, and ties
+        // keep the candidates' order.
+        assert_eq!(
+            atlas.best_local_matches(&[0, 2, 1], &image, &region, window, 2)[0],
+            1
+        );
+        let empty = [12, 0, 15, 15];
+        assert_eq!(
+            atlas.best_local_matches(&[2, 0, 1], &image, &region, empty, 3),
+            [2, 0, 1]
+        );
     }
 
     /// Uniform values in [0, 1) from a 64-bit linear congruential generator.

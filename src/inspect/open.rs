@@ -85,28 +85,28 @@ pub fn open_inspector(options: &OpenOptions, device: &Device) -> Result<Opened, 
         .data
         .clone()
         .or_else(|| existing.as_ref().and_then(|c| c.data_dir.clone()));
-    // The training renders name parts and make pose-normalised maps, so calibration may
-    // choose those: loaded first.
+    // The training renders name parts and make pose-normalised maps and maps against the
+    // renders, so calibration may choose those: loaded first.
     if let Some(dir) = &data {
         match PartAtlas::load(dir) {
             Ok(atlas) => {
                 if let Err(e) = inspector.set_atlas(Some(atlas)) {
                     notes.push(format!(
-                        "warning: {e} ({}): regions get no part names, and maps cannot be pose-normalised",
+                        "warning: {e} ({}): regions get no part names, and no map can use the training renders",
                         dir.display()
                     ));
                 }
             }
             Err(e) => notes.push(format!(
-                "warning: regions get no part names, and maps cannot be pose-normalised: {e}"
+                "warning: regions get no part names, and no map can use the training renders: {e}"
             )),
         }
     }
-    // A pose-normalised calibration subtracts maps of its own dataset's renders: with another
-    // dataset's renders its thresholds no longer apply.
+    // A calibration whose maps use its own dataset's renders (pose-normalised, or against the
+    // renders): with another dataset's renders its thresholds no longer apply.
     let other_renders = |c: &Calibration| {
         let absolute = |p: &Path| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
-        c.score.pose_normalised
+        (c.score.needs_renders() || c.region_map.is_some_and(|r| r.needs_renders()))
             && match (&data, &c.data_dir) {
                 (Some(now), Some(then)) => absolute(now) != absolute(then),
                 _ => false,

@@ -151,6 +151,15 @@ impl PixelFit {
 /// How many training renders nearest to a reconstruction stand for its pose in a
 /// pose-normalised map (four measured best of 1, 4 and 16 on the held-out set).
 pub const POSE_NEIGHBOURS: usize = 4;
+/// Training renders nearest in pose that a map against the renders compares each image with
+/// ([`ScoreSettings::reference`]). Measured on the demo's held-out set (GAN, 0 iterations,
+/// SSIM ±1 px against the renders, `examples/score_study.rs`): image AUROC 0.750 with 4,
+/// 0.810 with 16, 0.819 with 32 (with a Gaussian window: 0.834 with 64, 0.836 with 128); the
+/// map's cost grows in proportion, and 16 keeps the line near 200 images/s on two cores.
+pub const REFERENCE_RENDERS: usize = 16;
+/// Renders nearest in pose among which part naming picks the [`POSE_NEIGHBOURS`] that match
+/// the image best around a region.
+pub const NAMING_CANDIDATES: usize = REFERENCE_RENDERS;
 
 /// How much more validation image + pixel AUROC a pose-normalised map must give than the best
 /// plain one to be chosen (it costs a search through the training renders per image).
@@ -313,8 +322,49 @@ impl Inspector {
         reconstructions: &[&[f32]],
         settings: &ScoreSettings,
     ) -> (Vec<Vec<f32>>, Option<Vec<Vec<usize>>>) {
+        self.maps_and_poses_known(images, reconstructions, settings, None)
+    }
+
+    /// [`maps_and_poses`](Self::maps_and_poses), reusing each image's renders nearest in pose
+    /// when a map made with the renders has already looked them up (`known`, nearest first).
+    fn maps_and_poses_known(
+        &self,
+        images: &[f32],
+        reconstructions: &[&[f32]],
+        settings: &ScoreSettings,
+        known: Option<&[Vec<usize>]>,
+    ) -> (Vec<Vec<f32>>, Option<Vec<Vec<usize>>>) {
         let size = self.model.image_size();
         let image_len = self.model.config.image_len();
+        if settings.reference {
+            let Some(atlas) = &self.atlas else {
+                return (
+                    vec![vec![f32::NAN; size * size]; reconstructions.len()],
+                    None,
+                );
+            };
+            let known = known.filter(|k| {
+                k.len() == reconstructions.len()
+                    && k.iter()
+                        .all(|n| n.len() >= REFERENCE_RENDERS.min(atlas.len()))
+            });
+            let (maps, poses): (Vec<Vec<f32>>, Vec<Vec<usize>>) = reconstructions
+                .par_iter()
+                .enumerate()
+                .map(|(i, r)| {
+                    // Nearest first: the same renders serve part naming.
+                    let near = match known {
+                        Some(k) => k[i][..REFERENCE_RENDERS.min(k[i].len())].to_vec(),
+                        None => atlas.nearest_k_shortlisted(r, REFERENCE_RENDERS),
+                    };
+                    let image = &images[i * image_len..(i + 1) * image_len];
+                    let renders: Vec<&[f32]> = near.iter().map(|&j| atlas.image(j)).collect();
+                    let map = super::score::reference_map(image, &renders, size, settings);
+                    (map, near)
+                })
+                .unzip();
+            return (maps, Some(poses));
+        }
         let raw: Vec<Vec<f32>> = reconstructions
             .par_iter()
             .enumerate()
@@ -415,20 +465,22 @@ impl Inspector {
             .map(|r| r.reconstruction.as_slice())
             .collect();
         let (maps, poses) = self.maps_and_poses(images, &reconstructions, &score_settings);
-        let mut poses = poses.map(Vec::into_iter);
-        let poses: Vec<Option<Vec<usize>>> = (0..results.len())
-            .map(|_| poses.as_mut().and_then(Iterator::next))
-            .collect();
-        // The map regions are cut from, when calibration chose another one for localisation.
+        // The map regions are cut from, when calibration chose another one for localisation
+        // (with the same renders when both maps need them).
         let region_maps: Vec<Option<Vec<f32>>> =
             match self.calibration.as_ref().and_then(|c| c.region_map) {
                 Some(settings) => self
-                    .maps(images, &reconstructions, &settings)
+                    .maps_and_poses_known(images, &reconstructions, &settings, poses.as_deref())
+                    .0
                     .into_iter()
                     .map(Some)
                     .collect(),
                 None => vec![None; results.len()],
             };
+        let mut poses = poses.map(Vec::into_iter);
+        let poses: Vec<Option<Vec<usize>>> = (0..results.len())
+            .map(|_| poses.as_mut().and_then(Iterator::next))
+            .collect();
         // Scores and regions are independent per image: they run on all cores while the
         // descent (above) has its own parallelism inside burn.
         results
@@ -454,8 +506,8 @@ impl Inspector {
                     Some(c) => (
                         c.verdict(score),
                         (!score.is_finite()).then(|| {
-                            if score_settings.pose_normalised && self.atlas.is_none() {
-                                "the calibrated map is pose-normalised and needs the training renders: give the training dataset (--data)".to_string()
+                            if score_settings.needs_renders() && self.atlas.is_none() {
+                                "the calibrated map is made with the training renders: give the training dataset (--data)".to_string()
                             } else {
                                 "score is not finite".to_string()
                             }
@@ -470,11 +522,17 @@ impl Inspector {
                         let shown = region_map.as_deref().unwrap_or(&map);
                         let recon = &result.reconstruction;
                         let poses = poses.as_deref();
-                        let cut = self.localise_with(shown, recon, c.region_threshold(verdict), poses);
+                        let cut = self.localise_with(
+                            &image,
+                            shown,
+                            recon,
+                            c.region_threshold(verdict),
+                            poses,
+                        );
                         if flagged && cut.0.is_empty() && region_map.is_some() {
                             // Flagged, yet the region map stays below its floor: the regions
                             // of the map that flagged the image, so it still shows where.
-                            self.localise_with(&map, recon, c.review_threshold, poses)
+                            self.localise_with(&image, &map, recon, c.review_threshold, poses)
                         } else {
                             cut
                         }
@@ -504,19 +562,27 @@ impl Inspector {
 
     /// Regions of `map` at or above `threshold` (at least the minimum area), each named after
     /// the part under it when a part atlas is loaded, plus the 0/1 mask of the kept regions.
+    ///
+    /// A region is named from the training renders nearest to `reconstruction` in pose that
+    /// look most like `image` around the region (the region itself left out: it is what
+    /// differs), so a thin part the pose lookup places a few pixels off (the cap's notch, whose
+    /// position only the notch itself shows) is found where the image has it.
     pub fn localise(
         &self,
+        image: &[f32],
         map: &[f32],
         reconstruction: &[f32],
         threshold: f32,
     ) -> (Vec<Region>, Vec<u8>) {
-        self.localise_with(map, reconstruction, threshold, None)
+        self.localise_with(image, map, reconstruction, threshold, None)
     }
 
-    /// [`localise`](Self::localise) with the pose neighbours of `reconstruction` when they are
-    /// already known (from a pose-normalised map); looked up otherwise.
+    /// [`localise`](Self::localise) with the renders nearest to `reconstruction` in pose,
+    /// nearest first, when they are already known (from a map made with the renders); looked
+    /// up otherwise.
     fn localise_with(
         &self,
+        image: &[f32],
         map: &[f32],
         reconstruction: &[f32],
         threshold: f32,
@@ -528,8 +594,8 @@ impl Inspector {
             && !found.is_empty()
         {
             let poses = match known_poses {
-                Some(p) => p.to_vec(),
-                None => atlas.nearest_k_shortlisted(reconstruction, POSE_NEIGHBOURS),
+                Some(p) if p.len() >= NAMING_CANDIDATES => p[..NAMING_CANDIDATES].to_vec(),
+                _ => atlas.nearest_k_shortlisted(reconstruction, NAMING_CANDIDATES),
             };
             let margin = (size / 8).max(4);
             let last = size - 1;
@@ -542,7 +608,9 @@ impl Inspector {
                     (y1 + margin).min(last),
                 ];
                 if !poses.is_empty() {
-                    let (id, name) = atlas.name_part(&poses, pixels, map, window);
+                    let local =
+                        atlas.best_local_matches(&poses, image, pixels, window, POSE_NEIGHBOURS);
+                    let (id, name) = atlas.name_part(&local, pixels, map, window);
                     region.part_id = Some(id);
                     region.part = Some(name);
                 }
@@ -724,10 +792,10 @@ impl Inspector {
                 if pixel_auroc.is_finite() {
                     auroc.push((format!("{} pixel", settings.map_name()), pixel_auroc));
                 }
-                // A pose-normalised map costs a search through the training renders per
+                // A map made with the training renders costs a search through them per
                 // image: it must be worth POSE_MARGIN more than a plain one.
                 let chosen = chosen + pixel_auroc
-                    - if settings.pose_normalised {
+                    - if settings.needs_renders() {
                         POSE_MARGIN
                     } else {
                         0.0
@@ -774,7 +842,9 @@ impl Inspector {
             .and_then(|b| {
                 let chosen = calibration.score;
                 let mut measured: Vec<(ScoreSettings, PixelFit)> = Vec::new();
-                for settings in std::iter::once(chosen).chain(chosen.region_candidates()) {
+                for settings in
+                    std::iter::once(chosen).chain(chosen.region_candidates(self.atlas.is_some()))
+                {
                     if measured.iter().all(|(s, _)| *s != settings) {
                         measured
                             .push((settings, self.pixel_fit(&descended, &masks, b, &settings)?));

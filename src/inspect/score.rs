@@ -1,5 +1,6 @@
 //! From a reconstruction to a pixel anomaly map and an image score.
 
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 /// How one number per image is made.
@@ -57,15 +58,26 @@ pub struct ScoreSettings {
     /// model always gets wrong at that pose (a notch it cannot draw sharply) stops counting.
     /// Needs the training dataset's renders (the part atlas).
     pub pose_normalised: bool,
+    /// Compare the image with the good training renders nearest to its reconstruction in
+    /// pose instead of with the reconstruction itself: each pixel keeps its smallest
+    /// difference to any of those renders. The model then only finds the pose, and a defect
+    /// the model reproduces (a notch it draws short because it never learnt it sharply) still
+    /// differs from every good render. Needs the training renders; excludes `pose_normalised`.
+    pub reference: bool,
 }
 
 impl ScoreSettings {
     /// The map variants calibration chooses among (by validation AUROC), the default first;
     /// the pose-normalised ones only `with_pose` (when training renders are at hand).
     pub fn candidates_with(&self, with_pose: bool) -> Vec<ScoreSettings> {
-        let poses: &[bool] = if with_pose { &[false, true] } else { &[false] };
+        // (pose-normalised, against renders)
+        let sources: &[(bool, bool)] = if with_pose {
+            &[(false, false), (true, false), (false, true)]
+        } else {
+            &[(false, false)]
+        };
         let mut out = Vec::new();
-        for &pose_normalised in poses {
+        for &(pose_normalised, reference) in sources {
             for (map, shift_tolerance) in [
                 (MapKind::Absolute, 0),
                 (MapKind::Absolute, 1),
@@ -76,6 +88,7 @@ impl ScoreSettings {
                     map,
                     shift_tolerance,
                     pose_normalised,
+                    reference,
                     ..*self
                 });
             }
@@ -83,10 +96,20 @@ impl ScoreSettings {
         out
     }
 
+    /// Whether making this map needs the training renders (the part atlas).
+    pub fn needs_renders(&self) -> bool {
+        self.pose_normalised || self.reference
+    }
+
     /// The maps calibration may localise with when they point at defects better than the
-    /// scoring map: the plain variants, smoothed as set and twice as wide.
-    pub fn region_candidates(&self) -> Vec<ScoreSettings> {
-        let mut out = self.candidates();
+    /// scoring map: the plain variants (and `with_renders`, those against the training
+    /// renders), smoothed as set and twice as wide.
+    pub fn region_candidates(&self, with_renders: bool) -> Vec<ScoreSettings> {
+        let mut out: Vec<ScoreSettings> = self
+            .candidates_with(with_renders)
+            .into_iter()
+            .filter(|s| !s.pose_normalised)
+            .collect();
         let wider: Vec<ScoreSettings> = out
             .iter()
             .map(|s| ScoreSettings {
@@ -103,8 +126,8 @@ impl ScoreSettings {
         self.candidates_with(false)
     }
 
-    /// A short name of the map: `absolute`, `ssim`, with `±N` for a shift tolerance and
-    /// `-pose` when pose-normalised.
+    /// A short name of the map: `absolute`, `ssim`, with `±N` for a shift tolerance,
+    /// `-pose` when pose-normalised and `-ref` when made against the training renders.
     pub fn map_name(&self) -> String {
         let kind = match self.map {
             MapKind::Absolute => "absolute",
@@ -117,6 +140,9 @@ impl ScoreSettings {
         };
         if self.pose_normalised {
             name.push_str("-pose");
+        }
+        if self.reference {
+            name.push_str("-ref");
         }
         if self.smoothing_sigma != ScoreSettings::default().smoothing_sigma {
             name.push_str(&format!(" σ{}", self.smoothing_sigma));
@@ -145,6 +171,7 @@ impl Default for ScoreSettings {
             map: MapKind::Absolute,
             shift_tolerance: 0,
             pose_normalised: false,
+            reference: false,
         }
     }
 }
@@ -171,26 +198,25 @@ pub use crate::dataset::sample::gaussian_blur;
 /// min over shifts |d|∞ ≤ radius of |a(p) − b(p + d)| for one `size × size` channel (shifts
 /// that leave the image are skipped).
 fn tolerant_difference(a: &[f32], b: &[f32], size: usize, radius: usize) -> Vec<f32> {
-    let r = radius as isize;
-    let n = size as isize;
-    let mut out = vec![f32::INFINITY; size * size];
-    for dy in -r..=r {
-        for dx in -r..=r {
-            for y in 0..n {
-                let yy = y + dy;
-                if !(0..n).contains(&yy) {
-                    continue;
-                }
-                for x in 0..n {
-                    let xx = x + dx;
-                    if !(0..n).contains(&xx) {
-                        continue;
-                    }
-                    let p = (y * n + x) as usize;
-                    let d = (a[p] - b[(yy * n + xx) as usize]).abs();
-                    if d < out[p] {
-                        out[p] = d;
-                    }
+    let n = size;
+    let mut out = vec![f32::INFINITY; n * n];
+    for dy in -(radius as isize)..=radius as isize {
+        for dx in -(radius as isize)..=radius as isize {
+            // The pixels whose shifted partner lies inside: x in [x0, x1), y in [y0, y1).
+            let x0 = (-dx).max(0) as usize;
+            let x1 = (n as isize - dx.max(0)).max(0) as usize;
+            let y0 = (-dy).max(0) as usize;
+            let y1 = (n as isize - dy.max(0)).max(0) as usize;
+            if x0 >= x1 {
+                continue;
+            }
+            for y in y0..y1 {
+                let sy = (y as isize + dy) as usize;
+                let sx0 = (x0 as isize + dx) as usize;
+                let row = &a[y * n + x0..y * n + x1];
+                let shifted = &b[sy * n + sx0..sy * n + sx0 + (x1 - x0)];
+                for ((o, p), q) in out[y * n + x0..y * n + x1].iter_mut().zip(row).zip(shifted) {
+                    *o = o.min((p - q).abs());
                 }
             }
         }
@@ -295,6 +321,201 @@ pub fn anomaly_map(
     )
 }
 
+/// The map of `image` against good renders of its pose (`renders`, same layout as the
+/// image): each pixel's smallest difference to any of them (and, with a shift tolerance, to
+/// any of them shifted by up to that many pixels), then smoothed as `settings` say. All NaN
+/// without a render, so the image cannot be judged clean.
+///
+/// The SSIM variant takes its statistics over a 7×7 window (as scikit-image does), not the
+/// Gaussian window of the maps against the reconstruction: a box mean costs a few additions
+/// per pixel whatever its size, and this map compares each image with many renders, each at
+/// up to nine shifts.
+pub fn reference_map(
+    image: &[f32],
+    renders: &[&[f32]],
+    size: usize,
+    settings: &ScoreSettings,
+) -> Vec<f32> {
+    let pixels = size * size;
+    if renders.is_empty() || pixels == 0 {
+        return vec![f32::NAN; pixels];
+    }
+    // The renders in groups, in parallel (one image on the line is then not one core's work);
+    // per pixel the smallest difference of any group.
+    let group_min = |group: &[&[f32]]| -> Vec<f32> {
+        match settings.map {
+            MapKind::Absolute => {
+                let mut best = vec![f32::INFINITY; pixels];
+                for render in group {
+                    let d = difference_map(image, render, size, settings);
+                    for (o, v) in best.iter_mut().zip(d) {
+                        *o = o.min(v);
+                    }
+                }
+                best
+            }
+            MapKind::Ssim => {
+                let channels = (image.len() / pixels).max(1);
+                let mut out = vec![0.0; pixels];
+                for c in 0..channels {
+                    let plane = c * pixels..(c + 1) * pixels;
+                    let channel: Vec<&[f32]> = group.iter().map(|r| &r[plane.clone()]).collect();
+                    let best =
+                        box_ssim_min(&image[plane], &channel, size, settings.shift_tolerance);
+                    for (o, v) in out.iter_mut().zip(best) {
+                        *o += v / channels as f32;
+                    }
+                }
+                out
+            }
+        }
+    };
+    let best = renders
+        .par_chunks(8)
+        .map(group_min)
+        .reduce_with(|mut a, b| {
+            for (o, v) in a.iter_mut().zip(b) {
+                *o = o.min(v);
+            }
+            a
+        })
+        .unwrap_or_else(|| vec![f32::NAN; pixels]);
+    gaussian_blur(&best, size, settings.smoothing_sigma)
+}
+
+/// Half-width of the SSIM window of [`reference_map`] (7×7).
+const BOX_RADIUS: usize = 3;
+
+/// Mean of `v` (`size × size`) over the (2·radius + 1)² window around each pixel, over the
+/// window's pixels inside the image. Running sums: rows a whole row at a time, then along
+/// each row.
+fn box_mean(v: &[f32], size: usize, radius: usize) -> Vec<f32> {
+    let n = size;
+    let mut prefix = vec![0.0f32; (n + 1) * n];
+    for y in 0..n {
+        let (done, next) = prefix.split_at_mut((y + 1) * n);
+        let above = &done[y * n..];
+        for ((o, p), x) in next[..n].iter_mut().zip(above).zip(&v[y * n..(y + 1) * n]) {
+            *o = p + x;
+        }
+    }
+    let mut vertical = vec![0.0f32; n * n];
+    for y in 0..n {
+        let (lo, hi) = (y.saturating_sub(radius), (y + radius).min(n - 1));
+        let scale = 1.0 / (hi + 1 - lo) as f32;
+        let (top, bottom) = (
+            &prefix[lo * n..lo * n + n],
+            &prefix[(hi + 1) * n..(hi + 2) * n],
+        );
+        for ((o, t), b) in vertical[y * n..(y + 1) * n].iter_mut().zip(top).zip(bottom) {
+            *o = (b - t) * scale;
+        }
+    }
+    // Along each row: the window's sum tap by tap over whole spans of the row (the compiler
+    // vectorises these), the few pixels near either end on their own.
+    let mut out = vec![0.0f32; n * n];
+    // The pixels whose whole window lies inside the row, when there are any.
+    let (first, last) = if n > 2 * radius {
+        (Some(radius), Some(n - 1 - radius))
+    } else {
+        (None, None)
+    };
+    let scale = 1.0 / (2 * radius + 1) as f32;
+    for y in 0..n {
+        let row = &vertical[y * n..(y + 1) * n];
+        let dst = &mut out[y * n..(y + 1) * n];
+        if let (Some(a), Some(b)) = (first, last) {
+            let span = &mut dst[a..=b];
+            span.copy_from_slice(&row[a - radius..=b - radius]);
+            for k in 1..=2 * radius {
+                for (o, v) in span.iter_mut().zip(&row[a - radius + k..=b - radius + k]) {
+                    *o += v;
+                }
+            }
+            for o in span.iter_mut() {
+                *o *= scale;
+            }
+        }
+        let edges = match (first, last) {
+            (Some(a), Some(b)) => (0..a).chain(b + 1..n),
+            _ => (0..n).chain(n..n),
+        };
+        for x in edges {
+            let (lo, hi) = (x.saturating_sub(radius), (x + radius).min(n - 1));
+            dst[x] = row[lo..=hi].iter().sum::<f32>() / (hi + 1 - lo) as f32;
+        }
+    }
+    out
+}
+
+/// `v` (`size × size`) with `pad` zero pixels around it.
+fn zero_padded(v: &[f32], size: usize, pad: usize) -> Vec<f32> {
+    let w = size + 2 * pad;
+    let mut out = vec![0.0f32; w * w];
+    for y in 0..size {
+        out[(y + pad) * w + pad..(y + pad) * w + pad + size]
+            .copy_from_slice(&v[y * size..(y + 1) * size]);
+    }
+    out
+}
+
+/// Per pixel, min over `renders` and over shifts |d|∞ ≤ `shift` of (1 − SSIM(a, b shifted))
+/// / 2, one channel, 7×7 box statistics. A render read past its edge is 0 (background), and a
+/// shifted render's own statistics are its unshifted ones read at the shifted pixel (equal
+/// to those of the shifted render except at the image's edge, where renders are background):
+/// only the cross term is recomputed per shift. Within `BOX_RADIUS + shift` pixels of the
+/// edge the window counts differ slightly; renders are background there.
+fn box_ssim_min(a: &[f32], renders: &[&[f32]], size: usize, shift: usize) -> Vec<f32> {
+    const C1: f32 = 0.01 * 0.01;
+    const C2: f32 = 0.03 * 0.03;
+    let n = size;
+    let (pad, w) = (shift, size + 2 * shift);
+    let square = |v: &[f32]| -> Vec<f32> { v.iter().map(|x| x * x).collect() };
+    let mu_a = box_mean(a, n, BOX_RADIUS);
+    let aa = box_mean(&square(a), n, BOX_RADIUS);
+    let mut best = vec![f32::INFINITY; n * n];
+    let mut product = vec![0.0f32; n * n];
+    for b in renders {
+        let b_pad = zero_padded(b, n, pad);
+        let mu_b = zero_padded(&box_mean(b, n, BOX_RADIUS), n, pad);
+        let bb = zero_padded(&box_mean(&square(b), n, BOX_RADIUS), n, pad);
+        for dy in 0..=2 * pad {
+            for dx in 0..=2 * pad {
+                // Row y of the render shifted by (dx − pad, dy − pad) starts here.
+                let start = |y: usize| (y + dy) * w + dx;
+                for y in 0..n {
+                    let src = &b_pad[start(y)..start(y) + n];
+                    let row = &a[y * n..(y + 1) * n];
+                    for ((o, p), q) in product[y * n..(y + 1) * n].iter_mut().zip(row).zip(src) {
+                        *o = p * q;
+                    }
+                }
+                let ab = box_mean(&product, n, BOX_RADIUS);
+                for y in 0..n {
+                    let span = y * n..(y + 1) * n;
+                    let (mb, vb) = (&mu_b[start(y)..start(y) + n], &bb[start(y)..start(y) + n]);
+                    let rows = best[span.clone()]
+                        .iter_mut()
+                        .zip(&mu_a[span.clone()])
+                        .zip(&aa[span.clone()])
+                        .zip(&ab[span])
+                        .zip(mb.iter().zip(vb));
+                    for ((((out, &ma), &sa), &sab), (&mb, &sb)) in rows {
+                        let var_a = (sa - ma * ma).max(0.0);
+                        let var_b = (sb - mb * mb).max(0.0);
+                        let cov = sab - ma * mb;
+                        let ssim = ((2.0 * ma * mb + C1) * (2.0 * cov + C2))
+                            / ((ma * ma + mb * mb + C1) * (var_a + var_b + C2));
+                        let d = ((1.0 - ssim) * 0.5).clamp(0.0, 1.0);
+                        *out = out.min(d);
+                    }
+                }
+            }
+        }
+    }
+    best
+}
+
 /// Every score variant of one image, in [`ScoreKind::ALL`] order.
 pub fn image_scores(loss: f32, map: &[f32], settings: &ScoreSettings) -> [f32; 3] {
     [
@@ -331,6 +552,140 @@ pub fn image_score(kind: ScoreKind, loss: f32, map: &[f32], settings: &ScoreSett
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A 24×24 grey square of side 6 with its top-left corner at (`x`, `y`) on black.
+    fn square_at(x: usize, y: usize) -> Vec<f32> {
+        let mut image = vec![0.0; 24 * 24];
+        for yy in y..y + 6 {
+            for xx in x..x + 6 {
+                image[yy * 24 + xx] = 0.6;
+            }
+        }
+        image
+    }
+
+    #[test]
+    fn tolerant_difference_matches_a_plain_scan() {
+        let (n, r) = (9usize, 2isize);
+        let a: Vec<f32> = (0..81).map(|i| ((i * 29) % 13) as f32).collect();
+        let b: Vec<f32> = (0..81).map(|i| ((i * 17) % 7) as f32).collect();
+        let out = tolerant_difference(&a, &b, n, r as usize);
+        for y in 0..n as isize {
+            for x in 0..n as isize {
+                let mut best = f32::INFINITY;
+                for dy in -r..=r {
+                    for dx in -r..=r {
+                        let (sx, sy) = (x + dx, y + dy);
+                        if (0..n as isize).contains(&sx) && (0..n as isize).contains(&sy) {
+                            let q = (sy * n as isize + sx) as usize;
+                            best = best.min((a[(y * n as isize + x) as usize] - b[q]).abs());
+                        }
+                    }
+                }
+                assert_eq!(out[(y * n as isize + x) as usize], best, "at ({x}, {y})");
+            }
+        }
+    }
+
+    #[test]
+    fn box_mean_matches_a_plain_window_average() {
+        let image: Vec<f32> = (0..49).map(|i| ((i * 37) % 11) as f32).collect();
+        let out = box_mean(&image, 7, 2);
+        for y in 0..7usize {
+            for x in 0..7usize {
+                let (mut sum, mut n) = (0.0, 0.0);
+                for yy in y.saturating_sub(2)..=(y + 2).min(6) {
+                    for xx in x.saturating_sub(2)..=(x + 2).min(6) {
+                        sum += image[yy * 7 + xx];
+                        n += 1.0;
+                    }
+                }
+                assert!((out[y * 7 + x] - sum / n).abs() < 1e-4, "at ({x}, {y})");
+            }
+        }
+    }
+
+    #[test]
+    fn a_map_against_the_renders_keeps_only_what_no_render_has() {
+        let renders = [square_at(6, 6), square_at(12, 7), square_at(9, 12)];
+        let refs: Vec<&[f32]> = renders.iter().map(Vec::as_slice).collect();
+        for map in [MapKind::Absolute, MapKind::Ssim] {
+            for shift_tolerance in [0, 1] {
+                let settings = ScoreSettings {
+                    map,
+                    shift_tolerance,
+                    smoothing_sigma: 0.0,
+                    reference: true,
+                    ..ScoreSettings::default()
+                };
+                let name = settings.map_name();
+                // One of the renders itself: nothing differs.
+                let same = reference_map(&renders[1], &refs, 24, &settings);
+                assert!(same.iter().all(|v| v.abs() < 1e-4), "{name}: {same:?}");
+                // A render with a bright spot none of them has: only around the spot differs
+                // (SSIM's statistics spread it over their 7×7 window).
+                let mut spotted = renders[0].clone();
+                for p in [7 * 24 + 7, 7 * 24 + 8, 8 * 24 + 7, 8 * 24 + 8] {
+                    spotted[p] = 1.0;
+                }
+                let out = reference_map(&spotted, &refs, 24, &settings);
+                let peak = out.iter().copied().fold(0.0, f32::max);
+                assert!(peak > 0.05, "{name}: peak {peak}");
+                let at = out.iter().position(|&v| v == peak).unwrap();
+                let (x, y) = (at % 24, at / 24);
+                assert!(
+                    x.abs_diff(7) <= 3 && y.abs_diff(7) <= 3,
+                    "{name}: peak at ({x}, {y})"
+                );
+                assert!(
+                    out[20 * 24 + 20] < 1e-4,
+                    "{name}: far corner {}",
+                    out[20 * 24 + 20]
+                );
+            }
+        }
+        // Without a render nothing can be judged: NaN, never a clean map.
+        let settings = ScoreSettings {
+            reference: true,
+            ..ScoreSettings::default()
+        };
+        assert!(
+            reference_map(&renders[0], &[], 24, &settings)
+                .iter()
+                .all(|v| v.is_nan())
+        );
+    }
+
+    #[test]
+    fn a_shift_tolerance_forgives_a_render_one_pixel_off() {
+        let render = square_at(9, 9);
+        for moved in [square_at(10, 9), square_at(8, 10)] {
+            for map in [MapKind::Absolute, MapKind::Ssim] {
+                let strict = ScoreSettings {
+                    map,
+                    smoothing_sigma: 0.0,
+                    reference: true,
+                    ..ScoreSettings::default()
+                };
+                let tolerant = ScoreSettings {
+                    shift_tolerance: 1,
+                    ..strict
+                };
+                let max = |s: &ScoreSettings| {
+                    reference_map(&moved, &[&render], 24, s)
+                        .into_iter()
+                        .fold(0.0, f32::max)
+                };
+                assert!(max(&strict) > 0.1, "{}", strict.map_name());
+                assert!(
+                    max(&tolerant) < 1e-4,
+                    "{}: {}",
+                    tolerant.map_name(),
+                    max(&tolerant)
+                );
+            }
+        }
+    }
 
     #[test]
     fn excess_keeps_what_exceeds_the_reference_and_never_hides_nan() {
@@ -447,5 +802,24 @@ mod tests {
         let mut names: Vec<String> = candidates.iter().map(ScoreSettings::map_name).collect();
         names.dedup();
         assert_eq!(names, ["absolute", "absolute±1", "ssim", "ssim±1"]);
+        let with_renders: Vec<String> = ScoreSettings::default()
+            .candidates_with(true)
+            .iter()
+            .map(ScoreSettings::map_name)
+            .collect();
+        assert_eq!(with_renders.len(), 12);
+        assert!(with_renders.contains(&"ssim±1-pose".to_string()));
+        assert!(with_renders.contains(&"absolute-ref".to_string()));
+        // Localisation never uses a pose-normalised map; with renders it may use one against
+        // them.
+        let regions = ScoreSettings::default().region_candidates(true);
+        assert!(regions.iter().all(|s| !s.pose_normalised));
+        assert!(regions.iter().any(|s| s.reference));
+        assert!(
+            ScoreSettings::default()
+                .region_candidates(false)
+                .iter()
+                .all(|s| !s.needs_renders())
+        );
     }
 }
