@@ -238,7 +238,7 @@ fn bad_recipes_are_rejected_with_the_file_and_the_reason() {
             "no defect class \"scratch\"",
         ),
         (
-            good.replace("[counts.train]\ngood = 4000", "[counts.train]\nbulge = 3"),
+            good.replace("[counts.train]\ngood = 16000", "[counts.train]\nbulge = 3"),
             "good samples only",
         ),
         (good.replace("version = 1", "version = 7"), "version 7"),

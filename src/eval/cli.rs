@@ -212,7 +212,7 @@ impl DemoPlan {
             }
         } else {
             Self {
-                train_good: 4000,
+                train_good: 16000,
                 val_good: 300,
                 val_defect: 50,
                 test_good: 300,
