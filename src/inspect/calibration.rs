@@ -153,7 +153,7 @@ pub struct Calibration {
     #[serde(default)]
     pub budget_ceiling: Option<usize>,
     /// Each budget compared and its criterion (best image AUROC + pixel AUROC on validation,
-    /// less `POSE_MARGIN` when its best map is pose-normalised).
+    /// less `POSE_MARGIN` when its best map is made with the training renders).
     #[serde(default)]
     pub budget_scores: Vec<(usize, f32)>,
     /// The quantile of good validation L(z₀) that `descent.target_loss` was fitted as.
@@ -170,7 +170,8 @@ pub struct Calibration {
     #[serde(default)]
     pub good_scores: Vec<f32>,
     /// The map regions are cut from and the heatmap shows, when one points at defects better
-    /// than the scoring map (validation pixel AUROC); `None`: the scoring map itself.
+    /// than the scoring map (validation pixel AUROC plus the rate of defective images whose
+    /// map peaks inside the mask); `None`: the scoring map itself.
     #[serde(default)]
     pub region_map: Option<ScoreSettings>,
     /// With `region_map`: the 95th percentile of the good validation images' region-map

@@ -2,9 +2,11 @@
 //!
 //! # How the part is named
 //! The reconstruction G(z*) is the good product closest to the image, in the same pose. The
-//! training renders nearest to it (the same four [`PartAtlas::nearest_k_shortlisted`] finds for
-//! pose-normalised maps) are therefore good products in nearly that pose, and their part-id
-//! maps (`DIR/parts/train/good/<stem>.png`, rendered with the images) say which part sits under
+//! training renders nearest to it (the lookup [`PartAtlas::nearest_k_shortlisted`] that the
+//! maps made with the renders share) are therefore good products in nearly that pose; of
+//! those, the four that look most like the image around the region
+//! ([`PartAtlas::best_local_matches`]) stand for its pose, and their part-id maps
+//! (`DIR/parts/train/good/<stem>.png`, rendered with the images) say which part sits under
 //! each pixel. Each region takes the part whose anomaly is densest: its anomaly mass under the
 //! region (map values summed per part id over the four renders) divided by the pixels it covers
 //! in a window around the region (the region's box grown by an eighth of the image side, at

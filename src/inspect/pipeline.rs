@@ -343,11 +343,7 @@ impl Inspector {
                     None,
                 );
             };
-            let known = known.filter(|k| {
-                k.len() == reconstructions.len()
-                    && k.iter()
-                        .all(|n| n.len() >= REFERENCE_RENDERS.min(atlas.len()))
-            });
+            let known = known.filter(|k| k.len() == reconstructions.len());
             let (maps, poses): (Vec<Vec<f32>>, Vec<Vec<usize>>) = reconstructions
                 .par_iter()
                 .enumerate()
@@ -383,11 +379,17 @@ impl Inspector {
         let Some(atlas) = &self.atlas else {
             return (vec![vec![f32::NAN; size * size]; raw.len()], None);
         };
-        let neighbours: Vec<Vec<usize>> = reconstructions
-            .par_iter()
-            .map(|r| atlas.nearest_k_shortlisted(r, POSE_NEIGHBOURS))
-            .collect();
-        let wanted: BTreeSet<usize> = neighbours.iter().flatten().copied().collect();
+        // One lookup per image serves the maps of either kind and part naming: the nearest
+        // NAMING_CANDIDATES, of which the nearest POSE_NEIGHBOURS normalise the map.
+        let neighbours: Vec<Vec<usize>> = match known {
+            Some(k) if k.len() == reconstructions.len() => k.to_vec(),
+            _ => reconstructions
+                .par_iter()
+                .map(|r| atlas.nearest_k_shortlisted(r, NAMING_CANDIDATES))
+                .collect(),
+        };
+        let nearest = |near: &[usize]| near[..POSE_NEIGHBOURS.min(near.len())].to_vec();
+        let wanted: BTreeSet<usize> = neighbours.iter().flat_map(|n| nearest(n)).collect();
         self.reconstruct_renders(atlas, &wanted);
         let wanted: Vec<usize> = wanted.into_iter().collect();
         let normal = self.render_maps(atlas, &wanted, settings);
@@ -395,7 +397,8 @@ impl Inspector {
             .into_par_iter()
             .zip(&neighbours)
             .map(|(map, near)| {
-                let used: Vec<&Arc<Vec<f32>>> = near.iter().filter_map(|j| normal.get(j)).collect();
+                let used: Vec<&Arc<Vec<f32>>> =
+                    nearest(near).iter().filter_map(|j| normal.get(j)).collect();
                 if used.is_empty() {
                     return vec![f32::NAN; size * size];
                 }
@@ -467,15 +470,18 @@ impl Inspector {
         let (maps, poses) = self.maps_and_poses(images, &reconstructions, &score_settings);
         // The map regions are cut from, when calibration chose another one for localisation
         // (with the same renders when both maps need them).
-        let region_maps: Vec<Option<Vec<f32>>> =
+        let (region_maps, poses): (Vec<Option<Vec<f32>>>, _) =
             match self.calibration.as_ref().and_then(|c| c.region_map) {
-                Some(settings) => self
-                    .maps_and_poses_known(images, &reconstructions, &settings, poses.as_deref())
-                    .0
-                    .into_iter()
-                    .map(Some)
-                    .collect(),
-                None => vec![None; results.len()],
+                Some(settings) => {
+                    let (made, found) = self.maps_and_poses_known(
+                        images,
+                        &reconstructions,
+                        &settings,
+                        poses.as_deref(),
+                    );
+                    (made.into_iter().map(Some).collect(), poses.or(found))
+                }
+                None => (vec![None; results.len()], poses),
             };
         let mut poses = poses.map(Vec::into_iter);
         let poses: Vec<Option<Vec<usize>>> = (0..results.len())
@@ -517,29 +523,33 @@ impl Inspector {
                 };
                 // Regions, and the heatmap shown: of the region map when there is one.
                 let flagged = matches!(verdict, Verdict::Review | Verdict::Defect);
-                let (found, mask) = match &self.calibration {
+                let (found, mask, shown) = match &self.calibration {
                     Some(c) => {
-                        let shown = region_map.as_deref().unwrap_or(&map);
                         let recon = &result.reconstruction;
                         let poses = poses.as_deref();
-                        let cut = self.localise_with(
-                            &image,
-                            shown,
-                            recon,
-                            c.region_threshold(verdict),
-                            poses,
-                        );
-                        if flagged && cut.0.is_empty() && region_map.is_some() {
-                            // Flagged, yet the region map stays below its floor: the regions
-                            // of the map that flagged the image, so it still shows where.
-                            self.localise_with(&image, &map, recon, c.review_threshold, poses)
-                        } else {
-                            cut
+                        let cut = |m: &[f32], t: f32| self.localise_with(&image, m, recon, t, poses);
+                        match region_map {
+                            Some(r) => {
+                                let (found, mask) = cut(&r, c.region_threshold(verdict));
+                                if flagged && found.is_empty() {
+                                    // Flagged, yet the region map stays below its floor: the
+                                    // map that flagged the image, its regions and its
+                                    // heatmap, so it still shows where.
+                                    let (found, mask) = cut(&map, c.review_threshold);
+                                    (found, mask, map)
+                                } else {
+                                    (found, mask, r)
+                                }
+                            }
+                            None => {
+                                let (found, mask) = cut(&map, c.region_threshold(verdict));
+                                (found, mask, map)
+                            }
                         }
                     }
-                    None => (Vec::new(), vec![0u8; size * size]),
+                    None => (Vec::new(), vec![0u8; size * size], region_map.unwrap_or(map)),
                 };
-                let map = region_map.unwrap_or(map);
+                let map = shown;
                 ImageReport {
                     path: None,
                     verdict,
@@ -841,13 +851,14 @@ impl Inspector {
             .position(|&b| b == calibration.descent.max_iterations)
             .and_then(|b| {
                 let chosen = calibration.score;
-                let mut measured: Vec<(ScoreSettings, PixelFit)> = Vec::new();
-                for settings in
-                    std::iter::once(chosen).chain(chosen.region_candidates(self.atlas.is_some()))
-                {
-                    if measured.iter().all(|(s, _)| *s != settings) {
-                        measured
-                            .push((settings, self.pixel_fit(&descended, &masks, b, &settings)?));
+                // The scoring map's own fit first; a candidate that cannot be fitted is left
+                // out, it does not end the choice.
+                let mut measured = vec![(chosen, self.pixel_fit(&descended, &masks, b, &chosen)?)];
+                for settings in chosen.region_candidates(self.atlas.is_some()) {
+                    if measured.iter().all(|(s, _)| *s != settings)
+                        && let Some(fit) = self.pixel_fit(&descended, &masks, b, &settings)
+                    {
+                        measured.push((settings, fit));
                     }
                 }
                 let scoring = measured.first()?.1.merit();

@@ -224,11 +224,23 @@ fn tolerant_difference(a: &[f32], b: &[f32], size: usize, radius: usize) -> Vec<
     out
 }
 
+/// (1 − SSIM) / 2 of one pixel from its window statistics: the means of a and b, and the
+/// means of a², b² and a·b.
+#[inline(always)]
+fn ssim_dissimilarity(ma: f32, mb: f32, sa: f32, sb: f32, sab: f32) -> f32 {
+    const C1: f32 = 0.01 * 0.01;
+    const C2: f32 = 0.03 * 0.03;
+    let var_a = (sa - ma * ma).max(0.0);
+    let var_b = (sb - mb * mb).max(0.0);
+    let cov = sab - ma * mb;
+    let ssim = ((2.0 * ma * mb + C1) * (2.0 * cov + C2))
+        / ((ma * ma + mb * mb + C1) * (var_a + var_b + C2));
+    ((1.0 - ssim) * 0.5).clamp(0.0, 1.0)
+}
+
 /// (1 − SSIM) / 2 per pixel of one channel, statistics over a Gaussian window of σ 1.5 px.
 fn ssim_difference(a: &[f32], b: &[f32], size: usize) -> Vec<f32> {
     const SIGMA: f32 = 1.5;
-    const C1: f32 = 0.01 * 0.01;
-    const C2: f32 = 0.03 * 0.03;
     let product =
         |u: &[f32], v: &[f32]| -> Vec<f32> { u.iter().zip(v).map(|(p, q)| p * q).collect() };
     let mu_a = gaussian_blur(a, size, SIGMA);
@@ -237,15 +249,7 @@ fn ssim_difference(a: &[f32], b: &[f32], size: usize) -> Vec<f32> {
     let bb = gaussian_blur(&product(b, b), size, SIGMA);
     let ab = gaussian_blur(&product(a, b), size, SIGMA);
     (0..size * size)
-        .map(|p| {
-            let (ma, mb) = (mu_a[p], mu_b[p]);
-            let var_a = (aa[p] - ma * ma).max(0.0);
-            let var_b = (bb[p] - mb * mb).max(0.0);
-            let cov = ab[p] - ma * mb;
-            let ssim = ((2.0 * ma * mb + C1) * (2.0 * cov + C2))
-                / ((ma * ma + mb * mb + C1) * (var_a + var_b + C2));
-            ((1.0 - ssim) / 2.0).clamp(0.0, 1.0)
-        })
+        .map(|p| ssim_dissimilarity(mu_a[p], mu_b[p], aa[p], bb[p], ab[p]))
         .collect()
 }
 
@@ -466,8 +470,6 @@ fn zero_padded(v: &[f32], size: usize, pad: usize) -> Vec<f32> {
 /// only the cross term is recomputed per shift. Within `BOX_RADIUS + shift` pixels of the
 /// edge the window counts differ slightly; renders are background there.
 fn box_ssim_min(a: &[f32], renders: &[&[f32]], size: usize, shift: usize) -> Vec<f32> {
-    const C1: f32 = 0.01 * 0.01;
-    const C2: f32 = 0.03 * 0.03;
     let n = size;
     let (pad, w) = (shift, size + 2 * shift);
     let square = |v: &[f32]| -> Vec<f32> { v.iter().map(|x| x * x).collect() };
@@ -501,13 +503,7 @@ fn box_ssim_min(a: &[f32], renders: &[&[f32]], size: usize, shift: usize) -> Vec
                         .zip(&ab[span])
                         .zip(mb.iter().zip(vb));
                     for ((((out, &ma), &sa), &sab), (&mb, &sb)) in rows {
-                        let var_a = (sa - ma * ma).max(0.0);
-                        let var_b = (sb - mb * mb).max(0.0);
-                        let cov = sab - ma * mb;
-                        let ssim = ((2.0 * ma * mb + C1) * (2.0 * cov + C2))
-                            / ((ma * ma + mb * mb + C1) * (var_a + var_b + C2));
-                        let d = ((1.0 - ssim) * 0.5).clamp(0.0, 1.0);
-                        *out = out.min(d);
+                        *out = out.min(ssim_dissimilarity(ma, mb, sa, sb, sab));
                     }
                 }
             }
