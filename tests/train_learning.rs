@@ -195,3 +195,55 @@ fn a_gan_can_start_from_a_trained_autoencoder() {
         other => panic!("expected an error, got {other:?}"),
     }
 }
+
+#[test]
+fn cosine_schedule_and_edge_term_reach_the_training_steps() {
+    let data = Fixture::caps(32, 16, 4);
+    let base = unseen::train::TrainConfig {
+        model: ModelKind::AeSom,
+        steps: 6,
+        ..tiny_config()
+    };
+    let curve = |config: unseen::train::TrainConfig| {
+        let run = tempfile::tempdir().unwrap();
+        let events = run_to_end(job(&data.path(), run.path(), config.clone(), false));
+        let saved = std::fs::read_to_string(run.path().join("train_config.toml")).unwrap();
+        assert_eq!(
+            toml::from_str::<unseen::train::TrainConfig>(&saved).unwrap(),
+            config
+        );
+        let csv = std::fs::read_to_string(run.path().join("losses.csv")).unwrap();
+        (events, csv)
+    };
+    let (constant, constant_csv) = curve(base.clone());
+    let (cosine, _) = curve(unseen::train::TrainConfig {
+        lr_schedule: unseen::train::LrSchedule::Cosine,
+        lr_final_fraction: 0.0,
+        ..base.clone()
+    });
+    let constant = loss_curve(&constant, "total");
+    let cosine = loss_curve(&cosine, "total");
+    // Step 2's loss follows the first update, taken at the full rate by both; from step 3 on
+    // the cosine run's updates are smaller.
+    assert_eq!(constant[..2], cosine[..2]);
+    assert!(
+        constant[2..].iter().zip(&cosine[2..]).all(|(a, b)| a != b),
+        "{constant:?} {cosine:?}"
+    );
+    assert!(!constant_csv.lines().next().unwrap().contains("edges"));
+
+    let (edged, edged_csv) = curve(unseen::train::TrainConfig {
+        edge_weight: 1.0,
+        ..base
+    });
+    let edges = loss_curve(&edged, "edges");
+    assert_eq!(edges.len(), 6);
+    assert!(edges.iter().all(|e| e.is_finite() && *e > 0.0), "{edges:?}");
+    let total = loss_curve(&edged, "total");
+    let pixels = loss_curve(&edged, "reconstruction");
+    assert!(
+        total[0] > pixels[0] + edges[0] * 0.99,
+        "{total:?} {pixels:?} {edges:?}"
+    );
+    assert!(edged_csv.lines().next().unwrap().ends_with(",edges"));
+}

@@ -11,7 +11,7 @@ use egui_plot::{Legend, Line, Plot, PlotPoints};
 use super::util::{duration_text, image_from_bytes, labelled_row, path_row, set_texture};
 use crate::compute::SelectedDevice;
 use crate::model::ModelKind;
-use crate::train::config::TrainConfig;
+use crate::train::config::{LrSchedule, TrainConfig};
 use crate::train::worker::{TrainCommand, TrainEvent, TrainHandle, TrainJob, spawn_training};
 
 /// Where the run is.
@@ -246,6 +246,33 @@ impl Train {
                         egui::DragValue::new(&mut c.lr_autoencoder)
                             .speed(1e-5)
                             .range(1e-6..=1e-1),
+                    )
+                });
+                labelled_row(ui, "Learning-rate schedule", |ui| {
+                    egui::ComboBox::from_id_salt("lr-schedule")
+                        .selected_text(match c.lr_schedule {
+                            LrSchedule::Constant => "constant",
+                            LrSchedule::Cosine => "cosine decay",
+                        })
+                        .show_ui(ui, |ui| {
+                            ui.selectable_value(
+                                &mut c.lr_schedule,
+                                LrSchedule::Constant,
+                                "constant",
+                            );
+                            ui.selectable_value(
+                                &mut c.lr_schedule,
+                                LrSchedule::Cosine,
+                                "cosine decay",
+                            );
+                        })
+                        .response
+                });
+                labelled_row(ui, "Edge weight", |ui| {
+                    ui.add(
+                        egui::DragValue::new(&mut c.edge_weight)
+                            .speed(0.01)
+                            .range(0.0..=100.0),
                     )
                 });
                 if c.model == ModelKind::Gan {

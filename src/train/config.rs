@@ -32,8 +32,16 @@ pub struct TrainConfig {
     pub lr_autoencoder: f64,
     /// Adam learning rate of D.
     pub lr_discriminator: f64,
+    /// How both learning rates change over the run's steps.
+    pub lr_schedule: LrSchedule,
+    /// With the cosine schedule, the learning rates' last value as a fraction of the first.
+    pub lr_final_fraction: f64,
     pub adam_beta1: f64,
     pub adam_beta2: f64,
+    /// Weight of the edge term: MSE between the horizontal and vertical pixel differences of
+    /// x and G(E(x)). Pixel MSE weighs a thin feature by its few pixels; the edge term weighs
+    /// it by its outline, which is what makes a notch visible.
+    pub edge_weight: f64,
     /// Weight of the feature-matching term MSE(f(x), f(G(E(x)))) (f-AnoGAN's κ).
     pub kappa: f64,
     /// Weight of the non-saturating adversarial term on E + G.
@@ -72,9 +80,12 @@ impl Default for TrainConfig {
             seed: 0,
             lr_autoencoder: 5e-4,
             lr_discriminator: 2e-4,
+            lr_schedule: LrSchedule::Constant,
+            lr_final_fraction: 0.02,
             adam_beta1: 0.5,
             adam_beta2: 0.999,
             kappa: 1.0,
+            edge_weight: 0.0,
             adversarial_weight: 0.01,
             latent_weight: 1e-3,
             checkpoint_every: 500,
@@ -86,6 +97,19 @@ impl Default for TrainConfig {
             init_from: None,
         }
     }
+}
+
+/// How the learning rates move from the first step to the last.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LrSchedule {
+    /// The configured rates throughout.
+    #[default]
+    Constant,
+    /// Half a cosine from the configured rates down to `lr_final_fraction` of them at the
+    /// last step: large steps early to find the poses, small ones late to settle thin
+    /// features such as the notch, which a constant rate keeps jittering.
+    Cosine,
 }
 
 /// Why training settings are unusable.
@@ -151,6 +175,16 @@ impl TrainConfig {
                 return Err(ConfigError::Invalid(format!("{name} must be in [0, 1)")));
             }
         }
+        if !(self.edge_weight >= 0.0 && self.edge_weight.is_finite()) {
+            return Err(ConfigError::Invalid(
+                "edge_weight must be zero or positive".to_string(),
+            ));
+        }
+        if !(0.0..=1.0).contains(&self.lr_final_fraction) {
+            return Err(ConfigError::Invalid(
+                "lr_final_fraction must be in [0, 1]".to_string(),
+            ));
+        }
         if self.version != TRAIN_CONFIG_VERSION {
             return Err(ConfigError::Invalid(format!(
                 "version {} is not supported (expected {TRAIN_CONFIG_VERSION})",
@@ -166,6 +200,22 @@ impl TrainConfig {
             .with_latent_dim(self.latent_dim)
             .with_width(self.width)
             .with_max_width_mult(self.max_width_mult)
+    }
+
+    /// The factor on both learning rates for the step after `done` of `total` steps.
+    pub fn lr_factor(&self, done: u64, total: u64) -> f64 {
+        match self.lr_schedule {
+            LrSchedule::Constant => 1.0,
+            LrSchedule::Cosine => {
+                let progress = if total <= 1 {
+                    1.0
+                } else {
+                    (done.min(total - 1) as f64) / ((total - 1) as f64)
+                };
+                let f = self.lr_final_fraction;
+                f + (1.0 - f) * 0.5 * (1.0 + (std::f64::consts::PI * progress).cos())
+            }
+        }
     }
 
     /// Total steps for a training set of `num_images`.
@@ -200,10 +250,39 @@ mod tests {
     }
 
     #[test]
+    fn cosine_schedule_runs_from_the_rate_to_its_final_fraction() {
+        let constant = TrainConfig::default();
+        assert_eq!(constant.lr_factor(0, 100), 1.0);
+        assert_eq!(constant.lr_factor(99, 100), 1.0);
+        let cosine = TrainConfig {
+            lr_schedule: LrSchedule::Cosine,
+            lr_final_fraction: 0.1,
+            ..TrainConfig::default()
+        };
+        assert!((cosine.lr_factor(0, 101) - 1.0).abs() < 1e-12);
+        assert!((cosine.lr_factor(50, 101) - 0.55).abs() < 1e-12);
+        assert!((cosine.lr_factor(100, 101) - 0.1).abs() < 1e-12);
+        assert!((cosine.lr_factor(500, 101) - 0.1).abs() < 1e-12);
+        let factors: Vec<f64> = (0..101).map(|s| cosine.lr_factor(s, 101)).collect();
+        assert!(factors.windows(2).all(|w| w[1] < w[0]), "{factors:?}");
+        let bad = TrainConfig {
+            lr_final_fraction: 1.5,
+            ..cosine
+        };
+        assert!(
+            bad.validate()
+                .unwrap_err()
+                .to_string()
+                .contains("lr_final_fraction")
+        );
+    }
+
+    #[test]
     fn round_trips_through_toml() {
         let config = TrainConfig {
             debug_nan_at_step: Some(3),
             epochs: Some(2),
+            lr_schedule: LrSchedule::Cosine,
             ..TrainConfig::default()
         };
         let back: TrainConfig = toml::from_str(&config.to_toml()).unwrap();

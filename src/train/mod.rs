@@ -17,7 +17,7 @@ pub mod steps;
 pub mod worker;
 
 pub use checkpoint::{CheckpointError, LoadedCheckpoint, load_checkpoint};
-pub use config::TrainConfig;
+pub use config::{LrSchedule, TrainConfig};
 pub use worker::{
     FinishReport, StepReport, TrainCommand, TrainError, TrainEvent, TrainHandle, TrainJob,
     spawn_training,

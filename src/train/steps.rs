@@ -69,7 +69,36 @@ pub fn discriminator_adam(config: &TrainConfig) -> AdamSettings {
     }
 }
 
+/// Mean squared difference between the pixel differences (right minus left, lower minus
+/// upper) of `a` and `b`, both `[batch, c, s, s]`.
+fn edge_mse(a: Tensor<4>, b: Tensor<4>) -> Tensor<1> {
+    let diff = a - b;
+    let [_, _, h, w] = diff.dims();
+    let dx = diff.clone().narrow(3, 1, w - 1) - diff.clone().narrow(3, 0, w - 1);
+    let dy = diff.clone().narrow(2, 1, h - 1) - diff.narrow(2, 0, h - 1);
+    (dx.square().mean() + dy.square().mean()).mul_scalar(0.5)
+}
+
+/// The pixel and, when weighted, edge terms of the reconstruction loss.
+fn reconstruction_terms(
+    reconstruction: Tensor<4>,
+    images: Tensor<4>,
+    config: &TrainConfig,
+) -> (Tensor<1>, Option<Tensor<1>>) {
+    let edges =
+        (config.edge_weight > 0.0).then(|| edge_mse(reconstruction.clone(), images.clone()));
+    ((reconstruction - images).square().mean(), edges)
+}
+
 impl Models {
+    /// Sets both optimisers' learning rates to the configured ones times `factor`.
+    pub fn set_learning_rates(&mut self, config: &TrainConfig, factor: f64) {
+        self.opt_autoencoder.settings.learning_rate = config.lr_autoencoder * factor;
+        if let Some(opt) = self.opt_discriminator.as_mut() {
+            opt.settings.learning_rate = config.lr_discriminator * factor;
+        }
+    }
+
     /// Fresh, seeded networks on `device` (an autodiff device for training).
     pub fn new(
         kind: ModelKind,
@@ -119,14 +148,20 @@ impl Models {
     ) -> Result<Losses, Divergence> {
         let z = self.autoencoder.encoder.forward(images.clone());
         let reconstruction = self.autoencoder.generator.forward(z.clone());
-        let rec = (reconstruction - images).square().mean();
+        let (rec, edges) = reconstruction_terms(reconstruction, images, config);
         let latent = z.square().mean();
-        let total = rec.clone() + latent.clone().mul_scalar(config.latent_weight);
-        let losses = vec![
+        let mut total = rec.clone() + latent.clone().mul_scalar(config.latent_weight);
+        if let Some(edges) = &edges {
+            total = total + edges.clone().mul_scalar(config.edge_weight);
+        }
+        let mut losses = vec![
             ("total", scalar(&total)),
             ("reconstruction", scalar(&rec)),
             ("latent", scalar(&latent)),
         ];
+        if let Some(edges) = &edges {
+            losses.push(("edges", scalar(edges)));
+        }
         check(&losses, config.divergence_limit)?;
         let grads = GradientsParams::from_grads(total.backward(), &self.autoencoder);
         self.autoencoder = self.opt_autoencoder.step(self.autoencoder.clone(), grads);
@@ -176,15 +211,18 @@ impl Models {
         let judge = discriminator.clone().no_grad();
         let out = judge.forward(Tensor::cat(vec![reconstruction.clone(), sampled], 0));
         let recon_features = out.features.narrow(0, 0, batch);
-        let rec = (reconstruction - images).square().mean();
+        let (rec, edges) = reconstruction_terms(reconstruction, images, config);
         let features = (recon_features - real_features).square().mean();
         let adversarial = softplus(out.logit.neg(), 1.0).mean();
         let latent = z_code.square().mean();
-        let total = rec.clone()
+        let mut total = rec.clone()
             + features.clone().mul_scalar(config.kappa)
             + adversarial.clone().mul_scalar(config.adversarial_weight)
             + latent.clone().mul_scalar(config.latent_weight);
-        let losses = vec![
+        if let Some(edges) = &edges {
+            total = total + edges.clone().mul_scalar(config.edge_weight);
+        }
+        let mut losses = vec![
             ("total", scalar(&total)),
             ("reconstruction", scalar(&rec)),
             ("features", scalar(&features)),
@@ -192,6 +230,9 @@ impl Models {
             ("latent", scalar(&latent)),
             ("discriminator", scalar(&d_loss)),
         ];
+        if let Some(edges) = &edges {
+            losses.push(("edges", scalar(edges)));
+        }
         // Apply the updates only once every loss is known to be sound.
         check(&losses, config.divergence_limit)?;
 
@@ -218,4 +259,44 @@ pub fn check(losses: &[(&'static str, f32)], limit: f64) -> Result<(), Divergenc
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use burn::tensor::{Device, Tensor, TensorData};
+
+    use super::edge_mse;
+
+    fn image(values: Vec<f32>, size: usize) -> Tensor<4> {
+        Tensor::from_data(TensorData::new(values, [1, 1, size, size]), &Device::flex())
+    }
+
+    #[test]
+    fn edge_term_sees_outlines_not_brightness() {
+        let size = 8;
+        // A bright 2×2 square on black, the same square one pixel to the right, and the first
+        // image made uniformly brighter.
+        let square = |left: usize| {
+            (0..size * size)
+                .map(|i| {
+                    let (y, x) = (i / size, i % size);
+                    if (3..5).contains(&y) && (left..left + 2).contains(&x) {
+                        1.0
+                    } else {
+                        0.0
+                    }
+                })
+                .collect::<Vec<f32>>()
+        };
+        let a = square(2);
+        let shifted = square(3);
+        let brighter: Vec<f32> = a.iter().map(|v| v + 0.25).collect();
+        let value = |x: Vec<f32>, y: Vec<f32>| {
+            edge_mse(image(x, size), image(y, size)).into_scalar::<f32>()
+        };
+        assert_eq!(value(a.clone(), a.clone()), 0.0);
+        assert!(value(a.clone(), brighter).abs() < 1e-6);
+        assert!(value(a, shifted) > 0.05);
+    }
 }

@@ -359,6 +359,8 @@ fn run(
             &device,
         );
         let config = run.config.clone();
+        run.models
+            .set_learning_rates(&config, config.lr_factor(step, total_steps));
         let losses = run
             .models
             .step(images, z_prior, &config)
