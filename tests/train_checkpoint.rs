@@ -7,10 +7,10 @@ mod train_common;
 use burn::tensor::{Device, Tensor, TensorData};
 use train_common::*;
 use unseen::model::ModelKind;
-use unseen::train::TrainConfig;
 use unseen::train::checkpoint::{Expectation, latest_checkpoint, load_checkpoint, read_meta};
 use unseen::train::data::DatasetInfo;
 use unseen::train::eval::reconstruct;
+use unseen::train::{LrSchedule, TrainCommand, TrainConfig, TrainEvent, spawn_training};
 
 fn probe_images() -> Vec<f32> {
     (0..2 * 32 * 32)
@@ -92,6 +92,47 @@ fn resume_continues_step_count_and_optimiser_state_exactly() {
     // The loss log holds each step once.
     let csv = std::fs::read_to_string(split.path().join("losses.csv")).unwrap();
     assert_eq!(csv.lines().count(), 1 + 8, "{csv}");
+}
+
+#[test]
+fn a_stopped_cosine_run_resumes_on_its_schedule() {
+    let data = Fixture::caps(32, 16, 4);
+    let config = TrainConfig {
+        lr_schedule: LrSchedule::Cosine,
+        ..gan_config(12)
+    };
+    let straight = tempfile::tempdir().unwrap();
+    let reference = loss_curve(
+        &run_to_end(job(&data.path(), straight.path(), config.clone(), false)),
+        "total",
+    );
+
+    // Stopped by the user as soon as the first step is reported, then resumed: the rates of
+    // the remaining steps follow the same cosine, so the losses are the straight run's.
+    let split = tempfile::tempdir().unwrap();
+    let handle = spawn_training(job(&data.path(), split.path(), config.clone(), false)).unwrap();
+    let mut first = Vec::new();
+    loop {
+        let event = handle
+            .events()
+            .recv_timeout(std::time::Duration::from_secs(600))
+            .unwrap();
+        let last = matches!(event, TrainEvent::Finished(_) | TrainEvent::Error(_));
+        if matches!(event, TrainEvent::Step(_)) && loss_curve(&first, "total").is_empty() {
+            assert!(handle.send(TrainCommand::Stop));
+        }
+        first.push(event);
+        if last {
+            break;
+        }
+    }
+    handle.join();
+    let stopped = finished(&first);
+    assert!(stopped.stopped && stopped.step < 12, "{stopped:?}");
+    let second = run_to_end(job(&data.path(), split.path(), config, true));
+    let mut resumed = loss_curve(&first, "total");
+    resumed.extend(loss_curve(&second, "total"));
+    assert_eq!(resumed, reference);
 }
 
 #[test]

@@ -7,8 +7,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::model::{ModelConfig, ModelKind, SomConfig};
 
-/// Current layout of [`TrainConfig`]; bump when a field changes meaning.
-pub const TRAIN_CONFIG_VERSION: u32 = 1;
+/// Current layout of [`TrainConfig`]; bump when a field changes meaning. Version 2 added the
+/// learning-rate schedule (cosine by default): a version-1 file that does not name one keeps
+/// the constant rate its run was trained with.
+pub const TRAIN_CONFIG_VERSION: u32 = 2;
 
 /// How to train. Image size and channels are not here: they come from the dataset.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -80,7 +82,7 @@ impl Default for TrainConfig {
             seed: 0,
             lr_autoencoder: 5e-4,
             lr_discriminator: 2e-4,
-            lr_schedule: LrSchedule::Constant,
+            lr_schedule: LrSchedule::Cosine,
             lr_final_fraction: 0.02,
             adam_beta1: 0.5,
             adam_beta2: 0.999,
@@ -104,11 +106,11 @@ impl Default for TrainConfig {
 #[serde(rename_all = "kebab-case")]
 pub enum LrSchedule {
     /// The configured rates throughout.
-    #[default]
     Constant,
     /// Half a cosine from the configured rates down to `lr_final_fraction` of them at the
     /// last step: large steps early to find the poses, small ones late to settle thin
     /// features such as the notch, which a constant rate keeps jittering.
+    #[default]
     Cosine,
 }
 
@@ -133,10 +135,19 @@ impl TrainConfig {
             path: path.to_path_buf(),
             source,
         })?;
-        let config: Self = toml::from_str(&text).map_err(|e| ConfigError::Parse {
+        let parse_error = |e: toml::de::Error| ConfigError::Parse {
             path: path.to_path_buf(),
             message: e.to_string(),
-        })?;
+        };
+        let mut config: Self = toml::from_str(&text).map_err(parse_error)?;
+        if config.version == 1 {
+            // Written before the schedule existed: such a run was trained at a constant rate.
+            let table: toml::Table = toml::from_str(&text).map_err(parse_error)?;
+            if !table.contains_key("lr_schedule") {
+                config.lr_schedule = LrSchedule::Constant;
+            }
+            config.version = TRAIN_CONFIG_VERSION;
+        }
         config.validate().map_err(|e| ConfigError::Parse {
             path: path.to_path_buf(),
             message: e.to_string(),
@@ -251,7 +262,10 @@ mod tests {
 
     #[test]
     fn cosine_schedule_runs_from_the_rate_to_its_final_fraction() {
-        let constant = TrainConfig::default();
+        let constant = TrainConfig {
+            lr_schedule: LrSchedule::Constant,
+            ..TrainConfig::default()
+        };
         assert_eq!(constant.lr_factor(0, 100), 1.0);
         assert_eq!(constant.lr_factor(99, 100), 1.0);
         let cosine = TrainConfig {
@@ -278,11 +292,36 @@ mod tests {
     }
 
     #[test]
+    fn version_1_files_keep_their_constant_rate() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("train.toml");
+        std::fs::write(&path, "version = 1\nsteps = 7\n").unwrap();
+        let old = TrainConfig::load_toml(&path).unwrap();
+        assert_eq!(old.lr_schedule, LrSchedule::Constant);
+        assert_eq!(old.version, TRAIN_CONFIG_VERSION);
+        std::fs::write(&path, "version = 1\nlr_schedule = \"cosine\"\n").unwrap();
+        assert_eq!(
+            TrainConfig::load_toml(&path).unwrap().lr_schedule,
+            LrSchedule::Cosine
+        );
+        // A hand-written file without a version takes today's defaults.
+        std::fs::write(&path, "steps = 7\n").unwrap();
+        assert_eq!(
+            TrainConfig::load_toml(&path).unwrap().lr_schedule,
+            LrSchedule::Cosine
+        );
+        std::fs::write(&path, "version = 3\n").unwrap();
+        let err = TrainConfig::load_toml(&path).unwrap_err().to_string();
+        assert!(err.contains("version 3"), "{err}");
+    }
+
+    #[test]
     fn round_trips_through_toml() {
         let config = TrainConfig {
             debug_nan_at_step: Some(3),
             epochs: Some(2),
-            lr_schedule: LrSchedule::Cosine,
+            lr_schedule: LrSchedule::Constant,
+            edge_weight: 0.5,
             ..TrainConfig::default()
         };
         let back: TrainConfig = toml::from_str(&config.to_toml()).unwrap();
