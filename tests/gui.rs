@@ -113,6 +113,7 @@ fn training_starts_and_stops_from_the_train_workspace() {
         app.train.run_dir = run.path().display().to_string();
         app.train.config = unseen::train::TrainConfig {
             steps: 100_000,
+            sample_every: 1,
             ..tiny_config()
         };
     }
@@ -130,6 +131,39 @@ fn training_starts_and_stops_from_the_train_workspace() {
         run.path().join("latest.json").exists(),
         "stop must leave a checkpoint"
     );
+
+    // Opening the run later shows what the training left: every logged step's losses, the
+    // newest sample grid, the checkpoint and the run's own settings.
+    let (stopped_at, curves) = (h.state().train.step, h.state().train.losses.clone());
+    {
+        let train = &mut h.state_mut().train;
+        train.losses.clear();
+        train.checkpoints.clear();
+        train.step = 0;
+        train.samples_step = 0;
+        train.config = unseen::train::TrainConfig::default();
+    }
+    h.get_by_label("Open run").click();
+    h.step();
+    let train = &h.state().train;
+    assert_eq!(train.step, stopped_at);
+    assert_eq!(train.losses.len(), curves.len());
+    for (name, points) in &curves {
+        assert_eq!(train.losses[name].len(), points.len(), "{name}");
+        assert_eq!(train.losses[name].last(), points.last(), "{name}");
+    }
+    assert_eq!(train.samples_step, stopped_at);
+    assert_eq!(train.checkpoints.last().map(|c| c.0), Some(stopped_at));
+    assert_eq!(train.config.steps, 100_000);
+
+    // A folder that holds no training says so.
+    let empty = tempfile::tempdir().unwrap();
+    h.state_mut().train.run_dir = empty.path().display().to_string();
+    h.get_by_label("Open run").click();
+    h.step();
+    let message = h.state().train.message.clone().unwrap_or_default();
+    assert!(message.contains("losses.csv"), "{message}");
+    assert_eq!(h.state().train.step, stopped_at);
 }
 
 /// A tiny GAN run with calibration data, shared by the inspection test.

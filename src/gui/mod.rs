@@ -336,7 +336,15 @@ impl Workbench {
 
     /// Starts the workspace's main task once, for `--start`.
     fn auto_start(&mut self, ctx: &egui::Context) {
-        if !self.args.start || self.auto_started {
+        if self.auto_started {
+            return;
+        }
+        if !self.args.start {
+            // Opened on a run's Train workspace without `--start`: show its past training.
+            if self.workspace == Workspace::Train && self.args.run.is_some() {
+                self.train.open_run(ctx);
+            }
+            self.auto_started = true;
             return;
         }
         match self.workspace {

@@ -30,7 +30,7 @@ pub struct Train {
     pub resume: bool,
     pub state: RunState,
     /// Loss name → (step, value) history.
-    pub losses: BTreeMap<&'static str, Vec<[f64; 2]>>,
+    pub losses: BTreeMap<String, Vec<[f64; 2]>>,
     pub step: u64,
     pub total_steps: u64,
     pub images_per_sec: f32,
@@ -40,7 +40,89 @@ pub struct Train {
     handle: Option<TrainHandle>,
     started: Option<(Instant, u64)>,
     samples: Option<TextureHandle>,
-    samples_step: u64,
+    pub samples_step: u64,
+}
+
+/// Points per loss curve when a past run's log is shown.
+const HISTORY_POINTS: usize = 2000;
+
+/// What a run folder holds of a finished or stopped training.
+#[derive(Debug, Default)]
+pub struct RunHistory {
+    pub losses: BTreeMap<String, Vec<[f64; 2]>>,
+    pub last_step: u64,
+    /// The newest sample grid and its step.
+    pub samples: Option<(u64, PathBuf)>,
+    pub checkpoints: Vec<(u64, PathBuf)>,
+    pub config: Option<TrainConfig>,
+}
+
+/// The step in a `step-000123` or `step-000123.png` name.
+fn step_of(name: &str) -> Option<u64> {
+    name.strip_prefix("step-")?
+        .trim_end_matches(".png")
+        .parse()
+        .ok()
+}
+
+/// Entries of `dir` named by step, sorted by step; none when `dir` does not exist.
+fn stepped_entries(dir: &std::path::Path) -> Vec<(u64, PathBuf)> {
+    let mut found: Vec<(u64, PathBuf)> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| Some((step_of(&e.file_name().to_string_lossy())?, e.path())))
+        .collect();
+    found.sort();
+    found
+}
+
+/// Reads a run folder's loss log (thinned to about [`HISTORY_POINTS`] per curve), newest sample
+/// grid, checkpoints and settings. The loss log must exist and parse; the rest may be missing.
+pub fn load_history(run_dir: &std::path::Path) -> Result<RunHistory, String> {
+    let log = run_dir.join("losses.csv");
+    let text = std::fs::read_to_string(&log).map_err(|e| {
+        format!(
+            "cannot read {}: {e} (is this a training run?)",
+            log.display()
+        )
+    })?;
+    let mut lines = text.lines().enumerate();
+    let names: Vec<&str> = match lines.next() {
+        Some((_, header)) if header.starts_with("step,epoch,images_per_sec") => {
+            header.split(',').skip(3).collect()
+        }
+        _ => return Err(format!("{} has no loss-log header", log.display())),
+    };
+    let rows: Vec<(usize, &str)> = lines.filter(|(_, l)| !l.trim().is_empty()).collect();
+    let every = rows.len().div_ceil(HISTORY_POINTS).max(1);
+    let mut history = RunHistory::default();
+    for (i, &(number, line)) in rows.iter().enumerate() {
+        let fields: Vec<&str> = line.split(',').collect();
+        let bad = || format!("{} line {}: not a loss record", log.display(), number + 1);
+        if fields.len() != names.len() + 3 {
+            return Err(bad());
+        }
+        let step: u64 = fields[0].parse().map_err(|_| bad())?;
+        history.last_step = history.last_step.max(step);
+        if i % every != 0 && i + 1 != rows.len() {
+            continue;
+        }
+        for (name, value) in names.iter().zip(&fields[3..]) {
+            // Logged as f32, the type the training computes in.
+            let value: f32 = value.parse().map_err(|_| bad())?;
+            history
+                .losses
+                .entry((*name).to_string())
+                .or_default()
+                .push([step as f64, f64::from(value)]);
+        }
+    }
+    history.samples = stepped_entries(&run_dir.join("samples")).pop();
+    history.checkpoints = stepped_entries(&run_dir.join("checkpoints"));
+    history.config =
+        TrainConfig::load_toml(&run_dir.join(crate::train::checkpoint::TRAIN_CONFIG)).ok();
+    Ok(history)
 }
 
 impl Train {
@@ -105,6 +187,57 @@ impl Train {
         }
     }
 
+    /// Shows the run folder's past training: its loss curves, newest sample grid, checkpoints
+    /// and settings (the controls take the run's settings, ready to resume it).
+    pub fn open_run(&mut self, ctx: &egui::Context) {
+        if self.handle.is_some() {
+            return;
+        }
+        let run_dir = PathBuf::from(self.run_dir.trim());
+        let history = match load_history(&run_dir) {
+            Ok(history) => history,
+            Err(e) => {
+                self.message = Some(e);
+                return;
+            }
+        };
+        self.losses = history.losses;
+        self.step = history.last_step;
+        self.checkpoints = history.checkpoints;
+        if let Some(config) = history.config {
+            self.total_steps = config.epochs.map_or(config.steps, |_| history.last_step);
+            self.config = config;
+        } else {
+            self.total_steps = history.last_step;
+        }
+        self.images_per_sec = 0.0;
+        self.started = None;
+        self.samples = None;
+        self.samples_step = 0;
+        let mut note = String::new();
+        if let Some((step, path)) = history.samples {
+            match image::open(&path) {
+                Ok(grid) => {
+                    let grid = grid.to_luma8();
+                    let (w, h) = (grid.width() as usize, grid.height() as usize);
+                    set_texture(
+                        ctx,
+                        &mut self.samples,
+                        "train-samples",
+                        image_from_bytes(grid.as_raw(), w, h, 1),
+                    );
+                    self.samples_step = step;
+                }
+                Err(e) => note = format!("; cannot read {}: {e}", path.display()),
+            }
+        }
+        self.message = Some(format!(
+            "opened {} at step {}{note}",
+            run_dir.display(),
+            self.step
+        ));
+    }
+
     pub fn command(&mut self, command: TrainCommand) {
         if let Some(handle) = &self.handle
             && handle.send(command)
@@ -139,7 +272,7 @@ impl Train {
                     self.images_per_sec = report.images_per_sec;
                     for (name, value) in report.losses {
                         self.losses
-                            .entry(name)
+                            .entry(name.to_string())
                             .or_default()
                             .push([report.step as f64, f64::from(value)]);
                     }
@@ -303,6 +436,13 @@ impl Train {
             if ui.add_enabled(idle, egui::Button::new("Start")).clicked() {
                 self.start(device);
             }
+            if ui
+                .add_enabled(idle, egui::Button::new("Open run"))
+                .on_hover_text("Show the run folder's loss curves, newest samples and checkpoints")
+                .clicked()
+            {
+                self.open_run(ui.ctx());
+            }
             match self.state {
                 RunState::Running => {
                     if ui.button("Pause").clicked() {
@@ -338,23 +478,35 @@ impl Train {
         } else {
             0.0
         };
-        ui.add(egui::ProgressBar::new(fraction).text(format!(
-            "step {}/{} · {:.1} images/s · ETA {} · {:?}",
-            self.step,
-            self.total_steps,
-            self.images_per_sec,
-            duration_text(self.eta_secs()),
-            self.state
-        )));
+        let text = if self.handle.is_some() {
+            format!(
+                "step {}/{} · {:.1} images/s · ETA {} · {:?}",
+                self.step,
+                self.total_steps,
+                self.images_per_sec,
+                duration_text(self.eta_secs()),
+                self.state
+            )
+        } else {
+            format!("step {}/{} · not training", self.step, self.total_steps)
+        };
+        ui.add(egui::ProgressBar::new(fraction).text(text));
         let plot_height = (ui.available_height() * 0.45).max(160.0);
+        // Losses span decades (a latent penalty near 10⁻², pixel errors near 10⁻⁴): the curves
+        // are drawn on a log scale so that each one's progress shows.
         Plot::new("losses")
             .height(plot_height)
             .legend(Legend::default())
             .x_axis_label("step")
-            .y_axis_label("loss")
+            .y_axis_label("loss (log scale)")
+            .y_axis_formatter(|mark, _| format!("{:.0e}", 10f64.powf(mark.value)))
             .show(ui, |plot| {
                 for (name, points) in &self.losses {
-                    plot.line(Line::new(*name, PlotPoints::from(points.clone())));
+                    let logged: Vec<[f64; 2]> = points
+                        .iter()
+                        .map(|&[step, value]| [step, value.max(1e-12).log10()])
+                        .collect();
+                    plot.line(Line::new(name.as_str(), PlotPoints::from(logged)));
                 }
             });
         ui.separator();
@@ -391,5 +543,39 @@ impl Train {
 impl Default for Train {
     fn default() -> Self {
         Self::new()
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_long_loss_log_is_thinned_and_a_broken_one_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut log = String::from("step,epoch,images_per_sec,total,reconstruction\n");
+        for step in 1..=5000u64 {
+            log.push_str(&format!("{step},0,10.0,{},{}\n", 1.0f32 / step as f32, 0.5));
+        }
+        std::fs::write(dir.path().join("losses.csv"), &log).unwrap();
+        std::fs::create_dir_all(dir.path().join("samples")).unwrap();
+        for step in [100, 4900, 200] {
+            std::fs::write(dir.path().join(format!("samples/step-{step:06}.png")), b"").unwrap();
+        }
+        let history = load_history(dir.path()).unwrap();
+        assert_eq!(history.last_step, 5000);
+        let total = &history.losses["total"];
+        assert!(total.len() <= HISTORY_POINTS + 1, "{}", total.len());
+        assert!(total.len() >= HISTORY_POINTS / 2, "{}", total.len());
+        assert_eq!(total.first(), Some(&[1.0, 1.0]));
+        assert_eq!(total.last(), Some(&[5000.0, f64::from(1.0f32 / 5000.0)]));
+        assert_eq!(history.samples.map(|s| s.0), Some(4900));
+        assert!(history.checkpoints.is_empty() && history.config.is_none());
+
+        log.push_str("5001,0,10.0,oops,0.5\n");
+        std::fs::write(dir.path().join("losses.csv"), &log).unwrap();
+        let err = load_history(dir.path()).unwrap_err();
+        assert!(err.contains("losses.csv line 5002"), "{err}");
     }
 }
