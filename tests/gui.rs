@@ -142,6 +142,7 @@ fn training_starts_and_stops_from_the_train_workspace() {
         train.step = 0;
         train.samples_step = 0;
         train.config = unseen::train::TrainConfig::default();
+        train.resume = false;
     }
     h.get_by_label("Open run").click();
     h.step();
@@ -155,6 +156,8 @@ fn training_starts_and_stops_from_the_train_workspace() {
     assert_eq!(train.samples_step, stopped_at);
     assert_eq!(train.checkpoints.last().map(|c| c.0), Some(stopped_at));
     assert_eq!(train.config.steps, 100_000);
+    // Start would continue this run, not start over in its folder.
+    assert!(train.resume);
 
     // A folder that holds no training says so.
     let empty = tempfile::tempdir().unwrap();

@@ -99,7 +99,7 @@ fn a_stopped_cosine_run_resumes_on_its_schedule() {
     let data = Fixture::caps(32, 16, 4);
     let config = TrainConfig {
         lr_schedule: LrSchedule::Cosine,
-        ..gan_config(12)
+        ..gan_config(40)
     };
     let straight = tempfile::tempdir().unwrap();
     let reference = loss_curve(
@@ -128,7 +128,7 @@ fn a_stopped_cosine_run_resumes_on_its_schedule() {
     }
     handle.join();
     let stopped = finished(&first);
-    assert!(stopped.stopped && stopped.step < 12, "{stopped:?}");
+    assert!(stopped.stopped && stopped.step < 40, "{stopped:?}");
     let second = run_to_end(job(&data.path(), split.path(), config, true));
     let mut resumed = loss_curve(&first, "total");
     resumed.extend(loss_curve(&second, "total"));

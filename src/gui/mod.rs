@@ -341,7 +341,13 @@ impl Workbench {
         }
         if !self.args.start {
             // Opened on a run's Train workspace without `--start`: show its past training.
-            if self.workspace == Workspace::Train && self.args.run.is_some() {
+            if self.workspace == Workspace::Train
+                && self
+                    .args
+                    .run
+                    .as_ref()
+                    .is_some_and(|run| run.join("losses.csv").is_file())
+            {
                 self.train.open_run(ctx);
             }
             self.auto_started = true;

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use eframe::egui::{self, TextureHandle};
-use egui_plot::{Legend, Line, Plot, PlotPoints};
+use egui_plot::{HoverPosition, Legend, Line, Plot, PlotPoints};
 
 use super::util::{duration_text, image_from_bytes, labelled_row, path_row, set_texture};
 use crate::compute::SelectedDevice;
@@ -47,14 +47,15 @@ pub struct Train {
 const HISTORY_POINTS: usize = 2000;
 
 /// What a run folder holds of a finished or stopped training.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct RunHistory {
     pub losses: BTreeMap<String, Vec<[f64; 2]>>,
     pub last_step: u64,
     /// The newest sample grid and its step.
     pub samples: Option<(u64, PathBuf)>,
     pub checkpoints: Vec<(u64, PathBuf)>,
-    pub config: Option<TrainConfig>,
+    /// The run's settings, or why they cannot be read.
+    pub config: Result<TrainConfig, String>,
 }
 
 /// The step in a `step-000123` or `step-000123.png` name.
@@ -96,7 +97,13 @@ pub fn load_history(run_dir: &std::path::Path) -> Result<RunHistory, String> {
     };
     let rows: Vec<(usize, &str)> = lines.filter(|(_, l)| !l.trim().is_empty()).collect();
     let every = rows.len().div_ceil(HISTORY_POINTS).max(1);
-    let mut history = RunHistory::default();
+    let mut history = RunHistory {
+        losses: BTreeMap::new(),
+        last_step: 0,
+        samples: None,
+        checkpoints: Vec::new(),
+        config: Err(String::new()),
+    };
     for (i, &(number, line)) in rows.iter().enumerate() {
         let fields: Vec<&str> = line.split(',').collect();
         let bad = || format!("{} line {}: not a loss record", log.display(), number + 1);
@@ -120,8 +127,8 @@ pub fn load_history(run_dir: &std::path::Path) -> Result<RunHistory, String> {
     }
     history.samples = stepped_entries(&run_dir.join("samples")).pop();
     history.checkpoints = stepped_entries(&run_dir.join("checkpoints"));
-    history.config =
-        TrainConfig::load_toml(&run_dir.join(crate::train::checkpoint::TRAIN_CONFIG)).ok();
+    history.config = TrainConfig::load_toml(&run_dir.join(crate::train::checkpoint::TRAIN_CONFIG))
+        .map_err(|e| e.to_string());
     Ok(history)
 }
 
@@ -188,7 +195,8 @@ impl Train {
     }
 
     /// Shows the run folder's past training: its loss curves, newest sample grid, checkpoints
-    /// and settings (the controls take the run's settings, ready to resume it).
+    /// and settings. The controls take the run's settings with "Resume" ticked when it has a
+    /// checkpoint, so that Start continues the run instead of starting over in its folder.
     pub fn open_run(&mut self, ctx: &egui::Context) {
         if self.handle.is_some() {
             return;
@@ -204,31 +212,35 @@ impl Train {
         self.losses = history.losses;
         self.step = history.last_step;
         self.checkpoints = history.checkpoints;
-        if let Some(config) = history.config {
-            self.total_steps = config.epochs.map_or(config.steps, |_| history.last_step);
-            self.config = config;
-        } else {
-            self.total_steps = history.last_step;
+        self.resume = run_dir.join("latest.json").exists();
+        let mut note = String::new();
+        match history.config {
+            Ok(config) => {
+                self.total_steps = config.epochs.map_or(config.steps, |_| history.last_step);
+                self.config = config;
+            }
+            Err(e) => {
+                self.total_steps = history.last_step;
+                note = format!("; its settings were not read: {e}");
+            }
         }
         self.images_per_sec = 0.0;
         self.started = None;
         self.samples = None;
         self.samples_step = 0;
-        let mut note = String::new();
         if let Some((step, path)) = history.samples {
             match image::open(&path) {
                 Ok(grid) => {
-                    let grid = grid.to_luma8();
                     let (w, h) = (grid.width() as usize, grid.height() as usize);
-                    set_texture(
-                        ctx,
-                        &mut self.samples,
-                        "train-samples",
-                        image_from_bytes(grid.as_raw(), w, h, 1),
-                    );
+                    let image = if grid.color().has_color() {
+                        image_from_bytes(grid.to_rgb8().as_raw(), w, h, 3)
+                    } else {
+                        image_from_bytes(grid.to_luma8().as_raw(), w, h, 1)
+                    };
+                    set_texture(ctx, &mut self.samples, "train-samples", image);
                     self.samples_step = step;
                 }
-                Err(e) => note = format!("; cannot read {}: {e}", path.display()),
+                Err(e) => note.push_str(&format!("; cannot read {}: {e}", path.display())),
             }
         }
         self.message = Some(format!(
@@ -401,6 +413,15 @@ impl Train {
                         })
                         .response
                 });
+                if c.lr_schedule == LrSchedule::Cosine {
+                    labelled_row(ui, "Final rate fraction", |ui| {
+                        ui.add(
+                            egui::DragValue::new(&mut c.lr_final_fraction)
+                                .speed(0.005)
+                                .range(0.0..=1.0),
+                        )
+                    });
+                }
                 labelled_row(ui, "Edge weight", |ui| {
                     ui.add(
                         egui::DragValue::new(&mut c.edge_weight)
@@ -499,7 +520,23 @@ impl Train {
             .legend(Legend::default())
             .x_axis_label("step")
             .y_axis_label("loss (log scale)")
-            .y_axis_formatter(|mark, _| format!("{:.0e}", 10f64.powf(mark.value)))
+            .y_axis_formatter(|mark, _| format!("{:.1e}", 10f64.powf(mark.value)))
+            .label_formatter(|hover| {
+                Some(match hover {
+                    HoverPosition::NearDataPoint {
+                        plot_name,
+                        position,
+                        ..
+                    } => format!(
+                        "{plot_name}\nstep {:.0}\n{:.3e}",
+                        position.x,
+                        10f64.powf(position.y)
+                    ),
+                    HoverPosition::Elsewhere { position } => {
+                        format!("step {:.0}\n{:.3e}", position.x, 10f64.powf(position.y))
+                    }
+                })
+            })
             .show(ui, |plot| {
                 for (name, points) in &self.losses {
                     let logged: Vec<[f64; 2]> = points
@@ -571,7 +608,8 @@ mod tests {
         assert_eq!(total.first(), Some(&[1.0, 1.0]));
         assert_eq!(total.last(), Some(&[5000.0, f64::from(1.0f32 / 5000.0)]));
         assert_eq!(history.samples.map(|s| s.0), Some(4900));
-        assert!(history.checkpoints.is_empty() && history.config.is_none());
+        assert!(history.checkpoints.is_empty());
+        assert!(history.config.unwrap_err().contains("train_config.toml"));
 
         log.push_str("5001,0,10.0,oops,0.5\n");
         std::fs::write(dir.path().join("losses.csv"), &log).unwrap();
