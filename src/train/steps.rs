@@ -79,15 +79,36 @@ fn edge_mse(a: Tensor<4>, b: Tensor<4>) -> Tensor<1> {
     (dx.square().mean() + dy.square().mean()).mul_scalar(0.5)
 }
 
-/// The pixel and, when weighted, edge terms of the reconstruction loss.
-fn reconstruction_terms(
-    reconstruction: Tensor<4>,
-    images: Tensor<4>,
-    config: &TrainConfig,
-) -> (Tensor<1>, Option<Tensor<1>>) {
-    let edges =
-        (config.edge_weight > 0.0).then(|| edge_mse(reconstruction.clone(), images.clone()));
-    ((reconstruction - images).square().mean(), edges)
+/// The terms that compare G(E(x)) with x: pixel MSE and, when weighted, the edge term.
+struct ReconstructionLoss {
+    pixels: Tensor<1>,
+    edges: Option<Tensor<1>>,
+}
+
+impl ReconstructionLoss {
+    fn new(reconstruction: Tensor<4>, images: Tensor<4>, config: &TrainConfig) -> Self {
+        let edges =
+            (config.edge_weight > 0.0).then(|| edge_mse(reconstruction.clone(), images.clone()));
+        Self {
+            pixels: (reconstruction - images).square().mean(),
+            edges,
+        }
+    }
+
+    /// Their contribution to E + G's loss.
+    fn weighted(&self, config: &TrainConfig) -> Tensor<1> {
+        match &self.edges {
+            Some(edges) => self.pixels.clone() + edges.clone().mul_scalar(config.edge_weight),
+            None => self.pixels.clone(),
+        }
+    }
+
+    /// Logs the edge term after the step's other losses when it is computed.
+    fn log_edges(&self, losses: &mut Losses) {
+        if let Some(edges) = &self.edges {
+            losses.push(("edges", scalar(edges)));
+        }
+    }
 }
 
 impl Models {
@@ -148,20 +169,15 @@ impl Models {
     ) -> Result<Losses, Divergence> {
         let z = self.autoencoder.encoder.forward(images.clone());
         let reconstruction = self.autoencoder.generator.forward(z.clone());
-        let (rec, edges) = reconstruction_terms(reconstruction, images, config);
+        let rec = ReconstructionLoss::new(reconstruction, images, config);
         let latent = z.square().mean();
-        let mut total = rec.clone() + latent.clone().mul_scalar(config.latent_weight);
-        if let Some(edges) = &edges {
-            total = total + edges.clone().mul_scalar(config.edge_weight);
-        }
+        let total = rec.weighted(config) + latent.clone().mul_scalar(config.latent_weight);
         let mut losses = vec![
             ("total", scalar(&total)),
-            ("reconstruction", scalar(&rec)),
+            ("reconstruction", scalar(&rec.pixels)),
             ("latent", scalar(&latent)),
         ];
-        if let Some(edges) = &edges {
-            losses.push(("edges", scalar(edges)));
-        }
+        rec.log_edges(&mut losses);
         check(&losses, config.divergence_limit)?;
         let grads = GradientsParams::from_grads(total.backward(), &self.autoencoder);
         self.autoencoder = self.opt_autoencoder.step(self.autoencoder.clone(), grads);
@@ -211,28 +227,23 @@ impl Models {
         let judge = discriminator.clone().no_grad();
         let out = judge.forward(Tensor::cat(vec![reconstruction.clone(), sampled], 0));
         let recon_features = out.features.narrow(0, 0, batch);
-        let (rec, edges) = reconstruction_terms(reconstruction, images, config);
+        let rec = ReconstructionLoss::new(reconstruction, images, config);
         let features = (recon_features - real_features).square().mean();
         let adversarial = softplus(out.logit.neg(), 1.0).mean();
         let latent = z_code.square().mean();
-        let mut total = rec.clone()
+        let total = rec.weighted(config)
             + features.clone().mul_scalar(config.kappa)
             + adversarial.clone().mul_scalar(config.adversarial_weight)
             + latent.clone().mul_scalar(config.latent_weight);
-        if let Some(edges) = &edges {
-            total = total + edges.clone().mul_scalar(config.edge_weight);
-        }
         let mut losses = vec![
             ("total", scalar(&total)),
-            ("reconstruction", scalar(&rec)),
+            ("reconstruction", scalar(&rec.pixels)),
             ("features", scalar(&features)),
             ("adversarial", scalar(&adversarial)),
             ("latent", scalar(&latent)),
             ("discriminator", scalar(&d_loss)),
         ];
-        if let Some(edges) = &edges {
-            losses.push(("edges", scalar(edges)));
-        }
+        rec.log_edges(&mut losses);
         // Apply the updates only once every loss is known to be sound.
         check(&losses, config.divergence_limit)?;
 
