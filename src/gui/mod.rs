@@ -346,7 +346,7 @@ impl Workbench {
                     .args
                     .run
                     .as_ref()
-                    .is_some_and(|run| run.join("losses.csv").is_file())
+                    .is_some_and(|run| run.join(crate::train::loss_log::LOSS_LOG).is_file())
             {
                 self.train.open_run(ctx);
             }

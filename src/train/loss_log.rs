@@ -13,6 +13,12 @@ fn output_error(path: &Path, e: impl std::fmt::Display) -> TrainError {
     }
 }
 
+/// File name of the loss log in a run folder.
+pub const LOSS_LOG: &str = "losses.csv";
+
+/// The columns before the losses, which follow in the order the step reports them.
+pub const HEADER_COLUMNS: &str = "step,epoch,images_per_sec";
+
 /// `RUN_DIR/losses.csv`, one row per step.
 pub struct LossLog {
     path: PathBuf,
@@ -63,7 +69,7 @@ impl LossLog {
         let err = |e| output_error(&path, e);
         if !self.header_written {
             let names: Vec<&str> = losses.iter().map(|(n, _)| *n).collect();
-            writeln!(self.file, "step,epoch,images_per_sec,{}", names.join(",")).map_err(err)?;
+            writeln!(self.file, "{HEADER_COLUMNS},{}", names.join(",")).map_err(err)?;
             self.header_written = true;
         }
         let values: Vec<String> = losses.iter().map(|(_, v)| v.to_string()).collect();

@@ -10,6 +10,7 @@ pub mod config;
 pub mod data;
 pub mod eval;
 pub mod events;
+pub mod history;
 pub mod loss_log;
 pub mod optim;
 pub mod samples;

@@ -280,7 +280,7 @@ fn run(
     let config_path = job.run_dir.join(super::checkpoint::TRAIN_CONFIG);
     crate::io::write_atomic(&config_path, config.to_toml().as_bytes())
         .map_err(|e| output_error(&config_path, e))?;
-    let mut losses_csv = LossLog::open(&job.run_dir.join("losses.csv"), start_step)?;
+    let mut losses_csv = LossLog::open(&job.run_dir.join(super::loss_log::LOSS_LOG), start_step)?;
 
     let mut run = Run {
         job,
