@@ -14,7 +14,7 @@ use std::time::Instant;
 use burn::tensor::{Tensor, TensorData};
 use unseen::compute::{ComputeDevice, select_device};
 use unseen::model::ModelKind;
-use unseen::model::rng::SeededRng;
+use unseen::rng::Rng;
 use unseen::train::TrainConfig;
 use unseen::train::steps::Models;
 
@@ -41,10 +41,10 @@ fn main() -> anyhow::Result<()> {
     let model_config = config.model_config(size, 1);
     let mut models = Models::new(model, &model_config, &config, &train_device)?;
     let batch = config.batch_size;
-    let mut rng = SeededRng::new(1);
+    let mut rng = Rng::new(1);
     let mut run_step = |models: &mut Models| -> anyhow::Result<()> {
-        let images: Vec<f32> = (0..batch * size * size).map(|_| rng.uniform()).collect();
-        let z = rng.normals(batch * model_config.latent_dim);
+        let images: Vec<f32> = (0..batch * size * size).map(|_| rng.next_f32()).collect();
+        let z = rng.normals_f32(batch * model_config.latent_dim);
         let x = Tensor::<4>::from_data(
             TensorData::new(images, [batch, 1, size, size]),
             &train_device,

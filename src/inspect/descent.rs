@@ -20,7 +20,7 @@ use burn::tensor::{Int, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 
 use super::model::{InspectModel, to_vec};
-use crate::model::rng::SeededRng;
+use crate::rng::Rng;
 
 /// Where the descent starts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -256,7 +256,7 @@ fn descend_batch(
     let z0 = match config.start {
         StartMode::Encoder => model.encode(images, n),
         StartMode::Seed { seed } => {
-            let draw = SeededRng::derive(seed, "descent-start").normals(latent);
+            let draw = Rng::for_stream(seed, "descent-start").normals_f32(latent);
             draw.iter().copied().cycle().take(n * latent).collect()
         }
     };

@@ -1,12 +1,12 @@
 //! Seeded, backend-independent weight initialisation.
 //!
 //! burn's initialisers draw from the backend's global generator; re-initialising every weight
-//! from [`SeededRng`] instead makes a fresh model a pure function of its seed.
+//! from [`Rng`] instead makes a fresh model a pure function of its seed.
 
 use burn::module::{Module, ModuleMapper, Param};
 use burn::tensor::{Tensor, TensorData};
 
-use super::rng::SeededRng;
+use crate::rng::Rng;
 
 /// Re-initialises `module` from `seed` (one independent stream per `stream` name):
 /// - `weight` tensors: uniform in ±1/√fan_in (PyTorch's default for conv and linear layers);
@@ -16,7 +16,7 @@ use super::rng::SeededRng;
 pub fn seeded_init<M: Module>(module: M, seed: u64, stream: &str) -> M {
     let mut mapper = SeededInit {
         path: Vec::new(),
-        rng: SeededRng::derive(seed, stream),
+        rng: Rng::for_stream(seed, stream),
     };
     module.map(&mut mapper)
 }
@@ -24,7 +24,7 @@ pub fn seeded_init<M: Module>(module: M, seed: u64, stream: &str) -> M {
 struct SeededInit {
     /// (field name, type of the struct holding it) from the root to the current parameter.
     path: Vec<(String, String)>,
-    rng: SeededRng,
+    rng: Rng,
 }
 
 impl ModuleMapper for SeededInit {
@@ -57,12 +57,12 @@ impl ModuleMapper for SeededInit {
                 .max(1);
                 let bound = 1.0 / (fan_in as f32).sqrt();
                 (0..len)
-                    .map(|_| self.rng.uniform_range(-bound, bound))
+                    .map(|_| self.rng.uniform_f32(-bound, bound))
                     .collect()
             }
             "bias" => vec![0.0; len],
             "u" => {
-                let v = self.rng.normals(len);
+                let v = self.rng.normals_f32(len);
                 let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt().max(1e-12);
                 v.into_iter().map(|x| x / norm).collect()
             }

@@ -8,7 +8,6 @@ pub mod discriminator;
 pub mod encoder;
 pub mod generator;
 pub mod init;
-pub mod rng;
 pub mod som;
 pub mod spectral;
 

@@ -8,7 +8,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::rng::SeededRng;
+use crate::rng::Rng;
 
 /// SOM grid and schedule.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -95,14 +95,14 @@ impl SelfOrganisingMap {
         }
 
         // Initial units: randomly chosen samples (plus a tiny jitter so duplicates separate).
-        let mut rng = SeededRng::derive(seed, "som");
+        let mut rng = Rng::for_stream(seed, "som");
         let mut weights = Vec::with_capacity(units * dim);
         for _ in 0..units {
             let pick = rng.index(count);
             weights.extend(
                 samples[pick * dim..(pick + 1) * dim]
                     .iter()
-                    .map(|v| v + 1e-3 * rng.normal()),
+                    .map(|v| v + 1e-3 * rng.normal_f32()),
             );
         }
         let mut som = Self {
@@ -242,12 +242,12 @@ mod tests {
             [10.0, 0.0, 5.0, 0.0],
             [0.0, -8.0, 0.0, 9.0],
         ];
-        let mut rng = SeededRng::new(3);
+        let mut rng = Rng::new(3);
         let mut data = Vec::new();
         let mut labels = Vec::new();
         for i in 0..90 {
             let c = i % 3;
-            data.extend(centres[c].iter().map(|v| v + 0.1 * rng.normal()));
+            data.extend(centres[c].iter().map(|v| v + 0.1 * rng.normal_f32()));
             labels.push(c);
         }
         (data, labels)

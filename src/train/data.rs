@@ -12,7 +12,7 @@ use std::thread::JoinHandle;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
-use crate::model::rng::SeededRng;
+use crate::rng::Rng;
 
 /// Batches prepared ahead of the trainer.
 const PREFETCH_BATCHES: usize = 4;
@@ -301,7 +301,7 @@ impl BatchPlan {
     /// Image indices of epoch `epoch`, in order.
     pub fn epoch_order(&self, epoch: u64) -> Vec<usize> {
         let mut order: Vec<usize> = (0..self.num_images).collect();
-        SeededRng::derive(self.seed ^ epoch.wrapping_mul(0x9e37_79b9), "batch-order")
+        Rng::for_stream(self.seed ^ epoch.wrapping_mul(0x9e37_79b9), "batch-order")
             .shuffle(&mut order);
         order
     }

@@ -25,8 +25,8 @@ pub use super::events::{FinishReport, StepReport, TrainCommand, TrainEvent};
 use super::loss_log::LossLog;
 use super::steps::{Divergence, Models};
 use crate::compute::SelectedDevice;
-use crate::model::rng::SeededRng;
 use crate::model::{ModelConfigError, ModelKind, SelfOrganisingMap};
+use crate::rng::Rng;
 
 /// Events buffered before the worker waits for the consumer.
 const EVENT_CAPACITY: usize = 64;
@@ -347,13 +347,13 @@ fn run(
         if run.config.debug_nan_at_step == Some(step + 1) {
             images = images.mul_scalar(f32::NAN);
         }
-        let mut latent_rng = SeededRng::derive(
+        let mut latent_rng = Rng::for_stream(
             run.config.seed ^ step.wrapping_mul(0x9e37_79b9_7f4a_7c15),
             "latent",
         );
         let z_prior = Tensor::<2>::from_data(
             TensorData::new(
-                latent_rng.normals(batch_size * latent_dim),
+                latent_rng.normals_f32(batch_size * latent_dim),
                 [batch_size, latent_dim],
             ),
             &device,
