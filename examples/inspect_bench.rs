@@ -15,8 +15,8 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use unseen::compute::{ComputeDevice, select_device};
-use unseen::dataset::Manifest;
-use unseen::inspect::image_io::read_image;
+use unseen::dataset::{Manifest, Split};
+use unseen::imaging::read_image;
 use unseen::inspect::{DescentConfig, InspectModel, Inspector, InspectorSettings};
 use unseen::train::{TrainConfig, TrainEvent, TrainJob, spawn_training};
 
@@ -57,10 +57,10 @@ fn main() -> anyhow::Result<()> {
         },
     );
     inspector.calibrate(&data_dir)?;
-    let manifest = Manifest::load(&data_dir.join("manifest.json"))?;
+    let manifest = Manifest::load_dir(&data_dir)?;
     let mut good = Vec::new();
     let mut defective = Vec::new();
-    for s in manifest.samples_of("test") {
+    for s in manifest.samples_of(Split::Test) {
         let pixels = read_image(&data_dir.join(&s.image), size, channels)?;
         if s.id.is_good() {
             good.push(pixels);

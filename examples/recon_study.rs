@@ -35,7 +35,7 @@ fn main() -> anyhow::Result<()> {
     };
     anyhow::ensure!(!runs.is_empty(), "give one --model RUN_DIR or more");
     let info = DatasetInfo::open(&data_dir)?;
-    let manifest = Manifest::load(&data_dir.join("manifest.json"))?;
+    let manifest = Manifest::load_dir(&data_dir)?;
     let validation = info.load_validation()?;
     let (size, channels) = (validation.size, validation.channels);
     let pixels = size * size;

@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use unseen::dataset::recipe::Recipe;
 use unseen::dataset::sample::{SampleId, draw_view, finish_image};
-use unseen::dataset::{DatasetContext, GenerateControl, generate};
+use unseen::dataset::{DatasetContext, GOOD, GenerateControl, Split, generate};
 use unseen::product::ProductSpec;
 use unseen::product::mesh::{Grid, mesh_defective};
 use unseen::product::sdf::Solid;
@@ -94,7 +94,7 @@ fn main() -> anyhow::Result<()> {
         // GPU only: render + downsample + readback of good views.
         let mesh = renderer.upload(&good_mesh);
         let ids: Vec<SampleId> = (0..n)
-            .map(|i| SampleId::new(&r, "train", "good", i))
+            .map(|i| SampleId::new(&r, Split::Train, GOOD, i))
             .collect();
         let views: Vec<_> = ids.iter().map(|id| draw_view(id, &r, 0)).collect();
         let requests: Vec<ViewRequest> = views

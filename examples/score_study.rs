@@ -19,18 +19,18 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use unseen::compute::{ComputeDevice, select_device};
-use unseen::dataset::Manifest;
-use unseen::eval::metrics::{auroc, pixel_auroc};
-use unseen::inspect::image_io::{read_image, read_mask};
+use unseen::dataset::{Manifest, Split};
+use unseen::imaging::{read_image, read_mask};
 use unseen::inspect::score::{ScoreKind, ScoreSettings, image_score};
 use unseen::inspect::{DescentConfig, InspectModel, Inspector, InspectorSettings, PartAtlas};
+use unseen::metrics::{auroc, pixel_auroc};
 
 fn main() -> anyhow::Result<()> {
     let mut device = ComputeDevice::Cpu;
     let mut model_dir: Option<PathBuf> = None;
     let mut data_dir: Option<PathBuf> = None;
     let mut train_dir: Option<PathBuf> = None;
-    let mut split = "validation".to_string();
+    let mut split = Split::Validation;
     let mut descent = DescentConfig {
         max_iterations: 0,
         ..DescentConfig::default()
@@ -41,7 +41,7 @@ fn main() -> anyhow::Result<()> {
             "--model" => model_dir = Some(value.into()),
             "--data" => data_dir = Some(value.into()),
             "--train" => train_dir = Some(value.into()),
-            "--split" => split = value,
+            "--split" => split = value.parse()?,
             "--iterations" => descent.max_iterations = value.parse()?,
             other => anyhow::bail!("unknown flag {other}"),
         }
@@ -53,11 +53,11 @@ fn main() -> anyhow::Result<()> {
     let model = InspectModel::load(&model_dir, &selected.device)?;
     let size = model.image_size();
     let channels = model.channels();
-    let manifest = Manifest::load(&data_dir.join("manifest.json"))?;
+    let manifest = Manifest::load_dir(&data_dir)?;
     let mut images = Vec::new();
     let mut classes = Vec::new();
     let mut labels: Vec<bool> = Vec::new();
-    for sample in manifest.samples_of(&split) {
+    for sample in manifest.samples_of(split) {
         images.extend(read_image(&data_dir.join(&sample.image), size, channels)?);
         classes.push(sample.id.class.clone());
         match &sample.mask {

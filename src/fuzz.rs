@@ -146,13 +146,12 @@ impl Target {
                 .map(drop)
                 .map_err(|e| e.to_string()),
             Self::Image => {
-                let image =
-                    crate::inspect::image_io::decode_image(path).map_err(|e| e.to_string())?;
+                let image = crate::imaging::decode_image(path).map_err(|e| e.to_string())?;
                 let (w, h) = (image.width() as usize, image.height() as usize);
                 if w == h {
-                    crate::inspect::image_io::read_image(path, w, 1).map_err(|e| e.to_string())?;
-                    crate::inspect::image_io::read_image(path, w, 3).map_err(|e| e.to_string())?;
-                    crate::inspect::image_io::read_mask(path, w).map_err(|e| e.to_string())?;
+                    crate::imaging::read_image(path, w, 1).map_err(|e| e.to_string())?;
+                    crate::imaging::read_image(path, w, 3).map_err(|e| e.to_string())?;
+                    crate::imaging::read_mask(path, w).map_err(|e| e.to_string())?;
                 }
                 Ok(())
             }
@@ -291,7 +290,7 @@ fn mutate(rng: &mut Rng, seed: &[u8], text: bool, image: bool) -> Vec<u8> {
                 let sides = [0u32, 1, 2, 31, 32, 33, 64, 16_385, 100_000, u32::MAX];
                 let w = sides[pick(rng, sides.len())];
                 let h = sides[pick(rng, sides.len())];
-                data = crate::inspect::image_io::with_png_size(&data, w, h);
+                data = crate::imaging::decode::with_png_size(&data, w, h);
             }
             7 if len > 0 => {
                 // Overwrite a little-endian or big-endian 32-bit field with a boundary value.

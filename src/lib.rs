@@ -1,19 +1,44 @@
 //! unseen: learns what a good product looks like from renders of its 3D model and flags
 //! anything that departs from it.
 //!
-//! The modules follow the data flow: `product` (geometry and defects) → `render` (wgpu) →
-//! `dataset` (recipes, generation, manifest) → `model` / `train` → inspection and evaluation.
+//! The modules follow the data flow, and each imports only from those before it (a test,
+//! `tests/layout.rs`, holds the code to this order):
+//!
+//! - shared pieces: [`rng`] (the one seeded generator), [`fsio`] (atomic writes, hashes),
+//!   [`imaging`] (decoding with limits, blur, heatmap colouring), [`metrics`] (AUROC, AUPRO,
+//!   F1, quantiles);
+//! - [`product`] (geometry and defects) → [`render`] (wgpu) → [`dataset`] (recipes,
+//!   generation, the on-disk layout, the manifest);
+//! - [`model`] (the networks) → [`compute`] (where tensors live) → [`train`];
+//! - [`inspect`] (descent, maps, calibration, verdicts) → [`eval`] (reports);
+//! - the shells: [`gui`] (the workbench) and [`cli`] (the commands).
+
+pub mod rng;
+
+pub mod fsio;
+
+pub mod imaging;
+
+pub mod metrics;
+
+pub mod product;
+
+pub mod render;
+
+pub mod dataset;
+
+pub mod model;
+
+pub mod compute;
+
+pub mod train;
+
+pub mod inspect;
+
+pub mod eval;
+
+pub mod gui;
 
 pub mod cli;
-pub mod compute;
-pub mod dataset;
-pub mod eval;
+
 pub mod fuzz;
-pub mod gui;
-pub mod inspect;
-pub mod io;
-pub mod model;
-pub mod product;
-pub mod render;
-pub mod rng;
-pub mod train;

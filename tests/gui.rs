@@ -11,13 +11,13 @@ use eframe::egui;
 use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable;
 use train_common::*;
-use unseen::gui::{GuiArgs, Workbench, Workspace};
+use unseen::gui::{GuiOptions, Workbench, Workspace};
 
 fn harness<'a>() -> Harness<'a, Workbench> {
     Harness::builder()
         .with_size(egui::vec2(1500.0, 940.0))
         .wgpu()
-        .build_eframe(|cc| Workbench::new(cc, GuiArgs::default(), None))
+        .build_eframe(|cc| Workbench::new(cc, GuiOptions::default(), None))
 }
 
 /// Steps the app (its workers run on their own threads) until `done` holds.

@@ -7,7 +7,7 @@ mod train_common;
 use std::path::Path;
 
 use train_common::*;
-use unseen::inspect::cli::{
+use unseen::cli::inspect::{
     BudgetArg, InspectArgs, ModeArg, parse_false_alarm_rate, run_inspect_cli,
 };
 use unseen::inspect::report::OutputFormat;

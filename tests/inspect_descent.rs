@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::sync::OnceLock;
 
 use train_common::*;
-use unseen::dataset::Manifest;
+use unseen::dataset::{Manifest, Split};
 use unseen::inspect::{
     DescentConfig, InspectModel, Inspector, InspectorSettings, PartAtlas, Verdict,
     budget_candidates, descend, descend_budgets,
@@ -110,9 +110,12 @@ fn test_images_of(
     let mut pixels = Vec::new();
     let mut records = Vec::new();
     let mut paths = Vec::new();
-    for s in manifest.samples_of("test").filter(|s| s.id.class == class) {
+    for s in manifest
+        .samples_of(Split::Test)
+        .filter(|s| s.id.class == class)
+    {
         let path = dir.join(&s.image);
-        pixels.extend(unseen::inspect::image_io::read_image(&path, SIZE, 1).unwrap());
+        pixels.extend(unseen::imaging::read_image(&path, SIZE, 1).unwrap());
         records.push(s.clone());
         paths.push(path);
     }

@@ -6,9 +6,9 @@ mod train_common;
 
 use clap::Parser;
 use train_common::Fixture;
+use unseen::cli::train::{TrainArgs, run_train_cli};
 use unseen::train::TrainConfig;
 use unseen::train::checkpoint::{latest_checkpoint, read_meta};
-use unseen::train::cli::{TrainArgs, run_train_cli};
 
 #[derive(Parser)]
 struct Cli {

@@ -111,7 +111,7 @@ fn mismatched_image_is_named() {
     // A truncated PNG, an empty file, a text file named .png and a header claiming 100000×100000
     // pixels: each refused with the file named, nothing decoded or allocated for the bomb.
     let good = std::fs::read(data.path().join("cap/train/good/000001.png")).unwrap();
-    let bomb = unseen::inspect::image_io::with_png_size(&good, 100_000, 100_000);
+    let bomb = unseen::imaging::decode::with_png_size(&good, 100_000, 100_000);
     for (bytes, expected) in [
         (good[..good.len() / 2].to_vec(), ""),
         (Vec::new(), "empty"),

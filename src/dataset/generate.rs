@@ -18,14 +18,15 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 
+use super::layout::{self, SamplePaths, Split};
 use super::manifest::{
-    DEPTH_SCALE, ImageInfo, MANIFEST_FORMAT, MANIFEST_VERSION, Manifest, SamplePaths, SampleRecord,
+    DEPTH_SCALE, ImageInfo, MANIFEST_FORMAT, MANIFEST_VERSION, Manifest, SampleRecord,
 };
 use super::recipe::{Channels, Recipe};
 use super::sample::{
     POSES_PER_DEFECT, SampleId, ViewParams, defect_mask, draw_defect, draw_view, finish_image,
 };
-use crate::io::write_atomic;
+use crate::fsio::{sha256_hex, write_atomic};
 use crate::product::mesh::{Grid, auto_cell, mesh_defective};
 use crate::product::sdf::Solid;
 use crate::product::{Defect, ProductSpec};
@@ -47,7 +48,7 @@ pub enum DatasetError {
          widen the pose range or lower mask.min_visible_fraction"
     )]
     NeverVisible {
-        split: String,
+        split: Split,
         class: String,
         index: usize,
         attempts: u32,
@@ -216,7 +217,7 @@ impl DatasetContext {
                 if mask.is_some() && visible < min_px.max(1) {
                     if attempts[i] >= self.recipe.mask.max_attempts {
                         return Err(DatasetError::NeverVisible {
-                            split: id.split.clone(),
+                            split: id.split,
                             class: id.class.clone(),
                             index: id.index,
                             attempts: attempts[i],
@@ -403,7 +404,7 @@ fn journal_key(ctx: &DatasetContext) -> String {
     });
     format!(
         "{{\"journal\":\"{}\"}}",
-        crate::train::data::sha256_hex(identity.to_string().as_bytes())
+        sha256_hex(identity.to_string().as_bytes())
     )
 }
 
@@ -446,17 +447,7 @@ fn read_journal(path: &Path, key: &str, ctx: &DatasetContext, out: &Path) -> Vec
     lines
         .map_while(|line| serde_json::from_str::<JournalEntry>(line).ok())
         .map(|e| ctx.record(&e.id, e.attempts, e.visible_defect_px))
-        .filter(|r| {
-            [
-                Some(&r.image),
-                r.mask.as_ref(),
-                Some(&r.part_map),
-                Some(&r.depth),
-            ]
-            .into_iter()
-            .flatten()
-            .all(|f| out.join(f).is_file())
-        })
+        .filter(|r| r.paths().files().all(|f| out.join(f).is_file()))
         .collect()
 }
 
@@ -515,7 +506,7 @@ pub fn generate(
     let full_plan = ctx.plan();
     create_folders(out, &ctx, &full_plan)?;
     // The folder stops being a dataset until the new manifest is written.
-    let manifest_path = out.join("manifest.json");
+    let manifest_path = layout::manifest_path(out);
     match std::fs::remove_file(&manifest_path) {
         Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
             return Err(DatasetError::Io {
@@ -681,16 +672,7 @@ fn spawn_writer(
 fn create_folders(out: &Path, ctx: &DatasetContext, plan: &[SampleId]) -> Result<(), DatasetError> {
     let mut folders = std::collections::BTreeSet::new();
     for id in plan {
-        let p = SamplePaths::of(&ctx.recipe.name, id);
-        for f in [
-            Some(&p.image),
-            p.mask.as_ref(),
-            Some(&p.part_map),
-            Some(&p.depth),
-        ]
-        .into_iter()
-        .flatten()
-        {
+        for f in SamplePaths::of(&ctx.recipe.name, id).files() {
             if let Some(parent) = Path::new(f).parent() {
                 folders.insert(out.join(parent));
             }

@@ -1,11 +1,13 @@
 //! `manifest.json`: the recipe, the product and every sample's parameters, so that any sample
-//! can be regenerated bit-exactly and any result traced back to what made it.
+//! can be regenerated bit-exactly and any result traced back to what made it. Where the files
+//! are is [`super::layout`]'s business; the manifest records each sample's paths.
 
 use std::collections::BTreeMap;
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
+use super::layout::{self, SamplePaths, Split};
 use super::recipe::{Channels, Recipe};
 use super::sample::{SampleId, ViewParams};
 use crate::product::{Defect, ProductSpec};
@@ -56,6 +58,18 @@ pub struct SampleRecord {
     pub depth: String,
 }
 
+impl SampleRecord {
+    /// The sample's files as recorded.
+    pub fn paths(&self) -> SamplePaths {
+        SamplePaths {
+            image: self.image.clone(),
+            mask: self.mask.clone(),
+            part_map: self.part_map.clone(),
+            depth: self.depth.clone(),
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum ManifestError {
     #[error("cannot read manifest {path}: {source}")]
@@ -68,14 +82,25 @@ pub enum ManifestError {
 }
 
 impl Manifest {
+    /// Reads and checks a `manifest.json`.
     pub fn load(path: &Path) -> Result<Self, ManifestError> {
-        let origin = path.display().to_string();
         let bytes = std::fs::read(path).map_err(|source| ManifestError::Read {
-            path: origin.clone(),
+            path: path.display().to_string(),
             source,
         })?;
+        Self::from_json(&bytes, path)
+    }
+
+    /// The manifest of the dataset in `dir`.
+    pub fn load_dir(dir: &Path) -> Result<Self, ManifestError> {
+        Self::load(&layout::manifest_path(dir))
+    }
+
+    /// Parses and checks the bytes of a manifest read from `path` (named in errors).
+    pub fn from_json(bytes: &[u8], path: &Path) -> Result<Self, ManifestError> {
+        let origin = path.display().to_string();
         let manifest: Manifest =
-            serde_json::from_slice(&bytes).map_err(|e| ManifestError::Parse {
+            serde_json::from_slice(bytes).map_err(|e| ManifestError::Parse {
                 path: origin.clone(),
                 message: e.to_string(),
             })?;
@@ -98,39 +123,8 @@ impl Manifest {
         bytes
     }
 
-    pub fn samples_of<'a>(&'a self, split: &'a str) -> impl Iterator<Item = &'a SampleRecord> + 'a {
+    /// The samples of `split`, in generation order.
+    pub fn samples_of(&self, split: Split) -> impl Iterator<Item = &SampleRecord> + '_ {
         self.samples.iter().filter(move |s| s.id.split == split)
-    }
-}
-
-/// Where each file of a sample goes, relative to the dataset folder. The MVTec AD tree
-/// (`<name>/train`, `<name>/test`, `<name>/ground_truth`) holds only what anomalib expects; the
-/// validation split, part maps and depth maps live beside it.
-pub struct SamplePaths {
-    pub image: String,
-    pub mask: Option<String>,
-    pub part_map: String,
-    pub depth: String,
-}
-
-impl SamplePaths {
-    pub fn of(name: &str, id: &SampleId) -> Self {
-        let (split, class, stem) = (&id.split, &id.class, id.stem());
-        let (image, mask) = match split.as_str() {
-            "train" | "test" => (
-                format!("{name}/{split}/{class}/{stem}.png"),
-                format!("{name}/ground_truth/{class}/{stem}_mask.png"),
-            ),
-            _ => (
-                format!("{split}/{class}/{stem}.png"),
-                format!("{split}/ground_truth/{class}/{stem}_mask.png"),
-            ),
-        };
-        Self {
-            image,
-            mask: (!id.is_good()).then_some(mask),
-            part_map: format!("parts/{split}/{class}/{stem}.png"),
-            depth: format!("depth/{split}/{class}/{stem}.png"),
-        }
     }
 }

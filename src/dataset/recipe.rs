@@ -6,13 +6,11 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
+use super::layout::{GOOD, Split};
 use crate::product::ProductSpec;
 use crate::render::Lighting;
 
 pub const RECIPE_VERSION: u32 = 1;
-
-/// The splits, in the order they are generated and listed.
-pub const SPLITS: [&str; 3] = ["train", "validation", "test"];
 
 #[derive(Debug, thiserror::Error)]
 pub enum RecipeError {
@@ -45,7 +43,9 @@ pub struct Recipe {
     pub seed: u64,
     #[serde(default)]
     pub image: ImageSpec,
-    /// counts[split][class] = number of samples; class `good` or a defect class of the product.
+    /// counts[split][class] = number of samples; split `train`, `validation` or `test` (see
+    /// [`Split`]; kept as text, so the file and the manifest list them in name order), class
+    /// `good` or a defect class of the product.
     pub counts: BTreeMap<String, BTreeMap<String, usize>>,
     #[serde(default)]
     pub camera: CameraSpec,
@@ -69,6 +69,16 @@ pub enum Channels {
     #[default]
     Grey,
     Rgb,
+}
+
+impl Channels {
+    /// Values per pixel.
+    pub fn count(self) -> usize {
+        match self {
+            Self::Grey => 1,
+            Self::Rgb => 3,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -264,14 +274,14 @@ impl Recipe {
             return Err("camera.fov_y_deg must be between 1 and 120".into());
         }
         for split in self.counts.keys() {
-            if !SPLITS.contains(&split.as_str()) {
+            if split.parse::<Split>().is_err() {
                 return Err(format!(
                     "counts.{split}: unknown split (use train, validation, test)"
                 ));
             }
         }
-        if let Some(train) = self.counts.get("train")
-            && let Some(class) = train.keys().find(|c| *c != "good")
+        if let Some(train) = self.counts.get(Split::Train.as_str())
+            && let Some(class) = train.keys().find(|c| *c != GOOD)
         {
             return Err(format!(
                 "counts.train.{class}: the training split holds good samples only"
@@ -345,7 +355,7 @@ impl Recipe {
     pub fn validate_against(&self, product: &ProductSpec) -> Result<(), String> {
         for (split, classes) in &self.counts {
             for class in classes.keys() {
-                if class != "good" && !product.defects.contains_key(class) {
+                if class != GOOD && !product.defects.contains_key(class) {
                     let known: Vec<_> = product.defects.keys().cloned().collect();
                     return Err(format!(
                         "counts.{split}.{class}: product {:?} has no defect class {class:?} (it has {})",
@@ -359,10 +369,10 @@ impl Recipe {
     }
 
     /// Every (split, class, count) in generation order.
-    pub fn groups(&self) -> Vec<(&'static str, String, usize)> {
+    pub fn groups(&self) -> Vec<(Split, String, usize)> {
         let mut out = Vec::new();
-        for split in SPLITS {
-            if let Some(classes) = self.counts.get(split) {
+        for split in Split::ALL {
+            if let Some(classes) = self.counts.get(split.as_str()) {
                 for (class, n) in classes {
                     if *n > 0 {
                         out.push((split, class.clone(), *n));

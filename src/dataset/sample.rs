@@ -4,7 +4,9 @@
 use glam::{DQuat, DVec3};
 use serde::{Deserialize, Serialize};
 
+use super::layout::{GOOD, Split};
 use super::recipe::{PoseMode, Recipe};
+use crate::imaging::gaussian_blur;
 use crate::product::{Defect, ProductSpec, Shape};
 use crate::render::{Camera, Frame, Lighting};
 use crate::rng::{Rng, derive_seed};
@@ -12,19 +14,32 @@ use crate::rng::{Rng, derive_seed};
 /// Which sample this is; with the recipe, enough to regenerate it.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct SampleId {
-    pub split: String,
+    pub split: Split,
     pub class: String,
     pub index: usize,
     pub seed: u64,
 }
 
 impl SampleId {
-    pub fn new(recipe: &Recipe, split: &str, class: &str, index: usize) -> Self {
+    /// Sample `index` of `class` in `split`: its seed derives from the recipe's master seed.
+    pub fn new(recipe: &Recipe, split: Split, class: &str, index: usize) -> Self {
         Self {
-            split: split.to_string(),
+            split,
             class: class.to_string(),
             index,
-            seed: derive_seed(recipe.seed, &format!("{split}/{class}"), index as u64),
+            seed: sample_seed(recipe.seed, split.as_str(), class, index),
+        }
+    }
+
+    /// A sample drawn for a preview: parameters drawn as for any sample of `class`, from seeds
+    /// of their own (no split's samples repeat in it). It is never written, so its split
+    /// (`test`, which holds every class) only stands in.
+    pub fn preview(recipe: &Recipe, class: &str, index: usize) -> Self {
+        Self {
+            split: Split::Test,
+            class: class.to_string(),
+            index,
+            seed: sample_seed(recipe.seed, "preview", class, index),
         }
     }
 
@@ -33,8 +48,13 @@ impl SampleId {
     }
 
     pub fn is_good(&self) -> bool {
-        self.class == "good"
+        self.class == GOOD
     }
+}
+
+/// The seed of sample `index` of `class` in the stream `stream` (a split's name).
+fn sample_seed(master: u64, stream: &str, class: &str, index: usize) -> u64 {
+    derive_seed(master, &format!("{stream}/{class}"), index as u64)
 }
 
 /// Everything about how one view was taken.
@@ -151,62 +171,6 @@ pub fn finish_image(frame: &Frame, view: &ViewParams, seed: u64) -> Vec<u8> {
         .collect()
 }
 
-/// The normalised 1-D Gaussian taps for `sigma`, out to 3σ, and their radius.
-fn gaussian_kernel(sigma: f32) -> (isize, Vec<f32>) {
-    let radius = (3.0 * sigma).ceil() as isize;
-    let kernel: Vec<f32> = (-radius..=radius)
-        .map(|i| (-(i * i) as f32 / (2.0 * sigma * sigma)).exp())
-        .collect();
-    let total: f32 = kernel.iter().sum();
-    (radius, kernel.iter().map(|k| k / total).collect())
-}
-
-/// Separable Gaussian blur of a `size × size` image with clamped borders.
-pub fn gaussian_blur(img: &[f32], size: usize, sigma: f32) -> Vec<f32> {
-    if sigma <= 0.0 || size == 0 {
-        return img.to_vec();
-    }
-    let (radius, kernel) = gaussian_kernel(sigma);
-    // Each output sums its taps in kernel order, clamping at the border; interior pixels skip
-    // the clamp. The order is the same everywhere, so the result does not depend on the path.
-    let r = radius as usize;
-    let last = size - 1;
-    let horizontal = |src: &[f32]| -> Vec<f32> {
-        let mut dst = vec![0.0; src.len()];
-        for (row_in, row_out) in src.chunks_exact(size).zip(dst.chunks_exact_mut(size)) {
-            for (x, out) in row_out.iter_mut().enumerate() {
-                let mut acc = 0.0;
-                if x >= r && x + r <= last {
-                    for (w, v) in kernel.iter().zip(&row_in[x - r..=x + r]) {
-                        acc += w * v;
-                    }
-                } else {
-                    for (k, w) in kernel.iter().enumerate() {
-                        let sx = (x as isize + k as isize - radius).clamp(0, last as isize);
-                        acc += w * row_in[sx as usize];
-                    }
-                }
-                *out = acc;
-            }
-        }
-        dst
-    };
-    let vertical = |src: &[f32]| -> Vec<f32> {
-        let mut dst = vec![0.0f32; src.len()];
-        for (y, row_out) in dst.chunks_exact_mut(size).enumerate() {
-            for (k, w) in kernel.iter().enumerate() {
-                let sy = (y as isize + k as isize - radius).clamp(0, last as isize) as usize;
-                let row_in = &src[sy * size..(sy + 1) * size];
-                for (out, v) in row_out.iter_mut().zip(row_in) {
-                    *out += w * v;
-                }
-            }
-        }
-        dst
-    };
-    vertical(&horizontal(img))
-}
-
 /// The defect mask: pixels where the defective render's geometry differs from the good
 /// render's at the same pose (silhouette or depth), 0 or 255.
 pub fn defect_mask(good: &Frame, bad: &Frame, depth_tolerance: f64) -> Vec<u8> {
@@ -226,60 +190,15 @@ pub fn defect_mask(good: &Frame, bad: &Frame, depth_tolerance: f64) -> Vec<u8> {
 mod tests {
     use super::*;
 
-    /// The blur as first written: every tap clamped, taps summed in kernel order.
-    fn reference_blur(img: &[f32], size: usize, sigma: f32) -> Vec<f32> {
-        let (radius, kernel) = gaussian_kernel(sigma);
-        let pass = |src: &[f32], horizontal: bool| -> Vec<f32> {
-            let mut dst = vec![0.0; src.len()];
-            for y in 0..size {
-                for x in 0..size {
-                    let mut acc = 0.0;
-                    for (k, w) in kernel.iter().enumerate() {
-                        let o = k as isize - radius;
-                        let c = |v: usize| (v as isize + o).clamp(0, size as isize - 1) as usize;
-                        let (sx, sy) = if horizontal { (c(x), y) } else { (x, c(y)) };
-                        acc += w * src[sy * size + sx];
-                    }
-                    dst[y * size + x] = acc;
-                }
-            }
-            dst
-        };
-        pass(&pass(img, true), false)
-    }
-
-    #[test]
-    fn blur_is_bit_identical_to_the_plain_clamped_sum() {
-        // Rendered datasets must not change when the blur gets faster.
-        for (size, sigma) in [
-            (1, 1.0),
-            (3, 1.5),
-            (8, 0.6),
-            (17, 1.5),
-            (64, 1.0),
-            (64, 2.3),
-        ] {
-            let img: Vec<f32> = (0..size * size)
-                .map(|i| ((i * 7919) % 257) as f32 / 256.0)
-                .collect();
-            let fast = gaussian_blur(&img, size, sigma);
-            let slow = reference_blur(&img, size, sigma);
-            assert!(
-                fast.iter()
-                    .zip(&slow)
-                    .all(|(a, b)| a.to_bits() == b.to_bits()),
-                "size {size}, sigma {sigma}"
-            );
-        }
-    }
-
     fn angles(mode: &str, n: usize) -> Vec<f64> {
         let text = format!(
             "version = 1\nname = \"p\"\nseed = 1\n[counts.train]\ngood = 1\n[pose]\nmode = \"{mode}\"\n"
         );
         let recipe = Recipe::from_toml_str(&text, "p").expect("recipe");
         (0..n)
-            .map(|i| draw_view(&SampleId::new(&recipe, "train", "good", i), &recipe, 0).angle_deg)
+            .map(|i| {
+                draw_view(&SampleId::new(&recipe, Split::Train, GOOD, i), &recipe, 0).angle_deg
+            })
             .map(|a| a.rem_euclid(360.0))
             .map(|a| if a > 180.0 { 360.0 - a } else { a })
             .collect()
@@ -291,18 +210,6 @@ mod tests {
         let near = |v: &[f64]| v.iter().filter(|a| **a < 20.0).count() as f64 / v.len() as f64;
         assert!(near(&angles("uniform", 4000)) < 0.01);
         assert!(near(&angles("random_axis", 4000)) > 0.08);
-    }
-
-    #[test]
-    fn blur_keeps_the_mean_and_spreads_a_point() {
-        let size = 9;
-        let mut img = vec![0.0; size * size];
-        img[4 * size + 4] = 81.0;
-        let out = gaussian_blur(&img, size, 1.0);
-        let sum: f32 = out.iter().sum();
-        assert!((sum - 81.0).abs() < 1e-3, "{sum}");
-        assert!(out[4 * size + 4] < 81.0 && out[4 * size + 5] > 0.0);
-        assert!(out[4 * size + 5] < out[4 * size + 4]);
     }
 
     #[test]

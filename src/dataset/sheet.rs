@@ -5,14 +5,16 @@ use std::path::Path;
 
 use image::{Rgb, RgbImage};
 
+use super::layout::{GOOD, Split};
 use super::manifest::Manifest;
+use crate::imaging::{ImageError, decode_image};
 
 #[derive(Debug, thiserror::Error)]
 pub enum SheetError {
-    #[error("reading {path}: {message}")]
-    Read { path: String, message: String },
-    #[error("split {0:?} has no samples")]
-    Empty(String),
+    #[error(transparent)]
+    Image(#[from] ImageError),
+    #[error("split {0} has no samples")]
+    Empty(Split),
 }
 
 /// One row per class of `split` (good first), `per_row` samples each, scaled up `scale` times;
@@ -20,7 +22,7 @@ pub enum SheetError {
 pub fn contact_sheet(
     manifest: &Manifest,
     root: &Path,
-    split: &str,
+    split: Split,
     per_row: usize,
     scale: u32,
 ) -> Result<RgbImage, SheetError> {
@@ -30,9 +32,9 @@ pub fn contact_sheet(
             classes.push(&s.id.class);
         }
     }
-    classes.sort_by_key(|c| (*c != "good", c.to_string()));
+    classes.sort_by_key(|c| (*c != GOOD, c.to_string()));
     if classes.is_empty() {
-        return Err(SheetError::Empty(split.into()));
+        return Err(SheetError::Empty(split));
     }
     let tile = manifest.image.size * scale;
     let gap = 2;
@@ -41,13 +43,7 @@ pub fn contact_sheet(
         classes.len() as u32 * (tile + gap) + gap,
         Rgb([40, 40, 48]),
     );
-    let read = |rel: &str| {
-        let path = root.join(rel);
-        image::open(&path).map_err(|e| SheetError::Read {
-            path: path.display().to_string(),
-            message: e.to_string(),
-        })
-    };
+    let read = |rel: &str| decode_image(&root.join(rel));
     for (row, class) in classes.iter().enumerate() {
         let samples = manifest
             .samples_of(split)

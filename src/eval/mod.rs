@@ -1,11 +1,9 @@
 //! Evaluation: how well a trained model separates good from defective test images, per
 //! defect class and per descent-iteration budget, written as a report (JSON, Markdown, HTML).
 //!
-//! [`metrics`] computes the numbers exactly, [`run`] drives inspection over a test split,
-//! [`report`] writes the files, [`cli`] holds `unseen eval` and `unseen demo`.
+//! [`run`] drives inspection over a test split and counts with [`crate::metrics`], [`types`]
+//! holds the numbers as `report.json` stores them, [`report`] writes the files.
 
-pub mod cli;
-pub mod metrics;
 pub mod report;
 pub mod run;
 pub mod types;

@@ -18,14 +18,14 @@ use plotters::element::{Circle, ComposedElement, EmptyElement, PathElement, Rect
 use plotters::series::{DashedLineSeries, LineSeries};
 use plotters::style::{Color, RGBColor, WHITE};
 
-use super::metrics::{RocPoint, auroc, roc_curve};
 use super::types::{
     CLASS_COLUMNS, ClassMetrics, Confusion, EvalReport, ImageResult, ModelEval, SweepPoint,
 };
-use crate::io::write_atomic;
+use crate::fsio::write_atomic;
+use crate::metrics::{RocPoint, auroc, roc_curve};
 
 /// The class name of defect-free images.
-const GOOD: &str = "good";
+const GOOD: &str = crate::dataset::GOOD;
 /// The class name of every defect class together.
 const ALL: &str = "all";
 /// Pixel size of every plot.

@@ -16,17 +16,18 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use burn::tensor::Device;
 
-use super::metrics::{aupro, auroc, confusion, f1_max, pixel_auroc};
 use super::report::{ReportError, ReportFiles, write_report};
 use super::types::{ClassMetrics, EvalReport, ImageResult, ModelEval, SweepPoint};
 use crate::dataset::Manifest;
+use crate::dataset::layout::{self, GOOD, Split};
+use crate::imaging::{ImageError, read_image, read_mask};
 use crate::inspect::descent::descend_budgets;
-use crate::inspect::image_io::read_image;
 use crate::inspect::report::write_images;
 use crate::inspect::score::image_score;
 use crate::inspect::{
     DefectRule, InspectError, InspectorSettings, OpenOptions, Verdict, open_inspector,
 };
+use crate::metrics::{aupro, auroc, confusion, f1_max, pixel_auroc};
 
 pub const REPORT_FORMAT: u32 = 1;
 /// AUPRO integrates the overlap curve up to this false-positive rate.
@@ -76,6 +77,8 @@ pub enum EvalError {
     #[error(transparent)]
     Inspect(#[from] InspectError),
     #[error(transparent)]
+    Image(#[from] ImageError),
+    #[error(transparent)]
     Report(#[from] ReportError),
     #[error("{path}: {message}")]
     Data { path: PathBuf, message: String },
@@ -95,7 +98,7 @@ struct TestSet {
 
 impl TestSet {
     fn load(dir: &Path, size: usize, channels: usize) -> Result<Self, EvalError> {
-        let manifest_path = dir.join("manifest.json");
+        let manifest_path = layout::manifest_path(dir);
         let manifest = Manifest::load(&manifest_path).map_err(|e| EvalError::Data {
             path: manifest_path.clone(),
             message: e.to_string(),
@@ -106,18 +109,18 @@ impl TestSet {
             images: Vec::new(),
             masks: Vec::new(),
         };
-        for sample in manifest.samples_of("test") {
+        for sample in manifest.samples_of(Split::Test) {
             let path = dir.join(&sample.image);
             set.images.extend(read_image(&path, size, channels)?);
             let mask = match &sample.mask {
-                Some(rel) => crate::inspect::image_io::read_mask(&dir.join(rel), size)?,
+                Some(rel) => read_mask(&dir.join(rel), size)?,
                 None => vec![0; size * size],
             };
             set.paths.push(PathBuf::from(&sample.image));
             set.classes.push(sample.id.class.clone());
             set.masks.push(mask);
         }
-        if !set.classes.iter().any(|c| c == "good") || set.classes.iter().all(|c| c == "good") {
+        if !set.classes.iter().any(|c| c == GOOD) || set.classes.iter().all(|c| c == GOOD) {
             return Err(EvalError::Data {
                 path: manifest_path,
                 message: "the test split needs both good and defective images".into(),
@@ -134,7 +137,7 @@ impl TestSet {
         let mut classes: Vec<String> = self
             .classes
             .iter()
-            .filter(|c| *c != "good")
+            .filter(|c| *c != GOOD)
             .cloned()
             .collect();
         classes.sort();
@@ -392,7 +395,7 @@ fn time_budget(
     timed.settings.descent.batch_size = 1;
     let measure = |good: bool| {
         let picks: Vec<usize> = (0..test.len())
-            .filter(|&i| (test.classes[i] == "good") == good)
+            .filter(|&i| (test.classes[i] == GOOD) == good)
             .take(samples)
             .collect();
         if picks.is_empty() {
@@ -422,14 +425,14 @@ fn class_metrics(
     threshold: f32,
 ) -> ClassMetrics {
     let chosen = |i: usize| match class {
-        Some(c) => test.classes[i] == "good" || &test.classes[i] == c,
+        Some(c) => test.classes[i] == GOOD || &test.classes[i] == c,
         None => true,
     };
     let (mut good, mut defective) = (Vec::new(), Vec::new());
     let (mut pixel_scores, mut pixel_labels) = (Vec::new(), Vec::new());
     let (mut region_maps, mut region_masks) = (Vec::new(), Vec::new());
     for i in (0..test.len()).filter(|&i| chosen(i)) {
-        if test.classes[i] == "good" {
+        if test.classes[i] == GOOD {
             good.push(scores[i]);
         } else {
             defective.push(scores[i]);
@@ -469,10 +472,10 @@ fn write_gallery(
     name: &str,
 ) -> Result<(), EvalError> {
     let mut good: Vec<usize> = (0..images.len())
-        .filter(|&i| images[i].class == "good")
+        .filter(|&i| images[i].class == GOOD)
         .collect();
     let mut bad: Vec<usize> = (0..images.len())
-        .filter(|&i| images[i].class != "good")
+        .filter(|&i| images[i].class != GOOD)
         .collect();
     good.sort_by(|&a, &b| images[b].score.total_cmp(&images[a].score));
     bad.sort_by(|&a, &b| images[a].score.total_cmp(&images[b].score));

@@ -2,29 +2,10 @@
 
 use std::path::PathBuf;
 
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::{Deserialize, Serialize};
 
-/// JSON has no NaN: serde_json writes it as `null`. Undefined metrics (an empty class) and
-/// unscorable images are NaN, so every float reads `null` back as NaN.
-trait Nan {
-    const NAN: Self;
-}
-
-impl Nan for f32 {
-    const NAN: Self = f32::NAN;
-}
-
-impl Nan for f64 {
-    const NAN: Self = f64::NAN;
-}
-
-fn nan_from_null<'de, D, T>(deserializer: D) -> Result<T, D::Error>
-where
-    D: Deserializer<'de>,
-    T: Deserialize<'de> + Nan,
-{
-    Ok(Option::<T>::deserialize(deserializer)?.unwrap_or(T::NAN))
-}
+pub use crate::metrics::Confusion;
+use crate::metrics::nan_from_null;
 
 /// Column names of a per-class metrics table, as every report and view shows them.
 pub const CLASS_COLUMNS: [&str; 8] = [
@@ -37,17 +18,6 @@ pub const CLASS_COLUMNS: [&str; 8] = [
     "precision",
     "recall",
 ];
-
-/// Counts at one threshold (`score >= threshold` is called defective).
-#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
-pub struct Confusion {
-    #[serde(deserialize_with = "nan_from_null")]
-    pub threshold: f32,
-    pub true_positive: usize,
-    pub false_positive: usize,
-    pub true_negative: usize,
-    pub false_negative: usize,
-}
 
 /// Image-level metrics of one defect class against the good test images (or of every defect
 /// class together, `class = "all"`).

@@ -15,7 +15,7 @@ use super::preview::{
 };
 use super::util::{image_from_bytes, path_row, set_texture};
 use crate::dataset::recipe::{CAP_DEFAULT_RECIPE, PoseMode};
-use crate::dataset::{GenerateControl, Recipe, generate};
+use crate::dataset::{GOOD, GenerateControl, Recipe, Split, generate};
 use crate::product::ProductSpec;
 use crate::render::{Gpu, Renderer};
 
@@ -422,16 +422,16 @@ impl Design {
         ui.label("Samples per split:");
         egui::Grid::new("counts").striped(true).show(ui, |ui| {
             ui.label("class");
-            for split in ["train", "validation", "test"] {
-                ui.label(split);
+            for split in Split::ALL {
+                ui.label(split.as_str());
             }
             ui.end_row();
-            let mut rows = vec!["good".to_string()];
+            let mut rows = vec![GOOD.to_string()];
             rows.extend(classes.iter().cloned());
             for class in rows {
                 ui.label(&class);
-                for split in ["train", "validation", "test"] {
-                    if split == "train" && class != "good" {
+                for split in Split::ALL {
+                    if split == Split::Train && class != GOOD {
                         ui.label("–");
                         continue;
                     }
@@ -668,7 +668,7 @@ impl Design {
 /// Writes `value` as TOML, atomically.
 fn write_toml(path: &std::path::Path, value: &impl serde::Serialize) -> Result<(), String> {
     let text = toml::to_string_pretty(value).map_err(|e| e.to_string())?;
-    crate::io::write_atomic(path, text.as_bytes()).map_err(|e| e.to_string())
+    crate::fsio::write_atomic(path, text.as_bytes()).map_err(|e| e.to_string())
 }
 
 fn range_row(

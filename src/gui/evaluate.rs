@@ -13,8 +13,9 @@ use egui_plot::{Bar, BarChart, Legend, Line, Plot, PlotPoints, VLine};
 
 use super::util::path_row;
 use crate::compute::SelectedDevice;
-use crate::eval::metrics::{confusion, roc_curve};
+use crate::dataset::GOOD;
 use crate::eval::{Confusion, EvalOptions, EvalProgress, EvalReport, evaluate};
+use crate::metrics::{confusion, roc_curve};
 
 /// Histogram bins.
 const BINS: usize = 40;
@@ -72,7 +73,7 @@ impl Derived {
                 .map(|i| i.score)
                 .collect()
         };
-        let good = scores(&|c| c == "good");
+        let good = scores(&|c| c == GOOD);
         let classes: Vec<String> = model
             .sweep
             .first()
@@ -89,7 +90,7 @@ impl Derived {
                 (class, points)
             })
             .collect();
-        let defective = scores(&|c| c != "good");
+        let defective = scores(&|c| c != GOOD);
         let max_score = good
             .iter()
             .chain(&defective)

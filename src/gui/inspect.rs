@@ -9,11 +9,11 @@ use std::time::{Duration, Instant};
 use eframe::egui::{self, Color32, TextureHandle};
 use egui_plot::{Line, Plot, PlotPoints, Points, VLine};
 
-use super::util::{heat_overlay, image_from_values, path_row, set_texture};
+use super::util::{image_from_values, path_row, set_texture};
 use crate::compute::SelectedDevice;
-use crate::dataset::Manifest;
+use crate::dataset::{Manifest, Split};
+use crate::imaging::{DEFAULT_OPACITY, heat_overlay, heat_scale, images_in, read_image};
 use crate::inspect::descent::{DescentConfig, StartMode, TraceFrame};
-use crate::inspect::image_io::{images_in, read_image};
 use crate::inspect::{
     Calibration, ImageReport, InspectorSettings, OpenOptions, Region, Verdict, open_inspector,
 };
@@ -213,7 +213,7 @@ impl Inspect {
             seed_mode: false,
             seed: 0,
             lambda: DescentConfig::default().lambda,
-            opacity: 0.75,
+            opacity: DEFAULT_OPACITY,
             model: None,
             loading: false,
             running: false,
@@ -406,15 +406,11 @@ impl Inspect {
         }
         self.shown = Some(key);
         let (size, channels) = (model.size, model.channels);
-        let scale = model
+        let pixel_threshold = model
             .calibration
             .as_ref()
-            .map_or(0.0, |c| 2.0 * c.pixel_threshold);
-        let scale = if scale > 0.0 {
-            scale
-        } else {
-            frame.map.iter().copied().fold(1e-6, f32::max)
-        };
+            .map_or(f32::INFINITY, |c| c.pixel_threshold);
+        let scale = heat_scale(&frame.map, pixel_threshold);
         set_texture(
             ctx,
             &mut self.textures[0],
@@ -431,7 +427,10 @@ impl Inspect {
             ctx,
             &mut self.textures[2],
             "inspect-heatmap",
-            heat_overlay(&self.image, &frame.map, size, channels, scale, self.opacity),
+            egui::ColorImage::from_rgb(
+                [size, size],
+                &heat_overlay(&self.image, &frame.map, size, channels, scale, self.opacity),
+            ),
         );
     }
 
@@ -824,11 +823,11 @@ fn error_report(path: &Path, message: &str) -> ImageReport {
 
 /// `(label, path)` of the test images of a dataset, for the picker.
 fn test_samples(dir: &Path) -> Vec<(String, PathBuf)> {
-    let Ok(manifest) = Manifest::load(&dir.join("manifest.json")) else {
+    let Ok(manifest) = Manifest::load_dir(dir) else {
         return Vec::new();
     };
     manifest
-        .samples_of("test")
+        .samples_of(Split::Test)
         .map(|s| {
             (
                 format!("{} {:04}", s.id.class, s.id.index),

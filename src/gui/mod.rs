@@ -24,7 +24,7 @@ use crate::compute::{ComputeDevice, SelectedDevice, select_device};
 use crate::render::Gpu;
 
 /// The four workspaces, in workflow order.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 pub enum Workspace {
     #[default]
     Design,
@@ -46,48 +46,37 @@ impl Workspace {
     }
 }
 
-/// `unseen gui` (also what `unseen` with no command runs).
-#[derive(Debug, Clone, clap::Args)]
-pub struct GuiArgs {
+/// What the workbench opens with: the options of `unseen gui` (the command line's side is
+/// `cli::gui`).
+#[derive(Debug, Clone)]
+pub struct GuiOptions {
     /// Where models train and inspect: auto = the window's GPU when it is a real one, the CPU
     /// backend on a software adapter.
-    #[arg(long, default_value = "auto")]
     pub device: ComputeDevice,
     /// Open on this workspace.
-    #[arg(long, value_enum)]
     pub workspace: Option<Workspace>,
     /// Dataset folder for Train (and Inspect's calibration and part names).
-    #[arg(long, value_name = "DIR")]
     pub data: Option<PathBuf>,
     /// Run folder for Train, Inspect and Evaluate.
-    #[arg(long, value_name = "RUN_DIR")]
     pub run: Option<PathBuf>,
     /// An image for Inspect (inspected as soon as the model is loaded).
-    #[arg(long, value_name = "FILE")]
     pub image: Option<PathBuf>,
     /// A report.json for Evaluate.
-    #[arg(long, value_name = "FILE")]
     pub report: Option<PathBuf>,
     /// Start the workspace's main task at once (generate, train, inspect).
-    #[arg(long)]
     pub start: bool,
-    /// Save a screenshot of the window to FILE once the workspace has something to show and at
-    /// least `--screenshot-after` seconds have passed, then close.
-    #[arg(long, value_name = "FILE")]
+    /// Save a screenshot of the window to this file once the workspace has something to show
+    /// and at least `screenshot_after` seconds have passed, then close.
     pub screenshot: Option<PathBuf>,
-    #[arg(long, default_value_t = 3.0)]
     pub screenshot_after: f64,
     /// Print frame-time statistics on exit.
-    #[arg(long)]
     pub frame_stats: bool,
     /// Window size in points.
-    #[arg(long, default_value_t = 1500.0)]
     pub width: f32,
-    #[arg(long, default_value_t = 940.0)]
     pub height: f32,
 }
 
-impl Default for GuiArgs {
+impl Default for GuiOptions {
     /// The same values as `unseen gui` with no options.
     fn default() -> Self {
         Self {
@@ -108,7 +97,7 @@ impl Default for GuiArgs {
 }
 
 /// Opens the workbench window.
-pub fn run_gui(args: GuiArgs) -> anyhow::Result<()> {
+pub fn run_gui(options: GuiOptions) -> anyhow::Result<()> {
     let wgpu_setup =
         eframe::egui_wgpu::WgpuSetup::CreateNew(eframe::egui_wgpu::WgpuSetupCreateNew {
             device_descriptor: Arc::new(|adapter: &wgpu::Adapter| wgpu::DeviceDescriptor {
@@ -121,25 +110,25 @@ pub fn run_gui(args: GuiArgs) -> anyhow::Result<()> {
             }),
             ..eframe::egui_wgpu::WgpuSetupCreateNew::without_display_handle()
         });
-    let options = eframe::NativeOptions {
+    let native_options = eframe::NativeOptions {
         viewport: egui::ViewportBuilder::default()
             .with_title("unseen workbench")
-            .with_inner_size([args.width, args.height]),
+            .with_inner_size([options.width, options.height]),
         renderer: eframe::Renderer::Wgpu,
         wgpu_options: eframe::egui_wgpu::WgpuConfiguration {
             wgpu_setup,
             ..Default::default()
         },
-        persist_window: args.screenshot.is_none(),
+        persist_window: options.screenshot.is_none(),
         ..Default::default()
     };
-    let stats = args.frame_stats;
+    let stats = options.frame_stats;
     let timing = Arc::new(std::sync::Mutex::new(FrameTimes::default()));
     let timing_out = timing.clone();
     eframe::run_native(
         "unseen",
-        options,
-        Box::new(move |cc| Ok(Box::new(Workbench::new(cc, args, Some(timing))))),
+        native_options,
+        Box::new(move |cc| Ok(Box::new(Workbench::new(cc, options, Some(timing))))),
     )
     .map_err(|e| {
         anyhow::anyhow!(
@@ -213,7 +202,7 @@ pub struct Workbench {
     pub compute: SelectedDevice,
     pub adapter_text: String,
     pub status: Option<String>,
-    args: GuiArgs,
+    options: GuiOptions,
     started: Instant,
     last_frame: Option<Instant>,
     /// The last frame interval, in milliseconds.
@@ -227,7 +216,7 @@ pub struct Workbench {
 impl Workbench {
     pub fn new(
         cc: &eframe::CreationContext<'_>,
-        args: GuiArgs,
+        options: GuiOptions,
         timing: Option<Arc<std::sync::Mutex<FrameTimes>>>,
     ) -> Self {
         let ctx = cc.egui_ctx.clone();
@@ -242,7 +231,7 @@ impl Workbench {
             Ok(gpu) => (Some(gpu), None),
             Err(e) => (None, Some(format!("previews unavailable: {e}"))),
         };
-        let (compute, compute_note) = choose_compute(gpu.as_ref(), args.device);
+        let (compute, compute_note) = choose_compute(gpu.as_ref(), options.device);
         let adapter_text = window_adapter.unwrap_or_else(|| "no wgpu adapter".to_string());
         let mut app = Self {
             workspace: Workspace::Design,
@@ -253,7 +242,7 @@ impl Workbench {
             compute,
             adapter_text,
             status: render_note.or(compute_note),
-            args: args.clone(),
+            options: options.clone(),
             started: Instant::now(),
             last_frame: None,
             frame_ms: 0.0,
@@ -263,12 +252,12 @@ impl Workbench {
             auto_started: false,
         };
         if let Some(storage) = cc.storage
-            && args.screenshot.is_none()
+            && options.screenshot.is_none()
             && let Some(r) = eframe::get_value::<Remembered>(storage, STORAGE_KEY)
         {
             app.restore(&r);
         }
-        app.apply_args(&args);
+        app.apply_options(&options);
         app
     }
 
@@ -310,26 +299,26 @@ impl Workbench {
         }
     }
 
-    fn apply_args(&mut self, args: &GuiArgs) {
-        if let Some(w) = args.workspace {
+    fn apply_options(&mut self, options: &GuiOptions) {
+        if let Some(w) = options.workspace {
             self.workspace = w;
         }
-        if let Some(data) = &args.data {
+        if let Some(data) = &options.data {
             let d = data.display().to_string();
             self.train.data_dir.clone_from(&d);
             self.inspect.data_dir.clone_from(&d);
             self.design.out_dir = d;
         }
-        if let Some(run) = &args.run {
+        if let Some(run) = &options.run {
             let r = run.display().to_string();
             self.train.run_dir.clone_from(&r);
             self.inspect.run_dir.clone_from(&r);
             self.evaluate.run_dir = r;
         }
-        if let Some(image) = &args.image {
+        if let Some(image) = &options.image {
             self.inspect.image_path = image.display().to_string();
         }
-        if let Some(report) = &args.report {
+        if let Some(report) = &options.report {
             self.evaluate.open_report(report);
         }
     }
@@ -339,11 +328,11 @@ impl Workbench {
         if self.auto_started {
             return;
         }
-        if !self.args.start {
+        if !self.options.start {
             // Opened on a run's Train workspace without `--start`: show its past training.
             if self.workspace == Workspace::Train
                 && self
-                    .args
+                    .options
                     .run
                     .as_ref()
                     .is_some_and(|run| run.join(crate::train::loss_log::LOSS_LOG).is_file())
@@ -392,7 +381,7 @@ impl Workbench {
     }
 
     fn screenshot(&mut self, ctx: &egui::Context) {
-        let Some(path) = self.args.screenshot.clone() else {
+        let Some(path) = self.options.screenshot.clone() else {
             return;
         };
         if self.screenshot_done.load(Ordering::Relaxed) {
@@ -401,7 +390,7 @@ impl Workbench {
         }
         ctx.request_repaint_after(Duration::from_millis(100));
         if self.screenshot_requested
-            || self.started.elapsed().as_secs_f64() < self.args.screenshot_after
+            || self.started.elapsed().as_secs_f64() < self.options.screenshot_after
             || !self.ready_for_screenshot()
         {
             return;
@@ -421,7 +410,7 @@ impl Workbench {
                         image::ImageFormat::Png,
                     )
                     .map_err(|e| e.to_string())?;
-                    crate::io::write_atomic(&path, &bytes).map_err(|e| e.to_string())
+                    crate::fsio::write_atomic(&path, &bytes).map_err(|e| e.to_string())
                 });
             match result {
                 Ok(()) => eprintln!("screenshot saved to {}", path.display()),
@@ -457,7 +446,7 @@ impl Workbench {
         self.evaluate.poll(ctx);
         self.auto_start(ctx);
         self.screenshot(ctx);
-        if self.args.frame_stats {
+        if self.options.frame_stats {
             ctx.request_repaint();
         }
     }
@@ -544,7 +533,7 @@ impl eframe::App for Workbench {
     }
 
     fn save(&mut self, storage: &mut dyn eframe::Storage) {
-        if self.args.screenshot.is_none() {
+        if self.options.screenshot.is_none() {
             eframe::set_value(storage, STORAGE_KEY, &self.remembered());
         }
     }
@@ -574,20 +563,6 @@ fn choose_compute(gpu: Option<&Gpu>, choice: ComputeDevice) -> (SelectedDevice, 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use clap::Parser;
-
-    #[derive(Parser)]
-    struct Wrapper {
-        #[command(flatten)]
-        args: GuiArgs,
-    }
-
-    #[test]
-    fn default_arguments_match_the_command_line_defaults() {
-        let parsed = Wrapper::parse_from(["unseen"]).args;
-        let default = GuiArgs::default();
-        assert_eq!(format!("{parsed:?}"), format!("{default:?}"));
-    }
 
     #[test]
     fn frame_statistics_summarise_both_phases() {

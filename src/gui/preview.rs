@@ -9,7 +9,7 @@ use eframe::egui;
 use glam::{DVec3, Quat};
 
 use crate::dataset::sample::{SampleId, defect_mask};
-use crate::dataset::{DatasetContext, Recipe};
+use crate::dataset::{DatasetContext, GOOD, Recipe};
 use crate::product::mesh::{Grid, auto_cell, mesh_defective};
 use crate::product::sdf::Solid;
 use crate::product::{Defect, ProductSpec};
@@ -232,12 +232,12 @@ fn render_samples(
     shuffle: u64,
     count: usize,
 ) -> Result<Vec<SampleImage>, String> {
-    let mut classes = vec!["good".to_string()];
+    let mut classes = vec![GOOD.to_string()];
     classes.extend(product.defects.keys().cloned());
     let ids: Vec<SampleId> = (0..count)
         .map(|i| {
             let class = &classes[i % classes.len()];
-            SampleId::new(&recipe, "preview", class, shuffle as usize * count + i)
+            SampleId::preview(&recipe, class, shuffle as usize * count + i)
         })
         .collect();
     let ctx = DatasetContext::new(renderer, recipe, product);

@@ -43,6 +43,7 @@ use serde::{Deserialize, Serialize};
 use super::descent::DescentConfig;
 use super::model::InspectError;
 use super::score::{ScoreKind, ScoreSettings};
+use crate::metrics::{self, f1_max, quantile};
 
 pub const CALIBRATION_FILE: &str = "calibration.json";
 /// Format 2 added pose-normalised maps and the descent's stopping level, format 3 a region map
@@ -201,7 +202,8 @@ impl Calibration {
         if !scores.defective.is_empty() {
             let mut best = f32::NEG_INFINITY;
             for (k, candidate) in ScoreKind::ALL.iter().enumerate() {
-                let a = auroc_of(&column(&scores.good, k), &column(&scores.defective, k));
+                let a =
+                    metrics::auroc(&column(&scores.good, k), &column(&scores.defective, k)) as f32;
                 auroc.push((candidate.as_str().to_string(), a));
                 if a > best {
                     best = a;
@@ -216,8 +218,8 @@ impl Calibration {
         }
         let mut good = good;
         good.sort_unstable_by(f32::total_cmp);
-        let f1_threshold = (!scores.defective.is_empty())
-            .then(|| f1_max_threshold(&good, &column(&scores.defective, k)));
+        let f1_threshold =
+            (!scores.defective.is_empty()).then(|| f1_max(&good, &column(&scores.defective, k)).1);
         let (review, defect) = thresholds(&good, f1_threshold, DefectRule::F1Max);
         let pixel = if scores.good_pixels.is_empty() {
             f32::INFINITY
@@ -331,7 +333,7 @@ impl Calibration {
             message: e.to_string(),
         })?;
         json.push(b'\n');
-        crate::io::write_atomic(path, &json).map_err(|e| InspectError::Write {
+        crate::fsio::write_atomic(path, &json).map_err(|e| InspectError::Write {
             path: path.to_path_buf(),
             message: e.to_string(),
         })
@@ -368,51 +370,6 @@ pub fn false_alarm_threshold(good: &[f32], rate: f32) -> f32 {
     good[n - allowed - 1].next_up()
 }
 
-/// Linear-interpolated quantile `q` in `[0, 1]` of non-empty `values`.
-pub fn quantile(values: &[f32], q: f32) -> f32 {
-    let mut sorted = values.to_vec();
-    sorted.sort_unstable_by(f32::total_cmp);
-    let pos = q.clamp(0.0, 1.0) * (sorted.len() - 1) as f32;
-    let (lo, hi) = (pos.floor() as usize, pos.ceil() as usize);
-    sorted[lo] + (sorted[hi] - sorted[lo]) * (pos - lo as f32)
-}
-
-/// Probability that a defective score exceeds a good one (ties count half).
-pub fn auroc_of(good: &[f32], defective: &[f32]) -> f32 {
-    if good.is_empty() || defective.is_empty() {
-        return f32::NAN;
-    }
-    let mut wins = 0.0;
-    for d in defective {
-        for g in good {
-            wins += if d > g {
-                1.0
-            } else if d == g {
-                0.5
-            } else {
-                0.0
-            };
-        }
-    }
-    wins / (good.len() * defective.len()) as f32
-}
-
-/// The threshold (a score value; `score >= t` is positive) of maximum F1.
-pub fn f1_max_threshold(good: &[f32], defective: &[f32]) -> f32 {
-    let mut best = (f32::NEG_INFINITY, f32::INFINITY);
-    for &t in defective.iter().chain(good) {
-        let tp = defective.iter().filter(|&&d| d >= t).count() as f32;
-        let fp = good.iter().filter(|&&g| g >= t).count() as f32;
-        let fn_ = defective.len() as f32 - tp;
-        let f1 = 2.0 * tp / (2.0 * tp + fp + fn_);
-        // Prefer the higher threshold on ties: fewer good parts flagged.
-        if f1 > best.0 || (f1 == best.0 && t > best.1) {
-            best = (f1, t);
-        }
-    }
-    best.1
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -431,10 +388,10 @@ mod tests {
 
     #[test]
     fn hand_worked_auroc_quantile_and_f1() {
-        assert_eq!(auroc_of(&[0.1, 0.2], &[0.3, 0.15]), 0.75);
+        assert_eq!(metrics::auroc(&[0.1, 0.2], &[0.3, 0.15]), 0.75);
         assert_eq!(quantile(&[1.0, 2.0, 3.0, 4.0, 5.0], 0.5), 3.0);
         assert_eq!(quantile(&[0.0, 10.0], 0.95), 9.5);
-        assert_eq!(f1_max_threshold(&[0.1, 0.2], &[0.3, 0.4]), 0.3);
+        assert_eq!(f1_max(&[0.1, 0.2], &[0.3, 0.4]).1, 0.3);
     }
 
     #[test]

@@ -6,7 +6,7 @@
 //! maps made with the renders share) are therefore good products in nearly that pose; of
 //! those, the four that look most like the image around the region
 //! ([`PartAtlas::best_local_matches`]) stand for its pose, and their part-id maps
-//! (`DIR/parts/train/good/<stem>.png`, rendered with the images) say which part sits under
+//! (the part maps of the training split, rendered with the images) say which part sits under
 //! each pixel. Each region takes the part whose anomaly is densest: its anomaly mass under the
 //! region (map values summed per part id over the four renders) divided by the pixels it covers
 //! in a window around the region (the region's box grown by an eighth of the image side, at
@@ -30,6 +30,8 @@ use serde::Serialize;
 
 use super::model::InspectError;
 use crate::dataset::Manifest;
+use crate::dataset::layout::{self, GOOD, Split};
+use crate::imaging::decode_image;
 use crate::train::data::DatasetInfo;
 
 /// One connected area of the map above the pixel threshold.
@@ -186,7 +188,7 @@ pub const COARSE_FROM: usize = 6000;
 impl PartAtlas {
     /// Reads the training images of the dataset in `dir` and their part maps.
     pub fn load(dir: &Path) -> Result<Self, InspectError> {
-        let manifest_path = dir.join("manifest.json");
+        let manifest_path = layout::manifest_path(dir);
         let manifest = Manifest::load(&manifest_path).map_err(|e| InspectError::Invalid {
             path: manifest_path.clone(),
             message: e.to_string(),
@@ -196,16 +198,12 @@ impl PartAtlas {
         let mut part_maps = Vec::with_capacity(train.len() * info.image_size * info.image_size);
         for path in &train.paths {
             let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned());
-            let part_path = dir
-                .join("parts")
-                .join("train")
-                .join("good")
-                .join(format!("{}.png", stem.unwrap_or_default()));
-            let map = image::open(&part_path).map_err(|e| InspectError::Read {
-                path: part_path.clone(),
-                message: e.to_string(),
-            })?;
-            let map = map.to_luma8();
+            let part_path = dir.join(layout::part_map_path(
+                Split::Train,
+                GOOD,
+                &stem.unwrap_or_default(),
+            ));
+            let map = decode_image(&part_path)?.to_luma8();
             if map.width() as usize != info.image_size || map.height() as usize != info.image_size {
                 return Err(InspectError::Invalid {
                     path: part_path,

@@ -5,12 +5,10 @@
 //! [`score`] turns the residual |x − G(z*)| into a smoothed pixel map and an image score →
 //! [`calibration`] holds the thresholds fitted on the validation split and gives the
 //! [`Verdict`] → [`localise`] cuts the map into regions and names the part each lies on →
-//! [`report`] writes overlays, masks and result lines; [`cli`] is the `unseen inspect` shell.
+//! [`report`] writes overlays, masks and result lines.
 
 pub mod calibration;
-pub mod cli;
 pub mod descent;
-pub mod image_io;
 pub mod localise;
 pub mod model;
 pub mod open;

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use burn::module::Module;
 use burn::tensor::{Device, Tensor, TensorData};
 
+use crate::imaging::ImageError;
 use crate::model::{Discriminator, Encoder, Generator, ModelConfig, ModelKind};
 use crate::train::checkpoint::{CheckpointError, checkpoint_dir_of, load_checkpoint};
 
@@ -15,15 +16,8 @@ pub enum InspectError {
     Checkpoint(#[from] CheckpointError),
     #[error("cannot read {path}: {message}")]
     Read { path: PathBuf, message: String },
-    #[error(
-        "{path} is {found}, but the model takes {expected} images; resize or crop it to the \
-         training size first (inspection never rescales, which would change the defect's scale)"
-    )]
-    Size {
-        path: PathBuf,
-        found: String,
-        expected: String,
-    },
+    #[error(transparent)]
+    Image(#[from] ImageError),
     #[error("cannot write {path}: {message}")]
     Write { path: PathBuf, message: String },
     #[error("{path}: {message}")]

@@ -8,14 +8,15 @@ use std::time::Instant;
 use rayon::prelude::*;
 use serde::Serialize;
 
-use super::calibration::quantile;
 use super::calibration::{Calibration, DefectRule, ValidationScores, Verdict};
 use super::descent::{DescentConfig, TraceFn, descend, descend_budgets};
-use super::image_io::{read_image, read_mask};
 use super::localise::{PartAtlas, Region, regions};
 use super::model::{InspectError, InspectModel};
 use super::score::{ScoreKind, ScoreSettings, anomaly_map, image_score, image_scores};
 use crate::dataset::Manifest;
+use crate::dataset::layout::{self, Split};
+use crate::imaging::{read_image, read_mask};
+use crate::metrics::{pixel_auroc, quantile};
 
 /// Settings of an [`Inspector`].
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -662,7 +663,7 @@ impl Inspector {
     /// Fits the thresholds on the validation split of the dataset in `dir` (good images, plus
     /// defective ones when present), keeps the calibration and returns it.
     pub fn calibrate(&mut self, dir: &Path) -> Result<&Calibration, InspectError> {
-        let manifest_path = dir.join("manifest.json");
+        let manifest_path = layout::manifest_path(dir);
         let manifest = Manifest::load(&manifest_path).map_err(|e| InspectError::Invalid {
             path: manifest_path.clone(),
             message: e.to_string(),
@@ -671,7 +672,7 @@ impl Inspector {
         let mut good = Vec::new();
         let mut defective = Vec::new();
         let mut masks: Vec<Option<Vec<u8>>> = Vec::new();
-        for sample in manifest.samples_of("validation") {
+        for sample in manifest.samples_of(Split::Validation) {
             let path = dir.join(&sample.image);
             let values = read_image(&path, size, channels)?;
             if sample.id.is_good() {
@@ -777,7 +778,7 @@ impl Inspector {
                     }
                 }
                 let pixel_auroc = if pixel_labels.contains(&true) {
-                    crate::eval::metrics::pixel_auroc(&pixel_scores, &pixel_labels) as f32
+                    pixel_auroc(&pixel_scores, &pixel_labels) as f32
                 } else {
                     0.0
                 };
@@ -956,7 +957,7 @@ impl Inspector {
             return None;
         }
         Some(PixelFit {
-            auroc: crate::eval::metrics::pixel_auroc(&scores, &labels) as f32,
+            auroc: pixel_auroc(&scores, &labels) as f32,
             peak_hits: hits as f32 / masked.max(1) as f32,
             threshold: quantile(&good_pixels, 0.999),
             floor: quantile(&peaks, 0.95),

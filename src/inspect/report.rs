@@ -1,11 +1,14 @@
-//! What inspection writes: heatmap overlays, maps and masks as PNG, and one result line per
-//! image as a table row, a JSON object (JSON Lines) or a CSV row.
+//! What inspection writes: heatmap overlays (the colouring of [`crate::imaging::heat`], regions
+//! boxed), maps and masks as PNG, and one result line per image as a table row, a JSON object
+//! (JSON Lines) or a CSV row.
 
 use std::path::{Path, PathBuf};
 
+use super::calibration::Verdict;
 use super::localise::Region;
 use super::model::InspectError;
 use super::pipeline::ImageReport;
+use crate::imaging::{DEFAULT_OPACITY, heat_overlay, heat_scale};
 
 /// How result lines are printed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
@@ -52,7 +55,7 @@ pub fn line(report: &ImageReport, format: OutputFormat) -> String {
     match format {
         OutputFormat::Table => {
             let detail = match &report.error {
-                Some(e) if report.verdict == super::Verdict::Error => e.clone(),
+                Some(e) if report.verdict == Verdict::Error => e.clone(),
                 _ => regions_text(report),
             };
             format!(
@@ -96,9 +99,9 @@ pub struct WrittenImages {
     pub mask: PathBuf,
 }
 
-/// Writes `<stem>_overlay.png` (the image with the map in red, regions boxed in yellow),
-/// `<stem>_map.png` (the map, 255 at twice the pixel threshold) and `<stem>_mask.png` (0/255,
-/// the kept regions) into `out`.
+/// Writes `<stem>_overlay.png` (the image with the map in the heat palette, regions boxed in
+/// yellow), `<stem>_map.png` (the map, 255 at twice the pixel threshold) and `<stem>_mask.png`
+/// (0/255, the kept regions) into `out`.
 pub fn write_images(
     report: &ImageReport,
     size: usize,
@@ -107,28 +110,35 @@ pub fn write_images(
     out: &Path,
     stem: &str,
 ) -> Result<WrittenImages, InspectError> {
-    let pixels = size * size;
-    let scale = if pixel_threshold.is_finite() && pixel_threshold > 0.0 {
-        2.0 * pixel_threshold
-    } else {
-        report.map.iter().copied().fold(1e-6, f32::max)
-    };
+    let scale = heat_scale(&report.map, pixel_threshold);
     let heat: Vec<f32> = report
         .map
         .iter()
         .map(|v| (v / scale).clamp(0.0, 1.0))
         .collect();
-    let mut overlay = image::RgbImage::new(size as u32, size as u32);
-    for (p, pixel) in overlay.pixels_mut().enumerate() {
-        let base = |c: usize| report.image[(if channels == 3 { c } else { 0 }) * pixels + p];
-        let h = 0.7 * heat[p];
-        let rgb = [
-            (1.0 - h) * base(0) + h,
-            (1.0 - h) * base(1),
-            (1.0 - h) * base(2),
-        ];
-        *pixel = image::Rgb(rgb.map(|v| (v.clamp(0.0, 1.0) * 255.0).round() as u8));
-    }
+    let side = size as u32;
+    let overlay = image::RgbImage::from_raw(
+        side,
+        side,
+        heat_overlay(
+            &report.image,
+            &report.map,
+            size,
+            channels,
+            scale,
+            DEFAULT_OPACITY,
+        ),
+    );
+    let written = WrittenImages {
+        overlay: out.join(format!("{stem}_overlay.png")),
+        map: out.join(format!("{stem}_map.png")),
+        mask: out.join(format!("{stem}_mask.png")),
+    };
+    let bad_size = |path: &Path| InspectError::Write {
+        path: path.to_path_buf(),
+        message: "map size does not match the image size".into(),
+    };
+    let mut overlay = overlay.ok_or_else(|| bad_size(&written.overlay))?;
     for region in &report.regions {
         let [x0, y0, x1, y1] = region.bbox.map(|v| v as u32);
         for x in x0..=x1 {
@@ -141,24 +151,19 @@ pub fn write_images(
         }
     }
     let map = image::GrayImage::from_raw(
-        size as u32,
-        size as u32,
+        side,
+        side,
         heat.iter().map(|h| (h * 255.0).round() as u8).collect(),
     );
     let mask = image::GrayImage::from_raw(
-        size as u32,
-        size as u32,
+        side,
+        side,
         report
             .mask
             .iter()
             .map(|&m| if m > 0 { 255 } else { 0 })
             .collect(),
     );
-    let written = WrittenImages {
-        overlay: out.join(format!("{stem}_overlay.png")),
-        map: out.join(format!("{stem}_map.png")),
-        mask: out.join(format!("{stem}_mask.png")),
-    };
     let save = |path: &Path, result: image::ImageResult<()>| {
         result.map_err(|e| InspectError::Write {
             path: path.to_path_buf(),
@@ -166,10 +171,6 @@ pub fn write_images(
         })
     };
     save(&written.overlay, overlay.save(&written.overlay))?;
-    let bad_size = |path: &Path| InspectError::Write {
-        path: path.to_path_buf(),
-        message: "map size does not match the image size".into(),
-    };
     let map = map.ok_or_else(|| bad_size(&written.map))?;
     save(&written.map, map.save(&written.map))?;
     let mask = mask.ok_or_else(|| bad_size(&written.mask))?;

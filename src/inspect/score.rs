@@ -3,6 +3,8 @@
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
+use crate::imaging::gaussian_blur;
+
 /// How one number per image is made.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "kebab-case")]
@@ -191,9 +193,6 @@ pub fn residual(image: &[f32], reconstruction: &[f32], pixels: usize) -> Vec<f32
     }
     out
 }
-
-/// The same blur the dataset's camera model uses.
-pub use crate::dataset::sample::gaussian_blur;
 
 /// min over shifts |d|∞ ≤ radius of |a(p) − b(p + d)| for one `size × size` channel (shifts
 /// that leave the image are skipped).

@@ -14,9 +14,9 @@ use burn::tensor::Device;
 use serde::{Deserialize, Serialize};
 
 use super::config::TrainConfig;
-use super::data::sha256_hex;
 use super::optim::Adam;
 use super::steps::{Models, autoencoder_adam, discriminator_adam};
+use crate::fsio::sha256_hex;
 use crate::model::{ModelConfig, ModelKind, SelfOrganisingMap};
 
 /// Layout version of a checkpoint directory.

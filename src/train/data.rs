@@ -1,17 +1,20 @@
 //! Reads a dataset written by `unseen render` and feeds training batches from a named thread.
 //!
-//! Layout: `DIR/manifest.json` (`{"name": .., "image": {"size": N, "channels": "grey"|"rgb"}}`),
-//! training images `DIR/<name>/train/good/*.png`, good validation images
-//! `DIR/validation/good/*.png`. Pixels become `f32` in `[0, 1]` (0 = black), channel-major
-//! (`[channels, size, size]` per image), the range the generator's sigmoid produces.
+//! The manifest is read through [`crate::dataset::manifest`] (with its format check) and the
+//! folders come from [`crate::dataset::layout`]: training images are the good renders of the
+//! train split, validation images the good renders of the validation split. Pixels become `f32`
+//! in `[0, 1]` (0 = black), channel-major (`[channels, size, size]` per image), the range the
+//! generator's sigmoid produces.
 
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::thread::JoinHandle;
 
-use serde::Deserialize;
-use sha2::{Digest, Sha256};
-
+use crate::dataset::Channels;
+use crate::dataset::layout::{self, GOOD, Split};
+use crate::dataset::manifest::{Manifest, ManifestError};
+use crate::fsio::sha256_hex;
+use crate::imaging::{ImageError, decode_image};
 use crate::rng::Rng;
 
 /// Batches prepared ahead of the trainer.
@@ -25,8 +28,10 @@ pub enum DataError {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("{path} is not a valid dataset manifest: {message}")]
-    Manifest { path: PathBuf, message: String },
+    #[error(transparent)]
+    Manifest(#[from] ManifestError),
+    #[error("{path}: {message}")]
+    Invalid { path: PathBuf, message: String },
     #[error("cannot decode image {path}: {message}")]
     Decode { path: PathBuf, message: String },
     #[error(
@@ -47,80 +52,52 @@ pub enum DataError {
     },
 }
 
-/// Colour layout of a dataset's images.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ImageChannels {
-    Grey,
-    Rgb,
-}
-
-impl ImageChannels {
-    pub fn count(self) -> usize {
-        match self {
-            Self::Grey => 1,
-            Self::Rgb => 3,
-        }
-    }
-}
-
-#[derive(Debug, Deserialize)]
-struct ManifestHead {
-    name: String,
-    image: ManifestImage,
-}
-
-#[derive(Debug, Deserialize)]
-struct ManifestImage {
-    size: usize,
-    channels: ImageChannels,
-}
-
 /// What the trainer needs from a dataset's manifest.
 #[derive(Debug, Clone)]
 pub struct DatasetInfo {
     pub root: PathBuf,
     pub name: String,
     pub image_size: usize,
-    pub channels: ImageChannels,
+    pub channels: Channels,
     /// Hex SHA-256 of `manifest.json`'s bytes: ties a checkpoint to the exact dataset.
     pub manifest_sha256: String,
 }
 
 impl DatasetInfo {
-    /// Reads `dir/manifest.json`.
+    /// Reads the manifest of the dataset in `dir`.
     pub fn open(dir: &Path) -> Result<Self, DataError> {
-        let path = dir.join("manifest.json");
+        let path = layout::manifest_path(dir);
         let bytes = std::fs::read(&path).map_err(|source| DataError::Io {
             path: path.clone(),
             source,
         })?;
-        let head: ManifestHead =
-            serde_json::from_slice(&bytes).map_err(|e| DataError::Manifest {
-                path: path.clone(),
-                message: e.to_string(),
-            })?;
-        if head.image.size == 0 {
-            return Err(DataError::Manifest {
+        let manifest = Manifest::from_json(&bytes, &path)?;
+        if manifest.image.size == 0 {
+            return Err(DataError::Invalid {
                 path,
                 message: "image.size is 0".to_string(),
             });
         }
         Ok(Self {
             root: dir.to_path_buf(),
-            name: head.name,
-            image_size: head.image.size,
-            channels: head.image.channels,
+            name: manifest.name,
+            image_size: manifest.image.size as usize,
+            channels: manifest.image.channels,
             manifest_sha256: sha256_hex(&bytes),
         })
     }
 
+    /// The good renders of `split`.
+    pub fn good_dir(&self, split: Split) -> PathBuf {
+        self.root.join(layout::image_dir(&self.name, split, GOOD))
+    }
+
     pub fn train_dir(&self) -> PathBuf {
-        self.root.join(&self.name).join("train").join("good")
+        self.good_dir(Split::Train)
     }
 
     pub fn validation_dir(&self) -> PathBuf {
-        self.root.join("validation").join("good")
+        self.good_dir(Split::Validation)
     }
 
     /// Loads the training images.
@@ -132,14 +109,6 @@ impl DatasetInfo {
     pub fn load_validation(&self) -> Result<ImageSet, DataError> {
         ImageSet::load_dir(&self.validation_dir(), self.image_size, self.channels)
     }
-}
-
-/// Hex SHA-256 of `bytes`.
-pub fn sha256_hex(bytes: &[u8]) -> String {
-    Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
 }
 
 /// Images of one size and colour layout, kept as 8-bit pixels (4× less memory than f32).
@@ -154,7 +123,7 @@ pub struct ImageSet {
 
 impl ImageSet {
     /// Loads every `*.png` in `dir` (sorted by name), checking each against the manifest.
-    pub fn load_dir(dir: &Path, size: usize, channels: ImageChannels) -> Result<Self, DataError> {
+    pub fn load_dir(dir: &Path, size: usize, channels: Channels) -> Result<Self, DataError> {
         let entries = std::fs::read_dir(dir).map_err(|source| DataError::Io {
             path: dir.to_path_buf(),
             source,
@@ -228,22 +197,22 @@ impl ImageSet {
 fn append_image(
     path: &Path,
     size: usize,
-    channels: ImageChannels,
+    channels: Channels,
     out: &mut Vec<u8>,
 ) -> Result<(), DataError> {
     // The inspection path's limits: empty files, non-images, absurd dimensions and
     // decompression bombs are refused before pixels are allocated.
-    let image = crate::inspect::image_io::decode_image(path).map_err(|e| DataError::Decode {
+    let image = decode_image(path).map_err(|e| DataError::Decode {
         path: path.to_path_buf(),
         message: match e {
-            crate::inspect::InspectError::Read { message, .. } => message,
+            ImageError::Read { message, .. } => message,
             other => other.to_string(),
         },
     })?;
     let (width, height) = (image.width() as usize, image.height() as usize);
     let found_channels = match image.color() {
-        image::ColorType::L8 | image::ColorType::L16 => ImageChannels::Grey,
-        image::ColorType::Rgb8 | image::ColorType::Rgb16 => ImageChannels::Rgb,
+        image::ColorType::L8 | image::ColorType::L16 => Channels::Grey,
+        image::ColorType::Rgb8 | image::ColorType::Rgb16 => Channels::Rgb,
         other => {
             return Err(DataError::Mismatch {
                 path: path.to_path_buf(),
@@ -260,8 +229,8 @@ fn append_image(
         });
     }
     match channels {
-        ImageChannels::Grey => out.extend_from_slice(image.to_luma8().as_raw()),
-        ImageChannels::Rgb => {
+        Channels::Grey => out.extend_from_slice(image.to_luma8().as_raw()),
+        Channels::Rgb => {
             let rgb = image.to_rgb8();
             // Interleaved RGB → channel-major planes.
             for c in 0..3 {

@@ -1,11 +1,11 @@
-//! Training: data loading, the worker thread, checkpoints and the `unseen train` command.
+//! Training: data loading, the worker thread, checkpoints and the settings they are made with.
 //!
 //! Flow: [`data`] reads the rendered dataset and feeds batches from its own thread →
 //! [`worker`] runs [`steps`] on the models of [`crate::model`] with [`optim`] → events, sample
-//! grids ([`samples`]), the loss log and [`checkpoint`]s. [`cli`] is the thin command-line shell.
+//! grids ([`samples`]), the loss log and [`checkpoint`]s; [`config`] is the settings file and
+//! [`history`] reads a run folder back. `unseen train` is a shell over [`spawn_training`].
 
 pub mod checkpoint;
-pub mod cli;
 pub mod config;
 pub mod data;
 pub mod eval;

@@ -278,7 +278,7 @@ fn run(
     std::fs::create_dir_all(job.run_dir.join("samples"))
         .map_err(|e| output_error(&job.run_dir.join("samples"), e))?;
     let config_path = job.run_dir.join(super::checkpoint::TRAIN_CONFIG);
-    crate::io::write_atomic(&config_path, config.to_toml().as_bytes())
+    crate::fsio::write_atomic(&config_path, config.to_toml().as_bytes())
         .map_err(|e| output_error(&config_path, e))?;
     let mut losses_csv = LossLog::open(&job.run_dir.join(super::loss_log::LOSS_LOG), start_step)?;
 

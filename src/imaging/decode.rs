@@ -1,11 +1,30 @@
-//! Reading images to inspect. Images must already have the model's size: rescaling would
-//! change the apparent size of a defect, so a different size is an error naming the file.
-//! Colour is converted to the model's channels (grey ↔ RGB) since that loses nothing the model
-//! could use.
+//! Decoding image files under limits: every image read from disk (training renders, images to
+//! inspect, masks, part maps) goes through [`decode_image`], which refuses empty files,
+//! non-images, absurd dimensions and decompression bombs with an error naming the file.
+//!
+//! [`read_image`] also checks the size: images must already have the model's size, since
+//! rescaling would change the apparent size of a defect. Colour is converted to the model's
+//! channels (grey ↔ RGB) since that loses nothing the model could use.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-use super::model::InspectError;
+/// Why an image file cannot be used. Every variant names the file.
+#[derive(Debug, thiserror::Error)]
+pub enum ImageError {
+    #[error("cannot read {path}: {message}")]
+    Read { path: PathBuf, message: String },
+    #[error(
+        "{path} is {found}, but the model takes {expected} images; resize or crop it to the \
+         training size first (inspection never rescales, which would change the defect's scale)"
+    )]
+    Size {
+        path: PathBuf,
+        found: String,
+        expected: String,
+    },
+    #[error("{path}: {message}")]
+    Invalid { path: PathBuf, message: String },
+}
 
 /// Largest width or height accepted, checked from the header before any pixel is decoded.
 pub const MAX_SIDE: u32 = 16_384;
@@ -14,8 +33,8 @@ pub const MAX_DECODE_BYTES: u64 = 512 << 20;
 
 /// Decodes an image file, refusing empty files, unknown formats, absurd dimensions and oversized
 /// allocations with an error that names the file.
-pub fn decode_image(path: &Path) -> Result<image::DynamicImage, InspectError> {
-    let fail = |message: String| InspectError::Read {
+pub fn decode_image(path: &Path) -> Result<image::DynamicImage, ImageError> {
+    let fail = |message: String| ImageError::Read {
         path: path.to_path_buf(),
         message,
     };
@@ -59,10 +78,10 @@ pub fn decode_bytes(bytes: Vec<u8>) -> Result<image::DynamicImage, String> {
 }
 
 /// The image at `path` as `channels · size²` values in `[0, 1]`, channel-major.
-pub fn read_image(path: &Path, size: usize, channels: usize) -> Result<Vec<f32>, InspectError> {
+pub fn read_image(path: &Path, size: usize, channels: usize) -> Result<Vec<f32>, ImageError> {
     let image = decode_image(path)?;
     if image.width() as usize != size || image.height() as usize != size {
-        return Err(InspectError::Size {
+        return Err(ImageError::Size {
             path: path.to_path_buf(),
             found: format!("{}x{}", image.width(), image.height()),
             expected: format!("{size}x{size}"),
@@ -79,12 +98,11 @@ pub fn read_image(path: &Path, size: usize, channels: usize) -> Result<Vec<f32>,
     })
 }
 
-/// PNG and JPEG files of `dir`, sorted by name.
 /// A defect mask (any grey level above half counts), 0/1 per pixel; its size must be `size`.
-pub fn read_mask(path: &Path, size: usize) -> Result<Vec<u8>, InspectError> {
+pub fn read_mask(path: &Path, size: usize) -> Result<Vec<u8>, ImageError> {
     let mask = decode_image(path)?.to_luma8();
     if mask.width() as usize != size || mask.height() as usize != size {
-        return Err(InspectError::Invalid {
+        return Err(ImageError::Invalid {
             path: path.to_path_buf(),
             message: format!(
                 "mask is {}x{}, the images are {size}x{size}",
@@ -121,8 +139,9 @@ pub fn with_png_size(png: &[u8], width: u32, height: u32) -> Vec<u8> {
     out
 }
 
-pub fn images_in(dir: &Path) -> Result<Vec<std::path::PathBuf>, InspectError> {
-    let entries = std::fs::read_dir(dir).map_err(|e| InspectError::Read {
+/// PNG and JPEG files of `dir`, sorted by name.
+pub fn images_in(dir: &Path) -> Result<Vec<PathBuf>, ImageError> {
+    let entries = std::fs::read_dir(dir).map_err(|e| ImageError::Read {
         path: dir.to_path_buf(),
         message: e.to_string(),
     })?;

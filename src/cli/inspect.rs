@@ -1,4 +1,4 @@
-//! `unseen inspect`: the command-line shell over [`Inspector`].
+//! `unseen inspect`: the command-line shell over [`Inspector`](crate::inspect::Inspector).
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -6,13 +6,12 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 
-use super::calibration::{DefectRule, Verdict};
-use super::descent::{DescentConfig, StartMode};
-use super::image_io::images_in;
-use super::open::{OpenOptions, open_inspector};
-use super::pipeline::InspectorSettings;
-use super::report::{OutputFormat, header, line, write_images};
 use crate::compute::{ComputeDevice, select_device};
+use crate::imaging::images_in;
+use crate::inspect::report::{OutputFormat, header, line, write_images};
+use crate::inspect::{
+    DefectRule, DescentConfig, InspectorSettings, OpenOptions, StartMode, Verdict, open_inspector,
+};
 
 /// How z₀ is chosen.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]

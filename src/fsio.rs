@@ -1,8 +1,11 @@
-//! File output that never leaves a half-written file behind.
+//! Files: output that never leaves a half-written file behind, and the content hash that ties
+//! a checkpoint to its dataset and a render journal to its recipe.
 
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
 
 /// Writes `bytes` to `path` through a temporary file in the same folder and a rename, so a
 /// reader (or a later run after a crash) sees either the old file or the complete new one.
@@ -30,6 +33,14 @@ pub fn temp_path(path: &Path) -> PathBuf {
     path.with_file_name(format!(".{name}.{}.tmp", std::process::id()))
 }
 
+/// Hex SHA-256 of `bytes`.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -46,6 +57,14 @@ mod tests {
             .map(|e| e.expect("entry").file_name())
             .collect();
         assert_eq!(names.len(), 1, "left behind: {names:?}");
+    }
+
+    #[test]
+    fn sha256_of_a_known_input() {
+        assert_eq!(
+            sha256_hex(b"abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
     }
 
     #[test]

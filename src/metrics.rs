@@ -1,5 +1,6 @@
-//! Exact anomaly-detection metrics: ROC / AUROC (image and pixel level), AUPRO, best F1 and
-//! confusion counts.
+//! Exact anomaly-detection metrics: ROC / AUROC (image and pixel level), AUPRO, best F1,
+//! confusion counts and quantiles. Calibration (fitting thresholds on the validation split)
+//! and evaluation (measuring on the test split) both count with these.
 //!
 //! Conventions shared by every function here: defective is the positive class, a score
 //! `>= threshold` is predicted defective, and a NaN score counts as `+inf` — an image (or
@@ -7,7 +8,42 @@
 //! so a tie between classes gives one diagonal ROC step (ties count half in AUROC). Every
 //! curve is computed from a single sort (`O(n log n)`).
 
-use super::types::Confusion;
+use serde::{Deserialize, Deserializer, Serialize};
+
+/// A float type's NaN, for [`nan_from_null`].
+pub trait Nan {
+    const NAN: Self;
+}
+
+impl Nan for f32 {
+    const NAN: Self = f32::NAN;
+}
+
+impl Nan for f64 {
+    const NAN: Self = f64::NAN;
+}
+
+/// Deserialises `null` as NaN. JSON has no NaN: serde_json writes it as `null`. Undefined
+/// metrics (an empty class) and unscorable images are NaN, so every such float of a report or
+/// a [`Confusion`] reads `null` back as NaN.
+pub fn nan_from_null<'de, D, T>(deserializer: D) -> Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de> + Nan,
+{
+    Ok(Option::<T>::deserialize(deserializer)?.unwrap_or(T::NAN))
+}
+
+/// Counts at one threshold (`score >= threshold` is called defective).
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+pub struct Confusion {
+    #[serde(deserialize_with = "nan_from_null")]
+    pub threshold: f32,
+    pub true_positive: usize,
+    pub false_positive: usize,
+    pub true_negative: usize,
+    pub false_negative: usize,
+}
 
 /// One point of a ROC curve: the rates when every score `>= threshold` is flagged.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -252,6 +288,15 @@ pub fn confusion(good: &[f32], defective: &[f32], threshold: f32) -> Confusion {
     }
 }
 
+/// Linear-interpolated quantile `q` in `[0, 1]` of non-empty `values`.
+pub fn quantile(values: &[f32], q: f32) -> f32 {
+    let mut sorted = values.to_vec();
+    sorted.sort_unstable_by(f32::total_cmp);
+    let pos = q.clamp(0.0, 1.0) * (sorted.len() - 1) as f32;
+    let (lo, hi) = (pos.floor() as usize, pos.ceil() as usize);
+    sorted[lo] + (sorted[hi] - sorted[lo]) * (pos - lo as f32)
+}
+
 /// `num / den` where `num <= den`, so `den == 0` gives `0 / 0`, NaN.
 fn ratio(num: usize, den: usize) -> f64 {
     num as f64 / den as f64
@@ -400,6 +445,13 @@ mod tests {
         assert_eq!(f1_max(&[], &[0.3, 0.7]), (1.0, 0.3));
         let (f1, t) = f1_max(&[0.3], &[]);
         assert!(f1.is_nan() && t.is_nan());
+    }
+
+    #[test]
+    fn quantiles_interpolate() {
+        assert_eq!(quantile(&[1.0, 2.0, 3.0, 4.0, 5.0], 0.5), 3.0);
+        assert_eq!(quantile(&[0.0, 10.0], 0.95), 9.5);
+        assert_eq!(quantile(&[4.0, 1.0], 1.0), 4.0);
     }
 
     #[test]

@@ -5,10 +5,11 @@ use std::path::PathBuf;
 use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
 
-use super::config::TrainConfig;
-use super::worker::{TrainEvent, TrainJob, spawn_training};
 use crate::compute::{ComputeDevice, select_device};
 use crate::model::ModelKind;
+use crate::train::checkpoint::{TRAIN_CONFIG, model_config_of};
+use crate::train::config::TrainConfig;
+use crate::train::worker::{TrainEvent, TrainHandle, TrainJob, spawn_training};
 
 /// Arguments of `unseen train`.
 #[derive(Debug, Clone, clap::Args)]
@@ -70,7 +71,7 @@ impl TrainArgs {
     /// The settings file (or defaults) with the command-line overrides applied.
     pub fn train_config(&self) -> anyhow::Result<TrainConfig> {
         // A resumed run keeps its own settings unless a config file says otherwise.
-        let run_config = self.out.join(super::checkpoint::TRAIN_CONFIG);
+        let run_config = self.out.join(TRAIN_CONFIG);
         let mut config = match &self.config {
             Some(path) => TrainConfig::load_toml(path)?,
             None if self.resume && run_config.is_file() => TrainConfig::load_toml(&run_config)?,
@@ -95,7 +96,7 @@ impl TrainArgs {
         if let Some(source) = &self.init_from {
             // Without a config file the run takes the source's shape (it must match anyway).
             if self.config.is_none() {
-                let shape = crate::train::checkpoint::model_config_of(source)?;
+                let shape = model_config_of(source)?;
                 config.latent_dim = shape.latent_dim;
                 config.width = shape.width;
                 config.max_width_mult = shape.max_width_mult;
@@ -124,7 +125,7 @@ pub fn run_train_cli(args: TrainArgs) -> anyhow::Result<()> {
 
 /// Shows a running worker's progress on the terminal until it ends; an `Error` event becomes
 /// the returned error.
-pub fn follow_training(handle: super::worker::TrainHandle) -> anyhow::Result<()> {
+pub fn follow_training(handle: TrainHandle) -> anyhow::Result<()> {
     let bar = ProgressBar::new(0);
     bar.set_style(
         ProgressStyle::with_template(

@@ -1,158 +1,24 @@
-//! `unseen eval` and `unseen demo`.
+//! `unseen demo`: the main job headless on the built-in cap, each stage resumable: render the
+//! default dataset and a held-out evaluation set, train the baseline and the GAN, evaluate and
+//! compare them.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::AtomicBool;
 
 use anyhow::Context;
-use indicatif::{ProgressBar, ProgressStyle};
 
-use super::run::{EvalOptions, EvalProgress, evaluate};
-use super::types::{CLASS_COLUMNS, EvalReport};
-use crate::compute::{ComputeDevice, SelectedDevice, select_device};
+use super::eval::{print_summary, run_with_progress};
+use super::train::follow_training;
+use crate::compute::{ComputeDevice, select_device};
+use crate::dataset::layout::{self, GOOD, Split};
 use crate::dataset::recipe::{CAP_DEFAULT_RECIPE, CAP_EVAL_RECIPE};
 use crate::dataset::{GenerateControl, Manifest, Recipe, generate};
+use crate::eval::EvalOptions;
 use crate::inspect::DefectRule;
-use crate::inspect::cli::parse_false_alarm_rate;
 use crate::model::ModelKind;
 use crate::product::ProductSpec;
 use crate::render::{Gpu, Renderer};
-use crate::train::cli::follow_training;
 use crate::train::config::TrainConfig;
 use crate::train::worker::{TrainJob, spawn_training};
-
-/// Evaluate trained models on a test split: image and pixel AUROC, AUPRO, F1-max, the
-/// confusion matrix at the calibrated threshold, per defect class, for each descent budget;
-/// writes report.json, report.md and report.html.
-#[derive(Debug, Clone, clap::Args)]
-pub struct EvalArgs {
-    /// The training run to evaluate.
-    #[arg(long, value_name = "RUN_DIR")]
-    pub model: PathBuf,
-    /// A second run to compare with (e.g. the AE + SOM baseline).
-    #[arg(long, value_name = "RUN_DIR2")]
-    pub compare: Option<PathBuf>,
-    /// Dataset whose `test` split is evaluated (e.g. rendered from assets/datasets/cap-eval.toml).
-    #[arg(long, value_name = "DIR")]
-    pub data: PathBuf,
-    /// Dataset whose validation split fits thresholds for a run without a matching calibration.
-    #[arg(long, value_name = "DIR")]
-    pub calibrate_on: Option<PathBuf>,
-    /// Descent budgets to sweep (the model's calibrated budget is always included).
-    #[arg(long, value_delimiter = ',', default_value = "0,1,2,5,10,20,50,100")]
-    pub iterations: Vec<usize>,
-    #[arg(long, value_name = "REPORT_DIR")]
-    pub out: PathBuf,
-    /// Good and defective images (each) timed one by one per budget.
-    #[arg(long, default_value_t = 16)]
-    pub latency_samples: usize,
-    /// Worst false positives and false negatives shown per model.
-    #[arg(long, default_value_t = 8)]
-    pub gallery: usize,
-    /// Set each model's defect threshold so that at most this fraction of the good validation
-    /// images reach it (e.g. 0.01), instead of the threshold of best F1.
-    #[arg(long, value_name = "RATE", value_parser = parse_false_alarm_rate)]
-    pub false_alarm_rate: Option<f32>,
-    #[arg(long, default_value = "auto")]
-    pub device: ComputeDevice,
-}
-
-pub fn run_eval_cli(args: EvalArgs) -> anyhow::Result<()> {
-    let device = select_device(args.device)?;
-    eprintln!("evaluating on {}", device.description);
-    let mut runs = vec![args.model.clone()];
-    runs.extend(args.compare.clone());
-    let options = EvalOptions {
-        runs,
-        data: args.data.clone(),
-        calibration_data: args.calibrate_on.clone(),
-        iterations: args.iterations.clone(),
-        out: args.out.clone(),
-        latency_samples: args.latency_samples,
-        gallery: args.gallery,
-        defect_rule: args.false_alarm_rate.map_or(DefectRule::F1Max, |rate| {
-            DefectRule::FalseAlarmRate { rate }
-        }),
-    };
-    let report = run_with_progress(&options, &device)?;
-    print_summary(&report);
-    Ok(())
-}
-
-fn run_with_progress(options: &EvalOptions, device: &SelectedDevice) -> anyhow::Result<EvalReport> {
-    let bar = ProgressBar::new(0).with_style(
-        ProgressStyle::with_template("{elapsed_precise} [{bar:30}] {pos}/{len} {msg}")
-            .unwrap_or_else(|_| ProgressStyle::default_bar())
-            .progress_chars("=> "),
-    );
-    let cancel = AtomicBool::new(false);
-    let (report, files) = evaluate(
-        options,
-        &device.device,
-        &mut |p| match p {
-            EvalProgress::Opening { run } => {
-                bar.println(format!("opening {}", run.display()));
-            }
-            EvalProgress::Scoring { model, done, total } => {
-                bar.set_length(total as u64);
-                bar.set_position(done as u64);
-                bar.set_message(format!("{model}: scoring test images"));
-            }
-            EvalProgress::Timing { model, iterations } => {
-                bar.set_message(format!("{model}: timing {iterations} iterations"));
-            }
-            EvalProgress::Writing => bar.set_message("writing the report"),
-        },
-        &cancel,
-    )?;
-    bar.finish_and_clear();
-    eprintln!("report: {}", files.html.display());
-    eprintln!("        {}", files.markdown.display());
-    eprintln!("        {}", files.json.display());
-    Ok(report)
-}
-
-/// The main numbers of each model at its calibrated budget, one line per class.
-fn print_summary(report: &EvalReport) {
-    for model in &report.models {
-        let Some(point) = model
-            .sweep
-            .iter()
-            .find(|p| p.iterations == model.main_iterations)
-        else {
-            continue;
-        };
-        println!(
-            "{} ({}, step {}, {} iterations, score {}):",
-            model.name,
-            model.model_kind,
-            model.checkpoint_step,
-            model.main_iterations,
-            model.score_kind
-        );
-        let [class, n, image, pixel, aupro, f1, precision, recall] = CLASS_COLUMNS;
-        println!(
-            "  {class:<12} {n:>5} {image:>11} {pixel:>11} {aupro:>7} {f1:>7} {precision:>9} {recall:>7}"
-        );
-        for c in &point.classes {
-            let opt = |v: Option<f64>| v.map_or("–".to_string(), |v| format!("{v:.4}"));
-            println!(
-                "  {:<12} {:>5} {:>11.4} {:>11} {:>7} {:>7.4} {:>9.4} {:>7.4}",
-                c.class,
-                c.defective,
-                c.image_auroc,
-                opt(c.pixel_auroc),
-                opt(c.aupro),
-                c.f1_max,
-                c.at_calibrated.precision(),
-                c.at_calibrated.recall()
-            );
-        }
-        println!(
-            "  latency {:.1} ms good, {:.1} ms defective (one image at a time)",
-            point.mean_ms_good, point.mean_ms_defective
-        );
-    }
-}
 
 /// Run the main job headless on the built-in cap: render the default dataset and a held-out
 /// evaluation set, train the GAN and the autoencoder + SOM baseline, evaluate and compare them.
@@ -233,10 +99,10 @@ impl DemoPlan {
 }
 
 /// Sets every count of `split` (good and each defect class) in `recipe`.
-fn set_counts(recipe: &mut Recipe, split: &str, good: usize, defect: usize) {
-    if let Some(classes) = recipe.counts.get_mut(split) {
+fn set_counts(recipe: &mut Recipe, split: Split, good: usize, defect: usize) {
+    if let Some(classes) = recipe.counts.get_mut(split.as_str()) {
         for (class, n) in classes.iter_mut() {
-            *n = if class == "good" { good } else { defect };
+            *n = if class == GOOD { good } else { defect };
         }
     }
 }
@@ -251,18 +117,28 @@ pub fn run_demo(args: DemoArgs) -> anyhow::Result<()> {
     let mut train_recipe = Recipe::from_toml_str(CAP_DEFAULT_RECIPE, "<built-in cap-default>")?;
     train_recipe
         .counts
-        .entry("train".into())
+        .entry(Split::Train.to_string())
         .or_default()
-        .insert("good".into(), plan.train_good);
+        .insert(GOOD.into(), plan.train_good);
     set_counts(
         &mut train_recipe,
-        "validation",
+        Split::Validation,
         plan.val_good,
         plan.val_defect,
     );
-    set_counts(&mut train_recipe, "test", plan.test_good, plan.test_defect);
+    set_counts(
+        &mut train_recipe,
+        Split::Test,
+        plan.test_good,
+        plan.test_defect,
+    );
     let mut eval_recipe = Recipe::from_toml_str(CAP_EVAL_RECIPE, "<built-in cap-eval>")?;
-    set_counts(&mut eval_recipe, "test", plan.eval_good, plan.eval_defect);
+    set_counts(
+        &mut eval_recipe,
+        Split::Test,
+        plan.eval_good,
+        plan.eval_defect,
+    );
 
     let data = args.out.join("data");
     let eval_data = args.out.join("eval-data");
@@ -347,7 +223,7 @@ fn render_once(
     product: &ProductSpec,
     out: &Path,
 ) -> anyhow::Result<()> {
-    let manifest_path = out.join("manifest.json");
+    let manifest_path = layout::manifest_path(out);
     if let Ok(existing) = Manifest::load(&manifest_path)
         && existing.recipe == recipe
         && existing.product == *product

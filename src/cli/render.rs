@@ -1,85 +1,13 @@
-//! Command-line front end (the headless side of the workbench).
+//! `unseen render`: a dataset from a recipe, with a progress bar.
 
 use std::path::PathBuf;
 
 use anyhow::Context;
-use clap::{Args, Parser, Subcommand};
+use clap::Args;
 
+use crate::dataset::layout::{self, GOOD, Split};
 use crate::dataset::{GenerateControl, Recipe, generate};
 use crate::render::{Gpu, Renderer};
-
-#[derive(Parser, Debug)]
-#[command(
-    name = "unseen",
-    version,
-    about = "Find defects nobody has seen before, from renders of the product's 3D model"
-)]
-pub struct Cli {
-    #[command(subcommand)]
-    pub command: Option<Command>,
-}
-
-#[derive(Subcommand, Debug)]
-pub enum Command {
-    /// Render a dataset (MVTec AD layout, masks, part and depth maps, manifest) from a recipe.
-    Render(RenderArgs),
-    /// Train a model (the GAN, or the autoencoder + SOM baseline) on a rendered dataset.
-    Train(crate::train::cli::TrainArgs),
-    /// Inspect images: descend in the generator's latent space to the nearest good product,
-    /// then score, map and localise the difference.
-    Inspect(crate::inspect::cli::InspectArgs),
-    /// Draw a contact sheet of a rendered dataset (one row per class, masks outlined in red).
-    Sheet(SheetArgs),
-    /// Evaluate trained models on a test split (AUROC, AUPRO, F1, per class and per descent
-    /// budget) and write an HTML/Markdown/JSON report.
-    Eval(crate::eval::cli::EvalArgs),
-    /// The main job headless on the built-in cap: render, train the GAN and the baseline,
-    /// evaluate both and print where the report is.
-    Demo(crate::eval::cli::DemoArgs),
-    /// Open the workbench (the default when no command is given).
-    Gui(crate::gui::GuiArgs),
-}
-
-#[derive(Args, Debug)]
-pub struct SheetArgs {
-    /// Dataset folder (holding manifest.json).
-    #[arg(long)]
-    pub data: PathBuf,
-    /// Output PNG.
-    #[arg(long)]
-    pub out: PathBuf,
-    /// Split to show: train, validation or test.
-    #[arg(long, default_value = "test")]
-    pub split: String,
-    /// Samples per class.
-    #[arg(long, default_value_t = 8)]
-    pub per_class: usize,
-    /// Pixel magnification.
-    #[arg(long, default_value_t = 3)]
-    pub scale: u32,
-}
-
-pub fn run_sheet(args: SheetArgs) -> anyhow::Result<()> {
-    let manifest = crate::dataset::Manifest::load(&args.data.join("manifest.json"))?;
-    let sheet = crate::dataset::sheet::contact_sheet(
-        &manifest,
-        &args.data,
-        &args.split,
-        args.per_class,
-        args.scale.clamp(1, 16),
-    )?;
-    let mut bytes = Vec::new();
-    sheet
-        .write_to(
-            &mut std::io::Cursor::new(&mut bytes),
-            image::ImageFormat::Png,
-        )
-        .context("encoding the contact sheet")?;
-    crate::io::write_atomic(&args.out, &bytes)
-        .with_context(|| format!("writing {}", args.out.display()))?;
-    println!("wrote {}", args.out.display());
-    Ok(())
-}
 
 #[derive(Args, Debug)]
 pub struct RenderArgs {
@@ -121,24 +49,24 @@ impl RenderArgs {
         if let Some(size) = self.size {
             recipe.image.size = size;
         }
-        let mut set = |split: &str, good: bool, n: Option<usize>| {
+        let mut set = |split: Split, good: bool, n: Option<usize>| {
             let Some(n) = n else { return };
             let classes = recipe.counts.entry(split.to_string()).or_default();
             if good {
-                classes.insert("good".into(), n);
+                classes.insert(GOOD.into(), n);
             } else {
                 for (class, count) in classes.iter_mut() {
-                    if class != "good" {
+                    if class != GOOD {
                         *count = n;
                     }
                 }
             }
         };
-        set("train", true, self.count_train);
-        set("validation", true, self.count_val_good);
-        set("validation", false, self.count_val_defect);
-        set("test", true, self.count_test_good);
-        set("test", false, self.count_test_defect);
+        set(Split::Train, true, self.count_train);
+        set(Split::Validation, true, self.count_val_good);
+        set(Split::Validation, false, self.count_val_defect);
+        set(Split::Test, true, self.count_test_good);
+        set(Split::Test, false, self.count_test_defect);
     }
 }
 
@@ -180,7 +108,7 @@ pub fn run_render(args: RenderArgs) -> anyhow::Result<()> {
         args.out.display(),
         secs,
         manifest.samples.len() as f64 / secs,
-        args.out.join("manifest.json").display()
+        layout::manifest_path(&args.out).display()
     );
     Ok(())
 }

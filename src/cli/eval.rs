@@ -1,0 +1,150 @@
+//! `unseen eval`: trained models measured on a test split, with a progress bar and a summary
+//! of the report it writes.
+
+use std::path::PathBuf;
+use std::sync::atomic::AtomicBool;
+
+use indicatif::{ProgressBar, ProgressStyle};
+
+use super::inspect::parse_false_alarm_rate;
+use crate::compute::{ComputeDevice, SelectedDevice, select_device};
+use crate::eval::types::CLASS_COLUMNS;
+use crate::eval::{EvalOptions, EvalProgress, EvalReport, evaluate};
+use crate::inspect::DefectRule;
+
+/// Evaluate trained models on a test split: image and pixel AUROC, AUPRO, F1-max, the
+/// confusion matrix at the calibrated threshold, per defect class, for each descent budget;
+/// writes report.json, report.md and report.html.
+#[derive(Debug, Clone, clap::Args)]
+pub struct EvalArgs {
+    /// The training run to evaluate.
+    #[arg(long, value_name = "RUN_DIR")]
+    pub model: PathBuf,
+    /// A second run to compare with (e.g. the AE + SOM baseline).
+    #[arg(long, value_name = "RUN_DIR2")]
+    pub compare: Option<PathBuf>,
+    /// Dataset whose `test` split is evaluated (e.g. rendered from assets/datasets/cap-eval.toml).
+    #[arg(long, value_name = "DIR")]
+    pub data: PathBuf,
+    /// Dataset whose validation split fits thresholds for a run without a matching calibration.
+    #[arg(long, value_name = "DIR")]
+    pub calibrate_on: Option<PathBuf>,
+    /// Descent budgets to sweep (the model's calibrated budget is always included).
+    #[arg(long, value_delimiter = ',', default_value = "0,1,2,5,10,20,50,100")]
+    pub iterations: Vec<usize>,
+    #[arg(long, value_name = "REPORT_DIR")]
+    pub out: PathBuf,
+    /// Good and defective images (each) timed one by one per budget.
+    #[arg(long, default_value_t = 16)]
+    pub latency_samples: usize,
+    /// Worst false positives and false negatives shown per model.
+    #[arg(long, default_value_t = 8)]
+    pub gallery: usize,
+    /// Set each model's defect threshold so that at most this fraction of the good validation
+    /// images reach it (e.g. 0.01), instead of the threshold of best F1.
+    #[arg(long, value_name = "RATE", value_parser = parse_false_alarm_rate)]
+    pub false_alarm_rate: Option<f32>,
+    #[arg(long, default_value = "auto")]
+    pub device: ComputeDevice,
+}
+
+pub fn run_eval_cli(args: EvalArgs) -> anyhow::Result<()> {
+    let device = select_device(args.device)?;
+    eprintln!("evaluating on {}", device.description);
+    let mut runs = vec![args.model.clone()];
+    runs.extend(args.compare.clone());
+    let options = EvalOptions {
+        runs,
+        data: args.data.clone(),
+        calibration_data: args.calibrate_on.clone(),
+        iterations: args.iterations.clone(),
+        out: args.out.clone(),
+        latency_samples: args.latency_samples,
+        gallery: args.gallery,
+        defect_rule: args.false_alarm_rate.map_or(DefectRule::F1Max, |rate| {
+            DefectRule::FalseAlarmRate { rate }
+        }),
+    };
+    let report = run_with_progress(&options, &device)?;
+    print_summary(&report);
+    Ok(())
+}
+
+pub(super) fn run_with_progress(
+    options: &EvalOptions,
+    device: &SelectedDevice,
+) -> anyhow::Result<EvalReport> {
+    let bar = ProgressBar::new(0).with_style(
+        ProgressStyle::with_template("{elapsed_precise} [{bar:30}] {pos}/{len} {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+    );
+    let cancel = AtomicBool::new(false);
+    let (report, files) = evaluate(
+        options,
+        &device.device,
+        &mut |p| match p {
+            EvalProgress::Opening { run } => {
+                bar.println(format!("opening {}", run.display()));
+            }
+            EvalProgress::Scoring { model, done, total } => {
+                bar.set_length(total as u64);
+                bar.set_position(done as u64);
+                bar.set_message(format!("{model}: scoring test images"));
+            }
+            EvalProgress::Timing { model, iterations } => {
+                bar.set_message(format!("{model}: timing {iterations} iterations"));
+            }
+            EvalProgress::Writing => bar.set_message("writing the report"),
+        },
+        &cancel,
+    )?;
+    bar.finish_and_clear();
+    eprintln!("report: {}", files.html.display());
+    eprintln!("        {}", files.markdown.display());
+    eprintln!("        {}", files.json.display());
+    Ok(report)
+}
+
+/// The main numbers of each model at its calibrated budget, one line per class.
+pub(super) fn print_summary(report: &EvalReport) {
+    for model in &report.models {
+        let Some(point) = model
+            .sweep
+            .iter()
+            .find(|p| p.iterations == model.main_iterations)
+        else {
+            continue;
+        };
+        println!(
+            "{} ({}, step {}, {} iterations, score {}):",
+            model.name,
+            model.model_kind,
+            model.checkpoint_step,
+            model.main_iterations,
+            model.score_kind
+        );
+        let [class, n, image, pixel, aupro, f1, precision, recall] = CLASS_COLUMNS;
+        println!(
+            "  {class:<12} {n:>5} {image:>11} {pixel:>11} {aupro:>7} {f1:>7} {precision:>9} {recall:>7}"
+        );
+        for c in &point.classes {
+            let opt = |v: Option<f64>| v.map_or("–".to_string(), |v| format!("{v:.4}"));
+            println!(
+                "  {:<12} {:>5} {:>11.4} {:>11} {:>7} {:>7.4} {:>9.4} {:>7.4}",
+                c.class,
+                c.defective,
+                c.image_auroc,
+                opt(c.pixel_auroc),
+                opt(c.aupro),
+                c.f1_max,
+                c.at_calibrated.precision(),
+                c.at_calibrated.recall()
+            );
+        }
+        println!(
+            "  latency {:.1} ms good, {:.1} ms defective (one image at a time)",
+            point.mean_ms_good, point.mean_ms_defective
+        );
+    }
+}

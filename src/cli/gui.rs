@@ -1,0 +1,110 @@
+//! `unseen gui` (also what `unseen` runs with no command): the workbench's options on the
+//! command line.
+
+use std::path::PathBuf;
+
+use clap::ValueEnum;
+use clap::builder::PossibleValue;
+
+use crate::compute::ComputeDevice;
+use crate::gui::{GuiOptions, Workspace};
+
+/// Arguments of `unseen gui`; see [`GuiOptions`] for what each means.
+#[derive(Debug, Clone, clap::Args)]
+pub struct GuiArgs {
+    /// Where models train and inspect: auto = the window's GPU when it is a real one, the CPU
+    /// backend on a software adapter.
+    #[arg(long, default_value = "auto")]
+    pub device: ComputeDevice,
+    /// Open on this workspace.
+    #[arg(long, value_enum)]
+    pub workspace: Option<Workspace>,
+    /// Dataset folder for Train (and Inspect's calibration and part names).
+    #[arg(long, value_name = "DIR")]
+    pub data: Option<PathBuf>,
+    /// Run folder for Train, Inspect and Evaluate.
+    #[arg(long, value_name = "RUN_DIR")]
+    pub run: Option<PathBuf>,
+    /// An image for Inspect (inspected as soon as the model is loaded).
+    #[arg(long, value_name = "FILE")]
+    pub image: Option<PathBuf>,
+    /// A report.json for Evaluate.
+    #[arg(long, value_name = "FILE")]
+    pub report: Option<PathBuf>,
+    /// Start the workspace's main task at once (generate, train, inspect).
+    #[arg(long)]
+    pub start: bool,
+    /// Save a screenshot of the window to FILE once the workspace has something to show and at
+    /// least `--screenshot-after` seconds have passed, then close.
+    #[arg(long, value_name = "FILE")]
+    pub screenshot: Option<PathBuf>,
+    #[arg(long, default_value_t = 3.0)]
+    pub screenshot_after: f64,
+    /// Print frame-time statistics on exit.
+    #[arg(long)]
+    pub frame_stats: bool,
+    /// Window size in points.
+    #[arg(long, default_value_t = 1500.0)]
+    pub width: f32,
+    #[arg(long, default_value_t = 940.0)]
+    pub height: f32,
+}
+
+impl From<GuiArgs> for GuiOptions {
+    fn from(args: GuiArgs) -> Self {
+        Self {
+            device: args.device,
+            workspace: args.workspace,
+            data: args.data,
+            run: args.run,
+            image: args.image,
+            report: args.report,
+            start: args.start,
+            screenshot: args.screenshot,
+            screenshot_after: args.screenshot_after,
+            frame_stats: args.frame_stats,
+            width: args.width,
+            height: args.height,
+        }
+    }
+}
+
+impl ValueEnum for Workspace {
+    fn value_variants<'a>() -> &'a [Self] {
+        &Workspace::ALL
+    }
+
+    fn to_possible_value(&self) -> Option<PossibleValue> {
+        Some(PossibleValue::new(match self {
+            Self::Design => "design",
+            Self::Train => "train",
+            Self::Inspect => "inspect",
+            Self::Evaluate => "evaluate",
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Wrapper {
+        #[command(flatten)]
+        args: GuiArgs,
+    }
+
+    #[test]
+    fn default_arguments_match_the_command_line_defaults() {
+        let parsed = GuiOptions::from(Wrapper::parse_from(["unseen"]).args);
+        let default = GuiOptions::default();
+        assert_eq!(format!("{parsed:?}"), format!("{default:?}"));
+    }
+
+    #[test]
+    fn workspaces_are_named_as_before() {
+        let parsed = Wrapper::parse_from(["unseen", "--workspace", "evaluate"]).args;
+        assert_eq!(parsed.workspace, Some(Workspace::Evaluate));
+    }
+}
