@@ -552,7 +552,7 @@ fn calibration_chooses_the_budget_it_measures_best() {
     let first_best = c
         .budget_scores
         .iter()
-        .find(|(_, s)| *s >= best - unseen::inspect::pipeline::BUDGET_MARGIN)
+        .find(|(_, s)| *s >= best - unseen::inspect::BUDGET_MARGIN)
         .unwrap()
         .0;
     assert_eq!(c.descent.max_iterations, first_best);

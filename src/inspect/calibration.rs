@@ -1,40 +1,8 @@
-//! Thresholds fitted on the validation split (never on test), stored beside the model as
-//! `RUN_DIR/calibration.json`, and the verdict they give.
-//!
-//! # How the thresholds are fitted
-//! - Map and score kind: when the validation split holds defective images, each map variant
-//!   ([`ScoreSettings::candidates`]: absolute or SSIM difference, with or without a one-pixel
-//!   shift tolerance) is scored, and the variant with the highest sum of its best image AUROC
-//!   (good vs defective, over the [`ScoreKind`]s) and its pixel AUROC on the defect masks wins,
-//!   with that score kind; otherwise the configured defaults. With the training renders at
-//!   hand the same variants are also scored pose-normalised (the map less the mean map of the
-//!   four training renders nearest to the reconstruction) and against the renders (the
-//!   image's smallest difference to any of those four renders, see
-//!   [`ScoreSettings::reference`]); either must beat the plain ones by `POSE_MARGIN` (0.01) of
-//!   the criterion to be chosen.
-//! - Review threshold: the 95th percentile of the good validation scores, so about one good
-//!   part in twenty goes to a person rather than passing silently near the edge.
-//! - Defect threshold, by [`DefectRule`]: by default, with defective validation images, the
-//!   threshold of maximum F1; without, the largest good score plus half the good scores' 5–95 %
-//!   spread. With a target false-alarm rate r (`--false-alarm-rate`), the lowest threshold that
-//!   at most r of the good validation images reach. Never below review. The good validation
-//!   scores and the F1 threshold are stored, so another rule is applied without refitting.
-//! - Region map (localisation): the scoring map is the one that ranks images best, which is not
-//!   always the one that points at defects best (a pose-normalised map subtracts part of a
-//!   defect that sits where the model is always wrong). With defect masks, the plain variants
-//!   and those against the renders ([`ScoreSettings::region_candidates`]) are also measured at the chosen budget by
-//!   validation pixel AUROC plus the fraction of defective images whose map peaks inside the
-//!   mask (the strongest region is the defect); one that beats the scoring map by
-//!   `REGION_MARGIN` (0.005) becomes the map regions are cut from and the heatmap shows. The
-//!   image score is unchanged.
-//! - Pixel threshold (localisation): the 99.9th percentile of every good validation pixel of
-//!   the region map (the scoring map when there is none).
-//! - Descent target loss: a quantile (default 0.9) of the good validation images' L(z₀); an
-//!   image whose loss reaches it stops descending.
-//! - Descent budget, when calibration may choose it: every candidate budget up to the
-//!   configured one is scored from one descent, each with its best map and score by the
-//!   criterion above, and the smallest budget within `BUDGET_MARGIN` (0.005) of the best
-//!   criterion wins: more iterations must buy detection to be worth their time.
+//! What calibration produces: the thresholds fitted on the validation split (never on test),
+//! stored beside the model as `RUN_DIR/calibration.json`, and the verdict they give. How they
+//! are fitted, and how the map, score and descent budget are chosen, is
+//! [`super::calibrate`]'s; [`Calibration::fit`] turns one set of validation scores into
+//! thresholds.
 
 use std::path::{Path, PathBuf};
 

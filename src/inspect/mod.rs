@@ -3,10 +3,12 @@
 //! Flow: [`model::InspectModel`] loads E, G and D from a run → [`descent`] searches the latent
 //! space of G for each image (z₀ = E(x) or a seeded draw, then Adam on z with early stopping) →
 //! [`score`] turns the residual |x − G(z*)| into a smoothed pixel map and an image score →
-//! [`calibration`] holds the thresholds fitted on the validation split and gives the
-//! [`Verdict`] → [`localise`] cuts the map into regions and names the part each lies on →
-//! [`report`] writes overlays, masks and result lines.
+//! [`calibration`] holds the thresholds ([`calibrate`] fits them on the validation split) and
+//! gives the [`Verdict`] → [`localise`] cuts the map into regions and names the part each lies
+//! on. [`pipeline`] runs these over a batch of images, [`open`] loads a run with its
+//! calibration, [`report`] writes overlays, maps and masks.
 
+pub mod calibrate;
 pub mod calibration;
 pub mod descent;
 pub mod localise;
@@ -16,10 +18,11 @@ pub mod pipeline;
 pub mod report;
 pub mod score;
 
+pub use calibrate::{BUDGET_MARGIN, REGION_MARGIN, budget_candidates};
 pub use calibration::{Calibration, DefectRule, Verdict};
 pub use descent::{DescentConfig, DescentResult, StartMode, TraceFrame, descend, descend_budgets};
 pub use localise::{PartAtlas, Region};
 pub use model::{InspectError, InspectModel};
 pub use open::{OpenOptions, Opened, open_inspector};
-pub use pipeline::{ImageReport, Inspector, InspectorSettings, REGION_MARGIN, budget_candidates};
+pub use pipeline::{ImageReport, Inspector, InspectorSettings};
 pub use score::{ScoreKind, ScoreSettings};

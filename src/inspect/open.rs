@@ -5,11 +5,12 @@ use std::path::{Path, PathBuf};
 
 use burn::tensor::Device;
 
+use super::calibrate::BUDGET_MARGIN;
 use super::calibration::Calibration;
 use super::descent::DescentConfig;
 use super::localise::PartAtlas;
 use super::model::{InspectError, InspectModel};
-use super::pipeline::{BUDGET_MARGIN, Inspector, InspectorSettings};
+use super::pipeline::{Inspector, InspectorSettings};
 
 /// What to open.
 #[derive(Debug, Clone)]

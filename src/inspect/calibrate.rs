@@ -1,0 +1,502 @@
+//! Calibration: fitting an [`Inspector`]'s thresholds, map, score and descent budget on the
+//! validation split of a dataset (never on test). The result is a [`Calibration`], stored
+//! beside the model as `RUN_DIR/calibration.json`.
+//!
+//! # How the thresholds are fitted
+//! - Map and score kind: when the validation split holds defective images, each map variant
+//!   ([`ScoreSettings::candidates`]: absolute or SSIM difference, with or without a one-pixel
+//!   shift tolerance) is scored, and the variant with the highest sum of its best image AUROC
+//!   (good vs defective, over the [`ScoreKind`](super::ScoreKind)s) and its pixel AUROC on the
+//!   defect masks wins, with that score kind; otherwise the configured defaults. With the
+//!   training renders at hand the same variants are also scored pose-normalised (the map less
+//!   the mean map of the four training renders nearest to the reconstruction) and against the
+//!   renders (the image's smallest difference to any of those four renders, see
+//!   [`ScoreSettings::reference`]); either must beat the plain ones by [`POSE_MARGIN`] (0.01)
+//!   of the criterion to be chosen.
+//! - Review threshold: the 95th percentile of the good validation scores, so about one good
+//!   part in twenty goes to a person rather than passing silently near the edge.
+//! - Defect threshold, by [`DefectRule`]: by default, with defective validation images, the
+//!   threshold of maximum F1; without, the largest good score plus half the good scores' 5–95 %
+//!   spread. With a target false-alarm rate r (`--false-alarm-rate`), the lowest threshold that
+//!   at most r of the good validation images reach. Never below review. The good validation
+//!   scores and the F1 threshold are stored, so another rule is applied without refitting.
+//! - Region map (localisation): the scoring map is the one that ranks images best, which is not
+//!   always the one that points at defects best (a pose-normalised map subtracts part of a
+//!   defect that sits where the model is always wrong). With defect masks, the plain variants
+//!   and those against the renders ([`ScoreSettings::region_candidates`]) are also measured at
+//!   the chosen budget by validation pixel AUROC plus the fraction of defective images whose
+//!   map peaks inside the mask (the strongest region is the defect); one that beats the scoring
+//!   map by [`REGION_MARGIN`] (0.005) becomes the map regions are cut from and the heatmap
+//!   shows. The image score is unchanged.
+//! - Pixel threshold (localisation): the 99.9th percentile of every good validation pixel of
+//!   the region map (the scoring map when there is none).
+//! - Descent target loss: a quantile (default 0.9) of the good validation images' L(z₀); an
+//!   image whose loss reaches it stops descending.
+//! - Descent budget, when calibration may choose it: every candidate budget up to the
+//!   configured one is scored from one descent, each with its best map and score by the
+//!   criterion above, and the smallest budget within [`BUDGET_MARGIN`] (0.005) of the best
+//!   criterion wins: more iterations must buy detection to be worth their time.
+
+use std::path::{Path, PathBuf};
+
+use super::calibration::{Calibration, ValidationScores};
+use super::descent::{DescentConfig, DescentResult, descend, descend_budgets};
+use super::model::{InspectError, InspectModel};
+use super::pipeline::Inspector;
+use super::score::{ScoreSettings, image_scores};
+use crate::dataset::Manifest;
+use crate::dataset::layout::{self, Split};
+use crate::imaging::{read_image, read_mask};
+use crate::metrics::{pixel_auroc, quantile};
+
+/// How much more validation image + pixel AUROC a larger descent budget must give than the
+/// smallest one within reach: calibration keeps the smallest budget within this of the best.
+pub const BUDGET_MARGIN: f32 = 0.005;
+
+/// How much more validation pixel AUROC plus peak-on-mask rate a region map must give than the
+/// scoring map to be chosen (it costs a second map per image).
+pub const REGION_MARGIN: f32 = 0.005;
+
+/// How much more validation image + pixel AUROC a pose-normalised map must give than the best
+/// plain one to be chosen (it costs a search through the training renders per image).
+pub const POSE_MARGIN: f32 = 0.01;
+
+/// The descent budgets calibration compares, up to and including `ceiling`.
+pub fn budget_candidates(ceiling: usize) -> Vec<usize> {
+    let mut budgets: Vec<usize> = [0, 1, 2, 5, 10, 20, 50, 100, 200, 500]
+        .into_iter()
+        .filter(|&b| b < ceiling)
+        .collect();
+    budgets.push(ceiling);
+    budgets
+}
+
+/// The validation split in memory.
+struct ValidationSet {
+    manifest_path: PathBuf,
+    /// Flat good images, then flat defective images.
+    good: Vec<f32>,
+    defective: Vec<f32>,
+    /// The mask of each defective image, when it has one.
+    masks: Vec<Option<Vec<u8>>>,
+    n_good: usize,
+    n_defective: usize,
+}
+
+impl ValidationSet {
+    /// Reads the validation images (and defect masks) of the dataset in `dir` at the model's
+    /// size; an error when there is no good one to calibrate on.
+    fn load(dir: &Path, model: &InspectModel) -> Result<Self, InspectError> {
+        let manifest_path = layout::manifest_path(dir);
+        let manifest = Manifest::load(&manifest_path).map_err(|e| InspectError::Invalid {
+            path: manifest_path.clone(),
+            message: e.to_string(),
+        })?;
+        let (size, channels) = (model.image_size(), model.channels());
+        let mut good = Vec::new();
+        let mut defective = Vec::new();
+        let mut masks = Vec::new();
+        for sample in manifest.samples_of(Split::Validation) {
+            let values = read_image(&dir.join(&sample.image), size, channels)?;
+            if sample.id.is_good() {
+                good.extend(values);
+            } else {
+                defective.extend(values);
+                masks.push(match &sample.mask {
+                    Some(rel) => Some(read_mask(&dir.join(rel), size)?),
+                    None => None,
+                });
+            }
+        }
+        let image_len = model.config.image_len();
+        let (n_good, n_defective) = (good.len() / image_len, defective.len() / image_len);
+        if n_good == 0 {
+            return Err(InspectError::Invalid {
+                path: manifest_path,
+                message: "the dataset has no good validation images to calibrate on".into(),
+            });
+        }
+        Ok(Self {
+            manifest_path,
+            good,
+            defective,
+            masks,
+            n_good,
+            n_defective,
+        })
+    }
+}
+
+/// Validation images (flat), their descent results per budget, and whether they are good.
+type Descended<'a> = (&'a Vec<f32>, Vec<Vec<DescentResult>>, bool);
+
+/// A map variant measured for localisation on the validation split.
+#[derive(Debug, Clone, Copy)]
+struct PixelFit {
+    /// Pixel AUROC over the good images and the masked defective ones.
+    auroc: f32,
+    /// The fraction of masked defective images whose map peaks inside the mask: how often the
+    /// strongest region is the defect.
+    peak_hits: f32,
+    threshold: f32,
+    floor: f32,
+}
+
+impl PixelFit {
+    /// What a region map is chosen by: pointing at defect pixels overall (pixel AUROC) and
+    /// at each image's defect first (peak on the mask).
+    fn merit(&self) -> f32 {
+        self.auroc + self.peak_hits
+    }
+}
+
+/// The region map chosen for localisation: the peak-on-mask rate of every variant measured,
+/// for the record, and the variant that beat the scoring map, if one did.
+type RegionChoice = (Vec<(String, f32)>, Option<(ScoreSettings, PixelFit)>);
+
+impl Inspector {
+    /// Fits the thresholds on the validation split of the dataset in `dir` (good images, plus
+    /// defective ones when present), keeps the calibration and returns it.
+    pub fn calibrate(&mut self, dir: &Path) -> Result<&Calibration, InspectError> {
+        let set = ValidationSet::load(dir, &self.model)?;
+        let mut descent = self.calibration_descent(&set);
+        // The ceiling, not a budget an earlier calibration chose and `adopt` installed.
+        let ceiling = self
+            .calibration
+            .as_ref()
+            .and_then(|c| c.budget_ceiling)
+            .filter(|_| self.settings.choose_budget)
+            .unwrap_or(descent.max_iterations);
+        descent.max_iterations = ceiling;
+        let budgets = if self.settings.choose_budget && set.n_defective > 0 {
+            budget_candidates(ceiling)
+        } else {
+            vec![ceiling]
+        };
+        let mut descended = Vec::new();
+        for (images, count, is_good) in [
+            (&set.good, set.n_good, true),
+            (&set.defective, set.n_defective, false),
+        ] {
+            if count > 0 {
+                let results = descend_budgets(&self.model, images, count, &descent, &budgets, None);
+                descended.push((images, results, is_good));
+            }
+        }
+        let per_budget = self.fit_each_budget(&descended, &set, &descent, &budgets);
+        let budget_scores: Vec<(usize, f32)> = per_budget
+            .iter()
+            .filter(|(c, _)| c.is_finite())
+            .map(|(c, fitted)| (fitted.descent.max_iterations, *c))
+            .collect();
+        // More iterations cost time on every image: a larger budget must be worth it.
+        let top = per_budget
+            .iter()
+            .map(|(c, _)| *c)
+            .fold(f32::NEG_INFINITY, f32::max);
+        let calibration = per_budget
+            .into_iter()
+            .find(|(c, _)| *c >= top - BUDGET_MARGIN)
+            .map(|(_, c)| c)
+            .ok_or_else(|| InspectError::Invalid {
+                path: set.manifest_path.clone(),
+                message: "no finite validation score to calibrate on".into(),
+            })?;
+        let calibration = self.with_region_map(calibration, &descended, &set.masks, &budgets);
+        let calibration = Calibration {
+            data_dir: Some(std::path::absolute(dir).unwrap_or_else(|_| dir.to_path_buf())),
+            budget_ceiling: self.settings.choose_budget.then_some(ceiling),
+            budget_scores: if budgets.len() > 1 {
+                budget_scores
+            } else {
+                Vec::new()
+            },
+            good_stop_quantile: self.settings.good_stop_quantile,
+            ..calibration
+        };
+        // Fitted with the F1 rule, which keeps what any other rule needs.
+        let calibration = calibration
+            .with_rule(self.settings.defect_rule)
+            .unwrap_or(calibration);
+        Ok(self.adopt(calibration))
+    }
+
+    /// Keeps `calibration` and inspects with what it fitted: its target loss, and its descent
+    /// budget when the settings let calibration choose it.
+    pub fn adopt(&mut self, calibration: Calibration) -> &Calibration {
+        self.settings.descent.target_loss = calibration.descent.target_loss;
+        if self.settings.choose_budget && calibration.budget_ceiling.is_some() {
+            self.settings.descent.max_iterations = calibration.descent.max_iterations;
+        }
+        self.calibration.insert(calibration)
+    }
+
+    /// The descent calibration measures with: the settings' without a time limit (thresholds
+    /// come from complete descents), with the target loss fitted as the configured quantile of
+    /// the good validation images' L(z₀).
+    fn calibration_descent(&self, set: &ValidationSet) -> DescentConfig {
+        let mut descent = DescentConfig {
+            time_limit_ms: None,
+            target_loss: None,
+            ..self.settings.descent
+        };
+        if let Some(q) = self.settings.good_stop_quantile {
+            let start = DescentConfig {
+                max_iterations: 0,
+                ..descent
+            };
+            let initial: Vec<f32> = descend(&self.model, &set.good, set.n_good, &start, None)
+                .iter()
+                .map(|r| r.initial_loss)
+                .filter(|l| l.is_finite())
+                .collect();
+            if !initial.is_empty() {
+                descent.target_loss = Some(quantile(&initial, q));
+            }
+        }
+        descent
+    }
+
+    /// The best calibration at each budget, with its criterion. Every map variant is scored
+    /// from the same reconstructions, at every budget. With defective images the variant wins
+    /// whose best image AUROC plus pixel AUROC (on the masks) is highest, so the map that ranks
+    /// images well must also point at the defect (the default variant wins ties).
+    fn fit_each_budget(
+        &self,
+        descended: &[Descended<'_>],
+        set: &ValidationSet,
+        descent: &DescentConfig,
+        budgets: &[usize],
+    ) -> Vec<(f32, Calibration)> {
+        let candidates = if set.n_defective > 0 {
+            self.settings.score.candidates_with(self.atlas().is_some())
+        } else {
+            vec![self.settings.score]
+        };
+        let mut per_budget = Vec::new();
+        for (b, &budget) in budgets.iter().enumerate() {
+            let at_budget = DescentConfig {
+                max_iterations: budget,
+                ..*descent
+            };
+            let mut auroc = Vec::new();
+            let mut best_here: Option<(f32, Calibration)> = None;
+            for &settings in &candidates {
+                let Some((criterion, fitted)) =
+                    self.fit_variant(descended, &set.masks, b, at_budget, settings, &mut auroc)
+                else {
+                    continue;
+                };
+                if best_here.as_ref().is_none_or(|(c, _)| criterion > *c) {
+                    best_here = Some((criterion, fitted));
+                }
+            }
+            let Some((criterion, fitted)) = best_here else {
+                continue;
+            };
+            // The AUROC of every variant at this budget, for the record.
+            per_budget.push((criterion, Calibration { auroc, ..fitted }));
+        }
+        per_budget
+    }
+
+    /// The calibration fitted with the map `settings` from the results at budget index `b`, and
+    /// its criterion (best image AUROC + pixel AUROC, less [`POSE_MARGIN`] for a map made with
+    /// the training renders; `-inf` when undefined); the variant's AUROCs are added to
+    /// `auroc`. `None` when nothing could be fitted.
+    fn fit_variant(
+        &self,
+        descended: &[Descended<'_>],
+        masks: &[Option<Vec<u8>>],
+        b: usize,
+        at_budget: DescentConfig,
+        settings: ScoreSettings,
+        auroc: &mut Vec<(String, f32)>,
+    ) -> Option<(f32, Calibration)> {
+        let mut scores = ValidationScores::default();
+        let (mut pixel_scores, mut pixel_labels) = (Vec::new(), Vec::new());
+        for (images, results, is_good) in descended {
+            let results = &results[b];
+            let reconstructions: Vec<&[f32]> = results
+                .iter()
+                .map(|r| r.reconstruction.as_slice())
+                .collect();
+            let maps = self.maps(images, &reconstructions, &settings);
+            for (i, (result, map)) in results.iter().zip(maps).enumerate() {
+                let row = image_scores(result.loss, &map, &settings);
+                if *is_good {
+                    scores.good.push(row);
+                    scores.good_pixels.extend(&map);
+                    pixel_scores.extend(&map);
+                    pixel_labels.extend(std::iter::repeat_n(false, map.len()));
+                } else {
+                    scores.defective.push(row);
+                    if let Some(mask) = &masks[i] {
+                        pixel_scores.extend(&map);
+                        pixel_labels.extend(mask.iter().map(|&m| m > 0));
+                    }
+                }
+            }
+        }
+        let pixel_auroc = if pixel_labels.contains(&true) {
+            pixel_auroc(&pixel_scores, &pixel_labels) as f32
+        } else {
+            0.0
+        };
+        let fitted = Calibration::fit(
+            &scores,
+            self.settings.default_score_kind,
+            self.model.step,
+            at_budget,
+            settings,
+        )?;
+        let chosen = fitted
+            .auroc
+            .iter()
+            .find(|(name, _)| name == fitted.score_kind.as_str())
+            .map_or(f32::NEG_INFINITY, |(_, a)| *a);
+        // Only defined values are recorded: JSON has no NaN.
+        for (name, a) in fitted.auroc.iter().filter(|(_, a)| a.is_finite()) {
+            auroc.push((format!("{} {name}", settings.map_name()), *a));
+        }
+        if pixel_auroc.is_finite() {
+            auroc.push((format!("{} pixel", settings.map_name()), pixel_auroc));
+        }
+        // A map made with the training renders costs a search through them per image: it
+        // must be worth POSE_MARGIN more than a plain one.
+        let chosen = chosen + pixel_auroc
+            - if settings.needs_renders() {
+                POSE_MARGIN
+            } else {
+                0.0
+            };
+        // An undefined AUROC never wins, and never blocks a later variant.
+        let chosen = if chosen.is_finite() {
+            chosen
+        } else {
+            f32::NEG_INFINITY
+        };
+        Some((chosen, fitted))
+    }
+
+    /// `calibration` with the region map localisation should use: the plain variant (or one
+    /// against the renders) that points at the defects best, when it beats the scoring map by
+    /// [`REGION_MARGIN`]; every variant's peak-on-mask rate is recorded either way.
+    fn with_region_map(
+        &self,
+        calibration: Calibration,
+        descended: &[Descended<'_>],
+        masks: &[Option<Vec<u8>>],
+        budgets: &[usize],
+    ) -> Calibration {
+        let region = budgets
+            .iter()
+            .position(|&b| b == calibration.descent.max_iterations)
+            .and_then(|b| self.choose_region_map(&calibration, descended, masks, b));
+        let (peak_hits, region) = region.unwrap_or_default();
+        let calibration = Calibration {
+            auroc: calibration.auroc.into_iter().chain(peak_hits).collect(),
+            ..calibration
+        };
+        match region {
+            Some((settings, fit)) => {
+                let mut auroc = calibration.auroc;
+                auroc.push((format!("region {} pixel", settings.map_name()), fit.auroc));
+                Calibration {
+                    region_map: Some(settings),
+                    region_floor: Some(fit.floor),
+                    pixel_threshold: fit.threshold,
+                    auroc,
+                    ..calibration
+                }
+            }
+            None => calibration,
+        }
+    }
+
+    /// Measures the scoring map and the region candidates at budget index `b`; `None` when
+    /// the scoring map itself cannot be measured.
+    fn choose_region_map(
+        &self,
+        calibration: &Calibration,
+        descended: &[Descended<'_>],
+        masks: &[Option<Vec<u8>>],
+        b: usize,
+    ) -> Option<RegionChoice> {
+        let chosen = calibration.score;
+        // The scoring map's own fit first; a candidate that cannot be fitted is left out, it
+        // does not end the choice.
+        let mut measured = vec![(chosen, self.pixel_fit(descended, masks, b, &chosen)?)];
+        for settings in chosen.region_candidates(self.atlas().is_some()) {
+            if measured.iter().all(|(s, _)| *s != settings)
+                && let Some(fit) = self.pixel_fit(descended, masks, b, &settings)
+            {
+                measured.push((settings, fit));
+            }
+        }
+        let scoring = measured.first()?.1.merit();
+        let hits: Vec<(String, f32)> = measured
+            .iter()
+            .map(|(s, fit)| (format!("{} peak-on-mask", s.map_name()), fit.peak_hits))
+            .collect();
+        let best = measured
+            .into_iter()
+            .skip(1)
+            .filter(|(_, fit)| fit.merit() > scoring + REGION_MARGIN)
+            .max_by(|a, b| a.1.merit().total_cmp(&b.1.merit()));
+        Some((hits, best))
+    }
+
+    /// The validation pixel AUROC of the map made by `settings` from the reconstructions at
+    /// budget index `b` (good images count all their pixels as clean, defective ones the pixels
+    /// of their masks), its pixel threshold and the 95th percentile of the good images' map
+    /// maxima; `None` without masks or with a non-finite map.
+    fn pixel_fit(
+        &self,
+        descended: &[Descended<'_>],
+        masks: &[Option<Vec<u8>>],
+        b: usize,
+        settings: &ScoreSettings,
+    ) -> Option<PixelFit> {
+        let (mut scores, mut labels, mut good_pixels, mut peaks) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        let (mut hits, mut masked) = (0usize, 0usize);
+        for (images, results, is_good) in descended {
+            let reconstructions: Vec<&[f32]> = results
+                .get(b)?
+                .iter()
+                .map(|r| r.reconstruction.as_slice())
+                .collect();
+            for (i, map) in self
+                .maps(images, &reconstructions, settings)
+                .into_iter()
+                .enumerate()
+            {
+                if map.iter().any(|v| !v.is_finite()) {
+                    return None;
+                }
+                if *is_good {
+                    peaks.push(map.iter().copied().fold(f32::NEG_INFINITY, f32::max));
+                    good_pixels.extend(&map);
+                    labels.extend(std::iter::repeat_n(false, map.len()));
+                    scores.extend(map);
+                } else if let Some(mask) = masks.get(i).and_then(Option::as_ref) {
+                    let peak = (0..map.len()).max_by(|&a, &b| map[a].total_cmp(&map[b]));
+                    hits += usize::from(peak.is_some_and(|p| mask.get(p).is_some_and(|&m| m > 0)));
+                    masked += 1;
+                    labels.extend(mask.iter().map(|&m| m > 0));
+                    scores.extend(map);
+                }
+            }
+        }
+        if !labels.contains(&true) || good_pixels.is_empty() {
+            return None;
+        }
+        Some(PixelFit {
+            auroc: pixel_auroc(&scores, &labels) as f32,
+            peak_hits: hits as f32 / masked.max(1) as f32,
+            threshold: quantile(&good_pixels, 0.999),
+            floor: quantile(&peaks, 0.95),
+        })
+    }
+}
