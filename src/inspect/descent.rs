@@ -202,6 +202,84 @@ struct Snapshot {
 }
 
 impl Track {
+    /// A descent starting at `z`, with a slot for each of `budgets` smaller budgets.
+    fn new(z: Vec<f32>, budgets: usize) -> Self {
+        let latent = z.len();
+        Self {
+            best_z: z.clone(),
+            z,
+            m: vec![0.0; latent],
+            v: vec![0.0; latent],
+            best_loss: f32::INFINITY,
+            best_reconstruction: Vec::new(),
+            losses: Vec::new(),
+            iterations: 0,
+            timed_out: false,
+            snapshots: (0..budgets).map(|_| None).collect(),
+        }
+    }
+
+    /// Records the evaluation of `iteration` (its loss and G(z)): keeps the best point, takes
+    /// the snapshot of a smaller budget that ends here, and says whether to go on.
+    fn record(
+        &mut self,
+        value: f32,
+        reconstruction: &[f32],
+        iteration: usize,
+        budgets: &[usize],
+        config: &DescentConfig,
+    ) -> bool {
+        self.losses.push(value);
+        if value < self.best_loss || self.best_reconstruction.is_empty() {
+            // The first evaluation is kept even when its loss is not finite, so every result
+            // has a reconstruction (of z₀ then).
+            if value < self.best_loss {
+                self.best_loss = value;
+            }
+            self.best_z.clone_from(&self.z);
+            self.best_reconstruction.clear();
+            self.best_reconstruction.extend_from_slice(reconstruction);
+        }
+        self.iterations = iteration;
+        for (slot, _) in self
+            .snapshots
+            .iter_mut()
+            .zip(budgets)
+            .filter(|&(_, &b)| b == iteration && b < config.max_iterations)
+        {
+            *slot = Some(Snapshot {
+                z: self.best_z.clone(),
+                loss: self.best_loss,
+                reconstruction: self.best_reconstruction.clone(),
+                iterations: iteration,
+                evaluated: self.losses.len(),
+            });
+        }
+        // A non-finite loss cannot be descended further; the caller sees it in `loss`.
+        let stop = iteration == config.max_iterations
+            || !value.is_finite()
+            || config.target_loss.is_some_and(|t| self.best_loss <= t)
+            || stalled(&self.losses, config.patience, config.tolerance);
+        !stop
+    }
+
+    /// One Adam update of z with `gradient`, the `t`-th (from 1).
+    fn adam_step(&mut self, gradient: &[f32], t: i32, config: &DescentConfig) {
+        let (b1, b2) = (config.beta1, config.beta2);
+        let (c1, c2) = (1.0 - b1.powi(t), 1.0 - b2.powi(t));
+        let Track { z, m, v, .. } = self;
+        for (((z, m), v), g) in z
+            .iter_mut()
+            .zip(m.iter_mut())
+            .zip(v.iter_mut())
+            .zip(gradient)
+        {
+            *m = b1 * *m + (1.0 - b1) * g;
+            *v = b2 * *v + (1.0 - b2) * g * g;
+            *z -= config.learning_rate * (*m / c1) / ((*v / c2).sqrt() + 1e-8);
+        }
+    }
+
     fn result(&self, snapshot: Option<&Snapshot>) -> DescentResult {
         let finite = |loss: f32| if loss.is_finite() { loss } else { f32::NAN };
         let initial_loss = self.losses.first().copied().unwrap_or(f32::NAN);
@@ -228,6 +306,45 @@ impl Track {
     }
 }
 
+/// z₀ of `n` images: E(x), or the same seeded draw for every image.
+fn start_codes(model: &InspectModel, images: &[f32], n: usize, start: StartMode) -> Vec<f32> {
+    let latent = model.latent_dim();
+    match start {
+        StartMode::Encoder => model.encode(images, n),
+        StartMode::Seed { seed } => {
+            let draw = Rng::for_stream(seed, "descent-start").normals_f32(latent);
+            draw.iter().copied().cycle().take(n * latent).collect()
+        }
+    }
+}
+
+/// L(z) per image (`[k, 1]`) of the `k` images `x` against their G(z) `generated`: the pixel
+/// term, plus the feature term when D and f(x) are there.
+fn descent_loss(
+    model: &InspectModel,
+    x: &Tensor<4>,
+    fx: Option<&Tensor<4>>,
+    generated: Tensor<4>,
+    lambda: f32,
+) -> Tensor<2> {
+    let k = x.dims()[0];
+    let image_len = model.config.image_len();
+    let pixel = (x.clone() - generated.clone())
+        .abs()
+        .reshape([k, image_len])
+        .mean_dim(1);
+    match (&model.discriminator, fx) {
+        (Some(d), Some(fx)) => {
+            let fg = d.forward(generated).features;
+            let [_, c, h, w] = fg.dims();
+            let feature = (fx.clone() - fg).abs().reshape([k, c * h * w]).mean_dim(1);
+            pixel.mul_scalar(1.0 - lambda) + feature.mul_scalar(lambda)
+        }
+        _ => pixel,
+    }
+}
+
+/// Descends one batch of `n` images (`offset` is the first one's index, for the trace).
 fn descend_batch(
     model: &InspectModel,
     images: &[f32],
@@ -245,42 +362,20 @@ fn descend_batch(
     let pixels = model.image_size() * model.image_size();
     // Without a step to take and without a caller for L(z₀), only G(E(x)) is made.
     let skip_loss = config.max_iterations == 0 && !config.loss_without_steps && trace.is_none();
-    let x_all = model.images_tensor(images, n, device);
+    let mut x = model.images_tensor(images, n, device);
     // f(x) does not depend on z: computed once.
-    let fx_all = model
+    let mut fx = model
         .discriminator
         .as_ref()
         .filter(|_| config.lambda > 0.0 && !skip_loss)
-        .map(|d| d.forward(x_all.clone()).features);
+        .map(|d| d.forward(x.clone()).features);
 
-    let z0 = match config.start {
-        StartMode::Encoder => model.encode(images, n),
-        StartMode::Seed { seed } => {
-            let draw = Rng::for_stream(seed, "descent-start").normals_f32(latent);
-            draw.iter().copied().cycle().take(n * latent).collect()
-        }
-    };
-    let mut tracks: Vec<Track> = (0..n)
-        .map(|i| {
-            let z = z0[i * latent..(i + 1) * latent].to_vec();
-            Track {
-                best_z: z.clone(),
-                z,
-                m: vec![0.0; latent],
-                v: vec![0.0; latent],
-                best_loss: f32::INFINITY,
-                best_reconstruction: Vec::new(),
-                losses: Vec::new(),
-                iterations: 0,
-                timed_out: false,
-                snapshots: budgets.iter().map(|_| None).collect(),
-            }
-        })
+    let z0 = start_codes(model, images, n, config.start);
+    let mut tracks: Vec<Track> = z0
+        .chunks_exact(latent)
+        .map(|z| Track::new(z.to_vec(), budgets.len()))
         .collect();
-
     let mut active: Vec<usize> = (0..n).collect();
-    let mut x = x_all.clone();
-    let mut fx = fx_all.clone();
     for iteration in 0..=config.max_iterations {
         let k = active.len();
         let z_values: Vec<f32> = active
@@ -306,21 +401,9 @@ fn descend_batch(
             }
             break;
         }
-        let pixel = (x.clone() - generated.clone())
-            .abs()
-            .reshape([k, image_len])
-            .mean_dim(1);
-        let loss = match (&model.discriminator, &fx) {
-            (Some(d), Some(fx)) => {
-                let fg = d.forward(generated.clone()).features;
-                let [_, c, h, w] = fg.dims();
-                let feature = (fx.clone() - fg).abs().reshape([k, c * h * w]).mean_dim(1);
-                pixel.mul_scalar(1.0 - config.lambda) + feature.mul_scalar(config.lambda)
-            }
-            _ => pixel,
-        };
+        let loss = descent_loss(model, &x, fx.as_ref(), generated.clone(), config.lambda);
         let loss_values = to_vec(loss.clone().inner());
-        let recon = to_vec(generated.clone().inner());
+        let recon = to_vec(generated.inner());
 
         if let Some(trace) = trace.as_deref_mut() {
             for (row, &i) in active.iter().enumerate() {
@@ -343,43 +426,8 @@ fn descend_batch(
 
         let mut still_active = Vec::with_capacity(k);
         for (row, &i) in active.iter().enumerate() {
-            let track = &mut tracks[i];
-            let value = loss_values[row];
-            track.losses.push(value);
-            let row_reconstruction = &recon[row * image_len..(row + 1) * image_len];
-            if value < track.best_loss || track.best_reconstruction.is_empty() {
-                // The first evaluation is kept even when its loss is not finite, so every
-                // result has a reconstruction (of z₀ then).
-                if value < track.best_loss {
-                    track.best_loss = value;
-                }
-                track.best_z.clone_from(&track.z);
-                track.best_reconstruction.clear();
-                track
-                    .best_reconstruction
-                    .extend_from_slice(row_reconstruction);
-            }
-            track.iterations = iteration;
-            for (slot, _) in track
-                .snapshots
-                .iter_mut()
-                .zip(budgets)
-                .filter(|&(_, &b)| b == iteration && b < config.max_iterations)
-            {
-                *slot = Some(Snapshot {
-                    z: track.best_z.clone(),
-                    loss: track.best_loss,
-                    reconstruction: track.best_reconstruction.clone(),
-                    iterations: iteration,
-                    evaluated: track.losses.len(),
-                });
-            }
-            // A non-finite loss cannot be descended further; the caller sees it in `loss`.
-            let stop = iteration == config.max_iterations
-                || !value.is_finite()
-                || config.target_loss.is_some_and(|t| track.best_loss <= t)
-                || stalled(&track.losses, config.patience, config.tolerance);
-            if !stop {
+            let reconstruction = &recon[row * image_len..(row + 1) * image_len];
+            if tracks[i].record(loss_values[row], reconstruction, iteration, budgets, config) {
                 still_active.push(row);
             }
         }
@@ -408,17 +456,8 @@ fn descend_batch(
         };
         let gradient = to_vec(gradient);
         let t = (iteration + 1) as i32;
-        let (b1, b2) = (config.beta1, config.beta2);
-        let (c1, c2) = (1.0 - b1.powi(t), 1.0 - b2.powi(t));
         for &row in &still_active {
-            let track = &mut tracks[active[row]];
-            let g = &gradient[row * latent..(row + 1) * latent];
-            let Track { z, m, v, .. } = track;
-            for (((z, m), v), g) in z.iter_mut().zip(m.iter_mut()).zip(v.iter_mut()).zip(g) {
-                *m = b1 * *m + (1.0 - b1) * g;
-                *v = b2 * *v + (1.0 - b2) * g * g;
-                *z -= config.learning_rate * (*m / c1) / ((*v / c2).sqrt() + 1e-8);
-            }
+            tracks[active[row]].adam_step(&gradient[row * latent..(row + 1) * latent], t, config);
         }
         if still_active.len() != k {
             let rows: Vec<i64> = still_active.iter().map(|&r| r as i64).collect();
