@@ -40,5 +40,3 @@ pub mod eval;
 pub mod gui;
 
 pub mod cli;
-
-pub mod fuzz;

@@ -1,11 +1,15 @@
 //! Every loader survives a fixed run of mutated inputs: no panic, and every refusal names the
-//! file (`unseen::fuzz`). Longer runs: `cargo run --example fuzz`.
+//! file (the fuzzer of `examples/fuzz/`). Longer runs: `cargo run --example fuzz`.
 #![allow(clippy::unwrap_used)]
 
+// The example's fuzzer, compiled into this test too; the test leaves some of it unused.
+#[allow(dead_code)]
+#[path = "../examples/fuzz/fuzzer.rs"]
+mod fuzzer;
 mod train_common;
 
+use fuzzer::{Target, fuzz, seeds_from_dir};
 use train_common::Fixture;
-use unseen::fuzz::{Target, fuzz, seeds_from_dir};
 
 #[test]
 fn loaders_never_panic_and_always_name_the_file() {

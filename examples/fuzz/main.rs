@@ -1,4 +1,5 @@
-//! Fuzzes the loaders of everything unseen reads (see `unseen::fuzz`).
+//! Fuzzes the loaders of everything unseen reads (the fuzzer is `fuzzer.rs` beside this file,
+//! which `tests/fuzz.rs` also runs).
 //!
 //! `cargo run --example fuzz -- [--target NAME|all] [--iterations N] [--seed S]
 //! [--corpus DIR] [--out DIR]`
@@ -6,13 +7,14 @@
 //! `--corpus` adds valid files found under DIR (a dataset or run folder) to the built-in
 //! seeds; inputs that break a property are written to `--out` (default `fuzz-findings/`).
 
-#[path = "common/flags.rs"]
+#[path = "../common/flags.rs"]
 mod flags;
+mod fuzzer;
 
 use std::path::PathBuf;
 use std::time::Instant;
 
-use unseen::fuzz::{Target, fuzz, seeds_from_dir};
+use fuzzer::{Target, fuzz, seeds_from_dir};
 
 fn main() -> anyhow::Result<()> {
     let mut targets = Target::ALL.to_vec();
@@ -55,7 +57,12 @@ fn main() -> anyhow::Result<()> {
             std::fs::create_dir_all(&out)?;
             let path = out.join(format!("{}-{i:02}.bin", target.name()));
             std::fs::write(&path, &finding.input)?;
-            println!("  {}: {}", path.display(), finding.message);
+            let kind = if finding.panicked {
+                "panic"
+            } else {
+                "unnamed file"
+            };
+            println!("  {} ({kind}): {}", path.display(), finding.message);
         }
         total_findings += stats.findings_total;
     }

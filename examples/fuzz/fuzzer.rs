@@ -13,13 +13,14 @@
 //! coverage-guided (cargo-fuzz needs a nightly, instrumented build of the whole stack), so it
 //! leans on structure-aware mutations instead.
 //!
-//! `cargo run --example fuzz` drives it from the command line; `tests/fuzz.rs` runs every target
-//! for a fixed number of executions.
+//! It lives with the example rather than in the library: `cargo run --example fuzz` drives it
+//! from the command line, and `tests/fuzz.rs` compiles it in to run every target for a fixed
+//! number of executions.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
 
-use crate::rng::Rng;
+use unseen::rng::Rng;
 
 /// What is fuzzed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -73,24 +74,24 @@ impl Target {
     pub fn builtin_seeds(self) -> Vec<Vec<u8>> {
         match self {
             Self::Recipe => vec![
-                crate::dataset::recipe::CAP_DEFAULT_RECIPE.into(),
-                crate::dataset::recipe::CAP_EVAL_RECIPE.into(),
+                unseen::dataset::recipe::CAP_DEFAULT_RECIPE.into(),
+                unseen::dataset::recipe::CAP_EVAL_RECIPE.into(),
             ],
-            Self::Product => vec![crate::product::BUILTIN_CAP_TOML.into()],
-            Self::TrainConfig => vec![crate::train::TrainConfig::default().to_toml().into_bytes()],
+            Self::Product => vec![unseen::product::BUILTIN_CAP_TOML.into()],
+            Self::TrainConfig => vec![unseen::train::TrainConfig::default().to_toml().into_bytes()],
             Self::Manifest => Vec::new(),
             Self::Calibration => {
-                let scores = crate::inspect::calibration::ValidationScores {
+                let scores = unseen::inspect::calibration::ValidationScores {
                     good: (0..10).map(|i| [i as f32 * 0.01; 3]).collect(),
                     defective: vec![[0.5; 3]],
                     good_pixels: vec![0.1, 0.2],
                 };
-                crate::inspect::Calibration::fit(
+                unseen::inspect::Calibration::fit(
                     &scores,
-                    crate::inspect::ScoreKind::MapMax,
+                    unseen::inspect::ScoreKind::MapMax,
                     1,
-                    crate::inspect::DescentConfig::default(),
-                    crate::inspect::ScoreSettings::default(),
+                    unseen::inspect::DescentConfig::default(),
+                    unseen::inspect::ScoreSettings::default(),
                 )
                 .and_then(|c| serde_json::to_vec_pretty(&c).ok())
                 .into_iter()
@@ -126,32 +127,32 @@ impl Target {
     /// Loads `path` the way the commands do. `Err` is the loader's error message.
     fn load(self, path: &Path) -> Result<(), String> {
         match self {
-            Self::Recipe => crate::dataset::Recipe::load(path)
+            Self::Recipe => unseen::dataset::Recipe::load(path)
                 .map(drop)
                 .map_err(|e| e.to_string()),
-            Self::Product => crate::product::ProductSpec::load(&path.display().to_string(), None)
+            Self::Product => unseen::product::ProductSpec::load(&path.display().to_string(), None)
                 .map(drop)
                 .map_err(|e| e.to_string()),
-            Self::TrainConfig => crate::train::TrainConfig::load_toml(path)
+            Self::TrainConfig => unseen::train::TrainConfig::load_toml(path)
                 .map(drop)
                 .map_err(|e| e.to_string()),
             Self::Manifest => {
-                crate::dataset::Manifest::load(path).map_err(|e| e.to_string())?;
+                unseen::dataset::Manifest::load(path).map_err(|e| e.to_string())?;
                 let dir = path.parent().unwrap_or(Path::new("."));
-                crate::train::data::DatasetInfo::open(dir)
+                unseen::train::data::DatasetInfo::open(dir)
                     .map(drop)
                     .map_err(|e| e.to_string())
             }
-            Self::Calibration => crate::inspect::Calibration::load(path)
+            Self::Calibration => unseen::inspect::Calibration::load(path)
                 .map(drop)
                 .map_err(|e| e.to_string()),
             Self::Image => {
-                let image = crate::imaging::decode_image(path).map_err(|e| e.to_string())?;
+                let image = unseen::imaging::decode_image(path).map_err(|e| e.to_string())?;
                 let (w, h) = (image.width() as usize, image.height() as usize);
                 if w == h {
-                    crate::imaging::read_image(path, w, 1).map_err(|e| e.to_string())?;
-                    crate::imaging::read_image(path, w, 3).map_err(|e| e.to_string())?;
-                    crate::imaging::read_mask(path, w).map_err(|e| e.to_string())?;
+                    unseen::imaging::read_image(path, w, 1).map_err(|e| e.to_string())?;
+                    unseen::imaging::read_image(path, w, 3).map_err(|e| e.to_string())?;
+                    unseen::imaging::read_mask(path, w).map_err(|e| e.to_string())?;
                 }
                 Ok(())
             }
@@ -290,7 +291,7 @@ fn mutate(rng: &mut Rng, seed: &[u8], text: bool, image: bool) -> Vec<u8> {
                 let sides = [0u32, 1, 2, 31, 32, 33, 64, 16_385, 100_000, u32::MAX];
                 let w = sides[pick(rng, sides.len())];
                 let h = sides[pick(rng, sides.len())];
-                data = crate::imaging::decode::with_png_size(&data, w, h);
+                data = unseen::imaging::decode::with_png_size(&data, w, h);
             }
             7 if len > 0 => {
                 // Overwrite a little-endian or big-endian 32-bit field with a boundary value.
