@@ -8,7 +8,6 @@
 use std::fmt;
 use std::str::FromStr;
 
-use burn::tensor::wgpu::WgpuSetup;
 use burn::tensor::{Device, DeviceKind};
 
 /// What the user asked for (`--device auto|gpu|cpu`).
@@ -97,37 +96,6 @@ pub fn select_device(choice: ComputeDevice) -> Result<SelectedDevice, ComputeErr
         },
         ComputeDevice::Gpu => find_gpu_adapter().map(|gpu| wgpu_device(&gpu)),
     }
-}
-
-/// Makes burn compute on an application's existing wgpu device (eframe's, in the GUI), so
-/// rendering, training and display share one GPU. Register each device once and clone the
-/// returned [`Device`]: every call registers a new runtime.
-pub fn device_from_wgpu(
-    instance: wgpu::Instance,
-    adapter: wgpu::Adapter,
-    device: wgpu::Device,
-    queue: wgpu::Queue,
-) -> Result<SelectedDevice, ComputeError> {
-    let info = adapter.get_info();
-    let setup = WgpuSetup {
-        instance,
-        adapter,
-        device,
-        queue,
-        backend: info.backend,
-    };
-    let device = Device::wgpu_options()
-        .setup(setup)
-        .init()
-        .map_err(|e| ComputeError::Wgpu {
-            adapter: info.name.clone(),
-            message: e.to_string(),
-        })?;
-    Ok(SelectedDevice {
-        device,
-        description: format!("wgpu on {}", info.name),
-        is_gpu: info.device_type != wgpu::DeviceType::Cpu,
-    })
 }
 
 /// Finds the best non-CPU adapter, looking through the graphics APIs in the order burn's

@@ -1,5 +1,8 @@
-//! The wgpu device: created headless for the command line, or adopted from eframe in the GUI so
-//! that rendering, training and display share one device.
+//! A wgpu adapter, device and queue for rendering. The command line and the workbench both
+//! open one headless: the workbench's window draws with a device of its own, because wgpu 30
+//! fails a surface reconfigure while another thread submits to the window's device (see
+//! `gui::Workbench::new`); [`Gpu::from_parts`] wraps a device made elsewhere, which the
+//! workbench uses to describe its window's adapter.
 
 use std::sync::Arc;
 
@@ -39,7 +42,7 @@ impl Gpu {
         Ok(Self::from_parts(adapter, device, queue))
     }
 
-    /// Adopts a device created elsewhere (eframe's).
+    /// Wraps a device created elsewhere (e.g. eframe's).
     pub fn from_parts(adapter: wgpu::Adapter, device: wgpu::Device, queue: wgpu::Queue) -> Self {
         let info = Arc::new(adapter.get_info());
         Self {
