@@ -7,10 +7,10 @@ mod train_common;
 use std::path::Path;
 
 use train_common::*;
+use unseen::cli::inspect::OutputFormat;
 use unseen::cli::inspect::{
     BudgetArg, InspectArgs, ModeArg, parse_false_alarm_rate, run_inspect_cli,
 };
-use unseen::inspect::report::OutputFormat;
 use unseen::inspect::{Calibration, DefectRule};
 
 fn args(run: &Path, data: Option<&Path>, inputs: Vec<std::path::PathBuf>) -> InspectArgs {
@@ -161,10 +161,45 @@ fn inspect_cli_calibrates_writes_outputs_and_fails_on_defects() {
 
     let garbage = out.path().join("garbage.png");
     std::fs::write(&garbage, b"nope").unwrap();
-    let mut bad = args(run.path(), None, vec![garbage]);
+    let mut bad = args(run.path(), None, vec![garbage.clone()]);
     bad.fail_on_defect = true;
     assert!(
         run_inspect_cli(bad).is_err(),
         "an unreadable image must not pass"
     );
+
+    // The exit codes a line sees, from the command itself.
+    let unseen = |extra: &[&Path]| {
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_unseen"));
+        command.args(["inspect", "--device", "cpu", "--format", "csv"]);
+        command.arg("--model").arg(run.path());
+        command.args(extra);
+        command.output().unwrap()
+    };
+    let code = |output: &std::process::Output| output.status.code();
+    assert_eq!(code(&unseen(&[&test_dir.join("good")])), Some(0));
+    let fail_on_defect = Path::new("--fail-on-defect");
+    assert_eq!(code(&unseen(&[fail_on_defect, &garbage])), Some(4));
+    let bulge = unseen(&[fail_on_defect, &test_dir.join("bulge")]);
+    let lines = String::from_utf8(bulge.stdout.clone()).unwrap();
+    let expected = if lines.contains(",defect,") { 3 } else { 4 };
+    assert_eq!(code(&bulge), Some(expected), "{lines}");
+    let missing = unseen(&[&out.path().join("missing.png")]);
+    assert_eq!(
+        code(&missing),
+        Some(0),
+        "a missing image is reported, not fatal"
+    );
+    let no_model = std::process::Command::new(env!("CARGO_BIN_EXE_unseen"))
+        .args(["inspect", "--device", "cpu", "--model"])
+        .arg(data.path().join("no-such-run"))
+        .arg(&garbage)
+        .output()
+        .unwrap();
+    assert_eq!(code(&no_model), Some(1));
+    let usage = std::process::Command::new(env!("CARGO_BIN_EXE_unseen"))
+        .args(["inspect", "--device", "tpu", "x.png"])
+        .output()
+        .unwrap();
+    assert_eq!(code(&usage), Some(2));
 }

@@ -37,7 +37,8 @@ pub struct DemoArgs {
     /// Autoencoder training steps (default 6000; 300 with --quick).
     #[arg(long)]
     pub ae_steps: Option<u64>,
-    #[arg(long, default_value = "auto")]
+    /// Where to compute.
+    #[arg(long, value_enum, ignore_case = true, default_value_t = ComputeDevice::Auto)]
     pub device: ComputeDevice,
 }
 

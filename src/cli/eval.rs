@@ -44,7 +44,8 @@ pub struct EvalArgs {
     /// images reach it (e.g. 0.01), instead of the threshold of best F1.
     #[arg(long, value_name = "RATE", value_parser = parse_false_alarm_rate)]
     pub false_alarm_rate: Option<f32>,
-    #[arg(long, default_value = "auto")]
+    /// Where to compute.
+    #[arg(long, value_enum, ignore_case = true, default_value_t = ComputeDevice::Auto)]
     pub device: ComputeDevice,
 }
 

@@ -14,7 +14,7 @@ use crate::gui::{GuiOptions, Workspace};
 pub struct GuiArgs {
     /// Where models train and inspect: auto = the window's GPU when it is a real one, the CPU
     /// backend on a software adapter.
-    #[arg(long, default_value = "auto")]
+    #[arg(long, value_enum, ignore_case = true, default_value_t = ComputeDevice::Auto)]
     pub device: ComputeDevice,
     /// Open on this workspace.
     #[arg(long, value_enum)]

@@ -1,16 +1,20 @@
-//! `unseen inspect`: the command-line shell over [`Inspector`](crate::inspect::Inspector).
+//! `unseen inspect`: the command-line shell over [`Inspector`](crate::inspect::Inspector):
+//! one result line per image (a table row, a JSON object or a CSV record), overlays, maps and
+//! masks on request, and an exit code a production line can act on.
 
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 
+use super::{EXIT_DEFECT, EXIT_NOT_INSPECTED};
 use crate::compute::{ComputeDevice, select_device};
 use crate::imaging::images_in;
-use crate::inspect::report::{OutputFormat, header, line, write_images};
+use crate::inspect::report::write_images;
 use crate::inspect::{
-    DefectRule, DescentConfig, InspectorSettings, OpenOptions, StartMode, Verdict, open_inspector,
+    DefectRule, DescentConfig, ImageReport, InspectorSettings, OpenOptions, StartMode, Verdict,
+    open_inspector,
 };
 
 /// How z₀ is chosen.
@@ -55,12 +59,34 @@ impl std::fmt::Display for BudgetArg {
     }
 }
 
+/// How result lines are printed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum OutputFormat {
+    /// Aligned columns for people.
+    #[default]
+    Table,
+    /// One JSON object per line (JSON Lines).
+    Json,
+    /// CSV with a header row, fields quoted where they need it.
+    Csv,
+}
+
+/// What `--help` says after the options.
+const EXIT_CODES_HELP: &str = "\
+Exit codes:
+  0  the images were inspected (with --fail-on-defect: each one passed or went to review)
+  1  the tool failed: the model, the dataset or an output could not be used
+  2  the command line is wrong
+  3  with --fail-on-defect: an image was judged defect
+  4  with --fail-on-defect: no image was judged defect, but one could not be inspected (error)";
+
 /// Inspect images with a trained model: latent descent, heatmaps, regions with part names and
 /// a verdict (pass, review, defect, error) per image.
 ///
 /// Images must have the model's size; others are reported as `error` naming the file (no
 /// rescaling, which would change how large a defect looks).
 #[derive(Debug, Clone, clap::Args)]
+#[command(after_help = EXIT_CODES_HELP)]
 pub struct InspectArgs {
     /// The training run (or one checkpoint directory in it).
     #[arg(long, value_name = "RUN_DIR")]
@@ -70,11 +96,12 @@ pub struct InspectArgs {
     /// default: the dataset recorded in RUN_DIR/calibration.json.
     #[arg(long, value_name = "DIR")]
     pub data: Option<PathBuf>,
-    /// Most descent iterations per image (0 = score E(x) in one pass), or `auto`: calibration
-    /// compares 0, 1, 2, 5, 10, 20 and 50 on the validation split and keeps the smallest
-    /// within 0.005 of the best (validation image + pixel AUROC).
+    /// Most descent iterations per image: a number (0 = score E(x) in one pass), or `auto`:
+    /// calibration compares 0, 1, 2, 5, 10, 20 and 50 on the validation split and keeps the
+    /// smallest within 0.005 of the best (validation image + pixel AUROC).
     #[arg(long, default_value = "auto", value_name = "N|auto")]
     pub iterations: BudgetArg,
+    /// Where the descent starts.
     #[arg(long, value_enum, default_value_t = ModeArg::Encoder)]
     pub mode: ModeArg,
     /// Seed of z₀ in `--mode seed`.
@@ -101,12 +128,14 @@ pub struct InspectArgs {
     /// Folder for heatmap overlays, maps and masks.
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
+    /// How each image's result line is printed.
     #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
     pub format: OutputFormat,
-    /// Exit with an error when any image is `defect` or `error`.
+    /// Exit with code 3 when any image is `defect`, else 4 when any is `error` (see below).
     #[arg(long)]
     pub fail_on_defect: bool,
-    #[arg(long, default_value = "auto")]
+    /// Where to compute.
+    #[arg(long, value_enum, ignore_case = true, default_value_t = ComputeDevice::Auto)]
     pub device: ComputeDevice,
     /// Image files or folders of images.
     #[arg(required = true, value_name = "IMAGE_OR_DIR")]
@@ -175,16 +204,13 @@ pub fn run_inspect_cli(args: InspectArgs) -> anyhow::Result<()> {
         .calibration
         .as_ref()
         .map_or(f32::INFINITY, |c| c.pixel_threshold);
-    let mut stdout = std::io::stdout().lock();
-    if let Some(h) = header(args.format) {
-        writeln!(stdout, "{h}")?;
-    }
+    let mut lines = ResultLines::new(std::io::stdout().lock(), args.format)?;
     let mut counts: BTreeMap<&'static str, usize> = BTreeMap::new();
     let mut stems: BTreeMap<String, usize> = BTreeMap::new();
     let mut total_ms = 0.0;
     for chunk in paths.chunks(settings.descent.batch_size) {
         for report in inspector.inspect_paths(chunk) {
-            writeln!(stdout, "{}", line(&report, args.format))?;
+            lines.write(&report)?;
             *counts.entry(report.verdict.as_str()).or_default() += 1;
             total_ms += report.time_ms;
             if let (Some(out), Some(path)) = (&args.out, &report.path)
@@ -195,6 +221,7 @@ pub fn run_inspect_cli(args: InspectArgs) -> anyhow::Result<()> {
             }
         }
     }
+    lines.finish()?;
     eprintln!(
         "{} images: {} ({:.1} ms per image)",
         paths.len(),
@@ -205,12 +232,147 @@ pub fn run_inspect_cli(args: InspectArgs) -> anyhow::Result<()> {
             .join(", "),
         total_ms / paths.len().max(1) as f64
     );
-    let failed =
-        counts.get("defect").copied().unwrap_or(0) + counts.get("error").copied().unwrap_or(0);
-    if args.fail_on_defect && failed > 0 {
-        bail!("{failed} image(s) judged defect or error");
+    let failed = FailedImages {
+        defects: counts.get(Verdict::Defect.as_str()).copied().unwrap_or(0),
+        errors: counts.get(Verdict::Error.as_str()).copied().unwrap_or(0),
+    };
+    if args.fail_on_defect && failed.defects + failed.errors > 0 {
+        return Err(failed.into());
     }
     Ok(())
+}
+
+/// Under `--fail-on-defect`, the images that did not pass or go to review: the inspection
+/// itself worked, and the exit code says what was found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "{} image(s) judged defect or error ({defects} defect, {errors} error)",
+    defects + errors
+)]
+pub struct FailedImages {
+    pub defects: usize,
+    pub errors: usize,
+}
+
+impl FailedImages {
+    /// [`EXIT_DEFECT`] when a defect was found, else [`EXIT_NOT_INSPECTED`].
+    pub fn exit_code(&self) -> u8 {
+        if self.defects > 0 {
+            EXIT_DEFECT
+        } else {
+            EXIT_NOT_INSPECTED
+        }
+    }
+}
+
+/// Result lines in one [`OutputFormat`], written as images are inspected.
+enum ResultLines<W: Write> {
+    Table(W),
+    Json(W),
+    Csv(Box<csv::Writer<W>>),
+}
+
+impl<W: Write> ResultLines<W> {
+    /// Starts the output, with its header line when the format has one.
+    fn new(mut out: W, format: OutputFormat) -> anyhow::Result<Self> {
+        Ok(match format {
+            OutputFormat::Table => {
+                writeln!(
+                    out,
+                    "{:<7} {:>9} {:>5} {:>8}  {:<40} regions",
+                    "verdict", "score", "iters", "ms", "image"
+                )?;
+                Self::Table(out)
+            }
+            OutputFormat::Json => Self::Json(out),
+            OutputFormat::Csv => {
+                let mut csv = Box::new(csv::Writer::from_writer(out));
+                csv.write_record(CSV_HEADER)?;
+                Self::Csv(csv)
+            }
+        })
+    }
+
+    fn write(&mut self, report: &ImageReport) -> anyhow::Result<()> {
+        match self {
+            Self::Table(out) => writeln!(out, "{}", table_line(report))?,
+            Self::Json(out) => writeln!(out, "{}", serde_json::to_string(report)?)?,
+            Self::Csv(csv) => {
+                csv.write_record(csv_record(report))?;
+                // Each line appears as soon as its image is inspected.
+                csv.flush()?;
+            }
+        }
+        Ok(())
+    }
+
+    fn finish(self) -> anyhow::Result<()> {
+        match self {
+            Self::Table(mut out) | Self::Json(mut out) => out.flush()?,
+            Self::Csv(mut csv) => csv.flush()?,
+        }
+        Ok(())
+    }
+}
+
+/// The columns of `--format csv`.
+const CSV_HEADER: [&str; 8] = [
+    "image",
+    "verdict",
+    "score",
+    "score_kind",
+    "iterations",
+    "time_ms",
+    "regions",
+    "error",
+];
+
+/// The regions of a report, e.g. `dome [10,4-18,9] 31px peak 0.420; notch [..]`.
+fn regions_text(report: &ImageReport) -> String {
+    report
+        .regions
+        .iter()
+        .map(crate::inspect::Region::summary)
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+fn path_text(report: &ImageReport) -> String {
+    report
+        .path
+        .as_ref()
+        .map_or_else(|| "-".to_string(), |p| p.display().to_string())
+}
+
+/// One row of the table: the error instead of the regions when the verdict is `error`.
+fn table_line(report: &ImageReport) -> String {
+    let detail = match &report.error {
+        Some(e) if report.verdict == Verdict::Error => e.clone(),
+        _ => regions_text(report),
+    };
+    format!(
+        "{:<7} {:>9.5} {:>5} {:>8.1}  {:<40} {}",
+        report.verdict.as_str(),
+        report.score,
+        report.iterations,
+        report.time_ms,
+        path_text(report),
+        detail
+    )
+}
+
+/// One CSV record, in [`CSV_HEADER`]'s order.
+fn csv_record(report: &ImageReport) -> [String; 8] {
+    [
+        path_text(report),
+        report.verdict.as_str().to_string(),
+        report.score.to_string(),
+        report.score_kind.as_str().to_string(),
+        report.iterations.to_string(),
+        format!("{:.3}", report.time_ms),
+        regions_text(report),
+        report.error.clone().unwrap_or_default(),
+    ]
 }
 
 /// Files as given, folders replaced by their images. A missing path stays in the list so its
@@ -235,4 +397,81 @@ fn unique_stem(path: &Path, seen: &mut BTreeMap<String, usize>) -> String {
     let n = seen.entry(stem.clone()).or_default();
     *n += 1;
     if *n == 1 { stem } else { format!("{stem}-{n}") }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::inspect::{Region, ScoreKind};
+
+    fn report(path: &str, verdict: Verdict, error: Option<&str>) -> ImageReport {
+        ImageReport {
+            path: Some(PathBuf::from(path)),
+            verdict,
+            score: 0.25,
+            score_kind: ScoreKind::MapMax,
+            loss: f32::NAN,
+            initial_loss: f32::NAN,
+            iterations: 3,
+            time_ms: 1.5,
+            regions: vec![Region {
+                bbox: [1, 2, 3, 4],
+                area: 5,
+                peak: 0.5,
+                part_id: Some(1),
+                part: Some("dome".into()),
+            }],
+            error: error.map(String::from),
+            image: Vec::new(),
+            reconstruction: Vec::new(),
+            map: Vec::new(),
+            mask: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn csv_lines_read_back_field_for_field() {
+        let reports = [
+            report("a, \"b\".png", Verdict::Review, None),
+            report(
+                "c.png",
+                Verdict::Error,
+                Some("cannot read c.png: bad,\nbroken"),
+            ),
+        ];
+        let mut out = Vec::new();
+        let mut lines = ResultLines::new(&mut out, OutputFormat::Csv).unwrap();
+        for r in &reports {
+            lines.write(r).unwrap();
+        }
+        lines.finish().unwrap();
+        let mut reader = csv::Reader::from_reader(out.as_slice());
+        assert_eq!(reader.headers().unwrap(), CSV_HEADER.as_slice());
+        let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+        assert_eq!(rows.len(), 2);
+        for (row, r) in rows.iter().zip(&reports) {
+            assert_eq!(row, csv_record(r).as_slice());
+        }
+        assert_eq!(&rows[0][0], "a, \"b\".png");
+        assert_eq!(&rows[0][6], "dome [1,2-3,4] 5px peak 0.500");
+        assert_eq!(&rows[1][7], "cannot read c.png: bad,\nbroken");
+    }
+
+    #[test]
+    fn a_defect_outranks_an_image_that_could_not_be_inspected() {
+        let both = FailedImages {
+            defects: 1,
+            errors: 2,
+        };
+        assert_eq!(both.exit_code(), EXIT_DEFECT);
+        assert!(
+            both.to_string()
+                .contains("3 image(s) judged defect or error")
+        );
+        let errors = FailedImages {
+            defects: 0,
+            errors: 1,
+        };
+        assert_eq!(errors.exit_code(), EXIT_NOT_INSPECTED);
+    }
 }

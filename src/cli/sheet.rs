@@ -15,8 +15,8 @@ pub struct SheetArgs {
     /// Output PNG.
     #[arg(long)]
     pub out: PathBuf,
-    /// Split to show: train, validation or test.
-    #[arg(long, default_value = "test")]
+    /// Split to show.
+    #[arg(long, value_enum, default_value_t = Split::Test)]
     pub split: Split,
     /// Samples per class.
     #[arg(long, default_value_t = 8)]

@@ -20,17 +20,17 @@ pub struct TrainArgs {
     /// Run directory for checkpoints, losses.csv and sample grids.
     #[arg(long, value_name = "RUN_DIR")]
     pub out: PathBuf,
-    /// Model to train: gan or ae-som (overrides the config file).
+    /// Model to train (overrides the config file).
     #[arg(long, value_enum)]
-    pub model: Option<ModelKindArg>,
+    pub model: Option<ModelKind>,
     /// Optimisation steps (overrides the config file).
     #[arg(long, conflicts_with = "epochs")]
     pub steps: Option<u64>,
     /// Passes over the training images (overrides the config file and --steps).
     #[arg(long)]
     pub epochs: Option<u64>,
-    /// Where to compute: auto (a real GPU if there is one, else the CPU), gpu or cpu.
-    #[arg(long, default_value = "auto")]
+    /// Where to compute.
+    #[arg(long, value_enum, ignore_case = true, default_value_t = ComputeDevice::Auto)]
     pub device: ComputeDevice,
     /// Training settings (TOML); fields left out take their defaults.
     #[arg(long, value_name = "FILE")]
@@ -51,22 +51,6 @@ pub struct TrainArgs {
     pub init_from: Option<PathBuf>,
 }
 
-/// `gan | ae-som` for clap.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum ModelKindArg {
-    Gan,
-    AeSom,
-}
-
-impl From<ModelKindArg> for ModelKind {
-    fn from(arg: ModelKindArg) -> Self {
-        match arg {
-            ModelKindArg::Gan => Self::Gan,
-            ModelKindArg::AeSom => Self::AeSom,
-        }
-    }
-}
-
 impl TrainArgs {
     /// The settings file (or defaults) with the command-line overrides applied.
     pub fn train_config(&self) -> anyhow::Result<TrainConfig> {
@@ -78,7 +62,7 @@ impl TrainArgs {
             None => TrainConfig::default(),
         };
         if let Some(model) = self.model {
-            config.model = model.into();
+            config.model = model;
         }
         if let Some(steps) = self.steps {
             config.steps = steps;

@@ -1,95 +1,12 @@
-//! What inspection writes: heatmap overlays (the colouring of [`crate::imaging::heat`], regions
-//! boxed), maps and masks as PNG, and one result line per image as a table row, a JSON object
-//! (JSON Lines) or a CSV row.
+//! The images inspection writes for one image: the heatmap overlay (the colouring of
+//! [`crate::imaging::heat`], regions boxed), the map and the mask of the kept regions, as PNG.
+//! The result lines (table, JSON, CSV) are the command line's: see `cli::inspect`.
 
 use std::path::{Path, PathBuf};
 
-use super::calibration::Verdict;
-use super::localise::Region;
 use super::model::InspectError;
 use super::pipeline::ImageReport;
 use crate::imaging::{DEFAULT_OPACITY, heat_overlay, heat_scale};
-
-/// How result lines are printed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
-pub enum OutputFormat {
-    #[default]
-    Table,
-    Json,
-    Csv,
-}
-
-/// The header line of `format`, if it has one.
-pub fn header(format: OutputFormat) -> Option<String> {
-    match format {
-        OutputFormat::Table => Some(format!(
-            "{:<7} {:>9} {:>5} {:>8}  {:<40} regions",
-            "verdict", "score", "iters", "ms", "image"
-        )),
-        OutputFormat::Csv => {
-            Some("image,verdict,score,score_kind,iterations,time_ms,regions,error".to_string())
-        }
-        OutputFormat::Json => None,
-    }
-}
-
-/// The regions of a report, e.g. `dome [10,4-18,9] 31px peak 0.42; notch [..]`.
-pub fn regions_text(report: &ImageReport) -> String {
-    report
-        .regions
-        .iter()
-        .map(Region::summary)
-        .collect::<Vec<_>>()
-        .join("; ")
-}
-
-fn path_text(report: &ImageReport) -> String {
-    report
-        .path
-        .as_ref()
-        .map_or_else(|| "-".to_string(), |p| p.display().to_string())
-}
-
-/// One result line in `format`.
-pub fn line(report: &ImageReport, format: OutputFormat) -> String {
-    match format {
-        OutputFormat::Table => {
-            let detail = match &report.error {
-                Some(e) if report.verdict == Verdict::Error => e.clone(),
-                _ => regions_text(report),
-            };
-            format!(
-                "{:<7} {:>9.5} {:>5} {:>8.1}  {:<40} {}",
-                report.verdict.as_str(),
-                report.score,
-                report.iterations,
-                report.time_ms,
-                path_text(report),
-                detail
-            )
-        }
-        OutputFormat::Json => serde_json::to_string(report).unwrap_or_default(),
-        OutputFormat::Csv => [
-            csv_field(&path_text(report)),
-            report.verdict.as_str().to_string(),
-            format!("{}", report.score),
-            report.score_kind.as_str().to_string(),
-            report.iterations.to_string(),
-            format!("{:.3}", report.time_ms),
-            csv_field(&regions_text(report)),
-            csv_field(report.error.as_deref().unwrap_or("")),
-        ]
-        .join(","),
-    }
-}
-
-fn csv_field(text: &str) -> String {
-    if text.contains([',', '"', '\n']) {
-        format!("\"{}\"", text.replace('"', "\"\""))
-    } else {
-        text.to_string()
-    }
-}
 
 /// Files written for one image.
 #[derive(Debug, Clone)]
