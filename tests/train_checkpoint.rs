@@ -94,8 +94,32 @@ fn resume_continues_step_count_and_optimiser_state_exactly() {
     assert_eq!(csv.lines().count(), 1 + 8, "{csv}");
 }
 
-#[test]
-fn a_stopped_cosine_run_resumes_on_its_schedule() {
+/// Runs `job`, asking it to stop as soon as its first step is reported; every event.
+fn run_stopped_after_first_step(job: unseen::train::TrainJob) -> Vec<TrainEvent> {
+    let handle = spawn_training(job).unwrap();
+    let mut events = Vec::new();
+    loop {
+        let event = handle
+            .events()
+            .recv_timeout(std::time::Duration::from_secs(600))
+            .unwrap();
+        let last = matches!(event, TrainEvent::Finished(_) | TrainEvent::Error(_));
+        if matches!(event, TrainEvent::Step(_)) && loss_curve(&events, "total").is_empty() {
+            assert!(handle.send(TrainCommand::Stop));
+        }
+        events.push(event);
+        if last {
+            break;
+        }
+    }
+    handle.join();
+    events
+}
+
+/// A cosine run stopped by the user as soon as the first step is reported, `between` done to
+/// its run folder, then resumed: the rates of the remaining steps must follow the same cosine,
+/// so the losses are those of the run straight through.
+fn stop_and_resume_cosine_run(between: impl FnOnce(&std::path::Path)) {
     let data = Fixture::caps(32, 16, 4);
     let config = TrainConfig {
         lr_schedule: LrSchedule::Cosine,
@@ -107,32 +131,62 @@ fn a_stopped_cosine_run_resumes_on_its_schedule() {
         "total",
     );
 
-    // Stopped by the user as soon as the first step is reported, then resumed: the rates of
-    // the remaining steps follow the same cosine, so the losses are the straight run's.
     let split = tempfile::tempdir().unwrap();
-    let handle = spawn_training(job(&data.path(), split.path(), config.clone(), false)).unwrap();
-    let mut first = Vec::new();
-    loop {
-        let event = handle
-            .events()
-            .recv_timeout(std::time::Duration::from_secs(600))
-            .unwrap();
-        let last = matches!(event, TrainEvent::Finished(_) | TrainEvent::Error(_));
-        if matches!(event, TrainEvent::Step(_)) && loss_curve(&first, "total").is_empty() {
-            assert!(handle.send(TrainCommand::Stop));
-        }
-        first.push(event);
-        if last {
-            break;
-        }
-    }
-    handle.join();
+    let first =
+        run_stopped_after_first_step(job(&data.path(), split.path(), config.clone(), false));
     let stopped = finished(&first);
     assert!(stopped.stopped && stopped.step < 40, "{stopped:?}");
+    between(split.path());
     let second = run_to_end(job(&data.path(), split.path(), config, true));
     let mut resumed = loss_curve(&first, "total");
     resumed.extend(loss_curve(&second, "total"));
     assert_eq!(resumed, reference);
+}
+
+#[test]
+fn a_stopped_cosine_run_resumes_on_its_schedule() {
+    stop_and_resume_cosine_run(|_| {});
+}
+
+/// Rewrites a `train_config.toml` as version 2 wrote it by hand for a run on the cosine
+/// schedule: `version = 2` and no `lr_schedule` (cosine was version 2's default).
+fn as_version_2(path: &std::path::Path) {
+    let text = std::fs::read_to_string(path).unwrap();
+    assert!(text.contains("lr_schedule = \"cosine\""), "{text}");
+    let old: String = text
+        .lines()
+        .filter(|l| !l.starts_with("lr_schedule"))
+        .map(|l| {
+            if l.starts_with("version") {
+                "version = 2\n".to_string()
+            } else {
+                format!("{l}\n")
+            }
+        })
+        .collect();
+    std::fs::write(path, old).unwrap();
+}
+
+#[test]
+fn a_run_saved_with_version_2_settings_loads_and_resumes_on_its_schedule() {
+    stop_and_resume_cosine_run(|run| {
+        // The run folder's settings and the checkpoint's as a version-2 program left them; the
+        // checkpoint's file list records the rewritten file's hash, as that program's would.
+        as_version_2(&run.join("train_config.toml"));
+        let dir = latest_checkpoint(run).unwrap();
+        let mut meta = read_meta(&dir).unwrap();
+        let saved = dir.join("train_config.toml");
+        as_version_2(&saved);
+        let bytes = std::fs::read(&saved).unwrap();
+        meta.files
+            .insert("train_config.toml".into(), unseen::fsio::sha256_hex(&bytes));
+        std::fs::write(dir.join("meta.json"), serde_json::to_vec(&meta).unwrap()).unwrap();
+
+        let loaded = load_checkpoint(&dir, None, &Device::flex().autodiff()).unwrap();
+        assert_eq!(loaded.train_config.lr_schedule, LrSchedule::Cosine);
+        let history = unseen::train::history::load_history(run).unwrap();
+        assert_eq!(history.config.unwrap().lr_schedule, LrSchedule::Cosine);
+    });
 }
 
 #[test]

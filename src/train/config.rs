@@ -7,8 +7,15 @@ use serde::{Deserialize, Serialize};
 
 use crate::model::{ModelConfig, ModelKind, SomConfig};
 
-/// Current layout of [`TrainConfig`]; bump when a field changes meaning.
-pub const TRAIN_CONFIG_VERSION: u32 = 1;
+/// Current layout of [`TrainConfig`]; bump when a field changes meaning. Versions only go up,
+/// and a file of any version ever written loads with the meaning it was written with:
+/// - 1: `lr_schedule` left out means the constant rate (the only one before it existed);
+/// - 2 (written from 2026-11-30 by commits 8d29823 to 51b512e): left out means cosine, then
+///   the default;
+/// - 3: left out means constant again (the default since 51b512e, which wrote version 1 anew).
+///
+/// A file without a version is read as the current one.
+pub const TRAIN_CONFIG_VERSION: u32 = 3;
 
 /// How to train. Image size and channels are not here: they come from the dataset.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -128,20 +135,42 @@ pub enum ConfigError {
 }
 
 impl TrainConfig {
-    /// Reads a TOML file; missing fields take their defaults, unknown fields are an error.
+    /// Reads a TOML file; missing fields take their defaults (those of the file's version),
+    /// unknown fields are an error. A file of an earlier version comes back as the current
+    /// version with the same meaning.
     pub fn load_toml(path: &Path) -> Result<Self, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
             path: path.to_path_buf(),
             source,
         })?;
-        let config: Self = toml::from_str(&text).map_err(|e| ConfigError::Parse {
+        let invalid = |message: String| ConfigError::Parse {
             path: path.to_path_buf(),
-            message: e.to_string(),
-        })?;
-        config.validate().map_err(|e| ConfigError::Parse {
-            path: path.to_path_buf(),
-            message: e.to_string(),
-        })?;
+            message,
+        };
+        let config = Self::from_toml_str(&text).map_err(invalid)?;
+        config.validate().map_err(|e| invalid(e.to_string()))?;
+        Ok(config)
+    }
+
+    /// Parses the text of a settings file of any version into the current version.
+    pub fn from_toml_str(text: &str) -> Result<Self, String> {
+        let mut config: Self = toml::from_str(text).map_err(|e| e.to_string())?;
+        let table: toml::Table = toml::from_str(text).map_err(|e| e.to_string())?;
+        if !table.contains_key("lr_schedule") {
+            config.lr_schedule = match config.version {
+                1 | 3 => LrSchedule::Constant,
+                2 => LrSchedule::Cosine,
+                other => {
+                    return Err(format!(
+                        "version {other} is not supported (this program reads versions 1 to \
+                         {TRAIN_CONFIG_VERSION})"
+                    ));
+                }
+            };
+        }
+        if (1..=TRAIN_CONFIG_VERSION).contains(&config.version) {
+            config.version = TRAIN_CONFIG_VERSION;
+        }
         Ok(config)
     }
 
@@ -188,7 +217,8 @@ impl TrainConfig {
         }
         if self.version != TRAIN_CONFIG_VERSION {
             return Err(ConfigError::Invalid(format!(
-                "version {} is not supported (expected {TRAIN_CONFIG_VERSION})",
+                "version {} is not supported (this program reads versions 1 to \
+                 {TRAIN_CONFIG_VERSION})",
                 self.version
             )));
         }
@@ -279,6 +309,100 @@ mod tests {
                 .to_string()
                 .contains("lr_final_fraction")
         );
+    }
+
+    /// `train_config.toml` of the demo's GAN run as the program wrote it while the settings
+    /// were version 2 (commit 8d29823: toml 0.9, the cosine schedule the default).
+    const WRITTEN_AS_VERSION_2: &str = r#"version = 2
+model = "gan"
+latent_dim = 128
+width = 16
+max_width_mult = 4
+batch_size = 16
+steps = 400
+seed = 0
+lr_autoencoder = 0.0005
+lr_discriminator = 0.0002
+lr_schedule = "cosine"
+lr_final_fraction = 0.02
+adam_beta1 = 0.5
+adam_beta2 = 0.999
+edge_weight = 0.0
+kappa = 1.0
+adversarial_weight = 0.01
+latent_weight = 0.001
+checkpoint_every = 500
+sample_every = 100
+sample_count = 8
+divergence_limit = 10000.0
+init_from = "unseen-demo/runs/ae-som"
+
+[som]
+rows = 12
+cols = 12
+epochs = 30
+sigma_start = 0.0
+sigma_end = 0.5
+"#;
+
+    fn load(text: &str) -> Result<TrainConfig, ConfigError> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("train_config.toml");
+        std::fs::write(&path, text).unwrap();
+        TrainConfig::load_toml(&path)
+    }
+
+    #[test]
+    fn a_version_2_file_loads_with_its_meaning() {
+        let config = load(WRITTEN_AS_VERSION_2).unwrap();
+        let expected = TrainConfig {
+            version: TRAIN_CONFIG_VERSION,
+            width: 16,
+            steps: 400,
+            lr_schedule: LrSchedule::Cosine,
+            init_from: Some(PathBuf::from("unseen-demo/runs/ae-som")),
+            ..TrainConfig::default()
+        };
+        assert_eq!(config, expected);
+        // Written by hand without a schedule, version 2 meant its default: cosine.
+        let bare = load("version = 2\nsteps = 7\n").unwrap();
+        assert_eq!((bare.lr_schedule, bare.steps), (LrSchedule::Cosine, 7));
+        assert_eq!(bare.version, TRAIN_CONFIG_VERSION);
+        // Written back, it says so explicitly and loads the same.
+        assert_eq!(load(&bare.to_toml()).unwrap(), bare);
+    }
+
+    #[test]
+    fn a_version_1_file_keeps_its_constant_rate() {
+        let old = load("version = 1\nsteps = 7\nedge_weight = 0.5\n").unwrap();
+        assert_eq!(old.lr_schedule, LrSchedule::Constant);
+        assert_eq!((old.steps, old.edge_weight), (7, 0.5));
+        assert_eq!(old.version, TRAIN_CONFIG_VERSION);
+        let named = load("version = 1\nlr_schedule = \"cosine\"\n").unwrap();
+        assert_eq!(named.lr_schedule, LrSchedule::Cosine);
+        // Without a version: today's meaning.
+        assert_eq!(
+            load("steps = 7\n").unwrap().lr_schedule,
+            LrSchedule::Constant
+        );
+        let current = format!("version = {TRAIN_CONFIG_VERSION}\n");
+        assert_eq!(load(&current).unwrap(), TrainConfig::default());
+    }
+
+    #[test]
+    fn versions_this_program_does_not_know_are_refused() {
+        for version in [0, TRAIN_CONFIG_VERSION + 1] {
+            for text in [
+                format!("version = {version}\n"),
+                format!("version = {version}\nlr_schedule = \"constant\"\n"),
+            ] {
+                let err = load(&text).unwrap_err().to_string();
+                assert!(
+                    err.contains(&format!("version {version}")) && err.contains("train_config"),
+                    "{err}"
+                );
+            }
+        }
     }
 
     #[test]
