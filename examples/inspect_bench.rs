@@ -18,7 +18,9 @@ use unseen::compute::{ComputeDevice, select_device};
 use unseen::dataset::{Manifest, Split};
 use unseen::imaging::read_image;
 use unseen::inspect::{DescentConfig, InspectModel, Inspector, InspectorSettings};
-use unseen::train::{TrainConfig, TrainEvent, TrainJob, spawn_training};
+use unseen::train::{TrainConfig, TrainEvent, TrainJob};
+use unseen::worker::Waker;
+use unseen::worker::train::spawn_training;
 
 fn main() -> anyhow::Result<()> {
     let mut device = ComputeDevice::Cpu;
@@ -170,18 +172,21 @@ tilt_deg = 15.0
         &mut |_, _| {},
     )?;
     eprintln!("training the default model for {steps} steps");
-    let handle = spawn_training(TrainJob {
-        data_dir: data.clone(),
-        run_dir: run.clone(),
-        config: TrainConfig {
-            steps,
-            checkpoint_every: steps.max(1),
-            sample_every: steps.max(1),
-            ..TrainConfig::default()
+    let handle = spawn_training(
+        TrainJob {
+            data_dir: data.clone(),
+            run_dir: run.clone(),
+            config: TrainConfig {
+                steps,
+                checkpoint_every: steps.max(1),
+                sample_every: steps.max(1),
+                ..TrainConfig::default()
+            },
+            device: selected.clone(),
+            resume: false,
         },
-        device: selected.clone(),
-        resume: false,
-    })?;
+        Waker::none(),
+    )?;
     loop {
         match handle.events().recv() {
             Ok(TrainEvent::Finished(_)) => break,

@@ -10,7 +10,9 @@
 //! - [`product`] (geometry and defects) → [`render`] (wgpu) → [`dataset`] (recipes,
 //!   generation, the on-disk layout, the manifest);
 //! - [`model`] (the networks) → [`compute`] (where tensors live) → [`train`];
-//! - [`inspect`] (descent, maps, calibration, verdicts) → [`eval`] (reports);
+//! - [`inspect`] (descent, maps, calibration, verdicts) → [`eval`] (reports, the demo's stages);
+//! - [`worker`]: every long task on a named thread with typed events, back-pressure and
+//!   pause / resume / cancel, driven alike by the shells and the tests;
 //! - the shells: [`gui`] (the workbench) and [`cli`] (the commands).
 
 pub mod rng;
@@ -36,6 +38,8 @@ pub mod train;
 pub mod inspect;
 
 pub mod eval;
+
+pub mod worker;
 
 pub mod gui;
 

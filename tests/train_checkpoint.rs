@@ -10,7 +10,9 @@ use unseen::model::ModelKind;
 use unseen::train::checkpoint::{Expectation, latest_checkpoint, load_checkpoint, read_meta};
 use unseen::train::data::DatasetInfo;
 use unseen::train::eval::reconstruct;
-use unseen::train::{LrSchedule, TrainCommand, TrainConfig, TrainEvent, spawn_training};
+use unseen::train::{LrSchedule, TrainConfig, TrainEvent};
+use unseen::worker::train::spawn_training;
+use unseen::worker::{Control, Waker};
 
 fn probe_images() -> Vec<f32> {
     (0..2 * 32 * 32)
@@ -96,7 +98,7 @@ fn resume_continues_step_count_and_optimiser_state_exactly() {
 
 /// Runs `job`, asking it to stop as soon as its first step is reported; every event.
 fn run_stopped_after_first_step(job: unseen::train::TrainJob) -> Vec<TrainEvent> {
-    let handle = spawn_training(job).unwrap();
+    let handle = spawn_training(job, Waker::none()).unwrap();
     let mut events = Vec::new();
     loop {
         let event = handle
@@ -105,7 +107,7 @@ fn run_stopped_after_first_step(job: unseen::train::TrainJob) -> Vec<TrainEvent>
             .unwrap();
         let last = matches!(event, TrainEvent::Finished(_) | TrainEvent::Error(_));
         if matches!(event, TrainEvent::Step(_)) && loss_curve(&events, "total").is_empty() {
-            assert!(handle.send(TrainCommand::Stop));
+            assert!(handle.send(Control::Cancel));
         }
         events.push(event);
         if last {

@@ -10,9 +10,11 @@ use burn::tensor::Device;
 use train_common::*;
 use unseen::model::ModelKind;
 use unseen::train::checkpoint::{latest_checkpoint, load_checkpoint, read_meta};
-use unseen::train::{TrainCommand, TrainConfig, TrainEvent, spawn_training};
+use unseen::train::{TrainConfig, TrainEvent};
+use unseen::worker::train::spawn_training;
+use unseen::worker::{Control, Waker, Worker};
 
-fn next_event(handle: &unseen::train::TrainHandle) -> TrainEvent {
+fn next_event(handle: &Worker<TrainEvent>) -> TrainEvent {
     handle
         .events()
         .recv_timeout(Duration::from_secs(120))
@@ -28,7 +30,8 @@ fn stop_ends_promptly_with_a_checkpoint() {
         steps: 100_000,
         ..tiny_config()
     };
-    let handle = spawn_training(job(&data.path(), run.path(), config, false)).unwrap();
+    let handle =
+        spawn_training(job(&data.path(), run.path(), config, false), Waker::none()).unwrap();
     // Let it take a few steps, pausing on the way.
     let mut steps_seen = 0;
     while steps_seen < 3 {
@@ -36,7 +39,7 @@ fn stop_ends_promptly_with_a_checkpoint() {
             steps_seen += 1;
         }
     }
-    assert!(handle.send(TrainCommand::Pause));
+    assert!(handle.send(Control::Pause));
     let paused_at = loop {
         match next_event(&handle) {
             TrainEvent::Paused { step } => break step,
@@ -52,12 +55,12 @@ fn stop_ends_promptly_with_a_checkpoint() {
             .is_err(),
         "no events while paused"
     );
-    assert!(handle.send(TrainCommand::Resume));
+    assert!(handle.send(Control::Resume));
     assert!(matches!(next_event(&handle), TrainEvent::Resumed { step } if step == paused_at));
     assert!(matches!(next_event(&handle), TrainEvent::Step(r) if r.step == paused_at + 1));
 
     let asked = Instant::now();
-    assert!(handle.send(TrainCommand::Stop));
+    assert!(handle.send(Control::Cancel));
     let report = loop {
         match next_event(&handle) {
             TrainEvent::Finished(report) => break report,

@@ -17,8 +17,10 @@ use crate::inspect::DefectRule;
 use crate::model::ModelKind;
 use crate::product::ProductSpec;
 use crate::render::{Gpu, Renderer};
+use crate::train::TrainJob;
 use crate::train::config::TrainConfig;
-use crate::train::worker::{TrainJob, spawn_training};
+use crate::worker::Waker;
+use crate::worker::train::spawn_training;
 
 /// Run the main job headless on the built-in cap: render the default dataset and a held-out
 /// evaluation set, train the GAN and the autoencoder + SOM baseline, evaluate and compare them.
@@ -185,13 +187,16 @@ pub fn run_demo(args: DemoArgs) -> anyhow::Result<()> {
         };
         config.validate()?;
         let resume = run_dir.join("latest.json").exists();
-        let handle = spawn_training(TrainJob {
-            data_dir: dataset.clone(),
-            run_dir: run_dir.clone(),
-            config,
-            device: device.clone(),
-            resume,
-        })?;
+        let handle = spawn_training(
+            TrainJob {
+                data_dir: dataset.clone(),
+                run_dir: run_dir.clone(),
+                config,
+                device: device.clone(),
+                resume,
+            },
+            Waker::none(),
+        )?;
         follow_training(handle)?;
     }
 

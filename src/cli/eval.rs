@@ -2,15 +2,17 @@
 //! of the report it writes.
 
 use std::path::PathBuf;
-use std::sync::atomic::AtomicBool;
 
 use indicatif::{ProgressBar, ProgressStyle};
 
 use super::inspect::parse_false_alarm_rate;
 use crate::compute::{ComputeDevice, SelectedDevice, select_device};
+use crate::eval::report::ReportFiles;
 use crate::eval::types::CLASS_COLUMNS;
-use crate::eval::{EvalOptions, EvalProgress, EvalReport, evaluate};
+use crate::eval::{EvalOptions, EvalProgress, EvalReport};
 use crate::inspect::DefectRule;
+use crate::worker::Waker;
+use crate::worker::eval::{EvalEvent, spawn_evaluation};
 
 /// Evaluate trained models on a test split: image and pixel AUROC, AUPRO, F1-max, the
 /// confusion matrix at the calibrated threshold, per defect class, for each descent budget;
@@ -71,40 +73,71 @@ pub fn run_eval_cli(args: EvalArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Evaluates on the evaluation worker, showing its progress.
 pub(super) fn run_with_progress(
     options: &EvalOptions,
     device: &SelectedDevice,
 ) -> anyhow::Result<EvalReport> {
-    let bar = ProgressBar::new(0).with_style(
-        ProgressStyle::with_template("{elapsed_precise} [{bar:30}] {pos}/{len} {msg}")
-            .unwrap_or_else(|_| ProgressStyle::default_bar())
-            .progress_chars("=> "),
-    );
-    let cancel = AtomicBool::new(false);
-    let (report, files) = evaluate(
-        options,
-        &device.device,
-        &mut |p| match p {
+    let worker = spawn_evaluation(options.clone(), device.clone(), Waker::none())?;
+    let progress = EvalBar::new();
+    let mut outcome = Err(anyhow::anyhow!("the evaluation ended without a result"));
+    for event in worker.events().iter() {
+        match event {
+            EvalEvent::Progress(p) => progress.show(&p),
+            EvalEvent::Finished(report, files) => {
+                progress.finish(&files);
+                outcome = Ok(*report);
+            }
+            EvalEvent::Failed(message) => {
+                progress.bar.abandon();
+                outcome = Err(anyhow::anyhow!(message));
+            }
+        }
+    }
+    worker.join();
+    outcome
+}
+
+/// An evaluation's progress on the terminal.
+pub(super) struct EvalBar {
+    bar: ProgressBar,
+}
+
+impl EvalBar {
+    pub(super) fn new() -> Self {
+        let bar = ProgressBar::new(0).with_style(
+            ProgressStyle::with_template("{elapsed_precise} [{bar:30}] {pos}/{len} {msg}")
+                .unwrap_or_else(|_| ProgressStyle::default_bar())
+                .progress_chars("=> "),
+        );
+        Self { bar }
+    }
+
+    pub(super) fn show(&self, progress: &EvalProgress) {
+        let bar = &self.bar;
+        match progress {
             EvalProgress::Opening { run } => {
                 bar.println(format!("opening {}", run.display()));
             }
             EvalProgress::Scoring { model, done, total } => {
-                bar.set_length(total as u64);
-                bar.set_position(done as u64);
+                bar.set_length(*total as u64);
+                bar.set_position(*done as u64);
                 bar.set_message(format!("{model}: scoring test images"));
             }
             EvalProgress::Timing { model, iterations } => {
                 bar.set_message(format!("{model}: timing {iterations} iterations"));
             }
             EvalProgress::Writing => bar.set_message("writing the report"),
-        },
-        &cancel,
-    )?;
-    bar.finish_and_clear();
-    eprintln!("report: {}", files.html.display());
-    eprintln!("        {}", files.markdown.display());
-    eprintln!("        {}", files.json.display());
-    Ok(report)
+        }
+    }
+
+    /// Clears the bar and names the report's files.
+    pub(super) fn finish(&self, files: &ReportFiles) {
+        self.bar.finish_and_clear();
+        eprintln!("report: {}", files.html.display());
+        eprintln!("        {}", files.markdown.display());
+        eprintln!("        {}", files.json.display());
+    }
 }
 
 /// The main numbers of each model at its calibrated budget, one line per class.

@@ -1,13 +1,13 @@
-//! `unseen render`: a dataset from a recipe, with a progress bar.
+//! `unseen render`: a dataset from a recipe on the generation worker, with a progress bar.
 
 use std::path::PathBuf;
 
-use anyhow::Context;
 use clap::Args;
 
+use crate::dataset::Recipe;
 use crate::dataset::layout::{self, GOOD, Split};
-use crate::dataset::{GenerateControl, Recipe, generate};
-use crate::render::{Gpu, Renderer};
+use crate::worker::Waker;
+use crate::worker::generate::{GenerateEvent, GenerateJob, spawn_generation};
 
 #[derive(Args, Debug)]
 pub struct RenderArgs {
@@ -77,38 +77,72 @@ pub fn run_render(args: RenderArgs) -> anyhow::Result<()> {
         .validate()
         .and_then(|()| recipe.validate_against(&product))
         .map_err(|m| anyhow::anyhow!("recipe {} after overrides: {m}", args.recipe.display()))?;
-    let gpu = Gpu::headless()?;
-    eprintln!("rendering on {}", gpu.describe());
-    let mut renderer = Renderer::new(gpu);
-    let bar = indicatif::ProgressBar::new(0).with_style(
-        indicatif::ProgressStyle::with_template(
-            "{bar:40} {pos}/{len} samples  {per_sec}  eta {eta}",
-        )
-        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-    );
-    std::fs::create_dir_all(&args.out)
-        .with_context(|| format!("creating output folder {}", args.out.display()))?;
-    let started = std::time::Instant::now();
-    let manifest = generate(
-        &mut renderer,
-        recipe,
-        product,
-        &args.out,
-        &GenerateControl::default(),
-        &mut |done, total| {
-            bar.set_length(total as u64);
-            bar.set_position(done as u64);
+    let worker = spawn_generation(
+        GenerateJob {
+            gpu: None,
+            recipe,
+            product,
+            out: args.out.clone(),
         },
+        Waker::none(),
     )?;
-    bar.finish_and_clear();
-    let secs = started.elapsed().as_secs_f64();
+    let bar = RenderBar::new();
+    let mut outcome = Err(anyhow::anyhow!("the renderer ended without a result"));
+    for event in worker.events().iter() {
+        if let Some(end) = bar.show(&event) {
+            outcome = end;
+        }
+    }
+    worker.join();
+    let (samples, secs) = outcome?;
     println!(
-        "wrote {} samples to {} in {:.1} s ({:.0} samples/s); manifest: {}",
-        manifest.samples.len(),
+        "wrote {samples} samples to {} in {secs:.1} s ({:.0} samples/s); manifest: {}",
         args.out.display(),
-        secs,
-        manifest.samples.len() as f64 / secs,
+        samples as f64 / secs,
         layout::manifest_path(&args.out).display()
     );
     Ok(())
+}
+
+/// A dataset's rendering on the terminal.
+pub(super) struct RenderBar {
+    bar: indicatif::ProgressBar,
+}
+
+impl RenderBar {
+    pub(super) fn new() -> Self {
+        let bar = indicatif::ProgressBar::new(0).with_style(
+            indicatif::ProgressStyle::with_template(
+                "{bar:40} {pos}/{len} samples  {per_sec}  eta {eta}",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        Self { bar }
+    }
+
+    /// Shows `event`; for the last one, the samples written and the seconds it took.
+    pub(super) fn show(&self, event: &GenerateEvent) -> Option<anyhow::Result<(usize, f64)>> {
+        match event {
+            GenerateEvent::Started { adapter, total } => {
+                eprintln!("rendering on {adapter}");
+                self.bar.set_length(*total as u64);
+            }
+            GenerateEvent::Progress { done, total } => {
+                self.bar.set_length(*total as u64);
+                self.bar.set_position(*done as u64);
+            }
+            GenerateEvent::Finished {
+                samples,
+                elapsed_secs,
+            } => {
+                self.bar.finish_and_clear();
+                return Some(Ok((*samples, *elapsed_secs)));
+            }
+            GenerateEvent::Failed(message) => {
+                self.bar.abandon();
+                return Some(Err(anyhow::anyhow!(message.clone())));
+            }
+        }
+        None
+    }
 }

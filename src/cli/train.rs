@@ -1,4 +1,5 @@
-//! `unseen train`: the command-line shell over [`spawn_training`], with a progress bar.
+//! `unseen train`: the command-line shell over the training worker ([`spawn_training`]),
+//! with a progress bar.
 
 use std::path::PathBuf;
 
@@ -9,7 +10,9 @@ use crate::compute::{ComputeDevice, select_device};
 use crate::model::ModelKind;
 use crate::train::checkpoint::{TRAIN_CONFIG, model_config_of};
 use crate::train::config::TrainConfig;
-use crate::train::worker::{TrainEvent, TrainHandle, TrainJob, spawn_training};
+use crate::train::{TrainEvent, TrainJob};
+use crate::worker::train::spawn_training;
+use crate::worker::{Waker, Worker};
 
 /// Arguments of `unseen train`.
 #[derive(Debug, Clone, clap::Args)]
@@ -97,29 +100,55 @@ pub fn run_train_cli(args: TrainArgs) -> anyhow::Result<()> {
     let config = args.train_config()?;
     let device = select_device(args.device)?;
     eprintln!("training {} on {}", config.model, device.description);
-    let handle = spawn_training(TrainJob {
-        data_dir: args.data.clone(),
-        run_dir: args.out.clone(),
-        config,
-        device,
-        resume: args.resume,
-    })?;
-    follow_training(handle)
+    let worker = spawn_training(
+        TrainJob {
+            data_dir: args.data.clone(),
+            run_dir: args.out.clone(),
+            config,
+            device,
+            resume: args.resume,
+        },
+        Waker::none(),
+    )?;
+    follow_training(worker)
 }
 
 /// Shows a running worker's progress on the terminal until it ends; an `Error` event becomes
 /// the returned error.
-pub fn follow_training(handle: TrainHandle) -> anyhow::Result<()> {
-    let bar = ProgressBar::new(0);
-    bar.set_style(
-        ProgressStyle::with_template(
-            "{elapsed_precise} [{bar:30}] {pos}/{len} steps, eta {eta} | {msg}",
-        )
-        .context("progress bar template")?
-        .progress_chars("=> "),
-    );
+pub fn follow_training(worker: Worker<TrainEvent>) -> anyhow::Result<()> {
+    let mut progress = TrainProgress::new()?;
     let mut outcome = Ok(());
-    for event in handle.events().iter() {
+    for event in worker.events().iter() {
+        if let Some(end) = progress.show(event) {
+            outcome = end;
+        }
+    }
+    worker.join();
+    outcome
+}
+
+/// A training's progress on the terminal: a bar of steps with the losses and throughput,
+/// checkpoints and the outcome as lines.
+pub(super) struct TrainProgress {
+    bar: ProgressBar,
+}
+
+impl TrainProgress {
+    pub(super) fn new() -> anyhow::Result<Self> {
+        let bar = ProgressBar::new(0);
+        bar.set_style(
+            ProgressStyle::with_template(
+                "{elapsed_precise} [{bar:30}] {pos}/{len} steps, eta {eta} | {msg}",
+            )
+            .context("progress bar template")?
+            .progress_chars("=> "),
+        );
+        Ok(Self { bar })
+    }
+
+    /// Shows `event`; for the last event of a run (`Finished` or `Error`), its outcome.
+    pub(super) fn show(&mut self, event: TrainEvent) -> Option<anyhow::Result<()>> {
+        let bar = &self.bar;
         match event {
             TrainEvent::Started {
                 start_step,
@@ -169,14 +198,14 @@ pub fn follow_training(handle: TrainHandle) -> anyhow::Result<()> {
                         .map(|p| format!(", checkpoint {}", p.display()))
                         .unwrap_or_default()
                 );
+                return Some(Ok(()));
             }
             TrainEvent::Error(message) => {
                 bar.abandon();
-                outcome = Err(anyhow::anyhow!(message));
+                return Some(Err(anyhow::anyhow!(message)));
             }
             TrainEvent::Samples(_) | TrainEvent::Paused { .. } | TrainEvent::Resumed { .. } => {}
         }
+        None
     }
-    handle.join();
-    outcome
 }

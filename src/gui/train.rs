@@ -12,7 +12,9 @@ use super::util::{duration_text, image_from_bytes, labelled_row, path_row, set_t
 use crate::compute::SelectedDevice;
 use crate::model::ModelKind;
 use crate::train::config::{LrSchedule, TrainConfig};
-use crate::train::worker::{TrainCommand, TrainEvent, TrainHandle, TrainJob, spawn_training};
+use crate::train::{TrainEvent, TrainJob};
+use crate::worker::train::spawn_training;
+use crate::worker::{Control, Waker, Worker};
 
 /// Where the run is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,7 +39,7 @@ pub struct Train {
     pub checkpoints: Vec<(u64, PathBuf)>,
     pub message: Option<String>,
     pub device_text: String,
-    handle: Option<TrainHandle>,
+    handle: Option<Worker<TrainEvent>>,
     started: Option<(Instant, u64)>,
     samples: Option<TextureHandle>,
     pub samples_step: u64,
@@ -92,7 +94,7 @@ impl Train {
             device: device.clone(),
             resume,
         };
-        match spawn_training(job) {
+        match spawn_training(job, Waker::none()) {
             Ok(handle) => {
                 self.handle = Some(handle);
                 self.state = RunState::Running;
@@ -161,10 +163,10 @@ impl Train {
         ));
     }
 
-    pub fn command(&mut self, command: TrainCommand) {
+    pub fn command(&mut self, command: Control) {
         if let Some(handle) = &self.handle
             && handle.send(command)
-            && command == TrainCommand::Stop
+            && command == Control::Cancel
         {
             self.state = RunState::Stopping;
         }
@@ -366,12 +368,12 @@ impl Train {
             match self.state {
                 RunState::Running => {
                     if ui.button("Pause").clicked() {
-                        self.command(TrainCommand::Pause);
+                        self.command(Control::Pause);
                     }
                 }
                 RunState::Paused => {
                     if ui.button("Resume").clicked() {
-                        self.command(TrainCommand::Resume);
+                        self.command(Control::Resume);
                     }
                 }
                 RunState::Idle | RunState::Stopping => {}
@@ -383,7 +385,7 @@ impl Train {
                 )
                 .clicked()
             {
-                self.command(TrainCommand::Stop);
+                self.command(Control::Cancel);
             }
         });
         ui.label(format!("Compute: {}", device.description));

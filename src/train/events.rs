@@ -1,4 +1,4 @@
-//! What the training worker reports, and the commands it obeys.
+//! What the training loop reports, and who it reports to.
 
 use std::path::PathBuf;
 
@@ -6,16 +6,20 @@ use super::samples::SampleGrid;
 use super::steps::Losses;
 use crate::model::ModelKind;
 
-/// Commands to a running worker.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TrainCommand {
-    Pause,
-    Resume,
-    /// Finish the current step, write a checkpoint and end.
-    Stop,
+/// Who runs the training loop ([`super::run::run_training`]): takes its events and decides,
+/// between steps, whether the run goes on. The training worker (`crate::worker::train`) is
+/// the driver the CLI, the workbench and the tests use.
+pub trait TrainDriver {
+    /// Takes an event; `false` when nobody listens any more, which ends the run as stopped.
+    fn event(&mut self, event: TrainEvent) -> bool;
+
+    /// Called before each step with the steps done so far; `false` ends the run as stopped
+    /// (finishing with a checkpoint). A driver pauses the run by waiting here, and reports
+    /// [`TrainEvent::Paused`] and [`TrainEvent::Resumed`] itself.
+    fn between_steps(&mut self, step: u64) -> bool;
 }
 
-/// What the worker reports.
+/// What the training loop reports.
 #[derive(Debug, Clone)]
 pub enum TrainEvent {
     Started {
@@ -57,7 +61,7 @@ pub struct StepReport {
 #[derive(Debug, Clone)]
 pub struct FinishReport {
     pub step: u64,
-    /// Ended by [`TrainCommand::Stop`] rather than by reaching the step count.
+    /// Ended by the driver (a stop or cancel) rather than by reaching the step count.
     pub stopped: bool,
     pub checkpoint: Option<PathBuf>,
     /// Mean per-pixel squared error of G(E(x)) on the good validation images.

@@ -3,8 +3,8 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use super::run::TrainError;
 use super::steps::Losses;
-use super::worker::TrainError;
 
 fn output_error(path: &Path, e: impl std::fmt::Display) -> TrainError {
     TrainError::Output {

@@ -7,7 +7,9 @@ use std::sync::mpsc::RecvTimeoutError;
 use std::time::{Duration, Instant};
 
 use unseen::compute::SelectedDevice;
-use unseen::train::{TrainConfig, TrainEvent, TrainJob, spawn_training};
+use unseen::train::{TrainConfig, TrainEvent, TrainJob};
+use unseen::worker::Waker;
+use unseen::worker::train::spawn_training;
 
 /// Renders a tiny dataset of the built-in cap with the real renderer: `train` good training
 /// images and `validation` good validation images of `size` pixels, random rotations.
@@ -85,7 +87,7 @@ pub fn job(data: &Path, run: &Path, config: TrainConfig, resume: bool) -> TrainJ
 
 /// Runs `job` to its last event (`Finished` or `Error`) and returns every event.
 pub fn run_to_end(job: TrainJob) -> Vec<TrainEvent> {
-    let handle = spawn_training(job).unwrap();
+    let handle = spawn_training(job, Waker::none()).unwrap();
     let deadline = Instant::now() + Duration::from_secs(600);
     let mut events = Vec::new();
     loop {

@@ -1,14 +1,13 @@
-//! The training worker: a named background thread fed by the batch thread, reporting typed
-//! events on a bounded channel and obeying pause / resume / stop. The CLI and the GUI both
-//! drive training through [`spawn_training`].
+//! The training loop: batches from the batch thread, optimisation steps, sample grids, the
+//! loss log and checkpoints, reported as typed events to a [`TrainDriver`] that also decides,
+//! between steps, whether the run goes on. The CLI, the workbench and the tests drive it
+//! through the training worker (`crate::worker::train`), which runs it on a named thread.
 //!
 //! Everything a run writes goes under `RUN_DIR`: `train_config.toml`, `losses.csv`,
 //! `samples/step-NNNNNN.png` and `checkpoints/` (see [`super::checkpoint`]).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::mpsc::{Receiver, SyncSender, TryRecvError, sync_channel};
-use std::thread::JoinHandle;
 use std::time::Instant;
 
 use burn::tensor::{Tensor, TensorData};
@@ -21,17 +20,12 @@ use super::config::{ConfigError, TrainConfig};
 use super::data::{Batch, BatchPlan, DataError, DatasetInfo, ImageSet, spawn_batch_feeder};
 use super::eval::{encode_all, reconstruction_mse, sample_grid};
 
-pub use super::events::{FinishReport, StepReport, TrainCommand, TrainEvent};
+pub use super::events::{FinishReport, StepReport, TrainDriver, TrainEvent};
 use super::loss_log::LossLog;
 use super::steps::{Divergence, Models};
 use crate::compute::SelectedDevice;
 use crate::model::{ModelConfigError, ModelKind, SelfOrganisingMap};
 use crate::rng::Rng;
-
-/// Events buffered before the worker waits for the consumer.
-const EVENT_CAPACITY: usize = 64;
-/// Commands buffered before a sender waits.
-const CONTROL_CAPACITY: usize = 8;
 
 /// E and G of the run or checkpoint folder `source`, which must have the shape `expected`.
 fn initial_autoencoder(
@@ -101,73 +95,6 @@ fn output_error(path: &Path, e: impl std::fmt::Display) -> TrainError {
         path: path.to_path_buf(),
         message: e.to_string(),
     }
-}
-
-/// A running worker. Dropping it stops the run (after the current step and a checkpoint).
-pub struct TrainHandle {
-    events: Receiver<TrainEvent>,
-    control: SyncSender<TrainCommand>,
-    thread: Option<JoinHandle<()>>,
-}
-
-impl TrainHandle {
-    /// Events in order; the last one is `Finished` or `Error`.
-    pub fn events(&self) -> &Receiver<TrainEvent> {
-        &self.events
-    }
-
-    /// Sends a command; `false` when the worker has already ended.
-    pub fn send(&self, command: TrainCommand) -> bool {
-        self.control.send(command).is_ok()
-    }
-
-    /// Waits for the worker thread to end.
-    pub fn join(mut self) {
-        if let Some(thread) = self.thread.take() {
-            // The worker catches its own panics and reports them as events.
-            let _ = thread.join();
-        }
-    }
-}
-
-impl Drop for TrainHandle {
-    fn drop(&mut self) {
-        let _ = self.control.try_send(TrainCommand::Stop);
-    }
-}
-
-/// Starts `job` on the named thread `unseen-train`.
-pub fn spawn_training(job: TrainJob) -> Result<TrainHandle, TrainError> {
-    let (event_tx, events) = sync_channel(EVENT_CAPACITY);
-    let (control, control_rx) = sync_channel(CONTROL_CAPACITY);
-    let thread = std::thread::Builder::new()
-        .name("unseen-train".to_string())
-        .spawn(move || {
-            let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                run(&job, &event_tx, &control_rx)
-            }));
-            let last = match outcome {
-                Ok(Ok(report)) => TrainEvent::Finished(report),
-                Ok(Err(e)) => TrainEvent::Error(e.to_string()),
-                Err(panic) => TrainEvent::Error(
-                    TrainError::Panic(
-                        panic
-                            .downcast_ref::<String>()
-                            .cloned()
-                            .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
-                            .unwrap_or_else(|| "unknown cause".to_string()),
-                    )
-                    .to_string(),
-                ),
-            };
-            let _ = event_tx.send(last);
-        })
-        .map_err(TrainError::Thread)?;
-    Ok(TrainHandle {
-        events,
-        control,
-        thread: Some(thread),
-    })
 }
 
 /// Where a run starts: a fresh model, or the checkpoint it resumes from.
@@ -244,8 +171,8 @@ struct Run<'a> {
     model_config: crate::model::ModelConfig,
     models: Models,
     last_checkpoint: Option<(u64, PathBuf)>,
-    events: &'a SyncSender<TrainEvent>,
-    /// The consumer dropped its receiver; nothing more can be reported.
+    driver: &'a mut dyn TrainDriver,
+    /// Nobody listens to the events any more; nothing more can be reported.
     orphaned: bool,
     /// Image side and channels of the dataset.
     size: usize,
@@ -257,7 +184,7 @@ struct Run<'a> {
 
 impl Run<'_> {
     fn emit(&mut self, event: TrainEvent) {
-        if self.events.send(event).is_err() {
+        if !self.driver.event(event) {
             self.orphaned = true;
         }
     }
@@ -417,10 +344,11 @@ fn start_run_files(job: &TrainJob, config: &TrainConfig, step: u64) -> Result<Lo
     LossLog::open(&job.run_dir.join(super::loss_log::LOSS_LOG), step)
 }
 
-fn run(
+/// Runs `job` to its end (its step count, a stop from `driver`, or an error), reporting to
+/// `driver`. A stopped run still writes its checkpoint.
+pub fn run_training(
     job: &TrainJob,
-    events: &SyncSender<TrainEvent>,
-    control: &Receiver<TrainCommand>,
+    driver: &mut dyn TrainDriver,
 ) -> Result<FinishReport, TrainError> {
     let started = Instant::now();
     job.config.validate()?;
@@ -459,7 +387,7 @@ fn run(
         model_config: start.model_config,
         models: start.models,
         last_checkpoint: start.last_checkpoint,
-        events,
+        driver,
         orphaned: false,
         size: info.image_size,
         channels,
@@ -493,12 +421,9 @@ fn run(
     let mut step = start_step;
     let mut stopped = false;
     while step < total_steps {
-        match poll_control(control, &mut run, step) {
-            Flow::Continue => {}
-            Flow::Stop => {
-                stopped = true;
-                break;
-            }
+        if !run.driver.between_steps(step) {
+            stopped = true;
+            break;
         }
         let Ok(batch) = batches.recv() else {
             break; // The feeder only ends when this loop drops its receiver.
@@ -527,40 +452,4 @@ fn run(
         validation_mse,
         elapsed_secs: started.elapsed().as_secs_f64(),
     })
-}
-
-enum Flow {
-    Continue,
-    Stop,
-}
-
-/// Handles pending commands; blocks while paused.
-fn poll_control(control: &Receiver<TrainCommand>, run: &mut Run<'_>, step: u64) -> Flow {
-    let mut paused = false;
-    loop {
-        let command = if paused {
-            match control.recv() {
-                Ok(c) => c,
-                Err(_) => return Flow::Stop, // The handle is gone: nobody can resume.
-            }
-        } else {
-            match control.try_recv() {
-                Ok(c) => c,
-                Err(TryRecvError::Empty) => return Flow::Continue,
-                Err(TryRecvError::Disconnected) => return Flow::Stop,
-            }
-        };
-        match command {
-            TrainCommand::Stop => return Flow::Stop,
-            TrainCommand::Pause if !paused => {
-                paused = true;
-                run.emit(TrainEvent::Paused { step });
-            }
-            TrainCommand::Resume if paused => {
-                run.emit(TrainEvent::Resumed { step });
-                return Flow::Continue;
-            }
-            TrainCommand::Pause | TrainCommand::Resume => {}
-        }
-    }
 }
