@@ -2,8 +2,10 @@
 //! defect class and per descent-iteration budget, written as a report (JSON, Markdown, HTML).
 //!
 //! [`run`] drives inspection over a test split and counts with [`crate::metrics`], [`types`]
-//! holds the numbers as `report.json` stores them, [`report`] writes the files.
+//! holds the numbers as `report.json` stores them, [`report`] writes the files. [`demo`] is the
+//! whole job on the built-in cap, stage by stage (render, train, calibrate and evaluate).
 
+pub mod demo;
 pub mod report;
 pub mod run;
 pub mod types;

@@ -9,9 +9,11 @@
 //! [`checkpoint`](Context::checkpoint)s where it may pause or stop, and returns its last event.
 //! A panic becomes the last event too ([`Event::panicked`]).
 //!
-//! The instances: [`train`] (training runs), [`generate`] (datasets), [`eval`] (evaluations)
-//! and [`files`] (reading and writing what the workbench opens and saves).
+//! The instances: [`train`] (training runs), [`generate`] (datasets), [`eval`] (evaluations),
+//! [`files`] (reading and writing what the workbench opens and saves) and [`demo`] (the demo:
+//! render, train, calibrate, report).
 
+pub mod demo;
 pub mod eval;
 pub mod files;
 pub mod generate;
