@@ -11,6 +11,7 @@ use eframe::egui;
 use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable;
 use train_common::*;
+use unseen::compute::SelectedDevice;
 use unseen::gui::{GuiOptions, Workbench, Workspace};
 
 fn harness<'a>() -> Harness<'a, Workbench> {
@@ -43,8 +44,8 @@ fn mean(pixels: &[u8]) -> f64 {
 #[test]
 fn workspaces_switch_from_the_top_bar() {
     let mut h = harness();
-    assert_eq!(h.state().workspace, Workspace::Design);
-    assert!(!h.state().adapter_text.is_empty());
+    assert_eq!(h.state().workspace(), Workspace::Design);
+    assert!(!h.state().adapter_text().is_empty());
     for (label, expected) in [
         ("Train", Workspace::Train),
         ("Inspect", Workspace::Inspect),
@@ -54,7 +55,7 @@ fn workspaces_switch_from_the_top_bar() {
         h.get_by_label(label).click();
         h.step();
         h.step();
-        assert_eq!(h.state().workspace, expected, "after clicking {label}");
+        assert_eq!(h.state().workspace(), expected, "after clicking {label}");
     }
     // Each workspace shows its own controls.
     h.get_by_label("Train").click();
@@ -67,25 +68,25 @@ fn workspaces_switch_from_the_top_bar() {
 fn a_light_slider_changes_the_preview() {
     let mut h = harness();
     wait_until(&mut h, "the first orbit view", 120, |w| {
-        w.design.views_received > 0
+        w.design().views_received() > 0
     });
-    let before = h.state().design.view_pixels().to_vec();
-    let intensity = h.state().design.recipe.lighting.intensity;
-    let received = h.state().design.views_received;
+    let before = h.state().design().view_pixels().to_vec();
+    let intensity = h.state().design().recipe().lighting.intensity;
+    let received = h.state().design().views_received();
     h.get_by_role_and_label(egui::accesskit::Role::Slider, "Intensity")
         .set_value_accesskit(1.6);
     h.step();
     h.step();
-    let after_intensity = h.state().design.recipe.lighting.intensity;
+    let after_intensity = h.state().design().recipe().lighting.intensity;
     assert!(
         (after_intensity - 1.6).abs() < 1e-3 && (after_intensity - intensity).abs() > 0.5,
         "the slider must move the light: {intensity} → {after_intensity}"
     );
     wait_until(&mut h, "the re-rendered view", 120, |w| {
-        w.design.views_received > received
-            && (w.design.recipe.lighting.intensity - 1.6).abs() < 1e-3
+        w.design().views_received() > received
+            && (w.design().recipe().lighting.intensity - 1.6).abs() < 1e-3
     });
-    let after = h.state().design.view_pixels();
+    let after = h.state().design().view_pixels();
     assert_eq!(after.len(), before.len());
     assert!(
         mean(after) > mean(&before) + 5.0,
@@ -95,7 +96,7 @@ fn a_light_slider_changes_the_preview() {
     );
     // The sample grid is rendered through the dataset path too.
     wait_until(&mut h, "the sample grid", 120, |w| {
-        w.design.sample_sets_received > 0
+        w.design().sample_sets_received() > 0
     });
 }
 
@@ -107,66 +108,78 @@ fn training_starts_and_stops_from_the_train_workspace() {
     let mut h = harness();
     {
         let app = h.state_mut();
-        app.workspace = Workspace::Train;
-        app.compute = unseen::compute::SelectedDevice::flex();
-        app.train.data_dir = data.path().display().to_string();
-        app.train.run_dir = run.path().display().to_string();
-        app.train.config = unseen::train::TrainConfig {
+        app.set_workspace(Workspace::Train);
+        app.set_compute(SelectedDevice::flex());
+        let train = app.train_mut();
+        train.set_data_dir(&data.path().display().to_string());
+        train.set_run_dir(&run.path().display().to_string());
+        train.set_config(unseen::train::TrainConfig {
             steps: 100_000,
             sample_every: 1,
             ..tiny_config()
-        };
+        });
     }
     h.step();
     h.get_by_label("Start").click();
-    wait_until(&mut h, "training steps", 120, |w| w.train.step >= 2);
-    assert!(h.state().train.running());
-    assert!(h.state().train.losses.values().all(|v| !v.is_empty()));
+    wait_until(&mut h, "training steps", 120, |w| w.train().step() >= 2);
+    assert!(h.state().train().running());
+    assert!(h.state().train().losses().values().all(|v| !v.is_empty()));
     h.get_by_label("Stop").click();
-    wait_until(&mut h, "the stop", 120, |w| !w.train.running());
-    let message = h.state().train.message.clone().unwrap_or_default();
+    wait_until(&mut h, "the stop", 120, |w| !w.train().running());
+    let message = h.state().train().message().unwrap_or_default().to_string();
     assert!(message.contains("stopped"), "{message}");
-    assert!(h.state().train.step < 100_000);
+    assert!(h.state().train().step() < 100_000);
     assert!(
         run.path().join("latest.json").exists(),
         "stop must leave a checkpoint"
     );
 
-    // Opening the run later shows what the training left: every logged step's losses, the
-    // newest sample grid, the checkpoint and the run's own settings.
-    let (stopped_at, curves) = (h.state().train.step, h.state().train.losses.clone());
+    // Opening the run later (in a fresh workbench, which shows nothing of it yet) shows what
+    // the training left: every logged step's losses, the newest sample grid, the checkpoint
+    // and the run's own settings.
+    let (stopped_at, curves) = (h.state().train().step(), h.state().train().losses().clone());
+    let mut h = harness();
     {
-        let train = &mut h.state_mut().train;
-        train.losses.clear();
-        train.checkpoints.clear();
-        train.step = 0;
-        train.samples_step = 0;
-        train.config = unseen::train::TrainConfig::default();
-        train.resume = false;
+        let app = h.state_mut();
+        app.set_workspace(Workspace::Train);
+        app.train_mut()
+            .set_run_dir(&run.path().display().to_string());
+        let train = app.train();
+        assert!(train.losses().is_empty() && train.checkpoints().is_empty());
+        assert_eq!((train.step(), train.samples_step()), (0, 0));
+        assert_ne!(train.config().steps, 100_000);
+        assert!(!train.resume());
     }
+    h.step();
     h.get_by_label("Open run").click();
     h.step();
-    let train = &h.state().train;
-    assert_eq!(train.step, stopped_at);
-    assert_eq!(train.losses.len(), curves.len());
+    wait_until(&mut h, "the run's history", 60, |w| !w.train().opening());
+    let train = h.state().train();
+    assert_eq!(train.step(), stopped_at);
+    assert_eq!(train.losses().len(), curves.len());
     for (name, points) in &curves {
-        assert_eq!(train.losses[name].len(), points.len(), "{name}");
-        assert_eq!(train.losses[name].last(), points.last(), "{name}");
+        assert_eq!(train.losses()[name].len(), points.len(), "{name}");
+        assert_eq!(train.losses()[name].last(), points.last(), "{name}");
     }
-    assert_eq!(train.samples_step, stopped_at);
-    assert_eq!(train.checkpoints.last().map(|c| c.0), Some(stopped_at));
-    assert_eq!(train.config.steps, 100_000);
+    assert_eq!(train.samples_step(), stopped_at);
+    assert_eq!(train.checkpoints().last().map(|c| c.0), Some(stopped_at));
+    assert_eq!(train.config().steps, 100_000);
     // Start would continue this run, not start over in its folder.
-    assert!(train.resume);
+    assert!(train.resume());
 
     // A folder that holds no training says so.
     let empty = tempfile::tempdir().unwrap();
-    h.state_mut().train.run_dir = empty.path().display().to_string();
+    h.state_mut()
+        .train_mut()
+        .set_run_dir(&empty.path().display().to_string());
     h.get_by_label("Open run").click();
     h.step();
-    let message = h.state().train.message.clone().unwrap_or_default();
+    wait_until(&mut h, "the empty folder's answer", 60, |w| {
+        !w.train().opening()
+    });
+    let message = h.state().train().message().unwrap_or_default().to_string();
     assert!(message.contains("losses.csv"), "{message}");
-    assert_eq!(h.state().train.step, stopped_at);
+    assert_eq!(h.state().train().step(), stopped_at);
 }
 
 /// A tiny GAN run with calibration data, shared by the inspection test.
@@ -198,38 +211,33 @@ fn inspecting_an_image_records_the_descent_and_steps_through_it() {
     let mut h = harness();
     {
         let app = h.state_mut();
-        app.workspace = Workspace::Inspect;
-        app.compute = unseen::compute::SelectedDevice::flex();
-        app.inspect.run_dir = run.path().display().to_string();
-        app.inspect.data_dir = data.path().display().to_string();
+        app.set_workspace(Workspace::Inspect);
+        app.set_compute(SelectedDevice::flex());
+        let inspect = app.inspect_mut();
+        inspect.set_run_dir(&run.path().display().to_string());
+        inspect.set_data_dir(&data.path().display().to_string());
     }
     h.step();
     h.get_by_label("Load model").click();
-    wait_until(&mut h, "the model", 300, |w| w.inspect.model.is_some());
+    wait_until(&mut h, "the model", 300, |w| w.inspect().model().is_some());
     assert!(
-        h.state()
-            .inspect
-            .model
-            .as_ref()
-            .unwrap()
-            .calibration
-            .is_some(),
+        h.state().inspect().model().unwrap().calibration.is_some(),
         "loading with a dataset fits the thresholds"
     );
     {
-        let app = h.state_mut();
-        app.inspect.iterations = 12;
-        app.inspect.image_path = image.display().to_string();
+        let inspect = h.state_mut().inspect_mut();
+        inspect.set_iterations(12);
+        inspect.set_image_path(&image.display().to_string());
     }
     h.step();
     h.get_by_label("Inspect image").click();
     wait_until(&mut h, "the inspection", 300, |w| {
-        w.inspect.report.is_some()
+        w.inspect().report().is_some()
     });
     let (frames, report_iterations, verdict) = {
-        let i = &h.state().inspect;
-        let r = i.report.as_ref().unwrap();
-        (i.frames.len(), r.iterations, r.verdict)
+        let i = h.state().inspect();
+        let r = i.report().unwrap();
+        (i.frames().len(), r.iterations, r.verdict)
     };
     assert_ne!(verdict, unseen::inspect::Verdict::Error);
     assert_eq!(
@@ -239,7 +247,7 @@ fn inspecting_an_image_records_the_descent_and_steps_through_it() {
     );
     assert!(frames >= 2);
     assert_eq!(
-        h.state().inspect.cursor,
+        h.state().inspect().cursor(),
         frames - 1,
         "the live view follows the descent"
     );
@@ -247,13 +255,13 @@ fn inspecting_an_image_records_the_descent_and_steps_through_it() {
     h.get_by_label("First").click();
     h.step();
     h.step();
-    assert_eq!(h.state().inspect.cursor, 0);
+    assert_eq!(h.state().inspect().cursor(), 0);
     h.get_by_label("Step forward").click();
     h.step();
     h.step();
-    assert_eq!(h.state().inspect.cursor, 1);
-    let first = h.state().inspect.frames[0].reconstruction.clone();
-    let second = &h.state().inspect.frames[1].reconstruction;
+    assert_eq!(h.state().inspect().cursor(), 1);
+    let first = h.state().inspect().frames()[0].reconstruction.clone();
+    let second = &h.state().inspect().frames()[1].reconstruction;
     assert_ne!(
         &first, second,
         "each recorded frame is its own reconstruction"
@@ -262,12 +270,88 @@ fn inspecting_an_image_records_the_descent_and_steps_through_it() {
     // An unreadable file is an error, never a pass.
     let garbage = run.path().join("garbage.png");
     std::fs::write(&garbage, b"not a png").unwrap();
-    let ctx = h.ctx.clone();
-    let compute = h.state().compute.clone();
-    h.state_mut().inspect.inspect_file(&garbage, &compute, &ctx);
-    h.step();
-    let report = h.state().inspect.report.as_ref().unwrap();
+    h.state_mut().inspect_mut().inspect_file(&garbage);
+    wait_until(&mut h, "the unreadable file's report", 60, |w| {
+        w.inspect().report().is_some()
+    });
+    let report = h.state().inspect().report().unwrap();
     assert_eq!(report.verdict, unseen::inspect::Verdict::Error);
+}
+
+/// A checkpoint listed in Train opens in Inspect, and a gallery image of a report in Evaluate
+/// is inspected there: each through an action, never by one workspace writing into another.
+#[test]
+fn actions_open_a_checkpoint_and_a_gallery_image_in_inspect() {
+    let data = tempfile::tempdir().unwrap();
+    let run = tempfile::tempdir().unwrap();
+    trained_run(data.path(), run.path());
+    let mut h = harness();
+    {
+        let app = h.state_mut();
+        app.set_workspace(Workspace::Train);
+        app.set_compute(SelectedDevice::flex());
+        let train = app.train_mut();
+        train.set_run_dir(&run.path().display().to_string());
+        train.set_data_dir(&data.path().display().to_string());
+    }
+    h.step();
+    h.get_by_label("Open run").click();
+    wait_until(&mut h, "the run's checkpoints", 60, |w| {
+        !w.train().checkpoints().is_empty()
+    });
+    let checkpoint = h.state().train().checkpoints()[0].1.clone();
+    assert!(h.state().inspect().model().is_none());
+
+    h.get_by_label("Inspect with it").click();
+    h.step();
+    assert_eq!(h.state().workspace(), Workspace::Inspect);
+    assert_eq!(
+        h.state().inspect().run_dir(),
+        checkpoint.display().to_string()
+    );
+    assert_eq!(
+        h.state().inspect().data_dir(),
+        data.path().display().to_string()
+    );
+    wait_until(&mut h, "the checkpoint's model", 300, |w| {
+        w.inspect().model().is_some()
+    });
+    assert_eq!(h.state().inspect().model().unwrap().step, 40);
+
+    // A report whose gallery holds one overlay, of a test image of the dataset.
+    let report_dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(report_dir.path().join("overlays")).unwrap();
+    image::RgbImage::from_pixel(32, 32, image::Rgb([200, 40, 40]))
+        .save(report_dir.path().join("overlays/bulge-0.png"))
+        .unwrap();
+    let mut report = synthetic_report();
+    report.data_dir = data.path().to_path_buf();
+    let bulge = &mut report.models[0].images[40];
+    bulge.path = "cap/test/bulge/000000.png".into();
+    bulge.overlay = Some("overlays/bulge-0.png".into());
+    {
+        let app = h.state_mut();
+        app.set_workspace(Workspace::Evaluate);
+        app.evaluate_mut()
+            .set_report(report, report_dir.path().to_path_buf());
+    }
+    wait_until(&mut h, "the gallery", 60, |w| {
+        w.evaluate().gallery_len() == 1
+    });
+    assert!(h.state().inspect().report().is_none());
+    // Below the fold of the report's views: clicked the way a screen reader clicks.
+    h.get_by_label("Open in Inspect").click_accesskit();
+    h.step();
+    assert_eq!(h.state().workspace(), Workspace::Inspect);
+    wait_until(&mut h, "the gallery image's inspection", 300, |w| {
+        w.inspect().report().is_some() && !w.inspect().running()
+    });
+    let inspected = h.state().inspect().report().unwrap();
+    assert_eq!(
+        inspected.path.as_deref(),
+        Some(data.path().join("cap/test/bulge/000000.png").as_path())
+    );
+    assert_ne!(inspected.verdict, unseen::inspect::Verdict::Error);
 }
 
 fn synthetic_report() -> unseen::eval::EvalReport {
@@ -343,21 +427,21 @@ fn dragging_the_threshold_changes_the_confusion_matrix() {
     let mut h = harness();
     {
         let app = h.state_mut();
-        app.workspace = Workspace::Evaluate;
-        app.evaluate
+        app.set_workspace(Workspace::Evaluate);
+        app.evaluate_mut()
             .set_report(synthetic_report(), "/nowhere".into());
     }
     h.step();
     h.step();
-    let at_calibrated = h.state().evaluate.confusion();
+    let at_calibrated = h.state().evaluate().confusion();
     // Scores: good 0.10..0.49, bulge 0.30..0.69; at 0.45: 5 good flagged, 25 bulges caught.
     assert_eq!(at_calibrated.false_positive, 5);
     assert_eq!(at_calibrated.true_positive, 25);
 
     let rect = h
         .state()
-        .evaluate
-        .histogram_rect
+        .evaluate()
+        .histogram_rect()
         .expect("the histogram is shown");
     let from = egui::pos2(rect.left() + rect.width() * 0.6, rect.center().y);
     let to = egui::pos2(rect.left() + rect.width() * 0.25, rect.center().y);
@@ -382,12 +466,12 @@ fn dragging_the_threshold_changes_the_confusion_matrix() {
     });
     h.step();
     h.step();
-    let threshold = h.state().evaluate.threshold;
+    let threshold = h.state().evaluate().threshold();
     assert!(
         threshold < 0.3,
         "dragging left lowers the threshold, got {threshold}"
     );
-    let moved = h.state().evaluate.confusion();
+    let moved = h.state().evaluate().confusion();
     assert!(moved.false_positive > at_calibrated.false_positive);
     assert_eq!(moved.true_positive, 40, "every bulge scores above 0.3");
     assert_eq!(
@@ -399,15 +483,17 @@ fn dragging_the_threshold_changes_the_confusion_matrix() {
 #[test]
 fn defect_ranges_are_edited_validated_and_saved_with_the_product() {
     let mut h = harness();
-    h.state_mut().design.defect = Some("short_notch".into());
+    h.state_mut()
+        .design_mut()
+        .set_defect(Some("short_notch".into()));
     h.step();
     h.step();
-    let before = h.state().design.product.defects["short_notch"].clone();
+    let before = h.state().design().product().defects["short_notch"].clone();
     h.get_by_label("short_notch height to")
         .set_value_accesskit(0.5);
     h.step();
     h.step();
-    let after = h.state().design.product.defects["short_notch"].clone();
+    let after = h.state().design().product().defects["short_notch"].clone();
     assert_ne!(before, after, "the range edit must reach the product");
     assert!(format!("{after:?}").contains("0.5"), "{after:?}");
     // A range the product refuses (taller than the notch itself) is reported, not applied.
@@ -415,25 +501,42 @@ fn defect_ranges_are_edited_validated_and_saved_with_the_product() {
         .set_value_accesskit(5.0);
     h.step();
     h.step();
-    assert_eq!(h.state().design.product.defects["short_notch"], after);
-    let message = h.state().design.message.clone().unwrap_or_default();
+    assert_eq!(h.state().design().product().defects["short_notch"], after);
+    let message = h.state().design().message().unwrap_or_default().to_string();
     assert!(message.contains("short_notch"), "{message}");
 
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("my-cap.toml");
-    h.state_mut().design.save_product(&path);
+    h.state_mut().design_mut().save_product(&path);
+    wait_until(&mut h, "the save", 60, |w| !w.design().files_busy());
     let saved = unseen::product::ProductSpec::load(path.to_str().unwrap(), None).unwrap();
     assert_eq!(saved.defects["short_notch"], after);
-    assert_eq!(h.state().design.recipe.product, path.display().to_string());
+    assert_eq!(
+        h.state().design().recipe().product,
+        path.display().to_string()
+    );
 
     // A fresh workbench opens the saved product; a file that is not a product is refused.
     let mut fresh = harness();
-    fresh.state_mut().design.open_product(&path);
-    assert_eq!(fresh.state().design.product.defects["short_notch"], after);
+    fresh.state_mut().design_mut().open_product(&path);
+    wait_until(&mut fresh, "the product", 60, |w| !w.design().files_busy());
+    assert_eq!(
+        fresh.state().design().product().defects["short_notch"],
+        after
+    );
     let junk = dir.path().join("junk.toml");
     std::fs::write(&junk, "this = [is not a product").unwrap();
-    fresh.state_mut().design.open_product(&junk);
-    assert_eq!(fresh.state().design.product.defects["short_notch"], after);
-    let message = fresh.state().design.message.clone().unwrap_or_default();
+    fresh.state_mut().design_mut().open_product(&junk);
+    wait_until(&mut fresh, "the refusal", 60, |w| !w.design().files_busy());
+    assert_eq!(
+        fresh.state().design().product().defects["short_notch"],
+        after
+    );
+    let message = fresh
+        .state()
+        .design()
+        .message()
+        .unwrap_or_default()
+        .to_string();
     assert!(message.contains("junk.toml"), "{message}");
 }

@@ -30,7 +30,7 @@ use crate::fsio::{sha256_hex, write_atomic};
 use crate::product::mesh::{Grid, auto_cell, mesh_defective};
 use crate::product::sdf::Solid;
 use crate::product::{Defect, ProductSpec};
-use crate::render::{GpuMesh, RenderError, Renderer, ViewRequest};
+use crate::render::{Camera, Frame, GpuMesh, Lighting, RenderError, Renderer, ViewRequest};
 
 #[derive(Debug, thiserror::Error)]
 pub enum DatasetError {
@@ -87,6 +87,13 @@ impl DatasetContext {
             };
             auto_cell(camera.pixels_per_unit(recipe.image.size))
         };
+        Self::with_cell(renderer, recipe, product, cell)
+    }
+
+    /// The context meshed at `cell` instead of the cell the recipe's closest camera needs (the
+    /// workbench's orbit view, which must stay quick to mesh).
+    pub fn with_cell(renderer: &Renderer, recipe: Recipe, product: ProductSpec, cell: f64) -> Self {
+        let shape = product.shape();
         let good = Solid::good(shape);
         let grid = Grid::for_shape(&shape, cell).sample(&good);
         let good_mesh = renderer.upload(&grid.surface_nets(&good));
@@ -178,20 +185,7 @@ impl DatasetContext {
             let mut requests = Vec::new();
             for (k, &i) in pending.iter().enumerate() {
                 let camera = views[k].camera(&self.recipe, &shape);
-                let lighting = views[k].lighting;
-                let mesh = meshes[i].as_ref().unwrap_or(&self.good_mesh);
-                requests.push(ViewRequest {
-                    mesh,
-                    camera,
-                    lighting,
-                });
-                if meshes[i].is_some() {
-                    requests.push(ViewRequest {
-                        mesh: &self.good_mesh,
-                        camera,
-                        lighting,
-                    });
-                }
+                self.push_views(&mut requests, meshes[i].as_ref(), camera, views[k].lighting);
             }
             let mut frames = renderer
                 .render(&requests, size, self.recipe.image.supersample)?
@@ -244,6 +238,58 @@ impl DatasetContext {
             pending = retry;
         }
         Ok(done.into_iter().flatten().collect())
+    }
+
+    /// One view of the good product, or of `defect` with its mask against the good product at
+    /// the same view: a sample's meshes and mask at a camera and light the caller chooses
+    /// instead of the seed (the workbench's orbit view). Returns the view shown and the mask.
+    pub fn render_view(
+        &self,
+        renderer: &mut Renderer,
+        defect: Option<&Defect>,
+        camera: Camera,
+        lighting: Lighting,
+        size: u32,
+    ) -> Result<(Frame, Option<Vec<u8>>), DatasetError> {
+        let defect_mesh = self
+            .defect_meshes(renderer, &[defect.cloned()])
+            .pop()
+            .flatten();
+        let mut requests = Vec::new();
+        self.push_views(&mut requests, defect_mesh.as_ref(), camera, lighting);
+        let mut frames = renderer
+            .render(&requests, size, self.recipe.image.supersample)?
+            .into_iter();
+        let shown = frames
+            .next()
+            .ok_or(RenderError::Readback("missing frame".into()))?;
+        let mask = frames
+            .next()
+            .map(|good| defect_mask(&good, &shown, self.recipe.mask.depth_tolerance));
+        Ok((shown, mask))
+    }
+
+    /// The views of one sample: the defective mesh (or the good one), then, for a defect, the
+    /// good product at the same view, which its mask is cut against.
+    fn push_views<'a>(
+        &'a self,
+        requests: &mut Vec<ViewRequest<'a>>,
+        defect_mesh: Option<&'a GpuMesh>,
+        camera: Camera,
+        lighting: Lighting,
+    ) {
+        requests.push(ViewRequest {
+            mesh: defect_mesh.unwrap_or(&self.good_mesh),
+            camera,
+            lighting,
+        });
+        if defect_mesh.is_some() {
+            requests.push(ViewRequest {
+                mesh: &self.good_mesh,
+                camera,
+                lighting,
+            });
+        }
     }
 
     /// Meshes the defective samples of a batch, on all cores.

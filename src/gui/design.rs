@@ -1,52 +1,69 @@
 //! Design workspace: the product under the recipe's camera and light, orbit view, defect
-//! preview with its mask, a live grid of random samples, and dataset generation.
+//! preview with its mask, a live grid of random samples, and dataset generation. Renders,
+//! generation and every file opened or saved run on workers.
 
-use std::path::PathBuf;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::mpsc::{Receiver, channel};
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use eframe::egui::{self, Color32, ColorImage, TextureHandle};
+use glam::DVec3;
 
-use super::preview::{
-    PreviewJob, PreviewResult, PreviewWorker, SampleImage, VIEW_SIZE, ViewImage, ViewJob,
-    light_angles, light_direction,
-};
-use super::util::{image_from_bytes, path_row, set_texture};
+use super::util::{image_from_bytes, path_row_ui, set_texture};
 use crate::dataset::recipe::{CAP_DEFAULT_RECIPE, PoseMode};
-use crate::dataset::{GOOD, GenerateControl, Recipe, Split, generate};
+use crate::dataset::{GOOD, Recipe, Split};
 use crate::product::ProductSpec;
-use crate::render::{Gpu, Renderer};
+use crate::render::Gpu;
+use crate::worker::files::{read_product, read_recipe, write_toml};
+use crate::worker::generate::{GenerateEvent, GenerateJob, spawn_generation};
+use crate::worker::preview::{
+    PreviewEvent, PreviewJob, PreviewService, SampleImage, VIEW_SIZE, ViewImage, ViewJob,
+};
+use crate::worker::{Waker, Worker, spawn_call};
 
 /// Samples in the live grid.
 pub const GRID_SAMPLES: usize = 10;
 
+/// A dataset being generated.
 struct Generation {
-    cancel: Arc<AtomicBool>,
-    done: Arc<AtomicUsize>,
+    worker: Worker<GenerateEvent>,
+    done: usize,
     total: usize,
-    result: Receiver<Result<usize, String>>,
     started: Instant,
 }
 
+/// What a file worker of the workspace did.
+enum FileDone {
+    RecipeOpened {
+        path: PathBuf,
+        recipe: Box<Recipe>,
+        product: Box<ProductSpec>,
+    },
+    ProductOpened {
+        path: PathBuf,
+        product: Box<ProductSpec>,
+    },
+    ProductSaved(PathBuf),
+    RecipeSaved(PathBuf),
+}
+
 pub struct Design {
-    pub recipe: Recipe,
-    pub product: ProductSpec,
-    pub recipe_path: String,
-    pub out_dir: String,
-    pub yaw_deg: f32,
-    pub pitch_deg: f32,
-    pub defect: Option<String>,
-    pub defect_seed: u64,
-    pub show_mask: bool,
-    pub shuffle: u64,
-    /// Orbit views received from the renderer thread (tests wait on it).
-    pub views_received: u64,
-    pub sample_sets_received: u64,
-    pub message: Option<String>,
-    worker: Option<PreviewWorker>,
+    pub(super) recipe: Recipe,
+    pub(super) product: ProductSpec,
+    pub(super) recipe_path: String,
+    pub(super) out_dir: String,
+    yaw_deg: f32,
+    pitch_deg: f32,
+    pub(super) defect: Option<String>,
+    defect_seed: u64,
+    show_mask: bool,
+    shuffle: u64,
+    /// Orbit views received from the renderer thread.
+    views_received: u64,
+    sample_sets_received: u64,
+    message: Option<String>,
+    previews: Option<PreviewService>,
     gpu: Option<Gpu>,
+    waker: Waker,
     last_view_job: Option<ViewJob>,
     last_samples: Option<(Recipe, u64)>,
     view_texture: Option<TextureHandle>,
@@ -54,15 +71,17 @@ pub struct Design {
     view: Option<Box<ViewImage>>,
     samples: Vec<(TextureHandle, String)>,
     generation: Option<Generation>,
+    /// Files being opened or saved, in the order asked; `true` when a failure goes unsaid.
+    files: Vec<(Worker<Result<FileDone, String>>, bool)>,
 }
 
 impl Design {
-    pub fn new(gpu: Option<Gpu>, ctx: &egui::Context) -> Self {
+    pub fn new(gpu: Option<Gpu>, waker: Waker) -> Self {
         let product = ProductSpec::builtin_cap();
         let recipe = Recipe::from_toml_str(CAP_DEFAULT_RECIPE, "<built-in cap-default>")
             .unwrap_or_else(|_| unreachable_recipe());
-        let (worker, message) = match &gpu {
-            Some(gpu) => match PreviewWorker::spawn(gpu.clone(), ctx.clone()) {
+        let (previews, message) = match &gpu {
+            Some(gpu) => match PreviewService::spawn(gpu.clone(), waker.clone()) {
                 Ok(w) => (Some(w), None),
                 Err(e) => (None, Some(format!("cannot start the renderer thread: {e}"))),
             },
@@ -85,64 +104,163 @@ impl Design {
             views_received: 0,
             sample_sets_received: 0,
             message,
-            worker,
+            previews,
             gpu,
+            waker,
             last_view_job: None,
             last_samples: None,
             view_texture: None,
             view: None,
             samples: Vec::new(),
             generation: None,
+            files: Vec::new(),
         }
+    }
+
+    /// The recipe being edited.
+    pub fn recipe(&self) -> &Recipe {
+        &self.recipe
+    }
+
+    /// The product the recipe renders (with its edited defect ranges).
+    pub fn product(&self) -> &ProductSpec {
+        &self.product
+    }
+
+    /// Shows a defect class in the orbit view (or none).
+    pub fn set_defect(&mut self, class: Option<String>) {
+        self.defect = class;
+    }
+
+    /// Orbit views received from the renderer so far.
+    pub fn views_received(&self) -> u64 {
+        self.views_received
+    }
+
+    /// Sample grids received from the renderer so far.
+    pub fn sample_sets_received(&self) -> u64 {
+        self.sample_sets_received
+    }
+
+    /// The workspace's last word to the user.
+    pub fn message(&self) -> Option<&str> {
+        self.message.as_deref()
     }
 
     pub fn generating(&self) -> bool {
         self.generation.is_some()
     }
 
+    /// Whether a file is being opened or saved.
+    pub fn files_busy(&self) -> bool {
+        !self.files.is_empty()
+    }
+
     fn view_job(&self) -> ViewJob {
         ViewJob {
+            recipe: self.recipe.clone(),
             product: self.product.clone(),
-            lighting: self.recipe.lighting,
             yaw_deg: self.yaw_deg,
             pitch_deg: self.pitch_deg,
-            distance: self.recipe.camera.distance as f32,
-            fov_y_deg: self.recipe.camera.fov_y_deg as f32,
             defect: self.defect.clone().map(|c| (c, self.defect_seed)),
         }
     }
 
-    /// Sends changed requests and takes finished images; called every frame.
+    /// Sends changed requests and takes finished images and files; called every frame.
     pub fn poll(&mut self, ctx: &egui::Context) {
-        let Some(worker) = &self.worker else { return };
+        self.poll_files();
+        self.poll_generation();
+        let Some(previews) = &self.previews else {
+            return;
+        };
         let job = self.view_job();
-        if self.last_view_job.as_ref() != Some(&job) {
-            worker.request(PreviewJob::View(job.clone()));
+        // A full queue takes the request on a later frame.
+        if self.last_view_job.as_ref() != Some(&job)
+            && previews.request(PreviewJob::View(Box::new(job.clone())))
+        {
             self.last_view_job = Some(job);
         }
         let key = (self.recipe.clone(), self.shuffle);
-        if self.last_samples.as_ref() != Some(&key) {
-            worker.request(PreviewJob::Samples {
+        if self.last_samples.as_ref() != Some(&key)
+            && previews.request(PreviewJob::Samples {
                 recipe: Box::new(self.recipe.clone()),
                 product: Box::new(self.product.clone()),
                 shuffle: self.shuffle,
                 count: GRID_SAMPLES,
-            });
+            })
+        {
             self.last_samples = Some(key);
         }
-        let results: Vec<PreviewResult> = worker.results.try_iter().collect();
-        for result in results {
-            match result {
-                PreviewResult::View(view) => {
+        let events: Vec<PreviewEvent> = previews.try_iter().collect();
+        for event in events {
+            match event {
+                PreviewEvent::View(view) => {
                     self.view = Some(view);
                     self.views_received += 1;
                     self.paint_view(ctx);
                 }
-                PreviewResult::Samples(samples) => self.take_samples(ctx, samples),
-                PreviewResult::Error(e) => self.message = Some(format!("preview: {e}")),
+                PreviewEvent::Samples(samples) => self.take_samples(ctx, samples),
+                PreviewEvent::Error(e) => self.message = Some(format!("preview: {e}")),
+                PreviewEvent::Stopped(why) => {
+                    self.message = Some(why.unwrap_or_else(|| "the renderer stopped".into()));
+                    self.previews = None;
+                }
             }
         }
-        self.poll_generation();
+    }
+
+    /// Takes what the file workers finished, in the order they were asked.
+    fn poll_files(&mut self) {
+        while let Some((worker, quiet)) = self.files.first() {
+            let Ok(done) = worker.events().try_recv() else {
+                return;
+            };
+            let quiet = *quiet;
+            self.files.remove(0);
+            match done {
+                Ok(FileDone::RecipeOpened {
+                    path,
+                    recipe,
+                    product,
+                }) => {
+                    self.recipe = *recipe;
+                    self.product = *product;
+                    self.recipe_path = path.display().to_string();
+                    self.defect = None;
+                    self.message = Some(format!("opened {}", path.display()));
+                }
+                Ok(FileDone::ProductOpened { path, product }) => {
+                    self.product = *product;
+                    self.recipe.product = path.display().to_string();
+                    self.defect = None;
+                    self.message = Some(format!("opened {}", path.display()));
+                }
+                Ok(FileDone::ProductSaved(path)) => {
+                    self.recipe.product = path.display().to_string();
+                    self.message =
+                        Some(format!("saved {}; the recipe now uses it", path.display()));
+                }
+                Ok(FileDone::RecipeSaved(path)) => {
+                    self.recipe_path = path.display().to_string();
+                    self.message = Some(format!("saved {}", path.display()));
+                }
+                Err(e) if !quiet => self.message = Some(e),
+                Err(_) => {}
+            }
+        }
+    }
+
+    /// Runs a file job on a worker; its result is taken by [`Design::poll`].
+    fn file_job(
+        &mut self,
+        name: &str,
+        quiet: bool,
+        job: impl FnOnce() -> Result<FileDone, String> + Send + 'static,
+    ) {
+        match spawn_call(name, self.waker.clone(), job) {
+            Ok(worker) => self.files.push((worker, quiet)),
+            Err(e) => self.message = Some(format!("cannot start a worker: {e}")),
+        }
     }
 
     /// The newest orbit view's grey pixels (empty before the first).
@@ -176,7 +294,8 @@ impl Design {
             .into_iter()
             .enumerate()
             .map(|(i, s)| {
-                let image = outline_mask(s.image, s.mask.as_deref());
+                let image = image_from_bytes(&s.pixels, s.size, s.size, s.channels);
+                let image = outline_mask(image, s.mask.as_deref());
                 let texture =
                     ctx.load_texture(format!("sample-{i}"), image, egui::TextureOptions::NEAREST);
                 (texture, s.label)
@@ -186,16 +305,28 @@ impl Design {
     }
 
     fn poll_generation(&mut self) {
-        let Some(g) = &self.generation else { return };
-        if let Ok(result) = g.result.try_recv() {
-            self.message = Some(match result {
-                Ok(n) => format!(
-                    "wrote {n} samples to {} in {:.1} s",
-                    self.out_dir,
-                    g.started.elapsed().as_secs_f64()
-                ),
-                Err(e) => format!("generation stopped: {e}"),
-            });
+        let Some(g) = &mut self.generation else {
+            return;
+        };
+        let mut ended = None;
+        for event in g.worker.try_iter() {
+            match event {
+                GenerateEvent::Started { total, .. } => g.total = total,
+                GenerateEvent::Progress { done, total } => (g.done, g.total) = (done, total),
+                GenerateEvent::Finished {
+                    samples,
+                    elapsed_secs,
+                } => {
+                    ended = Some(format!(
+                        "wrote {samples} samples to {} in {elapsed_secs:.1} s",
+                        self.out_dir
+                    ));
+                }
+                GenerateEvent::Failed(e) => ended = Some(format!("generation stopped: {e}")),
+            }
+        }
+        if ended.is_some() {
+            self.message = ended;
             self.generation = None;
         }
     }
@@ -215,39 +346,18 @@ impl Design {
             return;
         }
         let total: usize = self.recipe.groups().iter().map(|g| g.2).sum();
-        let (tx, rx) = channel();
-        let (recipe, product) = (self.recipe.clone(), self.product.clone());
-        let control = GenerateControl::default();
-        let cancel = control.cancel.clone();
-        let done = Arc::new(AtomicUsize::new(0));
-        let progress = done.clone();
-        let spawned = std::thread::Builder::new()
-            .name("unseen-generate".into())
-            .spawn(move || {
-                let mut renderer = Renderer::new(gpu);
-                let result = std::fs::create_dir_all(&out)
-                    .map_err(|e| format!("cannot create {}: {e}", out.display()))
-                    .and_then(|()| {
-                        generate(
-                            &mut renderer,
-                            recipe,
-                            product,
-                            &out,
-                            &control,
-                            &mut |d, _| progress.store(d, Ordering::Relaxed),
-                        )
-                        .map(|m| m.samples.len())
-                        .map_err(|e| e.to_string())
-                    });
-                let _ = tx.send(result);
-            });
-        match spawned {
-            Ok(_) => {
+        let job = GenerateJob {
+            gpu: Some(gpu),
+            recipe: self.recipe.clone(),
+            product: self.product.clone(),
+            out,
+        };
+        match spawn_generation(job, self.waker.clone()) {
+            Ok(worker) => {
                 self.generation = Some(Generation {
-                    cancel,
-                    done,
+                    worker,
+                    done: 0,
                     total,
-                    result: rx,
                     started: Instant::now(),
                 });
             }
@@ -260,12 +370,12 @@ impl Design {
             .resizable(true)
             .default_size(330.0)
             .show(ui, |ui| {
-                egui::ScrollArea::vertical().show(ui, |ui| self.controls(ui));
+                egui::ScrollArea::vertical().show(ui, |ui| self.controls_ui(ui));
             });
-        egui::CentralPanel::default().show(ui, |ui| self.views(ui));
+        egui::CentralPanel::default().show(ui, |ui| self.views_ui(ui));
     }
 
-    fn controls(&mut self, ui: &mut egui::Ui) {
+    fn controls_ui(&mut self, ui: &mut egui::Ui) {
         ui.heading("Recipe");
         ui.horizontal(|ui| {
             let name = ui.label("Name");
@@ -278,7 +388,7 @@ impl Design {
                     .add_filter("recipe", &["toml"])
                     .pick_file()
             {
-                self.open_recipe(&path);
+                self.open_recipe(&path, false);
             }
             if ui.button("Save recipe…").clicked()
                 && let Some(path) = rfd::FileDialog::new()
@@ -357,9 +467,9 @@ impl Design {
                 }
             });
         match pose.mode {
-            PoseMode::RandomAxis => range_row(ui, "Angle °", &mut pose.angle_deg, 0.0..=360.0),
+            PoseMode::RandomAxis => range_row_ui(ui, "Angle °", &mut pose.angle_deg, 0.0..=360.0),
             PoseMode::Upright | PoseMode::Tilt => {
-                range_row(ui, "Yaw °", &mut pose.yaw_deg, -360.0..=360.0);
+                range_row_ui(ui, "Yaw °", &mut pose.yaw_deg, -360.0..=360.0);
                 if pose.mode == PoseMode::Tilt {
                     ui.add(egui::Slider::new(&mut pose.tilt_deg, 0.0..=90.0).text("Tilt °"));
                 }
@@ -376,14 +486,14 @@ impl Design {
             self.recipe.randomize.noise_sigma = noise.then_some([0.0, 3.0]);
         }
         if let Some(range) = &mut self.recipe.randomize.noise_sigma {
-            range_row(ui, "σ grey levels", range, 0.0..=20.0);
+            range_row_ui(ui, "σ grey levels", range, 0.0..=20.0);
         }
         let mut blur = self.recipe.randomize.blur_sigma.is_some();
         if ui.checkbox(&mut blur, "Blur").changed() {
             self.recipe.randomize.blur_sigma = blur.then_some([0.0, 0.8]);
         }
         if let Some(range) = &mut self.recipe.randomize.blur_sigma {
-            range_row(ui, "σ px", range, 0.0..=4.0);
+            range_row_ui(ui, "σ px", range, 0.0..=4.0);
         }
         ui.separator();
 
@@ -413,7 +523,7 @@ impl Design {
                 self.paint_view(&ctx);
             }
             if let Some(class) = self.defect.clone() {
-                self.defect_ranges(ui, &class);
+                self.defect_ranges_ui(ui, &class);
             }
             if let Some(part) = self.view.as_ref().and_then(|v| v.defect_part.as_ref()) {
                 ui.label(format!("affects the {part}"));
@@ -446,7 +556,7 @@ impl Design {
         ui.separator();
 
         ui.heading("Generate");
-        path_row(ui, "Output", &mut self.out_dir, true);
+        path_row_ui(ui, "Output", &mut self.out_dir, true);
         match &self.generation {
             None => {
                 let total: usize = self.recipe.groups().iter().map(|g| g.2).sum();
@@ -459,7 +569,7 @@ impl Design {
                 }
             }
             Some(g) => {
-                let (done, total) = (g.done.load(Ordering::Relaxed), g.total.max(1));
+                let (done, total) = (g.done, g.total.max(1));
                 let secs = g.started.elapsed().as_secs_f64();
                 let rate = done as f64 / secs.max(1e-3);
                 ui.add(
@@ -467,7 +577,7 @@ impl Design {
                         .text(format!("{done}/{total} · {rate:.0}/s")),
                 );
                 if ui.button("Cancel").clicked() {
-                    g.cancel.store(true, Ordering::Relaxed);
+                    g.worker.cancel();
                 }
                 ui.ctx()
                     .request_repaint_after(std::time::Duration::from_millis(100));
@@ -478,7 +588,7 @@ impl Design {
         }
     }
 
-    fn views(&mut self, ui: &mut egui::Ui) {
+    fn views_ui(&mut self, ui: &mut egui::Ui) {
         let side = (ui.available_height() * 0.58)
             .min(ui.available_width() * 0.6)
             .max(160.0);
@@ -560,7 +670,7 @@ impl Design {
 
     /// Editable parameter ranges of one defect class of the product; an edit that the product's
     /// validation refuses is shown and not applied.
-    fn defect_ranges(&mut self, ui: &mut egui::Ui, class: &str) {
+    fn defect_ranges_ui(&mut self, ui: &mut egui::Ui, class: &str) {
         let Some(spec) = self.product.defects.get(class) else {
             return;
         };
@@ -614,64 +724,53 @@ impl Design {
         }
     }
 
-    /// Loads a product file and points the recipe at it (when the recipe fits the product).
-    pub fn open_product(&mut self, path: &std::path::Path) {
-        let loaded = crate::product::ProductSpec::load(&path.display().to_string(), None)
-            .map_err(|e| e.to_string())
-            .and_then(|p| self.recipe.validate_against(&p).map(|()| p));
-        match loaded {
-            Ok(product) => {
-                self.product = product;
-                self.recipe.product = path.display().to_string();
-                self.defect = None;
-                self.message = Some(format!("opened {}", path.display()));
-            }
-            Err(e) => self.message = Some(format!("cannot use {}: {e}", path.display())),
-        }
-    }
-
-    /// Writes the product (with edited defect ranges) and points the recipe at the file.
-    pub fn save_product(&mut self, path: &std::path::Path) {
-        self.message = Some(match write_toml(path, &self.product) {
-            Ok(()) => {
-                self.recipe.product = path.display().to_string();
-                format!("saved {}; the recipe now uses it", path.display())
-            }
-            Err(e) => format!("cannot save {}: {e}", path.display()),
+    /// Loads a product file (on a worker) and points the recipe at it, when the recipe fits
+    /// the product.
+    pub fn open_product(&mut self, path: &Path) {
+        let (path, recipe) = (path.to_path_buf(), self.recipe.clone());
+        self.file_job("unseen-open-product", false, move || {
+            let product = read_product(&path, &recipe)?;
+            Ok(FileDone::ProductOpened {
+                path,
+                product: Box::new(product),
+            })
         });
     }
 
-    pub fn open_recipe(&mut self, path: &std::path::Path) {
-        match Recipe::load(path) {
-            Ok((recipe, product)) => {
-                self.recipe = recipe;
-                self.product = product;
-                self.recipe_path = path.display().to_string();
-                self.defect = None;
-                self.message = Some(format!("opened {}", path.display()));
-            }
-            Err(e) => self.message = Some(e.to_string()),
-        }
+    /// Writes the product (with edited defect ranges, on a worker) and points the recipe at
+    /// the file.
+    pub fn save_product(&mut self, path: &Path) {
+        let (path, product) = (path.to_path_buf(), self.product.clone());
+        self.file_job("unseen-save-product", false, move || {
+            write_toml(&path, &product)?;
+            Ok(FileDone::ProductSaved(path))
+        });
     }
 
-    fn save_recipe(&mut self, path: &std::path::Path) {
-        self.message = Some(match write_toml(path, &self.recipe) {
-            Ok(()) => {
-                self.recipe_path = path.display().to_string();
-                format!("saved {}", path.display())
-            }
-            Err(e) => format!("cannot save {}: {e}", path.display()),
+    /// Loads a recipe and its product (on a worker); `quiet` leaves a failure unsaid (the
+    /// recipe remembered from the last session may be gone).
+    pub fn open_recipe(&mut self, path: &Path, quiet: bool) {
+        let path = path.to_path_buf();
+        self.file_job("unseen-open-recipe", quiet, move || {
+            let (recipe, product) = read_recipe(&path)?;
+            Ok(FileDone::RecipeOpened {
+                path,
+                recipe: Box::new(recipe),
+                product: Box::new(product),
+            })
+        });
+    }
+
+    fn save_recipe(&mut self, path: &Path) {
+        let (path, recipe) = (path.to_path_buf(), self.recipe.clone());
+        self.file_job("unseen-save-recipe", false, move || {
+            write_toml(&path, &recipe)?;
+            Ok(FileDone::RecipeSaved(path))
         });
     }
 }
 
-/// Writes `value` as TOML, atomically.
-fn write_toml(path: &std::path::Path, value: &impl serde::Serialize) -> Result<(), String> {
-    let text = toml::to_string_pretty(value).map_err(|e| e.to_string())?;
-    crate::fsio::write_atomic(path, text.as_bytes()).map_err(|e| e.to_string())
-}
-
-fn range_row(
+fn range_row_ui(
     ui: &mut egui::Ui,
     label: &str,
     range: &mut [f64; 2],
@@ -726,4 +825,41 @@ fn outline_mask(image: ColorImage, mask: Option<&[u8]>) -> ColorImage {
 /// The built-in recipe is part of the source tree and parsed in tests.
 fn unreachable_recipe() -> Recipe {
     panic!("the built-in cap-default recipe is invalid; this is a build defect")
+}
+
+/// The light direction from azimuth (about the view axis, 0 = from the right) and elevation
+/// (towards the viewer), in degrees.
+pub fn light_direction(azimuth_deg: f32, elevation_deg: f32) -> [f32; 3] {
+    let (a, e) = (azimuth_deg.to_radians(), elevation_deg.to_radians());
+    let v = DVec3::new(
+        f64::from(e.cos() * a.cos()),
+        f64::from(e.cos() * a.sin()),
+        f64::from(e.sin()),
+    );
+    [v.x as f32, v.y as f32, v.z as f32]
+}
+
+/// Azimuth and elevation of a light direction, in degrees (inverse of [`light_direction`]).
+pub fn light_angles(direction: [f32; 3]) -> (f32, f32) {
+    let [x, y, z] = direction;
+    let len = (x * x + y * y + z * z).sqrt().max(1e-6);
+    let elevation = (z / len).clamp(-1.0, 1.0).asin().to_degrees();
+    let azimuth = y.atan2(x).to_degrees();
+    (azimuth, elevation)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn light_angles_round_trip() {
+        for (a, e) in [(0.0, 45.0), (123.0, 10.0), (-60.0, 80.0)] {
+            let (a2, e2) = light_angles(light_direction(a, e));
+            assert!(
+                (a - a2).abs() < 1e-3 && (e - e2).abs() < 1e-3,
+                "{a},{e} → {a2},{e2}"
+            );
+        }
+    }
 }

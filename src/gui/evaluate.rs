@@ -1,53 +1,54 @@
 //! Evaluate workspace: run an evaluation in the background (or open a report), then explore it:
 //! ROC curves, the score histogram with a draggable threshold and review band that update the
 //! confusion matrix live, metrics against the iteration budget, a per-class table and a gallery
-//! of the worst cases, each of which opens in Inspect.
+//! of the worst cases, each of which opens in Inspect. Evaluations, reports and their
+//! galleries are read and computed on workers.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
-use std::sync::mpsc::{Receiver, channel};
 
 use eframe::egui::{self, Color32, TextureHandle};
 use egui_plot::{Bar, BarChart, Legend, Line, Plot, PlotPoints, VLine};
 
-use super::util::path_row;
+use super::Workspace;
+use super::action::Action;
+use super::util::{image_from_picture, path_row_ui};
 use crate::compute::SelectedDevice;
 use crate::dataset::GOOD;
-use crate::eval::{Confusion, EvalOptions, EvalProgress, EvalReport, evaluate};
+use crate::eval::{Confusion, EvalOptions, EvalProgress, EvalReport};
 use crate::metrics::{confusion, roc_curve};
+use crate::worker::eval::{EvalEvent, spawn_evaluation};
+use crate::worker::files::{GalleryImage, OpenedReport, read_gallery, read_report};
+use crate::worker::{Waker, Worker, spawn_call};
 
 /// Histogram bins.
 const BINS: usize = 40;
 
-enum Event {
-    Progress(String),
-    Done(Box<EvalReport>, PathBuf),
-    Error(String),
-}
-
 pub struct Evaluate {
-    pub run_dir: String,
-    pub compare_dir: String,
-    pub data_dir: String,
-    pub out_dir: String,
-    pub iterations: String,
-    pub report: Option<EvalReport>,
-    pub report_dir: Option<PathBuf>,
+    pub(super) run_dir: String,
+    pub(super) compare_dir: String,
+    pub(super) data_dir: String,
+    pub(super) out_dir: String,
+    iterations: String,
+    report: Option<EvalReport>,
+    report_dir: Option<PathBuf>,
     /// Model shown (index into the report's models).
-    pub model: usize,
+    model: usize,
     /// Decision threshold being explored (`score >= threshold` is defective).
-    pub threshold: f32,
-    pub review_band: bool,
-    pub review_threshold: f32,
-    pub progress: Option<String>,
-    pub message: Option<String>,
+    threshold: f32,
+    review_band: bool,
+    review_threshold: f32,
+    progress: Option<String>,
+    message: Option<String>,
     /// Where the score histogram was last drawn (tests drag the threshold there).
-    pub histogram_rect: Option<egui::Rect>,
-    cancel: Option<Arc<AtomicBool>>,
-    events: Option<Receiver<Event>>,
+    histogram_rect: Option<egui::Rect>,
+    waker: Waker,
+    evaluation: Option<Worker<EvalEvent>>,
+    /// A `report.json` being read.
+    opening: Option<Worker<Result<OpenedReport, String>>>,
     gallery: Vec<(TextureHandle, String, PathBuf)>,
+    /// The report folder and model the gallery shows (or is being read for).
     gallery_for: Option<(PathBuf, usize)>,
+    gallery_reading: Option<Worker<Result<Vec<GalleryImage>, String>>>,
     /// Scores and ROC curves of the model shown, computed when it is chosen, not every frame.
     derived: Derived,
 }
@@ -107,7 +108,7 @@ impl Derived {
 }
 
 impl Evaluate {
-    pub fn new() -> Self {
+    pub fn new(waker: Waker) -> Self {
         Self {
             run_dir: "runs/gan".into(),
             compare_dir: String::new(),
@@ -123,16 +124,47 @@ impl Evaluate {
             progress: None,
             message: None,
             histogram_rect: None,
-            cancel: None,
-            events: None,
+            waker,
+            evaluation: None,
+            opening: None,
             gallery: Vec::new(),
             gallery_for: None,
+            gallery_reading: None,
             derived: Derived::default(),
         }
     }
 
     pub fn running(&self) -> bool {
-        self.events.is_some()
+        self.evaluation.is_some()
+    }
+
+    /// The report shown.
+    pub fn report(&self) -> Option<&EvalReport> {
+        self.report.as_ref()
+    }
+
+    /// Overlays of the report's gallery shown now.
+    pub fn gallery_len(&self) -> usize {
+        self.gallery.len()
+    }
+
+    /// Whether a report or its gallery is being read.
+    pub fn reading(&self) -> bool {
+        self.opening.is_some() || self.gallery_reading.is_some()
+    }
+
+    /// The threshold being explored.
+    pub fn threshold(&self) -> f32 {
+        self.threshold
+    }
+
+    /// Where the score histogram was last drawn.
+    pub fn histogram_rect(&self) -> Option<egui::Rect> {
+        self.histogram_rect
+    }
+
+    pub fn message(&self) -> Option<&str> {
+        self.message.as_deref()
     }
 
     /// Shows a report (loaded from disk or just computed).
@@ -155,23 +187,18 @@ impl Evaluate {
         self.derived = Derived::of(m);
     }
 
+    /// Reads a `report.json` on a worker, then shows it.
     pub fn open_report(&mut self, path: &Path) {
-        let loaded = std::fs::read(path)
-            .map_err(|e| e.to_string())
-            .and_then(|bytes| {
-                serde_json::from_slice::<EvalReport>(&bytes).map_err(|e| e.to_string())
-            });
-        match loaded {
-            Ok(report) => {
-                let dir = path.parent().map_or_else(PathBuf::new, Path::to_path_buf);
-                self.set_report(report, dir);
-                self.message = Some(format!("opened {}", path.display()));
-            }
-            Err(e) => self.message = Some(format!("cannot open {}: {e}", path.display())),
+        let path = path.to_path_buf();
+        match spawn_call("unseen-open-report", self.waker.clone(), move || {
+            read_report(&path)
+        }) {
+            Ok(worker) => self.opening = Some(worker),
+            Err(e) => self.message = Some(format!("cannot start a worker: {e}")),
         }
     }
 
-    pub fn start(&mut self, device: &SelectedDevice, ctx: &egui::Context) {
+    pub fn start(&mut self, device: &SelectedDevice) {
         let iterations: Result<Vec<usize>, _> = self
             .iterations
             .split(',')
@@ -195,39 +222,9 @@ impl Evaluate {
             gallery: 8,
             defect_rule: crate::inspect::DefectRule::F1Max,
         };
-        let (tx, rx) = channel();
-        let cancel = Arc::new(AtomicBool::new(false));
-        let flag = cancel.clone();
-        let device = device.clone();
-        let ctx = ctx.clone();
-        let spawned = std::thread::Builder::new()
-            .name("unseen-eval".into())
-            .spawn(move || {
-                let mut progress = |p: EvalProgress| {
-                    let text = match p {
-                        EvalProgress::Opening { run } => format!("opening {}", run.display()),
-                        EvalProgress::Scoring { model, done, total } => {
-                            format!("{model}: scored {done}/{total} test images")
-                        }
-                        EvalProgress::Timing { model, iterations } => {
-                            format!("{model}: timing {iterations} iterations")
-                        }
-                        EvalProgress::Writing => "writing the report".into(),
-                    };
-                    let _ = tx.send(Event::Progress(text));
-                    ctx.request_repaint();
-                };
-                let event = match evaluate(&options, &device.device, &mut progress, &flag) {
-                    Ok((report, files)) => Event::Done(Box::new(report), files.html),
-                    Err(e) => Event::Error(e.to_string()),
-                };
-                let _ = tx.send(event);
-                ctx.request_repaint();
-            });
-        match spawned {
-            Ok(_) => {
-                self.events = Some(rx);
-                self.cancel = Some(cancel);
+        match spawn_evaluation(options, device.clone(), self.waker.clone()) {
+            Ok(worker) => {
+                self.evaluation = Some(worker);
                 self.progress = Some("starting".into());
             }
             Err(e) => self.message = Some(format!("cannot start the evaluation: {e}")),
@@ -235,37 +232,71 @@ impl Evaluate {
     }
 
     pub fn poll(&mut self, ctx: &egui::Context) {
-        let Some(events) = &self.events else {
-            self.load_gallery(ctx);
+        if let Some(opening) = &self.opening
+            && let Ok(read) = opening.events().try_recv()
+        {
+            self.opening = None;
+            match read {
+                Ok(opened) => {
+                    self.message = Some(format!("opened {}", opened.path.display()));
+                    self.set_report(opened.report, opened.dir);
+                }
+                Err(e) => self.message = Some(e),
+            }
+        }
+        self.poll_evaluation();
+        self.poll_gallery(ctx);
+    }
+
+    fn poll_evaluation(&mut self) {
+        let Some(worker) = &self.evaluation else {
             return;
         };
         let mut finished = None;
-        while let Ok(event) = events.try_recv() {
+        for event in worker.try_iter() {
             match event {
-                Event::Progress(text) => self.progress = Some(text),
-                Event::Done(report, html) => finished = Some(Ok((*report, html))),
-                Event::Error(e) => finished = Some(Err(e)),
+                EvalEvent::Progress(p) => self.progress = Some(progress_text(&p)),
+                EvalEvent::Finished(report, files) => finished = Some(Ok((*report, files.html))),
+                EvalEvent::Failed(e) => finished = Some(Err(e)),
             }
         }
         match finished {
             Some(Ok((report, html))) => {
-                self.events = None;
+                self.evaluation = None;
                 self.progress = None;
                 self.message = Some(format!("report written: {}", html.display()));
                 let dir = html.parent().map_or_else(PathBuf::new, Path::to_path_buf);
                 self.set_report(report, dir);
             }
             Some(Err(e)) => {
-                self.events = None;
+                self.evaluation = None;
                 self.progress = None;
                 self.message = Some(format!("evaluation failed: {e}"));
             }
             None => {}
         }
-        self.load_gallery(ctx);
     }
 
-    fn load_gallery(&mut self, ctx: &egui::Context) {
+    /// Reads the gallery of the model shown on a worker when the report or model changed, and
+    /// shows it once read.
+    fn poll_gallery(&mut self, ctx: &egui::Context) {
+        if let Some(reading) = &self.gallery_reading
+            && let Ok(read) = reading.events().try_recv()
+        {
+            self.gallery_reading = None;
+            self.gallery = read
+                .unwrap_or_default()
+                .into_iter()
+                .map(|g| {
+                    let texture = ctx.load_texture(
+                        format!("gallery-{}", g.name),
+                        image_from_picture(&g.overlay),
+                        egui::TextureOptions::NEAREST,
+                    );
+                    (texture, g.caption, g.image)
+                })
+                .collect();
+        }
         let (Some(report), Some(dir)) = (&self.report, &self.report_dir) else {
             return;
         };
@@ -275,31 +306,12 @@ impl Evaluate {
         }
         self.gallery_for = Some(key);
         self.gallery.clear();
-        let Some(model) = report.models.get(self.model) else {
-            return;
-        };
-        for image in model.images.iter().filter(|i| i.overlay.is_some()) {
-            let Some(rel) = &image.overlay else { continue };
-            let Ok(decoded) = image::open(dir.join(rel)) else {
-                continue;
-            };
-            let rgba = decoded.to_rgba8();
-            let size = [rgba.width() as usize, rgba.height() as usize];
-            let texture = ctx.load_texture(
-                format!("gallery-{}", rel.display()),
-                egui::ColorImage::from_rgba_unmultiplied(size, rgba.as_raw()),
-                egui::TextureOptions::NEAREST,
-            );
-            let caption = format!(
-                "{} · {} · score {:.4} · {}",
-                image.class,
-                image.verdict,
-                image.score,
-                image.part.clone().unwrap_or_default()
-            );
-            self.gallery
-                .push((texture, caption, report.data_dir.join(&image.path)));
-        }
+        let (report, dir, model) = (report.clone(), dir.clone(), self.model);
+        // A newer request replaces one under way (its result is no longer wanted).
+        self.gallery_reading = spawn_call("unseen-gallery", self.waker.clone(), move || {
+            Ok(read_gallery(&report, &dir, model))
+        })
+        .ok();
     }
 
     /// The confusion matrix at the explored threshold.
@@ -307,32 +319,41 @@ impl Evaluate {
         confusion(&self.derived.good, &self.derived.defective, self.threshold)
     }
 
-    /// Returns an image to open in Inspect when the user asks for one.
+    /// Draws the workspace; a gallery image to open in Inspect becomes an action. `budget` is
+    /// Inspect's descent budget, marked on the sweep plots.
     pub fn ui(
         &mut self,
         ui: &mut egui::Ui,
         device: &SelectedDevice,
         budget: usize,
-    ) -> Option<PathBuf> {
+        actions: &mut Vec<Action>,
+    ) {
         egui::Panel::left("evaluate-controls")
             .resizable(true)
             .default_size(300.0)
             .show(ui, |ui| {
-                egui::ScrollArea::vertical().show(ui, |ui| self.controls(ui, device));
+                egui::ScrollArea::vertical().show(ui, |ui| self.controls_ui(ui, device));
             });
         let mut open = None;
         egui::CentralPanel::default().show(ui, |ui| {
-            egui::ScrollArea::vertical().show(ui, |ui| open = self.views(ui, budget));
+            egui::ScrollArea::vertical().show(ui, |ui| open = self.views_ui(ui, budget));
         });
-        open
+        if let Some(image) = open {
+            let run = PathBuf::from(self.run_dir.trim());
+            actions.push(Action::InspectImage {
+                image,
+                run: Some(run),
+            });
+            actions.push(Action::Show(Workspace::Inspect));
+        }
     }
 
-    fn controls(&mut self, ui: &mut egui::Ui, device: &SelectedDevice) {
+    fn controls_ui(&mut self, ui: &mut egui::Ui, device: &SelectedDevice) {
         ui.heading("Evaluation");
-        path_row(ui, "Model", &mut self.run_dir, true);
-        path_row(ui, "Compare", &mut self.compare_dir, true);
-        path_row(ui, "Test data", &mut self.data_dir, true);
-        path_row(ui, "Report", &mut self.out_dir, true);
+        path_row_ui(ui, "Model", &mut self.run_dir, true);
+        path_row_ui(ui, "Compare", &mut self.compare_dir, true);
+        path_row_ui(ui, "Test data", &mut self.data_dir, true);
+        path_row_ui(ui, "Report", &mut self.out_dir, true);
         ui.horizontal(|ui| {
             let name = ui.label("Iterations");
             ui.text_edit_singleline(&mut self.iterations)
@@ -343,14 +364,12 @@ impl Evaluate {
                 .add_enabled(!self.running(), egui::Button::new("Run evaluation"))
                 .clicked()
             {
-                let ctx = ui.ctx().clone();
-                self.start(device, &ctx);
+                self.start(device);
             }
-            if self.running()
+            if let Some(evaluation) = &self.evaluation
                 && ui.button("Cancel").clicked()
-                && let Some(c) = &self.cancel
             {
-                c.store(true, std::sync::atomic::Ordering::Relaxed);
+                evaluation.cancel();
             }
         });
         if ui.button("Open report.json…").clicked()
@@ -432,7 +451,7 @@ impl Evaluate {
         }
     }
 
-    fn views(&mut self, ui: &mut egui::Ui, budget: usize) -> Option<PathBuf> {
+    fn views_ui(&mut self, ui: &mut egui::Ui, budget: usize) -> Option<PathBuf> {
         // Taken out for the frame (not cloned) so the histogram may change the threshold.
         let Some(report) = self.report.take() else {
             ui.label("Run an evaluation or open a report.json to see its results here.");
@@ -441,12 +460,12 @@ impl Evaluate {
         let open = report
             .models
             .get(self.model)
-            .and_then(|model| self.model_views(ui, model, budget));
+            .and_then(|model| self.model_views_ui(ui, model, budget));
         self.report = Some(report);
         open
     }
 
-    fn model_views(
+    fn model_views_ui(
         &mut self,
         ui: &mut egui::Ui,
         model: &crate::eval::ModelEval,
@@ -479,7 +498,7 @@ impl Evaluate {
                     egui::RichText::new("Scores: good vs defective (drag to set the threshold)")
                         .strong(),
                 );
-                self.histogram(ui, half, height);
+                self.histogram_ui(ui, half, height);
             });
         });
         ui.horizontal(|ui| {
@@ -538,7 +557,7 @@ impl Evaluate {
             });
         });
         ui.separator();
-        self.class_table(ui, model);
+        self.class_table_ui(ui, model);
         ui.separator();
         ui.label(egui::RichText::new("Worst false positives and false negatives").strong());
         let mut open = None;
@@ -559,7 +578,7 @@ impl Evaluate {
         open
     }
 
-    fn histogram(&mut self, ui: &mut egui::Ui, width: f32, height: f32) {
+    fn histogram_ui(&mut self, ui: &mut egui::Ui, width: f32, height: f32) {
         let (good, bad) = (&self.derived.good, &self.derived.defective);
         let finite = |v: &&f32| v.is_finite();
         let hi = f64::from(self.derived.max_score.max(1e-6)) * 1.02;
@@ -629,7 +648,7 @@ impl Evaluate {
         }
     }
 
-    fn class_table(&self, ui: &mut egui::Ui, model: &crate::eval::ModelEval) {
+    fn class_table_ui(&self, ui: &mut egui::Ui, model: &crate::eval::ModelEval) {
         let Some(point) = model
             .sweep
             .iter()
@@ -665,8 +684,16 @@ impl Evaluate {
     }
 }
 
-impl Default for Evaluate {
-    fn default() -> Self {
-        Self::new()
+/// An evaluation's progress, for the user to read.
+fn progress_text(progress: &EvalProgress) -> String {
+    match progress {
+        EvalProgress::Opening { run } => format!("opening {}", run.display()),
+        EvalProgress::Scoring { model, done, total } => {
+            format!("{model}: scored {done}/{total} test images")
+        }
+        EvalProgress::Timing { model, iterations } => {
+            format!("{model}: timing {iterations} iterations")
+        }
+        EvalProgress::Writing => "writing the report".into(),
     }
 }

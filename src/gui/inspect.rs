@@ -1,164 +1,24 @@
 //! Inspect workspace: input | reconstruction | heatmap side by side, the latent descent played
 //! live and recorded for scrubbing, regions with the part they lie on, verdicts, and a batch
-//! mode over a folder with a sortable table.
+//! mode over a folder with a sortable table. Opening the model, reading and inspecting images
+//! all happen on the inspection workers.
 
 use std::path::{Path, PathBuf};
-use std::sync::mpsc::{Receiver, Sender, channel};
 use std::time::{Duration, Instant};
 
 use eframe::egui::{self, Color32, TextureHandle};
 use egui_plot::{Line, Plot, PlotPoints, Points, VLine};
 
-use super::util::{image_from_values, path_row, set_texture};
+use super::util::{image_from_values, path_row_ui, set_texture, square_ui};
 use crate::compute::SelectedDevice;
-use crate::dataset::{Manifest, Split};
-use crate::imaging::{DEFAULT_OPACITY, heat_overlay, heat_scale, images_in, read_image};
-use crate::inspect::descent::{DescentConfig, StartMode, TraceFrame};
-use crate::inspect::{
-    Calibration, ImageReport, InspectorSettings, OpenOptions, Region, Verdict, open_inspector,
+use crate::imaging::{DEFAULT_OPACITY, heat_overlay, heat_scale};
+use crate::inspect::descent::{DescentConfig, StartMode};
+use crate::inspect::{ImageReport, InspectorSettings, OpenOptions, Region, Verdict};
+use crate::worker::inspect::{
+    InspectEvent, ModelInfo, RecordedFrame, SharedInspector, spawn_inspect_folder,
+    spawn_inspect_image, spawn_open_model,
 };
-
-/// One recorded iteration of a descent.
-#[derive(Debug, Clone)]
-pub struct RecordedFrame {
-    pub iteration: usize,
-    pub loss: f32,
-    pub reconstruction: Vec<f32>,
-    pub map: Vec<f32>,
-}
-
-/// What the loaded model is.
-#[derive(Debug, Clone)]
-pub struct ModelInfo {
-    pub size: usize,
-    pub channels: usize,
-    pub step: u64,
-    pub kind: String,
-    pub calibration: Option<Calibration>,
-    pub data: Option<PathBuf>,
-    pub notes: Vec<String>,
-}
-
-enum Job {
-    Load(OpenOptions),
-    Inspect {
-        image: Vec<f32>,
-        path: Option<PathBuf>,
-        descent: DescentConfig,
-    },
-    Batch {
-        paths: Vec<PathBuf>,
-        descent: DescentConfig,
-    },
-}
-
-enum Event {
-    Loaded(Box<ModelInfo>),
-    Frame(RecordedFrame),
-    Done(Box<ImageReport>),
-    Row(Box<ImageReport>),
-    BatchDone,
-    Error(String),
-}
-
-/// The thread that owns the model: inspection never runs on the UI thread.
-struct Worker {
-    jobs: Sender<Job>,
-    events: Receiver<Event>,
-}
-
-impl Worker {
-    fn spawn(device: SelectedDevice, ctx: egui::Context) -> std::io::Result<Self> {
-        let (jobs, job_rx) = channel::<Job>();
-        let (tx, events) = channel::<Event>();
-        std::thread::Builder::new()
-            .name("unseen-inspect".into())
-            .spawn(move || worker_loop(&device, &job_rx, &tx, &ctx))?;
-        Ok(Self { jobs, events })
-    }
-}
-
-fn worker_loop(
-    device: &SelectedDevice,
-    jobs: &Receiver<Job>,
-    tx: &Sender<Event>,
-    ctx: &egui::Context,
-) {
-    let mut inspector = None;
-    let send = |event: Event| {
-        let _ = tx.send(event);
-        ctx.request_repaint();
-    };
-    while let Ok(job) = jobs.recv() {
-        match job {
-            Job::Load(options) => match open_inspector(&options, &device.device) {
-                Ok(opened) => {
-                    let i = &opened.inspector;
-                    send(Event::Loaded(Box::new(ModelInfo {
-                        size: i.model.image_size(),
-                        channels: i.model.channels(),
-                        step: i.model.step,
-                        kind: format!("{:?}", i.model.kind),
-                        calibration: i.calibration.clone(),
-                        data: opened.data.clone(),
-                        notes: opened.notes.clone(),
-                    })));
-                    inspector = Some(opened.inspector);
-                }
-                Err(e) => send(Event::Error(e.to_string())),
-            },
-            Job::Inspect {
-                image,
-                path,
-                descent,
-            } => {
-                let Some(inspector) = inspector.as_mut() else {
-                    send(Event::Error("load a model first".into()));
-                    continue;
-                };
-                inspector.settings.descent = DescentConfig {
-                    batch_size: 1,
-                    ..descent
-                };
-                // The heatmap of every frame is the map the regions are cut from.
-                let shown = inspector.region_settings();
-                let mut trace = |frame: &TraceFrame<'_>| {
-                    let map = inspector
-                        .maps(&image, &[frame.reconstruction], &shown)
-                        .pop()
-                        .unwrap_or_default();
-                    send(Event::Frame(RecordedFrame {
-                        iteration: frame.iteration,
-                        loss: frame.loss,
-                        reconstruction: frame.reconstruction.to_vec(),
-                        map,
-                    }));
-                };
-                let mut reports = inspector.inspect_images(&image, 1, Some(&mut trace));
-                match reports.pop() {
-                    Some(mut report) => {
-                        report.path = path;
-                        send(Event::Done(Box::new(report)));
-                    }
-                    None => send(Event::Error("the inspection returned nothing".into())),
-                }
-            }
-            Job::Batch { paths, descent } => {
-                let Some(inspector) = inspector.as_mut() else {
-                    send(Event::Error("load a model first".into()));
-                    continue;
-                };
-                inspector.settings.descent = descent;
-                for chunk in paths.chunks(descent.batch_size.max(1)) {
-                    for report in inspector.inspect_paths(chunk) {
-                        send(Event::Row(Box::new(report)));
-                    }
-                }
-                send(Event::BatchDone);
-            }
-        }
-    }
-}
+use crate::worker::{Waker, Worker};
 
 /// Columns of the batch table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -171,31 +31,37 @@ pub enum SortBy {
 }
 
 pub struct Inspect {
-    pub run_dir: String,
-    pub data_dir: String,
-    pub image_path: String,
-    pub folder: String,
-    pub iterations: usize,
-    pub seed_mode: bool,
-    pub seed: u64,
-    pub lambda: f32,
-    pub opacity: f32,
-    pub model: Option<ModelInfo>,
-    pub loading: bool,
-    pub running: bool,
+    pub(super) run_dir: String,
+    pub(super) data_dir: String,
+    pub(super) image_path: String,
+    folder: String,
+    iterations: usize,
+    seed_mode: bool,
+    seed: u64,
+    lambda: f32,
+    opacity: f32,
+    model: Option<ModelInfo>,
+    inspector: Option<SharedInspector>,
+    /// Opening a run.
+    loading: Option<Worker<InspectEvent>>,
+    /// Inspecting one image.
+    running: Option<Worker<InspectEvent>>,
+    /// Inspecting a folder.
+    batch: Option<Worker<InspectEvent>>,
+    /// An image to inspect once the model being opened is there.
+    pending_image: Option<PathBuf>,
     /// Recorded frames of the current descent.
-    pub frames: Vec<RecordedFrame>,
+    frames: Vec<RecordedFrame>,
     /// Frame shown (index into `frames`).
-    pub cursor: usize,
-    pub playing: bool,
-    pub follow_live: bool,
-    pub report: Option<ImageReport>,
-    pub rows: Vec<ImageReport>,
-    pub batch_running: bool,
-    pub sort: (SortBy, bool),
-    pub message: Option<String>,
+    cursor: usize,
+    playing: bool,
+    follow_live: bool,
+    report: Option<ImageReport>,
+    rows: Vec<ImageReport>,
+    sort: (SortBy, bool),
+    message: Option<String>,
     image: Vec<f32>,
-    worker: Option<Worker>,
+    waker: Waker,
     textures: [Option<TextureHandle>; 3],
     shown: Option<(usize, usize, f32)>,
     last_advance: Instant,
@@ -203,7 +69,7 @@ pub struct Inspect {
 }
 
 impl Inspect {
-    pub fn new() -> Self {
+    pub fn new(waker: Waker) -> Self {
         Self {
             run_dir: "runs/gan".into(),
             data_dir: String::new(),
@@ -215,19 +81,21 @@ impl Inspect {
             lambda: DescentConfig::default().lambda,
             opacity: DEFAULT_OPACITY,
             model: None,
-            loading: false,
-            running: false,
+            inspector: None,
+            loading: None,
+            running: None,
+            batch: None,
+            pending_image: None,
             frames: Vec::new(),
             cursor: 0,
             playing: false,
             follow_live: true,
             report: None,
             rows: Vec::new(),
-            batch_running: false,
             sort: (SortBy::Score, true),
             message: None,
             image: Vec::new(),
-            worker: None,
+            waker,
             textures: [None, None, None],
             shown: None,
             last_advance: Instant::now(),
@@ -235,8 +103,78 @@ impl Inspect {
         }
     }
 
+    /// The run or checkpoint folder the model is loaded from.
+    pub fn run_dir(&self) -> &str {
+        &self.run_dir
+    }
+
+    pub fn set_run_dir(&mut self, dir: &str) {
+        self.run_dir = dir.to_string();
+    }
+
+    /// The dataset that calibrates the model and names its parts.
+    pub fn data_dir(&self) -> &str {
+        &self.data_dir
+    }
+
+    pub fn set_data_dir(&mut self, dir: &str) {
+        self.data_dir = dir.to_string();
+    }
+
+    pub fn set_image_path(&mut self, path: &str) {
+        self.image_path = path.to_string();
+    }
+
+    /// The descent budget the next inspection uses.
+    pub fn iterations(&self) -> usize {
+        self.iterations
+    }
+
+    pub fn set_iterations(&mut self, iterations: usize) {
+        self.iterations = iterations;
+    }
+
+    /// The loaded model.
+    pub fn model(&self) -> Option<&ModelInfo> {
+        self.model.as_ref()
+    }
+
+    /// The last image's result.
+    pub fn report(&self) -> Option<&ImageReport> {
+        self.report.as_ref()
+    }
+
+    /// The recorded iterations of the last descent.
+    pub fn frames(&self) -> &[RecordedFrame] {
+        &self.frames
+    }
+
+    /// The recorded iteration shown.
+    pub fn cursor(&self) -> usize {
+        self.cursor
+    }
+
+    /// The folder's results so far.
+    pub fn rows(&self) -> &[ImageReport] {
+        &self.rows
+    }
+
+    pub fn message(&self) -> Option<&str> {
+        self.message.as_deref()
+    }
+
+    /// Whether a model is being opened.
+    pub fn loading(&self) -> bool {
+        self.loading.is_some()
+    }
+
+    /// Whether one image is being inspected.
+    pub fn running(&self) -> bool {
+        self.running.is_some()
+    }
+
     pub fn busy(&self) -> bool {
-        self.loading || self.running || self.batch_running
+        self.loading.is_some() || self.running.is_some() || self.batch.is_some()
     }
 
     fn descent(&self) -> DescentConfig {
@@ -257,130 +195,89 @@ impl Inspect {
         }
     }
 
-    fn worker(&mut self, device: &SelectedDevice, ctx: &egui::Context) -> Option<&Worker> {
-        if self.worker.is_none() {
-            match Worker::spawn(device.clone(), ctx.clone()) {
-                Ok(w) => self.worker = Some(w),
-                Err(e) => self.message = Some(format!("cannot start the inspection thread: {e}")),
-            }
-        }
-        self.worker.as_ref()
-    }
-
-    pub fn load_model(&mut self, device: &SelectedDevice, ctx: &egui::Context) {
+    /// Opens the run (or checkpoint) folder on a worker, fitting thresholds on the dataset
+    /// when needed; an image waiting for it is inspected once it is open.
+    pub fn load_model(&mut self, device: &SelectedDevice) {
         let data = self.data_dir.trim();
         let options = OpenOptions {
-            run_dir: super::super::inspect::open::run_dir_of(Path::new(self.run_dir.trim())),
+            run_dir: PathBuf::from(self.run_dir.trim()),
             data: (!data.is_empty()).then(|| PathBuf::from(data)),
             settings: InspectorSettings::default(),
             recalibrate: false,
             save_calibration: true,
         };
-        if let Some(worker) = self.worker(device, ctx) {
-            let _ = worker.jobs.send(Job::Load(options));
-            self.loading = true;
-            self.message = Some("loading the model (fitting thresholds if needed)…".into());
+        match spawn_open_model(options, device.clone(), self.waker.clone()) {
+            Ok(worker) => {
+                self.loading = Some(worker);
+                self.message = Some("loading the model (fitting thresholds if needed)…".into());
+            }
+            Err(e) => self.message = Some(format!("cannot start the inspection worker: {e}")),
         }
     }
 
-    /// Reads `path` and inspects it with the live trace.
-    pub fn inspect_file(&mut self, path: &Path, device: &SelectedDevice, ctx: &egui::Context) {
-        let Some(model) = &self.model else {
+    /// Inspects `path` once the model being opened is there (at once when one is loaded).
+    pub fn inspect_when_loaded(&mut self, path: &Path) {
+        self.image_path = path.display().to_string();
+        if self.loading.is_some() {
+            self.pending_image = Some(path.to_path_buf());
+        } else {
+            self.inspect_file(path);
+        }
+    }
+
+    /// Reads and inspects `path` with the live trace, on a worker.
+    pub fn inspect_file(&mut self, path: &Path) {
+        let Some(inspector) = &self.inspector else {
             self.message = Some("load a model first".into());
             return;
         };
-        match read_image(path, model.size, model.channels) {
-            Ok(values) => {
-                self.image_path = path.display().to_string();
-                self.image = values.clone();
-                self.frames.clear();
-                self.cursor = 0;
-                self.report = None;
-                self.shown = None;
-                self.follow_live = true;
-                let descent = self.descent();
-                if let Some(worker) = self.worker(device, ctx) {
-                    let _ = worker.jobs.send(Job::Inspect {
-                        image: values,
-                        path: Some(path.to_path_buf()),
-                        descent,
-                    });
-                    self.running = true;
-                }
-            }
-            Err(e) => {
-                self.message = Some(e.to_string());
-                self.report = Some(error_report(path, &e.to_string()));
-            }
+        if self.busy() {
+            self.message = Some("wait for the inspection under way".into());
+            return;
+        }
+        self.image_path = path.display().to_string();
+        self.image.clear();
+        self.frames.clear();
+        self.cursor = 0;
+        self.report = None;
+        self.shown = None;
+        self.follow_live = true;
+        let descent = self.descent();
+        match spawn_inspect_image(
+            inspector.clone(),
+            path.to_path_buf(),
+            descent,
+            self.waker.clone(),
+        ) {
+            Ok(worker) => self.running = Some(worker),
+            Err(e) => self.message = Some(format!("cannot start the inspection worker: {e}")),
         }
     }
 
-    fn start_batch(&mut self, device: &SelectedDevice, ctx: &egui::Context) {
+    fn start_batch(&mut self) {
+        let Some(inspector) = &self.inspector else {
+            self.message = Some("load a model first".into());
+            return;
+        };
+        let descent = DescentConfig {
+            batch_size: 32,
+            ..self.descent()
+        };
         let folder = PathBuf::from(self.folder.trim());
-        match images_in(&folder) {
-            Ok(paths) if !paths.is_empty() => {
-                let descent = DescentConfig {
-                    batch_size: 32,
-                    ..self.descent()
-                };
-                if let Some(worker) = self.worker(device, ctx) {
-                    let _ = worker.jobs.send(Job::Batch { paths, descent });
-                    self.rows.clear();
-                    self.batch_running = true;
-                }
+        match spawn_inspect_folder(inspector.clone(), folder, descent, self.waker.clone()) {
+            Ok(worker) => {
+                self.rows.clear();
+                self.batch = Some(worker);
             }
-            Ok(_) => {
-                self.message = Some(format!("{} holds no PNG or JPEG images", folder.display()))
-            }
-            Err(e) => self.message = Some(e.to_string()),
+            Err(e) => self.message = Some(format!("cannot start the inspection worker: {e}")),
         }
     }
 
-    /// Takes the worker's events; called every frame.
+    /// Takes the workers' events; called every frame.
     pub fn poll(&mut self, ctx: &egui::Context) {
-        let Some(worker) = &self.worker else { return };
-        let mut events = Vec::new();
-        while let Ok(e) = worker.events.try_recv() {
-            events.push(e);
-        }
-        for event in events {
-            match event {
-                Event::Loaded(info) => {
-                    self.loading = false;
-                    self.message = Some(info.notes.join("\n"));
-                    if let Some(data) = &info.data {
-                        self.data_dir = data.display().to_string();
-                        self.dataset_samples = test_samples(data);
-                    }
-                    self.iterations = info
-                        .calibration
-                        .as_ref()
-                        .map_or(self.iterations, |c| c.descent.max_iterations);
-                    self.model = Some(*info);
-                }
-                Event::Frame(frame) => {
-                    self.frames.push(frame);
-                    if self.follow_live {
-                        self.cursor = self.frames.len() - 1;
-                    }
-                }
-                Event::Done(report) => {
-                    self.running = false;
-                    self.report = Some(*report);
-                }
-                Event::Row(report) => self.rows.push(*report),
-                Event::BatchDone => {
-                    self.batch_running = false;
-                    self.sort_rows();
-                }
-                Event::Error(message) => {
-                    self.loading = false;
-                    self.running = false;
-                    self.batch_running = false;
-                    self.message = Some(message);
-                }
-            }
-        }
+        self.poll_loading();
+        self.poll_image();
+        self.poll_batch();
         if self.playing && !self.frames.is_empty() {
             if self.last_advance.elapsed() >= Duration::from_millis(120) {
                 self.last_advance = Instant::now();
@@ -393,6 +290,89 @@ impl Inspect {
             ctx.request_repaint_after(Duration::from_millis(30));
         }
         self.update_textures(ctx);
+    }
+
+    fn poll_loading(&mut self) {
+        let Some(worker) = &self.loading else { return };
+        let Ok(event) = worker.events().try_recv() else {
+            return;
+        };
+        self.loading = None;
+        match event {
+            InspectEvent::Loaded(loaded) => {
+                let info = loaded.info;
+                self.message = Some(info.notes.join("\n"));
+                if let Some(data) = &info.data {
+                    self.data_dir = data.display().to_string();
+                }
+                self.dataset_samples = loaded.test_images;
+                self.iterations = info
+                    .calibration
+                    .as_ref()
+                    .map_or(self.iterations, |c| c.descent.max_iterations);
+                self.model = Some(info);
+                self.inspector = Some(loaded.inspector);
+                if let Some(path) = self.pending_image.take() {
+                    self.inspect_file(&path);
+                }
+            }
+            InspectEvent::Failed(message) => {
+                self.pending_image = None;
+                self.message = Some(message);
+            }
+            other => self.message = Some(format!("unexpected {other:?}")),
+        }
+    }
+
+    fn poll_image(&mut self) {
+        let Some(worker) = &self.running else { return };
+        let mut ended = false;
+        for event in worker.try_iter() {
+            match event {
+                InspectEvent::Input { image, .. } => self.image = image,
+                InspectEvent::Frame(frame) => {
+                    self.frames.push(frame);
+                    if self.follow_live {
+                        self.cursor = self.frames.len() - 1;
+                    }
+                }
+                InspectEvent::Report(report) => {
+                    if let Some(e) = &report.error {
+                        self.message = Some(e.clone());
+                    }
+                    self.report = Some(*report);
+                    ended = true;
+                }
+                InspectEvent::Failed(message) => {
+                    self.message = Some(message);
+                    ended = true;
+                }
+                _ => {}
+            }
+        }
+        if ended {
+            self.running = None;
+        }
+    }
+
+    fn poll_batch(&mut self) {
+        let Some(worker) = &self.batch else { return };
+        let mut ended = false;
+        for event in worker.try_iter() {
+            match event {
+                InspectEvent::Row(report) => self.rows.push(*report),
+                InspectEvent::FolderDone { .. } => ended = true,
+                InspectEvent::Failed(message) => {
+                    self.message = Some(message);
+                    ended = true;
+                }
+                _ => {}
+            }
+        }
+        if ended {
+            self.batch = None;
+            self.sort_rows();
+        }
     }
 
     fn update_textures(&mut self, ctx: &egui::Context) {
@@ -453,23 +433,22 @@ impl Inspect {
             .resizable(true)
             .default_size(320.0)
             .show(ui, |ui| {
-                egui::ScrollArea::vertical().show(ui, |ui| self.controls(ui, device));
+                egui::ScrollArea::vertical().show(ui, |ui| self.controls_ui(ui, device));
             });
         egui::CentralPanel::default().show(ui, |ui| {
-            egui::ScrollArea::vertical().show(ui, |ui| self.results(ui, device));
+            egui::ScrollArea::vertical().show(ui, |ui| self.results_ui(ui));
         });
     }
 
-    fn controls(&mut self, ui: &mut egui::Ui, device: &SelectedDevice) {
-        let ctx = ui.ctx().clone();
+    fn controls_ui(&mut self, ui: &mut egui::Ui, device: &SelectedDevice) {
         ui.heading("Model");
-        path_row(ui, "Run", &mut self.run_dir, true);
-        path_row(ui, "Dataset", &mut self.data_dir, true);
+        path_row_ui(ui, "Run", &mut self.run_dir, true);
+        path_row_ui(ui, "Dataset", &mut self.data_dir, true);
         if ui
-            .add_enabled(!self.loading, egui::Button::new("Load model"))
+            .add_enabled(self.loading.is_none(), egui::Button::new("Load model"))
             .clicked()
         {
-            self.load_model(device, &ctx);
+            self.load_model(device);
         }
         if let Some(m) = &self.model {
             ui.label(format!("{} {}×{} step {}", m.kind, m.size, m.size, m.step));
@@ -500,13 +479,13 @@ impl Inspect {
         ui.separator();
         ui.heading("Image");
         let ready = self.model.is_some() && !self.busy();
-        path_row(ui, "File", &mut self.image_path, false);
+        path_row_ui(ui, "File", &mut self.image_path, false);
         if ui
             .add_enabled(ready, egui::Button::new("Inspect image"))
             .clicked()
         {
             let path = PathBuf::from(self.image_path.trim());
-            self.inspect_file(&path, device, &ctx);
+            self.inspect_file(&path);
         }
         if !self.dataset_samples.is_empty() {
             let mut pick = None;
@@ -523,22 +502,25 @@ impl Inspect {
             if let Some(path) = pick
                 && ready
             {
-                self.inspect_file(&path, device, &ctx);
+                self.inspect_file(&path);
             }
         }
         ui.separator();
         ui.heading("Batch");
-        path_row(ui, "Folder", &mut self.folder, true);
+        path_row_ui(ui, "Folder", &mut self.folder, true);
         if ui
             .add_enabled(ready, egui::Button::new("Inspect every image"))
             .clicked()
         {
-            self.start_batch(device, &ctx);
+            self.start_batch();
         }
-        if self.batch_running {
+        if let Some(batch) = &self.batch {
             ui.horizontal(|ui| {
                 ui.spinner();
                 ui.label(format!("{} done", self.rows.len()));
+                if ui.button("Cancel").clicked() {
+                    batch.cancel();
+                }
             });
         }
         if let Some(m) = &self.message {
@@ -547,12 +529,12 @@ impl Inspect {
         }
     }
 
-    fn results(&mut self, ui: &mut egui::Ui, device: &SelectedDevice) {
+    fn results_ui(&mut self, ui: &mut egui::Ui) {
         let side = ((ui.available_width() - 40.0) / 3.0).clamp(128.0, 400.0);
         let size = self.model.as_ref().map_or(64, |m| m.size) as f32;
         ui.horizontal(|ui| {
-            super::util::show_square(ui, self.textures[0].as_ref(), side, "Input");
-            super::util::show_square(
+            square_ui(ui, self.textures[0].as_ref(), side, "Input");
+            square_ui(
                 ui,
                 self.textures[1].as_ref(),
                 side,
@@ -573,19 +555,19 @@ impl Inspect {
                 };
                 let last = self.cursor + 1 == self.frames.len();
                 if let (Some(report), true) = (&self.report, last) {
-                    draw_regions(ui, rect, size, &report.regions);
+                    regions_ui(ui, rect, size, &report.regions);
                 }
             });
         });
-        self.playback(ui);
-        self.verdict(ui);
+        self.playback_ui(ui);
+        self.verdict_ui(ui);
         if !self.rows.is_empty() {
             ui.separator();
-            self.table(ui, device);
+            self.table_ui(ui);
         }
     }
 
-    fn playback(&mut self, ui: &mut egui::Ui) {
+    fn playback_ui(&mut self, ui: &mut egui::Ui) {
         let n = self.frames.len();
         ui.horizontal(|ui| {
             let can = n > 0;
@@ -631,7 +613,7 @@ impl Inspect {
             if let Some(f) = self.frames.get(self.cursor) {
                 ui.label(format!("iteration {} · loss {:.5}", f.iteration, f.loss));
             }
-            if self.running {
+            if self.running.is_some() {
                 ui.spinner();
             }
         });
@@ -667,7 +649,7 @@ impl Inspect {
             });
     }
 
-    fn verdict(&self, ui: &mut egui::Ui) {
+    fn verdict_ui(&self, ui: &mut egui::Ui) {
         let Some(report) = &self.report else { return };
         let colour = match report.verdict {
             Verdict::Pass => Color32::from_rgb(90, 200, 110),
@@ -708,7 +690,7 @@ impl Inspect {
         }
     }
 
-    fn table(&mut self, ui: &mut egui::Ui, device: &SelectedDevice) {
+    fn table_ui(&mut self, ui: &mut egui::Ui) {
         ui.label(
             egui::RichText::new(format!("Batch results ({} images)", self.rows.len())).strong(),
         );
@@ -764,19 +746,12 @@ impl Inspect {
             self.sort_rows();
         }
         if let Some(path) = open {
-            let ctx = ui.ctx().clone();
-            self.inspect_file(&path, device, &ctx);
+            self.inspect_file(&path);
         }
     }
 }
 
-impl Default for Inspect {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-fn draw_regions(ui: &egui::Ui, rect: egui::Rect, size: f32, regions: &[Region]) {
+fn regions_ui(ui: &egui::Ui, rect: egui::Rect, size: f32, regions: &[Region]) {
     let scale = rect.width() / size;
     for r in regions {
         let [x0, y0, x1, y1] = r.bbox.map(|v| v as f32);
@@ -800,39 +775,4 @@ fn draw_regions(ui: &egui::Ui, rect: egui::Rect, size: f32, regions: &[Region]) 
             );
         }
     }
-}
-
-fn error_report(path: &Path, message: &str) -> ImageReport {
-    ImageReport {
-        path: Some(path.to_path_buf()),
-        verdict: Verdict::Error,
-        score: f32::NAN,
-        score_kind: crate::inspect::ScoreKind::default(),
-        loss: f32::NAN,
-        initial_loss: f32::NAN,
-        iterations: 0,
-        time_ms: 0.0,
-        regions: Vec::new(),
-        error: Some(message.to_string()),
-        image: Vec::new(),
-        reconstruction: Vec::new(),
-        map: Vec::new(),
-        mask: Vec::new(),
-    }
-}
-
-/// `(label, path)` of the test images of a dataset, for the picker.
-fn test_samples(dir: &Path) -> Vec<(String, PathBuf)> {
-    let Ok(manifest) = Manifest::load_dir(dir) else {
-        return Vec::new();
-    };
-    manifest
-        .samples_of(Split::Test)
-        .map(|s| {
-            (
-                format!("{} {:04}", s.id.class, s.id.index),
-                dir.join(&s.image),
-            )
-        })
-        .collect()
 }

@@ -2,13 +2,16 @@
 //! Evaluate). The window's wgpu device draws the UI; the renderer (previews, generation) and
 //! burn (on a real GPU) use devices of their own, because wgpu 30 fails a surface reconfigure
 //! while another thread submits to the window's device (see [`Workbench::new`]). On a software
-//! adapter burn computes on its CPU backend, which is faster there. Every long task runs on a
-//! named worker thread; the UI thread only polls channels.
+//! adapter burn computes on its CPU backend, which is faster there.
+//!
+//! Every long task and every file read or written runs on a worker ([`crate::worker`]); the UI
+//! thread only takes their events. Workspaces ask for things outside themselves with an
+//! [`Action`], which the workbench applies in one place once the frame is drawn.
 
+pub mod action;
 pub mod design;
 pub mod evaluate;
 pub mod inspect;
-pub mod preview;
 pub mod train;
 pub mod util;
 
@@ -20,7 +23,10 @@ use std::time::{Duration, Instant};
 use eframe::egui;
 use serde::{Deserialize, Serialize};
 
+pub use action::Action;
+
 use crate::compute::{ComputeDevice, SelectedDevice, select_device};
+
 use crate::render::Gpu;
 
 /// The four workspaces, in workflow order.
@@ -194,19 +200,22 @@ struct Remembered {
 const STORAGE_KEY: &str = "unseen-workbench";
 
 pub struct Workbench {
-    pub workspace: Workspace,
-    pub design: design::Design,
-    pub train: train::Train,
-    pub inspect: inspect::Inspect,
-    pub evaluate: evaluate::Evaluate,
-    pub compute: SelectedDevice,
-    pub adapter_text: String,
-    pub status: Option<String>,
+    workspace: Workspace,
+    design: design::Design,
+    train: train::Train,
+    inspect: inspect::Inspect,
+    evaluate: evaluate::Evaluate,
+
+    compute: SelectedDevice,
+    adapter_text: String,
+    status: Option<String>,
+    /// What the workspaces asked for this frame, applied once it is drawn.
+    actions: Vec<Action>,
     options: GuiOptions,
     started: Instant,
     last_frame: Option<Instant>,
     /// The last frame interval, in milliseconds.
-    pub frame_ms: f64,
+    frame_ms: f64,
     timing: Option<Arc<std::sync::Mutex<FrameTimes>>>,
     screenshot_requested: bool,
     screenshot_done: Arc<AtomicBool>,
@@ -233,15 +242,17 @@ impl Workbench {
         };
         let (compute, compute_note) = choose_compute(gpu.as_ref(), options.device);
         let adapter_text = window_adapter.unwrap_or_else(|| "no wgpu adapter".to_string());
+        let waker = util::repaint_waker(&ctx);
         let mut app = Self {
             workspace: Workspace::Design,
-            design: design::Design::new(gpu, &ctx),
-            train: train::Train::new(),
-            inspect: inspect::Inspect::new(),
-            evaluate: evaluate::Evaluate::new(),
+            design: design::Design::new(gpu, waker.clone()),
+            train: train::Train::new(waker.clone()),
+            inspect: inspect::Inspect::new(waker.clone()),
+            evaluate: evaluate::Evaluate::new(waker),
             compute,
             adapter_text,
             status: render_note.or(compute_note),
+            actions: Vec::new(),
             options: options.clone(),
             started: Instant::now(),
             last_frame: None,
@@ -258,7 +269,63 @@ impl Workbench {
             app.restore(&r);
         }
         app.apply_options(&options);
+
         app
+    }
+
+    /// The workspace shown.
+    pub fn workspace(&self) -> Workspace {
+        self.workspace
+    }
+
+    pub fn set_workspace(&mut self, workspace: Workspace) {
+        self.workspace = workspace;
+    }
+
+    /// The window's adapter, as the status bar names it.
+    pub fn adapter_text(&self) -> &str {
+        &self.adapter_text
+    }
+
+    /// Where models train and inspect.
+    pub fn compute(&self) -> &SelectedDevice {
+        &self.compute
+    }
+
+    pub fn set_compute(&mut self, compute: SelectedDevice) {
+        self.compute = compute;
+    }
+
+    pub fn design(&self) -> &design::Design {
+        &self.design
+    }
+
+    pub fn design_mut(&mut self) -> &mut design::Design {
+        &mut self.design
+    }
+
+    pub fn train(&self) -> &train::Train {
+        &self.train
+    }
+
+    pub fn train_mut(&mut self) -> &mut train::Train {
+        &mut self.train
+    }
+
+    pub fn inspect(&self) -> &inspect::Inspect {
+        &self.inspect
+    }
+
+    pub fn inspect_mut(&mut self) -> &mut inspect::Inspect {
+        &mut self.inspect
+    }
+
+    pub fn evaluate(&self) -> &evaluate::Evaluate {
+        &self.evaluate
+    }
+
+    pub fn evaluate_mut(&mut self) -> &mut evaluate::Evaluate {
+        &mut self.evaluate
     }
 
     fn restore(&mut self, r: &Remembered) {
@@ -277,9 +344,11 @@ impl Workbench {
         set(&mut self.evaluate.compare_dir, &r.eval_compare);
         set(&mut self.evaluate.data_dir, &r.eval_data);
         set(&mut self.evaluate.out_dir, &r.eval_out);
-        if !r.recipe_path.is_empty() && std::path::Path::new(&r.recipe_path).exists() {
+
+        if !r.recipe_path.is_empty() {
+            // A recipe that is gone since goes unsaid.
             self.design
-                .open_recipe(std::path::Path::new(&r.recipe_path));
+                .open_recipe(std::path::Path::new(&r.recipe_path), true);
         }
     }
 
@@ -324,22 +393,17 @@ impl Workbench {
     }
 
     /// Starts the workspace's main task once, for `--start`.
-    fn auto_start(&mut self, ctx: &egui::Context) {
+    fn auto_start(&mut self) {
         if self.auto_started {
             return;
         }
+        self.auto_started = true;
         if !self.options.start {
-            // Opened on a run's Train workspace without `--start`: show its past training.
-            if self.workspace == Workspace::Train
-                && self
-                    .options
-                    .run
-                    .as_ref()
-                    .is_some_and(|run| run.join(crate::train::loss_log::LOSS_LOG).is_file())
-            {
-                self.train.open_run(ctx);
+            // Opened on a run's Train workspace without `--start`: show its past training
+            // (when the folder holds one).
+            if self.workspace == Workspace::Train && self.options.run.is_some() {
+                self.train.open_run(true);
             }
-            self.auto_started = true;
             return;
         }
         match self.workspace {
@@ -347,22 +411,16 @@ impl Workbench {
                 if self.design.defect.is_none() {
                     self.design.defect = Some("bulge".into());
                 }
-                self.auto_started = true;
             }
-            Workspace::Train => {
-                self.train.start(&self.compute);
-                self.auto_started = true;
-            }
+            Workspace::Train => self.train.start(&self.compute),
             Workspace::Inspect => {
-                if self.inspect.model.is_none() && !self.inspect.loading {
-                    self.inspect.load_model(&self.compute, ctx);
-                } else if self.inspect.model.is_some() && !self.inspect.busy() {
-                    let path = PathBuf::from(self.inspect.image_path.trim());
-                    self.inspect.inspect_file(&path, &self.compute, ctx);
-                    self.auto_started = true;
+                let image = PathBuf::from(self.inspect.image_path.trim());
+                if self.inspect.model().is_none() && !self.inspect.loading() {
+                    self.inspect.load_model(&self.compute);
                 }
+                self.inspect.inspect_when_loaded(&image);
             }
-            Workspace::Evaluate => self.auto_started = true,
+            Workspace::Evaluate => {}
         }
     }
 
@@ -370,13 +428,13 @@ impl Workbench {
     fn ready_for_screenshot(&self) -> bool {
         match self.workspace {
             Workspace::Design => {
-                self.design.views_received > 0 && self.design.sample_sets_received > 0
+                self.design.views_received() > 0 && self.design.sample_sets_received() > 0
             }
             Workspace::Train => {
-                self.train.step > 0 && self.train.losses.values().any(|v| v.len() > 3)
+                self.train.step() > 0 && self.train.losses().values().any(|v| v.len() > 3)
             }
-            Workspace::Inspect => self.inspect.report.is_some() && !self.inspect.running,
-            Workspace::Evaluate => self.evaluate.report.is_some(),
+            Workspace::Inspect => self.inspect.report().is_some() && !self.inspect.running(),
+            Workspace::Evaluate => self.evaluate.report().is_some() && !self.evaluate.reading(),
         }
     }
 
@@ -438,86 +496,133 @@ impl Workbench {
         self.last_frame = Some(now);
     }
 
-    /// Everything a frame does before drawing: workers' results, automation.
+    /// Everything a frame does before drawing: workers' events, automation.
     pub fn poll(&mut self, ctx: &egui::Context) {
         self.design.poll(ctx);
         self.train.poll(ctx);
         self.inspect.poll(ctx);
         self.evaluate.poll(ctx);
-        self.auto_start(ctx);
+
+        self.auto_start();
         self.screenshot(ctx);
         if self.options.frame_stats {
             ctx.request_repaint();
         }
     }
 
-    /// Draws the workbench into `ui`.
-    pub fn draw(&mut self, ui: &mut egui::Ui) {
+    /// Draws the workbench into `ui`, then applies what the frame asked for.
+    pub fn workbench_ui(&mut self, ui: &mut egui::Ui) {
         self.record_frame();
-        egui::Panel::top("workspaces").show(ui, |ui| {
-            ui.horizontal(|ui| {
-                ui.heading("unseen");
-                ui.separator();
-                for w in Workspace::ALL {
-                    ui.selectable_value(
-                        &mut self.workspace,
-                        w,
-                        egui::RichText::new(w.title()).size(16.0),
-                    );
-                }
-            });
-        });
-        egui::Panel::bottom("status").show(ui, |ui| {
-            ui.horizontal(|ui| {
-                ui.label(format!("GPU: {}", self.adapter_text));
-                ui.separator();
-                ui.label(format!("compute: {}", self.compute.description));
-                ui.separator();
-                let busy = [
-                    (self.design.generating(), "generating"),
-                    (self.train.running(), "training"),
-                    (self.inspect.busy(), "inspecting"),
-                    (self.evaluate.running(), "evaluating"),
-                ];
-                for (on, label) in busy {
-                    if on {
-                        ui.spinner();
-                        ui.label(label);
-                    }
-                }
-                ui.separator();
-                ui.label(format!("frame {:.0} ms", self.frame_ms));
-                if let Some(s) = &self.status {
-                    ui.separator();
-                    ui.label(s);
-                }
-            });
-        });
+        egui::Panel::top("workspaces").show(ui, |ui| self.top_bar_ui(ui));
+
+        egui::Panel::bottom("status").show(ui, |ui| self.status_ui(ui));
+        let actions = &mut self.actions;
         match self.workspace {
             Workspace::Design => self.design.ui(ui),
-            Workspace::Train => {
-                if let Some(checkpoint) = self.train.ui(ui, &self.compute) {
-                    self.inspect.run_dir = checkpoint.display().to_string();
-                    self.inspect.data_dir.clone_from(&self.train.data_dir);
-                    self.workspace = Workspace::Inspect;
-                    let ctx = ui.ctx().clone();
-                    self.inspect.load_model(&self.compute, &ctx);
-                }
-            }
+            Workspace::Train => self.train.ui(ui, &self.compute, actions),
             Workspace::Inspect => self.inspect.ui(ui, &self.compute),
             Workspace::Evaluate => {
-                let budget = self.inspect.iterations;
-                if let Some(image) = self.evaluate.ui(ui, &self.compute, budget) {
-                    self.workspace = Workspace::Inspect;
-                    self.inspect.image_path = image.display().to_string();
-                    let ctx = ui.ctx().clone();
-                    if self.inspect.model.is_some() {
-                        self.inspect.inspect_file(&image, &self.compute, &ctx);
-                    } else {
-                        self.inspect.run_dir.clone_from(&self.evaluate.run_dir);
-                        self.inspect.load_model(&self.compute, &ctx);
-                    }
+                let budget = self.inspect.iterations();
+                self.evaluate.ui(ui, &self.compute, budget, actions);
+            }
+        }
+        self.apply_actions();
+        if !self.actions.is_empty() {
+            ui.ctx().request_repaint();
+        }
+    }
+
+    fn top_bar_ui(&mut self, ui: &mut egui::Ui) {
+        ui.horizontal(|ui| {
+            ui.heading("unseen");
+            ui.separator();
+            for w in Workspace::ALL {
+                ui.selectable_value(
+                    &mut self.workspace,
+                    w,
+                    egui::RichText::new(w.title()).size(16.0),
+                );
+            }
+        });
+    }
+
+    fn status_ui(&self, ui: &mut egui::Ui) {
+        ui.horizontal(|ui| {
+            ui.label(format!("GPU: {}", self.adapter_text));
+            ui.separator();
+            ui.label(format!("compute: {}", self.compute.description));
+            ui.separator();
+            let busy = [
+                (self.design.generating(), "generating"),
+                (self.train.running(), "training"),
+                (self.inspect.busy(), "inspecting"),
+                (self.evaluate.running(), "evaluating"),
+            ];
+            for (on, label) in busy {
+                if on {
+                    ui.spinner();
+                    ui.label(label);
                 }
+            }
+            ui.separator();
+            ui.label(format!("frame {:.0} ms", self.frame_ms));
+            if let Some(s) = &self.status {
+                ui.separator();
+                ui.label(s);
+            }
+        });
+    }
+
+    /// Applies the frame's actions, in the order they were asked: the one place where one
+    /// part of the workbench changes another.
+    fn apply_actions(&mut self) {
+        for action in std::mem::take(&mut self.actions) {
+            self.apply(action);
+        }
+    }
+
+    fn apply(&mut self, action: Action) {
+        let path_text = |p: &std::path::Path| p.display().to_string();
+        match action {
+            Action::Show(workspace) => self.workspace = workspace,
+            Action::OpenRun { run, data } => {
+                self.train.run_dir = path_text(&run);
+                if let Some(data) = data {
+                    self.train.data_dir = path_text(&data);
+                }
+                self.train.open_run(false);
+            }
+            Action::OpenModel { run, data, image } => {
+                self.inspect.run_dir = path_text(&run);
+                if let Some(data) = data {
+                    self.inspect.data_dir = path_text(&data);
+                }
+                self.inspect.load_model(&self.compute);
+                if let Some(image) = image {
+                    self.inspect.inspect_when_loaded(&image);
+                }
+            }
+            Action::InspectImage { image, run } => {
+                if self.inspect.model().is_none() && !self.inspect.loading() {
+                    if let Some(run) = run {
+                        self.inspect.run_dir = path_text(&run);
+                    }
+                    self.inspect.load_model(&self.compute);
+                }
+                self.inspect.inspect_when_loaded(&image);
+            }
+            Action::ShowReport { report, dir } => self.evaluate.set_report(*report, dir),
+            Action::OpenReport(path) => self.evaluate.open_report(&path),
+            Action::PointEvaluation {
+                run,
+                compare,
+                data,
+                out,
+            } => {
+                self.evaluate.run_dir = path_text(&run);
+                self.evaluate.compare_dir = compare.as_deref().map(path_text).unwrap_or_default();
+                self.evaluate.data_dir = path_text(&data);
+                self.evaluate.out_dir = path_text(&out);
             }
         }
     }
@@ -529,7 +634,7 @@ impl eframe::App for Workbench {
     }
 
     fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
-        self.draw(ui);
+        self.workbench_ui(ui);
     }
 
     fn save(&mut self, storage: &mut dyn eframe::Storage) {

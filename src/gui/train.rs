@@ -1,5 +1,6 @@
-//! Train workspace: pick a dataset and a model, start / pause / resume / stop the shared
-//! training worker, watch losses, throughput, ETA and reconstructions of held-out images.
+//! Train workspace: pick a dataset and a model, start / pause / resume / stop the training
+//! worker, watch losses, throughput, ETA and reconstructions of held-out images; open a past
+//! run's history (read on a worker).
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -8,13 +9,18 @@ use std::time::Instant;
 use eframe::egui::{self, TextureHandle};
 use egui_plot::{HoverPosition, Legend, Line, Plot, PlotPoints};
 
-use super::util::{duration_text, image_from_bytes, labelled_row, path_row, set_texture};
+use super::Workspace;
+use super::action::Action;
+use super::util::{
+    duration_text, image_from_bytes, image_from_picture, labelled_row_ui, path_row_ui, set_texture,
+};
 use crate::compute::SelectedDevice;
 use crate::model::ModelKind;
 use crate::train::config::{LrSchedule, TrainConfig};
 use crate::train::{TrainEvent, TrainJob};
-use crate::worker::train::spawn_training;
-use crate::worker::{Control, Waker, Worker};
+use crate::worker::files::{OpenedRun, read_run};
+use crate::worker::train::spawn_training_resuming_if_possible;
+use crate::worker::{Control, Waker, Worker, spawn_call};
 
 /// Where the run is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -25,28 +31,36 @@ pub enum RunState {
     Stopping,
 }
 
+/// A run folder being read; `quiet` leaves a failure unsaid (the start-up's look at a run).
+struct Opening {
+    worker: Worker<Result<OpenedRun, String>>,
+    quiet: bool,
+}
+
 pub struct Train {
-    pub data_dir: String,
-    pub run_dir: String,
-    pub config: TrainConfig,
-    pub resume: bool,
-    pub state: RunState,
+    pub(super) data_dir: String,
+    pub(super) run_dir: String,
+    config: TrainConfig,
+    resume: bool,
+    state: RunState,
     /// Loss name → (step, value) history.
-    pub losses: BTreeMap<String, Vec<[f64; 2]>>,
-    pub step: u64,
-    pub total_steps: u64,
-    pub images_per_sec: f32,
-    pub checkpoints: Vec<(u64, PathBuf)>,
-    pub message: Option<String>,
-    pub device_text: String,
+    losses: BTreeMap<String, Vec<[f64; 2]>>,
+    step: u64,
+    total_steps: u64,
+    images_per_sec: f32,
+    checkpoints: Vec<(u64, PathBuf)>,
+    message: Option<String>,
+    device_text: String,
     handle: Option<Worker<TrainEvent>>,
+    opening: Option<Opening>,
+    waker: Waker,
     started: Option<(Instant, u64)>,
     samples: Option<TextureHandle>,
-    pub samples_step: u64,
+    samples_step: u64,
 }
 
 impl Train {
-    pub fn new() -> Self {
+    pub fn new(waker: Waker) -> Self {
         Self {
             data_dir: "datasets/cap".into(),
             run_dir: "runs/gan".into(),
@@ -67,14 +81,67 @@ impl Train {
             message: None,
             device_text: String::new(),
             handle: None,
+            opening: None,
+            waker,
             started: None,
             samples: None,
             samples_step: 0,
         }
     }
 
+    pub fn set_data_dir(&mut self, dir: &str) {
+        self.data_dir = dir.to_string();
+    }
+
+    pub fn set_run_dir(&mut self, dir: &str) {
+        self.run_dir = dir.to_string();
+    }
+
+    /// The settings the next Start trains with.
+    pub fn config(&self) -> &TrainConfig {
+        &self.config
+    }
+
+    pub fn set_config(&mut self, config: TrainConfig) {
+        self.config = config;
+    }
+
+    /// Whether Start continues the run from its checkpoint.
+    pub fn resume(&self) -> bool {
+        self.resume
+    }
+
+    /// Steps done by the run shown.
+    pub fn step(&self) -> u64 {
+        self.step
+    }
+
+    /// Loss name → (step, value) points of the run shown.
+    pub fn losses(&self) -> &BTreeMap<String, Vec<[f64; 2]>> {
+        &self.losses
+    }
+
+    /// Checkpoints of the run shown: (step, folder).
+    pub fn checkpoints(&self) -> &[(u64, PathBuf)] {
+        &self.checkpoints
+    }
+
+    /// The step of the sample grid shown.
+    pub fn samples_step(&self) -> u64 {
+        self.samples_step
+    }
+
+    pub fn message(&self) -> Option<&str> {
+        self.message.as_deref()
+    }
+
     pub fn running(&self) -> bool {
         self.handle.is_some()
+    }
+
+    /// Whether a run folder is being read.
+    pub fn opening(&self) -> bool {
+        self.opening.is_some()
     }
 
     pub fn start(&mut self, device: &SelectedDevice) {
@@ -85,16 +152,15 @@ impl Train {
             self.message = Some(e.to_string());
             return;
         }
-        let run_dir = PathBuf::from(self.run_dir.trim());
-        let resume = self.resume && run_dir.join("latest.json").exists();
+        // "Resume" continues a run that has a checkpoint; the worker looks.
         let job = TrainJob {
             data_dir: PathBuf::from(self.data_dir.trim()),
-            run_dir,
+            run_dir: PathBuf::from(self.run_dir.trim()),
             config: self.config.clone(),
             device: device.clone(),
-            resume,
+            resume: self.resume,
         };
-        match spawn_training(job, Waker::none()) {
+        match spawn_training_resuming_if_possible(job, self.waker.clone()) {
             Ok(handle) => {
                 self.handle = Some(handle);
                 self.state = RunState::Running;
@@ -103,29 +169,34 @@ impl Train {
                 self.message = Some(format!("training on {}", device.description));
                 self.started = None;
             }
-            Err(e) => self.message = Some(e.to_string()),
+            Err(e) => self.message = Some(format!("cannot start the training worker: {e}")),
         }
     }
 
     /// Shows the run folder's past training: its loss curves, newest sample grid, checkpoints
-    /// and settings. The controls take the run's settings with "Resume" ticked when it has a
-    /// checkpoint, so that Start continues the run instead of starting over in its folder.
-    pub fn open_run(&mut self, ctx: &egui::Context) {
+    /// and settings, read on a worker. The controls take the run's settings with "Resume"
+    /// ticked when it has a checkpoint, so that Start continues the run instead of starting
+    /// over in its folder. `quiet` leaves a folder that holds no training unsaid.
+    pub fn open_run(&mut self, quiet: bool) {
         if self.handle.is_some() {
             return;
         }
-        let run_dir = PathBuf::from(self.run_dir.trim());
-        let history = match crate::train::history::load_history(&run_dir) {
-            Ok(history) => history,
-            Err(e) => {
-                self.message = Some(e);
-                return;
-            }
-        };
+        let dir = PathBuf::from(self.run_dir.trim());
+        match spawn_call("unseen-open-run", self.waker.clone(), move || {
+            read_run(&dir)
+        }) {
+            Ok(worker) => self.opening = Some(Opening { worker, quiet }),
+            Err(e) => self.message = Some(format!("cannot start a worker: {e}")),
+        }
+    }
+
+    /// Shows what [`Train::open_run`] read.
+    fn show_run(&mut self, ctx: &egui::Context, run: OpenedRun) {
+        let history = run.history;
         self.losses = history.losses;
         self.step = history.last_step;
         self.checkpoints = history.checkpoints;
-        self.resume = run_dir.join("latest.json").exists();
+        self.resume = run.resumable;
         let mut note = String::new();
         match history.config {
             Ok(config) => {
@@ -141,39 +212,46 @@ impl Train {
         self.started = None;
         self.samples = None;
         self.samples_step = 0;
-        if let Some((step, path)) = history.samples {
-            match image::open(&path) {
-                Ok(grid) => {
-                    let (w, h) = (grid.width() as usize, grid.height() as usize);
-                    let image = if grid.color().has_color() {
-                        image_from_bytes(grid.to_rgb8().as_raw(), w, h, 3)
-                    } else {
-                        image_from_bytes(grid.to_luma8().as_raw(), w, h, 1)
-                    };
-                    set_texture(ctx, &mut self.samples, "train-samples", image);
-                    self.samples_step = step;
-                }
-                Err(e) => note.push_str(&format!("; cannot read {}: {e}", path.display())),
-            }
+        if let Some((step, picture)) = &run.samples {
+            set_texture(
+                ctx,
+                &mut self.samples,
+                "train-samples",
+                image_from_picture(picture),
+            );
+            self.samples_step = *step;
+        }
+        for problem in &run.notes {
+            note.push_str(&format!("; {problem}"));
         }
         self.message = Some(format!(
             "opened {} at step {}{note}",
-            run_dir.display(),
+            run.dir.display(),
             self.step
         ));
     }
 
-    pub fn command(&mut self, command: Control) {
-        if let Some(handle) = &self.handle
-            && handle.send(command)
-            && command == Control::Cancel
-        {
+    /// Asks the run to stop: it finishes its step and writes a checkpoint.
+    fn stop(&mut self) {
+        if let Some(handle) = &self.handle {
+            handle.cancel();
             self.state = RunState::Stopping;
         }
     }
 
-    /// Takes the worker's events; called every frame.
+    /// Takes the workers' events; called every frame.
     pub fn poll(&mut self, ctx: &egui::Context) {
+        if let Some(opening) = &self.opening
+            && let Ok(read) = opening.worker.events().try_recv()
+        {
+            let quiet = opening.quiet;
+            self.opening = None;
+            match read {
+                Ok(run) => self.show_run(ctx, run),
+                Err(e) if !quiet => self.message = Some(e),
+                Err(_) => {}
+            }
+        }
         let Some(handle) = &self.handle else { return };
         let mut ended = false;
         while let Ok(event) = handle.events().try_recv() {
@@ -257,24 +335,22 @@ impl Train {
         since.elapsed().as_secs_f64() / done * self.total_steps.saturating_sub(self.step) as f64
     }
 
-    /// Returns a checkpoint to open in Inspect when the user asks for one.
-    pub fn ui(&mut self, ui: &mut egui::Ui, device: &SelectedDevice) -> Option<PathBuf> {
-        let mut open = None;
+    /// Draws the workspace; "Inspect with it" on a checkpoint becomes an action.
+    pub fn ui(&mut self, ui: &mut egui::Ui, device: &SelectedDevice, actions: &mut Vec<Action>) {
         egui::Panel::left("train-controls")
             .resizable(true)
             .default_size(320.0)
             .show(ui, |ui| {
-                egui::ScrollArea::vertical().show(ui, |ui| self.controls(ui, device));
+                egui::ScrollArea::vertical().show(ui, |ui| self.controls_ui(ui, device));
             });
-        egui::CentralPanel::default().show(ui, |ui| open = self.progress(ui));
-        open
+        egui::CentralPanel::default().show(ui, |ui| self.progress_ui(ui, actions));
     }
 
-    fn controls(&mut self, ui: &mut egui::Ui, device: &SelectedDevice) {
+    fn controls_ui(&mut self, ui: &mut egui::Ui, device: &SelectedDevice) {
         let idle = self.handle.is_none();
         ui.heading("Run");
-        path_row(ui, "Dataset", &mut self.data_dir, true);
-        path_row(ui, "Run folder", &mut self.run_dir, true);
+        path_row_ui(ui, "Dataset", &mut self.data_dir, true);
+        path_row_ui(ui, "Run folder", &mut self.run_dir, true);
         ui.add_enabled_ui(idle, |ui| {
             let c = &mut self.config;
             egui::ComboBox::from_label("Model")
@@ -287,26 +363,26 @@ impl Train {
                     ui.selectable_value(&mut c.model, ModelKind::AeSom, "Autoencoder + SOM");
                 });
             egui::Grid::new("hyper").num_columns(2).show(ui, |ui| {
-                labelled_row(ui, "Steps", |ui| {
+                labelled_row_ui(ui, "Steps", |ui| {
                     ui.add(egui::DragValue::new(&mut c.steps).range(1..=1_000_000))
                 });
-                labelled_row(ui, "Batch size", |ui| {
+                labelled_row_ui(ui, "Batch size", |ui| {
                     ui.add(egui::DragValue::new(&mut c.batch_size).range(1..=512))
                 });
-                labelled_row(ui, "Width", |ui| {
+                labelled_row_ui(ui, "Width", |ui| {
                     ui.add(egui::DragValue::new(&mut c.width).range(4..=128))
                 });
-                labelled_row(ui, "Latent size", |ui| {
+                labelled_row_ui(ui, "Latent size", |ui| {
                     ui.add(egui::DragValue::new(&mut c.latent_dim).range(2..=1024))
                 });
-                labelled_row(ui, "Learning rate E+G", |ui| {
+                labelled_row_ui(ui, "Learning rate E+G", |ui| {
                     ui.add(
                         egui::DragValue::new(&mut c.lr_autoencoder)
                             .speed(1e-5)
                             .range(1e-6..=1e-1),
                     )
                 });
-                labelled_row(ui, "Learning-rate schedule", |ui| {
+                labelled_row_ui(ui, "Learning-rate schedule", |ui| {
                     egui::ComboBox::from_id_salt("lr-schedule")
                         .selected_text(match c.lr_schedule {
                             LrSchedule::Constant => "constant",
@@ -327,7 +403,7 @@ impl Train {
                         .response
                 });
                 if c.lr_schedule == LrSchedule::Cosine {
-                    labelled_row(ui, "Final rate fraction", |ui| {
+                    labelled_row_ui(ui, "Final rate fraction", |ui| {
                         ui.add(
                             egui::DragValue::new(&mut c.lr_final_fraction)
                                 .speed(0.005)
@@ -335,21 +411,21 @@ impl Train {
                         )
                     });
                 }
-                weight_row(ui, "Edge weight", &mut c.edge_weight);
+                weight_row_ui(ui, "Edge weight", &mut c.edge_weight);
                 if c.model == ModelKind::Gan {
-                    labelled_row(ui, "Learning rate D", |ui| {
+                    labelled_row_ui(ui, "Learning rate D", |ui| {
                         ui.add(
                             egui::DragValue::new(&mut c.lr_discriminator)
                                 .speed(1e-5)
                                 .range(1e-6..=1e-1),
                         )
                     });
-                    weight_row(ui, "Feature weight κ", &mut c.kappa);
+                    weight_row_ui(ui, "Feature weight κ", &mut c.kappa);
                 }
-                labelled_row(ui, "Checkpoint every", |ui| {
+                labelled_row_ui(ui, "Checkpoint every", |ui| {
                     ui.add(egui::DragValue::new(&mut c.checkpoint_every).range(1..=1_000_000))
                 });
-                labelled_row(ui, "Seed", |ui| ui.add(egui::DragValue::new(&mut c.seed)));
+                labelled_row_ui(ui, "Seed", |ui| ui.add(egui::DragValue::new(&mut c.seed)));
             });
             ui.checkbox(&mut self.resume, "Resume from the run's last checkpoint");
         });
@@ -359,24 +435,24 @@ impl Train {
                 self.start(device);
             }
             if ui
-                .add_enabled(idle, egui::Button::new("Open run"))
+                .add_enabled(
+                    idle && self.opening.is_none(),
+                    egui::Button::new("Open run"),
+                )
                 .on_hover_text("Show the run folder's loss curves, newest samples and checkpoints")
                 .clicked()
             {
-                self.open_run(ui.ctx());
+                self.open_run(false);
             }
-            match self.state {
-                RunState::Running => {
-                    if ui.button("Pause").clicked() {
-                        self.command(Control::Pause);
-                    }
-                }
-                RunState::Paused => {
-                    if ui.button("Resume").clicked() {
-                        self.command(Control::Resume);
-                    }
-                }
-                RunState::Idle | RunState::Stopping => {}
+            let toggle = match self.state {
+                RunState::Running => Some(("Pause", Control::Pause)),
+                RunState::Paused => Some(("Resume", Control::Resume)),
+                RunState::Idle | RunState::Stopping => None,
+            };
+            if let (Some((label, command)), Some(handle)) = (toggle, &self.handle)
+                && ui.button(label).clicked()
+            {
+                handle.send(command);
             }
             if ui
                 .add_enabled(
@@ -385,7 +461,7 @@ impl Train {
                 )
                 .clicked()
             {
-                self.command(Control::Cancel);
+                self.stop();
             }
         });
         ui.label(format!("Compute: {}", device.description));
@@ -394,7 +470,7 @@ impl Train {
         }
     }
 
-    fn progress(&mut self, ui: &mut egui::Ui) -> Option<PathBuf> {
+    fn progress_ui(&mut self, ui: &mut egui::Ui, actions: &mut Vec<Action>) {
         let fraction = if self.total_steps > 0 {
             self.step as f32 / self.total_steps as f32
         } else {
@@ -464,29 +540,26 @@ impl Train {
             )));
         }
         ui.separator();
-        let mut open = None;
         ui.label(egui::RichText::new("Checkpoints").strong());
         for (step, path) in self.checkpoints.iter().rev() {
             ui.horizontal(|ui| {
                 ui.label(format!("step {step}: {}", path.display()));
                 if ui.button("Inspect with it").clicked() {
-                    open = Some(path.clone());
+                    actions.push(Action::OpenModel {
+                        run: path.clone(),
+                        data: Some(PathBuf::from(self.data_dir.trim())),
+                        image: None,
+                    });
+                    actions.push(Action::Show(Workspace::Inspect));
                 }
             });
         }
-        open
-    }
-}
-
-impl Default for Train {
-    fn default() -> Self {
-        Self::new()
     }
 }
 
 /// A row for a loss weight in [0, 100].
-fn weight_row(ui: &mut egui::Ui, label: &str, value: &mut f64) -> egui::Response {
-    labelled_row(ui, label, |ui| {
+fn weight_row_ui(ui: &mut egui::Ui, label: &str, value: &mut f64) -> egui::Response {
+    labelled_row_ui(ui, label, |ui| {
         ui.add(egui::DragValue::new(value).speed(0.01).range(0.0..=100.0))
     })
 }

@@ -1,8 +1,28 @@
-//! Small pieces shared by the workspaces: images to textures, path rows, durations.
+//! Small pieces shared by the workspaces: images to textures, path rows, durations, and the
+//! waker that repaints the window when a worker has news.
 
 use std::path::PathBuf;
 
 use eframe::egui::{self, Color32, ColorImage, TextureHandle, TextureOptions};
+
+use crate::worker::Waker;
+use crate::worker::files::Picture;
+
+/// A waker that repaints the window: what every worker the workbench starts is given.
+pub fn repaint_waker(ctx: &egui::Context) -> Waker {
+    let ctx = ctx.clone();
+    Waker::new(move || ctx.request_repaint())
+}
+
+/// A decoded file as an image.
+pub fn image_from_picture(picture: &Picture) -> ColorImage {
+    let size = [picture.width, picture.height];
+    match picture.channels {
+        4 => ColorImage::from_rgba_unmultiplied(size, &picture.pixels),
+        3 => ColorImage::from_rgb(size, &picture.pixels),
+        _ => ColorImage::from_gray(size, &picture.pixels),
+    }
+}
 
 /// Channel-major `[0, 1]` values (`channels · size²`) as an image.
 pub fn image_from_values(values: &[f32], size: usize, channels: usize) -> ColorImage {
@@ -44,7 +64,7 @@ pub fn set_texture(
 }
 
 /// Shows a texture scaled to `side` points square (or a placeholder of that size).
-pub fn show_square(ui: &mut egui::Ui, texture: Option<&TextureHandle>, side: f32, caption: &str) {
+pub fn square_ui(ui: &mut egui::Ui, texture: Option<&TextureHandle>, side: f32, caption: &str) {
     ui.vertical(|ui| {
         ui.label(egui::RichText::new(caption).strong());
         match texture {
@@ -62,12 +82,23 @@ pub fn show_square(ui: &mut egui::Ui, texture: Option<&TextureHandle>, side: f32
 
 /// A labelled path field with a Browse… button (folder or file dialog). Returns true when the
 /// path changed.
-pub fn path_row(ui: &mut egui::Ui, label: &str, path: &mut String, folder: bool) -> bool {
+pub fn path_row_ui(ui: &mut egui::Ui, label: &str, path: &mut String, folder: bool) -> bool {
+    path_field_ui(ui, label, path, folder, 190.0)
+}
+
+/// [`path_row_ui`] with a field `width` points wide.
+pub fn path_field_ui(
+    ui: &mut egui::Ui,
+    label: &str,
+    path: &mut String,
+    folder: bool,
+    width: f32,
+) -> bool {
     let mut changed = false;
     ui.horizontal(|ui| {
         let name = ui.label(label);
         changed |= ui
-            .add(egui::TextEdit::singleline(path).desired_width(190.0))
+            .add(egui::TextEdit::singleline(path).desired_width(width))
             .labelled_by(name.id)
             .changed();
         if ui.button("…").on_hover_text("Browse").clicked() {
@@ -87,7 +118,7 @@ pub fn path_row(ui: &mut egui::Ui, label: &str, path: &mut String, folder: bool)
 }
 
 /// A grid row: a label and the widget it names (so screen readers and tests find it by name).
-pub fn labelled_row(
+pub fn labelled_row_ui(
     ui: &mut egui::Ui,
     label: &str,
     add: impl FnOnce(&mut egui::Ui) -> egui::Response,

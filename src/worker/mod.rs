@@ -9,14 +9,17 @@
 //! [`checkpoint`](Context::checkpoint)s where it may pause or stop, and returns its last event.
 //! A panic becomes the last event too ([`Event::panicked`]).
 //!
-//! The instances: [`train`] (training runs), [`generate`] (datasets), [`eval`] (evaluations),
-//! [`files`] (reading and writing what the workbench opens and saves) and [`demo`] (the demo:
-//! render, train, calibrate, report).
+//! The instances: [`train`] (training runs), [`generate`] (datasets), [`inspect`] (opening a
+//! model, one image with its descent, a folder), [`eval`] (evaluations), [`preview`] (the
+//! workbench's renders), [`files`] (reading and writing what the workbench opens and saves) and
+//! [`demo`] (the demo: render, train, calibrate, report).
 
 pub mod demo;
 pub mod eval;
 pub mod files;
 pub mod generate;
+pub mod inspect;
+pub mod preview;
 pub mod train;
 
 use std::sync::Arc;

@@ -1,0 +1,270 @@
+//! The inspection workers, over the [`Inspector`] of [`crate::inspect`]: opening a run (its
+//! model, calibration and the dataset's test images), one image with its descent recorded
+//! frame by frame, and every image of a folder. The opened inspector is shared by the tasks
+//! that use it, one at a time; nothing here runs on the caller's thread.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use super::{Event, Waker, Worker, spawn};
+use crate::compute::SelectedDevice;
+use crate::dataset::{Manifest, Split};
+use crate::imaging::{images_in, read_image};
+use crate::inspect::descent::{DescentConfig, TraceFrame};
+use crate::inspect::open::run_dir_of;
+use crate::inspect::{Calibration, ImageReport, Inspector, OpenOptions, Verdict, open_inspector};
+
+/// Events buffered before an inspection waits for its reader.
+const EVENT_CAPACITY: usize = 64;
+
+/// An opened inspector, used by one task at a time.
+pub type SharedInspector = Arc<Mutex<Inspector>>;
+
+/// One recorded iteration of a descent.
+#[derive(Debug, Clone)]
+pub struct RecordedFrame {
+    pub iteration: usize,
+    pub loss: f32,
+    pub reconstruction: Vec<f32>,
+    /// The map regions are cut from, for this iteration's reconstruction.
+    pub map: Vec<f32>,
+}
+
+/// What the opened model is.
+#[derive(Debug, Clone)]
+pub struct ModelInfo {
+    pub size: usize,
+    pub channels: usize,
+    pub step: u64,
+    pub kind: String,
+    pub calibration: Option<Calibration>,
+    /// The dataset used for calibration and part names.
+    pub data: Option<PathBuf>,
+    /// What happened on the way, for the user to read.
+    pub notes: Vec<String>,
+}
+
+/// An opened run.
+pub struct LoadedModel {
+    pub info: ModelInfo,
+    pub inspector: SharedInspector,
+    /// `(label, path)` of the dataset's test images, for a picker.
+    pub test_images: Vec<(String, PathBuf)>,
+}
+
+impl std::fmt::Debug for LoadedModel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoadedModel")
+            .field("info", &self.info)
+            .field("test_images", &self.test_images.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// What the inspection workers report.
+#[derive(Debug)]
+pub enum InspectEvent {
+    /// The run is open (last event of [`spawn_open_model`]).
+    Loaded(Box<LoadedModel>),
+    /// The image being inspected, as read (channel-major values in `[0, 1]`).
+    Input {
+        path: PathBuf,
+        image: Vec<f32>,
+    },
+    /// One iteration of the descent.
+    Frame(RecordedFrame),
+    /// The image's result (last event of [`spawn_inspect_image`]); an unreadable file gets
+    /// an `error` report naming it.
+    Report(Box<ImageReport>),
+    /// One image of a folder.
+    Row(Box<ImageReport>),
+    /// The folder is done (last event of [`spawn_inspect_folder`]).
+    FolderDone {
+        images: usize,
+        cancelled: bool,
+    },
+    Failed(String),
+}
+
+impl Event for InspectEvent {
+    fn panicked(message: String) -> Self {
+        Self::Failed(format!("the inspection panicked: {message}"))
+    }
+}
+
+/// Takes the inspector; a task that panicked while holding it left it as it was.
+fn lock(inspector: &SharedInspector) -> MutexGuard<'_, Inspector> {
+    inspector
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Opens the run (or checkpoint folder) of `options` on `device`, fitting thresholds when
+/// needed. The last event is `Loaded` or `Failed`.
+pub fn spawn_open_model(
+    mut options: OpenOptions,
+    device: SelectedDevice,
+    waker: Waker,
+) -> std::io::Result<Worker<InspectEvent>> {
+    spawn("unseen-inspect-open", EVENT_CAPACITY, waker, move |_| {
+        options.run_dir = run_dir_of(&options.run_dir);
+        let opened = match open_inspector(&options, &device.device) {
+            Ok(opened) => opened,
+            Err(e) => return InspectEvent::Failed(e.to_string()),
+        };
+        let i = &opened.inspector;
+        let info = ModelInfo {
+            size: i.model.image_size(),
+            channels: i.model.channels(),
+            step: i.model.step,
+            kind: format!("{:?}", i.model.kind),
+            calibration: i.calibration.clone(),
+            data: opened.data.clone(),
+            notes: opened.notes.clone(),
+        };
+        let test_images = opened.data.as_deref().map(test_images).unwrap_or_default();
+        InspectEvent::Loaded(Box::new(LoadedModel {
+            info,
+            inspector: Arc::new(Mutex::new(opened.inspector)),
+            test_images,
+        }))
+    })
+}
+
+/// Reads and inspects one image with `descent` (its batch size is 1), reporting every
+/// iteration's reconstruction and map. The last event is `Report`.
+pub fn spawn_inspect_image(
+    inspector: SharedInspector,
+    path: PathBuf,
+    descent: DescentConfig,
+    waker: Waker,
+) -> std::io::Result<Worker<InspectEvent>> {
+    spawn("unseen-inspect", EVENT_CAPACITY, waker, move |ctx| {
+        let mut inspector = lock(&inspector);
+        let (size, channels) = (inspector.model.image_size(), inspector.model.channels());
+        let image = match read_image(&path, size, channels) {
+            Ok(image) => image,
+            Err(e) => return InspectEvent::Report(Box::new(error_report(&path, &e.to_string()))),
+        };
+        if ctx
+            .emit(InspectEvent::Input {
+                path: path.clone(),
+                image: image.clone(),
+            })
+            .is_err()
+        {
+            return InspectEvent::Failed("nobody is waiting for the inspection".into());
+        }
+        inspector.settings.descent = DescentConfig {
+            batch_size: 1,
+            ..descent
+        };
+        let inspector: &Inspector = &inspector;
+        // The heatmap of every frame is the map the regions are cut from.
+        let shown = inspector.region_settings();
+        let mut trace = |frame: &TraceFrame<'_>| {
+            let map = inspector
+                .maps(&image, &[frame.reconstruction], &shown)
+                .pop()
+                .unwrap_or_default();
+            // A reader that went away stops hearing the frames; the descent finishes anyway.
+            let _ = ctx.emit(InspectEvent::Frame(RecordedFrame {
+                iteration: frame.iteration,
+                loss: frame.loss,
+                reconstruction: frame.reconstruction.to_vec(),
+                map,
+            }));
+        };
+        match inspector.inspect_images(&image, 1, Some(&mut trace)).pop() {
+            Some(mut report) => {
+                report.path = Some(path);
+                InspectEvent::Report(Box::new(report))
+            }
+            None => InspectEvent::Failed("the inspection returned nothing".into()),
+        }
+    })
+}
+
+/// Inspects every PNG and JPEG image of `folder`, `descent.batch_size` at a time, one `Row`
+/// per image; pausing and cancelling take effect between batches. The last event is
+/// `FolderDone` or `Failed`.
+pub fn spawn_inspect_folder(
+    inspector: SharedInspector,
+    folder: PathBuf,
+    descent: DescentConfig,
+    waker: Waker,
+) -> std::io::Result<Worker<InspectEvent>> {
+    spawn("unseen-inspect-folder", EVENT_CAPACITY, waker, move |ctx| {
+        let paths = match images_in(&folder) {
+            Ok(paths) if paths.is_empty() => {
+                return InspectEvent::Failed(format!(
+                    "{} holds no PNG or JPEG images",
+                    folder.display()
+                ));
+            }
+            Ok(paths) => paths,
+            Err(e) => return InspectEvent::Failed(e.to_string()),
+        };
+        let mut inspector = lock(&inspector);
+        inspector.settings.descent = descent;
+        let mut images = 0;
+        for chunk in paths.chunks(descent.batch_size.max(1)) {
+            if ctx.checkpoint().is_err() {
+                return InspectEvent::FolderDone {
+                    images,
+                    cancelled: true,
+                };
+            }
+            for report in inspector.inspect_paths(chunk) {
+                images += 1;
+                if ctx.emit(InspectEvent::Row(Box::new(report))).is_err() {
+                    return InspectEvent::FolderDone {
+                        images,
+                        cancelled: true,
+                    };
+                }
+            }
+        }
+        InspectEvent::FolderDone {
+            images,
+            cancelled: false,
+        }
+    })
+}
+
+/// The report of an image that could not be read: an error, never a pass.
+fn error_report(path: &Path, message: &str) -> ImageReport {
+    ImageReport {
+        path: Some(path.to_path_buf()),
+        verdict: Verdict::Error,
+        score: f32::NAN,
+        score_kind: crate::inspect::ScoreKind::default(),
+        loss: f32::NAN,
+        initial_loss: f32::NAN,
+        iterations: 0,
+        time_ms: 0.0,
+        regions: Vec::new(),
+        error: Some(message.to_string()),
+        image: Vec::new(),
+        reconstruction: Vec::new(),
+        map: Vec::new(),
+        mask: Vec::new(),
+    }
+}
+
+/// `(label, path)` of the test images of a dataset, for a picker (none when it has no
+/// readable manifest).
+pub fn test_images(dir: &Path) -> Vec<(String, PathBuf)> {
+    let Ok(manifest) = Manifest::load_dir(dir) else {
+        return Vec::new();
+    };
+    manifest
+        .samples_of(Split::Test)
+        .map(|s| {
+            (
+                format!("{} {:04}", s.id.class, s.id.index),
+                dir.join(&s.image),
+            )
+        })
+        .collect()
+}
