@@ -5,7 +5,9 @@
 #
 # DEMO_DIR is the output of `unseen demo` (its data/, eval-data/, runs/ and report/ are used).
 # Each shot opens the workbench on one workspace, starts its task (--start), waits until there
-# is something to show, saves the window (--screenshot) and closes.
+# is something to show, saves the window (--screenshot) and closes. The first-start shots need
+# no demo: the welcome banner (no trained run in the workspaces' default folders) and the quick
+# demo run from the window to its end, in a folder of its own (a few minutes).
 set -euo pipefail
 demo=${1:?usage: scripts/screenshots.sh DEMO_DIR}
 out=${2:-screenshots}
@@ -22,3 +24,11 @@ run --workspace inspect --run "$demo/runs/gan" --data "$demo/data" --image "$tes
     --screenshot "$out/workbench-inspect.png" --screenshot-after 5
 run --workspace evaluate --run "$demo/runs/gan" --report "$demo/report/report.json" \
     --screenshot "$out/workbench-evaluate.png" --screenshot-after 3
+
+run --workspace design --screenshot "$out/workbench-welcome.png" --screenshot-after 4
+quick=$(mktemp -d)/quick-demo
+run --workspace evaluate --quick-demo --demo-dir "$quick" \
+    --screenshot "$out/workbench-quick-demo-evaluate.png" --screenshot-after 4
+# The second run finds every stage done but the evaluation, which it redoes.
+run --workspace inspect --quick-demo --demo-dir "$quick" \
+    --screenshot "$out/workbench-quick-demo-inspect.png" --screenshot-after 4

@@ -1,5 +1,6 @@
 //! The workbench driven through egui_kittest: the real app, on a real wgpu device (Mesa's
-//! lavapipe here), with real renders, real training and real inspection.
+//! lavapipe here), with real renders, real training and real inspection, and the quick demo
+//! started from the window.
 #![allow(clippy::unwrap_used)] // Tests fail loudly by design.
 
 mod train_common;
@@ -12,6 +13,7 @@ use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable;
 use train_common::*;
 use unseen::compute::SelectedDevice;
+use unseen::eval::demo::DemoPlan;
 use unseen::gui::{GuiOptions, Workbench, Workspace};
 
 fn harness<'a>() -> Harness<'a, Workbench> {
@@ -539,4 +541,128 @@ fn defect_ranges_are_edited_validated_and_saved_with_the_product() {
         .unwrap_or_default()
         .to_string();
     assert!(message.contains("junk.toml"), "{message}");
+}
+
+/// Small enough for the whole demo (renders, two trainings, calibration, report) in a test.
+fn tiny_demo_plan() -> DemoPlan {
+    DemoPlan {
+        train_good: 32,
+        val_good: 8,
+        val_defect: 2,
+        test_good: 2,
+        test_defect: 1,
+        eval_good: 6,
+        eval_defect: 3,
+        width: 8,
+        batch_size: 8,
+        gan_steps: 2,
+        ae_steps: 4,
+        iterations: vec![0, 2],
+        latency_samples: 1,
+    }
+}
+
+/// A new user's first start: the banner offers the quick demo; once run from the window (here
+/// first cancelled during its training, then run again, which goes on from what was done), Train,
+/// Inspect and Evaluate all show what it made.
+#[test]
+fn the_quick_demo_from_the_window_fills_every_workspace() {
+    let out = tempfile::tempdir().unwrap();
+    let demo = out.path().join("quick-demo");
+    let mut h = harness();
+    {
+        let app = h.state_mut();
+        app.set_compute(SelectedDevice::flex());
+        app.set_quick_demo(
+            DemoPlan {
+                ae_steps: 1_000_000,
+                ..tiny_demo_plan()
+            },
+            demo.clone(),
+        );
+    }
+    wait_until(&mut h, "the look for a trained run", 60, |w| {
+        w.quick_demo().probed()
+    });
+    assert!(
+        h.state().quick_demo().banner_shown(),
+        "no trained run: the banner invites the demo"
+    );
+    assert!(h.state().inspect().model().is_none());
+    assert!(h.state().evaluate().report().is_none());
+
+    // Cancelled while it trains: it stops, keeping what it did.
+    h.get_by_label("Run the quick demo").click();
+    wait_until(&mut h, "the demo's first training step", 300, |w| {
+        w.quick_demo().stage().is_some_and(|(n, _)| n == 3)
+            && w.quick_demo().stage_detail().starts_with("step ")
+    });
+    assert!(h.state().quick_demo().running());
+    h.get_by_label("Cancel").click();
+    h.step();
+    wait_until(&mut h, "the cancel", 120, |w| !w.quick_demo().running());
+    let why = h
+        .state()
+        .quick_demo()
+        .stopped()
+        .unwrap_or_default()
+        .to_string();
+    assert!(why.contains("cancelled in stage 3"), "{why}");
+    assert!(demo.join("data/manifest.json").is_file());
+    assert!(demo.join("runs/ae-som/latest.json").is_file());
+    assert!(!demo.join("report").exists());
+
+    // Run again to the end.
+    h.state_mut().set_quick_demo(tiny_demo_plan(), demo.clone());
+    h.step();
+    h.get_by_label("Run the quick demo").click();
+    h.step();
+    assert!(h.state().quick_demo().running());
+    wait_until(&mut h, "the quick demo", 900, |w| !w.quick_demo().running());
+    if let Some(why) = h.state().quick_demo().stopped() {
+        panic!("the demo stopped: {why}");
+    }
+    let outcome = h.state().quick_demo().outcome().unwrap();
+    assert_eq!(outcome.layout.out, demo);
+    assert!(demo.join("report/report.html").is_file());
+    wait_until(&mut h, "every workspace to show the demo", 600, |w| {
+        !w.train().opening()
+            && w.train().step() > 0
+            && w.inspect().report().is_some()
+            && !w.inspect().busy()
+            && w.evaluate().report().is_some()
+            && !w.evaluate().reading()
+    });
+    let app = h.state();
+    // Train: the GAN's run, with its losses and checkpoint.
+    assert_eq!(app.train().step(), 2);
+    assert!(!app.train().losses().is_empty());
+    assert_eq!(app.train().checkpoints().last().map(|c| c.0), Some(2));
+    // Inspect: its model, calibrated, judging a held-out defective image.
+    let model = app.inspect().model().unwrap();
+    assert_eq!(model.step, 2);
+    assert!(model.calibration.is_some());
+    let inspected = app.inspect().report().unwrap();
+    assert_ne!(inspected.verdict, unseen::inspect::Verdict::Error);
+    let image = inspected.path.clone().unwrap();
+    assert!(
+        image.starts_with(demo.join("eval-data")),
+        "{}",
+        image.display()
+    );
+    assert!(
+        !image.to_string_lossy().contains("/good/"),
+        "{}",
+        image.display()
+    );
+    // Evaluate: the report of both models.
+    let report = app.evaluate().report().unwrap();
+    let names: Vec<&str> = report.models.iter().map(|m| m.name.as_str()).collect();
+    assert_eq!(names, ["gan", "ae-som"]);
+    assert!(app.evaluate().gallery_len() > 0);
+
+    // The banner then takes the user to each.
+    h.get_by_label("Show the report").click();
+    h.step();
+    assert_eq!(h.state().workspace(), Workspace::Evaluate);
 }

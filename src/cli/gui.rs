@@ -48,6 +48,14 @@ pub struct GuiArgs {
     pub width: f32,
     #[arg(long, default_value_t = 940.0)]
     pub height: f32,
+    /// Run the quick demo at once, as its button in the window does (a screenshot then waits
+    /// for it to finish).
+    #[arg(long)]
+    pub quick_demo: bool,
+    /// Where the quick demo writes (default: the platform's data folder,
+    /// ~/.local/share/unseen/quick-demo on Linux).
+    #[arg(long, value_name = "DIR")]
+    pub demo_dir: Option<PathBuf>,
 }
 
 impl From<GuiArgs> for GuiOptions {
@@ -65,6 +73,8 @@ impl From<GuiArgs> for GuiOptions {
             frame_stats: args.frame_stats,
             width: args.width,
             height: args.height,
+            quick_demo: args.quick_demo,
+            demo_dir: args.demo_dir,
         }
     }
 }

@@ -43,4 +43,6 @@ pub enum Action {
         data: PathBuf,
         out: PathBuf,
     },
+    /// Start the quick demo.
+    StartQuickDemo,
 }

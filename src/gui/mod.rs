@@ -6,9 +6,12 @@
 //!
 //! Every long task and every file read or written runs on a worker ([`crate::worker`]); the UI
 //! thread only takes their events. Workspaces ask for things outside themselves with an
-//! [`Action`], which the workbench applies in one place once the frame is drawn.
+//! [`Action`], which the workbench applies in one place once the frame is drawn. The
+//! [`demo`] banner offers a new user the quick demo, so every workspace has a real model,
+//! dataset and report to show within minutes.
 
 pub mod action;
+pub mod demo;
 pub mod design;
 pub mod evaluate;
 pub mod inspect;
@@ -26,7 +29,7 @@ use serde::{Deserialize, Serialize};
 pub use action::Action;
 
 use crate::compute::{ComputeDevice, SelectedDevice, select_device};
-
+use crate::eval::demo::DemoPlan;
 use crate::render::Gpu;
 
 /// The four workspaces, in workflow order.
@@ -80,6 +83,11 @@ pub struct GuiOptions {
     /// Window size in points.
     pub width: f32,
     pub height: f32,
+    /// Run the quick demo at once (as its button does); a screenshot then waits for it.
+    pub quick_demo: bool,
+    /// Where the quick demo writes (default: the platform's data folder, see
+    /// [`demo::default_demo_dir`]).
+    pub demo_dir: Option<PathBuf>,
 }
 
 impl Default for GuiOptions {
@@ -98,6 +106,8 @@ impl Default for GuiOptions {
             frame_stats: false,
             width: 1500.0,
             height: 940.0,
+            quick_demo: false,
+            demo_dir: None,
         }
     }
 }
@@ -195,6 +205,7 @@ struct Remembered {
     eval_compare: String,
     eval_data: String,
     eval_out: String,
+    demo_out: String,
 }
 
 const STORAGE_KEY: &str = "unseen-workbench";
@@ -205,7 +216,9 @@ pub struct Workbench {
     train: train::Train,
     inspect: inspect::Inspect,
     evaluate: evaluate::Evaluate,
-
+    demo: demo::QuickDemo,
+    /// The renderer's device (previews, generation, the demo's renders).
+    gpu: Option<Gpu>,
     compute: SelectedDevice,
     adapter_text: String,
     status: Option<String>,
@@ -245,10 +258,12 @@ impl Workbench {
         let waker = util::repaint_waker(&ctx);
         let mut app = Self {
             workspace: Workspace::Design,
-            design: design::Design::new(gpu, waker.clone()),
+            design: design::Design::new(gpu.clone(), waker.clone()),
             train: train::Train::new(waker.clone()),
             inspect: inspect::Inspect::new(waker.clone()),
-            evaluate: evaluate::Evaluate::new(waker),
+            evaluate: evaluate::Evaluate::new(waker.clone()),
+            demo: demo::QuickDemo::new(waker),
+            gpu,
             compute,
             adapter_text,
             status: render_note.or(compute_note),
@@ -269,7 +284,14 @@ impl Workbench {
             app.restore(&r);
         }
         app.apply_options(&options);
-
+        // The banner invites the quick demo while none of the workspaces' runs is trained.
+        let runs = [
+            &app.train.run_dir,
+            &app.inspect.run_dir,
+            &app.evaluate.run_dir,
+        ]
+        .map(|r| PathBuf::from(r.trim()));
+        app.demo.probe(runs.to_vec());
         app
     }
 
@@ -328,6 +350,16 @@ impl Workbench {
         &mut self.evaluate
     }
 
+    /// The quick demo and its banner.
+    pub fn quick_demo(&self) -> &demo::QuickDemo {
+        &self.demo
+    }
+
+    /// The plan and folder of the quick demo the window offers (tests pass a tiny plan).
+    pub fn set_quick_demo(&mut self, plan: DemoPlan, out: PathBuf) {
+        self.demo.set(plan, out);
+    }
+
     fn restore(&mut self, r: &Remembered) {
         self.workspace = r.workspace;
         let set = |target: &mut String, value: &String| {
@@ -344,7 +376,7 @@ impl Workbench {
         set(&mut self.evaluate.compare_dir, &r.eval_compare);
         set(&mut self.evaluate.data_dir, &r.eval_data);
         set(&mut self.evaluate.out_dir, &r.eval_out);
-
+        set(&mut self.demo.out, &r.demo_out);
         if !r.recipe_path.is_empty() {
             // A recipe that is gone since goes unsaid.
             self.design
@@ -365,6 +397,7 @@ impl Workbench {
             eval_compare: self.evaluate.compare_dir.clone(),
             eval_data: self.evaluate.data_dir.clone(),
             eval_out: self.evaluate.out_dir.clone(),
+            demo_out: self.demo.out.clone(),
         }
     }
 
@@ -389,6 +422,12 @@ impl Workbench {
         }
         if let Some(report) = &options.report {
             self.evaluate.open_report(report);
+        }
+        if let Some(dir) = &options.demo_dir {
+            self.demo.out = dir.display().to_string();
+        }
+        if options.quick_demo {
+            self.actions.push(Action::StartQuickDemo);
         }
     }
 
@@ -426,9 +465,14 @@ impl Workbench {
 
     /// Whether the shown workspace has something worth a screenshot.
     fn ready_for_screenshot(&self) -> bool {
+        if self.options.quick_demo && self.demo.outcome().is_none() {
+            return false;
+        }
         match self.workspace {
             Workspace::Design => {
-                self.design.views_received() > 0 && self.design.sample_sets_received() > 0
+                self.design.views_received() > 0
+                    && self.design.sample_sets_received() > 0
+                    && self.demo.probed()
             }
             Workspace::Train => {
                 self.train.step() > 0 && self.train.losses().values().any(|v| v.len() > 3)
@@ -502,7 +546,7 @@ impl Workbench {
         self.train.poll(ctx);
         self.inspect.poll(ctx);
         self.evaluate.poll(ctx);
-
+        self.demo.poll(&mut self.actions);
         self.auto_start();
         self.screenshot(ctx);
         if self.options.frame_stats {
@@ -514,7 +558,11 @@ impl Workbench {
     pub fn workbench_ui(&mut self, ui: &mut egui::Ui) {
         self.record_frame();
         egui::Panel::top("workspaces").show(ui, |ui| self.top_bar_ui(ui));
-
+        if self.demo.banner_shown() {
+            egui::Panel::top("welcome").show(ui, |ui| {
+                self.demo.banner_ui(ui, &mut self.actions);
+            });
+        }
         egui::Panel::bottom("status").show(ui, |ui| self.status_ui(ui));
         let actions = &mut self.actions;
         match self.workspace {
@@ -543,6 +591,27 @@ impl Workbench {
                     egui::RichText::new(w.title()).size(16.0),
                 );
             }
+            ui.separator();
+            ui.menu_button("Demo", |ui| {
+                if ui
+                    .add_enabled(
+                        !self.demo.running(),
+                        egui::Button::new("Run the quick demo"),
+                    )
+                    .on_hover_text(
+                        "Render a small dataset, train for a few minutes, calibrate and write a \
+                         report; then open them in Train, Inspect and Evaluate",
+                    )
+                    .clicked()
+                {
+                    self.actions.push(Action::StartQuickDemo);
+                    ui.close();
+                }
+                if ui.button("Show the welcome banner").clicked() {
+                    self.demo.show_banner();
+                    ui.close();
+                }
+            });
         });
     }
 
@@ -557,6 +626,7 @@ impl Workbench {
                 (self.train.running(), "training"),
                 (self.inspect.busy(), "inspecting"),
                 (self.evaluate.running(), "evaluating"),
+                (self.demo.running(), "quick demo"),
             ];
             for (on, label) in busy {
                 if on {
@@ -624,6 +694,7 @@ impl Workbench {
                 self.evaluate.data_dir = path_text(&data);
                 self.evaluate.out_dir = path_text(&out);
             }
+            Action::StartQuickDemo => self.demo.start(self.gpu.clone(), &self.compute),
         }
     }
 }
