@@ -8,7 +8,8 @@
 //!   [`imaging`] (decoding with limits, blur, heatmap colouring), [`metrics`] (AUROC, AUPRO,
 //!   F1, quantiles);
 //! - [`product`] (geometry and defects) → [`render`] (wgpu) → [`dataset`] (recipes,
-//!   generation, the on-disk layout, the manifest);
+//!   generation, the on-disk layout, the manifest) → [`refine`] (each image's pose, found by
+//!   rendering the good product until it matches);
 //! - [`model`] (the networks) → [`compute`] (where tensors live) → [`train`];
 //! - [`inspect`] (descent, maps, calibration, verdicts) → [`eval`] (reports, the demo's stages);
 //! - [`worker`]: every long task on a named thread with typed events, back-pressure and
@@ -28,6 +29,8 @@ pub mod product;
 pub mod render;
 
 pub mod dataset;
+
+pub mod refine;
 
 pub mod model;
 

@@ -10,7 +10,7 @@ use std::path::Path;
 
 /// The top-level modules of `src/`, earliest first: each may use those before it.
 const FLOW: &[&str] = &[
-    "rng", "fsio", "imaging", "metrics", "product", "render", "dataset", "model", "compute",
+    "rng", "fsio", "imaging", "metrics", "product", "render", "dataset", "refine", "model", "compute",
     "train", "inspect", "eval", "worker", "gui", "cli",
 ];
 

@@ -65,12 +65,7 @@ fn readback_strips_row_padding_at_odd_widths() {
 }
 
 fn upright(rotation: Quat) -> Camera {
-    Camera {
-        rotation,
-        centre: glam::Vec3::new(0.0, 1.0, 0.0),
-        distance: 7.0,
-        fov_y_deg: 30.0,
-    }
+    Camera::new(rotation, glam::Vec3::new(0.0, 1.0, 0.0), 7.0, 30.0)
 }
 
 fn render(

@@ -79,12 +79,12 @@ impl DatasetContext {
                 .randomize
                 .camera_distance
                 .map_or(recipe.camera.distance, |r| r[0]);
-            let camera = crate::render::Camera {
-                rotation: Default::default(),
-                centre: shape.centre().as_vec3(),
-                distance: nearest as f32,
-                fov_y_deg: recipe.camera.fov_y_deg as f32,
-            };
+            let camera = crate::render::Camera::new(
+                Default::default(),
+                shape.centre().as_vec3(),
+                nearest as f32,
+                recipe.camera.fov_y_deg as f32,
+            );
             auto_cell(camera.pixels_per_unit(recipe.image.size))
         };
         Self::with_cell(renderer, recipe, product, cell)
@@ -104,6 +104,11 @@ impl DatasetContext {
             grid,
             good_mesh,
         }
+    }
+
+    /// The good product's mesh, as every image of the dataset draws it.
+    pub fn good_mesh(&self) -> &GpuMesh {
+        &self.good_mesh
     }
 
     /// Every sample of the recipe, in generation order.

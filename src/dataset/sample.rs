@@ -72,12 +72,12 @@ pub struct ViewParams {
 impl ViewParams {
     pub fn camera(&self, recipe: &Recipe, shape: &Shape) -> Camera {
         let rotation = DQuat::from_axis_angle(DVec3::from(self.axis), self.angle_deg.to_radians());
-        Camera {
-            rotation: rotation.as_quat(),
-            centre: shape.centre().as_vec3(),
-            distance: self.camera_distance as f32,
-            fov_y_deg: recipe.camera.fov_y_deg as f32,
-        }
+        Camera::new(
+            rotation.as_quat(),
+            shape.centre().as_vec3(),
+            self.camera_distance as f32,
+            recipe.camera.fov_y_deg as f32,
+        )
     }
 }
 

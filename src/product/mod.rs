@@ -4,6 +4,7 @@
 pub mod defect;
 pub mod mesh;
 pub mod sdf;
+pub mod simplify;
 
 use std::collections::BTreeMap;
 use std::path::Path;

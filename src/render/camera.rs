@@ -1,7 +1,10 @@
 //! Camera and lighting of one view. The camera stays on the +z axis looking at the product's
 //! centre; the product turns about that centre. The light is fixed relative to the camera.
+//! An image-plane offset and scale, applied after projection, stand for a product that sits
+//! off-centre or a little nearer or farther on a real line: they move and zoom the picture
+//! without changing the perspective.
 
-use glam::{Mat4, Quat, Vec3};
+use glam::{Mat4, Quat, Vec2, Vec3};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -12,9 +15,27 @@ pub struct Camera {
     pub centre: Vec3,
     pub distance: f32,
     pub fov_y_deg: f32,
+    /// Shift of the picture in normalised device coordinates (1.0 = half the image; x right,
+    /// y up). Zero for every rendered dataset.
+    pub image_offset: Vec2,
+    /// Zoom of the picture about its centre (1.0 for every rendered dataset).
+    pub image_scale: f32,
 }
 
 impl Camera {
+    /// A camera `distance` from `centre` with the product turned by `rotation`, no image-plane
+    /// offset and unit scale.
+    pub fn new(rotation: Quat, centre: Vec3, distance: f32, fov_y_deg: f32) -> Self {
+        Self {
+            rotation,
+            centre,
+            distance,
+            fov_y_deg,
+            image_offset: Vec2::ZERO,
+            image_scale: 1.0,
+        }
+    }
+
     pub fn eye(&self) -> Vec3 {
         self.centre + Vec3::new(0.0, 0.0, self.distance)
     }
@@ -37,12 +58,24 @@ impl Camera {
             near,
             far,
         );
-        projection * glam::camera::rh::view::look_at_mat4(self.eye(), self.centre, Vec3::Y)
+        let view = glam::camera::rh::view::look_at_mat4(self.eye(), self.centre, Vec3::Y);
+        if self.image_offset == Vec2::ZERO && self.image_scale == 1.0 {
+            // The exact matrices every dataset was rendered with.
+            return projection * view;
+        }
+        // x_ndc' = s·x_ndc + o: scale clip x and y, and add o·w so the shift survives the divide.
+        let image = Mat4::from_cols(
+            glam::Vec4::new(self.image_scale, 0.0, 0.0, 0.0),
+            glam::Vec4::new(0.0, self.image_scale, 0.0, 0.0),
+            glam::Vec4::Z,
+            glam::Vec4::new(self.image_offset.x, self.image_offset.y, 0.0, 1.0),
+        );
+        image * projection * view
     }
 
     /// Pixels per world unit at the centre's distance for an image `size` pixels high.
     pub fn pixels_per_unit(&self, size: u32) -> f64 {
-        f64::from(size)
+        f64::from(size) * f64::from(self.image_scale)
             / (2.0
                 * f64::from(self.distance)
                 * (f64::from(self.fov_y_deg) / 2.0).to_radians().tan())

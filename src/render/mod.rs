@@ -68,7 +68,8 @@ struct DownsampleParams {
     _pad: u32,
 }
 
-/// A mesh uploaded to the GPU.
+/// A mesh uploaded to the GPU (cheap to clone: the buffers are shared).
+#[derive(Clone)]
 pub struct GpuMesh {
     vertices: wgpu::Buffer,
     indices: wgpu::Buffer,

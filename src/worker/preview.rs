@@ -191,13 +191,13 @@ fn render_view(
     };
     let context = orbit.insert(context);
     let shape = product.shape();
-    let camera = Camera {
-        rotation: Quat::from_rotation_x(job.pitch_deg.to_radians())
+    let camera = Camera::new(
+        Quat::from_rotation_x(job.pitch_deg.to_radians())
             * Quat::from_rotation_y(job.yaw_deg.to_radians()),
-        centre: shape.centre().as_vec3(),
-        distance: job.recipe.camera.distance as f32,
-        fov_y_deg: job.recipe.camera.fov_y_deg as f32,
-    };
+        shape.centre().as_vec3(),
+        job.recipe.camera.distance as f32,
+        job.recipe.camera.fov_y_deg as f32,
+    );
     // Instance `n` of a class is preview sample `n` of that class: the defect a dataset of
     // this recipe would draw for it.
     let defect = job.defect.as_ref().and_then(|(class, instance)| {

@@ -1,0 +1,334 @@
+//! Pose refinement against the true poses of a rendered dataset: how close the refined pose
+//! comes, two ways, and how fast.
+//!
+//! `cargo run --example refine_bench -- --train TRAIN_DATA --eval EVAL_DATA [--count N]
+//! [--rounds N] [--starts K] [--batch B] [--perturb-deg D] [--fixed-frame true|false]
+//! [--refine-ss S]`
+//!
+//! Starts come from the `K` training renders nearest to each image (their manifest poses), or
+//! with `--perturb-deg` from the true pose turned `D` degrees about a random axis. Prints, per
+//! class and overall: the rotation error (degrees) for images whose true render shows at
+//! least 20 notch pixels (the cap is a body of revolution but for its notch, so without it the
+//! turn about its axis cannot be told), and for every image the mean absolute grey-level
+//! difference between the good renders at the true and at the refined pose; then renders per
+//! image and images per second.
+
+#[path = "common/flags.rs"]
+mod flags;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Instant;
+
+use glam::{DQuat, DVec3};
+use unseen::dataset::Manifest;
+use unseen::imaging::read_image;
+use unseen::refine::{PoseBank, RefineInput, RefineSettings, Scene, ScenePose, refine};
+use unseen::render::{Gpu, Renderer};
+use unseen::rng::Rng;
+
+/// Notch pixels a true render must show for its rotation error to count.
+const MIN_NOTCH_PX: usize = 20;
+
+struct Outcome {
+    class: String,
+    angle_deg: Option<f64>,
+    grey_levels: f64,
+    renders: usize,
+    rounds: usize,
+}
+
+fn main() -> anyhow::Result<()> {
+    let mut train: Option<PathBuf> = None;
+    let mut eval: Option<PathBuf> = None;
+    let mut count = 50usize;
+    let mut starts = 3usize;
+    let mut axis_starts = 1usize;
+    let mut batch = 32usize;
+    let mut perturb: Option<f64> = None;
+    let mut settings = RefineSettings::default();
+    let mut refine_ss: Option<u32> = None;
+    let mut full_mesh = false;
+    for (flag, value) in flags::flag_pairs()? {
+        match flag.as_str() {
+            "--train" => train = Some(value.into()),
+            "--eval" => eval = Some(value.into()),
+            "--count" => count = value.parse()?,
+            "--rounds" => settings.max_rounds = value.parse()?,
+            "--starts" => starts = value.parse()?,
+            "--axis-starts" => axis_starts = value.parse()?,
+            "--batch" => batch = value.parse()?,
+            "--perturb-deg" => perturb = Some(value.parse()?),
+            "--fixed-frame" => settings.search_offset_scale = !value.parse::<bool>()?,
+            "--refine-ss" => refine_ss = Some(value.parse()?),
+            "--full-mesh" => full_mesh = value.parse()?,
+            "--settings" => {
+                let keep = (settings.max_rounds, settings.search_offset_scale);
+                settings = toml::from_str(&std::fs::read_to_string(&value)?)?;
+                (settings.max_rounds, settings.search_offset_scale) = keep;
+            }
+            other => anyhow::bail!("unknown flag {other}"),
+        }
+    }
+    let train = train.ok_or_else(|| anyhow::anyhow!("--train TRAIN_DATA is required"))?;
+    let eval = eval.ok_or_else(|| anyhow::anyhow!("--eval EVAL_DATA is required"))?;
+    let gpu = Gpu::headless()?;
+    println!("adapter: {}", gpu.describe());
+    let mut renderer = Renderer::new(gpu);
+    let train_manifest = Manifest::load(&train.join("manifest.json"))?;
+    let mut scene = Scene::for_recipe(&renderer, &train_manifest.recipe, &train_manifest.product);
+    if let Some(ss) = refine_ss {
+        for level in &mut settings.levels {
+            level.supersample = ss;
+        }
+    }
+    if full_mesh {
+        scene = scene.without_decimation();
+    }
+    println!("triangles: {} (references), {} (candidates)", scene.triangles.0, scene.triangles.1);
+    let t = Instant::now();
+    let bank = PoseBank::load(&train)?;
+    println!("pose bank: {} renders in {:.1} s", bank.len(), t.elapsed().as_secs_f64());
+
+    let manifest = Manifest::load(&eval.join("manifest.json"))?;
+    let size = manifest.image.size as usize;
+    let mut per_class: BTreeMap<String, usize> = BTreeMap::new();
+    let mut samples = Vec::new();
+    let only = std::env::var("REFINE_CLASS").ok();
+    for record in manifest.samples_of("test") {
+        if only.as_ref().is_some_and(|c| *c != record.id.class) {
+            continue;
+        }
+        let n = per_class.entry(record.id.class.clone()).or_default();
+        if *n < count {
+            *n += 1;
+            samples.push(record);
+        }
+    }
+    let images: Vec<Vec<f32>> = samples
+        .iter()
+        .map(|r| read_image(&eval.join(&r.image), size, 1))
+        .collect::<Result<_, _>>()?;
+    let truths: Vec<ScenePose> = samples
+        .iter()
+        .map(|r| {
+            let axis = DVec3::from(r.view.axis).normalize_or(DVec3::Y);
+            ScenePose::from_rotation(DQuat::from_axis_angle(axis, r.view.angle_deg.to_radians()))
+        })
+        .collect();
+    let mut rng = Rng::new(17);
+    let start_poses: Vec<Vec<ScenePose>> = images
+        .iter()
+        .zip(&truths)
+        .map(|(image, truth)| match perturb {
+            Some(deg) => {
+                let axis = DVec3::from(rng.unit_vector());
+                let turn = DQuat::from_axis_angle(axis, deg.to_radians());
+                vec![ScenePose::from_rotation(turn * truth.rotation)]
+            }
+            None => bank
+                .nearest(image, starts, 64)
+                .into_iter()
+                .flat_map(|i| {
+                    let pose = bank.pose(i);
+                    (0..axis_starts).map(move |j| {
+                        let turn = DQuat::from_rotation_y(std::f64::consts::TAU * j as f64 / axis_starts as f64);
+                        ScenePose::from_rotation(pose.rotation * turn)
+                    })
+                })
+                .collect(),
+        })
+        .collect();
+    let lookup_s = t.elapsed().as_secs_f64();
+    {
+        let mut errors: Vec<f64> = start_poses
+            .iter()
+            .zip(&truths)
+            .map(|(s, t)| s[0].angle_to_deg(t))
+            .collect();
+        let mut best: Vec<f64> = start_poses
+            .iter()
+            .zip(&truths)
+            .map(|(s, t)| s.iter().map(|p| p.angle_to_deg(t)).fold(f64::INFINITY, f64::min))
+            .collect();
+        println!(
+            "first start's error: p50 {:.2}° p90 {:.2}° p95 {:.2}°; best start's p50 {:.2}° p90 {:.2}° p95 {:.2}°",
+            quantile(&mut errors, 0.5),
+            quantile(&mut errors, 0.9),
+            quantile(&mut errors, 0.95),
+            quantile(&mut best, 0.5),
+            quantile(&mut best, 0.9),
+            quantile(&mut best, 0.95)
+        );
+    }
+
+    let started = Instant::now();
+    let mut refined = Vec::with_capacity(images.len());
+    for chunk in (0..images.len()).collect::<Vec<_>>().chunks(batch.max(1)) {
+        let inputs: Vec<RefineInput<'_>> = chunk
+            .iter()
+            .map(|&i| RefineInput {
+                image: &images[i],
+                starts: start_poses[i].clone(),
+            })
+            .collect();
+        refined.extend(refine(&scene, &mut renderer, &inputs, &settings, None)?);
+    }
+    let refine_s = started.elapsed().as_secs_f64();
+    if let Some(n) = std::env::var("REFINE_SCAN").ok().and_then(|v| v.parse::<usize>().ok()) {
+        // The loss along the straight path from the start to the true pose.
+        for i in 0..n.min(images.len()) {
+            let from = start_poses[i][0].rotation;
+            let path: Vec<ScenePose> = (0..=10)
+                .map(|k| ScenePose::from_rotation(from.slerp(truths[i].rotation, k as f64 / 10.0)))
+                .collect();
+            let frames = scene.render_candidates(&mut renderer, &path, 2)?;
+            let mut line = format!("scan {i} ({}):", samples[i].id.class);
+            for level in &settings.levels {
+                let sigma = level.blur_px;
+                let im = unseen::imaging::gaussian_blur(&images[i], size, sigma);
+                line.push_str(&format!("\n  blur {sigma}:"));
+                for f in &frames {
+                    let r: Vec<f32> = f.shade.iter().map(|&v| f32::from(v) / 255.0).collect();
+                    let r = unseen::imaging::gaussian_blur(&r, size, sigma);
+                    let fit = unseen::refine::compare::robust_fit(&im, &r, level.robust_scale, Some((1.0, 0.0)));
+                    line.push_str(&format!(" {:.2e}", fit.loss));
+                }
+            }
+            println!("{line}");
+        }
+    }
+    if let Some(n) = std::env::var("REFINE_TRACE").ok().and_then(|v| v.parse::<usize>().ok()) {
+        for (i, r) in refined.iter().enumerate().take(n) {
+            println!("image {i} ({}): start {} rounds {}", samples[i].id.class, r.start, r.rounds);
+            for s in &r.steps {
+                println!(
+                    "   round {:>2} level {} loss {:.3e} error {:.3}° offset {:?} log-scale {:.4}",
+                    s.round,
+                    s.level,
+                    s.loss,
+                    s.pose.angle_to_deg(&truths[i]),
+                    s.pose.offset_px,
+                    s.pose.log_scale
+                );
+            }
+        }
+    }
+
+    // Judge against renders of the good product at the true and the refined pose.
+    let true_frames = scene.render_references(&mut renderer, &truths)?;
+    let poses: Vec<ScenePose> = refined.iter().map(|r| r.pose).collect();
+    let refined_frames = scene.render_references(&mut renderer, &poses)?;
+    let notch_id = train_manifest.product.parts.notch;
+    let outcomes: Vec<Outcome> = (0..samples.len())
+        .map(|i| {
+            let notch_px = true_frames[i].part.iter().filter(|&&p| p == notch_id).count();
+            let grey = true_frames[i]
+                .shade
+                .iter()
+                .zip(&refined_frames[i].shade)
+                .map(|(&a, &b)| f64::from(a.abs_diff(b)))
+                .sum::<f64>()
+                / (size * size) as f64;
+            Outcome {
+                class: samples[i].id.class.clone(),
+                angle_deg: (notch_px >= MIN_NOTCH_PX).then(|| poses[i].angle_to_deg(&truths[i])),
+                grey_levels: grey,
+                renders: refined[i].renders,
+                rounds: refined[i].rounds,
+            }
+        })
+        .collect();
+    if std::env::var_os("REFINE_WORST").is_some() {
+        // The worst by rotation error: is the refined pose's loss above the true pose's (the
+        // search stopped short) or below it (the loss cannot tell them apart)?
+        let last = *settings.levels.last().expect("levels");
+        let truth_frames = scene.render_candidates(&mut renderer, &truths, last.supersample)?;
+        let refined_frames = scene.render_candidates(&mut renderer, &poses, last.supersample)?;
+        let loss = |image: &[f32], frame: &unseen::render::Frame| {
+            let r: Vec<f32> = frame.shade.iter().map(|&v| f32::from(v) / 255.0).collect();
+            let r = unseen::imaging::gaussian_blur(&r, size, last.blur_px);
+            let im = unseen::imaging::gaussian_blur(image, size, last.blur_px);
+            unseen::refine::compare::robust_fit(&im, &r, last.robust_scale, Some((1.0, 0.0))).loss
+        };
+        let mut order: Vec<usize> = (0..outcomes.len()).filter(|&i| outcomes[i].angle_deg.is_some()).collect();
+        order.sort_by(|&a, &b| outcomes[b].angle_deg.unwrap_or(0.0).total_cmp(&outcomes[a].angle_deg.unwrap_or(0.0)));
+        let mut sheet = image::GrayImage::new(64 * 4, 64 * 8);
+        for (row, &i) in order.iter().take(8).enumerate() {
+            let start = scene.render_candidates(&mut renderer, &[start_poses[i][refined[i].start]], 2)?;
+            let tiles: [Vec<u8>; 4] = [
+                images[i].iter().map(|v| (v * 255.0).round() as u8).collect(),
+                truth_frames[i].shade.clone(),
+                start[0].shade.clone(),
+                refined_frames[i].shade.clone(),
+            ];
+            for (col, tile) in tiles.iter().enumerate() {
+                for (k, v) in tile.iter().enumerate() {
+                    sheet.put_pixel((col * 64 + k % 64) as u32, (row * 64 + k / 64) as u32, image::Luma([*v]));
+                }
+            }
+        }
+        sheet.save("/tmp/worst.png")?;
+        for &i in order.iter().take(12) {
+            println!(
+                "worst: image {i} {} error {:.2}° start {} rounds {} loss refined {:.3e} true {:.3e}",
+                outcomes[i].class,
+                outcomes[i].angle_deg.unwrap_or(f64::NAN),
+                refined[i].start,
+                refined[i].rounds,
+                loss(&images[i], &refined_frames[i]),
+                loss(&images[i], &truth_frames[i])
+            );
+        }
+    }
+    println!(
+        "{} images, starts: {}, rounds at most {}, level supersampling {:?}",
+        samples.len(),
+        perturb.map_or(format!("{starts} nearest renders"), |d| format!("true pose turned {d}°")),
+        settings.max_rounds,
+        settings.levels.iter().map(|l| l.supersample).collect::<Vec<_>>()
+    );
+    println!(
+        "{:<12} {:>6} {:>9} {:>9} {:>9} {:>10} {:>10} {:>8} {:>7}",
+        "class", "images", "notch ≥20", "angle p50", "angle p95", "grey p50", "grey p95", "renders", "rounds"
+    );
+    let mut classes: Vec<String> = per_class.keys().cloned().collect();
+    classes.push("all".into());
+    for class in classes {
+        let rows: Vec<&Outcome> = outcomes
+            .iter()
+            .filter(|o| class == "all" || o.class == class)
+            .collect();
+        let mut angles: Vec<f64> = rows.iter().filter_map(|o| o.angle_deg).collect();
+        let mut greys: Vec<f64> = rows.iter().map(|o| o.grey_levels).collect();
+        let renders = rows.iter().map(|o| o.renders).sum::<usize>() as f64 / rows.len().max(1) as f64;
+        let rounds = rows.iter().map(|o| o.rounds).sum::<usize>() as f64 / rows.len().max(1) as f64;
+        println!(
+            "{:<12} {:>6} {:>9} {:>9.3} {:>9.3} {:>10.3} {:>10.3} {:>8.1} {:>7.1}",
+            class,
+            rows.len(),
+            angles.len(),
+            quantile(&mut angles, 0.5),
+            quantile(&mut angles, 0.95),
+            quantile(&mut greys, 0.5),
+            quantile(&mut greys, 0.95),
+            renders,
+            rounds
+        );
+    }
+    println!(
+        "start lookup {lookup_s:.2} s; refinement {refine_s:.2} s: {:.1} images/s, {:.0} views/s",
+        samples.len() as f64 / refine_s,
+        refined.iter().map(|r| r.renders).sum::<usize>() as f64 / refine_s
+    );
+    Ok(())
+}
+
+fn quantile(values: &mut [f64], q: f64) -> f64 {
+    if values.is_empty() {
+        return f64::NAN;
+    }
+    values.sort_by(f64::total_cmp);
+    let at = ((values.len() - 1) as f64 * q).round() as usize;
+    values[at]
+}

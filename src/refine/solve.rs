@@ -1,0 +1,762 @@
+//! Pose refinement by analysis by synthesis: render the good product at a candidate pose,
+//! compare with the image, and take Levenberg–Marquardt steps over the six pose parameters
+//! with a Jacobian from finite differences of renders. Every image of a batch renders its
+//! candidate and the six nudged copies of it in one submission with all the others, and
+//! each image stops on its own once its loss stops improving.
+//!
+//! The search runs at two levels of detail: first on images blurred so that a pose a few
+//! degrees off still overlaps (a wide basin), then unblurred for the last fraction of a
+//! degree. The gain and offset of the image against the render are solved in closed form at
+//! every evaluation ([`super::compare::robust_fit`]), and the loss is robust, so a defect
+//! covering part of the image pulls the pose far less than it would pull a least-squares fit.
+
+use std::time::Instant;
+
+use rayon::prelude::*;
+
+use serde::{Deserialize, Serialize};
+
+use super::compare::{Fit, cauchy_weight, robust_fit};
+use super::pose::{PARAMS, ScenePose};
+use super::scene::{Scene, shade_of};
+use glam::{DQuat, DVec3};
+use crate::imaging::gaussian_blur;
+use crate::render::{RenderError, Renderer};
+
+/// One level of detail of the search.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Level {
+    /// Gaussian blur (pixels) of image and render.
+    pub blur_px: f32,
+    /// Scale of the Cauchy loss, in grey levels of [0, 1]: residuals well above it pull the
+    /// pose little. Wide at the coarse level, where a pose a few degrees off leaves large
+    /// residuals along every edge, and narrow at the fine one, where only a defect does.
+    pub robust_scale: f32,
+    /// Supersampling of the candidate renders: 1 is enough under a wide blur, the last level
+    /// needs the dataset's own (an aliased edge would pull the pose).
+    pub supersample: u32,
+    /// A step shorter than this in every parameter ends the level: rotation (degrees),
+    /// offset (pixels), log scale. Below it the level's loss cannot tell poses apart.
+    pub min_step: [f64; 3],
+}
+
+impl Level {
+    fn validate(&self) -> Result<(), String> {
+        if !(self.blur_px.is_finite() && (0.0..=8.0).contains(&self.blur_px)) {
+            return Err(format!("blur_px must be between 0 and 8 pixels, got {}", self.blur_px));
+        }
+        if !(self.robust_scale.is_finite() && self.robust_scale > 0.0 && self.robust_scale <= 1.0) {
+            return Err(format!("robust_scale must be in (0, 1], got {}", self.robust_scale));
+        }
+        if !(1..=4).contains(&self.supersample) {
+            return Err(format!("supersample must be 1 to 4, got {}", self.supersample));
+        }
+        if self.min_step.iter().any(|m| !m.is_finite() || *m < 0.0) {
+            return Err(format!("min_step must be finite and not negative, got {:?}", self.min_step));
+        }
+        Ok(())
+    }
+}
+
+/// How the refinement searches.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RefineSettings {
+    /// Render rounds after the start round, at most; 0 keeps the best start pose.
+    pub max_rounds: usize,
+    /// Levels of detail, coarse first.
+    pub levels: Vec<Level>,
+    /// The turn (degrees) about each axis whose render gives that axis's column of the
+    /// Jacobian.
+    pub rotation_step_deg: f64,
+    /// A round that lowers the loss by less than this fraction ends its level.
+    pub tolerance: f32,
+    /// Turns about the product's axis of near-symmetry tried once the coarsest level has
+    /// settled (0: none). A product that is a body of revolution but for a small feature
+    /// (the cap and its notch) shows how it is turned about that axis only through the
+    /// feature, which the coarse level cannot see: the turns are compared at the next level
+    /// and the best one continues.
+    pub symmetry_turns: usize,
+    /// Whether the picture's offset and zoom are searched (a line's camera) or held at zero
+    /// (the renders of one recipe are all centred and of one size).
+    pub search_offset_scale: bool,
+    /// Whether the exposure gain and offset are fitted (photos) or held at 1 and 0 (renders
+    /// of the same recipe).
+    pub fit_exposure: bool,
+}
+
+impl Default for RefineSettings {
+    fn default() -> Self {
+        Self {
+            max_rounds: 12,
+            levels: vec![
+                Level {
+                    blur_px: 2.0,
+                    robust_scale: 0.25,
+                    supersample: 1,
+                    min_step: [0.25, 0.1, 0.003],
+                },
+                Level {
+                    blur_px: 0.7,
+                    robust_scale: 0.08,
+                    supersample: 2,
+                    min_step: [0.05, 0.03, 0.001],
+                },
+                Level {
+                    blur_px: 0.0,
+                    robust_scale: 0.03,
+                    supersample: 2,
+                    min_step: [0.02, 0.01, 0.0005],
+                },
+            ],
+            rotation_step_deg: 0.5,
+            tolerance: 0.01,
+            symmetry_turns: 24,
+            search_offset_scale: true,
+            fit_exposure: true,
+        }
+    }
+}
+
+impl RefineSettings {
+    pub fn validate(&self) -> Result<(), String> {
+        if self.levels.is_empty() || self.levels.len() > 8 {
+            return Err("there must be 1 to 8 levels".into());
+        }
+        for (i, level) in self.levels.iter().enumerate() {
+            level.validate().map_err(|m| format!("levels[{i}]: {m}"))?;
+        }
+        if !(self.rotation_step_deg.is_finite() && self.rotation_step_deg > 0.0 && self.rotation_step_deg <= 10.0) {
+            return Err(format!("rotation_step_deg must be in (0, 10], got {}", self.rotation_step_deg));
+        }
+        if !(self.tolerance.is_finite() && self.tolerance >= 0.0 && self.tolerance < 1.0) {
+            return Err(format!("tolerance must be in [0, 1), got {}", self.tolerance));
+        }
+        if self.symmetry_turns > 360 {
+            return Err(format!("symmetry_turns must be at most 360, got {}", self.symmetry_turns));
+        }
+        if self.max_rounds > 1000 {
+            return Err(format!("max_rounds must be at most 1000, got {}", self.max_rounds));
+        }
+        Ok(())
+    }
+}
+
+/// One image to refine: its pixels (grey, [0, 1], the scene's size) and where to start.
+#[derive(Debug, Clone)]
+pub struct RefineInput<'a> {
+    pub image: &'a [f32],
+    /// Candidate start poses, best guess first; the start round keeps the one that fits best.
+    pub starts: Vec<ScenePose>,
+}
+
+/// One accepted step of an image's refinement, for replay.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct RefineStep {
+    /// Render round it was accepted in (0: the start round).
+    pub round: usize,
+    pub level: usize,
+    pub pose: ScenePose,
+    pub loss: f32,
+}
+
+/// Where an image's refinement ended.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Refinement {
+    pub pose: ScenePose,
+    pub gain: f32,
+    pub bias: f32,
+    /// Loss at the last level reached.
+    pub loss: f32,
+    /// Render rounds this image took part in after the start round.
+    pub rounds: usize,
+    /// Views rendered for it.
+    pub renders: usize,
+    /// Which start pose won the start round.
+    pub start: usize,
+    /// Every accepted pose, in order (the start first).
+    pub steps: Vec<RefineStep>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RefineError {
+    #[error(transparent)]
+    Render(#[from] RenderError),
+    #[error("image {index} has {got} pixels, the scene renders {expected}")]
+    Size {
+        index: usize,
+        got: usize,
+        expected: usize,
+    },
+    #[error("image {index} has no start pose")]
+    NoStart { index: usize },
+    #[error("refinement ran past its time limit after {rounds} rounds")]
+    TimedOut { rounds: usize },
+}
+
+/// Largest step the solver takes in one round: rotation (radians), offset (pixels), log scale.
+const MAX_STEP: [f64; 3] = [0.14, 4.0, 0.1];
+/// Damping of Levenberg–Marquardt at the start of each level, and where it gives up.
+const LAMBDA_START: f64 = 1e-3;
+const LAMBDA_GIVE_UP: f64 = 1e4;
+/// Views rendered per image and round: the pose and one turn about each axis.
+const VIEWS_PER_ROUND: usize = 4;
+
+/// The accepted state of a track at its current level.
+struct Accepted {
+    pose: ScenePose,
+    /// The renders as drawn (the pose, then its turn about x, y and z) and their
+    /// supersampling, so a finer level drawn the same way can re-use them.
+    raw: Vec<Vec<f32>>,
+    supersample: u32,
+    /// The same, blurred for the current level.
+    blurred: Vec<Vec<f32>>,
+    fit: Fit,
+}
+
+struct Track<'a> {
+    input: &'a RefineInput<'a>,
+    /// The image blurred for each level.
+    levels: Vec<Vec<f32>>,
+    level: usize,
+    accepted: Option<Accepted>,
+    proposal: ScenePose,
+    /// The step that led from the accepted pose to the proposal.
+    last_step: [f64; PARAMS],
+    lambda: f64,
+    rounds: usize,
+    renders: usize,
+    start: usize,
+    steps: Vec<RefineStep>,
+    /// The turns about the symmetry axis are to be compared in the next round.
+    sweep_pending: bool,
+    done: bool,
+}
+
+/// Refines every input's pose. `deadline` bounds the whole batch: past it the batch fails
+/// rather than return poses it did not finish.
+pub fn refine(
+    scene: &Scene,
+    renderer: &mut Renderer,
+    inputs: &[RefineInput<'_>],
+    settings: &RefineSettings,
+    deadline: Option<Instant>,
+) -> Result<Vec<Refinement>, RefineError> {
+    let pixels = (scene.size * scene.size) as usize;
+    for (index, input) in inputs.iter().enumerate() {
+        if input.image.len() != pixels {
+            return Err(RefineError::Size {
+                index,
+                got: input.image.len(),
+                expected: pixels,
+            });
+        }
+        if input.starts.is_empty() {
+            return Err(RefineError::NoStart { index });
+        }
+    }
+    let size = scene.size as usize;
+    let mut tracks: Vec<Track<'_>> = inputs
+        .iter()
+        .map(|input| Track {
+            input,
+            levels: settings
+                .levels
+                .iter()
+                .map(|level| gaussian_blur(input.image, size, level.blur_px))
+                .collect(),
+            level: 0,
+            accepted: None,
+            proposal: input.starts[0],
+            last_step: [f64::INFINITY; PARAMS],
+            lambda: LAMBDA_START,
+            rounds: 0,
+            renders: 0,
+            start: 0,
+            steps: Vec::new(),
+            sweep_pending: false,
+            done: false,
+        })
+        .collect();
+    let sweep = scene
+        .symmetry_axis
+        .filter(|_| settings.symmetry_turns > 1 && settings.levels.len() > 1)
+        .map(|axis| (axis, settings.symmetry_turns));
+
+    start_round(scene, renderer, &mut tracks, settings)?;
+    let mut round = 0;
+    while tracks.iter().any(|t| !t.done) {
+        if let Some(deadline) = deadline
+            && Instant::now() > deadline
+        {
+            return Err(RefineError::TimedOut { rounds: round });
+        }
+        round += 1;
+        // Images at different levels may want different supersampling: one batch each.
+        for supersample in 1..=4 {
+            let active: Vec<&mut Track<'_>> = tracks
+                .iter_mut()
+                .filter(|t| !t.done && settings.levels[t.level].supersample == supersample)
+                .collect();
+            if active.is_empty() {
+                continue;
+            }
+            let views: Vec<Vec<ScenePose>> = active
+                .iter()
+                .map(|t| match (t.sweep_pending, sweep) {
+                    (true, Some((axis, turns))) => turned_about(&t.proposal, axis, turns),
+                    _ => nudged(&t.proposal, settings.rotation_step_deg).to_vec(),
+                })
+                .collect();
+            let poses: Vec<ScenePose> = views.iter().flatten().copied().collect();
+            let mut frames = scene.render_candidates(renderer, &poses, supersample)?.into_iter();
+            let per_track: Vec<Vec<Vec<f32>>> = views
+                .iter()
+                .map(|v| frames.by_ref().take(v.len()).map(|f| shade_of(&f)).collect())
+                .collect();
+            // Each image's share of the round (blurs, fits, its normal equations) on all
+            // cores.
+            active
+                .into_par_iter()
+                .zip(per_track.into_par_iter().zip(views))
+                .for_each(|(track, (raw, poses))| {
+                    track.rounds += 1;
+                    track.renders += raw.len();
+                    if track.sweep_pending {
+                        track.take_sweep(raw, &poses, round, settings, size);
+                    } else {
+                        track.take_round(raw, supersample, round, settings, size, sweep.is_some());
+                    }
+                });
+        }
+    }
+    Ok(tracks.into_iter().map(Track::finish).collect())
+}
+
+/// The start round: every start pose of every image rendered once; each image keeps the one
+/// that fits best at the coarsest level.
+fn start_round(
+    scene: &Scene,
+    renderer: &mut Renderer,
+    tracks: &mut [Track<'_>],
+    settings: &RefineSettings,
+) -> Result<(), RefineError> {
+    let size = scene.size as usize;
+    let first = settings.levels[0];
+    let poses: Vec<ScenePose> = tracks
+        .iter()
+        .flat_map(|t| t.input.starts.iter().copied())
+        .collect();
+    let frames = scene.render_candidates(renderer, &poses, first.supersample)?;
+    let mut at = 0;
+    for track in tracks.iter_mut() {
+        let n = track.input.starts.len();
+        let mut best: Option<(usize, Vec<f32>, Vec<f32>, Fit)> = None;
+        for (j, frame) in frames[at..at + n].iter().enumerate() {
+            let raw = shade_of(frame);
+            let blurred = gaussian_blur(&raw, size, first.blur_px);
+            let fit = fit_of(&track.levels[0], &blurred, settings, 0);
+            if best.as_ref().is_none_or(|b| fit.loss < b.3.loss) {
+                best = Some((j, raw, blurred, fit));
+            }
+        }
+        at += n;
+        track.renders += n;
+        let Some((j, raw, blurred, fit)) = best else {
+            continue;
+        };
+        track.start = j;
+        track.proposal = track.input.starts[j];
+        track.steps.push(RefineStep {
+            round: 0,
+            level: 0,
+            pose: track.proposal,
+            loss: fit.loss,
+        });
+        if settings.max_rounds == 0 {
+            track.accepted = Some(Accepted {
+                pose: track.proposal,
+                raw: vec![raw],
+                supersample: first.supersample,
+                blurred: vec![blurred],
+                fit,
+            });
+            track.done = true;
+        }
+    }
+    Ok(())
+}
+
+fn fit_of(image: &[f32], render: &[f32], settings: &RefineSettings, level: usize) -> Fit {
+    let fixed = (!settings.fit_exposure).then_some((1.0, 0.0));
+    robust_fit(image, render, settings.levels[level].robust_scale, fixed)
+}
+
+/// The pose turned about the product's own `axis` (model frame) by each of `turns` equal
+/// steps of a full turn, the pose itself first.
+fn turned_about(pose: &ScenePose, axis: DVec3, turns: usize) -> Vec<ScenePose> {
+    (0..turns)
+        .map(|j| {
+            let turn = DQuat::from_axis_angle(axis, std::f64::consts::TAU * j as f64 / turns as f64);
+            ScenePose {
+                rotation: (pose.rotation * turn).normalize(),
+                ..*pose
+            }
+        })
+        .collect()
+}
+
+/// The pose, then the pose turned by `step_deg` about the camera's x, y and z axes.
+fn nudged(pose: &ScenePose, step_deg: f64) -> [ScenePose; VIEWS_PER_ROUND] {
+    let turn = |axis: usize| {
+        let mut delta = [0.0; PARAMS];
+        delta[axis] = step_deg.to_radians();
+        pose.moved(&delta)
+    };
+    [*pose, turn(0), turn(1), turn(2)]
+}
+
+impl Track<'_> {
+    /// Takes the renders of this round's proposal: accept or reject it, then propose anew or
+    /// finish.
+    fn take_round(
+        &mut self,
+        raw: Vec<Vec<f32>>,
+        supersample: u32,
+        round: usize,
+        settings: &RefineSettings,
+        size: usize,
+        sweep: bool,
+    ) {
+        let sigma = settings.levels[self.level].blur_px;
+        let blurred: Vec<Vec<f32>> = raw.iter().map(|r| gaussian_blur(r, size, sigma)).collect();
+        let fit = fit_of(&self.levels[self.level], &blurred[0], settings, self.level);
+        let previous = self.accepted.as_ref().map(|a| a.fit.loss);
+        // The fraction of the loss this round removed (negative when it got worse).
+        let gain = previous.map_or(1.0, |p| (p - fit.loss) / p.max(f32::MIN_POSITIVE));
+        let settled = step_is_small(&self.last_step, &settings.levels[self.level].min_step);
+        if std::env::var_os("REFINE_DEBUG").is_some() {
+            eprintln!(
+                "  round {round} level {} lambda {:.1e} loss {:.4e} gain {gain:.4} step {:?}",
+                self.level, self.lambda, fit.loss, self.last_step.map(|v| (v * 1e4).round() / 1e4)
+            );
+        }
+        let level_done = if gain > 0.0 {
+            self.accepted = Some(Accepted {
+                pose: self.proposal,
+                raw,
+                supersample,
+                blurred,
+                fit,
+            });
+            self.steps.push(RefineStep {
+                round,
+                level: self.level,
+                pose: self.proposal,
+                loss: fit.loss,
+            });
+            self.lambda = (self.lambda * 0.3).max(1e-7);
+            previous.is_some() && (gain < settings.tolerance || settled)
+        } else {
+            // A step that changes next to nothing (the pose has settled below what a render
+            // shows) ends the level; one that makes things worse is retried shorter.
+            self.lambda *= 10.0;
+            gain > -settings.tolerance || settled || self.lambda > LAMBDA_GIVE_UP
+        };
+        if self.rounds >= settings.max_rounds {
+            self.done = true;
+            return;
+        }
+        if level_done && !self.next_level(settings, size, sweep) {
+            return;
+        }
+        self.propose(settings, size);
+    }
+
+    /// Takes the renders of the turns about the symmetry axis: the one that fits best at the
+    /// current level is where the level starts (rendered with its nudges next round).
+    fn take_sweep(
+        &mut self,
+        raw: Vec<Vec<f32>>,
+        poses: &[ScenePose],
+        round: usize,
+        settings: &RefineSettings,
+        size: usize,
+    ) {
+        self.sweep_pending = false;
+        let sigma = settings.levels[self.level].blur_px;
+        let losses: Vec<f32> = raw
+            .iter()
+            .map(|r| fit_of(&self.levels[self.level], &gaussian_blur(r, size, sigma), settings, self.level).loss)
+            .collect();
+        let best = (0..losses.len())
+            .min_by(|&a, &b| losses[a].total_cmp(&losses[b]))
+            .unwrap_or(0);
+        if std::env::var_os("REFINE_DEBUG").is_some() {
+            eprintln!("  sweep: best {best}, losses {:?}", losses.iter().map(|l| format!("{l:.2e}")).collect::<Vec<_>>());
+        }
+        self.proposal = poses[best];
+        self.steps.push(RefineStep {
+            round,
+            level: self.level,
+            pose: self.proposal,
+            loss: losses[best],
+        });
+        if self.rounds >= settings.max_rounds {
+            // No round left to refine it: keep the best turn as it is.
+            self.accepted = Some(Accepted {
+                pose: self.proposal,
+                raw: vec![raw[best].clone()],
+                supersample: settings.levels[self.level].supersample,
+                blurred: vec![gaussian_blur(&raw[best], size, sigma)],
+                fit: fit_of(&self.levels[self.level], &gaussian_blur(&raw[best], size, sigma), settings, self.level),
+            });
+            self.done = true;
+        }
+    }
+
+    /// Moves to the next, finer level, or finishes after the last. Returns whether a step can
+    /// be proposed at once: the accepted renders were drawn as the new level draws, so they
+    /// are only blurred anew. Otherwise the pose is rendered again in the next round, where
+    /// it is accepted as the level's start.
+    fn next_level(&mut self, settings: &RefineSettings, size: usize, sweep: bool) -> bool {
+        if self.level + 1 >= settings.levels.len() {
+            self.done = true;
+            return false;
+        }
+        self.level += 1;
+        self.lambda = LAMBDA_START;
+        self.last_step = [f64::INFINITY; PARAMS];
+        let level = settings.levels[self.level];
+        let Some(mut accepted) = self.accepted.take() else {
+            return false;
+        };
+        if sweep && self.level == 1 {
+            // Leaving the coarsest level: compare the turns about the symmetry axis first.
+            self.proposal = accepted.pose;
+            self.sweep_pending = true;
+            return false;
+        }
+        if accepted.supersample != level.supersample || accepted.raw.len() != VIEWS_PER_ROUND {
+            self.proposal = accepted.pose;
+            return false;
+        }
+        accepted.blurred = accepted
+            .raw
+            .iter()
+            .map(|r| gaussian_blur(r, size, level.blur_px))
+            .collect();
+        accepted.fit = fit_of(&self.levels[self.level], &accepted.blurred[0], settings, self.level);
+        self.accepted = Some(accepted);
+        true
+    }
+
+    fn propose(&mut self, settings: &RefineSettings, size: usize) {
+        let Some(accepted) = &self.accepted else {
+            self.done = true;
+            return;
+        };
+        let level = &settings.levels[self.level];
+        let delta = lm_step(
+            &self.levels[self.level],
+            accepted,
+            settings,
+            self.lambda,
+            level.robust_scale,
+            size,
+        );
+        match delta {
+            Some(delta) => {
+                self.last_step = delta;
+                self.proposal = accepted.pose.moved(&delta);
+            }
+            None => self.done = true,
+        }
+    }
+
+    fn finish(self) -> Refinement {
+        let (pose, fit) = match &self.accepted {
+            Some(a) => (a.pose, a.fit),
+            None => (
+                self.proposal,
+                Fit {
+                    gain: 1.0,
+                    bias: 0.0,
+                    loss: f32::INFINITY,
+                },
+            ),
+        };
+        Refinement {
+            pose,
+            gain: fit.gain,
+            bias: fit.bias,
+            loss: fit.loss,
+            rounds: self.rounds,
+            renders: self.renders,
+            start: self.start,
+            steps: self.steps,
+        }
+    }
+}
+
+/// Whether every parameter of `step` moved less than `min_step` says (rotation in degrees,
+/// offset in pixels, log scale).
+fn step_is_small(step: &[f64; PARAMS], min_step: &[f64; 3]) -> bool {
+    let rotation = step[..3].iter().map(|v| v * v).sum::<f64>().sqrt().to_degrees();
+    let offset = step[3].hypot(step[4]);
+    rotation < min_step[0] && offset < min_step[1] && step[5].abs() < min_step[2]
+}
+
+/// One damped Gauss–Newton step from the accepted pose. The rotation columns of the Jacobian
+/// are the differences of the turned renders from the pose's own, divided by the turn; the
+/// offset and zoom columns come from the render's own gradient, since they move and scale
+/// the picture as it is. Rows are weighted by the Cauchy weights of the current residual.
+/// None when the renders carry no information (an empty view).
+fn lm_step(
+    image: &[f32],
+    accepted: &Accepted,
+    settings: &RefineSettings,
+    lambda: f64,
+    c: f32,
+    size: usize,
+) -> Option<[f64; PARAMS]> {
+    if accepted.blurred.len() != VIEWS_PER_ROUND {
+        return None;
+    }
+    let n = if settings.search_offset_scale { PARAMS } else { 3 };
+    let base = &accepted.blurred[0];
+    let (gain, bias) = (f64::from(accepted.fit.gain), accepted.fit.bias);
+    let h = settings.rotation_step_deg.to_radians();
+    let centre = size as f64 / 2.0;
+    let offset = accepted.pose.offset_px;
+    let mut a = [0.0f64; PARAMS * PARAMS];
+    let mut g = [0.0f64; PARAMS];
+    let mut column = [0.0f64; PARAMS];
+    for y in 0..size {
+        for x in 0..size {
+            let px = y * size + x;
+            let value = base[px];
+            let r = image[px] - (accepted.fit.gain * value + bias);
+            let w = f64::from(cauchy_weight(r, c));
+            if w == 0.0 {
+                continue;
+            }
+            for (k, col) in column.iter_mut().take(3).enumerate() {
+                *col = gain * f64::from(accepted.blurred[k + 1][px] - value) / h;
+            }
+            if n == PARAMS {
+                let at = |xx: usize, yy: usize| f64::from(base[yy * size + xx]);
+                let gx = (at((x + 1).min(size - 1), y) - at(x.saturating_sub(1), y)) / 2.0;
+                let gy = (at(x, (y + 1).min(size - 1)) - at(x, y.saturating_sub(1))) / 2.0;
+                let (dx, dy) = (
+                    x as f64 + 0.5 - centre - offset.x,
+                    y as f64 + 0.5 - centre - offset.y,
+                );
+                column[3] = -gain * gx;
+                column[4] = -gain * gy;
+                column[5] = -gain * (gx * dx + gy * dy);
+            }
+            let r = f64::from(r);
+            for i in 0..n {
+                g[i] += w * column[i] * r;
+                for j in 0..=i {
+                    a[i * n + j] += w * column[i] * column[j];
+                }
+            }
+        }
+    }
+    for i in 0..n {
+        for j in 0..i {
+            a[j * n + i] = a[i * n + j];
+        }
+    }
+    let trace: f64 = (0..n).map(|i| a[i * n + i]).sum();
+    if trace <= 0.0 || !trace.is_finite() {
+        return None;
+    }
+    for i in 0..n {
+        a[i * n + i] += lambda * a[i * n + i] + 1e-9 * trace / n as f64;
+    }
+    let solution = solve_symmetric(&mut a[..n * n], &mut g[..n], n)?;
+    let mut delta = [0.0; PARAMS];
+    for (k, value) in solution.into_iter().enumerate() {
+        let limit = match k {
+            0..=2 => MAX_STEP[0],
+            3 | 4 => MAX_STEP[1],
+            _ => MAX_STEP[2],
+        };
+        delta[k] = value.clamp(-limit, limit);
+    }
+    delta.iter().all(|d| d.is_finite()).then_some(delta)
+}
+
+/// Solves `a · x = b` for a small symmetric positive definite `a` (n × n, row-major) by
+/// Gaussian elimination with partial pivoting. None when `a` is singular.
+fn solve_symmetric(a: &mut [f64], b: &mut [f64], n: usize) -> Option<Vec<f64>> {
+    for col in 0..n {
+        let pivot = (col..n).max_by(|&i, &j| a[i * n + col].abs().total_cmp(&a[j * n + col].abs()))?;
+        if a[pivot * n + col].abs() < 1e-300 {
+            return None;
+        }
+        if pivot != col {
+            for k in 0..n {
+                a.swap(col * n + k, pivot * n + k);
+            }
+            b.swap(col, pivot);
+        }
+        for row in col + 1..n {
+            let f = a[row * n + col] / a[col * n + col];
+            for k in col..n {
+                a[row * n + k] -= f * a[col * n + k];
+            }
+            b[row] -= f * b[col];
+        }
+    }
+    let mut x = vec![0.0; n];
+    for row in (0..n).rev() {
+        let mut s = b[row];
+        for k in row + 1..n {
+            s -= a[row * n + k] * x[k];
+        }
+        x[row] = s / a[row * n + row];
+    }
+    Some(x)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_small_solver_solves() {
+        let mut a = vec![4.0, 1.0, 0.0, 1.0, 3.0, 1.0, 0.0, 1.0, 2.0];
+        let mut b = vec![1.0, 2.0, 3.0];
+        let x = solve_symmetric(&mut a.clone(), &mut b.clone(), 3).expect("regular");
+        let a0 = [4.0, 1.0, 0.0, 1.0, 3.0, 1.0, 0.0, 1.0, 2.0];
+        for row in 0..3 {
+            let s: f64 = (0..3).map(|k| a0[row * 3 + k] * x[k]).sum();
+            assert!((s - [1.0, 2.0, 3.0][row]).abs() < 1e-12);
+        }
+        a[0] = 0.0;
+        a[1] = 0.0;
+        a[3] = 0.0;
+        a[4] = 0.0;
+        a[5] = 0.0;
+        a[7] = 0.0;
+        assert!(solve_symmetric(&mut a, &mut b, 3).is_none());
+    }
+
+    #[test]
+    fn settings_are_checked() {
+        assert!(RefineSettings::default().validate().is_ok());
+        let mut bad = RefineSettings::default();
+        bad.levels[1].robust_scale = f32::NAN;
+        assert!(bad.validate().unwrap_err().contains("levels[1]"));
+        let bad = RefineSettings {
+            levels: Vec::new(),
+            ..Default::default()
+        };
+        assert!(bad.validate().is_err());
+    }
+}

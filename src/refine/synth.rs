@@ -1,0 +1,149 @@
+//! The good product rendered at each image's own pose: start poses from the training renders,
+//! refinement, then the reference render with its part map and depth, drawn as the dataset
+//! drew its images. What inspection compares an image with.
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use super::bank::{BankError, PoseBank};
+use super::scene::{Scene, shade_of};
+use super::solve::{RefineError, RefineInput, RefineSettings, Refinement, refine};
+use crate::dataset::Manifest;
+use crate::render::{Gpu, RenderError, Renderer};
+
+/// Start poses tried per image: the nearest training renders.
+pub const START_POSES: usize = 3;
+/// Renders shortlisted by block means before the exact ranking of start poses.
+const START_SHORTLIST: usize = 64;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SynthError {
+    #[error("training dataset {path}: {message}")]
+    Dataset { path: String, message: String },
+    #[error(transparent)]
+    Bank(#[from] BankError),
+    #[error(transparent)]
+    Render(#[from] RenderError),
+    #[error(transparent)]
+    Refine(#[from] RefineError),
+}
+
+/// One image's refined pose and the good product rendered there.
+#[derive(Debug, Clone)]
+pub struct Synthesis {
+    pub refinement: Refinement,
+    /// The render at the refined pose through the fitted exposure: what the image should look
+    /// like, grey levels in [0, 1].
+    pub reference: Vec<f32>,
+    /// Part id per pixel of the reference (0 = background).
+    pub part: Vec<u8>,
+    /// Depth per pixel of the reference (0 = background).
+    pub depth: Vec<f32>,
+}
+
+/// Everything needed to render references for images of one training dataset. Cheap to
+/// clone; renders are serialised through one renderer.
+#[derive(Clone)]
+pub struct Synthesizer {
+    renderer: Arc<Mutex<Renderer>>,
+    scene: Arc<Scene>,
+    bank: Arc<PoseBank>,
+    pub settings: RefineSettings,
+}
+
+impl std::fmt::Debug for Synthesizer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Synthesizer")
+            .field("renders", &self.bank.len())
+            .field("size", &self.scene.size)
+            .field("settings", &self.settings)
+            .finish()
+    }
+}
+
+impl Synthesizer {
+    /// Opens the training dataset in `dir`: its recipe and product make the scene, its good
+    /// training renders (with their poses) the start poses. Renders on `gpu`.
+    pub fn open(dir: &Path, gpu: Gpu) -> Result<Self, SynthError> {
+        let manifest_path = dir.join("manifest.json");
+        let manifest = Manifest::load(&manifest_path).map_err(|e| SynthError::Dataset {
+            path: manifest_path.display().to_string(),
+            message: e.to_string(),
+        })?;
+        let renderer = Renderer::new(gpu);
+        let scene = Scene::for_recipe(&renderer, &manifest.recipe, &manifest.product);
+        let bank = PoseBank::load(dir)?;
+        let settings = RefineSettings {
+            // Renders of one recipe are centred, of one size and one exposure.
+            search_offset_scale: false,
+            fit_exposure: false,
+            ..RefineSettings::default()
+        };
+        Ok(Self {
+            renderer: Arc::new(Mutex::new(renderer)),
+            scene: Arc::new(scene),
+            bank: Arc::new(bank),
+            settings,
+        })
+    }
+
+    pub fn image_size(&self) -> usize {
+        self.scene.size as usize
+    }
+
+    pub fn bank(&self) -> &PoseBank {
+        &self.bank
+    }
+
+    pub fn scene(&self) -> &Scene {
+        &self.scene
+    }
+
+    /// Refines each image's pose for at most `rounds` rounds and renders its reference.
+    /// Images are grey, [0, 1], the scene's size.
+    pub fn synthesize(
+        &self,
+        images: &[&[f32]],
+        rounds: usize,
+        deadline: Option<Instant>,
+    ) -> Result<Vec<Synthesis>, SynthError> {
+        let inputs: Vec<RefineInput<'_>> = images
+            .iter()
+            .map(|image| RefineInput {
+                image,
+                starts: self
+                    .bank
+                    .nearest(image, START_POSES, START_SHORTLIST)
+                    .into_iter()
+                    .map(|i| self.bank.pose(i))
+                    .collect(),
+            })
+            .collect();
+        let settings = RefineSettings {
+            max_rounds: rounds,
+            ..self.settings.clone()
+        };
+        let mut renderer = self.renderer.lock().unwrap_or_else(|e| e.into_inner());
+        let refined = refine(&self.scene, &mut renderer, &inputs, &settings, deadline)?;
+        let poses: Vec<_> = refined.iter().map(|r| r.pose).collect();
+        let frames = self.scene.render_references(&mut renderer, &poses)?;
+        Ok(refined
+            .into_iter()
+            .zip(frames)
+            .map(|(refinement, frame)| {
+                let (gain, bias) = (refinement.gain, refinement.bias);
+                let reference = shade_of(&frame)
+                    .into_iter()
+                    .map(|v| (gain * v + bias).clamp(0.0, 1.0))
+                    .collect();
+                Synthesis {
+                    refinement,
+                    reference,
+                    part: frame.part,
+                    depth: frame.depth,
+                }
+            })
+            .collect())
+    }
+}
