@@ -36,6 +36,7 @@ struct Outcome {
     grey_levels: f64,
     renders: usize,
     rounds: usize,
+    loss: f64,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -44,10 +45,10 @@ fn main() -> anyhow::Result<()> {
     let mut count = 50usize;
     let mut starts = 3usize;
     let mut axis_starts = 1usize;
+    let mut retry_above: Option<f32> = None;
     let mut batch = 32usize;
     let mut perturb: Option<f64> = None;
     let mut settings = RefineSettings::default();
-    let mut refine_ss: Option<u32> = None;
     let mut full_mesh = false;
     for (flag, value) in flags::flag_pairs()? {
         match flag.as_str() {
@@ -56,11 +57,11 @@ fn main() -> anyhow::Result<()> {
             "--count" => count = value.parse()?,
             "--rounds" => settings.max_rounds = value.parse()?,
             "--starts" => starts = value.parse()?,
+            "--retry-above" => retry_above = Some(value.parse()?),
             "--axis-starts" => axis_starts = value.parse()?,
             "--batch" => batch = value.parse()?,
             "--perturb-deg" => perturb = Some(value.parse()?),
             "--fixed-frame" => settings.search_offset_scale = !value.parse::<bool>()?,
-            "--refine-ss" => refine_ss = Some(value.parse()?),
             "--full-mesh" => full_mesh = value.parse()?,
             "--settings" => {
                 let keep = (settings.max_rounds, settings.search_offset_scale);
@@ -70,6 +71,9 @@ fn main() -> anyhow::Result<()> {
             other => anyhow::bail!("unknown flag {other}"),
         }
     }
+    if retry_above.is_some() {
+        settings.retry_above = retry_above;
+    }
     let train = train.ok_or_else(|| anyhow::anyhow!("--train TRAIN_DATA is required"))?;
     let eval = eval.ok_or_else(|| anyhow::anyhow!("--eval EVAL_DATA is required"))?;
     let gpu = Gpu::headless()?;
@@ -77,11 +81,6 @@ fn main() -> anyhow::Result<()> {
     let mut renderer = Renderer::new(gpu);
     let train_manifest = Manifest::load(&train.join("manifest.json"))?;
     let mut scene = Scene::for_recipe(&renderer, &train_manifest.recipe, &train_manifest.product);
-    if let Some(ss) = refine_ss {
-        for level in &mut settings.levels {
-            level.supersample = ss;
-        }
-    }
     if full_mesh {
         scene = scene.without_decimation();
     }
@@ -95,7 +94,7 @@ fn main() -> anyhow::Result<()> {
     let mut per_class: BTreeMap<String, usize> = BTreeMap::new();
     let mut samples = Vec::new();
     let only = std::env::var("REFINE_CLASS").ok();
-    for record in manifest.samples_of("test") {
+    for record in manifest.samples_of(unseen::dataset::Split::Test) {
         if only.as_ref().is_some_and(|c| *c != record.id.class) {
             continue;
         }
@@ -165,14 +164,32 @@ fn main() -> anyhow::Result<()> {
     let started = Instant::now();
     let mut refined = Vec::with_capacity(images.len());
     for chunk in (0..images.len()).collect::<Vec<_>>().chunks(batch.max(1)) {
+        let separate = std::env::var_os("REFINE_SEPARATE").is_some();
         let inputs: Vec<RefineInput<'_>> = chunk
             .iter()
-            .map(|&i| RefineInput {
-                image: &images[i],
-                starts: start_poses[i].clone(),
+            .flat_map(|&i| {
+                if separate {
+                    start_poses[i].iter().map(|p| RefineInput { image: &images[i], starts: vec![*p] }).collect::<Vec<_>>()
+                } else {
+                    vec![RefineInput { image: &images[i], starts: start_poses[i].clone() }]
+                }
             })
             .collect();
-        refined.extend(refine(&scene, &mut renderer, &inputs, &settings, None)?);
+        let out = refine(&scene, &mut renderer, &inputs, &settings, None)?;
+        if separate {
+            // Each start refined on its own; the lowest final loss wins.
+            let mut out = out.into_iter();
+            for &i in chunk {
+                let mut tries: Vec<_> = out.by_ref().take(start_poses[i].len()).collect();
+                let renders: usize = tries.iter().map(|t| t.renders).sum();
+                tries.sort_by(|a, b| a.loss.total_cmp(&b.loss));
+                let mut best = tries.swap_remove(0);
+                best.renders = renders;
+                refined.push(best);
+            }
+        } else {
+            refined.extend(out);
+        }
     }
     let refine_s = started.elapsed().as_secs_f64();
     if let Some(n) = std::env::var("REFINE_SCAN").ok().and_then(|v| v.parse::<usize>().ok()) {
@@ -182,7 +199,7 @@ fn main() -> anyhow::Result<()> {
             let path: Vec<ScenePose> = (0..=10)
                 .map(|k| ScenePose::from_rotation(from.slerp(truths[i].rotation, k as f64 / 10.0)))
                 .collect();
-            let frames = scene.render_candidates(&mut renderer, &path, 2)?;
+            let frames = scene.render_candidates(&mut renderer, &path)?;
             let mut line = format!("scan {i} ({}):", samples[i].id.class);
             for level in &settings.levels {
                 let sigma = level.blur_px;
@@ -236,6 +253,7 @@ fn main() -> anyhow::Result<()> {
                 grey_levels: grey,
                 renders: refined[i].renders,
                 rounds: refined[i].rounds,
+                loss: f64::from(refined[i].loss),
             }
         })
         .collect();
@@ -243,8 +261,8 @@ fn main() -> anyhow::Result<()> {
         // The worst by rotation error: is the refined pose's loss above the true pose's (the
         // search stopped short) or below it (the loss cannot tell them apart)?
         let last = *settings.levels.last().expect("levels");
-        let truth_frames = scene.render_candidates(&mut renderer, &truths, last.supersample)?;
-        let refined_frames = scene.render_candidates(&mut renderer, &poses, last.supersample)?;
+        let truth_frames = scene.render_candidates(&mut renderer, &truths)?;
+        let refined_frames = scene.render_candidates(&mut renderer, &poses)?;
         let loss = |image: &[f32], frame: &unseen::render::Frame| {
             let r: Vec<f32> = frame.shade.iter().map(|&v| f32::from(v) / 255.0).collect();
             let r = unseen::imaging::gaussian_blur(&r, size, last.blur_px);
@@ -255,7 +273,7 @@ fn main() -> anyhow::Result<()> {
         order.sort_by(|&a, &b| outcomes[b].angle_deg.unwrap_or(0.0).total_cmp(&outcomes[a].angle_deg.unwrap_or(0.0)));
         let mut sheet = image::GrayImage::new(64 * 4, 64 * 8);
         for (row, &i) in order.iter().take(8).enumerate() {
-            let start = scene.render_candidates(&mut renderer, &[start_poses[i][refined[i].start]], 2)?;
+            let start = scene.render_candidates(&mut renderer, &[start_poses[i][refined[i].start]])?;
             let tiles: [Vec<u8>; 4] = [
                 images[i].iter().map(|v| (v * 255.0).round() as u8).collect(),
                 truth_frames[i].shade.clone(),
@@ -282,15 +300,14 @@ fn main() -> anyhow::Result<()> {
         }
     }
     println!(
-        "{} images, starts: {}, rounds at most {}, level supersampling {:?}",
+        "{} images, starts: {}, rounds at most {}",
         samples.len(),
         perturb.map_or(format!("{starts} nearest renders"), |d| format!("true pose turned {d}°")),
-        settings.max_rounds,
-        settings.levels.iter().map(|l| l.supersample).collect::<Vec<_>>()
+        settings.max_rounds
     );
     println!(
-        "{:<12} {:>6} {:>9} {:>9} {:>9} {:>10} {:>10} {:>8} {:>7}",
-        "class", "images", "notch ≥20", "angle p50", "angle p95", "grey p50", "grey p95", "renders", "rounds"
+        "{:<12} {:>6} {:>9} {:>9} {:>9} {:>10} {:>10} {:>8} {:>7} {:>9} {:>9}",
+        "class", "images", "notch ≥20", "angle p50", "angle p95", "grey p50", "grey p95", "renders", "rounds", "loss p50", "loss p95"
     );
     let mut classes: Vec<String> = per_class.keys().cloned().collect();
     classes.push("all".into());
@@ -303,8 +320,9 @@ fn main() -> anyhow::Result<()> {
         let mut greys: Vec<f64> = rows.iter().map(|o| o.grey_levels).collect();
         let renders = rows.iter().map(|o| o.renders).sum::<usize>() as f64 / rows.len().max(1) as f64;
         let rounds = rows.iter().map(|o| o.rounds).sum::<usize>() as f64 / rows.len().max(1) as f64;
+        let mut losses: Vec<f64> = rows.iter().map(|o| o.loss).collect();
         println!(
-            "{:<12} {:>6} {:>9} {:>9.3} {:>9.3} {:>10.3} {:>10.3} {:>8.1} {:>7.1}",
+            "{:<12} {:>6} {:>9} {:>9.3} {:>9.3} {:>10.3} {:>10.3} {:>8.1} {:>7.1} {:>9.2e} {:>9.2e}",
             class,
             rows.len(),
             angles.len(),
@@ -313,7 +331,9 @@ fn main() -> anyhow::Result<()> {
             quantile(&mut greys, 0.5),
             quantile(&mut greys, 0.95),
             renders,
-            rounds
+            rounds,
+            quantile(&mut losses, 0.5),
+            quantile(&mut losses, 0.95)
         );
     }
     println!(

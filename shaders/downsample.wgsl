@@ -66,3 +66,20 @@ fn main(@builtin(global_invocation_id) id: vec3<u32>) {
     textureStore(shade_out, vec2<i32>(id.xy), layer, vec4<f32>(mean, f32(best_part) / 255.0));
     textureStore(depth_out, vec2<i32>(id.xy), layer, vec4<f32>(nearest, 0.0, 0.0, 0.0));
 }
+
+// The box average of the shade alone (pose refinement needs neither part ids nor depth).
+@compute @workgroup_size(8, 8)
+fn main_shade(@builtin(global_invocation_id) id: vec3<u32>) {
+    if (id.x >= params.width || id.y >= params.height) {
+        return;
+    }
+    let f = params.factor;
+    let base = id.xy * f;
+    var sum = vec3<f32>(0.0);
+    for (var j = 0u; j < f; j++) {
+        for (var i = 0u; i < f; i++) {
+            sum += textureLoad(shade_in, vec2<i32>(base + vec2<u32>(i, j)), id.z, 0).rgb;
+        }
+    }
+    textureStore(shade_out, vec2<i32>(id.xy), id.z, vec4<f32>(sum / f32(f * f), 0.0));
+}

@@ -66,3 +66,20 @@ fn fs_main(in: VertexOut) -> FragmentOut {
     out.depth = dot(in.world - view.eye.xyz, view.forward.xyz);
     return out;
 }
+
+// The shade alone, for pose refinement: the same value as fs_main's, one target.
+@fragment
+fn fs_shade(in: VertexOut) -> @location(0) vec4<f32> {
+    let n = normalize(in.normal);
+    let l = view.light.xyz;
+    let intensity = view.light.w;
+    let albedo = view.material.y;
+    let diffuse = max(dot(n, l), 0.0);
+    var value = albedo * (view.material.x + intensity * diffuse);
+    if (view.material.z > 0.0) {
+        let v = normalize(view.eye.xyz - in.world);
+        let h = normalize(l + v);
+        value += view.material.z * intensity * pow(max(dot(n, h), 0.0), view.material.w);
+    }
+    return vec4<f32>(value, value, value, 0.0);
+}

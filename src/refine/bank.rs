@@ -40,7 +40,7 @@ impl PoseBank {
         })?;
         let size = manifest.image.size as usize;
         let records: Vec<_> = manifest
-            .samples_of("train")
+            .samples_of(crate::dataset::Split::Train)
             .filter(|s| s.id.is_good())
             .collect();
         if records.is_empty() {
@@ -123,22 +123,17 @@ impl PoseBank {
             scored.select_nth_unstable_by(keep - 1, order);
             scored.truncate(keep);
         }
-        let mode = std::env::var("BANK_RANK").unwrap_or_default();
-        let hp = |im: &[f32]| -> Vec<f32> {
-            let b = crate::imaging::gaussian_blur(im, self.size, 1.5);
-            im.iter().zip(&b).map(|(a, b)| a - b).collect()
-        };
-        let query_hp = hp(image);
         let mut exact: Vec<(f32, usize)> = scored
             .into_iter()
             .map(|(_, i)| {
-                let candidate: Vec<f32> = self.images[i * n..(i + 1) * n].iter().map(|&a| f32::from(a) / 255.0).collect();
-                let d = match mode.as_str() {
-                    "hp" => squared(&hp(&candidate), &query_hp),
-                    "cauchy" => candidate.iter().zip(image).map(|(a, b)| crate::refine::compare::cauchy(a - b, 0.05)).sum(),
-                    "hpc" => hp(&candidate).iter().zip(&query_hp).map(|(a, b)| crate::refine::compare::cauchy(a - b, 0.03)).sum(),
-                    _ => squared(&candidate, image),
-                };
+                let d = self.images[i * n..(i + 1) * n]
+                    .iter()
+                    .zip(image)
+                    .map(|(&a, &b)| {
+                        let d = f32::from(a) / 255.0 - b;
+                        d * d
+                    })
+                    .sum::<f32>();
                 (d, i)
             })
             .collect();

@@ -19,7 +19,6 @@ use serde::{Deserialize, Serialize};
 use super::compare::{Fit, cauchy_weight, robust_fit};
 use super::pose::{PARAMS, ScenePose};
 use super::scene::{Scene, shade_of};
-use glam::{DQuat, DVec3};
 use crate::imaging::gaussian_blur;
 use crate::render::{RenderError, Renderer};
 
@@ -33,12 +32,12 @@ pub struct Level {
     /// pose little. Wide at the coarse level, where a pose a few degrees off leaves large
     /// residuals along every edge, and narrow at the fine one, where only a defect does.
     pub robust_scale: f32,
-    /// Supersampling of the candidate renders: 1 is enough under a wide blur, the last level
-    /// needs the dataset's own (an aliased edge would pull the pose).
-    pub supersample: u32,
     /// A step shorter than this in every parameter ends the level: rotation (degrees),
     /// offset (pixels), log scale. Below it the level's loss cannot tell poses apart.
     pub min_step: [f64; 3],
+    /// Rounds this level may take at most (0: no limit of its own).
+    #[serde(default)]
+    pub max_rounds: usize,
 }
 
 impl Level {
@@ -48,9 +47,6 @@ impl Level {
         }
         if !(self.robust_scale.is_finite() && self.robust_scale > 0.0 && self.robust_scale <= 1.0) {
             return Err(format!("robust_scale must be in (0, 1], got {}", self.robust_scale));
-        }
-        if !(1..=4).contains(&self.supersample) {
-            return Err(format!("supersample must be 1 to 4, got {}", self.supersample));
         }
         if self.min_step.iter().any(|m| !m.is_finite() || *m < 0.0) {
             return Err(format!("min_step must be finite and not negative, got {:?}", self.min_step));
@@ -72,12 +68,14 @@ pub struct RefineSettings {
     pub rotation_step_deg: f64,
     /// A round that lowers the loss by less than this fraction ends its level.
     pub tolerance: f32,
-    /// Turns about the product's axis of near-symmetry tried once the coarsest level has
-    /// settled (0: none). A product that is a body of revolution but for a small feature
-    /// (the cap and its notch) shows how it is turned about that axis only through the
-    /// feature, which the coarse level cannot see: the turns are compared at the next level
-    /// and the best one continues.
-    pub symmetry_turns: usize,
+    /// A finished refinement whose loss at the last level is above this tries the next
+    /// start pose (its loss ranked it next in the start round), and the lowest loss wins.
+    /// A good product's image ends near its noise floor and stops after one try; a defect, or
+    /// a start in the wrong basin (a pose that looks alike but is turned), keeps searching.
+    /// None: one try. Calibration sets it from the good validation images.
+    pub retry_above: Option<f32>,
+    /// Start poses tried at most, the first included.
+    pub max_tries: usize,
     /// Whether the picture's offset and zoom are searched (a line's camera) or held at zero
     /// (the renders of one recipe are all centred and of one size).
     pub search_offset_scale: bool,
@@ -93,26 +91,21 @@ impl Default for RefineSettings {
             levels: vec![
                 Level {
                     blur_px: 2.0,
-                    robust_scale: 0.25,
-                    supersample: 1,
-                    min_step: [0.25, 0.1, 0.003],
-                },
-                Level {
-                    blur_px: 0.7,
-                    robust_scale: 0.08,
-                    supersample: 2,
-                    min_step: [0.05, 0.03, 0.001],
+                    robust_scale: 0.1,
+                    min_step: [0.2, 0.05, 0.002],
+                    max_rounds: 5,
                 },
                 Level {
                     blur_px: 0.0,
-                    robust_scale: 0.03,
-                    supersample: 2,
-                    min_step: [0.02, 0.01, 0.0005],
+                    robust_scale: 0.04,
+                    min_step: [0.05, 0.02, 0.0005],
+                    max_rounds: 4,
                 },
             ],
             rotation_step_deg: 0.5,
             tolerance: 0.01,
-            symmetry_turns: 24,
+            retry_above: None,
+            max_tries: 3,
             search_offset_scale: true,
             fit_exposure: true,
         }
@@ -133,8 +126,11 @@ impl RefineSettings {
         if !(self.tolerance.is_finite() && self.tolerance >= 0.0 && self.tolerance < 1.0) {
             return Err(format!("tolerance must be in [0, 1), got {}", self.tolerance));
         }
-        if self.symmetry_turns > 360 {
-            return Err(format!("symmetry_turns must be at most 360, got {}", self.symmetry_turns));
+        if self.max_tries == 0 || self.max_tries > 16 {
+            return Err(format!("max_tries must be 1 to 16, got {}", self.max_tries));
+        }
+        if self.retry_above.is_some_and(|r| !(r.is_finite() && r >= 0.0)) {
+            return Err(format!("retry_above must be finite and not negative, got {:?}", self.retry_above));
         }
         if self.max_rounds > 1000 {
             return Err(format!("max_rounds must be at most 1000, got {}", self.max_rounds));
@@ -206,10 +202,9 @@ const VIEWS_PER_ROUND: usize = 4;
 /// The accepted state of a track at its current level.
 struct Accepted {
     pose: ScenePose,
-    /// The renders as drawn (the pose, then its turn about x, y and z) and their
-    /// supersampling, so a finer level drawn the same way can re-use them.
+    /// The renders as drawn (the pose, then its turn about x, y and z), so a finer level can
+    /// re-use them.
     raw: Vec<Vec<f32>>,
-    supersample: u32,
     /// The same, blurred for the current level.
     blurred: Vec<Vec<f32>>,
     fit: Fit,
@@ -229,8 +224,12 @@ struct Track<'a> {
     renders: usize,
     start: usize,
     steps: Vec<RefineStep>,
-    /// The turns about the symmetry axis are to be compared in the next round.
-    sweep_pending: bool,
+    /// Rounds taken at the current level.
+    level_rounds: usize,
+    /// Start indices, best first by their loss in the start round.
+    ranked: Vec<usize>,
+    /// Tries finished before the current one: (pose, fit, start).
+    tried: Vec<(ScenePose, Fit, usize)>,
     done: bool,
 }
 
@@ -275,15 +274,12 @@ pub fn refine(
             renders: 0,
             start: 0,
             steps: Vec::new(),
-            sweep_pending: false,
+            level_rounds: 0,
+            ranked: Vec::new(),
+            tried: Vec::new(),
             done: false,
         })
         .collect();
-    let sweep = scene
-        .symmetry_axis
-        .filter(|_| settings.symmetry_turns > 1 && settings.levels.len() > 1)
-        .map(|axis| (axis, settings.symmetry_turns));
-
     start_round(scene, renderer, &mut tracks, settings)?;
     let mut round = 0;
     while tracks.iter().any(|t| !t.done) {
@@ -293,45 +289,27 @@ pub fn refine(
             return Err(RefineError::TimedOut { rounds: round });
         }
         round += 1;
-        // Images at different levels may want different supersampling: one batch each.
-        for supersample in 1..=4 {
-            let active: Vec<&mut Track<'_>> = tracks
-                .iter_mut()
-                .filter(|t| !t.done && settings.levels[t.level].supersample == supersample)
-                .collect();
-            if active.is_empty() {
-                continue;
-            }
-            let views: Vec<Vec<ScenePose>> = active
-                .iter()
-                .map(|t| match (t.sweep_pending, sweep) {
-                    (true, Some((axis, turns))) => turned_about(&t.proposal, axis, turns),
-                    _ => nudged(&t.proposal, settings.rotation_step_deg).to_vec(),
-                })
-                .collect();
-            let poses: Vec<ScenePose> = views.iter().flatten().copied().collect();
-            let mut frames = scene.render_candidates(renderer, &poses, supersample)?.into_iter();
-            let per_track: Vec<Vec<Vec<f32>>> = views
-                .iter()
-                .map(|v| frames.by_ref().take(v.len()).map(|f| shade_of(&f)).collect())
-                .collect();
-            // Each image's share of the round (blurs, fits, its normal equations) on all
-            // cores.
-            active
-                .into_par_iter()
-                .zip(per_track.into_par_iter().zip(views))
-                .for_each(|(track, (raw, poses))| {
-                    track.rounds += 1;
-                    track.renders += raw.len();
-                    if track.sweep_pending {
-                        track.take_sweep(raw, &poses, round, settings, size);
-                    } else {
-                        track.take_round(raw, supersample, round, settings, size, sweep.is_some());
-                    }
-                });
-        }
+        let active: Vec<&mut Track<'_>> = tracks.iter_mut().filter(|t| !t.done).collect();
+        let poses: Vec<ScenePose> = active
+            .iter()
+            .flat_map(|t| nudged(&t.proposal, settings.rotation_step_deg))
+            .collect();
+        let frames = scene.render_candidates(renderer, &poses)?;
+        // Each image's share of the round (blurs, fits, its normal equations) on all cores.
+        active
+            .into_par_iter()
+            .zip(frames.par_chunks(VIEWS_PER_ROUND))
+            .for_each(|(track, frames)| {
+                track.rounds += 1;
+                track.renders += VIEWS_PER_ROUND;
+                let raw = frames.iter().map(shade_of).collect();
+                track.take_round(raw, round, settings, size);
+            });
     }
-    Ok(tracks.into_iter().map(Track::finish).collect())
+    Ok(tracks
+        .into_iter()
+        .map(|t| t.finish(settings.levels.len()))
+        .collect())
 }
 
 /// The start round: every start pose of every image rendered once; each image keeps the one
@@ -348,22 +326,25 @@ fn start_round(
         .iter()
         .flat_map(|t| t.input.starts.iter().copied())
         .collect();
-    let frames = scene.render_candidates(renderer, &poses, first.supersample)?;
+    let frames = scene.render_candidates(renderer, &poses)?;
     let mut at = 0;
     for track in tracks.iter_mut() {
         let n = track.input.starts.len();
-        let mut best: Option<(usize, Vec<f32>, Vec<f32>, Fit)> = None;
-        for (j, frame) in frames[at..at + n].iter().enumerate() {
-            let raw = shade_of(frame);
-            let blurred = gaussian_blur(&raw, size, first.blur_px);
-            let fit = fit_of(&track.levels[0], &blurred, settings, 0);
-            if best.as_ref().is_none_or(|b| fit.loss < b.3.loss) {
-                best = Some((j, raw, blurred, fit));
-            }
-        }
+        let mut scored: Vec<(usize, Vec<f32>, Vec<f32>, Fit)> = frames[at..at + n]
+            .iter()
+            .enumerate()
+            .map(|(j, frame)| {
+                let raw = shade_of(frame);
+                let blurred = gaussian_blur(&raw, size, first.blur_px);
+                let fit = fit_of(&track.levels[0], &blurred, settings, 0);
+                (j, raw, blurred, fit)
+            })
+            .collect();
         at += n;
         track.renders += n;
-        let Some((j, raw, blurred, fit)) = best else {
+        scored.sort_by(|a, b| a.3.loss.total_cmp(&b.3.loss).then(a.0.cmp(&b.0)));
+        track.ranked = scored.iter().map(|s| s.0).collect();
+        let Some((j, raw, blurred, fit)) = scored.into_iter().next() else {
             continue;
         };
         track.start = j;
@@ -378,7 +359,6 @@ fn start_round(
             track.accepted = Some(Accepted {
                 pose: track.proposal,
                 raw: vec![raw],
-                supersample: first.supersample,
                 blurred: vec![blurred],
                 fit,
             });
@@ -391,20 +371,6 @@ fn start_round(
 fn fit_of(image: &[f32], render: &[f32], settings: &RefineSettings, level: usize) -> Fit {
     let fixed = (!settings.fit_exposure).then_some((1.0, 0.0));
     robust_fit(image, render, settings.levels[level].robust_scale, fixed)
-}
-
-/// The pose turned about the product's own `axis` (model frame) by each of `turns` equal
-/// steps of a full turn, the pose itself first.
-fn turned_about(pose: &ScenePose, axis: DVec3, turns: usize) -> Vec<ScenePose> {
-    (0..turns)
-        .map(|j| {
-            let turn = DQuat::from_axis_angle(axis, std::f64::consts::TAU * j as f64 / turns as f64);
-            ScenePose {
-                rotation: (pose.rotation * turn).normalize(),
-                ..*pose
-            }
-        })
-        .collect()
 }
 
 /// The pose, then the pose turned by `step_deg` about the camera's x, y and z axes.
@@ -423,11 +389,9 @@ impl Track<'_> {
     fn take_round(
         &mut self,
         raw: Vec<Vec<f32>>,
-        supersample: u32,
         round: usize,
         settings: &RefineSettings,
         size: usize,
-        sweep: bool,
     ) {
         let sigma = settings.levels[self.level].blur_px;
         let blurred: Vec<Vec<f32>> = raw.iter().map(|r| gaussian_blur(r, size, sigma)).collect();
@@ -436,17 +400,19 @@ impl Track<'_> {
         // The fraction of the loss this round removed (negative when it got worse).
         let gain = previous.map_or(1.0, |p| (p - fit.loss) / p.max(f32::MIN_POSITIVE));
         let settled = step_is_small(&self.last_step, &settings.levels[self.level].min_step);
-        if std::env::var_os("REFINE_DEBUG").is_some() {
-            eprintln!(
-                "  round {round} level {} lambda {:.1e} loss {:.4e} gain {gain:.4} step {:?}",
-                self.level, self.lambda, fit.loss, self.last_step.map(|v| (v * 1e4).round() / 1e4)
-            );
-        }
+        self.level_rounds += 1;
+        let level_cap = settings.levels[self.level].max_rounds;
+        let out_of_rounds = level_cap > 0 && self.level_rounds >= level_cap;
+        log::trace!(
+            "round {round} level {} lambda {:.1e} loss {:.4e} gain {gain:.4}",
+            self.level,
+            self.lambda,
+            fit.loss
+        );
         let level_done = if gain > 0.0 {
             self.accepted = Some(Accepted {
                 pose: self.proposal,
                 raw,
-                supersample,
                 blurred,
                 fit,
             });
@@ -457,88 +423,40 @@ impl Track<'_> {
                 loss: fit.loss,
             });
             self.lambda = (self.lambda * 0.3).max(1e-7);
-            previous.is_some() && (gain < settings.tolerance || settled)
+            out_of_rounds || (previous.is_some() && (gain < settings.tolerance || settled))
         } else {
             // A step that changes next to nothing (the pose has settled below what a render
             // shows) ends the level; one that makes things worse is retried shorter.
             self.lambda *= 10.0;
-            gain > -settings.tolerance || settled || self.lambda > LAMBDA_GIVE_UP
+            out_of_rounds || gain > -settings.tolerance || settled || self.lambda > LAMBDA_GIVE_UP
         };
         if self.rounds >= settings.max_rounds {
             self.done = true;
             return;
         }
-        if level_done && !self.next_level(settings, size, sweep) {
+        if level_done && !self.next_level(settings, size) {
             return;
         }
         self.propose(settings, size);
     }
 
-    /// Takes the renders of the turns about the symmetry axis: the one that fits best at the
-    /// current level is where the level starts (rendered with its nudges next round).
-    fn take_sweep(
-        &mut self,
-        raw: Vec<Vec<f32>>,
-        poses: &[ScenePose],
-        round: usize,
-        settings: &RefineSettings,
-        size: usize,
-    ) {
-        self.sweep_pending = false;
-        let sigma = settings.levels[self.level].blur_px;
-        let losses: Vec<f32> = raw
-            .iter()
-            .map(|r| fit_of(&self.levels[self.level], &gaussian_blur(r, size, sigma), settings, self.level).loss)
-            .collect();
-        let best = (0..losses.len())
-            .min_by(|&a, &b| losses[a].total_cmp(&losses[b]))
-            .unwrap_or(0);
-        if std::env::var_os("REFINE_DEBUG").is_some() {
-            eprintln!("  sweep: best {best}, losses {:?}", losses.iter().map(|l| format!("{l:.2e}")).collect::<Vec<_>>());
-        }
-        self.proposal = poses[best];
-        self.steps.push(RefineStep {
-            round,
-            level: self.level,
-            pose: self.proposal,
-            loss: losses[best],
-        });
-        if self.rounds >= settings.max_rounds {
-            // No round left to refine it: keep the best turn as it is.
-            self.accepted = Some(Accepted {
-                pose: self.proposal,
-                raw: vec![raw[best].clone()],
-                supersample: settings.levels[self.level].supersample,
-                blurred: vec![gaussian_blur(&raw[best], size, sigma)],
-                fit: fit_of(&self.levels[self.level], &gaussian_blur(&raw[best], size, sigma), settings, self.level),
-            });
-            self.done = true;
-        }
-    }
-
-    /// Moves to the next, finer level, or finishes after the last. Returns whether a step can
-    /// be proposed at once: the accepted renders were drawn as the new level draws, so they
-    /// are only blurred anew. Otherwise the pose is rendered again in the next round, where
-    /// it is accepted as the level's start.
-    fn next_level(&mut self, settings: &RefineSettings, size: usize, sweep: bool) -> bool {
+    /// Moves to the next, finer level, or ends the try after the last. Returns whether a step
+    /// can be proposed at once: the accepted renders are blurred anew for the new level (the
+    /// start round's render, without its nudges, is rendered again with them next round).
+    fn next_level(&mut self, settings: &RefineSettings, size: usize) -> bool {
         if self.level + 1 >= settings.levels.len() {
-            self.done = true;
+            self.end_try(settings);
             return false;
         }
         self.level += 1;
+        self.level_rounds = 0;
         self.lambda = LAMBDA_START;
         self.last_step = [f64::INFINITY; PARAMS];
         let level = settings.levels[self.level];
         let Some(mut accepted) = self.accepted.take() else {
             return false;
         };
-        if sweep && self.level == 1 {
-            // Leaving the coarsest level: compare the turns about the symmetry axis first.
-            self.proposal = accepted.pose;
-            self.sweep_pending = true;
-            return false;
-        }
-        if accepted.supersample != level.supersample || accepted.raw.len() != VIEWS_PER_ROUND {
+        if accepted.raw.len() != VIEWS_PER_ROUND {
             self.proposal = accepted.pose;
             return false;
         }
@@ -554,7 +472,7 @@ impl Track<'_> {
 
     fn propose(&mut self, settings: &RefineSettings, size: usize) {
         let Some(accepted) = &self.accepted else {
-            self.done = true;
+            self.end_try(settings);
             return;
         };
         let level = &settings.levels[self.level];
@@ -571,20 +489,61 @@ impl Track<'_> {
                 self.last_step = delta;
                 self.proposal = accepted.pose.moved(&delta);
             }
-            None => self.done = true,
+            None => self.end_try(settings),
         }
     }
 
-    fn finish(self) -> Refinement {
-        let (pose, fit) = match &self.accepted {
-            Some(a) => (a.pose, a.fit),
-            None => (
+    /// This try has settled: keep its result, and try the next start pose when the loss is
+    /// still above [`RefineSettings::retry_above`] and rounds and starts remain.
+    fn end_try(&mut self, settings: &RefineSettings) {
+        if let Some(accepted) = &self.accepted
+            && self.level + 1 == settings.levels.len()
+        {
+            self.tried.push((accepted.pose, accepted.fit, self.start));
+        }
+        let best = self.tried.iter().map(|t| t.1.loss).fold(f32::INFINITY, f32::min);
+        let next = self.tried.len().max(1);
+        let retry = settings.retry_above.is_some_and(|limit| best > limit)
+            && next < settings.max_tries
+            && next < self.ranked.len()
+            && self.rounds < settings.max_rounds;
+        if !retry {
+            self.done = true;
+            return;
+        }
+        self.start = self.ranked[next];
+        self.proposal = self.input.starts[self.start];
+        self.accepted = None;
+        self.level = 0;
+        self.level_rounds = 0;
+        self.lambda = LAMBDA_START;
+        self.last_step = [f64::INFINITY; PARAMS];
+    }
+
+    /// The result: the finished try with the lowest loss at the last level (the current one
+    /// counts when it reached that level), else wherever the current try got to.
+    fn finish(self, levels: usize) -> Refinement {
+        let mut candidates = self.tried.clone();
+        if let Some(a) = &self.accepted
+            && self.level + 1 == levels
+            && !candidates.iter().any(|t| t.0 == a.pose)
+        {
+            candidates.push((a.pose, a.fit, self.start));
+        }
+        let best = candidates
+            .into_iter()
+            .min_by(|a, b| a.1.loss.total_cmp(&b.1.loss));
+        let (pose, fit, start) = match (best, &self.accepted) {
+            (Some(best), _) => best,
+            (None, Some(a)) => (a.pose, a.fit, self.start),
+            (None, None) => (
                 self.proposal,
                 Fit {
                     gain: 1.0,
                     bias: 0.0,
                     loss: f32::INFINITY,
                 },
+                self.start,
             ),
         };
         Refinement {
@@ -594,7 +553,7 @@ impl Track<'_> {
             loss: fit.loss,
             rounds: self.rounds,
             renders: self.renders,
-            start: self.start,
+            start,
             steps: self.steps,
         }
     }

@@ -90,9 +90,10 @@ pub struct Frame {
     pub size: u32,
     /// Shaded grey level, 0–255, row-major.
     pub shade: Vec<u8>,
-    /// Part id per pixel (0 = background).
+    /// Part id per pixel (0 = background); empty when only the shade was read back.
     pub part: Vec<u8>,
-    /// Distance from the camera along its axis (0 = background).
+    /// Distance from the camera along its axis (0 = background); empty when only the shade
+    /// was read back.
     pub depth: Vec<f32>,
 }
 
@@ -106,11 +107,23 @@ struct Targets {
     params: wgpu::Buffer,
 }
 
+/// What a render reads back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outputs {
+    /// Shade, part ids and depth: what datasets and references need.
+    All,
+    /// The shade alone (part ids 0, no depth): what pose refinement compares, at a fraction
+    /// of the cost (no depth target, no part-majority vote, half the readback).
+    Shade,
+}
+
 pub struct Renderer {
     gpu: Gpu,
     pipeline: wgpu::RenderPipeline,
+    shade_pipeline: wgpu::RenderPipeline,
     view_layout: wgpu::BindGroupLayout,
     downsample_pipeline: wgpu::ComputePipeline,
+    downsample_shade_pipeline: wgpu::ComputePipeline,
     downsample_layout: wgpu::BindGroupLayout,
     views: Option<(wgpu::Buffer, wgpu::BindGroup, u64)>,
     targets: Option<Targets>,
@@ -185,6 +198,43 @@ impl Renderer {
             cache: None,
         });
 
+        let shade_pipeline = device.create_render_pipeline(&wgpu::RenderPipelineDescriptor {
+            label: Some("render shade"),
+            layout: Some(&layout),
+            vertex: wgpu::VertexState {
+                module: &module,
+                entry_point: Some("vs_main"),
+                compilation_options: Default::default(),
+                buffers: &[Some(wgpu::VertexBufferLayout {
+                    array_stride: size_of::<Vertex>() as u64,
+                    step_mode: wgpu::VertexStepMode::Vertex,
+                    attributes: &wgpu::vertex_attr_array![0 => Float32x3, 1 => Float32x3, 2 => Uint32],
+                })],
+            },
+            primitive: wgpu::PrimitiveState {
+                topology: wgpu::PrimitiveTopology::TriangleList,
+                front_face: wgpu::FrontFace::Ccw,
+                cull_mode: Some(wgpu::Face::Back),
+                ..Default::default()
+            },
+            depth_stencil: Some(wgpu::DepthStencilState {
+                format: DEPTH_FORMAT,
+                depth_write_enabled: Some(true),
+                depth_compare: Some(wgpu::CompareFunction::Less),
+                stencil: Default::default(),
+                bias: Default::default(),
+            }),
+            multisample: Default::default(),
+            fragment: Some(wgpu::FragmentState {
+                module: &module,
+                entry_point: Some("fs_shade"),
+                compilation_options: Default::default(),
+                targets: &[target(SHADE_FORMAT)],
+            }),
+            multiview_mask: None,
+            cache: None,
+        });
+
         let ds_module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
             label: Some("downsample.wgsl"),
             source: wgpu::ShaderSource::Wgsl(include_str!("../../shaders/downsample.wgsl").into()),
@@ -242,11 +292,22 @@ impl Renderer {
                 compilation_options: Default::default(),
                 cache: None,
             });
+        let downsample_shade_pipeline =
+            device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+                label: Some("downsample shade"),
+                layout: Some(&ds_layout),
+                module: &ds_module,
+                entry_point: Some("main_shade"),
+                compilation_options: Default::default(),
+                cache: None,
+            });
         Self {
             gpu,
             pipeline,
+            shade_pipeline,
             view_layout,
             downsample_pipeline,
+            downsample_shade_pipeline,
             downsample_layout,
             views: None,
             targets: None,
@@ -295,13 +356,25 @@ impl Renderer {
         size: u32,
         factor: u32,
     ) -> Result<Vec<Frame>, RenderError> {
+        self.render_outputs(views, size, factor, Outputs::All)
+    }
+
+    /// [`Self::render`], reading back only what `outputs` names. The shade is the same bits
+    /// either way.
+    pub fn render_outputs(
+        &mut self,
+        views: &[ViewRequest<'_>],
+        size: u32,
+        factor: u32,
+        outputs: Outputs,
+    ) -> Result<Vec<Frame>, RenderError> {
         if !(8..=1024).contains(&size) {
             return Err(RenderError::BadSize(size));
         }
         let factor = factor.clamp(1, 4);
         let mut frames = Vec::with_capacity(views.len());
         for chunk in views.chunks(Self::views_per_pass(size, factor)) {
-            frames.extend(self.render_pass(chunk, size, factor)?);
+            frames.extend(self.render_pass(chunk, size, factor, outputs)?);
         }
         Ok(frames)
     }
@@ -311,6 +384,7 @@ impl Renderer {
         views: &[ViewRequest<'_>],
         size: u32,
         factor: u32,
+        outputs: Outputs,
     ) -> Result<Vec<Frame>, RenderError> {
         let n = views.len() as u32;
         let tile = size * factor;
@@ -345,9 +419,13 @@ impl Renderer {
                     },
                 })
             };
+            let all = [attach(shade), attach(linear_depth)];
             let mut pass = encoder.begin_render_pass(&wgpu::RenderPassDescriptor {
                 label: Some("view"),
-                color_attachments: &[attach(shade), attach(linear_depth)],
+                color_attachments: match outputs {
+                    Outputs::All => &all,
+                    Outputs::Shade => &all[..1],
+                },
                 depth_stencil_attachment: Some(wgpu::RenderPassDepthStencilAttachment {
                     view: depth,
                     depth_ops: Some(wgpu::Operations {
@@ -360,7 +438,10 @@ impl Renderer {
                 occlusion_query_set: None,
                 multiview_mask: None,
             });
-            pass.set_pipeline(&self.pipeline);
+            pass.set_pipeline(match outputs {
+                Outputs::All => &self.pipeline,
+                Outputs::Shade => &self.shade_pipeline,
+            });
             pass.set_viewport(0.0, 0.0, tile as f32, tile as f32, 0.0, 1.0);
             pass.set_bind_group(0, view_group, &[(i as u64 * VIEW_STRIDE) as u32]);
             pass.set_vertex_buffer(0, v.mesh.vertices.slice(..));
@@ -379,19 +460,36 @@ impl Renderer {
         );
         {
             let mut pass = encoder.begin_compute_pass(&Default::default());
-            pass.set_pipeline(&self.downsample_pipeline);
+            pass.set_pipeline(match outputs {
+                Outputs::All => &self.downsample_pipeline,
+                Outputs::Shade => &self.downsample_shade_pipeline,
+            });
             pass.set_bind_group(0, &targets.downsample_group, &[]);
             pass.dispatch_workgroups(size.div_ceil(8), size.div_ceil(8), n);
         }
-        let pending = vec![
-            readback::PendingReadback::record(device, &mut encoder, &targets.out_shade, n),
-            readback::PendingReadback::record(device, &mut encoder, &targets.out_depth, n),
-        ];
+        let mut pending = vec![readback::PendingReadback::record(
+            device,
+            &mut encoder,
+            &targets.out_shade,
+            n,
+        )];
+        if outputs == Outputs::All {
+            pending.push(readback::PendingReadback::record(
+                device,
+                &mut encoder,
+                &targets.out_depth,
+                n,
+            ));
+        }
         queue.submit([encoder.finish()]);
-        let mut data = readback::read_all(device, pending)?;
-        let depth_bytes = data.pop().unwrap_or_default();
-        let shade_bytes = data.pop().unwrap_or_default();
-        let depth: &[f32] = bytemuck::cast_slice(&depth_bytes);
+        let mut data = readback::read_all(device, pending)?.into_iter();
+        let shade_bytes = data.next().unwrap_or_default();
+        let depth_bytes = data.next().unwrap_or_default();
+        // Read back as bytes; the depth layers are f32 (an empty read has nothing to cast).
+        let depth: Vec<f32> = depth_bytes
+            .chunks_exact(4)
+            .map(|b| f32::from_ne_bytes([b[0], b[1], b[2], b[3]]))
+            .collect();
 
         let s = size as usize;
         let frames = (0..views.len())
@@ -401,8 +499,14 @@ impl Renderer {
                 Frame {
                     size,
                     shade: shade.chunks_exact(4).map(|px| px[0]).collect(),
-                    part: shade.chunks_exact(4).map(|px| px[3]).collect(),
-                    depth: depth[layer..layer + s * s].to_vec(),
+                    part: match outputs {
+                        Outputs::All => shade.chunks_exact(4).map(|px| px[3]).collect(),
+                        Outputs::Shade => Vec::new(),
+                    },
+                    depth: match outputs {
+                        Outputs::All => depth[layer..layer + s * s].to_vec(),
+                        Outputs::Shade => Vec::new(),
+                    },
                 }
             })
             .collect();
