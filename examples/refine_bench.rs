@@ -84,7 +84,7 @@ fn main() -> anyhow::Result<()> {
     if full_mesh {
         scene = scene.without_decimation();
     }
-    println!("triangles: {} (references), {} (candidates)", scene.triangles.0, scene.triangles.1);
+    println!("triangles: {} (references), {} (candidates); symmetry axis {:?}", scene.triangles.0, scene.triangles.1, scene.symmetry_axis);
     let t = Instant::now();
     let bank = PoseBank::load(&train)?;
     println!("pose bank: {} renders in {:.1} s", bank.len(), t.elapsed().as_secs_f64());
@@ -257,6 +257,97 @@ fn main() -> anyhow::Result<()> {
             }
         })
         .collect();
+    if std::env::var_os("REFINE_AUROC").is_some() {
+        // How well the render at the refined pose separates good from defective images.
+        use unseen::inspect::score::{MapKind, ScoreSettings, anomaly_map, reference_map};
+        let refs: Vec<Vec<f32>> = refined_frames
+            .iter()
+            .zip(&refined)
+            .map(|(f, r)| f.shade.iter().map(|&v| (r.gain * f32::from(v) / 255.0 + r.bias).clamp(0.0, 1.0)).collect())
+            .collect();
+        let masks: Vec<Vec<u8>> = samples
+            .iter()
+            .map(|r| match &r.mask {
+                Some(m) => unseen::imaging::read_mask(&eval.join(m), size).expect("mask"),
+                None => vec![0; size * size],
+            })
+            .collect();
+        for (label, settings) in [
+            ("abs σ1", ScoreSettings { map: MapKind::Absolute, shift_tolerance: 0, ..Default::default() }),
+            ("abs±1 σ1", ScoreSettings { map: MapKind::Absolute, shift_tolerance: 1, ..Default::default() }),
+            ("ssim σ1", ScoreSettings { map: MapKind::Ssim, shift_tolerance: 0, ..Default::default() }),
+            ("ssim±1 σ1", ScoreSettings { map: MapKind::Ssim, shift_tolerance: 1, ..Default::default() }),
+            ("abs±1 σ2", ScoreSettings { map: MapKind::Absolute, shift_tolerance: 1, smoothing_sigma: 2.0, ..Default::default() }),
+        ] {
+            let maps: Vec<Vec<f32>> = (0..images.len()).map(|i| anomaly_map(&images[i], &refs[i], size, &settings)).collect();
+            report_auroc(&format!("render {label}"), &maps, &outcomes, &masks);
+            if label == "abs σ1" {
+                let peak = |m: &Vec<f32>| m.iter().copied().fold(0.0f32, f32::max);
+                let mut good: Vec<usize> = (0..images.len()).filter(|&i| outcomes[i].class == "good").collect();
+                good.sort_by(|&a, &b| peak(&maps[b]).total_cmp(&peak(&maps[a])));
+                let mut sheet = image::GrayImage::new(64 * 3, 64 * 10);
+                for (row, &i) in good.iter().take(10).enumerate() {
+                    println!("high good {i}: peak {:.3} angle {:?} grey {:.2} loss {:.2e} tries start {}", peak(&maps[i]), outcomes[i].angle_deg, outcomes[i].grey_levels, refined[i].loss, refined[i].start);
+                    for (k, v) in images[i].iter().enumerate() {
+                        sheet.put_pixel((k % 64) as u32, (row * 64 + k / 64) as u32, image::Luma([(v * 255.0) as u8]));
+                        sheet.put_pixel((64 + k % 64) as u32, (row * 64 + k / 64) as u32, image::Luma([(refs[i][k] * 255.0) as u8]));
+                        sheet.put_pixel((128 + k % 64) as u32, (row * 64 + k / 64) as u32, image::Luma([(maps[i][k] * 1000.0).min(255.0) as u8]));
+                    }
+                }
+                sheet.save("/tmp/high_good.png")?;
+            }
+        }
+        // Pose-tolerant: the per-pixel minimum over renders at the refined pose turned ±δ.
+        for delta_deg in [0.3f64, 0.6] {
+            let mut around = Vec::new();
+            for p in &poses {
+                for axis in 0..3 {
+                    for sign in [-1.0, 1.0] {
+                        let mut d = [0.0; 6];
+                        d[axis] = sign * delta_deg.to_radians();
+                        around.push(p.moved(&d));
+                    }
+                }
+            }
+            let frames = scene.render_references(&mut renderer, &around)?;
+            let settings = ScoreSettings { map: MapKind::Absolute, shift_tolerance: 0, ..Default::default() };
+            let maps: Vec<Vec<f32>> = (0..images.len())
+                .map(|i| {
+                    let mut renders: Vec<Vec<f32>> = vec![refs[i].clone()];
+                    renders.extend(frames[i * 6..(i + 1) * 6].iter().map(|f| f.shade.iter().map(|&v| f32::from(v) / 255.0).collect()));
+                    let r: Vec<&[f32]> = renders.iter().map(|v| v.as_slice()).collect();
+                    reference_map(&images[i], &r, size, &settings)
+                })
+                .collect();
+            report_auroc(&format!("render±{delta_deg}° abs σ1"), &maps, &outcomes, &masks);
+        }
+        // The lookup that learns nothing: the 16 nearest training renders, ±1 px, blur 1.
+        let lookup = ScoreSettings { map: MapKind::Absolute, shift_tolerance: 1, ..Default::default() };
+        let maps: Vec<Vec<f32>> = images
+            .iter()
+            .map(|im| {
+                let near: Vec<Vec<f32>> = bank.nearest(im, 16, 64).into_iter().map(|j| bank.image(j)).collect();
+                let refs: Vec<&[f32]> = near.iter().map(|v| v.as_slice()).collect();
+                reference_map(im, &refs, size, &lookup)
+            })
+            .collect();
+        report_auroc("lookup abs±1 σ1", &maps, &outcomes, &masks);
+        let lookup_maps = maps.clone();
+        for (label, settings) in [
+            ("abs σ1", ScoreSettings { map: MapKind::Absolute, shift_tolerance: 0, ..Default::default() }),
+            ("abs±1 σ1", ScoreSettings { map: MapKind::Absolute, shift_tolerance: 1, ..Default::default() }),
+        ] {
+            let maps: Vec<Vec<f32>> = (0..images.len())
+                .map(|i| {
+                    let r = anomaly_map(&images[i], &refs[i], size, &settings);
+                    r.iter().zip(&lookup_maps[i]).map(|(a, b)| a.min(*b)).collect()
+                })
+                .collect();
+            report_auroc(&format!("min(render {label}, lookup)"), &maps, &outcomes, &masks);
+        }
+        let losses: Vec<Vec<f32>> = refined.iter().map(|r| vec![r.loss; size * size]).collect();
+        report_auroc("refined loss", &losses, &outcomes, &masks);
+    }
     if std::env::var_os("REFINE_WORST").is_some() {
         // The worst by rotation error: is the refined pose's loss above the true pose's (the
         // search stopped short) or below it (the loss cannot tell them apart)?
@@ -351,4 +442,30 @@ fn quantile(values: &mut [f64], q: f64) -> f64 {
     values.sort_by(f64::total_cmp);
     let at = ((values.len() - 1) as f64 * q).round() as usize;
     values[at]
+}
+
+fn report_auroc(label: &str, maps: &[Vec<f32>], outcomes: &[Outcome], masks: &[Vec<u8>]) {
+    let score = |m: &Vec<f32>| m.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let good: Vec<f32> = maps.iter().zip(outcomes).filter(|(_, o)| o.class == "good").map(|(m, _)| score(m)).collect();
+    let mut classes: Vec<&str> = outcomes.iter().map(|o| o.class.as_str()).filter(|c| *c != "good").collect();
+    classes.sort_unstable();
+    classes.dedup();
+    let mut line = format!("{label:<18}");
+    for class in &classes {
+        let bad: Vec<f32> = maps.iter().zip(outcomes).filter(|(_, o)| o.class == *class).map(|(m, _)| score(m)).collect();
+        line.push_str(&format!(" {class} {:.3}", unseen::metrics::auroc(&good, &bad)));
+    }
+    let (mut scores, mut labels) = (Vec::new(), Vec::new());
+    for (m, mask) in maps.iter().zip(masks) {
+        scores.extend(m.iter().copied());
+        labels.extend(mask.iter().map(|&v| v > 0));
+    }
+    let refs: Vec<&[f32]> = maps.iter().map(|m| m.as_slice()).collect();
+    let mrefs: Vec<&[u8]> = masks.iter().map(|m| m.as_slice()).collect();
+    line.push_str(&format!(
+        " | pixel {:.3} aupro {:.3}",
+        unseen::metrics::pixel_auroc(&scores, &labels),
+        unseen::metrics::aupro(&refs, &mrefs, 64, 0.3)
+    ));
+    println!("{line}");
 }

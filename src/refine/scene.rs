@@ -29,7 +29,15 @@ pub struct Scene {
     candidate_mesh: GpuMesh,
     /// Triangles of each mesh: (reference, candidates).
     pub triangles: (usize, usize),
+    /// The product's axis of near-symmetry (model frame), when it has one: the principal
+    /// axis whose moment stands apart while the other two agree within
+    /// [`SYMMETRY_TOLERANCE`].
+    pub symmetry_axis: Option<glam::DVec3>,
 }
+
+/// How closely two principal moments of the surface must agree for the third axis to count
+/// as an axis of (near) symmetry.
+pub const SYMMETRY_TOLERANCE: f64 = 0.05;
 
 /// Largest surface deviation the candidate mesh may have, in pixels at the recipe's camera:
 /// well under the pose error refinement aims for.
@@ -56,6 +64,7 @@ impl Scene {
         Self {
             base,
             triangles: (full.triangle_count(), reduced.triangle_count()),
+            symmetry_axis: symmetry_axis(&full, shape.centre()),
             candidate_mesh: renderer.upload(&reduced),
             lighting: recipe.lighting,
             size: recipe.image.size,
@@ -115,3 +124,129 @@ pub fn shade_of(frame: &Frame) -> Vec<f32> {
     frame.shade.iter().map(|&v| f32::from(v) / 255.0).collect()
 }
 
+/// The axis of near-symmetry of a mesh's surface, through `centre` (the point the product
+/// turns about): the principal axis (of the area-weighted second moments about the centroid)
+/// whose moment differs from the other two, which agree within [`SYMMETRY_TOLERANCE`] of their
+/// size. None for a product with no such axis, with three alike (a ball has no preferred
+/// axis to turn about), or whose axis misses `centre`.
+///
+/// The small feature that breaks the symmetry (the cap's notch) also tilts the principal
+/// axis a little (about 2° for the cap), and turning about a tilted axis wobbles the whole
+/// product; an axis within [`SNAP_DEG`] of a model axis is taken to be that axis, as a
+/// designed part's axis of revolution is.
+pub fn symmetry_axis(mesh: &crate::product::Mesh, centre: glam::DVec3) -> Option<glam::DVec3> {
+    use glam::{DMat3, DVec3};
+    let mut area_sum = 0.0;
+    let mut centroid = DVec3::ZERO;
+    let triangles: Vec<(DVec3, f64)> = mesh
+        .triangles()
+        .map(|[a, b, c]| ((a + b + c) / 3.0, (b - a).cross(c - a).length() / 2.0))
+        .collect();
+    for (centre, area) in &triangles {
+        area_sum += area;
+        centroid += *centre * *area;
+    }
+    if area_sum <= 0.0 {
+        return None;
+    }
+    centroid /= area_sum;
+    let mut m = DMat3::ZERO;
+    for (centre, area) in &triangles {
+        let d = *centre - centroid;
+        m += DMat3::from_cols(d * d.x, d * d.y, d * d.z) * *area;
+    }
+    let (values, vectors) = symmetric_eigen(m / area_sum);
+    let close = |a: f64, b: f64| (a - b).abs() <= SYMMETRY_TOLERANCE * a.abs().max(b.abs());
+    let pairs = [(0, 1, 2), (0, 2, 1), (1, 2, 0)];
+    let matches: Vec<usize> = pairs
+        .iter()
+        .filter(|(i, j, _)| close(values[*i], values[*j]))
+        .map(|(_, _, k)| *k)
+        .collect();
+    // Exactly one pair alike: the third axis stands apart.
+    let [k] = matches.as_slice() else {
+        return None;
+    };
+    let mut axis = vectors[*k].normalize();
+    for unit in [DVec3::X, DVec3::Y, DVec3::Z] {
+        if axis.dot(unit).abs() >= SNAP_DEG.to_radians().cos() {
+            axis = unit;
+        }
+    }
+    // The turn is about `centre`: the axis must pass through it (within a fiftieth of the
+    // product's size), or turning would also move the product.
+    let size = mesh.bounds().1 - mesh.bounds().0;
+    let off = (centroid - centre) - axis * (centroid - centre).dot(axis);
+    (off.length() <= 0.02 * size.max_element()).then_some(axis)
+}
+
+/// How far a principal axis may lie from a model axis and still be taken for it (degrees).
+pub const SNAP_DEG: f64 = 5.0;
+
+/// Eigenvalues and unit eigenvectors of a symmetric 3×3 matrix (cyclic Jacobi rotations).
+fn symmetric_eigen(m: glam::DMat3) -> ([f64; 3], [glam::DVec3; 3]) {
+    let mut a = m.to_cols_array_2d();
+    let mut v = [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]];
+    for _ in 0..50 {
+        let off = a[0][1].abs() + a[0][2].abs() + a[1][2].abs();
+        if off < 1e-15 {
+            break;
+        }
+        for (p, q) in [(0, 1), (0, 2), (1, 2)] {
+            if a[p][q].abs() < 1e-18 {
+                continue;
+            }
+            let theta = (a[q][q] - a[p][p]) / (2.0 * a[p][q]);
+            let t = theta.signum() / (theta.abs() + (theta * theta + 1.0).sqrt());
+            let t = if theta == 0.0 { 1.0 } else { t };
+            let c = 1.0 / (t * t + 1.0).sqrt();
+            let s = t * c;
+            for k in 0..3 {
+                let (akp, akq) = (a[k][p], a[k][q]);
+                a[k][p] = c * akp - s * akq;
+                a[k][q] = s * akp + c * akq;
+            }
+            for k in 0..3 {
+                let (apk, aqk) = (a[p][k], a[q][k]);
+                a[p][k] = c * apk - s * aqk;
+                a[q][k] = s * apk + c * aqk;
+            }
+            for row in &mut v {
+                let (vp, vq) = (row[p], row[q]);
+                row[p] = c * vp - s * vq;
+                row[q] = s * vp + c * vq;
+            }
+        }
+    }
+    let values = [a[0][0], a[1][1], a[2][2]];
+    let vectors = [0, 1, 2].map(|k| glam::DVec3::new(v[0][k], v[1][k], v[2][k]));
+    (values, vectors)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::product::mesh::mesh_solid;
+    use crate::product::sdf::Solid;
+
+    #[test]
+    fn the_cap_turns_about_its_own_axis() {
+        let shape = ProductSpec::builtin_cap().shape();
+        let mesh = mesh_solid(&Solid::good(shape), 0.05);
+        let axis = symmetry_axis(&mesh, shape.centre())
+            .expect("the cap is a body of revolution but for its notch");
+        assert_eq!(axis.abs(), glam::DVec3::Y, "{axis}");
+        // An axis that misses the centre the product turns about is no use.
+        assert!(symmetry_axis(&mesh, shape.centre() + glam::DVec3::X * 0.3).is_none());
+    }
+
+    #[test]
+    fn eigen_vectors_diagonalise() {
+        let m = glam::DMat3::from_cols_array(&[4.0, 1.0, 0.5, 1.0, 3.0, 0.2, 0.5, 0.2, 1.0]);
+        let (values, vectors) = symmetric_eigen(m);
+        for k in 0..3 {
+            let mv = m * vectors[k];
+            assert!((mv - vectors[k] * values[k]).length() < 1e-9);
+        }
+    }
+}

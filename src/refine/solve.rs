@@ -76,6 +76,13 @@ pub struct RefineSettings {
     pub retry_above: Option<f32>,
     /// Start poses tried at most, the first included.
     pub max_tries: usize,
+    /// Turns about the product's axis of near-symmetry compared when a try ends above
+    /// `retry_above` (0: none), before the next start pose is tried. A product that is a body
+    /// of revolution but for a small feature (the cap and its notch) shows how it is turned
+    /// about that axis only through the feature: where the feature of the render misses the
+    /// image's, the loss is flat and no step finds it. The turn that fits best at the last
+    /// level continues from there.
+    pub symmetry_turns: usize,
     /// Whether the picture's offset and zoom are searched (a line's camera) or held at zero
     /// (the renders of one recipe are all centred and of one size).
     pub search_offset_scale: bool,
@@ -87,7 +94,7 @@ pub struct RefineSettings {
 impl Default for RefineSettings {
     fn default() -> Self {
         Self {
-            max_rounds: 12,
+            max_rounds: 40,
             levels: vec![
                 Level {
                     blur_px: 2.0,
@@ -97,15 +104,16 @@ impl Default for RefineSettings {
                 },
                 Level {
                     blur_px: 0.0,
-                    robust_scale: 0.04,
+                    robust_scale: 0.07,
                     min_step: [0.05, 0.02, 0.0005],
-                    max_rounds: 4,
+                    max_rounds: 6,
                 },
             ],
             rotation_step_deg: 0.5,
             tolerance: 0.01,
             retry_above: None,
-            max_tries: 3,
+            max_tries: 4,
+            symmetry_turns: 24,
             search_offset_scale: true,
             fit_exposure: true,
         }
@@ -125,6 +133,9 @@ impl RefineSettings {
         }
         if !(self.tolerance.is_finite() && self.tolerance >= 0.0 && self.tolerance < 1.0) {
             return Err(format!("tolerance must be in [0, 1), got {}", self.tolerance));
+        }
+        if self.symmetry_turns > 360 {
+            return Err(format!("symmetry_turns must be at most 360, got {}", self.symmetry_turns));
         }
         if self.max_tries == 0 || self.max_tries > 16 {
             return Err(format!("max_tries must be 1 to 16, got {}", self.max_tries));
@@ -230,6 +241,10 @@ struct Track<'a> {
     ranked: Vec<usize>,
     /// Tries finished before the current one: (pose, fit, start).
     tried: Vec<(ScenePose, Fit, usize)>,
+    /// The turns about the symmetry axis are rendered next round.
+    sweep_pending: bool,
+    /// They have been, once.
+    swept: bool,
     done: bool,
 }
 
@@ -277,6 +292,8 @@ pub fn refine(
             level_rounds: 0,
             ranked: Vec::new(),
             tried: Vec::new(),
+            sweep_pending: false,
+            swept: false,
             done: false,
         })
         .collect();
@@ -290,20 +307,31 @@ pub fn refine(
         }
         round += 1;
         let active: Vec<&mut Track<'_>> = tracks.iter_mut().filter(|t| !t.done).collect();
-        let poses: Vec<ScenePose> = active
+        let views: Vec<Vec<ScenePose>> = active
             .iter()
-            .flat_map(|t| nudged(&t.proposal, settings.rotation_step_deg))
+            .map(|t| match (t.sweep_pending, scene.symmetry_axis) {
+                (true, Some(axis)) => turned_about(&t.proposal, axis, settings.symmetry_turns),
+                _ => nudged(&t.proposal, settings.rotation_step_deg).to_vec(),
+            })
             .collect();
-        let frames = scene.render_candidates(renderer, &poses)?;
+        let poses: Vec<ScenePose> = views.iter().flatten().copied().collect();
+        let mut frames = scene.render_candidates(renderer, &poses)?.into_iter();
+        let renders: Vec<Vec<Vec<f32>>> = views
+            .iter()
+            .map(|v| frames.by_ref().take(v.len()).map(|f| shade_of(&f)).collect())
+            .collect();
         // Each image's share of the round (blurs, fits, its normal equations) on all cores.
         active
             .into_par_iter()
-            .zip(frames.par_chunks(VIEWS_PER_ROUND))
-            .for_each(|(track, frames)| {
+            .zip(renders.into_par_iter().zip(views))
+            .for_each(|(track, (raw, poses))| {
                 track.rounds += 1;
-                track.renders += VIEWS_PER_ROUND;
-                let raw = frames.iter().map(shade_of).collect();
-                track.take_round(raw, round, settings, size);
+                track.renders += raw.len();
+                if track.sweep_pending {
+                    track.take_sweep(&raw, &poses, round, settings, size);
+                } else {
+                    track.take_round(raw, round, settings, size, scene.symmetry_axis.is_some());
+                }
             });
     }
     Ok(tracks
@@ -373,6 +401,20 @@ fn fit_of(image: &[f32], render: &[f32], settings: &RefineSettings, level: usize
     robust_fit(image, render, settings.levels[level].robust_scale, fixed)
 }
 
+/// The pose turned about the product's own `axis` (model frame) by each of `turns` equal
+/// steps of a full turn, the pose itself first.
+fn turned_about(pose: &ScenePose, axis: glam::DVec3, turns: usize) -> Vec<ScenePose> {
+    (0..turns.max(1))
+        .map(|j| {
+            let angle = std::f64::consts::TAU * j as f64 / turns.max(1) as f64;
+            ScenePose {
+                rotation: (pose.rotation * glam::DQuat::from_axis_angle(axis, angle)).normalize(),
+                ..*pose
+            }
+        })
+        .collect()
+}
+
 /// The pose, then the pose turned by `step_deg` about the camera's x, y and z axes.
 fn nudged(pose: &ScenePose, step_deg: f64) -> [ScenePose; VIEWS_PER_ROUND] {
     let turn = |axis: usize| {
@@ -392,6 +434,7 @@ impl Track<'_> {
         round: usize,
         settings: &RefineSettings,
         size: usize,
+        symmetric: bool,
     ) {
         let sigma = settings.levels[self.level].blur_px;
         let blurred: Vec<Vec<f32>> = raw.iter().map(|r| gaussian_blur(r, size, sigma)).collect();
@@ -434,18 +477,58 @@ impl Track<'_> {
             self.done = true;
             return;
         }
-        if level_done && !self.next_level(settings, size) {
+        if level_done && !self.next_level(settings, size, symmetric) {
             return;
         }
-        self.propose(settings, size);
+        self.propose(settings, size, symmetric);
+    }
+
+    /// Takes the renders of the turns about the symmetry axis: the turn that fits best at
+    /// the last level, when it beats every finished try, is refined there; otherwise the next
+    /// start pose is tried.
+    fn take_sweep(
+        &mut self,
+        raw: &[Vec<f32>],
+        poses: &[ScenePose],
+        round: usize,
+        settings: &RefineSettings,
+        size: usize,
+    ) {
+        self.sweep_pending = false;
+        self.swept = true;
+        let last = settings.levels.len() - 1;
+        let sigma = settings.levels[last].blur_px;
+        let losses: Vec<f32> = raw
+            .iter()
+            .map(|r| fit_of(&self.levels[last], &gaussian_blur(r, size, sigma), settings, last).loss)
+            .collect();
+        let best = (0..losses.len()).min_by(|&a, &b| losses[a].total_cmp(&losses[b]));
+        let tried_best = self.tried.iter().map(|t| t.1.loss).fold(f32::INFINITY, f32::min);
+        match best {
+            Some(b) if losses[b] < tried_best && self.rounds < settings.max_rounds => {
+                self.steps.push(RefineStep {
+                    round,
+                    level: last,
+                    pose: poses[b],
+                    loss: losses[b],
+                });
+                self.proposal = poses[b];
+                self.accepted = None;
+                self.level = last;
+                self.level_rounds = 0;
+                self.lambda = LAMBDA_START;
+                self.last_step = [f64::INFINITY; PARAMS];
+            }
+            _ => self.end_try(settings, false),
+        }
     }
 
     /// Moves to the next, finer level, or ends the try after the last. Returns whether a step
     /// can be proposed at once: the accepted renders are blurred anew for the new level (the
     /// start round's render, without its nudges, is rendered again with them next round).
-    fn next_level(&mut self, settings: &RefineSettings, size: usize) -> bool {
+    fn next_level(&mut self, settings: &RefineSettings, size: usize, symmetric: bool) -> bool {
         if self.level + 1 >= settings.levels.len() {
-            self.end_try(settings);
+            self.end_try(settings, symmetric);
             return false;
         }
         self.level += 1;
@@ -470,9 +553,9 @@ impl Track<'_> {
         true
     }
 
-    fn propose(&mut self, settings: &RefineSettings, size: usize) {
+    fn propose(&mut self, settings: &RefineSettings, size: usize, symmetric: bool) {
         let Some(accepted) = &self.accepted else {
-            self.end_try(settings);
+            self.end_try(settings, symmetric);
             return;
         };
         let level = &settings.levels[self.level];
@@ -489,24 +572,36 @@ impl Track<'_> {
                 self.last_step = delta;
                 self.proposal = accepted.pose.moved(&delta);
             }
-            None => self.end_try(settings),
+            None => self.end_try(settings, symmetric),
         }
     }
 
-    /// This try has settled: keep its result, and try the next start pose when the loss is
-    /// still above [`RefineSettings::retry_above`] and rounds and starts remain.
-    fn end_try(&mut self, settings: &RefineSettings) {
-        if let Some(accepted) = &self.accepted
-            && self.level + 1 == settings.levels.len()
+    /// This try has settled: keep its result, and while the best loss is still above
+    /// [`RefineSettings::retry_above`] and rounds remain, compare the turns of the best pose
+    /// about the symmetry axis (once, when `symmetric`), then try the next start pose.
+    fn end_try(&mut self, settings: &RefineSettings, symmetric: bool) {
+        if self.level + 1 == settings.levels.len()
+            && let Some(accepted) = self.accepted.take()
         {
             self.tried.push((accepted.pose, accepted.fit, self.start));
         }
-        let best = self.tried.iter().map(|t| t.1.loss).fold(f32::INFINITY, f32::min);
+        let best = self
+            .tried
+            .iter()
+            .min_by(|a, b| a.1.loss.total_cmp(&b.1.loss))
+            .copied();
+        let high = settings.retry_above.is_some_and(|limit| best.is_none_or(|b| b.1.loss > limit));
+        let rounds_left = self.rounds < settings.max_rounds;
+        if high && rounds_left && symmetric && settings.symmetry_turns > 1 && !self.swept
+            && let Some((pose, _, start)) = best
+        {
+            self.proposal = pose;
+            self.start = start;
+            self.sweep_pending = true;
+            return;
+        }
         let next = self.tried.len().max(1);
-        let retry = settings.retry_above.is_some_and(|limit| best > limit)
-            && next < settings.max_tries
-            && next < self.ranked.len()
-            && self.rounds < settings.max_rounds;
+        let retry = high && rounds_left && next < settings.max_tries && next < self.ranked.len();
         if !retry {
             self.done = true;
             return;
