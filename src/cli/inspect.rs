@@ -406,12 +406,9 @@ mod tests {
 
     fn report(path: &str, verdict: Verdict, error: Option<&str>) -> ImageReport {
         ImageReport {
-            path: Some(PathBuf::from(path)),
             verdict,
             score: 0.25,
             score_kind: ScoreKind::MapMax,
-            loss: f32::NAN,
-            initial_loss: f32::NAN,
             iterations: 3,
             time_ms: 1.5,
             regions: vec![Region {
@@ -420,12 +417,10 @@ mod tests {
                 peak: 0.5,
                 part_id: Some(1),
                 part: Some("dome".into()),
+                change: None,
             }],
             error: error.map(String::from),
-            image: Vec::new(),
-            reconstruction: Vec::new(),
-            map: Vec::new(),
-            mask: Vec::new(),
+            ..ImageReport::error(Some(PathBuf::from(path)), ScoreKind::MapMax, String::new())
         }
     }
 

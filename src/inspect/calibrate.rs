@@ -39,11 +39,13 @@
 
 use std::path::{Path, PathBuf};
 
-use super::calibration::{Calibration, ValidationScores};
+use super::calibration::{Calibration, DetectorFit, Fusion, RefineChoice, ValidationScores};
 use super::descent::{DescentConfig, DescentResult, descend, descend_budgets};
 use super::model::{InspectError, InspectModel};
 use super::pipeline::Inspector;
-use super::score::{ScoreSettings, image_scores};
+use super::score::{Against, MapKind, ScoreKind, ScoreSettings, image_score, image_scores};
+use super::synthesis::References;
+use crate::refine::Synthesis;
 use crate::dataset::Manifest;
 use crate::dataset::layout::{self, Split};
 use crate::imaging::{read_image, read_mask};
@@ -60,6 +62,33 @@ pub const REGION_MARGIN: f32 = 0.005;
 /// How much more validation image + pixel AUROC a pose-normalised map must give than the best
 /// plain one to be chosen (it costs a search through the training renders per image).
 pub const POSE_MARGIN: f32 = 0.01;
+
+/// The quantile of the good validation images' final refinement loss above which an image
+/// retries (its turns about the symmetry axis, then the next start pose).
+pub const RETRY_QUANTILE: f32 = 0.9;
+
+/// The refinement budgets (render rounds) calibration compares, up to and including
+/// `ceiling`.
+pub fn refine_budget_candidates(ceiling: usize) -> Vec<usize> {
+    let mut budgets: Vec<usize> = [0, 4, 8, 16]
+        .into_iter()
+        .filter(|&b| b < ceiling)
+        .collect();
+    budgets.push(ceiling);
+    budgets
+}
+
+/// Each image's reconstruction beside its rendered reference.
+fn paired<'a>(results: &'a [DescentResult], made: &'a [Synthesis]) -> Vec<References<'a>> {
+    results
+        .iter()
+        .zip(made)
+        .map(|(r, s)| References {
+            reconstruction: Some(r.reconstruction.as_slice()),
+            synthesis: Some(s),
+        })
+        .collect()
+}
 
 /// The descent budgets calibration compares, up to and including `ceiling`.
 pub fn budget_candidates(ceiling: usize) -> Vec<usize> {
@@ -130,6 +159,12 @@ impl ValidationSet {
 /// Validation images (flat), their descent results per budget, and whether they are good.
 type Descended<'a> = (&'a Vec<f32>, Vec<Vec<DescentResult>>, bool);
 
+/// The model's descents of the validation images at its chosen budget.
+struct ModelDescents {
+    good: Vec<DescentResult>,
+    defective: Vec<DescentResult>,
+}
+
 /// A map variant measured for localisation on the validation split.
 #[derive(Debug, Clone, Copy)]
 struct PixelFit {
@@ -157,8 +192,76 @@ type RegionChoice = (Vec<(String, f32)>, Option<(ScoreSettings, PixelFit)>);
 impl Inspector {
     /// Fits the thresholds on the validation split of the dataset in `dir` (good images, plus
     /// defective ones when present), keeps the calibration and returns it.
+    ///
+    /// Every detector at hand is fitted and measured by the same criterion (validation image
+    /// AUROC + pixel AUROC): the model's maps, the product rendered at each image's refined
+    /// pose (with a scene, [`Inspector::set_synthesizer`]), the lookup among the training
+    /// renders (with the atlas), and the model's and the render's scores fused. The best wins
+    /// and every one is kept in [`Calibration::detectors`] for the record.
     pub fn calibrate(&mut self, dir: &Path) -> Result<&Calibration, InspectError> {
         let set = ValidationSet::load(dir, &self.model)?;
+        let (model_criterion, calibration, descents) = self.calibrate_model(&set, dir)?;
+        let mut fits: Vec<(f32, Calibration)> = vec![(model_criterion, calibration.clone())];
+        if set.n_defective > 0 {
+            if self.atlas().is_some()
+                && let Some(fit) = self.calibrate_lookup(&set, &calibration)
+            {
+                fits.push(fit);
+            }
+            if self.synthesizer().is_some() {
+                match self.calibrate_rendered(&set, &calibration) {
+                    Ok(Some((fit, synthesized))) => {
+                        if let Some(fused) =
+                            self.calibrate_fused(&set, &calibration, &fit.1, &descents, &synthesized)
+                        {
+                            fits.push(fused);
+                        }
+                        fits.push(fit);
+                    }
+                    Ok(None) => {}
+                    Err(message) => {
+                        log::warn!("the rendered comparison could not be calibrated: {message}");
+                    }
+                }
+            }
+        }
+        let detectors: Vec<DetectorFit> = fits
+            .iter()
+            .map(|(criterion, c)| DetectorFit {
+                name: c.detector().to_string(),
+                score: c.score,
+                score_kind: c.score_kind,
+                fusion: c.fusion,
+                criterion: *criterion,
+                review_threshold: c.review_threshold,
+                defect_threshold: c.defect_threshold,
+            })
+            .collect();
+        // The best criterion; on a tie the earlier (cheaper) detector.
+        let best = fits
+            .into_iter()
+            .fold(None::<(f32, Calibration)>, |best, (c, fit)| match best {
+                Some((b, _)) if b >= c => best,
+                _ => Some((c, fit)),
+            })
+            .map(|(_, c)| c)
+            .unwrap_or(calibration);
+        let chosen = Calibration { detectors, ..best };
+        // Fitted with the F1 rule, which keeps what any other rule needs.
+        let chosen = chosen
+            .with_rule(self.settings.defect_rule)
+            .unwrap_or(chosen);
+        Ok(self.adopt(chosen))
+    }
+
+    /// The model's detector: its map, score, descent budget and region map, fitted as they
+    /// always were; with its criterion, and the descents of the validation images at the
+    /// chosen budget (the fused detector reuses them).
+    fn calibrate_model(
+        &self,
+        set: &ValidationSet,
+        dir: &Path,
+    ) -> Result<(f32, Calibration, ModelDescents), InspectError> {
         let mut descent = self.calibration_descent(&set);
         // The ceiling, not a budget an earlier calibration chose and `adopt` installed.
         let ceiling = self
@@ -203,6 +306,10 @@ impl Inspector {
                 message: "no finite validation score to calibrate on".into(),
             })?;
         let calibration = self.with_region_map(calibration, &descended, &set.masks, &budgets);
+        let criterion = budget_scores
+            .iter()
+            .find(|(b, _)| *b == calibration.descent.max_iterations)
+            .map_or(f32::NEG_INFINITY, |(_, c)| *c);
         let calibration = Calibration {
             data_dir: Some(std::path::absolute(dir).unwrap_or_else(|_| dir.to_path_buf())),
             budget_ceiling: self.settings.choose_budget.then_some(ceiling),
@@ -214,11 +321,321 @@ impl Inspector {
             good_stop_quantile: self.settings.good_stop_quantile,
             ..calibration
         };
-        // Fitted with the F1 rule, which keeps what any other rule needs.
-        let calibration = calibration
-            .with_rule(self.settings.defect_rule)
-            .unwrap_or(calibration);
-        Ok(self.adopt(calibration))
+        let at_budget = budgets
+            .iter()
+            .position(|&b| b == calibration.descent.max_iterations)
+            .unwrap_or(budgets.len() - 1);
+        let at = |good: bool| -> Vec<DescentResult> {
+            descended
+                .iter()
+                .find(|d| d.2 == good)
+                .and_then(|d| d.1.get(at_budget).cloned())
+                .unwrap_or_default()
+        };
+        let descents = ModelDescents {
+            good: at(true),
+            defective: at(false),
+        };
+        Ok((criterion, calibration, descents))
+    }
+
+    /// The lookup that learns nothing: each validation image against the training renders
+    /// nearest to it, the FIELD's definition (absolute difference with a one-pixel shift
+    /// tolerance) and its SSIM twin.
+    fn calibrate_lookup(
+        &self,
+        set: &ValidationSet,
+        base: &Calibration,
+    ) -> Option<(f32, Calibration)> {
+        let none = References {
+            reconstruction: None,
+            synthesis: None,
+        };
+        let good = vec![none; set.n_good];
+        let defective = vec![none; set.n_defective];
+        let variants = [MapKind::Absolute, MapKind::Ssim].map(|map| ScoreSettings {
+            map,
+            shift_tolerance: 1,
+            pose_normalised: false,
+            reference: false,
+            against: Against::Lookup,
+            ..self.settings.score
+        });
+        variants
+            .into_iter()
+            .filter_map(|settings| {
+                let rows = self.rows_against(set, &good, &defective, &settings);
+                self.fit_rows(rows, settings, base)
+            })
+            .max_by(|a, b| a.0.total_cmp(&b.0))
+    }
+
+    /// The product rendered at each validation image's refined pose: the retry loss from the
+    /// good images refined at the ceiling, then every candidate budget with every map variant
+    /// against the renders; the smallest budget within [`BUDGET_MARGIN`] of the best wins.
+    /// Returns the fit and the references at the chosen budget (good, then defective).
+    #[allow(clippy::type_complexity)]
+    fn calibrate_rendered(
+        &self,
+        set: &ValidationSet,
+        base: &Calibration,
+    ) -> Result<Option<((f32, Calibration), (Vec<Synthesis>, Vec<Synthesis>))>, String> {
+        let ceiling = self.settings.refine_rounds;
+        let budgets = if self.settings.choose_budget {
+            refine_budget_candidates(ceiling)
+        } else {
+            vec![ceiling]
+        };
+        // A good image that ends above most good images' loss has probably started in the
+        // wrong basin: it retries (the symmetry turns, then the next start pose).
+        let first = self.synthesize(&set.good, set.n_good, ceiling, None, None)?;
+        let losses: Vec<f32> = first
+            .iter()
+            .map(|s| s.refinement.loss)
+            .filter(|l| l.is_finite())
+            .collect();
+        let retry_above = (!losses.is_empty()).then(|| quantile(&losses, RETRY_QUANTILE));
+        let mut per_budget = Vec::new();
+        for &budget in &budgets {
+            let good = self.synthesize(&set.good, set.n_good, budget, retry_above, None)?;
+            let defective =
+                self.synthesize(&set.defective, set.n_defective, budget, retry_above, None)?;
+            let (good_refs, defective_refs): (Vec<References<'_>>, Vec<References<'_>>) = (
+                good.iter()
+                    .map(|s| References {
+                        reconstruction: None,
+                        synthesis: Some(s),
+                    })
+                    .collect(),
+                defective
+                    .iter()
+                    .map(|s| References {
+                        reconstruction: None,
+                        synthesis: Some(s),
+                    })
+                    .collect(),
+            );
+            let best = self
+                .settings
+                .score
+                .candidates_against(Against::Rendered)
+                .into_iter()
+                .filter_map(|settings| {
+                    let rows = self.rows_against(set, &good_refs, &defective_refs, &settings);
+                    self.fit_rows(rows, settings, base)
+                })
+                .max_by(|a, b| a.0.total_cmp(&b.0));
+            if let Some(fit) = best {
+                per_budget.push((budget, fit, (good, defective)));
+            }
+        }
+        let top = per_budget
+            .iter()
+            .map(|(_, (c, _), _)| *c)
+            .fold(f32::NEG_INFINITY, f32::max);
+        let budget_scores: Vec<(usize, f32)> =
+            per_budget.iter().map(|(b, (c, _), _)| (*b, *c)).collect();
+        let Some((rounds, (criterion, calibration), synthesized)) = per_budget
+            .into_iter()
+            .find(|(_, (c, _), _)| *c >= top - BUDGET_MARGIN)
+        else {
+            return Ok(None);
+        };
+        let calibration = Calibration {
+            refine: Some(RefineChoice {
+                rounds,
+                ceiling,
+                retry_above,
+                budget_scores,
+            }),
+            ..calibration
+        };
+        Ok(Some(((criterion, calibration), synthesized)))
+    }
+
+    /// The render's score and the model's fused (the larger of the two on the good images'
+    /// scale): flagged when either detector sees something unusual. Localises with the
+    /// render's map.
+    fn calibrate_fused(
+        &self,
+        set: &ValidationSet,
+        model: &Calibration,
+        render: &Calibration,
+        descents: &ModelDescents,
+        synthesized: &(Vec<Synthesis>, Vec<Synthesis>),
+    ) -> Option<(f32, Calibration)> {
+        if descents.good.len() != set.n_good || descents.defective.len() != set.n_defective {
+            return None;
+        }
+        let good_refs = paired(&descents.good, &synthesized.0);
+        let defective_refs = paired(&descents.defective, &synthesized.1);
+        let scores_of = |settings: &ScoreSettings,
+                         kind: ScoreKind,
+                         images: &[f32],
+                         refs: &[References<'_>],
+                         results: &[DescentResult]|
+         -> (Vec<f32>, Vec<Vec<f32>>) {
+            let maps = self.maps_against(images, refs, settings);
+            let scores = maps
+                .iter()
+                .zip(results)
+                .map(|(m, r)| image_score(kind, r.loss, m, settings))
+                .collect();
+            (scores, maps)
+        };
+        let (first_good, render_maps_good) = scores_of(
+            &render.score,
+            render.score_kind,
+            &set.good,
+            &good_refs,
+            &descents.good,
+        );
+        let (first_defective, render_maps_defective) = scores_of(
+            &render.score,
+            render.score_kind,
+            &set.defective,
+            &defective_refs,
+            &descents.defective,
+        );
+        let (second_good, _) = scores_of(
+            &model.score,
+            model.score_kind,
+            &set.good,
+            &good_refs,
+            &descents.good,
+        );
+        let (second_defective, _) = scores_of(
+            &model.score,
+            model.score_kind,
+            &set.defective,
+            &defective_refs,
+            &descents.defective,
+        );
+        let finite = |v: &[f32]| -> Vec<f32> { v.iter().copied().filter(|x| x.is_finite()).collect() };
+        let fusion = Fusion {
+            second: model.score,
+            second_kind: model.score_kind,
+            first_scale: Fusion::scale_of(&finite(&first_good)),
+            second_scale: Fusion::scale_of(&finite(&second_good)),
+        };
+        let fused = |a: &[f32], b: &[f32]| -> Vec<f32> {
+            a.iter().zip(b).map(|(x, y)| fusion.fuse(*x, *y)).collect()
+        };
+        let (good, defective) = (
+            fused(&first_good, &second_good),
+            fused(&first_defective, &second_defective),
+        );
+        let mut rows = ValidationScores::default();
+        rows.good = good.iter().map(|&v| [v; 3]).collect();
+        rows.defective = defective.iter().map(|&v| [v; 3]).collect();
+        let (mut pixel_scores, mut pixel_labels) = (Vec::new(), Vec::new());
+        for map in &render_maps_good {
+            rows.good_pixels.extend(map);
+            pixel_scores.extend(map);
+            pixel_labels.extend(std::iter::repeat_n(false, map.len()));
+        }
+        for (map, mask) in render_maps_defective.iter().zip(&set.masks) {
+            if let Some(mask) = mask {
+                pixel_scores.extend(map);
+                pixel_labels.extend(mask.iter().map(|&m| m > 0));
+            }
+        }
+        let (criterion, fitted) =
+            self.fit_rows((rows, pixel_scores, pixel_labels), render.score, model)?;
+        Some((
+            criterion,
+            Calibration {
+                score_kind: render.score_kind,
+                fusion: Some(fusion),
+                refine: render.refine.clone(),
+                ..fitted
+            },
+        ))
+    }
+
+    /// The validation score rows of maps made as `settings` say against `good` and
+    /// `defective` references (no descent loss: those rows' loss column is NaN), with the
+    /// pixel scores and labels for pixel AUROC.
+    fn rows_against(
+        &self,
+        set: &ValidationSet,
+        good: &[References<'_>],
+        defective: &[References<'_>],
+        settings: &ScoreSettings,
+    ) -> (ValidationScores, Vec<f32>, Vec<bool>) {
+        let mut rows = ValidationScores::default();
+        let (mut pixel_scores, mut pixel_labels) = (Vec::new(), Vec::new());
+        for map in self.maps_against(&set.good, good, settings) {
+            rows.good.push(image_scores(f32::NAN, &map, settings));
+            rows.good_pixels.extend(&map);
+            pixel_scores.extend(&map);
+            pixel_labels.extend(std::iter::repeat_n(false, map.len()));
+        }
+        for (i, map) in self
+            .maps_against(&set.defective, defective, settings)
+            .into_iter()
+            .enumerate()
+        {
+            rows.defective.push(image_scores(f32::NAN, &map, settings));
+            if let Some(mask) = &set.masks[i] {
+                pixel_scores.extend(&map);
+                pixel_labels.extend(mask.iter().map(|&m| m > 0));
+            }
+        }
+        (rows, pixel_scores, pixel_labels)
+    }
+
+    /// Thresholds fitted on `rows`, with the criterion (best image AUROC + pixel AUROC); the
+    /// descent, dataset and budget fields taken from the model's calibration `base`.
+    fn fit_rows(
+        &self,
+        (rows, pixel_scores, pixel_labels): (ValidationScores, Vec<f32>, Vec<bool>),
+        settings: ScoreSettings,
+        base: &Calibration,
+    ) -> Option<(f32, Calibration)> {
+        let fitted = Calibration::fit(
+            &rows,
+            self.settings.default_score_kind,
+            self.model.step,
+            base.descent,
+            settings,
+        )?;
+        let pixel = if pixel_labels.contains(&true) {
+            pixel_auroc(&pixel_scores, &pixel_labels) as f32
+        } else {
+            0.0
+        };
+        let chosen = fitted
+            .auroc
+            .iter()
+            .find(|(name, _)| name == fitted.score_kind.as_str())
+            .map_or(f32::NEG_INFINITY, |(_, a)| *a);
+        let criterion = chosen + pixel;
+        let criterion = if criterion.is_finite() {
+            criterion
+        } else {
+            f32::NEG_INFINITY
+        };
+        let mut auroc: Vec<(String, f32)> = fitted
+            .auroc
+            .iter()
+            .filter(|(_, a)| a.is_finite())
+            .map(|(name, a)| (format!("{} {name}", settings.map_name()), *a))
+            .collect();
+        if pixel.is_finite() {
+            auroc.push((format!("{} pixel", settings.map_name()), pixel));
+        }
+        Some((
+            criterion,
+            Calibration {
+                auroc,
+                data_dir: base.data_dir.clone(),
+                budget_ceiling: base.budget_ceiling,
+                budget_scores: base.budget_scores.clone(),
+                good_stop_quantile: base.good_stop_quantile,
+                ..fitted
+            },
+        ))
     }
 
     /// Keeps `calibration` and inspects with what it fitted: its target loss, and its descent

@@ -16,9 +16,74 @@ use crate::metrics::{self, f1_max, quantile};
 pub const CALIBRATION_FILE: &str = "calibration.json";
 /// Format 2 added pose-normalised maps and the descent's stopping level, format 3 a region map
 /// apart from the scoring map (its pixel threshold belongs to that map), format 4 maps made
-/// against the training renders; an older program would judge or localise with such a file
-/// wrongly, so it must refuse it. Older files load.
-pub const CALIBRATION_FORMAT: u32 = 4;
+/// against the training renders, format 5 maps against the product rendered at each image's
+/// refined pose, the lookup and fused scores; an older program would judge or localise with
+/// such a file wrongly, so it must refuse it. Older files load.
+pub const CALIBRATION_FORMAT: u32 = 5;
+
+/// How the refinement of each image's pose was set for the calibrated detector.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RefineChoice {
+    /// Render rounds per image at most (the chosen budget).
+    pub rounds: usize,
+    /// The largest budget calibration could choose from.
+    pub ceiling: usize,
+    /// A try that ends above this loss tries the product's turns about its axis and the next
+    /// start pose: the 90th percentile of the good validation images' final loss.
+    pub retry_above: Option<f32>,
+    /// Each budget compared and its criterion (validation image AUROC + pixel AUROC).
+    pub budget_scores: Vec<(usize, f32)>,
+}
+
+/// A second score fused with the first: each is put on the scale of the good validation
+/// images (their median to their 95th percentile is one unit) and the larger counts, so an
+/// image is flagged when either detector sees something unusual.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Fusion {
+    pub second: ScoreSettings,
+    pub second_kind: ScoreKind,
+    /// `[median, spread]` of the first and of the second score over the good validation
+    /// images.
+    pub first_scale: [f32; 2],
+    pub second_scale: [f32; 2],
+}
+
+impl Fusion {
+    /// The fused score of an image whose two scores are `first` and `second`; NaN when either
+    /// is (nothing passes on half a judgement).
+    pub fn fuse(&self, first: f32, second: f32) -> f32 {
+        let unit = |v: f32, [median, spread]: [f32; 2]| (v - median) / spread.max(f32::EPSILON);
+        if first.is_nan() || second.is_nan() {
+            return f32::NAN;
+        }
+        unit(first, self.first_scale).max(unit(second, self.second_scale))
+    }
+
+    /// `[median, spread]` of good scores (the spread at least a millionth of the median, so
+    /// a constant score cannot divide by zero).
+    pub fn scale_of(good: &[f32]) -> [f32; 2] {
+        let median = quantile(good, 0.5);
+        let spread = (quantile(good, 0.95) - median).max(1e-6 * median.abs().max(1e-6));
+        [median, spread]
+    }
+}
+
+/// One detector calibration measured on the validation split, kept for the record and for
+/// evaluation to report each on its own.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DetectorFit {
+    /// `model`, `render`, `lookup` or `fused`.
+    pub name: String,
+    pub score: ScoreSettings,
+    pub score_kind: ScoreKind,
+    #[serde(default)]
+    pub fusion: Option<Fusion>,
+    /// Validation image AUROC + pixel AUROC of the detector's best variant.
+    pub criterion: f32,
+    /// Its thresholds, fitted on its own validation scores.
+    pub review_threshold: f32,
+    pub defect_threshold: f32,
+}
 
 /// What inspection says about one image.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -148,6 +213,17 @@ pub struct Calibration {
     /// threshold plays this part for the scoring map).
     #[serde(default)]
     pub region_floor: Option<f32>,
+    /// How each image's pose is refined, when the chosen map (or the fused one) is made
+    /// against the rendered product.
+    #[serde(default)]
+    pub refine: Option<RefineChoice>,
+    /// A second score fused with the first.
+    #[serde(default)]
+    pub fusion: Option<Fusion>,
+    /// Every detector calibration measured (model alone, render alone, the lookup, the
+    /// fusion), the chosen one among them.
+    #[serde(default)]
+    pub detectors: Vec<DetectorFit>,
 }
 
 impl Calibration {
@@ -215,7 +291,40 @@ impl Calibration {
             good_scores: good,
             region_map: None,
             region_floor: None,
+            refine: None,
+            fusion: None,
+            detectors: Vec::new(),
         })
+    }
+
+    /// Whether inspecting with this calibration renders the product at each image's pose.
+    pub fn needs_synthesis(&self) -> bool {
+        self.score.needs_synthesis()
+            || self.region_map.is_some_and(|r| r.needs_synthesis())
+            || self.fusion.is_some_and(|f| f.second.needs_synthesis())
+    }
+
+    /// Whether inspecting with this calibration runs the model.
+    pub fn needs_model(&self) -> bool {
+        self.score.needs_model()
+            || self.region_map.is_some_and(|r| r.needs_model())
+            || self.fusion.is_some_and(|f| f.second.needs_model())
+    }
+
+    /// Whether any map of this calibration needs the training renders.
+    pub fn needs_renders(&self) -> bool {
+        self.score.needs_renders()
+            || self.region_map.is_some_and(|r| r.needs_renders())
+            || self.fusion.is_some_and(|f| f.second.needs_renders())
+    }
+
+    /// The detector's name: `model`, `render`, `lookup` or `fused`.
+    pub fn detector(&self) -> &'static str {
+        if self.fusion.is_some() {
+            "fused"
+        } else {
+            self.score.against.as_str()
+        }
     }
 
     /// How the map that regions are cut from is made.
@@ -238,9 +347,17 @@ impl Calibration {
         })
     }
 
-    /// The map and score kind, e.g. `ssim±1 map-max`.
+    /// The map and score kind, e.g. `ssim±1 map-max` (with the fused second one after `+`).
     pub fn scoring_name(&self) -> String {
-        format!("{} {}", self.score.map_name(), self.score_kind.as_str())
+        let first = format!("{} {}", self.score.map_name(), self.score_kind.as_str());
+        match &self.fusion {
+            Some(f) => format!(
+                "{first} + {} {}",
+                f.second.map_name(),
+                f.second_kind.as_str()
+            ),
+            None => first,
+        }
     }
 
     /// `pass` below review, `review` up to defect, `defect` from there; `error` if not finite.

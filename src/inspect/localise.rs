@@ -47,14 +47,23 @@ pub struct Region {
     pub part_id: Option<u8>,
     /// Its name (`dome`, `notch`, …, or `background`).
     pub part: Option<String>,
+    /// With the product rendered at the image's pose: `material added`, `material missing`
+    /// or `surface changed`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub change: Option<String>,
 }
 
 impl Region {
     /// One line for people and tables: `dome [10,4-18,9] 31px peak 0.420`.
     pub fn summary(&self) -> String {
         let [x0, y0, x1, y1] = self.bbox;
+        let change = self
+            .change
+            .as_deref()
+            .map(|c| format!(" ({c})"))
+            .unwrap_or_default();
         format!(
-            "{} [{x0},{y0}-{x1},{y1}] {}px peak {:.3}",
+            "{}{change} [{x0},{y0}-{x1},{y1}] {}px peak {:.3}",
             self.part.as_deref().unwrap_or("?"),
             self.area,
             self.peak
@@ -122,6 +131,7 @@ pub fn regions(
             peak,
             part_id: None,
             part: None,
+            change: None,
         });
         kept.push(pixels);
     }

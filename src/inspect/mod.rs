@@ -2,7 +2,9 @@
 //!
 //! Flow: [`model::InspectModel`] loads E, G and D from a run → [`descent`] searches the latent
 //! space of G for each image (z₀ = E(x) or a seeded draw, then Adam on z with early stopping) →
-//! [`score`] turns the residual |x − G(z*)| into a smoothed pixel map and an image score →
+//! [`score`] turns the residual |x − G(z*)| into a smoothed pixel map and an image score; or
+//! [`synthesis`] refines each image's pose ([`crate::refine`]) and compares it with the good
+//! product rendered there, naming parts from the part map rendered in the same pass →
 //! [`calibration`] holds the thresholds ([`calibrate`] fits them on the validation split) and
 //! gives the [`Verdict`] → [`localise`] cuts the map into regions and names the part each lies
 //! on. [`pipeline`] runs these over a batch of images, [`open`] loads a run with its
@@ -17,6 +19,7 @@ pub mod open;
 pub mod pipeline;
 pub mod report;
 pub mod score;
+pub mod synthesis;
 
 pub use calibrate::{BUDGET_MARGIN, REGION_MARGIN, budget_candidates};
 pub use calibration::{Calibration, DefectRule, Verdict};
@@ -25,4 +28,4 @@ pub use localise::{PartAtlas, Region};
 pub use model::{InspectError, InspectModel};
 pub use open::{OpenOptions, Opened, open_inspector};
 pub use pipeline::{ImageReport, Inspector, InspectorSettings};
-pub use score::{ScoreKind, ScoreSettings};
+pub use score::{Against, ScoreKind, ScoreSettings};

@@ -6,7 +6,8 @@ use std::path::{Path, PathBuf};
 use burn::tensor::Device;
 
 use super::calibrate::BUDGET_MARGIN;
-use super::calibration::Calibration;
+use super::calibration::{CALIBRATION_FORMAT, Calibration};
+use crate::refine::Synthesizer;
 use super::descent::DescentConfig;
 use super::localise::PartAtlas;
 use super::model::{InspectError, InspectModel};
@@ -103,11 +104,32 @@ pub fn open_inspector(options: &OpenOptions, device: &Device) -> Result<Opened, 
             )),
         }
     }
-    // A calibration whose maps use its own dataset's renders (pose-normalised, or against the
-    // renders): with another dataset's renders its thresholds no longer apply.
+    // The good product of that dataset, to render at each image's pose: maps against it
+    // become possible (and part names from the part map rendered with it).
+    if let Some(dir) = &data {
+        match crate::render::Gpu::headless()
+            .map_err(|e| e.to_string())
+            .and_then(|gpu| Synthesizer::open(dir, gpu).map_err(|e| e.to_string()))
+        {
+            Ok(synthesizer) => {
+                if let Err(e) = inspector.set_synthesizer(Some(synthesizer)) {
+                    notes.push(format!(
+                        "warning: {e} ({}): images cannot be compared with the rendered product",
+                        dir.display()
+                    ));
+                }
+            }
+            Err(e) => notes.push(format!(
+                "warning: images cannot be compared with the rendered product: {e}"
+            )),
+        }
+    }
+    // A calibration whose maps use its own dataset's renders (pose-normalised, against the
+    // renders, the lookup or the rendered product): with another dataset its thresholds no
+    // longer apply.
     let other_renders = |c: &Calibration| {
         let absolute = |p: &Path| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
-        (c.score.needs_renders() || c.region_map.is_some_and(|r| r.needs_renders()))
+        (c.needs_renders() || c.needs_synthesis())
             && match (&data, &c.data_dir) {
                 (Some(now), Some(then)) => absolute(now) != absolute(then),
                 _ => false,
@@ -123,10 +145,18 @@ pub fn open_inspector(options: &OpenOptions, device: &Device) -> Result<Opened, 
             c.with_rule(rule)
         }
     };
+    let synthesis_at_hand = inspector.synthesizer().is_some();
     let stale = existing.as_ref().is_some_and(|c| {
         c.checkpoint_step != inspector.model.step
             || !fitted_for(c, &options.settings)
             || other_renders(c)
+            // Written before the rendered comparison could be measured, or measured under
+            // another refinement ceiling: with the scene at hand it is fitted anew.
+            || (synthesis_at_hand && c.format < CALIBRATION_FORMAT)
+            || (options.settings.choose_budget
+                && c.refine
+                    .as_ref()
+                    .is_some_and(|r| r.ceiling != options.settings.refine_rounds))
             // Another defect rule is applied from the stored good validation scores; a file
             // written before they were kept must be refit.
             || under_rule(c).is_none()
@@ -184,8 +214,14 @@ pub fn open_inspector(options: &OpenOptions, device: &Device) -> Result<Opened, 
         }
     }
     if let Some(c) = &inspector.calibration {
+        notes.push(detector_note(c));
         notes.push(thresholds_note(c));
-        notes.push(descent_note(c));
+        if c.needs_model() {
+            notes.push(descent_note(c));
+        }
+        if let Some(note) = refine_note(c) {
+            notes.push(note);
+        }
     }
     Ok(Opened {
         inspector,
@@ -208,6 +244,47 @@ pub fn thresholds_note(c: &Calibration) -> String {
         c.defect_rule,
         c.pixel_threshold
     )
+}
+
+/// Which detector judges, and how every detector measured on validation, for the user to read.
+pub fn detector_note(c: &Calibration) -> String {
+    let measured: Vec<String> = c
+        .detectors
+        .iter()
+        .map(|d| format!("{} {:.3}", d.name, d.criterion))
+        .collect();
+    if measured.is_empty() {
+        format!("detector: {}", c.detector())
+    } else {
+        format!(
+            "detector: {} (validation image + pixel AUROC: {})",
+            c.detector(),
+            measured.join(", ")
+        )
+    }
+}
+
+/// How each image's pose is refined, and why, when the detector renders the product.
+pub fn refine_note(c: &Calibration) -> Option<String> {
+    let r = c.refine.as_ref()?;
+    if !c.needs_synthesis() {
+        return None;
+    }
+    let compared: Vec<String> = r
+        .budget_scores
+        .iter()
+        .map(|(b, s)| format!("{b}: {s:.3}"))
+        .collect();
+    let retry = r
+        .retry_above
+        .map(|t| format!("; an image whose loss stays above {t:.2e} tries its turns about the product's axis and other start poses"))
+        .unwrap_or_default();
+    Some(format!(
+        "pose refinement: at most {} render rounds per image, the smallest budget within {BUDGET_MARGIN} of the best on validation, of those up to {} (image + pixel AUROC per budget: {}){retry}",
+        r.rounds,
+        r.ceiling,
+        compared.join(", ")
+    ))
 }
 
 /// How the calibration's descent runs, and why, for the user to read.

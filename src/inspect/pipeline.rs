@@ -10,10 +10,12 @@ use rayon::prelude::*;
 use serde::Serialize;
 
 use super::calibration::{Calibration, DefectRule, Verdict};
-use super::descent::{DescentConfig, TraceFn, descend};
+use super::descent::{DescentConfig, DescentResult, TraceFn, descend};
 use super::localise::{PartAtlas, Region, regions};
 use super::model::InspectModel;
-use super::score::{ScoreKind, ScoreSettings, anomaly_map, image_score};
+use super::score::{Against, ScoreKind, ScoreSettings, anomaly_map, image_score};
+use super::synthesis::References;
+use crate::refine::{Synthesis, Synthesizer};
 use crate::imaging::read_image;
 
 /// Settings of an [`Inspector`].
@@ -38,6 +40,9 @@ pub struct InspectorSettings {
     pub good_stop_quantile: Option<f32>,
     /// How the defect threshold is set from the validation scores.
     pub defect_rule: DefectRule,
+    /// Render rounds each image's pose refinement may take (analysis by synthesis): the
+    /// ceiling calibration chooses a budget under, or, when it may not choose, the budget.
+    pub refine_rounds: usize,
 }
 
 impl Default for InspectorSettings {
@@ -50,6 +55,7 @@ impl Default for InspectorSettings {
             choose_budget: true,
             good_stop_quantile: Some(0.9),
             defect_rule: DefectRule::F1Max,
+            refine_rounds: crate::refine::RefineSettings::default().max_rounds,
         }
     }
 }
@@ -67,7 +73,14 @@ pub struct ImageReport {
     pub loss: f32,
     /// L(z₀), NaN under the same condition.
     pub initial_loss: f32,
+    /// Descent iterations the model took (0 when the model was not needed).
     pub iterations: usize,
+    /// With analysis by synthesis: render rounds the image's pose refinement took, and the
+    /// pose it found.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refine_rounds: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pose: Option<crate::refine::ScenePose>,
     /// Wall time of this image's share of its batch, in milliseconds.
     pub time_ms: f64,
     pub regions: Vec<Region>,
@@ -75,8 +88,17 @@ pub struct ImageReport {
     pub error: Option<String>,
     #[serde(skip)]
     pub image: Vec<f32>,
+    /// G(z*) when the model ran, else empty.
     #[serde(skip)]
     pub reconstruction: Vec<f32>,
+    /// What the heatmap was computed against: the product rendered at the refined pose, or
+    /// the model's reconstruction; empty for the lookup.
+    #[serde(skip)]
+    pub reference: Vec<f32>,
+    /// The synthesis behind `reference`, when the product was rendered (its refinement steps
+    /// replay in the workbench).
+    #[serde(skip)]
+    pub synthesis: Option<crate::refine::Synthesis>,
     /// Smoothed anomaly map, `size²` values: the map regions are cut from (the calibration's
     /// region map when it has one, otherwise the scoring map).
     #[serde(skip)]
@@ -87,7 +109,8 @@ pub struct ImageReport {
 }
 
 impl ImageReport {
-    fn error(path: Option<PathBuf>, kind: ScoreKind, message: String) -> Self {
+    /// The report of an image that could not be inspected: `error`, with why.
+    pub fn error(path: Option<PathBuf>, kind: ScoreKind, message: String) -> Self {
         Self {
             path,
             verdict: Verdict::Error,
@@ -96,11 +119,15 @@ impl ImageReport {
             loss: f32::NAN,
             initial_loss: f32::NAN,
             iterations: 0,
+            refine_rounds: None,
+            pose: None,
             time_ms: 0.0,
             regions: Vec::new(),
             error: Some(message),
             image: Vec::new(),
             reconstruction: Vec::new(),
+            reference: Vec::new(),
+            synthesis: None,
             map: Vec::new(),
             mask: Vec::new(),
         }
@@ -139,6 +166,7 @@ pub struct Inspector {
     pub calibration: Option<Calibration>,
     atlas: Option<PartAtlas>,
     poses: PoseCache,
+    pub(crate) synthesizer: Option<Synthesizer>,
 }
 
 impl Inspector {
@@ -149,6 +177,7 @@ impl Inspector {
             calibration: None,
             atlas: None,
             poses: PoseCache::default(),
+            synthesizer: None,
         }
     }
 
@@ -390,15 +419,17 @@ impl Inspector {
             .map_or(self.settings.default_score_kind, |c| c.score_kind)
     }
 
-    fn min_area(&self) -> usize {
+    pub(crate) fn min_area(&self) -> usize {
         let size = self.model.image_size();
         self.settings
             .min_region_area
             .unwrap_or((size * size / 1024).max(2))
     }
 
-    /// Descends `count` flat images and scores them. Without a calibration every verdict is
-    /// `error` (nothing passes unjudged); images are still scored.
+    /// Inspects `count` flat images: the model's descent and the product rendered at each
+    /// image's refined pose, as far as the calibrated maps need them, then maps, scores,
+    /// verdicts and regions. Without a calibration every verdict is `error` (nothing passes
+    /// unjudged); images are still scored.
     pub fn inspect_images(
         &self,
         images: &[f32],
@@ -409,65 +440,120 @@ impl Inspector {
         let size = self.model.image_size();
         let image_len = self.model.config.image_len();
         let kind = self.score_kind();
-        // A map-based score at a budget of 0 never looks at the descent loss: the
-        // discriminator's passes are skipped (the report's loss is then NaN).
-        let descent = DescentConfig {
-            loss_without_steps: kind == ScoreKind::Loss,
-            ..self.settings.descent
-        };
-        let results = descend(&self.model, images, count, &descent, trace);
-        let per_image_ms = started.elapsed().as_secs_f64() * 1000.0 / count.max(1) as f64;
         let score_settings = self.score_settings();
-        let reconstructions: Vec<&[f32]> = results
-            .iter()
-            .map(|r| r.reconstruction.as_slice())
+        let calibration = self.calibration.as_ref();
+        let region_settings = calibration.and_then(|c| c.region_map);
+        let fusion = calibration.and_then(|c| c.fusion);
+        let all: Vec<ScoreSettings> = [Some(score_settings), region_settings, fusion.map(|f| f.second)]
+            .into_iter()
+            .flatten()
             .collect();
-        let (maps, poses) = self.maps_and_poses(images, &reconstructions, &score_settings);
+        // The model runs only when a map needs its reconstruction (or the descent is to be
+        // watched); a map-based score at a budget of 0 never looks at the descent loss, so
+        // the discriminator's passes are skipped (the report's loss is then NaN).
+        let run_model = all.iter().any(ScoreSettings::needs_model) || trace.is_some();
+        let results: Vec<Option<DescentResult>> = if run_model {
+            let descent = DescentConfig {
+                loss_without_steps: kind == ScoreKind::Loss
+                    || fusion.is_some_and(|f| f.second_kind == ScoreKind::Loss),
+                ..self.settings.descent
+            };
+            descend(&self.model, images, count, &descent, trace)
+                .into_iter()
+                .map(Some)
+                .collect()
+        } else {
+            vec![None; count]
+        };
+        let synthesized: Option<Result<Vec<Synthesis>, String>> = all
+            .iter()
+            .any(ScoreSettings::needs_synthesis)
+            .then(|| {
+                let limit = self
+                    .settings
+                    .descent
+                    .time_limit_ms
+                    .map(|ms| std::time::Duration::from_millis(ms).saturating_sub(started.elapsed()));
+                let retry = self
+                    .calibration
+                    .as_ref()
+                    .and_then(|c| c.refine.as_ref())
+                    .and_then(|r| r.retry_above);
+                self.synthesize(images, count, self.refine_rounds(), retry, limit)
+            });
+        let (synthesis, synthesis_error): (Vec<Option<Synthesis>>, Option<String>) =
+            match synthesized {
+                Some(Ok(made)) => (made.into_iter().map(Some).collect(), None),
+                Some(Err(e)) => (vec![None; count], Some(e)),
+                None => (vec![None; count], None),
+            };
+        let per_image_ms = started.elapsed().as_secs_f64() * 1000.0 / count.max(1) as f64;
+        let references: Vec<References<'_>> = (0..count)
+            .map(|i| References {
+                reconstruction: results[i].as_ref().map(|r| r.reconstruction.as_slice()),
+                synthesis: synthesis[i].as_ref(),
+            })
+            .collect();
+        let (maps, poses) = self.maps_and_poses_for(images, &references, &score_settings, None);
         // The map regions are cut from, when calibration chose another one for localisation
         // (with the same renders when both maps need them).
-        let (region_maps, poses): (Vec<Option<Vec<f32>>>, _) =
-            match self.calibration.as_ref().and_then(|c| c.region_map) {
-                Some(settings) => {
-                    let (made, found) = self.maps_and_poses_known(
-                        images,
-                        &reconstructions,
-                        &settings,
-                        poses.as_deref(),
-                    );
-                    (made.into_iter().map(Some).collect(), poses.or(found))
-                }
-                None => (vec![None; results.len()], poses),
-            };
+        let (region_maps, poses): (Vec<Option<Vec<f32>>>, _) = match region_settings {
+            Some(settings) => {
+                let (made, found) =
+                    self.maps_and_poses_for(images, &references, &settings, poses.as_deref());
+                (made.into_iter().map(Some).collect(), poses.or(found))
+            }
+            None => (vec![None; count], poses),
+        };
+        let second_maps: Vec<Option<Vec<f32>>> = match fusion {
+            Some(f) => self
+                .maps_against(images, &references, &f.second)
+                .into_iter()
+                .map(Some)
+                .collect(),
+            None => vec![None; count],
+        };
         let mut poses = poses.map(Vec::into_iter);
-        let poses: Vec<Option<Vec<usize>>> = (0..results.len())
+        let poses: Vec<Option<Vec<usize>>> = (0..count)
             .map(|_| poses.as_mut().and_then(Iterator::next))
             .collect();
         // Scores and regions are independent per image: they run on all cores while the
         // descent (above) has its own parallelism inside burn.
         results
             .into_par_iter()
+            .zip(synthesis)
             .zip(maps)
             .zip(region_maps)
+            .zip(second_maps)
             .zip(poses)
             .enumerate()
-            .map(|(i, (((result, map), region_map), poses))| {
+            .map(|(i, (((((result, synthesis), map), region_map), second_map), poses))| {
                 let image = images[i * image_len..(i + 1) * image_len].to_vec();
-                let score = image_score(kind, result.loss, &map, &score_settings);
+                let loss = result.as_ref().map_or(f32::NAN, |r| r.loss);
+                let first = image_score(kind, loss, &map, &score_settings);
+                let score = match (fusion, &second_map) {
+                    (Some(f), Some(second)) => {
+                        f.fuse(first, image_score(f.second_kind, loss, second, &f.second))
+                    }
+                    _ => first,
+                };
+                let timed_out = result.as_ref().is_some_and(|r| r.timed_out);
                 let (verdict, error) = match &self.calibration {
                     // An incomplete descent is not a judgement: never a pass.
-                    _ if result.timed_out => (
+                    _ if timed_out => (
                         Verdict::Error,
                         Some(format!(
                             "descent timed out after {} of {} iterations (limit {} ms)",
-                            result.iterations,
+                            result.as_ref().map_or(0, |r| r.iterations),
                             self.settings.descent.max_iterations,
                             self.settings.descent.time_limit_ms.unwrap_or(0)
                         )),
                     ),
+                    _ if synthesis_error.is_some() => (Verdict::Error, synthesis_error.clone()),
                     Some(c) => (
                         c.verdict(score),
                         (!score.is_finite()).then(|| {
-                            if score_settings.needs_renders() && self.atlas.is_none() {
+                            if c.needs_renders() && self.atlas.is_none() {
                                 "the calibrated map is made with the training renders: give the training dataset (--data)".to_string()
                             } else {
                                 "score is not finite".to_string()
@@ -478,11 +564,18 @@ impl Inspector {
                 };
                 // Regions, and the heatmap shown: of the region map when there is one.
                 let flagged = matches!(verdict, Verdict::Review | Verdict::Defect);
+                let reconstruction = result.as_ref().map(|r| r.reconstruction.as_slice());
                 let (found, mask, shown) = match &self.calibration {
                     Some(c) => {
-                        let recon = &result.reconstruction;
                         let poses = poses.as_deref();
-                        let cut = |m: &[f32], t: f32| self.localise_with(&image, m, recon, t, poses);
+                        let cut = |m: &[f32], t: f32| match (&synthesis, reconstruction) {
+                            (Some(s), _) => self.localise_rendered(&image, m, t, s),
+                            (None, Some(recon)) => self.localise_with(&image, m, recon, t, poses),
+                            (None, None) => {
+                                let (found, _, mask) = regions(m, size, t, self.min_area());
+                                (found, mask)
+                            }
+                        };
                         match region_map {
                             Some(r) => {
                                 let (found, mask) = cut(&r, c.region_threshold(verdict));
@@ -504,25 +597,68 @@ impl Inspector {
                     }
                     None => (Vec::new(), vec![0u8; size * size], region_map.unwrap_or(map)),
                 };
-                let map = shown;
+                let shown_against = region_settings.unwrap_or(score_settings).against;
+                let reference = match (shown_against, &synthesis, reconstruction) {
+                    (Against::Rendered, Some(s), _) => s.reference.clone(),
+                    (Against::Model, _, Some(r)) => r.to_vec(),
+                    _ => Vec::new(),
+                };
                 ImageReport {
                     path: None,
                     verdict,
                     score,
                     score_kind: kind,
-                    loss: result.loss,
-                    initial_loss: result.initial_loss,
-                    iterations: result.iterations,
+                    loss,
+                    initial_loss: result.as_ref().map_or(f32::NAN, |r| r.initial_loss),
+                    iterations: result.as_ref().map_or(0, |r| r.iterations),
+                    refine_rounds: synthesis.as_ref().map(|s| s.refinement.rounds),
+                    pose: synthesis.as_ref().map(|s| s.refinement.pose),
                     time_ms: per_image_ms,
                     regions: found,
                     error,
                     image,
-                    reconstruction: result.reconstruction,
-                    map,
+                    reconstruction: result.map(|r| r.reconstruction).unwrap_or_default(),
+                    reference,
+                    synthesis,
+                    map: shown,
                     mask,
                 }
             })
             .collect()
+    }
+
+    /// The refinement budget to inspect with: the calibration's choice when it made one and
+    /// the settings let it, else the settings'.
+    pub fn refine_rounds(&self) -> usize {
+        match self.calibration.as_ref().and_then(|c| c.refine.as_ref()) {
+            Some(r) if self.settings.choose_budget && r.ceiling == self.settings.refine_rounds => {
+                r.rounds
+            }
+            _ => self.settings.refine_rounds,
+        }
+    }
+
+    /// Maps of any kind, with (for the model's maps made with the training renders) the renders
+    /// that stood for each image's pose.
+    fn maps_and_poses_for(
+        &self,
+        images: &[f32],
+        references: &[References<'_>],
+        settings: &ScoreSettings,
+        known: Option<&[Vec<usize>]>,
+    ) -> (Vec<Vec<f32>>, Option<Vec<Vec<usize>>>) {
+        if settings.against != Against::Model {
+            return (self.maps_against(images, references, settings), None);
+        }
+        let Some(recons) = references
+            .iter()
+            .map(|r| r.reconstruction)
+            .collect::<Option<Vec<&[f32]>>>()
+        else {
+            let size = self.model.image_size();
+            return (vec![vec![f32::NAN; size * size]; references.len()], None);
+        };
+        self.maps_and_poses_known(images, &recons, settings, known)
     }
 
     /// Regions of `map` at or above `threshold` (at least the minimum area), each named after

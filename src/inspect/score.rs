@@ -41,6 +41,32 @@ pub enum MapKind {
     Ssim,
 }
 
+/// What an image is compared with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum Against {
+    /// The model's reconstruction G(z*) (pose-normalised, or swapped for the training renders
+    /// nearest to it, as `pose_normalised` and `reference` say).
+    #[default]
+    Model,
+    /// The good product rendered by our own renderer at the image's refined pose, through the
+    /// fitted exposure (analysis by synthesis, [`crate::refine`]).
+    Rendered,
+    /// The training renders nearest to the image itself, each pixel's smallest difference to
+    /// any of them: the lookup that learns nothing, kept as the floor to beat.
+    Lookup,
+}
+
+impl Against {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Model => "model",
+            Self::Rendered => "render",
+            Self::Lookup => "lookup",
+        }
+    }
+}
+
 /// How maps are made.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
@@ -66,6 +92,9 @@ pub struct ScoreSettings {
     /// the model reproduces (a notch it draws short because it never learnt it sharply) still
     /// differs from every good render. Needs the training renders; excludes `pose_normalised`.
     pub reference: bool,
+    /// What the image is compared with; `pose_normalised` and `reference` only apply to the
+    /// model.
+    pub against: Against,
 }
 
 impl ScoreSettings {
@@ -100,7 +129,47 @@ impl ScoreSettings {
 
     /// Whether making this map needs the training renders (the part atlas).
     pub fn needs_renders(&self) -> bool {
-        self.pose_normalised || self.reference
+        match self.against {
+            Against::Model => self.pose_normalised || self.reference,
+            Against::Rendered => false,
+            Against::Lookup => true,
+        }
+    }
+
+    /// Whether this map needs the model's reconstruction.
+    pub fn needs_model(&self) -> bool {
+        self.against == Against::Model
+    }
+
+    /// Whether this map needs each image's pose refined and the product rendered there.
+    pub fn needs_synthesis(&self) -> bool {
+        self.against == Against::Rendered
+    }
+
+    /// The map variants against `against` (rendered or lookup) calibration chooses among: the
+    /// absolute and SSIM differences, with and without a one-pixel shift tolerance, smoothed
+    /// as set and twice as wide.
+    pub fn candidates_against(&self, against: Against) -> Vec<ScoreSettings> {
+        let mut out = Vec::new();
+        for smoothing_sigma in [self.smoothing_sigma, 2.0 * self.smoothing_sigma.max(0.5)] {
+            for (map, shift_tolerance) in [
+                (MapKind::Absolute, 0),
+                (MapKind::Absolute, 1),
+                (MapKind::Ssim, 0),
+                (MapKind::Ssim, 1),
+            ] {
+                out.push(ScoreSettings {
+                    map,
+                    shift_tolerance,
+                    smoothing_sigma,
+                    pose_normalised: false,
+                    reference: false,
+                    against,
+                    ..*self
+                });
+            }
+        }
+        out
     }
 
     /// The maps calibration may localise with when they point at defects better than the
@@ -140,11 +209,17 @@ impl ScoreSettings {
         } else {
             format!("{kind}±{}", self.shift_tolerance)
         };
-        if self.pose_normalised {
-            name.push_str("-pose");
-        }
-        if self.reference {
-            name.push_str("-ref");
+        match self.against {
+            Against::Model => {
+                if self.pose_normalised {
+                    name.push_str("-pose");
+                }
+                if self.reference {
+                    name.push_str("-ref");
+                }
+            }
+            Against::Rendered => name.push_str("-render"),
+            Against::Lookup => name.push_str("-lookup"),
         }
         if self.smoothing_sigma != ScoreSettings::default().smoothing_sigma {
             name.push_str(&format!(" σ{}", self.smoothing_sigma));
@@ -174,6 +249,7 @@ impl Default for ScoreSettings {
             shift_tolerance: 0,
             pose_normalised: false,
             reference: false,
+            against: Against::Model,
         }
     }
 }

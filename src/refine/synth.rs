@@ -7,13 +7,12 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use super::bank::{BankError, PoseBank};
+use super::pose::ScenePose;
 use super::scene::{Scene, shade_of};
 use super::solve::{RefineError, RefineInput, RefineSettings, Refinement, refine};
 use crate::dataset::Manifest;
 use crate::render::{Gpu, RenderError, Renderer};
 
-/// Start poses tried per image: the nearest training renders.
-pub const START_POSES: usize = 3;
 /// Renders shortlisted by block means before the exact ranking of start poses.
 const START_SHORTLIST: usize = 64;
 
@@ -49,6 +48,7 @@ pub struct Synthesizer {
     renderer: Arc<Mutex<Renderer>>,
     scene: Arc<Scene>,
     bank: Arc<PoseBank>,
+    parts: Arc<std::collections::BTreeMap<u8, String>>,
     pub settings: RefineSettings,
 }
 
@@ -84,6 +84,7 @@ impl Synthesizer {
             renderer: Arc::new(Mutex::new(renderer)),
             scene: Arc::new(scene),
             bank: Arc::new(bank),
+            parts: Arc::new(manifest.parts),
             settings,
         })
     }
@@ -100,12 +101,40 @@ impl Synthesizer {
         &self.scene
     }
 
+    /// The product's part names by id.
+    pub fn part_names(&self) -> &std::collections::BTreeMap<u8, String> {
+        &self.parts
+    }
+
+    /// Renders the references at `poses` (as the dataset drew its images), each through its
+    /// exposure `(gain, bias)`: for replaying a refinement step by step.
+    pub fn render_at(
+        &self,
+        poses: &[(ScenePose, f32, f32)],
+    ) -> Result<Vec<Vec<f32>>, SynthError> {
+        let mut renderer = self.renderer.lock().unwrap_or_else(|e| e.into_inner());
+        let plain: Vec<ScenePose> = poses.iter().map(|p| p.0).collect();
+        let frames = self.scene.render_references(&mut renderer, &plain)?;
+        Ok(frames
+            .iter()
+            .zip(poses)
+            .map(|(f, (_, gain, bias))| {
+                shade_of(f)
+                    .into_iter()
+                    .map(|v| (gain * v + bias).clamp(0.0, 1.0))
+                    .collect()
+            })
+            .collect())
+    }
+
     /// Refines each image's pose for at most `rounds` rounds and renders its reference.
     /// Images are grey, [0, 1], the scene's size.
+    /// A try ending above `retry_above` retries (see [`RefineSettings::retry_above`]).
     pub fn synthesize(
         &self,
         images: &[&[f32]],
         rounds: usize,
+        retry_above: Option<f32>,
         deadline: Option<Instant>,
     ) -> Result<Vec<Synthesis>, SynthError> {
         let inputs: Vec<RefineInput<'_>> = images
@@ -114,7 +143,7 @@ impl Synthesizer {
                 image,
                 starts: self
                     .bank
-                    .nearest(image, START_POSES, START_SHORTLIST)
+                    .nearest(image, self.settings.max_tries.max(1), START_SHORTLIST)
                     .into_iter()
                     .map(|i| self.bank.pose(i))
                     .collect(),
@@ -122,6 +151,7 @@ impl Synthesizer {
             .collect();
         let settings = RefineSettings {
             max_rounds: rounds,
+            retry_above,
             ..self.settings.clone()
         };
         let mut renderer = self.renderer.lock().unwrap_or_else(|e| e.into_inner());

@@ -12,7 +12,7 @@ use crate::dataset::{Manifest, Split};
 use crate::imaging::{images_in, read_image};
 use crate::inspect::descent::{DescentConfig, TraceFrame};
 use crate::inspect::open::run_dir_of;
-use crate::inspect::{Calibration, ImageReport, Inspector, OpenOptions, Verdict, open_inspector};
+use crate::inspect::{Calibration, ImageReport, Inspector, OpenOptions, open_inspector};
 
 /// Events buffered before an inspection waits for its reader.
 const EVENT_CAPACITY: usize = 64;
@@ -234,22 +234,11 @@ pub fn spawn_inspect_folder(
 
 /// The report of an image that could not be read: an error, never a pass.
 fn error_report(path: &Path, message: &str) -> ImageReport {
-    ImageReport {
-        path: Some(path.to_path_buf()),
-        verdict: Verdict::Error,
-        score: f32::NAN,
-        score_kind: crate::inspect::ScoreKind::default(),
-        loss: f32::NAN,
-        initial_loss: f32::NAN,
-        iterations: 0,
-        time_ms: 0.0,
-        regions: Vec::new(),
-        error: Some(message.to_string()),
-        image: Vec::new(),
-        reconstruction: Vec::new(),
-        map: Vec::new(),
-        mask: Vec::new(),
-    }
+    ImageReport::error(
+        Some(path.to_path_buf()),
+        crate::inspect::ScoreKind::default(),
+        message.to_string(),
+    )
 }
 
 /// `(label, path)` of the test images of a dataset, for a picker (none when it has no
