@@ -262,8 +262,8 @@ fn inspecting_an_image_records_the_descent_and_steps_through_it() {
     h.step();
     h.step();
     assert_eq!(h.state().inspect().cursor(), 1);
-    let first = h.state().inspect().frames()[0].reconstruction.clone();
-    let second = &h.state().inspect().frames()[1].reconstruction;
+    let first = h.state().inspect().frames()[0].reference.clone();
+    let second = &h.state().inspect().frames()[1].reference;
     assert_ne!(
         &first, second,
         "each recorded frame is its own reconstruction"
@@ -393,6 +393,7 @@ fn synthetic_report() -> unseen::eval::EvalReport {
         f1_max: 0.85,
         f1_max_threshold: 0.45,
         at_calibrated: Confusion::default(),
+        part_named: None,
     };
     EvalReport {
         format: 1,
@@ -408,6 +409,8 @@ fn synthetic_report() -> unseen::eval::EvalReport {
             defect_threshold: 0.45,
             defect_rule: "best F1 on validation".into(),
             main_iterations: 10,
+            budget: "refinement rounds".into(),
+            detectors: Vec::new(),
             sweep: [0, 5, 10]
                 .into_iter()
                 .map(|n| SweepPoint {

@@ -151,21 +151,22 @@ pub(super) fn print_summary(report: &EvalReport) {
             continue;
         };
         println!(
-            "{} ({}, step {}, {} iterations, score {}):",
+            "{} ({}, step {}, {} {}, score {}):",
             model.name,
             model.model_kind,
             model.checkpoint_step,
             model.main_iterations,
+            model.budget_label(),
             model.score_kind
         );
-        let [class, n, image, pixel, aupro, f1, precision, recall] = CLASS_COLUMNS;
+        let [class, n, image, pixel, aupro, f1, precision, recall, part] = CLASS_COLUMNS;
         println!(
-            "  {class:<12} {n:>5} {image:>11} {pixel:>11} {aupro:>7} {f1:>7} {precision:>9} {recall:>7}"
+            "  {class:<12} {n:>5} {image:>11} {pixel:>11} {aupro:>7} {f1:>7} {precision:>9} {recall:>7} {part:>10}"
         );
         for c in &point.classes {
             let opt = |v: Option<f64>| v.map_or("–".to_string(), |v| format!("{v:.4}"));
             println!(
-                "  {:<12} {:>5} {:>11.4} {:>11} {:>7} {:>7.4} {:>9.4} {:>7.4}",
+                "  {:<12} {:>5} {:>11.4} {:>11} {:>7} {:>7.4} {:>9.4} {:>7.4} {:>10}",
                 c.class,
                 c.defective,
                 c.image_auroc,
@@ -173,8 +174,26 @@ pub(super) fn print_summary(report: &EvalReport) {
                 opt(c.aupro),
                 c.f1_max,
                 c.at_calibrated.precision(),
-                c.at_calibrated.recall()
+                c.at_calibrated.recall(),
+                opt(c.part_named)
             );
+        }
+        if !model.detectors.is_empty() {
+            println!("  each detector on its own, image AUROC:");
+            for d in &model.detectors {
+                let classes: Vec<String> = d
+                    .classes
+                    .iter()
+                    .map(|(c, a)| format!("{c} {a:.4}"))
+                    .collect();
+                println!(
+                    "  {} {:<7} {} ({})",
+                    if d.chosen { "*" } else { " " },
+                    d.name,
+                    classes.join(", "),
+                    d.scoring
+                );
+            }
         }
         println!(
             "  latency {:.1} ms good, {:.1} ms defective (one image at a time)",

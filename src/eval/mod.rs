@@ -11,4 +11,6 @@ pub mod run;
 pub mod types;
 
 pub use run::{EvalError, EvalOptions, EvalProgress, evaluate};
-pub use types::{ClassMetrics, Confusion, EvalReport, ImageResult, ModelEval, SweepPoint};
+pub use types::{
+    ClassMetrics, Confusion, DetectorEval, EvalReport, ImageResult, ModelEval, SweepPoint,
+};

@@ -17,7 +17,7 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use burn::tensor::Device;
 
 use super::report::{ReportError, ReportFiles, write_report};
-use super::types::{ClassMetrics, EvalReport, ImageResult, ModelEval, SweepPoint};
+use super::types::{ClassMetrics, DetectorEval, EvalReport, ImageResult, ModelEval, SweepPoint};
 use crate::dataset::Manifest;
 use crate::dataset::layout::{self, GOOD, Split};
 use crate::imaging::{ImageError, read_image, read_mask};
@@ -94,6 +94,8 @@ struct TestSet {
     images: Vec<f32>,
     /// 0/1 per pixel; all zero for good images.
     masks: Vec<Vec<u8>>,
+    /// The part each defect was put on, as the manifest records it.
+    defect_parts: Vec<Option<String>>,
 }
 
 impl TestSet {
@@ -108,6 +110,7 @@ impl TestSet {
             classes: Vec::new(),
             images: Vec::new(),
             masks: Vec::new(),
+            defect_parts: Vec::new(),
         };
         for sample in manifest.samples_of(Split::Test) {
             let path = dir.join(&sample.image);
@@ -119,6 +122,7 @@ impl TestSet {
             set.paths.push(PathBuf::from(&sample.image));
             set.classes.push(sample.id.class.clone());
             set.masks.push(mask);
+            set.defect_parts.push(sample.defect_part.clone());
         }
         if !set.classes.iter().any(|c| c == GOOD) || set.classes.iter().all(|c| c == GOOD) {
             return Err(EvalError::Data {
@@ -151,6 +155,9 @@ struct SweepScores {
     /// `[budget][image]`.
     scores: Vec<Vec<f32>>,
     maps: Vec<Vec<Vec<f32>>>,
+    /// The part named for the strongest region, `[budget][image]`, when the sweep ran the
+    /// whole inspection (empty otherwise).
+    parts: Vec<Vec<Option<String>>>,
     /// Iterations each image used at the largest budget.
     iterations: Vec<usize>,
     /// Each image's share of its batch's wall time, in milliseconds.
@@ -227,12 +234,24 @@ fn evaluate_run(
     let (size, channels) = (model.image_size(), model.channels());
     let test = TestSet::load(&options.data, size, channels)?;
 
-    let main_budget = calibration.descent.max_iterations;
+    // A detector that renders the product sweeps its pose refinement's budget, through the
+    // whole inspection (parts named at every budget); one that only runs the model sweeps
+    // the descent from one descent per image.
+    let rendered = calibration.needs_synthesis();
+    let main_budget = if rendered {
+        inspector.refine_rounds()
+    } else {
+        calibration.descent.max_iterations
+    };
     let mut budgets = options.iterations.clone();
     budgets.push(main_budget);
     budgets.sort_unstable();
     budgets.dedup();
-    let sweep = score_sweep(inspector, &test, &budgets, name, progress, cancel)?;
+    let sweep = if rendered {
+        inspection_sweep(inspector, &test, &budgets, name, progress, cancel)?
+    } else {
+        score_sweep(inspector, &test, &budgets, name, progress, cancel)?
+    };
 
     // Latency is timed in the line's steady state: every training render a pose-normalised
     // map may compare with is already reconstructed.
@@ -248,12 +267,14 @@ fn evaluate_run(
             iterations: budget,
         });
         let (ms_good, ms_defective, it_good, it_defective) =
-            time_budget(inspector, &test, budget, options.latency_samples);
+            time_budget(inspector, &test, budget, options.latency_samples, rendered);
+        let parts = sweep.parts.get(b).map(Vec::as_slice);
         let mut metrics = vec![class_metrics(
             "all",
             &test,
             &sweep.scores[b],
             &sweep.maps[b],
+            parts,
             None,
             calibration.defect_threshold,
         )];
@@ -263,6 +284,7 @@ fn evaluate_run(
                 &test,
                 &sweep.scores[b],
                 &sweep.maps[b],
+                parts,
                 Some(class),
                 calibration.defect_threshold,
             ));
@@ -291,6 +313,7 @@ fn evaluate_run(
         })
         .collect();
     write_gallery(inspector, &test, &mut images, options, name)?;
+    let detectors = detector_evals(inspector, &test, &calibration, cancel)?;
 
     Ok(ModelEval {
         name: name.to_string(),
@@ -302,9 +325,192 @@ fn evaluate_run(
         defect_threshold: calibration.defect_threshold,
         defect_rule: calibration.defect_rule.to_string(),
         main_iterations: main_budget,
+        budget: if rendered {
+            "refinement rounds"
+        } else {
+            "descent iterations"
+        }
+        .to_string(),
         sweep: points,
         images,
+        detectors,
     })
+}
+
+/// The whole inspection of every test image at each refinement budget: scores, the maps
+/// regions are cut from, and the part named for the strongest region.
+fn inspection_sweep(
+    inspector: &crate::inspect::Inspector,
+    test: &TestSet,
+    budgets: &[usize],
+    name: &str,
+    progress: &mut dyn FnMut(EvalProgress),
+    cancel: &AtomicBool,
+) -> Result<SweepScores, EvalError> {
+    let image_len = inspector.model.config.image_len();
+    let n = test.len();
+    let mut out = SweepScores {
+        scores: vec![vec![f32::NAN; n]; budgets.len()],
+        maps: vec![vec![Vec::new(); n]; budgets.len()],
+        parts: vec![vec![None; n]; budgets.len()],
+        iterations: vec![0; n],
+        time_ms: vec![0.0; n],
+    };
+    let batch = inspector.settings.descent.batch_size.max(1);
+    let largest = budgets.iter().copied().max().unwrap_or(0);
+    for (b, &budget) in budgets.iter().enumerate() {
+        let mut at = inspector.clone();
+        at.settings.refine_rounds = budget;
+        at.settings.choose_budget = false;
+        let mut first = 0;
+        while first < n {
+            if cancel.load(Ordering::Relaxed) {
+                return Err(EvalError::Cancelled);
+            }
+            progress(EvalProgress::Scoring {
+                model: format!("{name} at {budget} rounds"),
+                done: first,
+                total: n,
+            });
+            let count = batch.min(n - first);
+            let images = &test.images[first * image_len..(first + count) * image_len];
+            for (i, report) in at.inspect_images(images, count, None).into_iter().enumerate() {
+                let k = first + i;
+                out.scores[b][k] = report.score;
+                out.parts[b][k] = report.regions.first().and_then(|r| r.part.clone());
+                if budget == largest {
+                    out.iterations[k] = report.refine_rounds.unwrap_or(report.iterations);
+                    out.time_ms[k] = report.time_ms;
+                }
+                out.maps[b][k] = report.map;
+            }
+            first += count;
+        }
+    }
+    progress(EvalProgress::Scoring {
+        model: name.to_string(),
+        done: n,
+        total: n,
+    });
+    Ok(out)
+}
+
+/// Every detector calibration measured, each on its own at its calibrated budget, on the
+/// same test images: image AUROC per class. One descent and one refinement per image serve
+/// them all.
+fn detector_evals(
+    inspector: &crate::inspect::Inspector,
+    test: &TestSet,
+    calibration: &crate::inspect::Calibration,
+    cancel: &AtomicBool,
+) -> Result<Vec<DetectorEval>, EvalError> {
+    use crate::inspect::synthesis::References;
+    if calibration.detectors.is_empty() {
+        return Ok(Vec::new());
+    }
+    let needs = |f: fn(&crate::inspect::ScoreSettings) -> bool| {
+        calibration
+            .detectors
+            .iter()
+            .any(|d| f(&d.score) || d.fusion.is_some_and(|x| f(&x.second)))
+    };
+    let image_len = inspector.model.config.image_len();
+    let n = test.len();
+    let batch = inspector.settings.descent.batch_size.max(1);
+    let mut scores: Vec<Vec<f32>> = vec![Vec::with_capacity(n); calibration.detectors.len()];
+    let retry = calibration.refine.as_ref().and_then(|r| r.retry_above);
+    let mut first = 0;
+    while first < n {
+        if cancel.load(Ordering::Relaxed) {
+            return Err(EvalError::Cancelled);
+        }
+        let count = batch.min(n - first);
+        let images = &test.images[first * image_len..(first + count) * image_len];
+        let results = needs(crate::inspect::ScoreSettings::needs_model).then(|| {
+            crate::inspect::descend(&inspector.model, images, count, &calibration.descent, None)
+        });
+        let synthesized = if needs(crate::inspect::ScoreSettings::needs_synthesis) {
+            let rounds = calibration
+                .refine
+                .as_ref()
+                .map_or(inspector.settings.refine_rounds, |r| r.rounds);
+            inspector.synthesize(images, count, rounds, retry, None).ok()
+        } else {
+            None
+        };
+        let references: Vec<References<'_>> = (0..count)
+            .map(|i| References {
+                reconstruction: results.as_ref().map(|r| r[i].reconstruction.as_slice()),
+                synthesis: synthesized.as_ref().map(|s| &s[i]),
+            })
+            .collect();
+        let loss = |i: usize| results.as_ref().map_or(f32::NAN, |r| r[i].loss);
+        for (d, detector) in calibration.detectors.iter().enumerate() {
+            let maps = inspector.maps_against(images, &references, &detector.score);
+            let second = detector
+                .fusion
+                .map(|f| (f, inspector.maps_against(images, &references, &f.second)));
+            for (i, map) in maps.iter().enumerate() {
+                let s = image_score(detector.score_kind, loss(i), map, &detector.score);
+                let s = match &second {
+                    Some((f, maps)) => {
+                        f.fuse(s, image_score(f.second_kind, loss(i), &maps[i], &f.second))
+                    }
+                    None => s,
+                };
+                scores[d].push(s);
+            }
+        }
+        first += count;
+    }
+    let mut classes = vec!["all".to_string()];
+    classes.extend(test.defect_classes());
+    Ok(calibration
+        .detectors
+        .iter()
+        .zip(scores)
+        .map(|(detector, scores)| {
+            let good: Vec<f32> = (0..n)
+                .filter(|&i| test.classes[i] == GOOD)
+                .map(|i| scores[i])
+                .collect();
+            let per_class = classes
+                .iter()
+                .map(|class| {
+                    let bad: Vec<f32> = (0..n)
+                        .filter(|&i| {
+                            test.classes[i] != GOOD && (class == "all" || &test.classes[i] == class)
+                        })
+                        .map(|i| scores[i])
+                        .collect();
+                    (class.clone(), auroc(&good, &bad))
+                })
+                .collect();
+            let scoring = match &detector.fusion {
+                Some(f) => format!(
+                    "{} {} + {} {}",
+                    detector.score.map_name(),
+                    detector.score_kind.as_str(),
+                    f.second.map_name(),
+                    f.second_kind.as_str()
+                ),
+                None => format!(
+                    "{} {}",
+                    detector.score.map_name(),
+                    detector.score_kind.as_str()
+                ),
+            };
+            DetectorEval {
+                name: detector.name.clone(),
+                scoring,
+                criterion: detector.criterion,
+                chosen: detector.score == calibration.score
+                    && detector.score_kind == calibration.score_kind
+                    && detector.fusion == calibration.fusion,
+                classes: per_class,
+            }
+        })
+        .collect())
 }
 
 /// One descent per image at the largest budget, snapshotting the best result at each budget.
@@ -331,6 +537,7 @@ fn score_sweep(
     let mut out = SweepScores {
         scores: vec![vec![f32::NAN; n]; budgets.len()],
         maps: vec![vec![Vec::new(); n]; budgets.len()],
+        parts: Vec::new(),
         iterations: vec![0; n],
         time_ms: vec![0.0; n],
     };
@@ -388,10 +595,16 @@ fn time_budget(
     test: &TestSet,
     budget: usize,
     samples: usize,
+    rendered: bool,
 ) -> (f64, f64, f64, f64) {
     let image_len = inspector.model.config.image_len();
     let mut timed = inspector.clone();
-    timed.settings.descent.max_iterations = budget;
+    if rendered {
+        timed.settings.refine_rounds = budget;
+        timed.settings.choose_budget = false;
+    } else {
+        timed.settings.descent.max_iterations = budget;
+    }
     timed.settings.descent.batch_size = 1;
     let measure = |good: bool| {
         let picks: Vec<usize> = (0..test.len())
@@ -407,7 +620,9 @@ fn time_budget(
             let started = Instant::now();
             let report = timed.inspect_images(image, 1, None);
             ms += started.elapsed().as_secs_f64() * 1000.0;
-            iterations += report.first().map_or(0.0, |r| r.iterations as f64);
+            iterations += report
+                .first()
+                .map_or(0.0, |r| r.refine_rounds.unwrap_or(r.iterations) as f64);
         }
         (ms / picks.len() as f64, iterations / picks.len() as f64)
     };
@@ -421,6 +636,7 @@ fn class_metrics(
     test: &TestSet,
     scores: &[f32],
     maps: &[Vec<f32>],
+    parts: Option<&[Option<String>]>,
     class: Option<&String>,
     threshold: f32,
 ) -> ClassMetrics {
@@ -449,6 +665,18 @@ fn class_metrics(
     let size = (test.masks.first().map_or(0, Vec::len) as f64).sqrt() as usize;
     let has_masks = pixel_labels.iter().any(|&l| l);
     let (f1, f1_threshold) = f1_max(&good, &defective);
+    // Named right: the strongest region's part is the part the defect was put on.
+    let part_named = parts.and_then(|parts| {
+        let judged: Vec<bool> = (0..test.len())
+            .filter(|&i| chosen(i) && test.classes[i] != GOOD)
+            .filter_map(|i| {
+                let truth = test.defect_parts[i].as_ref()?;
+                Some(parts.get(i).and_then(Option::as_ref) == Some(truth))
+            })
+            .collect();
+        (!judged.is_empty())
+            .then(|| judged.iter().filter(|&&b| b).count() as f64 / judged.len() as f64)
+    });
     ClassMetrics {
         class: label.to_string(),
         defective: defective.len(),
@@ -459,6 +687,7 @@ fn class_metrics(
         f1_max: f1,
         f1_max_threshold: f1_threshold,
         at_calibrated: confusion(&good, &defective, threshold),
+        part_named,
     }
 }
 

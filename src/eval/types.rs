@@ -8,7 +8,7 @@ pub use crate::metrics::Confusion;
 use crate::metrics::nan_from_null;
 
 /// Column names of a per-class metrics table, as every report and view shows them.
-pub const CLASS_COLUMNS: [&str; 8] = [
+pub const CLASS_COLUMNS: [&str; 9] = [
     "class",
     "n",
     "image AUROC",
@@ -17,6 +17,7 @@ pub const CLASS_COLUMNS: [&str; 8] = [
     "F1-max",
     "precision",
     "recall",
+    "part named",
 ];
 
 /// Image-level metrics of one defect class against the good test images (or of every defect
@@ -40,9 +41,28 @@ pub struct ClassMetrics {
     pub f1_max_threshold: f32,
     /// At the model's calibrated defect threshold.
     pub at_calibrated: Confusion,
+    /// The fraction of the class's defective images whose strongest region is named after the
+    /// part the defect was put on (from the dataset's manifest), when inspection named parts.
+    #[serde(default)]
+    pub part_named: Option<f64>,
 }
 
-/// Every metric at one descent-iteration budget.
+/// One detector on its own, at the calibrated budget: image AUROC per class (`all` first).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DetectorEval {
+    /// `model`, `render`, `lookup` or `fused`.
+    pub name: String,
+    /// Its map and score, e.g. `absolute-render map-max`.
+    pub scoring: String,
+    /// Its validation criterion (image AUROC + pixel AUROC), which calibration chose by.
+    pub criterion: f32,
+    /// Whether calibration chose it.
+    pub chosen: bool,
+    pub classes: Vec<(String, f64)>,
+}
+
+/// Every metric at one budget (descent iterations, or render rounds of the pose refinement when
+/// the detector compares with the rendered product: [`ModelEval::budget`] says which).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SweepPoint {
     pub iterations: usize,
@@ -77,6 +97,18 @@ pub struct ImageResult {
     pub overlay: Option<PathBuf>,
 }
 
+impl ModelEval {
+    /// What the sweep's budget counts, for labels (`descent iterations` for reports written
+    /// before the pose refinement had a budget).
+    pub fn budget_label(&self) -> &str {
+        if self.budget.is_empty() {
+            "descent iterations"
+        } else {
+            &self.budget
+        }
+    }
+}
+
 /// One model's evaluation.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ModelEval {
@@ -95,8 +127,15 @@ pub struct ModelEval {
     pub defect_rule: String,
     /// The budget the per-image results and the gallery are for (the largest swept).
     pub main_iterations: usize,
+    /// What the sweep's budget counts: `descent iterations` or `refinement rounds`.
+    #[serde(default)]
+    pub budget: String,
     pub sweep: Vec<SweepPoint>,
     pub images: Vec<ImageResult>,
+    /// Each detector calibration measured, on its own, on the same test images (the lookup
+    /// that learns nothing among them).
+    #[serde(default)]
+    pub detectors: Vec<DetectorEval>,
 }
 
 /// `report.json`.

@@ -658,8 +658,12 @@ impl Evaluate {
         };
         ui.label(
             egui::RichText::new(format!(
-                "{} at {} iterations ({} score; calibrated defect threshold {:.4})",
-                model.name, model.main_iterations, model.score_kind, model.defect_threshold
+                "{} at {} {} ({} score; calibrated defect threshold {:.4})",
+                model.name,
+                model.main_iterations,
+                model.budget_label(),
+                model.score_kind,
+                model.defect_threshold
             ))
             .strong(),
         );
@@ -678,9 +682,31 @@ impl Evaluate {
                 ui.label(format!("{:.3}", c.f1_max));
                 ui.label(format!("{:.3}", c.at_calibrated.precision()));
                 ui.label(format!("{:.3}", c.at_calibrated.recall()));
+                ui.label(opt(c.part_named));
                 ui.end_row();
             }
         });
+        if !model.detectors.is_empty() {
+            ui.label(
+                egui::RichText::new("Each detector on its own (image AUROC; * chosen by calibration)")
+                    .strong(),
+            );
+            egui::Grid::new("detectors").striped(true).show(ui, |ui| {
+                ui.label(egui::RichText::new("detector").strong());
+                for (class, _) in &model.detectors[0].classes {
+                    ui.label(egui::RichText::new(class).strong());
+                }
+                ui.end_row();
+                for d in &model.detectors {
+                    ui.label(format!("{}{}", if d.chosen { "* " } else { "" }, d.name))
+                        .on_hover_text(&d.scoring);
+                    for (_, a) in &d.classes {
+                        ui.label(format!("{a:.3}"));
+                    }
+                    ui.end_row();
+                }
+            });
+        }
     }
 }
 

@@ -190,9 +190,28 @@ impl Inspect {
                 StartMode::Encoder
             },
             lambda: self.lambda,
-            max_iterations: self.iterations,
+            // With a detector that renders the product, the budget is its refinement's.
+            max_iterations: if self.renders() {
+                base.max_iterations
+            } else {
+                self.iterations
+            },
             ..base
         }
+    }
+
+    /// Whether the loaded calibration compares each image with the product rendered at its
+    /// refined pose (the budget then counts refinement rounds, the frames its poses).
+    fn renders(&self) -> bool {
+        self.model
+            .as_ref()
+            .and_then(|m| m.calibration.as_ref())
+            .is_some_and(crate::inspect::Calibration::needs_synthesis)
+    }
+
+    /// The refinement budget to inspect with, when the detector renders the product.
+    fn refine_rounds(&self) -> Option<usize> {
+        self.renders().then_some(self.iterations)
     }
 
     /// Opens the run (or checkpoint) folder on a worker, fitting thresholds on the dataset
@@ -247,6 +266,7 @@ impl Inspect {
             inspector.clone(),
             path.to_path_buf(),
             descent,
+            self.refine_rounds(),
             self.waker.clone(),
         ) {
             Ok(worker) => self.running = Some(worker),
@@ -264,7 +284,13 @@ impl Inspect {
             ..self.descent()
         };
         let folder = PathBuf::from(self.folder.trim());
-        match spawn_inspect_folder(inspector.clone(), folder, descent, self.waker.clone()) {
+        match spawn_inspect_folder(
+            inspector.clone(),
+            folder,
+            descent,
+            self.refine_rounds(),
+            self.waker.clone(),
+        ) {
             Ok(worker) => {
                 self.rows.clear();
                 self.batch = Some(worker);
@@ -306,10 +332,12 @@ impl Inspect {
                     self.data_dir = data.display().to_string();
                 }
                 self.dataset_samples = loaded.test_images;
-                self.iterations = info
-                    .calibration
-                    .as_ref()
-                    .map_or(self.iterations, |c| c.descent.max_iterations);
+                self.iterations = info.calibration.as_ref().map_or(self.iterations, |c| {
+                    match (&c.refine, c.needs_synthesis()) {
+                        (Some(r), true) => r.rounds,
+                        _ => c.descent.max_iterations,
+                    }
+                });
                 self.model = Some(info);
                 self.inspector = Some(loaded.inspector);
                 if let Some(path) = self.pending_image.take() {
@@ -401,7 +429,7 @@ impl Inspect {
             ctx,
             &mut self.textures[1],
             "inspect-reconstruction",
-            image_from_values(&frame.reconstruction, size, channels),
+            image_from_values(&frame.reference, size, channels),
         );
         set_texture(
             ctx,
@@ -453,19 +481,32 @@ impl Inspect {
         if let Some(m) = &self.model {
             ui.label(format!("{} {}×{} step {}", m.kind, m.size, m.size, m.step));
             if let Some(c) = &m.calibration {
+                let budget = match (&c.refine, c.needs_synthesis()) {
+                    (Some(r), true) => format!("{} refinement rounds", r.rounds),
+                    _ => format!("{} iterations", c.descent.max_iterations),
+                };
                 ui.label(format!(
-                    "score {}: review ≥ {:.4}, defect ≥ {:.4} ({}; fitted at {} iterations)",
+                    "{} detector, score {}: review ≥ {:.4}, defect ≥ {:.4} ({}; fitted at {budget})",
+                    c.detector(),
                     c.scoring_name(),
                     c.review_threshold,
                     c.defect_threshold,
                     c.defect_rule,
-                    c.descent.max_iterations
                 ));
             }
         }
         ui.separator();
-        ui.heading("Descent");
-        ui.add(egui::Slider::new(&mut self.iterations, 0..=300).text("Iterations"));
+        if self.renders() {
+            ui.heading("Pose refinement");
+            ui.add(egui::Slider::new(&mut self.iterations, 0..=60).text("Rounds"))
+                .on_hover_text(
+                    "Render rounds each image's pose refinement may take: the good product is \
+                     rendered at a candidate pose and turned until it matches the image",
+                );
+        } else {
+            ui.heading("Descent");
+            ui.add(egui::Slider::new(&mut self.iterations, 0..=300).text("Iterations"));
+        }
         ui.horizontal(|ui| {
             ui.radio_value(&mut self.seed_mode, false, "Start from E(x)");
             ui.radio_value(&mut self.seed_mode, true, "Start from a seed");
@@ -538,7 +579,11 @@ impl Inspect {
                 ui,
                 self.textures[1].as_ref(),
                 side,
-                "Reconstruction (nearest good product)",
+                if self.renders() {
+                    "Good product rendered at the pose (what the map compares with)"
+                } else {
+                    "Reconstruction (what the map compares with)"
+                },
             );
             ui.vertical(|ui| {
                 ui.label(egui::RichText::new("Error heatmap").strong());
@@ -611,7 +656,8 @@ impl Inspect {
                 }
             }
             if let Some(f) = self.frames.get(self.cursor) {
-                ui.label(format!("iteration {} · loss {:.5}", f.iteration, f.loss));
+                let unit = if self.renders() { "round" } else { "iteration" };
+                ui.label(format!("{unit} {} · loss {:.5}", f.iteration, f.loss));
             }
             if self.running.is_some() {
                 ui.spinner();
@@ -633,7 +679,7 @@ impl Inspect {
             .fold(0.0, f64::max);
         Plot::new("descent-loss")
             .height(150.0)
-            .x_axis_label("iteration")
+            .x_axis_label(if self.renders() { "round" } else { "iteration" })
             .y_axis_label("descent loss")
             .allow_scroll(false)
             .include_x(0.0)
@@ -675,10 +721,13 @@ impl Inspect {
                 })
                 .unwrap_or_default();
             ui.label(format!(
-                "score {:.5} ({}){thresholds} · {} iterations · {:.0} ms",
+                "score {:.5} ({}){thresholds} · {} · {:.0} ms",
                 report.score,
                 report.score_kind.as_str(),
-                report.iterations,
+                match report.refine_rounds {
+                    Some(rounds) => format!("{rounds} refinement rounds"),
+                    None => format!("{} iterations", report.iterations),
+                },
                 report.time_ms
             ));
         });

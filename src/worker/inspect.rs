@@ -20,13 +20,17 @@ const EVENT_CAPACITY: usize = 64;
 /// An opened inspector, used by one task at a time.
 pub type SharedInspector = Arc<Mutex<Inspector>>;
 
-/// One recorded iteration of a descent.
+/// One recorded iteration: of the model's descent, or of the pose refinement (a round in
+/// which a better pose was found).
 #[derive(Debug, Clone)]
 pub struct RecordedFrame {
+    /// The descent iteration, or the refinement round.
     pub iteration: usize,
     pub loss: f32,
-    pub reconstruction: Vec<f32>,
-    /// The map regions are cut from, for this iteration's reconstruction.
+    /// What this iteration compares the image with: the model's reconstruction, or the good
+    /// product rendered at this round's pose.
+    pub reference: Vec<f32>,
+    /// The map regions are cut from, against `reference`.
     pub map: Vec<f32>,
 }
 
@@ -131,12 +135,16 @@ pub fn spawn_open_model(
     })
 }
 
-/// Reads and inspects one image with `descent` (its batch size is 1), reporting every
-/// iteration's reconstruction and map. The last event is `Report`.
+/// Reads and inspects one image with `descent` (its batch size is 1) and, when the calibrated
+/// detector renders the product, at most `refine_rounds` refinement rounds (the calibrated
+/// budget when `None`). Every iteration is reported with what the image was compared with
+/// and its map: the descent's reconstructions as they are made, or the refinement's poses,
+/// each rendered, once it has finished. The last event is `Report`.
 pub fn spawn_inspect_image(
     inspector: SharedInspector,
     path: PathBuf,
     descent: DescentConfig,
+    refine_rounds: Option<usize>,
     waker: Waker,
 ) -> std::io::Result<Worker<InspectEvent>> {
     spawn("unseen-inspect", EVENT_CAPACITY, waker, move |ctx| {
@@ -159,9 +167,29 @@ pub fn spawn_inspect_image(
             batch_size: 1,
             ..descent
         };
+        if let Some(rounds) = refine_rounds {
+            inspector.settings.refine_rounds = rounds;
+            inspector.settings.choose_budget = false;
+        }
         let inspector: &Inspector = &inspector;
         // The heatmap of every frame is the map the regions are cut from.
         let shown = inspector.region_settings();
+        let rendered = inspector
+            .calibration
+            .as_ref()
+            .is_some_and(Calibration::needs_synthesis);
+        if rendered {
+            let Some(mut report) = inspector.inspect_images(&image, 1, None).pop() else {
+                return InspectEvent::Failed("the inspection returned nothing".into());
+            };
+            for frame in refinement_frames(inspector, &image, &report, &shown) {
+                if ctx.emit(InspectEvent::Frame(frame)).is_err() {
+                    break;
+                }
+            }
+            report.path = Some(path);
+            return InspectEvent::Report(Box::new(report));
+        }
         let mut trace = |frame: &TraceFrame<'_>| {
             let map = inspector
                 .maps(&image, &[frame.reconstruction], &shown)
@@ -171,7 +199,7 @@ pub fn spawn_inspect_image(
             let _ = ctx.emit(InspectEvent::Frame(RecordedFrame {
                 iteration: frame.iteration,
                 loss: frame.loss,
-                reconstruction: frame.reconstruction.to_vec(),
+                reference: frame.reconstruction.to_vec(),
                 map,
             }));
         };
@@ -185,6 +213,56 @@ pub fn spawn_inspect_image(
     })
 }
 
+/// The refinement of `report` replayed: the good product rendered at each pose the
+/// refinement accepted, through the final exposure, with the map against it. The last frame
+/// is the report's own reference and map.
+fn refinement_frames(
+    inspector: &Inspector,
+    image: &[f32],
+    report: &ImageReport,
+    shown: &crate::inspect::ScoreSettings,
+) -> Vec<RecordedFrame> {
+    let (Some(synthesis), Some(synthesizer)) = (&report.synthesis, inspector.synthesizer()) else {
+        return Vec::new();
+    };
+    let refinement = &synthesis.refinement;
+    let steps = &refinement.steps;
+    let poses: Vec<_> = steps
+        .iter()
+        .map(|s| (s.pose, refinement.gain, refinement.bias))
+        .collect();
+    let Ok(references) = synthesizer.render_at(&poses) else {
+        return Vec::new();
+    };
+    let size = inspector.model.image_size();
+    let image_len = inspector.model.config.image_len();
+    let mut frames: Vec<RecordedFrame> = steps
+        .iter()
+        .zip(references)
+        .map(|(step, reference)| {
+            let replicated: Vec<f32> = reference
+                .iter()
+                .copied()
+                .cycle()
+                .take(image_len)
+                .collect();
+            RecordedFrame {
+                iteration: step.round,
+                loss: step.loss,
+                map: crate::inspect::score::anomaly_map(image, &replicated, size, shown),
+                reference: replicated,
+            }
+        })
+        .collect();
+    if let Some(last) = frames.last_mut() {
+        last.reference = report.reference.iter().copied().cycle().take(image_len).collect();
+        last.map = report.map.clone();
+        last.iteration = refinement.rounds;
+        last.loss = refinement.loss;
+    }
+    frames
+}
+
 /// Inspects every PNG and JPEG image of `folder`, `descent.batch_size` at a time, one `Row`
 /// per image; pausing and cancelling take effect between batches. The last event is
 /// `FolderDone` or `Failed`.
@@ -192,6 +270,7 @@ pub fn spawn_inspect_folder(
     inspector: SharedInspector,
     folder: PathBuf,
     descent: DescentConfig,
+    refine_rounds: Option<usize>,
     waker: Waker,
 ) -> std::io::Result<Worker<InspectEvent>> {
     spawn("unseen-inspect-folder", EVENT_CAPACITY, waker, move |ctx| {
@@ -207,6 +286,10 @@ pub fn spawn_inspect_folder(
         };
         let mut inspector = lock(&inspector);
         inspector.settings.descent = descent;
+        if let Some(rounds) = refine_rounds {
+            inspector.settings.refine_rounds = rounds;
+            inspector.settings.choose_budget = false;
+        }
         let mut images = 0;
         for chunk in paths.chunks(descent.batch_size.max(1)) {
             if ctx.checkpoint().is_err() {

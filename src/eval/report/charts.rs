@@ -101,13 +101,13 @@ pub(super) fn render_plots(report: &EvalReport, plots_dir: &Path) -> Result<Plot
     let auroc = plot(
         plots_dir,
         "auroc-vs-iterations.svg".to_string(),
-        "Image AUROC vs descent iterations".to_string(),
+        "Image AUROC vs budget".to_string(),
         |root| draw_auroc_sweep(root, &report.models),
     )?;
     let latency = plot(
         plots_dir,
         "latency-vs-iterations.svg".to_string(),
-        "Mean latency vs descent iterations".to_string(),
+        "Mean latency vs budget".to_string(),
         |root| draw_latency_sweep(root, &report.models),
     )?;
     Ok(Plots {
@@ -538,7 +538,7 @@ fn draw_auroc_sweep(root: &Root<'_>, models: &[ModelEval]) -> DrawResult {
         .fold(1.0, f64::min);
     let bottom = ((low - 0.05) * 10.0).floor().clamp(0.0, 9.0) / 10.0;
     let chart = SweepChart {
-        title: "Image AUROC vs descent iterations",
+        title: "Image AUROC vs budget",
         y_desc: "image AUROC",
         y_range: bottom..1.02,
         legend: SeriesLabelPosition::LowerRight,
@@ -557,7 +557,7 @@ fn draw_latency_sweep(root: &Root<'_>, models: &[ModelEval]) -> DrawResult {
         .fold(0.0, f64::max);
     let top = if peak > 0.0 { peak * 1.15 } else { 1.0 };
     let chart = SweepChart {
-        title: "Mean latency vs descent iterations",
+        title: "Mean latency vs budget",
         y_desc: "mean time per image (ms)",
         y_range: 0.0..top,
         legend: SeriesLabelPosition::UpperLeft,
@@ -591,7 +591,7 @@ impl SweepChart<'_> {
         chart
             .configure_mesh()
             .x_label_formatter(&label)
-            .x_desc("descent iterations")
+            .x_desc("budget: descent iterations, or refinement rounds")
             .y_desc(self.y_desc)
             .label_style((FONT, LABEL_SIZE))
             .axis_desc_style((FONT, AXIS_DESC_SIZE))

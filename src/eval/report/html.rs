@@ -7,7 +7,7 @@ use std::path::{Component, Path};
 use super::GOOD;
 use super::charts::{ModelPlots, Plot, Plots};
 use super::tables::{
-    MISSING, Table, class_table, comparison_table, fmt3, good_count, model_summary, rule_suffix,
+    MISSING, Table, class_table, comparison_table, detectors_table, fmt3, good_count, model_summary, rule_suffix,
     sweep_table,
 };
 use crate::eval::types::{EvalReport, ImageResult, ModelEval};
@@ -121,16 +121,24 @@ fn html_model(model: &ModelEval, plots: &ModelPlots, dir: &Path) -> String {
         escape_html(&model_summary(model))
     );
     out.push_str(&format!(
-        "<h3>At {} descent iterations</h3>\n<p class=\"meta\">{} good test images; n counts each \
+        "<h3>At {} {}</h3>\n<p class=\"meta\">{} good test images; n counts each \
          class's defective images. Precision and recall at the calibrated defect threshold \
          ({}{}).</p>\n",
         model.main_iterations,
+        escape_html(model.budget_label()),
         good_count(model),
         fmt3(f64::from(model.defect_threshold)),
         escape_html(&rule_suffix(model))
     ));
     out.push_str(&class_table(model).html());
-    out.push_str("<h3>Iteration sweep</h3>\n");
+    if let Some(table) = detectors_table(model) {
+        out.push_str(
+            "<h3>Each detector on its own</h3>\n<p class=\"meta\">Image AUROC on the same test \
+             images; * marks the one calibration chose on the validation split.</p>\n",
+        );
+        out.push_str(&table.html());
+    }
+    out.push_str("<h3>Budget sweep</h3>\n");
     out.push_str(&sweep_table(model).html());
     out.push_str(&html_plot(&plots.roc));
     out.push_str(&html_plot(&plots.histogram));

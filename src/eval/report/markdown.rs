@@ -2,7 +2,7 @@
 
 use super::charts::{ModelPlots, Plot, Plots};
 use super::tables::{
-    Table, class_table, comparison_table, fmt3, good_count, model_summary, rule_suffix, sweep_table,
+    Table, class_table, comparison_table, detectors_table, fmt3, good_count, model_summary, rule_suffix, sweep_table,
 };
 use crate::eval::types::{EvalReport, ModelEval};
 
@@ -61,15 +61,23 @@ fn markdown_model(model: &ModelEval, plots: &ModelPlots) -> String {
         md_text(&model_summary(model))
     );
     out.push_str(&format!(
-        "### At {} descent iterations\n\n{} good test images; n counts each class's defective \
+        "### At {} {}\n\n{} good test images; n counts each class's defective \
          images. Precision and recall at the calibrated defect threshold ({}{}).\n\n",
         model.main_iterations,
+        model.budget_label(),
         good_count(model),
         fmt3(f64::from(model.defect_threshold)),
         rule_suffix(model)
     ));
     out.push_str(&class_table(model).markdown());
-    out.push_str("\n### Iteration sweep\n\n");
+    if let Some(table) = detectors_table(model) {
+        out.push_str(
+            "\n### Each detector on its own\n\nImage AUROC on the same test images; * marks the one \
+             calibration chose on the validation split.\n\n",
+        );
+        out.push_str(&table.markdown());
+    }
+    out.push_str("\n### Budget sweep\n\n");
     out.push_str(&sweep_table(model).markdown());
     out.push_str("\n### Plots\n\n");
     for plot in [&plots.roc, &plots.histogram] {

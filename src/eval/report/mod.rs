@@ -219,6 +219,7 @@ mod tests {
                 true_negative: 5,
                 false_negative: 1,
             },
+            part_named: (class != ALL).then_some(0.75),
         }
     }
 
@@ -266,12 +267,29 @@ mod tests {
             defect_threshold: 0.5,
             defect_rule: "best F1 on validation".to_string(),
             main_iterations: 20,
+            budget: "refinement rounds".to_string(),
             sweep: vec![
                 sweep_point(0, 0.625),
                 sweep_point(5, 0.75),
                 sweep_point(20, 0.875),
             ],
             images,
+            detectors: vec![
+                crate::eval::DetectorEval {
+                    name: "render".to_string(),
+                    scoring: "absolute-render map-max".to_string(),
+                    criterion: 1.9,
+                    chosen: true,
+                    classes: vec![(ALL.to_string(), 0.96), ("dent".to_string(), 0.9)],
+                },
+                crate::eval::DetectorEval {
+                    name: "lookup".to_string(),
+                    scoring: "absolute±1-lookup map-max".to_string(),
+                    criterion: 1.8,
+                    chosen: false,
+                    classes: vec![(ALL.to_string(), 0.88), ("dent".to_string(), 0.91)],
+                },
+            ],
         }
     }
 

@@ -73,20 +73,44 @@ pub(super) fn class_table(model: &ModelEval) -> Table {
             fmt3(c.f1_max),
             precision(&c.at_calibrated),
             recall(&c.at_calibrated),
+            fmt_opt3(c.part_named),
         ]);
     }
     table
 }
 
+/// Each detector calibration measured, on its own: image AUROC per class at the calibrated
+/// budget (the chosen one starred).
+pub(super) fn detectors_table(model: &ModelEval) -> Option<Table> {
+    let first = model.detectors.first()?;
+    let mut header = vec!["detector".to_string()];
+    header.extend(first.classes.iter().map(|(c, _)| c.clone()));
+    header.push("map and score".to_string());
+    header.push("validation criterion".to_string());
+    let mut table = Table {
+        header,
+        rows: Vec::new(),
+    };
+    for d in &model.detectors {
+        let mut row = vec![format!("{}{}", d.name, if d.chosen { " *" } else { "" })];
+        row.extend(d.classes.iter().map(|(_, a)| fmt3(*a)));
+        row.push(d.scoring.clone());
+        row.push(fmt3(f64::from(d.criterion)));
+        table.rows.push(row);
+    }
+    Some(table)
+}
+
 /// The `all` metrics and latencies at every budget.
 pub(super) fn sweep_table(model: &ModelEval) -> Table {
     let mut table = Table::new(&[
-        "iterations",
+        model.budget_label(),
         "AUROC all",
         "pixel AUROC all",
         "ms good",
         "ms defective",
-        "mean iterations good / defective",
+        "mean used good / defective",
+        "part named",
     ]);
     for point in &model.sweep {
         let all = all_metrics(point);
@@ -101,6 +125,7 @@ pub(super) fn sweep_table(model: &ModelEval) -> Table {
                 fmt1(point.mean_iterations_good),
                 fmt1(point.mean_iterations_defective)
             ),
+            fmt_opt3(all.and_then(|c| c.part_named)),
         ]);
     }
     table
