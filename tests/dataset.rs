@@ -213,7 +213,8 @@ fn manifest_round_trips_and_regenerates_a_sample_bit_exactly() {
     }
 
     let mut renderer = Renderer::new(Gpu::headless().unwrap());
-    let ctx = DatasetContext::new(&renderer, loaded.recipe.clone(), loaded.product.clone());
+    let ctx =
+        DatasetContext::new(&renderer, loaded.recipe.clone(), loaded.product.clone()).unwrap();
     for record in loaded.samples.iter().filter(|s| s.id.index == 1) {
         let again = ctx
             .render_batch(&mut renderer, std::slice::from_ref(&record.id))
