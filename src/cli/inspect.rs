@@ -452,12 +452,13 @@ fn csv_record(report: &ImageReport) -> [String; 8] {
     ]
 }
 
+/// An input left out, and why.
+type Skipped = (PathBuf, &'static str);
+
 /// Files as given, folders replaced by their images, and what was left out with why: a
 /// folder with no image, an entry of a folder that is not an image. A missing or unreadable
 /// file given by name stays in the list so its line says `error`.
-fn expand_inputs(
-    inputs: &[PathBuf],
-) -> anyhow::Result<(Vec<PathBuf>, Vec<(PathBuf, &'static str)>)> {
+fn expand_inputs(inputs: &[PathBuf]) -> anyhow::Result<(Vec<PathBuf>, Vec<Skipped>)> {
     let mut paths = Vec::new();
     let mut skipped = Vec::new();
     for input in inputs {

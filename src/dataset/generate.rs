@@ -880,13 +880,12 @@ fn occupant(out: &Path, ctx: &DatasetContext, key: &str, plan: &[SampleId]) -> O
         }
     }
     let foreign: Vec<&String> = found.iter().filter(|f| !ours.contains(*f)).collect();
-    match foreign.first() {
-        Some(first) => Some(format!(
+    foreign.first().map(|first| {
+        format!(
             "holds {} file(s) in the dataset's folders that this recipe does not make (e.g. {first})",
             foreign.len()
-        )),
-        None => None,
-    }
+        )
+    })
 }
 
 /// Deletes the dataset in `out`: its manifest, its journal and every file in the folders of a

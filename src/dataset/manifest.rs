@@ -172,14 +172,16 @@ impl Manifest {
         {
             return Err("image size or channels differ from the recipe's".into());
         }
-        let plan = SampleId::plan(&self.recipe);
-        if plan.len() != self.samples.len() {
+        // Counted before the plan is built: a manifest cannot make this allocate more than
+        // its own samples (and the recipe's bound).
+        let planned: usize = self.recipe.groups().iter().map(|g| g.2).sum();
+        if planned != self.samples.len() {
             return Err(format!(
-                "{} samples listed, the recipe makes {}",
-                self.samples.len(),
-                plan.len()
+                "{} samples listed, the recipe makes {planned}",
+                self.samples.len()
             ));
         }
+        let plan = SampleId::plan(&self.recipe);
         for (n, (sample, id)) in self.samples.iter().zip(&plan).enumerate() {
             let at = || format!("samples[{n}] ({}/{}/{})", id.split, id.class, id.index);
             if &sample.id != id {

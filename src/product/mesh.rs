@@ -94,7 +94,7 @@ impl Grid {
         [n.x, n.y, n.z]
             .into_iter()
             .try_fold(1usize, |points, side| {
-                if !(side.is_finite() && side >= 0.0 && side < 1e15) {
+                if !(side.is_finite() && (0.0..1e15).contains(&side)) {
                     return None;
                 }
                 points.checked_mul(side as usize + 1)
