@@ -7,8 +7,8 @@
 use std::path::{Path, PathBuf};
 
 use super::EvalOptions;
-use crate::dataset::manifest::MANIFEST_VERSION;
 use crate::dataset::layout::{self, GOOD, Split};
+use crate::dataset::manifest::MANIFEST_VERSION;
 use crate::dataset::recipe::{CAP_DEFAULT_RECIPE, CAP_EVAL_RECIPE, RecipeError};
 use crate::dataset::{Manifest, Recipe};
 use crate::inspect::DefectRule;
