@@ -80,7 +80,7 @@ fn main() -> anyhow::Result<()> {
     println!("adapter: {}", gpu.describe());
     let mut renderer = Renderer::new(gpu);
     let train_manifest = Manifest::load(&train.join("manifest.json"))?;
-    let mut scene = Scene::for_recipe(&renderer, &train_manifest.recipe, &train_manifest.product);
+    let mut scene = Scene::for_recipe(&renderer, &train_manifest.recipe, &train_manifest.product)?;
     if full_mesh {
         scene = scene.without_decimation();
     }

@@ -39,17 +39,19 @@
 
 use std::path::{Path, PathBuf};
 
+use super::binding::ModelBinding;
 use super::calibration::{Calibration, DetectorFit, Fusion, RefineChoice, ValidationScores};
 use super::descent::{DescentConfig, DescentResult, descend, descend_budgets};
 use super::model::{InspectError, InspectModel};
 use super::pipeline::Inspector;
 use super::score::{Against, MapKind, ScoreKind, ScoreSettings, image_score, image_scores};
 use super::synthesis::References;
+use crate::dataset::Dataset;
 use crate::refine::Synthesis;
-use crate::dataset::Manifest;
 use crate::dataset::layout::{self, Split};
-use crate::imaging::{read_image, read_mask};
+use crate::imaging::{image_values, mask_values};
 use crate::metrics::{pixel_auroc, quantile};
+use crate::train::data::DataError;
 
 /// How much more validation image + pixel AUROC a larger descent budget must give than the
 /// smallest one within reach: calibration keeps the smallest budget within this of the best.
@@ -103,6 +105,7 @@ pub fn budget_candidates(ceiling: usize) -> Vec<usize> {
 /// The validation split in memory.
 struct ValidationSet {
     manifest_path: PathBuf,
+    manifest_sha256: String,
     /// Flat good images, then flat defective images.
     good: Vec<f32>,
     defective: Vec<f32>,
@@ -117,22 +120,20 @@ impl ValidationSet {
     /// size; an error when there is no good one to calibrate on.
     fn load(dir: &Path, model: &InspectModel) -> Result<Self, InspectError> {
         let manifest_path = layout::manifest_path(dir);
-        let manifest = Manifest::load(&manifest_path).map_err(|e| InspectError::Invalid {
-            path: manifest_path.clone(),
-            message: e.to_string(),
-        })?;
+        let dataset = Dataset::open(dir).map_err(DataError::from)?;
         let (size, channels) = (model.image_size(), model.channels());
         let mut good = Vec::new();
         let mut defective = Vec::new();
         let mut masks = Vec::new();
-        for sample in manifest.samples_of(Split::Validation) {
-            let values = read_image(&dir.join(&sample.image), size, channels)?;
+        for sample in dataset.manifest.samples_of(Split::Validation) {
+            let (image, path) = dataset.image(sample).map_err(DataError::from)?;
+            let values = image_values(&image, &path, size, channels)?;
             if sample.id.is_good() {
                 good.extend(values);
             } else {
                 defective.extend(values);
-                masks.push(match &sample.mask {
-                    Some(rel) => Some(read_mask(&dir.join(rel), size)?),
+                masks.push(match dataset.mask(sample).map_err(DataError::from)? {
+                    Some((mask, path)) => Some(mask_values(&mask, &path, size)?),
                     None => None,
                 });
             }
@@ -147,6 +148,7 @@ impl ValidationSet {
         }
         Ok(Self {
             manifest_path,
+            manifest_sha256: dataset.manifest_sha256,
             good,
             defective,
             masks,
@@ -319,6 +321,7 @@ impl Inspector {
                 Vec::new()
             },
             good_stop_quantile: self.settings.good_stop_quantile,
+            model: Some(ModelBinding::of(&self.model, &set.manifest_sha256)),
             ..calibration
         };
         let at_budget = budgets

@@ -8,9 +8,11 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use super::descent::DescentConfig;
+use super::binding::ModelBinding;
+use super::descent::{DescentConfig, MAX_ITERATIONS};
 use super::model::InspectError;
 use super::score::{ScoreKind, ScoreSettings};
+use crate::fsio::{FileKind, read_bounded};
 use crate::metrics::{self, f1_max, quantile};
 
 pub const CALIBRATION_FILE: &str = "calibration.json";
@@ -18,7 +20,9 @@ pub const CALIBRATION_FILE: &str = "calibration.json";
 /// apart from the scoring map (its pixel threshold belongs to that map), format 4 maps made
 /// against the training renders, format 5 maps against the product rendered at each image's
 /// refined pose, the lookup and fused scores; an older program would judge or localise with
-/// such a file wrongly, so it must refuse it. Older files load.
+/// such a file wrongly, so it must refuse it. Older files load. The binding to the exact
+/// checkpoint ([`Calibration::model`]) is optional: a file without one is refit (or refused)
+/// when opened.
 pub const CALIBRATION_FORMAT: u32 = 5;
 
 /// How the refinement of each image's pose was set for the calibrated detector.
@@ -84,6 +88,17 @@ pub struct DetectorFit {
     pub review_threshold: f32,
     pub defect_threshold: f32,
 }
+
+/// Largest magnitude a fused score or threshold may take (in spreads of the good validation
+/// scores from their median).
+pub const MAX_FUSED_SCORE: f32 = 1e6;
+
+/// Largest value a map-based score or threshold can take: maps are differences of values in
+/// [0, 1] (SSIM's is (1 − SSIM) / 2), and the defect threshold set without defective images
+/// lies at most half the good scores' spread above the largest.
+pub const MAX_MAP_SCORE: f32 = 2.0;
+/// Largest descent loss a threshold may be set at.
+pub const MAX_LOSS_SCORE: f32 = 1e9;
 
 /// What inspection says about one image.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -224,6 +239,10 @@ pub struct Calibration {
     /// fusion), the chosen one among them.
     #[serde(default)]
     pub detectors: Vec<DetectorFit>,
+    /// The checkpoint (by hash) and the dataset the thresholds were fitted for; `None` in
+    /// files written before it was kept, which are refit.
+    #[serde(default)]
+    pub model: Option<ModelBinding>,
 }
 
 impl Calibration {
@@ -294,6 +313,7 @@ impl Calibration {
             refine: None,
             fusion: None,
             detectors: Vec::new(),
+            model: None,
         })
     }
 
@@ -392,10 +412,11 @@ impl Calibration {
         run_dir.join(CALIBRATION_FILE)
     }
 
+    /// Reads `calibration.json` and checks every value in it ([`Calibration::validate`]).
     pub fn load(path: &Path) -> Result<Self, InspectError> {
-        let bytes = std::fs::read(path).map_err(|e| InspectError::Read {
+        let bytes = read_bounded(path, FileKind::Calibration).map_err(|e| InspectError::Read {
             path: path.to_path_buf(),
-            message: e.to_string(),
+            message: e.reason(),
         })?;
         let calibration: Self =
             serde_json::from_slice(&bytes).map_err(|e| InspectError::Invalid {
@@ -408,11 +429,24 @@ impl Calibration {
                 message: format!("calibration format {} is not supported", calibration.format),
             });
         }
+        calibration
+            .validate()
+            .map_err(|message| InspectError::Invalid {
+                path: path.to_path_buf(),
+                message: format!(
+                    "{message}; refit it (inspect --recalibrate with --data DIR) or remove it"
+                ),
+            })?;
         Ok(calibration)
     }
 
-    /// Writes through a temporary file and a rename.
+    /// Writes through a temporary file and a rename; a calibration with a value that is not
+    /// finite or out of range is never written.
     pub fn save(&self, path: &Path) -> Result<(), InspectError> {
+        self.validate().map_err(|message| InspectError::Write {
+            path: path.to_path_buf(),
+            message: format!("the calibration is not valid, so it is not written: {message}"),
+        })?;
         let mut json = serde_json::to_vec_pretty(self).map_err(|e| InspectError::Write {
             path: path.to_path_buf(),
             message: e.to_string(),
@@ -422,6 +456,109 @@ impl Calibration {
             path: path.to_path_buf(),
             message: e.to_string(),
         })
+    }
+
+    /// Checks every value: settings finite and in range, thresholds finite, within what a
+    /// score can be and ordered (review ≤ defect), the stored good scores ascending, and — as
+    /// they are kept — the review and defect thresholds the ones those scores and the defect
+    /// rule give, so a threshold edited by hand (or damaged) is refused.
+    pub fn validate(&self) -> Result<(), String> {
+        self.descent
+            .validate()
+            .map_err(|m| format!("descent.{m}"))?;
+        self.score.validate().map_err(|m| format!("score.{m}"))?;
+        if let Some(region) = &self.region_map {
+            region.validate().map_err(|m| format!("region_map.{m}"))?;
+        }
+        // A fused score counts good-image spreads from the good median: it may be negative.
+        let (least, most) = match (self.fusion, self.score_kind) {
+            (Some(_), _) => (-MAX_FUSED_SCORE, MAX_FUSED_SCORE),
+            (None, ScoreKind::Loss) => (0.0, MAX_LOSS_SCORE),
+            (None, ScoreKind::MapMax | ScoreKind::TopKMean) => (0.0, MAX_MAP_SCORE),
+        };
+        let in_range = |name: &str, value: f32, least: f32, most: f32| {
+            if value.is_finite() && (least..=most).contains(&value) {
+                Ok(())
+            } else {
+                Err(format!(
+                    "{name} must be a score from {least} to {most}, got {value}"
+                ))
+            }
+        };
+        let score = |name: &str, value: f32, most: f32| in_range(name, value, 0.0, most);
+        in_range("review_threshold", self.review_threshold, least, most)?;
+        in_range("defect_threshold", self.defect_threshold, least, most)?;
+        score("pixel_threshold", self.pixel_threshold, MAX_MAP_SCORE)?;
+        if let Some(f) = &self.fusion {
+            f.second.validate().map_err(|m| format!("fusion.second.{m}"))?;
+            let scale_ok = |[median, spread]: [f32; 2]| {
+                median.is_finite() && spread.is_finite() && spread > 0.0
+            };
+            if !scale_ok(f.first_scale) || !scale_ok(f.second_scale) {
+                return Err("fusion scales must be finite with a positive spread".into());
+            }
+        }
+        if let Some(r) = &self.refine
+            && (r.rounds > r.ceiling
+                || r.ceiling > crate::refine::RefineSettings::MAX_ROUNDS
+                || r.retry_above.is_some_and(|t| !(t.is_finite() && t >= 0.0))
+                || r.budget_scores.iter().any(|(_, c)| !c.is_finite()))
+        {
+            return Err(
+                "refine: rounds above the ceiling, a ceiling out of range, or a loss or criterion that is not finite".into(),
+            );
+        }
+        if self.review_threshold > self.defect_threshold {
+            return Err(format!(
+                "review_threshold {} is above defect_threshold {}",
+                self.review_threshold, self.defect_threshold
+            ));
+        }
+        if let Some(floor) = self.region_floor {
+            score("region_floor", floor, MAX_MAP_SCORE)?;
+        }
+        if let Some(f1) = self.f1_threshold {
+            in_range("f1_threshold", f1, least, most)?;
+        }
+        if let DefectRule::FalseAlarmRate { rate } = self.defect_rule {
+            DefectRule::false_alarm_rate(rate).map_err(|m| format!("defect_rule: {m}"))?;
+        }
+        if let Some(q) = self.good_stop_quantile
+            && !(q.is_finite() && q > 0.0 && q < 1.0)
+        {
+            return Err(format!("good_stop_quantile must be in (0, 1), got {q}"));
+        }
+        if self.budget_ceiling.is_some_and(|c| c > MAX_ITERATIONS)
+            || self.budget_scores.iter().any(|(b, _)| *b > MAX_ITERATIONS)
+        {
+            return Err(format!("a descent budget is above {MAX_ITERATIONS}"));
+        }
+        let finite_pairs = self.auroc.iter().all(|(_, a)| a.is_finite())
+            && self.budget_scores.iter().all(|(_, s)| s.is_finite());
+        if !finite_pairs {
+            return Err("an AUROC or budget criterion is not a finite number".into());
+        }
+        if self.good_scores.iter().any(|g| !g.is_finite())
+            || !self.good_scores.is_sorted_by(|a, b| a <= b)
+        {
+            return Err("good_scores must be finite and ascending".into());
+        }
+        if !self.good_scores.is_empty() {
+            let (review, defect) =
+                thresholds(&self.good_scores, self.f1_threshold, self.defect_rule);
+            let close = |a: f32, b: f32| (a - b).abs() <= 1e-5 * a.abs().max(b.abs()).max(1e-6);
+            if !close(review, self.review_threshold) || !close(defect, self.defect_threshold) {
+                return Err(format!(
+                    "the thresholds (review {}, defect {}) are not those its good validation \
+                     scores give under its rule (review {review}, defect {defect})",
+                    self.review_threshold, self.defect_threshold
+                ));
+            }
+        }
+        if let Some(binding) = &self.model {
+            binding.validate()?;
+        }
+        Ok(())
     }
 }
 

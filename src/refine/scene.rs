@@ -2,7 +2,7 @@
 //! and the image size. Refinement renders candidate poses of it; the reference an image is
 //! compared with is its render at the refined pose, drawn exactly as the dataset's images were.
 
-use crate::dataset::DatasetContext;
+use crate::dataset::{DatasetContext, DatasetError};
 use crate::dataset::recipe::Recipe;
 use crate::product::ProductSpec;
 use crate::product::mesh::Grid;
@@ -46,8 +46,12 @@ const CANDIDATE_ERROR_PX: f64 = 0.08;
 impl Scene {
     /// The scene of `recipe`'s images: its product meshed at the dataset's cell, its camera
     /// and its light (without per-sample jitter).
-    pub fn for_recipe(renderer: &Renderer, recipe: &Recipe, product: &ProductSpec) -> Self {
-        let context = DatasetContext::new(renderer, recipe.clone(), product.clone());
+    pub fn for_recipe(
+        renderer: &Renderer,
+        recipe: &Recipe,
+        product: &ProductSpec,
+    ) -> Result<Self, DatasetError> {
+        let context = DatasetContext::new(renderer, recipe.clone(), product.clone())?;
         let shape = product.shape();
         let base = Camera::new(
             glam::Quat::IDENTITY,
@@ -61,7 +65,7 @@ impl Scene {
             .surface_nets(&good);
         let tolerance = CANDIDATE_ERROR_PX / base.pixels_per_unit(recipe.image.size);
         let reduced = simplify(&full, 0, tolerance);
-        Self {
+        Ok(Self {
             base,
             triangles: (full.triangle_count(), reduced.triangle_count()),
             symmetry_axis: symmetry_axis(&full, shape.centre()),
@@ -70,7 +74,7 @@ impl Scene {
             size: recipe.image.size,
             supersample: recipe.image.supersample,
             mesh: context.good_mesh().clone(),
-        }
+        })
     }
 
     /// Uses the dataset's full mesh for candidates too (for measuring what decimation costs).

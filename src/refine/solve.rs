@@ -121,6 +121,9 @@ impl Default for RefineSettings {
 }
 
 impl RefineSettings {
+    /// The most render rounds an image's refinement may be given.
+    pub const MAX_ROUNDS: usize = 1000;
+
     pub fn validate(&self) -> Result<(), String> {
         if self.levels.is_empty() || self.levels.len() > 8 {
             return Err("there must be 1 to 8 levels".into());
@@ -143,8 +146,12 @@ impl RefineSettings {
         if self.retry_above.is_some_and(|r| !(r.is_finite() && r >= 0.0)) {
             return Err(format!("retry_above must be finite and not negative, got {:?}", self.retry_above));
         }
-        if self.max_rounds > 1000 {
-            return Err(format!("max_rounds must be at most 1000, got {}", self.max_rounds));
+        if self.max_rounds > Self::MAX_ROUNDS {
+            return Err(format!(
+                "max_rounds must be at most {}, got {}",
+                Self::MAX_ROUNDS,
+                self.max_rounds
+            ));
         }
         Ok(())
     }

@@ -72,7 +72,12 @@ impl Synthesizer {
             message: e.to_string(),
         })?;
         let renderer = Renderer::new(gpu);
-        let scene = Scene::for_recipe(&renderer, &manifest.recipe, &manifest.product);
+        let scene = Scene::for_recipe(&renderer, &manifest.recipe, &manifest.product).map_err(
+            |e| SynthError::Dataset {
+                path: manifest_path.display().to_string(),
+                message: e.to_string(),
+            },
+        )?;
         let bank = PoseBank::load(dir)?;
         let settings = RefineSettings {
             // Renders of one recipe are centred, of one size and one exposure.
