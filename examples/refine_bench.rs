@@ -84,10 +84,17 @@ fn main() -> anyhow::Result<()> {
     if full_mesh {
         scene = scene.without_decimation();
     }
-    println!("triangles: {} (references), {} (candidates); symmetry axis {:?}", scene.triangles.0, scene.triangles.1, scene.symmetry_axis);
+    println!(
+        "triangles: {} (references), {} (candidates); symmetry axis {:?}",
+        scene.triangles.0, scene.triangles.1, scene.symmetry_axis
+    );
     let t = Instant::now();
     let bank = PoseBank::load(&train)?;
-    println!("pose bank: {} renders in {:.1} s", bank.len(), t.elapsed().as_secs_f64());
+    println!(
+        "pose bank: {} renders in {:.1} s",
+        bank.len(),
+        t.elapsed().as_secs_f64()
+    );
 
     let manifest = Manifest::load(&eval.join("manifest.json"))?;
     let size = manifest.image.size as usize;
@@ -131,7 +138,9 @@ fn main() -> anyhow::Result<()> {
                 .flat_map(|i| {
                     let pose = bank.pose(i);
                     (0..axis_starts).map(move |j| {
-                        let turn = DQuat::from_rotation_y(std::f64::consts::TAU * j as f64 / axis_starts as f64);
+                        let turn = DQuat::from_rotation_y(
+                            std::f64::consts::TAU * j as f64 / axis_starts as f64,
+                        );
                         ScenePose::from_rotation(pose.rotation * turn)
                     })
                 })
@@ -148,7 +157,11 @@ fn main() -> anyhow::Result<()> {
         let mut best: Vec<f64> = start_poses
             .iter()
             .zip(&truths)
-            .map(|(s, t)| s.iter().map(|p| p.angle_to_deg(t)).fold(f64::INFINITY, f64::min))
+            .map(|(s, t)| {
+                s.iter()
+                    .map(|p| p.angle_to_deg(t))
+                    .fold(f64::INFINITY, f64::min)
+            })
             .collect();
         println!(
             "first start's error: p50 {:.2}° p90 {:.2}° p95 {:.2}°; best start's p50 {:.2}° p90 {:.2}° p95 {:.2}°",
@@ -169,9 +182,18 @@ fn main() -> anyhow::Result<()> {
             .iter()
             .flat_map(|&i| {
                 if separate {
-                    start_poses[i].iter().map(|p| RefineInput { image: &images[i], starts: vec![*p] }).collect::<Vec<_>>()
+                    start_poses[i]
+                        .iter()
+                        .map(|p| RefineInput {
+                            image: &images[i],
+                            starts: vec![*p],
+                        })
+                        .collect::<Vec<_>>()
                 } else {
-                    vec![RefineInput { image: &images[i], starts: start_poses[i].clone() }]
+                    vec![RefineInput {
+                        image: &images[i],
+                        starts: start_poses[i].clone(),
+                    }]
                 }
             })
             .collect();
@@ -192,7 +214,10 @@ fn main() -> anyhow::Result<()> {
         }
     }
     let refine_s = started.elapsed().as_secs_f64();
-    if let Some(n) = std::env::var("REFINE_SCAN").ok().and_then(|v| v.parse::<usize>().ok()) {
+    if let Some(n) = std::env::var("REFINE_SCAN")
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+    {
         // The loss along the straight path from the start to the true pose.
         for i in 0..n.min(images.len()) {
             let from = start_poses[i][0].rotation;
@@ -208,16 +233,27 @@ fn main() -> anyhow::Result<()> {
                 for f in &frames {
                     let r: Vec<f32> = f.shade.iter().map(|&v| f32::from(v) / 255.0).collect();
                     let r = unseen::imaging::gaussian_blur(&r, size, sigma);
-                    let fit = unseen::refine::compare::robust_fit(&im, &r, level.robust_scale, Some((1.0, 0.0)));
+                    let fit = unseen::refine::compare::robust_fit(
+                        &im,
+                        &r,
+                        level.robust_scale,
+                        Some((1.0, 0.0)),
+                    );
                     line.push_str(&format!(" {:.2e}", fit.loss));
                 }
             }
             println!("{line}");
         }
     }
-    if let Some(n) = std::env::var("REFINE_TRACE").ok().and_then(|v| v.parse::<usize>().ok()) {
+    if let Some(n) = std::env::var("REFINE_TRACE")
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+    {
         for (i, r) in refined.iter().enumerate().take(n) {
-            println!("image {i} ({}): start {} rounds {}", samples[i].id.class, r.start, r.rounds);
+            println!(
+                "image {i} ({}): start {} rounds {}",
+                samples[i].id.class, r.start, r.rounds
+            );
             for s in &r.steps {
                 println!(
                     "   round {:>2} level {} loss {:.3e} error {:.3}° offset {:?} log-scale {:.4}",
@@ -239,7 +275,11 @@ fn main() -> anyhow::Result<()> {
     let notch_id = train_manifest.product.parts.notch;
     let outcomes: Vec<Outcome> = (0..samples.len())
         .map(|i| {
-            let notch_px = true_frames[i].part.iter().filter(|&&p| p == notch_id).count();
+            let notch_px = true_frames[i]
+                .part
+                .iter()
+                .filter(|&&p| p == notch_id)
+                .count();
             let grey = true_frames[i]
                 .shade
                 .iter()
@@ -263,7 +303,12 @@ fn main() -> anyhow::Result<()> {
         let refs: Vec<Vec<f32>> = refined_frames
             .iter()
             .zip(&refined)
-            .map(|(f, r)| f.shade.iter().map(|&v| (r.gain * f32::from(v) / 255.0 + r.bias).clamp(0.0, 1.0)).collect())
+            .map(|(f, r)| {
+                f.shade
+                    .iter()
+                    .map(|&v| (r.gain * f32::from(v) / 255.0 + r.bias).clamp(0.0, 1.0))
+                    .collect()
+            })
             .collect();
         let masks: Vec<Vec<u8>> = samples
             .iter()
@@ -272,26 +317,43 @@ fn main() -> anyhow::Result<()> {
                 None => vec![0; size * size],
             })
             .collect();
-        for (label, settings) in [
-            ("abs σ1", ScoreSettings { map: MapKind::Absolute, shift_tolerance: 0, ..Default::default() }),
-            ("abs±1 σ1", ScoreSettings { map: MapKind::Absolute, shift_tolerance: 1, ..Default::default() }),
-            ("ssim σ1", ScoreSettings { map: MapKind::Ssim, shift_tolerance: 0, ..Default::default() }),
-            ("ssim±1 σ1", ScoreSettings { map: MapKind::Ssim, shift_tolerance: 1, ..Default::default() }),
-            ("abs±1 σ2", ScoreSettings { map: MapKind::Absolute, shift_tolerance: 1, smoothing_sigma: 2.0, ..Default::default() }),
-        ] {
-            let maps: Vec<Vec<f32>> = (0..images.len()).map(|i| anomaly_map(&images[i], &refs[i], size, &settings)).collect();
+        for (label, settings) in map_variants() {
+            let maps: Vec<Vec<f32>> = (0..images.len())
+                .map(|i| anomaly_map(&images[i], &refs[i], size, &settings))
+                .collect();
             report_auroc(&format!("render {label}"), &maps, &outcomes, &masks);
             if label == "abs σ1" {
                 let peak = |m: &Vec<f32>| m.iter().copied().fold(0.0f32, f32::max);
-                let mut good: Vec<usize> = (0..images.len()).filter(|&i| outcomes[i].class == "good").collect();
+                let mut good: Vec<usize> = (0..images.len())
+                    .filter(|&i| outcomes[i].class == "good")
+                    .collect();
                 good.sort_by(|&a, &b| peak(&maps[b]).total_cmp(&peak(&maps[a])));
                 let mut sheet = image::GrayImage::new(64 * 3, 64 * 10);
                 for (row, &i) in good.iter().take(10).enumerate() {
-                    println!("high good {i}: peak {:.3} angle {:?} grey {:.2} loss {:.2e} tries start {}", peak(&maps[i]), outcomes[i].angle_deg, outcomes[i].grey_levels, refined[i].loss, refined[i].start);
+                    println!(
+                        "high good {i}: peak {:.3} angle {:?} grey {:.2} loss {:.2e} tries start {}",
+                        peak(&maps[i]),
+                        outcomes[i].angle_deg,
+                        outcomes[i].grey_levels,
+                        refined[i].loss,
+                        refined[i].start
+                    );
                     for (k, v) in images[i].iter().enumerate() {
-                        sheet.put_pixel((k % 64) as u32, (row * 64 + k / 64) as u32, image::Luma([(v * 255.0) as u8]));
-                        sheet.put_pixel((64 + k % 64) as u32, (row * 64 + k / 64) as u32, image::Luma([(refs[i][k] * 255.0) as u8]));
-                        sheet.put_pixel((128 + k % 64) as u32, (row * 64 + k / 64) as u32, image::Luma([(maps[i][k] * 1000.0).min(255.0) as u8]));
+                        sheet.put_pixel(
+                            (k % 64) as u32,
+                            (row * 64 + k / 64) as u32,
+                            image::Luma([(v * 255.0) as u8]),
+                        );
+                        sheet.put_pixel(
+                            (64 + k % 64) as u32,
+                            (row * 64 + k / 64) as u32,
+                            image::Luma([(refs[i][k] * 255.0) as u8]),
+                        );
+                        sheet.put_pixel(
+                            (128 + k % 64) as u32,
+                            (row * 64 + k / 64) as u32,
+                            image::Luma([(maps[i][k] * 1000.0).min(255.0) as u8]),
+                        );
                     }
                 }
                 sheet.save("/tmp/high_good.png")?;
@@ -310,40 +372,66 @@ fn main() -> anyhow::Result<()> {
                 }
             }
             let frames = scene.render_references(&mut renderer, &around)?;
-            let settings = ScoreSettings { map: MapKind::Absolute, shift_tolerance: 0, ..Default::default() };
+            let settings = ScoreSettings {
+                map: MapKind::Absolute,
+                shift_tolerance: 0,
+                ..Default::default()
+            };
             let maps: Vec<Vec<f32>> = (0..images.len())
                 .map(|i| {
                     let mut renders: Vec<Vec<f32>> = vec![refs[i].clone()];
-                    renders.extend(frames[i * 6..(i + 1) * 6].iter().map(|f| f.shade.iter().map(|&v| f32::from(v) / 255.0).collect()));
+                    renders.extend(
+                        frames[i * 6..(i + 1) * 6]
+                            .iter()
+                            .map(|f| f.shade.iter().map(|&v| f32::from(v) / 255.0).collect()),
+                    );
                     let r: Vec<&[f32]> = renders.iter().map(|v| v.as_slice()).collect();
                     reference_map(&images[i], &r, size, &settings)
                 })
                 .collect();
-            report_auroc(&format!("render±{delta_deg}° abs σ1"), &maps, &outcomes, &masks);
+            report_auroc(
+                &format!("render±{delta_deg}° abs σ1"),
+                &maps,
+                &outcomes,
+                &masks,
+            );
         }
         // The lookup that learns nothing: the 16 nearest training renders, ±1 px, blur 1.
-        let lookup = ScoreSettings { map: MapKind::Absolute, shift_tolerance: 1, ..Default::default() };
+        let lookup = ScoreSettings {
+            map: MapKind::Absolute,
+            shift_tolerance: 1,
+            ..Default::default()
+        };
         let maps: Vec<Vec<f32>> = images
             .iter()
             .map(|im| {
-                let near: Vec<Vec<f32>> = bank.nearest(im, 16, 64).into_iter().map(|j| bank.image(j)).collect();
+                let near: Vec<Vec<f32>> = bank
+                    .nearest(im, 16, 64)
+                    .into_iter()
+                    .map(|j| bank.image(j))
+                    .collect();
                 let refs: Vec<&[f32]> = near.iter().map(|v| v.as_slice()).collect();
                 reference_map(im, &refs, size, &lookup)
             })
             .collect();
         report_auroc("lookup abs±1 σ1", &maps, &outcomes, &masks);
         let lookup_maps = maps.clone();
-        for (label, settings) in [
-            ("abs σ1", ScoreSettings { map: MapKind::Absolute, shift_tolerance: 0, ..Default::default() }),
-            ("abs±1 σ1", ScoreSettings { map: MapKind::Absolute, shift_tolerance: 1, ..Default::default() }),
-        ] {
+        for (label, settings) in map_variants().into_iter().take(2) {
             let maps: Vec<Vec<f32>> = (0..images.len())
                 .map(|i| {
                     let r = anomaly_map(&images[i], &refs[i], size, &settings);
-                    r.iter().zip(&lookup_maps[i]).map(|(a, b)| a.min(*b)).collect()
+                    r.iter()
+                        .zip(&lookup_maps[i])
+                        .map(|(a, b)| a.min(*b))
+                        .collect()
                 })
                 .collect();
-            report_auroc(&format!("min(render {label}, lookup)"), &maps, &outcomes, &masks);
+            report_auroc(
+                &format!("min(render {label}, lookup)"),
+                &maps,
+                &outcomes,
+                &masks,
+            );
         }
         let losses: Vec<Vec<f32>> = refined.iter().map(|r| vec![r.loss; size * size]).collect();
         report_auroc("refined loss", &losses, &outcomes, &masks);
@@ -360,20 +448,35 @@ fn main() -> anyhow::Result<()> {
             let im = unseen::imaging::gaussian_blur(image, size, last.blur_px);
             unseen::refine::compare::robust_fit(&im, &r, last.robust_scale, Some((1.0, 0.0))).loss
         };
-        let mut order: Vec<usize> = (0..outcomes.len()).filter(|&i| outcomes[i].angle_deg.is_some()).collect();
-        order.sort_by(|&a, &b| outcomes[b].angle_deg.unwrap_or(0.0).total_cmp(&outcomes[a].angle_deg.unwrap_or(0.0)));
+        let mut order: Vec<usize> = (0..outcomes.len())
+            .filter(|&i| outcomes[i].angle_deg.is_some())
+            .collect();
+        order.sort_by(|&a, &b| {
+            outcomes[b]
+                .angle_deg
+                .unwrap_or(0.0)
+                .total_cmp(&outcomes[a].angle_deg.unwrap_or(0.0))
+        });
         let mut sheet = image::GrayImage::new(64 * 4, 64 * 8);
         for (row, &i) in order.iter().take(8).enumerate() {
-            let start = scene.render_candidates(&mut renderer, &[start_poses[i][refined[i].start]])?;
+            let start =
+                scene.render_candidates(&mut renderer, &[start_poses[i][refined[i].start]])?;
             let tiles: [Vec<u8>; 4] = [
-                images[i].iter().map(|v| (v * 255.0).round() as u8).collect(),
+                images[i]
+                    .iter()
+                    .map(|v| (v * 255.0).round() as u8)
+                    .collect(),
                 truth_frames[i].shade.clone(),
                 start[0].shade.clone(),
                 refined_frames[i].shade.clone(),
             ];
             for (col, tile) in tiles.iter().enumerate() {
                 for (k, v) in tile.iter().enumerate() {
-                    sheet.put_pixel((col * 64 + k % 64) as u32, (row * 64 + k / 64) as u32, image::Luma([*v]));
+                    sheet.put_pixel(
+                        (col * 64 + k % 64) as u32,
+                        (row * 64 + k / 64) as u32,
+                        image::Luma([*v]),
+                    );
                 }
             }
         }
@@ -393,12 +496,24 @@ fn main() -> anyhow::Result<()> {
     println!(
         "{} images, starts: {}, rounds at most {}",
         samples.len(),
-        perturb.map_or(format!("{starts} nearest renders"), |d| format!("true pose turned {d}°")),
+        perturb.map_or(format!("{starts} nearest renders"), |d| format!(
+            "true pose turned {d}°"
+        )),
         settings.max_rounds
     );
     println!(
         "{:<12} {:>6} {:>9} {:>9} {:>9} {:>10} {:>10} {:>8} {:>7} {:>9} {:>9}",
-        "class", "images", "notch ≥20", "angle p50", "angle p95", "grey p50", "grey p95", "renders", "rounds", "loss p50", "loss p95"
+        "class",
+        "images",
+        "notch ≥20",
+        "angle p50",
+        "angle p95",
+        "grey p50",
+        "grey p95",
+        "renders",
+        "rounds",
+        "loss p50",
+        "loss p95"
     );
     let mut classes: Vec<String> = per_class.keys().cloned().collect();
     classes.push("all".into());
@@ -409,7 +524,8 @@ fn main() -> anyhow::Result<()> {
             .collect();
         let mut angles: Vec<f64> = rows.iter().filter_map(|o| o.angle_deg).collect();
         let mut greys: Vec<f64> = rows.iter().map(|o| o.grey_levels).collect();
-        let renders = rows.iter().map(|o| o.renders).sum::<usize>() as f64 / rows.len().max(1) as f64;
+        let renders =
+            rows.iter().map(|o| o.renders).sum::<usize>() as f64 / rows.len().max(1) as f64;
         let rounds = rows.iter().map(|o| o.rounds).sum::<usize>() as f64 / rows.len().max(1) as f64;
         let mut losses: Vec<f64> = rows.iter().map(|o| o.loss).collect();
         println!(
@@ -446,14 +562,31 @@ fn quantile(values: &mut [f64], q: f64) -> f64 {
 
 fn report_auroc(label: &str, maps: &[Vec<f32>], outcomes: &[Outcome], masks: &[Vec<u8>]) {
     let score = |m: &Vec<f32>| m.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-    let good: Vec<f32> = maps.iter().zip(outcomes).filter(|(_, o)| o.class == "good").map(|(m, _)| score(m)).collect();
-    let mut classes: Vec<&str> = outcomes.iter().map(|o| o.class.as_str()).filter(|c| *c != "good").collect();
+    let good: Vec<f32> = maps
+        .iter()
+        .zip(outcomes)
+        .filter(|(_, o)| o.class == "good")
+        .map(|(m, _)| score(m))
+        .collect();
+    let mut classes: Vec<&str> = outcomes
+        .iter()
+        .map(|o| o.class.as_str())
+        .filter(|c| *c != "good")
+        .collect();
     classes.sort_unstable();
     classes.dedup();
     let mut line = format!("{label:<18}");
     for class in &classes {
-        let bad: Vec<f32> = maps.iter().zip(outcomes).filter(|(_, o)| o.class == *class).map(|(m, _)| score(m)).collect();
-        line.push_str(&format!(" {class} {:.3}", unseen::metrics::auroc(&good, &bad)));
+        let bad: Vec<f32> = maps
+            .iter()
+            .zip(outcomes)
+            .filter(|(_, o)| o.class == *class)
+            .map(|(m, _)| score(m))
+            .collect();
+        line.push_str(&format!(
+            " {class} {:.3}",
+            unseen::metrics::auroc(&good, &bad)
+        ));
     }
     let (mut scores, mut labels) = (Vec::new(), Vec::new());
     for (m, mask) in maps.iter().zip(masks) {
@@ -468,4 +601,27 @@ fn report_auroc(label: &str, maps: &[Vec<f32>], outcomes: &[Outcome], masks: &[V
         unseen::metrics::aupro(&refs, &mrefs, 64, 0.3)
     ));
     println!("{line}");
+}
+
+/// The map variants compared, absolute ones first.
+fn map_variants() -> Vec<(&'static str, unseen::inspect::score::ScoreSettings)> {
+    use unseen::inspect::score::{MapKind, ScoreSettings};
+    let variant = |map, shift_tolerance| ScoreSettings {
+        map,
+        shift_tolerance,
+        ..Default::default()
+    };
+    vec![
+        ("abs σ1", variant(MapKind::Absolute, 0)),
+        ("abs±1 σ1", variant(MapKind::Absolute, 1)),
+        ("ssim σ1", variant(MapKind::Ssim, 0)),
+        ("ssim±1 σ1", variant(MapKind::Ssim, 1)),
+        (
+            "abs±1 σ2",
+            ScoreSettings {
+                smoothing_sigma: 2.0,
+                ..variant(MapKind::Absolute, 1)
+            },
+        ),
+    ]
 }

@@ -1,5 +1,6 @@
-//! Rendering throughput, stage by stage: meshing, GPU render + readback, camera effects, PNG
-//! encoding, and the whole generator writing to disk.
+//! Rendering throughput, stage by stage: meshing, GPU render + readback, the pose
+//! refinement's candidate batches (decimated mesh, shade only), camera effects, PNG encoding,
+//! and the whole generator writing to disk.
 //!
 //! cargo run --example render_bench [-- SIZE...]     (default sizes: 64 256)
 
@@ -114,6 +115,29 @@ fn main() -> anyhow::Result<()> {
             n as f64 / gpu_s,
             gpu_s * 1e3 / n as f64,
             Renderer::views_per_pass(size, factor)
+        );
+
+        // The refinement's batches: candidate poses of many images in one submission, from the
+        // decimated mesh, the shade alone read back.
+        let scene = unseen::refine::Scene::for_recipe(&renderer, &r, &product)?;
+        let poses: Vec<unseen::refine::ScenePose> = views
+            .iter()
+            .map(|v| {
+                let axis = glam::DVec3::from(v.axis).normalize_or(glam::DVec3::Y);
+                unseen::refine::ScenePose::from_rotation(glam::DQuat::from_axis_angle(
+                    axis,
+                    v.angle_deg.to_radians(),
+                ))
+            })
+            .collect();
+        scene.render_candidates(&mut renderer, &poses[..16.min(n)])?; // warm-up
+        let t = Instant::now();
+        std::hint::black_box(scene.render_candidates(&mut renderer, &poses)?);
+        let s = t.elapsed().as_secs_f64();
+        println!(
+            "refinement candidates (shade only, decimated mesh): {:.0} views/s ({:.3} ms each)",
+            n as f64 / s,
+            s * 1e3 / n as f64
         );
 
         // CPU: camera effects and PNG encoding.

@@ -4,9 +4,13 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
+/// wgpu's and burn's warnings reach the user; RUST_LOG chooses otherwise. wgpu's GL backend is
+/// silenced: it is probed on every start and reports a missing EGL display as an error on a
+/// machine that draws with Vulkan.
+const LOG_FILTER: &str = "warn,wgpu_hal::gles=off";
+
 fn main() -> ExitCode {
-    // wgpu's and burn's warnings reach the user; RUST_LOG chooses otherwise.
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(LOG_FILTER)).init();
     // A command line clap refuses exits here, with its usage code.
     let cli = unseen::cli::Cli::parse();
     let outcome = unseen::cli::run(cli);

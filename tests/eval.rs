@@ -54,8 +54,21 @@ fn eval_sweeps_budgets_scores_classes_and_compares_two_models() {
     assert!(seen_scoring);
     assert_eq!(report.models.len(), 2);
     for model in &report.models {
-        // The calibrated budget (chosen from 0 to 50 on validation) joins the requested ones.
-        assert!(unseen::inspect::budget_candidates(50).contains(&model.main_iterations));
+        // The calibrated budget (descent iterations chosen from 0 to 50 on validation, or the
+        // pose refinement's rounds when the chosen detector renders the product) joins the
+        // requested ones.
+        let candidates = if model.budget == "refinement rounds" {
+            let ceiling = unseen::refine::RefineSettings::default().max_rounds;
+            unseen::inspect::refine_budget_candidates(ceiling)
+        } else {
+            unseen::inspect::budget_candidates(50)
+        };
+        assert!(
+            candidates.contains(&model.main_iterations),
+            "{} {}",
+            model.budget,
+            model.main_iterations
+        );
         let budgets: Vec<usize> = model.sweep.iter().map(|p| p.iterations).collect();
         let mut expected = vec![0, 3, 8, model.main_iterations];
         expected.sort_unstable();

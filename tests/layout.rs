@@ -10,8 +10,8 @@ use std::path::Path;
 
 /// The top-level modules of `src/`, earliest first: each may use those before it.
 const FLOW: &[&str] = &[
-    "rng", "fsio", "imaging", "metrics", "product", "render", "dataset", "refine", "model", "compute",
-    "train", "inspect", "eval", "worker", "gui", "cli",
+    "rng", "fsio", "imaging", "metrics", "product", "render", "dataset", "refine", "model",
+    "compute", "train", "inspect", "eval", "worker", "gui", "cli",
 ];
 
 /// A path from a file to a module that comes later in the flow (or is not in it).

@@ -388,7 +388,11 @@ fn inspection_sweep(
             });
             let count = batch.min(n - first);
             let images = &test.images[first * image_len..(first + count) * image_len];
-            for (i, report) in at.inspect_images(images, count, None).into_iter().enumerate() {
+            for (i, report) in at
+                .inspect_images(images, count, None)
+                .into_iter()
+                .enumerate()
+            {
                 let k = first + i;
                 out.scores[b][k] = report.score;
                 out.parts[b][k] = report.regions.first().and_then(|r| r.part.clone());
@@ -448,7 +452,9 @@ fn detector_evals(
                 .refine
                 .as_ref()
                 .map_or(inspector.settings.refine_rounds, |r| r.rounds);
-            inspector.synthesize(images, count, rounds, retry, None).ok()
+            inspector
+                .synthesize(images, count, rounds, retry, None)
+                .ok()
         } else {
             None
         };

@@ -688,8 +688,10 @@ impl Evaluate {
         });
         if !model.detectors.is_empty() {
             ui.label(
-                egui::RichText::new("Each detector on its own (image AUROC; * chosen by calibration)")
-                    .strong(),
+                egui::RichText::new(
+                    "Each detector on its own (image AUROC; * chosen by calibration)",
+                )
+                .strong(),
             );
             egui::Grid::new("detectors").striped(true).show(ui, |ui| {
                 ui.label(egui::RichText::new("detector").strong());

@@ -47,10 +47,10 @@ use super::pipeline::Inspector;
 use super::score::{Against, MapKind, ScoreKind, ScoreSettings, image_score, image_scores};
 use super::synthesis::References;
 use crate::dataset::Dataset;
-use crate::refine::Synthesis;
 use crate::dataset::layout::{self, Split};
 use crate::imaging::{image_values, mask_values};
 use crate::metrics::{pixel_auroc, quantile};
+use crate::refine::Synthesis;
 use crate::train::data::DataError;
 
 /// How much more validation image + pixel AUROC a larger descent budget must give than the
@@ -72,10 +72,7 @@ pub const RETRY_QUANTILE: f32 = 0.9;
 /// The refinement budgets (render rounds) calibration compares, up to and including
 /// `ceiling`.
 pub fn refine_budget_candidates(ceiling: usize) -> Vec<usize> {
-    let mut budgets: Vec<usize> = [0, 4, 8, 16]
-        .into_iter()
-        .filter(|&b| b < ceiling)
-        .collect();
+    let mut budgets: Vec<usize> = [0, 4, 8, 16].into_iter().filter(|&b| b < ceiling).collect();
     budgets.push(ceiling);
     budgets
 }
@@ -203,6 +200,8 @@ impl Inspector {
     pub fn calibrate(&mut self, dir: &Path) -> Result<&Calibration, InspectError> {
         let set = ValidationSet::load(dir, &self.model)?;
         let (model_criterion, calibration, descents) = self.calibrate_model(&set, dir)?;
+        // Every detector judges this checkpoint's run on this dataset, whichever is chosen.
+        let binding = calibration.model.clone();
         let mut fits: Vec<(f32, Calibration)> = vec![(model_criterion, calibration.clone())];
         if set.n_defective > 0 {
             if self.atlas().is_some()
@@ -213,9 +212,13 @@ impl Inspector {
             if self.synthesizer().is_some() {
                 match self.calibrate_rendered(&set, &calibration) {
                     Ok(Some((fit, synthesized))) => {
-                        if let Some(fused) =
-                            self.calibrate_fused(&set, &calibration, &fit.1, &descents, &synthesized)
-                        {
+                        if let Some(fused) = self.calibrate_fused(
+                            &set,
+                            &calibration,
+                            &fit.1,
+                            &descents,
+                            &synthesized,
+                        ) {
                             fits.push(fused);
                         }
                         fits.push(fit);
@@ -248,7 +251,11 @@ impl Inspector {
             })
             .map(|(_, c)| c)
             .unwrap_or(calibration);
-        let chosen = Calibration { detectors, ..best };
+        let chosen = Calibration {
+            detectors,
+            model: binding,
+            ..best
+        };
         // Fitted with the F1 rule, which keeps what any other rule needs.
         let chosen = chosen
             .with_rule(self.settings.defect_rule)
@@ -264,7 +271,7 @@ impl Inspector {
         set: &ValidationSet,
         dir: &Path,
     ) -> Result<(f32, Calibration, ModelDescents), InspectError> {
-        let mut descent = self.calibration_descent(&set);
+        let mut descent = self.calibration_descent(set);
         // The ceiling, not a budget an earlier calibration chose and `adopt` installed.
         let ceiling = self
             .calibration
@@ -288,7 +295,7 @@ impl Inspector {
                 descended.push((images, results, is_good));
             }
         }
-        let per_budget = self.fit_each_budget(&descended, &set, &descent, &budgets);
+        let per_budget = self.fit_each_budget(&descended, set, &descent, &budgets);
         let budget_scores: Vec<(usize, f32)> = per_budget
             .iter()
             .filter(|(c, _)| c.is_finite())
@@ -514,7 +521,8 @@ impl Inspector {
             &defective_refs,
             &descents.defective,
         );
-        let finite = |v: &[f32]| -> Vec<f32> { v.iter().copied().filter(|x| x.is_finite()).collect() };
+        let finite =
+            |v: &[f32]| -> Vec<f32> { v.iter().copied().filter(|x| x.is_finite()).collect() };
         let fusion = Fusion {
             second: model.score,
             second_kind: model.score_kind,
@@ -528,9 +536,11 @@ impl Inspector {
             fused(&first_good, &second_good),
             fused(&first_defective, &second_defective),
         );
-        let mut rows = ValidationScores::default();
-        rows.good = good.iter().map(|&v| [v; 3]).collect();
-        rows.defective = defective.iter().map(|&v| [v; 3]).collect();
+        let mut rows = ValidationScores {
+            good: good.iter().map(|&v| [v; 3]).collect(),
+            defective: defective.iter().map(|&v| [v; 3]).collect(),
+            ..ValidationScores::default()
+        };
         let (mut pixel_scores, mut pixel_labels) = (Vec::new(), Vec::new());
         for map in &render_maps_good {
             rows.good_pixels.extend(map);

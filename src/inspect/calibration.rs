@@ -99,6 +99,9 @@ pub const MAX_FUSED_SCORE: f32 = 1e6;
 pub const MAX_MAP_SCORE: f32 = 2.0;
 /// Largest descent loss a threshold may be set at.
 pub const MAX_LOSS_SCORE: f32 = 1e9;
+/// The fraction of its peak a flagged image's map is cut at when the image was flagged on a
+/// score of another scale (the loss, a fused score).
+pub const HALF_PEAK: f32 = 0.5;
 
 /// What inspection says about one image.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -394,17 +397,30 @@ impl Calibration {
     }
 
     /// The level a map is cut at into regions: the pixel threshold, but for an image judged
-    /// `review` or `defect` never above the review threshold. The pixel threshold (99.9 % of
-    /// good pixels) is often above the image thresholds; an image flagged on its map's peak
-    /// would then show no region, neither where the defect is nor which part it is on.
-    pub fn region_threshold(&self, verdict: Verdict) -> f32 {
+    /// `review` or `defect` never above the level that flagged it. The pixel threshold (99.9 %
+    /// of good pixels) is often above the image thresholds; an image flagged on its map's peak
+    /// would then show no region, neither where the defect is nor which part it is on. `peak`
+    /// is the largest value of the map being cut.
+    pub fn region_threshold(&self, verdict: Verdict, peak: f32) -> f32 {
         let floor = match (self.region_map, self.region_floor) {
             (Some(_), Some(floor)) => floor,
-            _ => self.review_threshold,
+            _ => self.flagged_floor(peak),
         };
         match verdict {
             Verdict::Review | Verdict::Defect => self.pixel_threshold.min(floor),
             Verdict::Pass | Verdict::Error => self.pixel_threshold,
+        }
+    }
+
+    /// The level a flagged image's scoring map is cut at when its own threshold says nothing
+    /// about the map: the review threshold when the image score is read off the map (its
+    /// maximum or top-pixel mean), else half the map's peak. A loss or a fused score lives on
+    /// another scale; cutting the map at it would mark the whole image or nothing.
+    pub fn flagged_floor(&self, peak: f32) -> f32 {
+        if self.fusion.is_none() && self.score_kind != ScoreKind::Loss {
+            self.review_threshold
+        } else {
+            HALF_PEAK * peak
         }
     }
 
@@ -490,7 +506,9 @@ impl Calibration {
         in_range("defect_threshold", self.defect_threshold, least, most)?;
         score("pixel_threshold", self.pixel_threshold, MAX_MAP_SCORE)?;
         if let Some(f) = &self.fusion {
-            f.second.validate().map_err(|m| format!("fusion.second.{m}"))?;
+            f.second
+                .validate()
+                .map_err(|m| format!("fusion.second.{m}"))?;
             let scale_ok = |[median, spread]: [f32; 2]| {
                 median.is_finite() && spread.is_finite() && spread > 0.0
             };
@@ -682,12 +700,23 @@ mod tests {
         };
         let c = fit_default(&scores);
         assert_eq!(c.region_settings(), c.score);
-        let cut = |c: &Calibration, v| c.region_threshold(v);
+        let cut = |c: &Calibration, v| c.region_threshold(v, 1.0);
         assert_eq!(cut(&c, Verdict::Pass), c.pixel_threshold);
+        // A flagged image's map is cut at the review threshold when the score is read off the
+        // map, at half its peak when the score is the loss.
+        let on_map = Calibration {
+            score_kind: ScoreKind::MapMax,
+            ..c.clone()
+        };
         assert_eq!(
-            cut(&c, Verdict::Defect),
+            cut(&on_map, Verdict::Defect),
             c.pixel_threshold.min(c.review_threshold)
         );
+        let on_loss = Calibration {
+            score_kind: ScoreKind::Loss,
+            ..c.clone()
+        };
+        assert_eq!(on_loss.region_threshold(Verdict::Review, 0.4), 0.2);
         let region = ScoreSettings {
             smoothing_sigma: 2.0,
             ..ScoreSettings::default()

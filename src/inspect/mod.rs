@@ -24,7 +24,7 @@ pub mod score;
 pub mod synthesis;
 
 pub use binding::ModelBinding;
-pub use calibrate::{BUDGET_MARGIN, REGION_MARGIN, budget_candidates};
+pub use calibrate::{BUDGET_MARGIN, REGION_MARGIN, budget_candidates, refine_budget_candidates};
 pub use calibration::{Calibration, DefectRule, Verdict};
 pub use descent::{DescentConfig, DescentResult, StartMode, TraceFrame, descend, descend_budgets};
 pub use localise::{PartAtlas, Region};

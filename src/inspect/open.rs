@@ -7,12 +7,12 @@ use burn::tensor::Device;
 
 use super::calibrate::BUDGET_MARGIN;
 use super::calibration::{CALIBRATION_FORMAT, Calibration};
-use crate::refine::Synthesizer;
 use super::descent::DescentConfig;
 use super::localise::PartAtlas;
 use super::model::{InspectError, InspectModel};
 use super::pipeline::{Inspector, InspectorSettings};
 use crate::fsio::{FileKind, read_bounded, sha256_hex};
+use crate::refine::Synthesizer;
 
 /// What to open.
 #[derive(Debug, Clone)]

@@ -15,8 +15,8 @@ use super::localise::{PartAtlas, Region, regions};
 use super::model::InspectModel;
 use super::score::{Against, ScoreKind, ScoreSettings, anomaly_map, image_score};
 use super::synthesis::References;
-use crate::refine::{Synthesis, Synthesizer};
 use crate::imaging::read_image;
+use crate::refine::{Synthesis, Synthesizer};
 
 /// Settings of an [`Inspector`].
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -444,10 +444,14 @@ impl Inspector {
         let calibration = self.calibration.as_ref();
         let region_settings = calibration.and_then(|c| c.region_map);
         let fusion = calibration.and_then(|c| c.fusion);
-        let all: Vec<ScoreSettings> = [Some(score_settings), region_settings, fusion.map(|f| f.second)]
-            .into_iter()
-            .flatten()
-            .collect();
+        let all: Vec<ScoreSettings> = [
+            Some(score_settings),
+            region_settings,
+            fusion.map(|f| f.second),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
         // The model runs only when a map needs its reconstruction (or the descent is to be
         // watched); a map-based score at a budget of 0 never looks at the descent loss, so
         // the discriminator's passes are skipped (the report's loss is then NaN).
@@ -465,15 +469,11 @@ impl Inspector {
         } else {
             vec![None; count]
         };
-        let synthesized: Option<Result<Vec<Synthesis>, String>> = all
-            .iter()
-            .any(ScoreSettings::needs_synthesis)
-            .then(|| {
-                let limit = self
-                    .settings
-                    .descent
-                    .time_limit_ms
-                    .map(|ms| std::time::Duration::from_millis(ms).saturating_sub(started.elapsed()));
+        let synthesized: Option<Result<Vec<Synthesis>, String>> =
+            all.iter().any(ScoreSettings::needs_synthesis).then(|| {
+                let limit = self.settings.descent.time_limit_ms.map(|ms| {
+                    std::time::Duration::from_millis(ms).saturating_sub(started.elapsed())
+                });
                 let retry = self
                     .calibration
                     .as_ref()
@@ -571,26 +571,26 @@ impl Inspector {
                         let cut = |m: &[f32], t: f32| match (&synthesis, reconstruction) {
                             (Some(s), _) => self.localise_rendered(&image, m, t, s),
                             (None, Some(recon)) => self.localise_with(&image, m, recon, t, poses),
-                            (None, None) => {
-                                let (found, _, mask) = regions(m, size, t, self.min_area());
-                                (found, mask)
-                            }
+                            // No reconstruction (the lookup's detector): the training renders
+                            // nearest to the image itself name the parts.
+                            (None, None) => self.localise_with(&image, m, &image, t, poses),
                         };
                         match region_map {
                             Some(r) => {
-                                let (found, mask) = cut(&r, c.region_threshold(verdict));
+                                let (found, mask) = cut(&r, c.region_threshold(verdict, peak(&r)));
                                 if flagged && found.is_empty() {
                                     // Flagged, yet the region map stays below its floor: the
                                     // map that flagged the image, its regions and its
                                     // heatmap, so it still shows where.
-                                    let (found, mask) = cut(&map, c.review_threshold);
+                                    let (found, mask) = cut(&map, c.flagged_floor(peak(&map)));
                                     (found, mask, map)
                                 } else {
                                     (found, mask, r)
                                 }
                             }
                             None => {
-                                let (found, mask) = cut(&map, c.region_threshold(verdict));
+                                let (found, mask) =
+                                    cut(&map, c.region_threshold(verdict, peak(&map)));
                                 (found, mask, map)
                             }
                         }
@@ -667,7 +667,9 @@ impl Inspector {
     /// A region is named from the training renders nearest to `reconstruction` in pose that
     /// look most like `image` around the region (the region itself left out: it is what
     /// differs), so a thin part the pose lookup places a few pixels off (the cap's notch, whose
-    /// position only the notch itself shows) is found where the image has it.
+    /// position only the notch itself shows) is found where the image has it. An empty
+    /// `reconstruction` (a detector that runs no model) looks up the renders nearest to the
+    /// image.
     pub fn localise(
         &self,
         image: &[f32],
@@ -675,7 +677,12 @@ impl Inspector {
         reconstruction: &[f32],
         threshold: f32,
     ) -> (Vec<Region>, Vec<u8>) {
-        self.localise_with(image, map, reconstruction, threshold, None)
+        let query = if reconstruction.is_empty() {
+            image
+        } else {
+            reconstruction
+        };
+        self.localise_with(image, map, query, threshold, None)
     }
 
     /// [`localise`](Self::localise) with the renders nearest to `reconstruction` in pose,
@@ -749,4 +756,12 @@ impl Inspector {
         }
         reports.into_iter().flatten().collect()
     }
+}
+
+/// The largest finite value of a map (0 for an empty or non-finite one).
+fn peak(map: &[f32]) -> f32 {
+    map.iter()
+        .copied()
+        .filter(|v| v.is_finite())
+        .fold(0.0, f32::max)
 }

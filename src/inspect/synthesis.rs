@@ -71,7 +71,9 @@ impl Inspector {
             .map(|i| {
                 let image = &images[i * image_len..(i + 1) * image_len];
                 (0..pixels)
-                    .map(|p| (0..channels).map(|c| image[c * pixels + p]).sum::<f32>() / channels as f32)
+                    .map(|p| {
+                        (0..channels).map(|c| image[c * pixels + p]).sum::<f32>() / channels as f32
+                    })
                     .collect()
             })
             .collect();
@@ -175,7 +177,10 @@ impl Inspector {
                 let seen = seen / (image.len() / pixels_per_channel).max(1) as f32;
                 if synthesis.depth.get(p).is_some_and(|d| *d == 0.0) && seen > rendered + 0.1 {
                     added += 1;
-                } else if synthesis.depth.get(p).is_some_and(|d| *d > 0.0) && seen + 0.1 < rendered && seen < 0.1 {
+                } else if synthesis.depth.get(p).is_some_and(|d| *d > 0.0)
+                    && seen + 0.1 < rendered
+                    && seen < 0.1
+                {
                     missing += 1;
                 }
             }

@@ -59,7 +59,11 @@ impl Quadric {
     fn error(&self, p: DVec3) -> f64 {
         let q = &self.0;
         let (x, y, z) = (p.x, p.y, p.z);
-        q[0] * x * x + 2.0 * q[1] * x * y + 2.0 * q[2] * x * z + 2.0 * q[3] * x + q[4] * y * y
+        q[0] * x * x
+            + 2.0 * q[1] * x * y
+            + 2.0 * q[2] * x * z
+            + 2.0 * q[3] * x
+            + q[4] * y * y
             + 2.0 * q[5] * y * z
             + 2.0 * q[6] * y
             + q[7] * z * z
@@ -338,7 +342,11 @@ mod tests {
         let mesh = mesh_solid(&Solid::good(shape), 0.05);
         let target = mesh.triangle_count() / 5;
         let simple = simplify(&mesh, target, 0.02);
-        assert!(simple.triangle_count() <= target, "{}", simple.triangle_count());
+        assert!(
+            simple.triangle_count() <= target,
+            "{}",
+            simple.triangle_count()
+        );
         assert!(simple.is_closed(), "the decimated cap must stay closed");
         let (v0, v1) = (mesh.volume(), simple.volume());
         assert!((v1 - v0).abs() / v0 < 0.01, "volume {v0} -> {v1}");
@@ -347,7 +355,11 @@ mod tests {
         assert!((lo0 - lo1).abs().max_element() < 0.02 && (hi0 - hi1).abs().max_element() < 0.02);
         // Every vertex kept is one of the original ones, with its normal and part.
         for (p, n) in simple.positions.iter().zip(&simple.normals) {
-            let i = mesh.positions.iter().position(|q| q == p).expect("an original vertex");
+            let i = mesh
+                .positions
+                .iter()
+                .position(|q| q == p)
+                .expect("an original vertex");
             assert_eq!(&mesh.normals[i], n);
         }
     }

@@ -74,7 +74,10 @@ impl PoseBank {
         let thumbnails = images.iter().flat_map(|im| thumbnail(im, size)).collect();
         let images = images
             .iter()
-            .flat_map(|im| im.iter().map(|v| (v * 255.0).round().clamp(0.0, 255.0) as u8))
+            .flat_map(|im| {
+                im.iter()
+                    .map(|v| (v * 255.0).round().clamp(0.0, 255.0) as u8)
+            })
             .collect();
         Self {
             size,

@@ -2,8 +2,8 @@
 //! and the image size. Refinement renders candidate poses of it; the reference an image is
 //! compared with is its render at the refined pose, drawn exactly as the dataset's images were.
 
-use crate::dataset::{DatasetContext, DatasetError};
 use crate::dataset::recipe::Recipe;
+use crate::dataset::{DatasetContext, DatasetError};
 use crate::product::ProductSpec;
 use crate::product::mesh::Grid;
 use crate::product::sdf::Solid;
@@ -91,7 +91,13 @@ impl Scene {
         renderer: &mut Renderer,
         poses: &[ScenePose],
     ) -> Result<Vec<Frame>, RenderError> {
-        self.render_at(renderer, &self.candidate_mesh, poses, self.supersample, Outputs::Shade)
+        self.render_at(
+            renderer,
+            &self.candidate_mesh,
+            poses,
+            self.supersample,
+            Outputs::Shade,
+        )
     }
 
     /// Renders the references at `poses`: as the dataset's images were drawn.
@@ -205,16 +211,14 @@ fn symmetric_eigen(m: glam::DMat3) -> ([f64; 3], [glam::DVec3; 3]) {
             let t = if theta == 0.0 { 1.0 } else { t };
             let c = 1.0 / (t * t + 1.0).sqrt();
             let s = t * c;
-            for k in 0..3 {
-                let (akp, akq) = (a[k][p], a[k][q]);
-                a[k][p] = c * akp - s * akq;
-                a[k][q] = s * akp + c * akq;
+            for row in a.iter_mut() {
+                let (akp, akq) = (row[p], row[q]);
+                row[p] = c * akp - s * akq;
+                row[q] = s * akp + c * akq;
             }
-            for k in 0..3 {
-                let (apk, aqk) = (a[p][k], a[q][k]);
-                a[p][k] = c * apk - s * aqk;
-                a[q][k] = s * apk + c * aqk;
-            }
+            let (rp, rq) = (a[p], a[q]);
+            a[p] = std::array::from_fn(|k| c * rp[k] - s * rq[k]);
+            a[q] = std::array::from_fn(|k| s * rp[k] + c * rq[k]);
             for row in &mut v {
                 let (vp, vq) = (row[p], row[q]);
                 row[p] = c * vp - s * vq;

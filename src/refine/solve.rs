@@ -43,13 +43,22 @@ pub struct Level {
 impl Level {
     fn validate(&self) -> Result<(), String> {
         if !(self.blur_px.is_finite() && (0.0..=8.0).contains(&self.blur_px)) {
-            return Err(format!("blur_px must be between 0 and 8 pixels, got {}", self.blur_px));
+            return Err(format!(
+                "blur_px must be between 0 and 8 pixels, got {}",
+                self.blur_px
+            ));
         }
         if !(self.robust_scale.is_finite() && self.robust_scale > 0.0 && self.robust_scale <= 1.0) {
-            return Err(format!("robust_scale must be in (0, 1], got {}", self.robust_scale));
+            return Err(format!(
+                "robust_scale must be in (0, 1], got {}",
+                self.robust_scale
+            ));
         }
         if self.min_step.iter().any(|m| !m.is_finite() || *m < 0.0) {
-            return Err(format!("min_step must be finite and not negative, got {:?}", self.min_step));
+            return Err(format!(
+                "min_step must be finite and not negative, got {:?}",
+                self.min_step
+            ));
         }
         Ok(())
     }
@@ -131,20 +140,38 @@ impl RefineSettings {
         for (i, level) in self.levels.iter().enumerate() {
             level.validate().map_err(|m| format!("levels[{i}]: {m}"))?;
         }
-        if !(self.rotation_step_deg.is_finite() && self.rotation_step_deg > 0.0 && self.rotation_step_deg <= 10.0) {
-            return Err(format!("rotation_step_deg must be in (0, 10], got {}", self.rotation_step_deg));
+        if !(self.rotation_step_deg.is_finite()
+            && self.rotation_step_deg > 0.0
+            && self.rotation_step_deg <= 10.0)
+        {
+            return Err(format!(
+                "rotation_step_deg must be in (0, 10], got {}",
+                self.rotation_step_deg
+            ));
         }
         if !(self.tolerance.is_finite() && self.tolerance >= 0.0 && self.tolerance < 1.0) {
-            return Err(format!("tolerance must be in [0, 1), got {}", self.tolerance));
+            return Err(format!(
+                "tolerance must be in [0, 1), got {}",
+                self.tolerance
+            ));
         }
         if self.symmetry_turns > 360 {
-            return Err(format!("symmetry_turns must be at most 360, got {}", self.symmetry_turns));
+            return Err(format!(
+                "symmetry_turns must be at most 360, got {}",
+                self.symmetry_turns
+            ));
         }
         if self.max_tries == 0 || self.max_tries > 16 {
             return Err(format!("max_tries must be 1 to 16, got {}", self.max_tries));
         }
-        if self.retry_above.is_some_and(|r| !(r.is_finite() && r >= 0.0)) {
-            return Err(format!("retry_above must be finite and not negative, got {:?}", self.retry_above));
+        if self
+            .retry_above
+            .is_some_and(|r| !(r.is_finite() && r >= 0.0))
+        {
+            return Err(format!(
+                "retry_above must be finite and not negative, got {:?}",
+                self.retry_above
+            ));
         }
         if self.max_rounds > Self::MAX_ROUNDS {
             return Err(format!(
@@ -325,7 +352,13 @@ pub fn refine(
         let mut frames = scene.render_candidates(renderer, &poses)?.into_iter();
         let renders: Vec<Vec<Vec<f32>>> = views
             .iter()
-            .map(|v| frames.by_ref().take(v.len()).map(|f| shade_of(&f)).collect())
+            .map(|v| {
+                frames
+                    .by_ref()
+                    .take(v.len())
+                    .map(|f| shade_of(&f))
+                    .collect()
+            })
             .collect();
         // Each image's share of the round (blurs, fits, its normal equations) on all cores.
         active
@@ -507,10 +540,22 @@ impl Track<'_> {
         let sigma = settings.levels[last].blur_px;
         let losses: Vec<f32> = raw
             .iter()
-            .map(|r| fit_of(&self.levels[last], &gaussian_blur(r, size, sigma), settings, last).loss)
+            .map(|r| {
+                fit_of(
+                    &self.levels[last],
+                    &gaussian_blur(r, size, sigma),
+                    settings,
+                    last,
+                )
+                .loss
+            })
             .collect();
         let best = (0..losses.len()).min_by(|&a, &b| losses[a].total_cmp(&losses[b]));
-        let tried_best = self.tried.iter().map(|t| t.1.loss).fold(f32::INFINITY, f32::min);
+        let tried_best = self
+            .tried
+            .iter()
+            .map(|t| t.1.loss)
+            .fold(f32::INFINITY, f32::min);
         match best {
             Some(b) if losses[b] < tried_best && self.rounds < settings.max_rounds => {
                 self.steps.push(RefineStep {
@@ -555,7 +600,12 @@ impl Track<'_> {
             .iter()
             .map(|r| gaussian_blur(r, size, level.blur_px))
             .collect();
-        accepted.fit = fit_of(&self.levels[self.level], &accepted.blurred[0], settings, self.level);
+        accepted.fit = fit_of(
+            &self.levels[self.level],
+            &accepted.blurred[0],
+            settings,
+            self.level,
+        );
         self.accepted = Some(accepted);
         true
     }
@@ -597,9 +647,15 @@ impl Track<'_> {
             .iter()
             .min_by(|a, b| a.1.loss.total_cmp(&b.1.loss))
             .copied();
-        let high = settings.retry_above.is_some_and(|limit| best.is_none_or(|b| b.1.loss > limit));
+        let high = settings
+            .retry_above
+            .is_some_and(|limit| best.is_none_or(|b| b.1.loss > limit));
         let rounds_left = self.rounds < settings.max_rounds;
-        if high && rounds_left && symmetric && settings.symmetry_turns > 1 && !self.swept
+        if high
+            && rounds_left
+            && symmetric
+            && settings.symmetry_turns > 1
+            && !self.swept
             && let Some((pose, _, start)) = best
         {
             self.proposal = pose;
@@ -664,7 +720,12 @@ impl Track<'_> {
 /// Whether every parameter of `step` moved less than `min_step` says (rotation in degrees,
 /// offset in pixels, log scale).
 fn step_is_small(step: &[f64; PARAMS], min_step: &[f64; 3]) -> bool {
-    let rotation = step[..3].iter().map(|v| v * v).sum::<f64>().sqrt().to_degrees();
+    let rotation = step[..3]
+        .iter()
+        .map(|v| v * v)
+        .sum::<f64>()
+        .sqrt()
+        .to_degrees();
     let offset = step[3].hypot(step[4]);
     rotation < min_step[0] && offset < min_step[1] && step[5].abs() < min_step[2]
 }
@@ -685,7 +746,11 @@ fn lm_step(
     if accepted.blurred.len() != VIEWS_PER_ROUND {
         return None;
     }
-    let n = if settings.search_offset_scale { PARAMS } else { 3 };
+    let n = if settings.search_offset_scale {
+        PARAMS
+    } else {
+        3
+    };
     let base = &accepted.blurred[0];
     let (gain, bias) = (f64::from(accepted.fit.gain), accepted.fit.bias);
     let h = settings.rotation_step_deg.to_radians();
@@ -756,7 +821,8 @@ fn lm_step(
 /// Gaussian elimination with partial pivoting. None when `a` is singular.
 fn solve_symmetric(a: &mut [f64], b: &mut [f64], n: usize) -> Option<Vec<f64>> {
     for col in 0..n {
-        let pivot = (col..n).max_by(|&i, &j| a[i * n + col].abs().total_cmp(&a[j * n + col].abs()))?;
+        let pivot =
+            (col..n).max_by(|&i, &j| a[i * n + col].abs().total_cmp(&a[j * n + col].abs()))?;
         if a[pivot * n + col].abs() < 1e-300 {
             return None;
         }

@@ -72,12 +72,13 @@ impl Synthesizer {
             message: e.to_string(),
         })?;
         let renderer = Renderer::new(gpu);
-        let scene = Scene::for_recipe(&renderer, &manifest.recipe, &manifest.product).map_err(
-            |e| SynthError::Dataset {
-                path: manifest_path.display().to_string(),
-                message: e.to_string(),
-            },
-        )?;
+        let scene =
+            Scene::for_recipe(&renderer, &manifest.recipe, &manifest.product).map_err(|e| {
+                SynthError::Dataset {
+                    path: manifest_path.display().to_string(),
+                    message: e.to_string(),
+                }
+            })?;
         let bank = PoseBank::load(dir)?;
         let settings = RefineSettings {
             // Renders of one recipe are centred, of one size and one exposure.
@@ -113,10 +114,7 @@ impl Synthesizer {
 
     /// Renders the references at `poses` (as the dataset drew its images), each through its
     /// exposure `(gain, bias)`: for replaying a refinement step by step.
-    pub fn render_at(
-        &self,
-        poses: &[(ScenePose, f32, f32)],
-    ) -> Result<Vec<Vec<f32>>, SynthError> {
+    pub fn render_at(&self, poses: &[(ScenePose, f32, f32)]) -> Result<Vec<Vec<f32>>, SynthError> {
         let mut renderer = self.renderer.lock().unwrap_or_else(|e| e.into_inner());
         let plain: Vec<ScenePose> = poses.iter().map(|p| p.0).collect();
         let frames = self.scene.render_references(&mut renderer, &plain)?;

@@ -240,12 +240,7 @@ fn refinement_frames(
         .iter()
         .zip(references)
         .map(|(step, reference)| {
-            let replicated: Vec<f32> = reference
-                .iter()
-                .copied()
-                .cycle()
-                .take(image_len)
-                .collect();
+            let replicated: Vec<f32> = reference.iter().copied().cycle().take(image_len).collect();
             RecordedFrame {
                 iteration: step.round,
                 loss: step.loss,
@@ -255,7 +250,13 @@ fn refinement_frames(
         })
         .collect();
     if let Some(last) = frames.last_mut() {
-        last.reference = report.reference.iter().copied().cycle().take(image_len).collect();
+        last.reference = report
+            .reference
+            .iter()
+            .copied()
+            .cycle()
+            .take(image_len)
+            .collect();
         last.map = report.map.clone();
         last.iteration = refinement.rounds;
         last.loss = refinement.loss;

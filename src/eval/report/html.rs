@@ -6,8 +6,8 @@ use std::path::{Component, Path};
 use super::GOOD;
 use super::charts::{ModelPlots, Plot, Plots};
 use super::tables::{
-    MISSING, Table, class_table, comparison_table, detectors_table, fmt3, good_count, model_summary, rule_suffix,
-    sweep_table,
+    MISSING, Table, class_table, comparison_table, detectors_table, fmt3, good_count,
+    model_summary, rule_suffix, sweep_table,
 };
 use crate::eval::types::{EvalReport, ImageResult, ModelEval};
 use crate::fsio::{FileKind, read_bounded};

@@ -2,7 +2,8 @@
 
 use super::charts::{ModelPlots, Plot, Plots};
 use super::tables::{
-    Table, class_table, comparison_table, detectors_table, fmt3, good_count, model_summary, rule_suffix, sweep_table,
+    Table, class_table, comparison_table, detectors_table, fmt3, good_count, model_summary,
+    rule_suffix, sweep_table,
 };
 use crate::eval::types::{EvalReport, ModelEval};
 
