@@ -124,7 +124,7 @@ impl Default for TrainConfig {
 #[serde(rename_all = "kebab-case")]
 pub enum LrSchedule {
     /// The configured rates throughout: the default, with which the demo's GAN stays ahead of
-    /// the baseline (see the README's training section).
+    /// the baseline (see docs/training.md).
     #[default]
     Constant,
     /// Half a cosine from the configured rates down to `lr_final_fraction` of them at the
