@@ -22,6 +22,10 @@ run --workspace train --data "$demo/data" --run "$(mktemp -d)/run" --start \
 test_image=$(ls "$demo"/eval-data/cap/test/bulge/*.png | head -n 3 | tail -n 1)
 run --workspace inspect --run "$demo/runs/gan" --data "$demo/data" --image "$test_image" --start \
     --screenshot "$out/workbench-inspect.png" --screenshot-after 5
+# Mid-refinement: the product rendered at the third accepted pose, still turning into place
+# (when the calibrated detector renders; a descent's third step otherwise).
+run --workspace inspect --run "$demo/runs/gan" --data "$demo/data" --image "$test_image" --start \
+    --inspect-frame 2 --screenshot "$out/workbench-inspect-refining.png" --screenshot-after 5
 run --workspace evaluate --run "$demo/runs/gan" --report "$demo/report/report.json" \
     --screenshot "$out/workbench-evaluate.png" --screenshot-after 3
 

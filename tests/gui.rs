@@ -262,6 +262,11 @@ fn inspecting_an_image_records_the_descent_and_steps_through_it() {
     h.step();
     h.step();
     assert_eq!(h.state().inspect().cursor(), 1);
+    // `--inspect-frame` shows a recorded frame the same way (past the last: the last).
+    h.state_mut().inspect_mut().show_frame(frames + 5);
+    assert_eq!(h.state().inspect().cursor(), frames - 1);
+    h.state_mut().inspect_mut().show_frame(1);
+    assert_eq!(h.state().inspect().cursor(), 1);
     let first = h.state().inspect().frames()[0].reference.clone();
     let second = &h.state().inspect().frames()[1].reference;
     assert_ne!(

@@ -56,6 +56,10 @@ pub struct GuiArgs {
     /// ~/.local/share/unseen/quick-demo on Linux).
     #[arg(long, value_name = "DIR")]
     pub demo_dir: Option<PathBuf>,
+    /// Once the inspection has ended, show its recorded frame N (0 = the start pose or
+    /// descent step) instead of the last, e.g. for a screenshot mid-refinement.
+    #[arg(long, value_name = "N")]
+    pub inspect_frame: Option<usize>,
 }
 
 /// Parses a delay in seconds: a finite number from 0 to 3600.
@@ -91,6 +95,7 @@ impl From<GuiArgs> for GuiOptions {
             height: args.height,
             quick_demo: args.quick_demo,
             demo_dir: args.demo_dir,
+            inspect_frame: args.inspect_frame,
         }
     }
 }

@@ -149,6 +149,20 @@ impl Inspect {
         &self.frames
     }
 
+    /// Shows recorded frame `n` (the last when there are fewer) and stops following the live
+    /// one, as a click on the scrubber does.
+    pub fn show_frame(&mut self, n: usize) {
+        if self.frames.is_empty() {
+            return;
+        }
+        let n = n.min(self.frames.len() - 1);
+        if self.cursor != n {
+            self.cursor = n;
+            self.playing = false;
+            self.follow_live = false;
+        }
+    }
+
     /// The recorded iteration shown.
     pub fn cursor(&self) -> usize {
         self.cursor

@@ -88,6 +88,9 @@ pub struct GuiOptions {
     /// Where the quick demo writes (default: the platform's data folder, see
     /// [`demo::default_demo_dir`]).
     pub demo_dir: Option<PathBuf>,
+    /// Once an inspection has ended, show its recorded frame N (0 = the start) instead of
+    /// the last: a screenshot mid-descent or mid-refinement.
+    pub inspect_frame: Option<usize>,
 }
 
 impl Default for GuiOptions {
@@ -108,6 +111,7 @@ impl Default for GuiOptions {
             height: 940.0,
             quick_demo: false,
             demo_dir: None,
+            inspect_frame: None,
         }
     }
 }
@@ -477,7 +481,14 @@ impl Workbench {
             Workspace::Train => {
                 self.train.step() > 0 && self.train.losses().values().any(|v| v.len() > 3)
             }
-            Workspace::Inspect => self.inspect.report().is_some() && !self.inspect.running(),
+            Workspace::Inspect => {
+                self.inspect.report().is_some()
+                    && !self.inspect.running()
+                    && self.options.inspect_frame.is_none_or(|n| {
+                        self.inspect.cursor()
+                            == n.min(self.inspect.frames().len().saturating_sub(1))
+                    })
+            }
             Workspace::Evaluate => self.evaluate.report().is_some() && !self.evaluate.reading(),
         }
     }
@@ -548,6 +559,12 @@ impl Workbench {
         self.evaluate.poll(ctx);
         self.demo.poll(&mut self.actions);
         self.auto_start();
+        if let Some(n) = self.options.inspect_frame
+            && self.inspect.report().is_some()
+            && !self.inspect.running()
+        {
+            self.inspect.show_frame(n);
+        }
         self.screenshot(ctx);
         if self.options.frame_stats {
             ctx.request_repaint();
