@@ -901,3 +901,27 @@ fn a_refinement_cut_off_by_its_time_limit_is_an_error_never_a_pass() {
         assert_ne!(report.verdict, Verdict::Error, "{:?}", report.error);
     }
 }
+
+#[test]
+fn the_lookup_shows_the_training_render_it_compares_with() {
+    let mut inspector = calibrated();
+    let c = inspector.calibration.as_mut().unwrap();
+    c.score.against = unseen::inspect::Against::Lookup;
+    c.score_kind = unseen::inspect::ScoreKind::MapMax;
+    c.region_map = None;
+    c.fusion = None;
+    let (pixels, records, _) = test_images("bulge");
+    let atlas = inspector.atlas().unwrap();
+    for (i, r) in inspector
+        .inspect_images(&pixels, records.len(), None)
+        .iter()
+        .enumerate()
+    {
+        // The middle panel's image is the training render nearest to the image, not the
+        // model's reconstruction, which the lookup's map never saw.
+        let image = &pixels[i * SIZE * SIZE..(i + 1) * SIZE * SIZE];
+        let nearest = atlas.nearest_k_shortlisted(image, 1)[0];
+        assert_eq!(r.reference, atlas.image(nearest), "image {i}");
+        assert_ne!(r.reference, r.reconstruction);
+    }
+}

@@ -223,6 +223,14 @@ impl Inspect {
             .is_some_and(crate::inspect::Calibration::needs_synthesis)
     }
 
+    /// Whether the calibrated detector compares with the nearest training renders.
+    fn looks_up(&self) -> bool {
+        self.model
+            .as_ref()
+            .and_then(|m| m.calibration.as_ref())
+            .is_some_and(|c| c.region_settings().against == crate::inspect::Against::Lookup)
+    }
+
     /// The refinement budget to inspect with, when the detector renders the product.
     fn refine_rounds(&self) -> Option<usize> {
         self.renders().then_some(self.iterations)
@@ -595,6 +603,8 @@ impl Inspect {
                 side,
                 if self.renders() {
                     "Good product rendered at the pose (what the map compares with)"
+                } else if self.looks_up() {
+                    "Nearest training render (what the map compares with)"
                 } else {
                     "Reconstruction (what the map compares with)"
                 },
@@ -671,7 +681,12 @@ impl Inspect {
             }
             if let Some(f) = self.frames.get(self.cursor) {
                 let unit = if self.renders() { "round" } else { "iteration" };
-                ui.label(format!("{unit} {} · loss {:.5}", f.iteration, f.loss));
+                if f.loss.is_finite() {
+                    ui.label(format!("{unit} {} · loss {:.5}", f.iteration, f.loss));
+                } else {
+                    // The lookup computes no loss.
+                    ui.label(format!("{unit} {}", f.iteration));
+                }
             }
             if self.running.is_some() {
                 ui.spinner();

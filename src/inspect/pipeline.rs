@@ -487,7 +487,6 @@ impl Inspector {
                 Some(Err(e)) => (vec![None; count], Some(e)),
                 None => (vec![None; count], None),
             };
-        let per_image_ms = started.elapsed().as_secs_f64() * 1000.0 / count.max(1) as f64;
         let references: Vec<References<'_>> = (0..count)
             .map(|i| References {
                 reconstruction: results[i].as_ref().map(|r| r.reconstruction.as_slice()),
@@ -513,6 +512,8 @@ impl Inspector {
                 .collect(),
             None => vec![None; count],
         };
+        // The descent, the refinement and the maps (a lookup's work is all in its map).
+        let per_image_ms = started.elapsed().as_secs_f64() * 1000.0 / count.max(1) as f64;
         let mut poses = poses.map(Vec::into_iter);
         let poses: Vec<Option<Vec<usize>>> = (0..count)
             .map(|_| poses.as_mut().and_then(Iterator::next))
@@ -601,6 +602,14 @@ impl Inspector {
                 let reference = match (shown_against, &synthesis, reconstruction) {
                     (Against::Rendered, Some(s), _) => s.reference.clone(),
                     (Against::Model, _, Some(r)) => r.to_vec(),
+                    // The lookup's map is the difference to its nearest training renders: the
+                    // nearest of them is shown.
+                    (Against::Lookup, _, _) => self.atlas.as_ref().map_or_else(Vec::new, |atlas| {
+                        atlas
+                            .nearest_k_shortlisted(&image, 1)
+                            .first()
+                            .map_or_else(Vec::new, |&i| atlas.image(i).to_vec())
+                    }),
                     _ => Vec::new(),
                 };
                 ImageReport {

@@ -178,6 +178,21 @@ pub fn spawn_inspect_image(
             .calibration
             .as_ref()
             .is_some_and(Calibration::needs_synthesis);
+        if shown.against == crate::inspect::Against::Lookup && !rendered {
+            // The lookup has no iterations: one frame, the nearest training render and the
+            // map against the renders.
+            let Some(mut report) = inspector.inspect_images(&image, 1, None).pop() else {
+                return InspectEvent::Failed("the inspection returned nothing".into());
+            };
+            let _ = ctx.emit(InspectEvent::Frame(RecordedFrame {
+                iteration: 0,
+                loss: report.loss,
+                reference: report.reference.clone(),
+                map: report.map.clone(),
+            }));
+            report.path = Some(path);
+            return InspectEvent::Report(Box::new(report));
+        }
         if rendered {
             let Some(mut report) = inspector.inspect_images(&image, 1, None).pop() else {
                 return InspectEvent::Failed("the inspection returned nothing".into());
