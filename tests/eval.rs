@@ -42,6 +42,8 @@ fn eval_sweeps_budgets_scores_classes_and_compares_two_models() {
         latency_samples: 2,
         gallery: 3,
         defect_rule: unseen::inspect::DefectRule::F1Max,
+        map_input: unseen::imaging::MapInput::Fail,
+        calibrate_good: None,
     };
     let mut seen_scoring = false;
     let (report, files) = evaluate(
@@ -146,6 +148,8 @@ fn eval_refuses_a_test_split_without_defects() {
         latency_samples: 1,
         gallery: 1,
         defect_rule: unseen::inspect::DefectRule::F1Max,
+        map_input: unseen::imaging::MapInput::Fail,
+        calibrate_good: None,
     };
     let err = evaluate(
         &options,

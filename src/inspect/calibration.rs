@@ -370,6 +370,29 @@ impl Calibration {
         })
     }
 
+    /// The same detector, maps, descent and pixel threshold with the review and defect
+    /// thresholds refit on good scores alone (photos of good products): review from their
+    /// [`GOOD_REVIEW_QUANTILE`] quantile, defect by `rule` (under best F1, which needs defective
+    /// images, from [`no_defect_threshold`]). `None` without a finite score.
+    pub fn refit_on_good(&self, scores: &[f32], rule: DefectRule) -> Option<Self> {
+        let mut good: Vec<f32> = scores.iter().copied().filter(|v| v.is_finite()).collect();
+        if good.is_empty() {
+            return None;
+        }
+        good.sort_unstable_by(f32::total_cmp);
+        let (review, defect) = thresholds(&good, None, rule);
+        Some(Self {
+            review_threshold: review,
+            defect_threshold: defect,
+            defect_rule: rule,
+            f1_threshold: None,
+            validation_good: good.len(),
+            validation_defective: 0,
+            good_scores: good,
+            ..self.clone()
+        })
+    }
+
     /// The map and score kind, e.g. `ssim±1 map-max` (with the fused second one after `+`).
     pub fn scoring_name(&self) -> String {
         let first = format!("{} {}", self.score.map_name(), self.score_kind.as_str());
@@ -583,17 +606,24 @@ impl Calibration {
 /// Review and defect thresholds from the good validation scores (`good`, ascending, not
 /// empty), the F1-max threshold when there were defective images, and the rule.
 fn thresholds(good: &[f32], f1_threshold: Option<f32>, rule: DefectRule) -> (f32, f32) {
-    let review = quantile(good, 0.95);
+    let review = quantile(good, GOOD_REVIEW_QUANTILE);
     let defect = match (rule, f1_threshold) {
         (DefectRule::FalseAlarmRate { rate }, _) => false_alarm_threshold(good, rate),
         (DefectRule::F1Max, Some(t)) => t,
-        (DefectRule::F1Max, None) => {
-            let spread = quantile(good, 0.95) - quantile(good, 0.05);
-            quantile(good, 1.0) + 0.5 * spread
-        }
+        (DefectRule::F1Max, None) => no_defect_threshold(good),
     };
     let review = review.min(defect);
     (review, defect.max(review))
+}
+
+/// The quantile of the good scores the review threshold is set at.
+pub const GOOD_REVIEW_QUANTILE: f32 = 0.95;
+
+/// The defect threshold when no defective image was seen: the largest good score plus half the
+/// spread between the good scores' 5th and 95th percentiles.
+pub fn no_defect_threshold(good: &[f32]) -> f32 {
+    let spread = quantile(good, 0.95) - quantile(good, 0.05);
+    quantile(good, 1.0) + 0.5 * spread
 }
 
 /// The lowest threshold `t` (`score >= t` is flagged) that at most `rate` of the `good` scores
