@@ -719,10 +719,19 @@ fn score_sweep(
                 .iter()
                 .map(|r| r.reconstruction.as_slice())
                 .collect();
-            let maps = inspector.maps(images, &reconstructions, &settings.score);
+            // Through the same maps inspection makes: a lookup map compares with the training
+            // renders, not with the model's reconstruction.
+            let references: Vec<crate::inspect::synthesis::References<'_>> = reconstructions
+                .iter()
+                .map(|r| crate::inspect::synthesis::References {
+                    reconstruction: Some(r),
+                    synthesis: None,
+                })
+                .collect();
+            let maps = inspector.maps_against(images, &references, &settings.score);
             // Pixel metrics are of the map inspection localises with.
             let mut region_maps = region
-                .map(|r| inspector.maps(images, &reconstructions, &r))
+                .map(|r| inspector.maps_against(images, &references, &r))
                 .map(Vec::into_iter);
             for (i, (result, map)) in at_budget.iter().zip(maps).enumerate() {
                 out.scores[b][first + i] = image_score(kind, result.loss, &map, &settings.score);
