@@ -161,7 +161,7 @@ pub struct InspectArgs {
     /// Where to compute.
     #[arg(long, value_enum, ignore_case = true, default_value_t = ComputeDevice::Auto)]
     pub device: ComputeDevice,
-    /// Image files or folders of images.
+    /// Image files, folders of images, or MVTec AD folders (their test/<class>/ photos).
     #[arg(required = true, value_name = "IMAGE_OR_DIR")]
     pub inputs: Vec<PathBuf>,
 }
@@ -485,14 +485,18 @@ fn csv_record(report: &ImageReport, map_input: MapInput) -> [String; 9] {
 /// An input left out, and why.
 type Skipped = (PathBuf, &'static str);
 
-/// Files as given, folders replaced by their images, and what was left out with why: a
-/// folder with no image, an entry of a folder that is not an image. A missing or unreadable
+/// Files as given, folders replaced by their images (an MVTec AD folder without a manifest by
+/// its `test/<class>/` photos), and what was left out with why: a folder with no image, an entry of a folder that is not an image. A missing or unreadable
 /// file given by name stays in the list so its line says `error`.
 fn expand_inputs(inputs: &[PathBuf]) -> anyhow::Result<(Vec<PathBuf>, Vec<Skipped>)> {
     let mut paths = Vec::new();
     let mut skipped = Vec::new();
     for input in inputs {
-        if input.is_dir() {
+        if crate::dataset::photos::is_photo_folder(input) {
+            // An MVTec AD folder: its test photos, every class.
+            let photos = crate::dataset::photos::test_photos(input)?;
+            paths.extend(photos.into_iter().map(|p| p.path));
+        } else if input.is_dir() {
             let listing = list_images(input)?;
             if listing.images.is_empty() {
                 skipped.push((input.clone(), "a folder with no PNG or JPEG image"));
