@@ -327,10 +327,6 @@ fn evaluate_run(
         save_calibration: true,
     };
     let mut opened = open_inspector(&open, device)?;
-    if let Some(photos) = &options.calibrate_good {
-        let note = calibrate_on_photos(&mut opened.inspector, run, photos, true)?;
-        notes.push(format!("{name}: {note}"));
-    }
     // Inspect with exactly the settings the thresholds were fitted with.
     let Some(calibration) = opened.inspector.calibration.clone() else {
         return Err(EvalError::Data {
@@ -340,6 +336,15 @@ fn evaluate_run(
     };
     opened.inspector.settings.descent = calibration.descent;
     opened.inspector.settings.score = calibration.score;
+    // The good photos are scored with those same settings; only the thresholds change.
+    let calibration = match &options.calibrate_good {
+        Some(photos) => {
+            let note = calibrate_on_photos(&mut opened.inspector, run, photos, true)?;
+            notes.push(format!("{name}: {note}"));
+            opened.inspector.calibration.clone().unwrap_or(calibration)
+        }
+        None => calibration,
+    };
     let inspector = &opened.inspector;
     let model = &inspector.model;
     let (size, channels) = (model.image_size(), model.channels());

@@ -657,6 +657,46 @@ mod tests {
     }
 
     #[test]
+    fn thresholds_refit_on_good_photos_keep_everything_else() {
+        let scores = ValidationScores {
+            good: (0..50).map(|i| [i as f32 / 100.0; 3]).collect(),
+            defective: (0..10).map(|i| [0.3 + i as f32 / 20.0; 3]).collect(),
+            good_pixels: vec![0.1],
+        };
+        let fitted = fit_default(&scores);
+        // 101 photo scores from 1.00 to 2.00, in no order, and one NaN that is left out.
+        let mut photos: Vec<f32> = (0..=100).rev().map(|i| 1.0 + i as f32 / 100.0).collect();
+        photos.push(f32::NAN);
+        let refit = fitted.refit_on_good(&photos, DefectRule::F1Max).unwrap();
+        assert!((refit.review_threshold - 1.95).abs() < 1e-5, "{refit:?}");
+        // No defective photo: the largest score plus half the 5th to 95th spread (0.9).
+        assert!((refit.defect_threshold - 2.45).abs() < 1e-5, "{refit:?}");
+        assert_eq!(
+            (refit.validation_good, refit.validation_defective),
+            (101, 0)
+        );
+        assert_eq!(refit.f1_threshold, None);
+        assert_eq!(refit.good_scores.len(), 101);
+        assert_eq!(
+            (refit.score, refit.score_kind, refit.descent),
+            (fitted.score, fitted.score_kind, fitted.descent)
+        );
+        assert_eq!(refit.pixel_threshold, fitted.pixel_threshold);
+        let rule = DefectRule::false_alarm_rate(0.1).unwrap();
+        let bounded = fitted.refit_on_good(&photos, rule).unwrap();
+        let flagged = photos
+            .iter()
+            .filter(|&&s| bounded.verdict(s) == Verdict::Defect)
+            .count();
+        assert_eq!(flagged, 10);
+        assert!(
+            fitted
+                .refit_on_good(&[f32::NAN], DefectRule::F1Max)
+                .is_none()
+        );
+    }
+
+    #[test]
     fn hand_worked_auroc_quantile_and_f1() {
         assert_eq!(metrics::auroc(&[0.1, 0.2], &[0.3, 0.15]), 0.75);
         assert_eq!(quantile(&[1.0, 2.0, 3.0, 4.0, 5.0], 0.5), 3.0);
