@@ -429,6 +429,7 @@ fn synthetic_report() -> unseen::eval::EvalReport {
                 .collect(),
             images,
         }],
+        notes: Vec::new(),
     }
 }
 

@@ -812,6 +812,8 @@ fn inspect_args(
         out: None,
         format: unseen::cli::inspect::OutputFormat::Csv,
         fail_on_defect: false,
+        map_input: unseen::imaging::MapInput::Fail,
+        calibrate_good: None,
         device: unseen::compute::ComputeDevice::Cpu,
         inputs,
     }

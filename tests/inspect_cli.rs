@@ -28,6 +28,8 @@ fn args(run: &Path, data: Option<&Path>, inputs: Vec<std::path::PathBuf>) -> Ins
         out: None,
         format: OutputFormat::Csv,
         fail_on_defect: false,
+        map_input: unseen::imaging::MapInput::Fail,
+        calibrate_good: None,
         device: unseen::compute::ComputeDevice::Cpu,
         inputs,
     }
@@ -232,4 +234,63 @@ fn inspect_cli_calibrates_writes_outputs_and_fails_on_defects() {
         .output()
         .unwrap();
     assert_eq!(code(&usage), Some(2));
+
+    // A photo of another size: an error line naming both sizes without a rule; judged under
+    // `--map-input resize`, and every CSV line records the rule.
+    let good = unseen::imaging::images_in(&test_dir.join("good")).unwrap();
+    let photo = out.path().join("photo-48.png");
+    let grey = image::open(&good[0]).unwrap().to_luma8();
+    image::imageops::resize(&grey, 48, 48, image::imageops::FilterType::Triangle)
+        .save(&photo)
+        .unwrap();
+    let refused = String::from_utf8(unseen(&[&photo]).stdout).unwrap();
+    let row = refused.lines().nth(1).unwrap();
+    assert!(
+        row.contains(",error,") && row.contains("48x48") && row.ends_with(",fail"),
+        "{row}"
+    );
+    let mapped = unseen(&[Path::new("--map-input"), Path::new("resize"), &photo]);
+    let mapped = String::from_utf8(mapped.stdout).unwrap();
+    let row = mapped.lines().nth(1).unwrap();
+    assert!(
+        !row.contains(",error,") && row.ends_with(",resize"),
+        "{row}"
+    );
+
+    // Thresholds refit on good photos are stored apart and loaded when given again.
+    let render_calibration = std::fs::read(run.path().join("calibration.json")).unwrap();
+    let good_photos = data.path().join("validation").join("good");
+    let calibrate = [Path::new("--calibrate-good"), &good_photos, &photo];
+    let first = unseen(&calibrate);
+    let said = String::from_utf8(first.stderr).unwrap();
+    assert!(said.contains("refit on 8 good photos"), "{said}");
+    assert!(run.path().join("calibration-photos.json").is_file());
+    assert_eq!(
+        std::fs::read(run.path().join("calibration.json")).unwrap(),
+        render_calibration
+    );
+    let said = String::from_utf8(unseen(&calibrate).stderr).unwrap();
+    assert!(said.contains("thresholds from"), "{said}");
+    let empty = out.path().join("no-photos");
+    std::fs::create_dir_all(&empty).unwrap();
+    let refused = unseen(&[Path::new("--calibrate-good"), &empty, &photo]);
+    assert_eq!(code(&refused), Some(1));
+    let said = String::from_utf8(refused.stderr).unwrap();
+    assert!(
+        said.contains("no-photos") && said.contains("no PNG"),
+        "{said}"
+    );
+
+    // An MVTec AD folder without a manifest: its test photos of every class.
+    let photos = out.path().join("photos");
+    for class in ["good", "bulge"] {
+        let folder = photos.join("test").join(class);
+        std::fs::create_dir_all(&folder).unwrap();
+        for file in unseen::imaging::images_in(&test_dir.join(class)).unwrap() {
+            std::fs::copy(&file, folder.join(file.file_name().unwrap())).unwrap();
+        }
+    }
+    let listed = String::from_utf8(unseen(&[&photos]).stdout).unwrap();
+    assert_eq!(listed.lines().count(), 1 + 8, "{listed}");
+    assert!(listed.contains("test/bulge/") && listed.contains("test/good/"));
 }

@@ -10,6 +10,7 @@ use crate::compute::{ComputeDevice, SelectedDevice, select_device};
 use crate::eval::report::ReportFiles;
 use crate::eval::types::CLASS_COLUMNS;
 use crate::eval::{EvalOptions, EvalProgress, EvalReport};
+use crate::imaging::MapInput;
 use crate::inspect::DefectRule;
 use crate::inspect::descent::MAX_ITERATIONS;
 use crate::worker::Waker;
@@ -26,9 +27,23 @@ pub struct EvalArgs {
     /// A second run to compare with (e.g. the AE + SOM baseline).
     #[arg(long, value_name = "RUN_DIR2")]
     pub compare: Option<PathBuf>,
-    /// Dataset whose `test` split is evaluated (e.g. rendered from assets/datasets/cap-eval.toml).
+    /// Dataset whose `test` split is evaluated (e.g. rendered from assets/datasets/cap-eval.toml),
+    /// or an MVTec AD folder of photos without a manifest (`test/<class>/*.png`, masks in
+    /// `ground_truth/<class>/<stem>_mask.png`, optional per image).
     #[arg(long, value_name = "DIR")]
     pub data: PathBuf,
+    /// How test images of another size or colour are brought to the model's input: `fail`
+    /// (refuse them, naming the file and both sizes), `resize` (scale the whole image), `bbox`
+    /// (crop the product's bounding box on the dark background, square with a margin, then
+    /// scale) or `roi=X,Y,W,H` (crop this region, then scale). Recorded in the report.
+    #[arg(long, value_name = "RULE", default_value = "fail")]
+    pub map_input: MapInput,
+    /// Refit each model's review and defect thresholds on these good photos (a folder of
+    /// images, or an MVTec AD folder's train/good), keeping the detector and maps its
+    /// validation split chose; stored as RUN_DIR/calibration-photos.json and reused while the
+    /// photos are the same.
+    #[arg(long, value_name = "DIR")]
+    pub calibrate_good: Option<PathBuf>,
     /// Dataset whose validation split fits thresholds for a run without a matching calibration.
     #[arg(long, value_name = "DIR")]
     pub calibrate_on: Option<PathBuf>,
@@ -79,6 +94,8 @@ pub fn run_eval_cli(args: EvalArgs) -> anyhow::Result<()> {
         defect_rule: args.false_alarm_rate.map_or(DefectRule::F1Max, |rate| {
             DefectRule::FalseAlarmRate { rate }
         }),
+        map_input: args.map_input,
+        calibrate_good: args.calibrate_good.clone(),
     };
     let report = run_with_progress(&options, &device)?;
     print_summary(&report);
@@ -154,6 +171,9 @@ impl EvalBar {
 
 /// The main numbers of each model at its calibrated budget, one line per class.
 pub(super) fn print_summary(report: &EvalReport) {
+    for note in &report.notes {
+        println!("{note}");
+    }
     for model in &report.models {
         let Some(point) = model
             .sweep
@@ -191,12 +211,17 @@ pub(super) fn print_summary(report: &EvalReport) {
             );
         }
         if !model.detectors.is_empty() {
-            println!("  each detector on its own, image AUROC:");
+            println!("  each detector on its own, image AUROC (pixel AUROC):");
             for d in &model.detectors {
                 let classes: Vec<String> = d
                     .classes
                     .iter()
-                    .map(|(c, a)| format!("{c} {a:.4}"))
+                    .map(
+                        |(c, a)| match d.pixel.iter().find(|(p, _)| p == c).and_then(|p| p.1) {
+                            Some(pixel) => format!("{c} {a:.4} (pixel {pixel:.4})"),
+                            None => format!("{c} {a:.4}"),
+                        },
+                    )
                     .collect();
                 println!(
                     "  {} {:<7} {} ({})",

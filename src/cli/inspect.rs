@@ -10,8 +10,9 @@ use anyhow::Context;
 
 use super::{EXIT_DEFECT, EXIT_NOT_INSPECTED};
 use crate::compute::{ComputeDevice, select_device};
-use crate::imaging::list_images;
+use crate::imaging::{MapInput, list_images};
 use crate::inspect::descent::{MAX_BATCH_SIZE, MAX_ITERATIONS};
+use crate::inspect::photos::calibrate_on_photos;
 use crate::inspect::report::write_images;
 use crate::inspect::{
     DefectRule, DescentConfig, ImageReport, InspectorSettings, OpenOptions, StartMode, Verdict,
@@ -92,8 +93,9 @@ Exit codes:
 /// Inspect images with a trained model: latent descent, heatmaps, regions with part names and
 /// a verdict (pass, review, defect, error) per image.
 ///
-/// Images must have the model's size; others are reported as `error` naming the file (no
-/// rescaling, which would change how large a defect looks).
+/// Images must have the model's size, unless `--map-input` names how others are mapped;
+/// without it they are reported as `error` naming the file (never rescaled silently, which
+/// would change how large a defect looks).
 #[derive(Debug, Clone, clap::Args)]
 #[command(after_help = EXIT_CODES_HELP)]
 pub struct InspectArgs {
@@ -134,6 +136,18 @@ pub struct InspectArgs {
     /// from the calibration's stored scores, without refitting.
     #[arg(long, value_name = "RATE", value_parser = parse_false_alarm_rate)]
     pub false_alarm_rate: Option<f32>,
+    /// How images of another size or colour are brought to the model's input: `fail`
+    /// (report them as `error`, naming both sizes), `resize` (scale the whole image), `bbox`
+    /// (crop the product's bounding box on the dark background, square with a margin, then
+    /// scale) or `roi=X,Y,W,H` (crop this region, then scale). Recorded in every result line.
+    #[arg(long, value_name = "RULE", default_value = "fail")]
+    pub map_input: MapInput,
+    /// Refit the review and defect thresholds on these good photos (a folder of images, or an
+    /// MVTec AD folder's train/good), keeping the detector and maps the validation split
+    /// chose; stored as RUN_DIR/calibration-photos.json and reused while the photos are the
+    /// same.
+    #[arg(long, value_name = "DIR")]
+    pub calibrate_good: Option<PathBuf>,
     /// Folder for heatmap overlays, maps and masks (locked while they are written).
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
@@ -147,7 +161,7 @@ pub struct InspectArgs {
     /// Where to compute.
     #[arg(long, value_enum, ignore_case = true, default_value_t = ComputeDevice::Auto)]
     pub device: ComputeDevice,
-    /// Image files or folders of images.
+    /// Image files, folders of images, or MVTec AD folders (their test/<class>/ photos).
     #[arg(required = true, value_name = "IMAGE_OR_DIR")]
     pub inputs: Vec<PathBuf>,
 }
@@ -207,6 +221,7 @@ pub fn run_inspect_cli(args: InspectArgs) -> anyhow::Result<()> {
         defect_rule: args.false_alarm_rate.map_or(DefectRule::F1Max, |rate| {
             DefectRule::FalseAlarmRate { rate }
         }),
+        map_input: args.map_input,
         ..InspectorSettings::default()
     };
     let options = OpenOptions {
@@ -222,7 +237,13 @@ pub fn run_inspect_cli(args: InspectArgs) -> anyhow::Result<()> {
     for note in &opened.notes {
         eprintln!("{note}");
     }
-    let inspector = opened.inspector;
+    let mut inspector = opened.inspector;
+    if let Some(photos) = &args.calibrate_good {
+        let note = calibrate_on_photos(&mut inspector, &args.model, photos, true)
+            .map_err(|e| anyhow::anyhow!("cannot calibrate on the good photos: {e}"))?;
+        eprintln!("{note}");
+    }
+    eprintln!("input mapping: {}", args.map_input.describe());
 
     let (paths, skipped) = expand_inputs(&args.inputs)?;
     for (path, why) in &skipped {
@@ -241,7 +262,7 @@ pub fn run_inspect_cli(args: InspectArgs) -> anyhow::Result<()> {
         .calibration
         .as_ref()
         .map_or(f32::INFINITY, |c| c.pixel_threshold);
-    let mut lines = ResultLines::new(std::io::stdout().lock(), args.format)?;
+    let mut lines = ResultLines::new(std::io::stdout().lock(), args.format, args.map_input)?;
     let mut counts: BTreeMap<&'static str, usize> = BTreeMap::new();
     let mut stems: BTreeMap<String, usize> = BTreeMap::new();
     let mut total_ms = 0.0;
@@ -342,16 +363,17 @@ impl std::fmt::Display for FailedImages {
 
 impl std::error::Error for FailedImages {}
 
-/// Result lines in one [`OutputFormat`], written as images are inspected.
+/// Result lines in one [`OutputFormat`], written as images are inspected; JSON and CSV lines
+/// record the input mapping rule.
 enum ResultLines<W: Write> {
     Table(W),
-    Json(W),
-    Csv(Box<csv::Writer<W>>),
+    Json(W, MapInput),
+    Csv(Box<csv::Writer<W>>, MapInput),
 }
 
 impl<W: Write> ResultLines<W> {
     /// Starts the output, with its header line when the format has one.
-    fn new(mut out: W, format: OutputFormat) -> anyhow::Result<Self> {
+    fn new(mut out: W, format: OutputFormat, map_input: MapInput) -> anyhow::Result<Self> {
         Ok(match format {
             OutputFormat::Table => {
                 writeln!(
@@ -361,11 +383,11 @@ impl<W: Write> ResultLines<W> {
                 )?;
                 Self::Table(out)
             }
-            OutputFormat::Json => Self::Json(out),
+            OutputFormat::Json => Self::Json(out, map_input),
             OutputFormat::Csv => {
                 let mut csv = Box::new(csv::Writer::from_writer(out));
                 csv.write_record(CSV_HEADER)?;
-                Self::Csv(csv)
+                Self::Csv(csv, map_input)
             }
         })
     }
@@ -373,9 +395,15 @@ impl<W: Write> ResultLines<W> {
     fn write(&mut self, report: &ImageReport) -> anyhow::Result<()> {
         match self {
             Self::Table(out) => writeln!(out, "{}", table_line(report))?,
-            Self::Json(out) => writeln!(out, "{}", serde_json::to_string(report)?)?,
-            Self::Csv(csv) => {
-                csv.write_record(csv_record(report))?;
+            Self::Json(out, map_input) => {
+                let mut line = serde_json::to_value(report)?;
+                if let Some(object) = line.as_object_mut() {
+                    object.insert("input_map".into(), map_input.to_string().into());
+                }
+                writeln!(out, "{}", serde_json::to_string(&line)?)?;
+            }
+            Self::Csv(csv, map_input) => {
+                csv.write_record(csv_record(report, *map_input))?;
                 // Each line appears as soon as its image is inspected.
                 csv.flush()?;
             }
@@ -385,15 +413,15 @@ impl<W: Write> ResultLines<W> {
 
     fn finish(self) -> anyhow::Result<()> {
         match self {
-            Self::Table(mut out) | Self::Json(mut out) => out.flush()?,
-            Self::Csv(mut csv) => csv.flush()?,
+            Self::Table(mut out) | Self::Json(mut out, _) => out.flush()?,
+            Self::Csv(mut csv, _) => csv.flush()?,
         }
         Ok(())
     }
 }
 
 /// The columns of `--format csv`.
-const CSV_HEADER: [&str; 8] = [
+const CSV_HEADER: [&str; 9] = [
     "image",
     "verdict",
     "score",
@@ -402,6 +430,7 @@ const CSV_HEADER: [&str; 8] = [
     "time_ms",
     "regions",
     "error",
+    "input_map",
 ];
 
 /// The regions of a report, e.g. `dome [10,4-18,9] 31px peak 0.420; notch [..]`.
@@ -439,7 +468,7 @@ fn table_line(report: &ImageReport) -> String {
 }
 
 /// One CSV record, in [`CSV_HEADER`]'s order.
-fn csv_record(report: &ImageReport) -> [String; 8] {
+fn csv_record(report: &ImageReport, map_input: MapInput) -> [String; 9] {
     [
         path_text(report),
         report.verdict.as_str().to_string(),
@@ -449,20 +478,25 @@ fn csv_record(report: &ImageReport) -> [String; 8] {
         format!("{:.3}", report.time_ms),
         regions_text(report),
         report.error.clone().unwrap_or_default(),
+        map_input.to_string(),
     ]
 }
 
 /// An input left out, and why.
 type Skipped = (PathBuf, &'static str);
 
-/// Files as given, folders replaced by their images, and what was left out with why: a
-/// folder with no image, an entry of a folder that is not an image. A missing or unreadable
+/// Files as given, folders replaced by their images (an MVTec AD folder without a manifest by
+/// its `test/<class>/` photos), and what was left out with why: a folder with no image, an entry of a folder that is not an image. A missing or unreadable
 /// file given by name stays in the list so its line says `error`.
 fn expand_inputs(inputs: &[PathBuf]) -> anyhow::Result<(Vec<PathBuf>, Vec<Skipped>)> {
     let mut paths = Vec::new();
     let mut skipped = Vec::new();
     for input in inputs {
-        if input.is_dir() {
+        if crate::dataset::photos::is_photo_folder(input) {
+            // An MVTec AD folder: its test photos, every class.
+            let photos = crate::dataset::photos::test_photos(input)?;
+            paths.extend(photos.into_iter().map(|p| p.path));
+        } else if input.is_dir() {
             let listing = list_images(input)?;
             if listing.images.is_empty() {
                 skipped.push((input.clone(), "a folder with no PNG or JPEG image"));
@@ -522,7 +556,8 @@ mod tests {
             ),
         ];
         let mut out = Vec::new();
-        let mut lines = ResultLines::new(&mut out, OutputFormat::Csv).unwrap();
+        let rule = MapInput::Bbox;
+        let mut lines = ResultLines::new(&mut out, OutputFormat::Csv, rule).unwrap();
         for r in &reports {
             lines.write(r).unwrap();
         }
@@ -532,7 +567,8 @@ mod tests {
         let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
         assert_eq!(rows.len(), 2);
         for (row, r) in rows.iter().zip(&reports) {
-            assert_eq!(row, csv_record(r).as_slice());
+            assert_eq!(row, csv_record(r, rule).as_slice());
+            assert_eq!(&row[8], "bbox");
         }
         assert_eq!(&rows[0][0], "a, \"b\".png");
         assert_eq!(&rows[0][6], "dome [1,2-3,4] 5px peak 0.500");

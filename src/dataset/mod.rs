@@ -9,6 +9,7 @@ pub mod check;
 pub mod generate;
 pub mod layout;
 pub mod manifest;
+pub mod photos;
 pub mod recipe;
 pub mod sample;
 pub mod sheet;

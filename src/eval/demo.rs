@@ -220,6 +220,8 @@ pub fn eval_options(plan: &DemoPlan, layout: &DemoLayout) -> EvalOptions {
         latency_samples: plan.latency_samples,
         gallery: 8,
         defect_rule: DefectRule::F1Max,
+        map_input: crate::imaging::MapInput::Fail,
+        calibrate_good: None,
     }
 }
 

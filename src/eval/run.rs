@@ -19,16 +19,19 @@ use burn::tensor::Device;
 use super::report::{ReportError, ReportFiles, write_report};
 use super::types::{ClassMetrics, DetectorEval, EvalReport, ImageResult, ModelEval, SweepPoint};
 use crate::dataset::layout::{self, GOOD, Split};
+use crate::dataset::photos;
 use crate::dataset::{CheckError, Dataset};
 use crate::fsio::{FolderLock, LockError};
-use crate::imaging::{ImageError, image_values, mask_values};
+use crate::imaging::{ImageError, MapInput, decode_image, map_image, map_mask};
 use crate::inspect::descent::descend_budgets;
+use crate::inspect::photos::calibrate_on_photos;
 use crate::inspect::report::write_images;
 use crate::inspect::score::image_score;
 use crate::inspect::{
     DefectRule, InspectError, InspectorSettings, OpenOptions, Verdict, open_inspector,
 };
 use crate::metrics::{aupro, auroc, confusion, f1_max, pixel_auroc};
+use image::GenericImageView;
 
 pub const REPORT_FORMAT: u32 = 1;
 /// AUPRO integrates the overlap curve up to this false-positive rate.
@@ -53,6 +56,11 @@ pub struct EvalOptions {
     /// How each model's defect threshold is set (the calibration's good validation scores are
     /// re-thresholded; nothing is refit for it unless the file predates them).
     pub defect_rule: DefectRule,
+    /// How test images of another size or colour are brought to the model's input.
+    pub map_input: MapInput,
+    /// Good photos to refit each model's review and defect thresholds on (its detector and
+    /// maps are kept), stored as `RUN_DIR/calibration-photos.json`.
+    pub calibrate_good: Option<PathBuf>,
 }
 
 /// Progress, for a progress bar.
@@ -89,6 +97,36 @@ pub enum EvalError {
     Lock(#[from] LockError),
 }
 
+/// How test images are read: the model's input and the rule that maps others to it.
+struct Reading {
+    size: usize,
+    channels: usize,
+    rule: MapInput,
+}
+
+impl Reading {
+    /// An image's values and its mask (all zero without one), mapped alike.
+    fn map(
+        &self,
+        image: &image::DynamicImage,
+        path: &Path,
+        mask: Option<(image::DynamicImage, PathBuf)>,
+    ) -> Result<(Vec<f32>, Vec<u8>), EvalError> {
+        let (values, crop) = map_image(image, path, self.size, self.channels, self.rule)?;
+        let mask = match mask {
+            Some((mask, mask_path)) => map_mask(
+                &mask,
+                &mask_path,
+                self.size,
+                crop.as_ref(),
+                image.dimensions(),
+            )?,
+            None => vec![0; self.size * self.size],
+        };
+        Ok((values, mask))
+    }
+}
+
 /// The test split in memory.
 struct TestSet {
     paths: Vec<PathBuf>,
@@ -97,13 +135,47 @@ struct TestSet {
     images: Vec<f32>,
     /// 0/1 per pixel; all zero for good images.
     masks: Vec<Vec<u8>>,
+    /// Whether the image's mask is known (good images: all zero; a defective photo without a
+    /// mask file: unknown, left out of the pixel metrics).
+    has_mask: Vec<bool>,
     /// The part each defect was put on, as the manifest records it.
     defect_parts: Vec<Option<String>>,
 }
 
 impl TestSet {
-    fn load(dir: &Path, size: usize, channels: usize) -> Result<Self, EvalError> {
-        let manifest_path = layout::manifest_path(dir);
+    /// The test split of a dataset, or of an MVTec AD folder of photos without a manifest,
+    /// each image brought to the model's input by `rule`.
+    fn load(dir: &Path, size: usize, channels: usize, rule: MapInput) -> Result<Self, EvalError> {
+        let mut set = TestSet {
+            paths: Vec::new(),
+            classes: Vec::new(),
+            images: Vec::new(),
+            masks: Vec::new(),
+            has_mask: Vec::new(),
+            defect_parts: Vec::new(),
+        };
+        let reading = Reading {
+            size,
+            channels,
+            rule,
+        };
+        let where_ = if photos::is_photo_folder(dir) {
+            set.load_photos(dir, &reading)?;
+            dir.join("test")
+        } else {
+            set.load_dataset(dir, &reading)?;
+            layout::manifest_path(dir)
+        };
+        if !set.classes.iter().any(|c| c == GOOD) || set.classes.iter().all(|c| c == GOOD) {
+            return Err(EvalError::Data {
+                path: where_,
+                message: "the test split needs both good and defective images".into(),
+            });
+        }
+        Ok(set)
+    }
+
+    fn load_dataset(&mut self, dir: &Path, reading: &Reading) -> Result<(), EvalError> {
         let dataset = Dataset::open(dir).map_err(|e| EvalError::Data {
             path: dir.to_path_buf(),
             message: e.to_string(),
@@ -112,33 +184,48 @@ impl TestSet {
             path: dir.to_path_buf(),
             message: e.to_string(),
         };
-        let mut set = TestSet {
-            paths: Vec::new(),
-            classes: Vec::new(),
-            images: Vec::new(),
-            masks: Vec::new(),
-            defect_parts: Vec::new(),
-        };
         for sample in dataset.manifest.samples_of(Split::Test) {
             let (image, path) = dataset.image(sample).map_err(checked)?;
-            set.images
-                .extend(image_values(&image, &path, size, channels)?);
-            let mask = match dataset.mask(sample).map_err(checked)? {
-                Some((mask, path)) => mask_values(&mask, &path, size)?,
-                None => vec![0; size * size],
+            let mask = dataset.mask(sample).map_err(checked)?;
+            let (values, mask) = reading.map(&image, &path, mask)?;
+            self.images.extend(values);
+            self.paths.push(PathBuf::from(&sample.image));
+            self.classes.push(sample.id.class.clone());
+            self.masks.push(mask);
+            self.has_mask.push(true);
+            self.defect_parts.push(sample.defect_part.clone());
+        }
+        Ok(())
+    }
+
+    fn load_photos(&mut self, dir: &Path, reading: &Reading) -> Result<(), EvalError> {
+        let listed = photos::test_photos(dir).map_err(|e| EvalError::Data {
+            path: e.path,
+            message: e.message,
+        })?;
+        for photo in listed {
+            let image = decode_image(&photo.path)?;
+            let mask = match &photo.mask {
+                Some(path) => Some((decode_image(path)?, path.clone())),
+                None => None,
             };
-            set.paths.push(PathBuf::from(&sample.image));
-            set.classes.push(sample.id.class.clone());
-            set.masks.push(mask);
-            set.defect_parts.push(sample.defect_part.clone());
+            let (values, mask) = reading.map(&image, &photo.path, mask)?;
+            self.images.extend(values);
+            self.paths.push(PathBuf::from(&photo.relative));
+            self.has_mask
+                .push(photo.class == GOOD || photo.mask.is_some());
+            self.classes.push(photo.class);
+            self.masks.push(mask);
+            self.defect_parts.push(None);
         }
-        if !set.classes.iter().any(|c| c == GOOD) || set.classes.iter().all(|c| c == GOOD) {
-            return Err(EvalError::Data {
-                path: manifest_path,
-                message: "the test split needs both good and defective images".into(),
-            });
-        }
-        Ok(set)
+        Ok(())
+    }
+
+    /// Defective images without a mask (left out of the pixel metrics).
+    fn unmasked(&self) -> usize {
+        (0..self.len())
+            .filter(|&i| self.classes[i] != GOOD && !self.has_mask[i])
+            .count()
     }
 
     fn len(&self) -> usize {
@@ -186,6 +273,7 @@ pub fn evaluate(
     // One evaluation writes a report folder at a time.
     let _lock = FolderLock::acquire(&options.out, "eval")?;
     let mut models = Vec::new();
+    let mut notes = vec![format!("input mapping: {}", options.map_input.describe())];
     let mut names: BTreeMap<String, usize> = BTreeMap::new();
     for run in &options.runs {
         progress(EvalProgress::Opening { run: run.clone() });
@@ -195,7 +283,9 @@ pub fn evaluate(
         if *n > 1 {
             name = format!("{name}-{n}");
         }
-        models.push(evaluate_run(options, run, &name, device, progress, cancel)?);
+        models.push(evaluate_run(
+            options, run, &name, device, progress, cancel, &mut notes,
+        )?);
     }
     progress(EvalProgress::Writing);
     let report = EvalReport {
@@ -205,6 +295,7 @@ pub fn evaluate(
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_secs()),
         models,
+        notes,
     };
     let files = write_report(&report, &options.out)?;
     Ok((report, files))
@@ -222,12 +313,14 @@ fn evaluate_run(
     device: &Device,
     progress: &mut dyn FnMut(EvalProgress),
     cancel: &AtomicBool,
+    notes: &mut Vec<String>,
 ) -> Result<ModelEval, EvalError> {
     let open = OpenOptions {
         run_dir: run.to_path_buf(),
         data: options.calibration_data.clone(),
         settings: InspectorSettings {
             defect_rule: options.defect_rule,
+            map_input: options.map_input,
             ..InspectorSettings::default()
         },
         recalibrate: false,
@@ -243,10 +336,28 @@ fn evaluate_run(
     };
     opened.inspector.settings.descent = calibration.descent;
     opened.inspector.settings.score = calibration.score;
+    // The good photos are scored with those same settings; only the thresholds change.
+    let calibration = match &options.calibrate_good {
+        Some(photos) => {
+            let note = calibrate_on_photos(&mut opened.inspector, run, photos, true)?;
+            notes.push(format!("{name}: {note}"));
+            opened.inspector.calibration.clone().unwrap_or(calibration)
+        }
+        None => calibration,
+    };
     let inspector = &opened.inspector;
     let model = &inspector.model;
     let (size, channels) = (model.image_size(), model.channels());
-    let test = TestSet::load(&options.data, size, channels)?;
+    let test = TestSet::load(&options.data, size, channels, options.map_input)?;
+    let unmasked = test.unmasked();
+    if unmasked > 0 && !notes.iter().any(|n| n.starts_with("masks:")) {
+        let defective = test.classes.iter().filter(|c| *c != GOOD).count();
+        notes.push(format!(
+            "masks: {unmasked} of {defective} defective test images have no mask; pixel AUROC and \
+             AUPRO use the good images and the {} masked ones only",
+            defective - unmasked
+        ));
+    }
 
     // A detector that renders the product sweeps its pose refinement's budget, through the
     // whole inspection (parts named at every budget); one that only runs the model sweeps
@@ -436,6 +547,9 @@ fn detector_evals(
     let n = test.len();
     let batch = inspector.settings.descent.batch_size.max(1);
     let mut scores: Vec<Vec<f32>> = vec![Vec::with_capacity(n); calibration.detectors.len()];
+    // Each detector's (first) map of every image, for its pixel AUROC.
+    let mut detector_maps: Vec<Vec<Vec<f32>>> =
+        vec![Vec::with_capacity(n); calibration.detectors.len()];
     let retry = calibration.refine.as_ref().and_then(|r| r.retry_above);
     let mut first = 0;
     while first < n {
@@ -480,6 +594,7 @@ fn detector_evals(
                 };
                 scores[d].push(s);
             }
+            detector_maps[d].extend(maps);
         }
         first += count;
     }
@@ -489,7 +604,8 @@ fn detector_evals(
         .detectors
         .iter()
         .zip(scores)
-        .map(|(detector, scores)| {
+        .zip(detector_maps)
+        .map(|((detector, scores), maps)| {
             let good: Vec<f32> = (0..n)
                 .filter(|&i| test.classes[i] == GOOD)
                 .map(|i| scores[i])
@@ -505,6 +621,10 @@ fn detector_evals(
                         .collect();
                     (class.clone(), auroc(&good, &bad))
                 })
+                .collect();
+            let pixel = classes
+                .iter()
+                .map(|class| (class.clone(), masked_pixel_auroc(test, &maps, class)))
                 .collect();
             let scoring = match &detector.fusion {
                 Some(f) => format!(
@@ -528,9 +648,31 @@ fn detector_evals(
                     && detector.score_kind == calibration.score_kind
                     && detector.fusion == calibration.fusion,
                 classes: per_class,
+                pixel,
             }
         })
         .collect())
+}
+
+/// Pixel AUROC of `maps` over the good images and the masked images of `class` (`all`: every
+/// defect class); `None` when no pixel is marked defective.
+fn masked_pixel_auroc(test: &TestSet, maps: &[Vec<f32>], class: &str) -> Option<f64> {
+    let (mut scores, mut labels) = (Vec::new(), Vec::new());
+    for (i, map) in maps.iter().enumerate() {
+        let wanted = test.classes[i] == GOOD || class == "all" || test.classes[i] == class;
+        if !wanted || !test.has_mask[i] || map.len() != test.masks[i].len() {
+            continue;
+        }
+        scores.extend(
+            map.iter()
+                .map(|v| if v.is_finite() { *v } else { f32::INFINITY }),
+        );
+        labels.extend(test.masks[i].iter().map(|&m| m > 0));
+    }
+    labels
+        .iter()
+        .any(|&l| l)
+        .then(|| pixel_auroc(&scores, &labels))
 }
 
 /// One descent per image at the largest budget, snapshotting the best result at each budget.
@@ -582,10 +724,19 @@ fn score_sweep(
                 .iter()
                 .map(|r| r.reconstruction.as_slice())
                 .collect();
-            let maps = inspector.maps(images, &reconstructions, &settings.score);
+            // Through the same maps inspection makes: a lookup map compares with the training
+            // renders, not with the model's reconstruction.
+            let references: Vec<crate::inspect::synthesis::References<'_>> = reconstructions
+                .iter()
+                .map(|r| crate::inspect::synthesis::References {
+                    reconstruction: Some(r),
+                    synthesis: None,
+                })
+                .collect();
+            let maps = inspector.maps_against(images, &references, &settings.score);
             // Pixel metrics are of the map inspection localises with.
             let mut region_maps = region
-                .map(|r| inspector.maps(images, &reconstructions, &r))
+                .map(|r| inspector.maps_against(images, &references, &r))
                 .map(Vec::into_iter);
             for (i, (result, map)) in at_budget.iter().zip(maps).enumerate() {
                 out.scores[b][first + i] = image_score(kind, result.loss, &map, &settings.score);
@@ -672,6 +823,9 @@ fn class_metrics(
             good.push(scores[i]);
         } else {
             defective.push(scores[i]);
+        }
+        if !test.has_mask[i] {
+            continue;
         }
         pixel_scores.extend(
             maps[i]

@@ -59,6 +59,9 @@ pub struct DetectorEval {
     /// Whether calibration chose it.
     pub chosen: bool,
     pub classes: Vec<(String, f64)>,
+    /// Pixel AUROC per class (`all` first) of the detector's map, where masks exist.
+    #[serde(default)]
+    pub pixel: Vec<(String, Option<f64>)>,
 }
 
 /// Every metric at one budget (descent iterations, or render rounds of the pose refinement when
@@ -145,6 +148,10 @@ pub struct EvalReport {
     pub data_dir: PathBuf,
     pub created_unix: u64,
     pub models: Vec<ModelEval>,
+    /// How the test images were read and the thresholds set, in words: the input mapping
+    /// rule, defective images without a mask, a calibration on good photos.
+    #[serde(default)]
+    pub notes: Vec<String>,
 }
 
 #[cfg(test)]

@@ -221,6 +221,8 @@ impl Evaluate {
             latency_samples: 8,
             gallery: 8,
             defect_rule: crate::inspect::DefectRule::F1Max,
+            map_input: crate::imaging::MapInput::Fail,
+            calibrate_good: None,
         };
         match spawn_evaluation(options, device.clone(), self.waker.clone()) {
             Ok(worker) => {

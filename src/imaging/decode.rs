@@ -16,8 +16,9 @@ pub enum ImageError {
     #[error("cannot read {path}: {message}")]
     Read { path: PathBuf, message: String },
     #[error(
-        "{path} is {found}, but the model takes {expected} images; resize or crop it to the \
-         training size first (inspection never rescales, which would change the defect's scale)"
+        "{path} is {found}, but the model takes {expected} images; give a mapping rule \
+         (--map-input resize, bbox or roi=X,Y,W,H) or crop it to the training size first (an \
+         image is never rescaled silently, which would change the defect's scale)"
     )]
     Size {
         path: PathBuf,
@@ -106,7 +107,7 @@ pub fn image_values(
 }
 
 /// Refuses an image with a pixel that is not fully opaque, saying how many there are.
-fn check_opaque(image: &image::DynamicImage, path: &Path) -> Result<(), ImageError> {
+pub(crate) fn check_opaque(image: &image::DynamicImage, path: &Path) -> Result<(), ImageError> {
     if !image.color().has_alpha() {
         return Ok(());
     }

@@ -5,6 +5,7 @@
 pub mod blur;
 pub mod decode;
 pub mod heat;
+pub mod map;
 
 pub use blur::gaussian_blur;
 pub use decode::{
@@ -12,3 +13,4 @@ pub use decode::{
     images_in, list_images, mask_values, read_image, read_mask,
 };
 pub use heat::{DEFAULT_OPACITY, heat_colour, heat_overlay, heat_scale};
+pub use map::{MapInput, map_image, map_mask};

@@ -370,6 +370,29 @@ impl Calibration {
         })
     }
 
+    /// The same detector, maps, descent and pixel threshold with the review and defect
+    /// thresholds refit on good scores alone (photos of good products): review from their
+    /// [`GOOD_REVIEW_QUANTILE`] quantile, defect by `rule` (under best F1, which needs defective
+    /// images, from [`no_defect_threshold`]). `None` without a finite score.
+    pub fn refit_on_good(&self, scores: &[f32], rule: DefectRule) -> Option<Self> {
+        let mut good: Vec<f32> = scores.iter().copied().filter(|v| v.is_finite()).collect();
+        if good.is_empty() {
+            return None;
+        }
+        good.sort_unstable_by(f32::total_cmp);
+        let (review, defect) = thresholds(&good, None, rule);
+        Some(Self {
+            review_threshold: review,
+            defect_threshold: defect,
+            defect_rule: rule,
+            f1_threshold: None,
+            validation_good: good.len(),
+            validation_defective: 0,
+            good_scores: good,
+            ..self.clone()
+        })
+    }
+
     /// The map and score kind, e.g. `ssim±1 map-max` (with the fused second one after `+`).
     pub fn scoring_name(&self) -> String {
         let first = format!("{} {}", self.score.map_name(), self.score_kind.as_str());
@@ -583,17 +606,24 @@ impl Calibration {
 /// Review and defect thresholds from the good validation scores (`good`, ascending, not
 /// empty), the F1-max threshold when there were defective images, and the rule.
 fn thresholds(good: &[f32], f1_threshold: Option<f32>, rule: DefectRule) -> (f32, f32) {
-    let review = quantile(good, 0.95);
+    let review = quantile(good, GOOD_REVIEW_QUANTILE);
     let defect = match (rule, f1_threshold) {
         (DefectRule::FalseAlarmRate { rate }, _) => false_alarm_threshold(good, rate),
         (DefectRule::F1Max, Some(t)) => t,
-        (DefectRule::F1Max, None) => {
-            let spread = quantile(good, 0.95) - quantile(good, 0.05);
-            quantile(good, 1.0) + 0.5 * spread
-        }
+        (DefectRule::F1Max, None) => no_defect_threshold(good),
     };
     let review = review.min(defect);
     (review, defect.max(review))
+}
+
+/// The quantile of the good scores the review threshold is set at.
+pub const GOOD_REVIEW_QUANTILE: f32 = 0.95;
+
+/// The defect threshold when no defective image was seen: the largest good score plus half the
+/// spread between the good scores' 5th and 95th percentiles.
+pub fn no_defect_threshold(good: &[f32]) -> f32 {
+    let spread = quantile(good, 0.95) - quantile(good, 0.05);
+    quantile(good, 1.0) + 0.5 * spread
 }
 
 /// The lowest threshold `t` (`score >= t` is flagged) that at most `rate` of the `good` scores
@@ -624,6 +654,46 @@ mod tests {
             ScoreSettings::default(),
         )
         .unwrap()
+    }
+
+    #[test]
+    fn thresholds_refit_on_good_photos_keep_everything_else() {
+        let scores = ValidationScores {
+            good: (0..50).map(|i| [i as f32 / 100.0; 3]).collect(),
+            defective: (0..10).map(|i| [0.3 + i as f32 / 20.0; 3]).collect(),
+            good_pixels: vec![0.1],
+        };
+        let fitted = fit_default(&scores);
+        // 101 photo scores from 1.00 to 2.00, in no order, and one NaN that is left out.
+        let mut photos: Vec<f32> = (0..=100).rev().map(|i| 1.0 + i as f32 / 100.0).collect();
+        photos.push(f32::NAN);
+        let refit = fitted.refit_on_good(&photos, DefectRule::F1Max).unwrap();
+        assert!((refit.review_threshold - 1.95).abs() < 1e-5, "{refit:?}");
+        // No defective photo: the largest score plus half the 5th to 95th spread (0.9).
+        assert!((refit.defect_threshold - 2.45).abs() < 1e-5, "{refit:?}");
+        assert_eq!(
+            (refit.validation_good, refit.validation_defective),
+            (101, 0)
+        );
+        assert_eq!(refit.f1_threshold, None);
+        assert_eq!(refit.good_scores.len(), 101);
+        assert_eq!(
+            (refit.score, refit.score_kind, refit.descent),
+            (fitted.score, fitted.score_kind, fitted.descent)
+        );
+        assert_eq!(refit.pixel_threshold, fitted.pixel_threshold);
+        let rule = DefectRule::false_alarm_rate(0.1).unwrap();
+        let bounded = fitted.refit_on_good(&photos, rule).unwrap();
+        let flagged = photos
+            .iter()
+            .filter(|&&s| bounded.verdict(s) == Verdict::Defect)
+            .count();
+        assert_eq!(flagged, 10);
+        assert!(
+            fitted
+                .refit_on_good(&[f32::NAN], DefectRule::F1Max)
+                .is_none()
+        );
     }
 
     #[test]

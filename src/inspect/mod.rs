@@ -18,6 +18,7 @@ pub mod descent;
 pub mod localise;
 pub mod model;
 pub mod open;
+pub mod photos;
 pub mod pipeline;
 pub mod report;
 pub mod score;

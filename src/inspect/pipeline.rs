@@ -15,7 +15,6 @@ use super::localise::{PartAtlas, Region, regions};
 use super::model::InspectModel;
 use super::score::{Against, ScoreKind, ScoreSettings, anomaly_map, image_score};
 use super::synthesis::References;
-use crate::imaging::read_image;
 use crate::refine::{Synthesis, Synthesizer};
 
 /// Settings of an [`Inspector`].
@@ -43,6 +42,8 @@ pub struct InspectorSettings {
     /// Render rounds each image's pose refinement may take (analysis by synthesis): the
     /// ceiling calibration chooses a budget under, or, when it may not choose, the budget.
     pub refine_rounds: usize,
+    /// How an image of another size or colour is brought to the model's input.
+    pub map_input: crate::imaging::MapInput,
 }
 
 impl Default for InspectorSettings {
@@ -56,6 +57,7 @@ impl Default for InspectorSettings {
             good_stop_quantile: Some(0.9),
             defect_rule: DefectRule::F1Max,
             refine_rounds: crate::refine::RefineSettings::default().max_rounds,
+            map_input: crate::imaging::MapInput::Fail,
         }
     }
 }
@@ -744,7 +746,10 @@ impl Inspector {
         let mut readable = Vec::new();
         let mut pixels = Vec::new();
         for (i, path) in paths.iter().enumerate() {
-            match read_image(path, size, channels) {
+            let mapped = crate::imaging::decode_image(path).and_then(|image| {
+                crate::imaging::map_image(&image, path, size, channels, self.settings.map_input)
+            });
+            match mapped.map(|(values, _)| values) {
                 Ok(values) => {
                     readable.push(i);
                     pixels.extend(values);

@@ -97,6 +97,13 @@ pub(super) fn render_html(report: &EvalReport, plots: &Plots, dir: &Path) -> Str
         report.created_unix,
         report.format
     );
+    if !report.notes.is_empty() {
+        body.push_str("<ul class=\"meta\">\n");
+        for note in &report.notes {
+            body.push_str(&format!("<li>{}</li>\n", escape_html(note)));
+        }
+        body.push_str("</ul>\n");
+    }
     for (model, model_plots) in report.models.iter().zip(&plots.models) {
         body.push_str(&html_model(model, model_plots, dir));
     }
@@ -133,8 +140,8 @@ fn html_model(model: &ModelEval, plots: &ModelPlots, dir: &Path) -> String {
     out.push_str(&class_table(model).html());
     if let Some(table) = detectors_table(model) {
         out.push_str(
-            "<h3>Each detector on its own</h3>\n<p class=\"meta\">Image AUROC on the same test \
-             images; * marks the one calibration chose on the validation split.</p>\n",
+            "<h3>Each detector on its own</h3>\n<p class=\"meta\">Image AUROC, then pixel \
+             AUROC, on the same test images; * marks the one calibration chose on the validation split.</p>\n",
         );
         out.push_str(&table.html());
     }

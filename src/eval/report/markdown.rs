@@ -40,6 +40,12 @@ pub(super) fn render_markdown(report: &EvalReport, plots: &Plots) -> String {
         report.created_unix,
         report.format
     ));
+    for note in &report.notes {
+        out.push_str(&format!("- {note}\n"));
+    }
+    if !report.notes.is_empty() {
+        out.push('\n');
+    }
     for (model, model_plots) in report.models.iter().zip(&plots.models) {
         out.push_str(&markdown_model(model, model_plots));
     }
@@ -73,8 +79,8 @@ fn markdown_model(model: &ModelEval, plots: &ModelPlots) -> String {
     out.push_str(&class_table(model).markdown());
     if let Some(table) = detectors_table(model) {
         out.push_str(
-            "\n### Each detector on its own\n\nImage AUROC on the same test images; * marks the one \
-             calibration chose on the validation split.\n\n",
+            "\n### Each detector on its own\n\nImage AUROC, then pixel AUROC, on the same test \
+             images; * marks the one calibration chose on the validation split.\n\n",
         );
         out.push_str(&table.markdown());
     }

@@ -281,6 +281,7 @@ mod tests {
                     criterion: 1.9,
                     chosen: true,
                     classes: vec![(ALL.to_string(), 0.96), ("dent".to_string(), 0.9)],
+                    pixel: vec![(ALL.to_string(), Some(0.97)), ("dent".to_string(), None)],
                 },
                 crate::eval::DetectorEval {
                     name: "lookup".to_string(),
@@ -288,6 +289,7 @@ mod tests {
                     criterion: 1.8,
                     chosen: false,
                     classes: vec![(ALL.to_string(), 0.88), ("dent".to_string(), 0.91)],
+                    pixel: Vec::new(),
                 },
             ],
         }
@@ -299,6 +301,7 @@ mod tests {
             data_dir: PathBuf::from("data/widget"),
             created_unix: 1_700_000_000,
             models: vec![model("gan", 0.0), model("ae <b>som</b>", 0.125)],
+            notes: vec!["input mapping: <bbox>".to_string()],
         }
     }
 
@@ -339,6 +342,10 @@ mod tests {
         }
         assert!(markdown.contains("Comparison"));
         assert!(markdown.contains("plots/auroc-vs-iterations.svg"));
+        // The notes (input mapping) and each detector's pixel AUROC are shown.
+        assert!(markdown.contains("- input mapping: <bbox>"));
+        assert!(html.contains("<li>input mapping: &lt;bbox&gt;</li>"));
+        assert!(markdown.contains("pixel all") && markdown.contains("0.970"));
     }
 
     #[test]

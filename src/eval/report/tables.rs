@@ -80,11 +80,12 @@ pub(super) fn class_table(model: &ModelEval) -> Table {
 }
 
 /// Each detector calibration measured, on its own: image AUROC per class at the calibrated
-/// budget (the chosen one starred).
+/// budget, then pixel AUROC per class where masks exist (the chosen one starred).
 pub(super) fn detectors_table(model: &ModelEval) -> Option<Table> {
     let first = model.detectors.first()?;
     let mut header = vec!["detector".to_string()];
     header.extend(first.classes.iter().map(|(c, _)| c.clone()));
+    header.extend(first.pixel.iter().map(|(c, _)| format!("pixel {c}")));
     header.push("map and score".to_string());
     header.push("validation criterion".to_string());
     let mut table = Table {
@@ -94,6 +95,12 @@ pub(super) fn detectors_table(model: &ModelEval) -> Option<Table> {
     for d in &model.detectors {
         let mut row = vec![format!("{}{}", d.name, if d.chosen { " *" } else { "" })];
         row.extend(d.classes.iter().map(|(_, a)| fmt3(*a)));
+        row.extend(
+            first
+                .pixel
+                .iter()
+                .map(|(c, _)| fmt_opt3(d.pixel.iter().find(|(p, _)| p == c).and_then(|p| p.1))),
+        );
         row.push(d.scoring.clone());
         row.push(fmt3(f64::from(d.criterion)));
         table.rows.push(row);

@@ -1,0 +1,192 @@
+//! Calibrating on a folder of good photos: the detector, maps and descent that the dataset's
+//! validation split chose are kept, and only the review and defect thresholds are refit from
+//! the photos' good scores ([`Calibration::refit_on_good`]). The result is stored apart from
+//! the render-fitted `calibration.json`, as `RUN_DIR/calibration-photos.json`, bound to the
+//! photos (the SHA-256 of their names and contents), to the mapping rule and to the render
+//! calibration it started from; given the same photos again it is loaded, not refit.
+//!
+//! Good photos may calibrate; they never train. Only good photos are read, so the thresholds
+//! never see a defect of the test set.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use super::calibration::{Calibration, GOOD_REVIEW_QUANTILE, Verdict};
+use super::model::InspectError;
+use super::pipeline::Inspector;
+use crate::dataset::photos::{PhotoError, files_sha256, good_photos};
+use crate::fsio::{FileKind, read_bounded, sha256_hex, write_atomic};
+
+pub const PHOTO_CALIBRATION_FILE: &str = "calibration-photos.json";
+pub const PHOTO_CALIBRATION_FORMAT: u32 = 1;
+
+/// `calibration-photos.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PhotoCalibration {
+    pub format: u32,
+    /// The folder given (its `train/good` when it is an MVTec AD folder).
+    pub photos: PathBuf,
+    pub photo_count: usize,
+    /// SHA-256 over each photo's name and contents, in name order.
+    pub photos_sha256: String,
+    /// The mapping rule the photos were read with.
+    pub map_input: String,
+    /// SHA-256 of the render-fitted calibration (as JSON) whose detector is kept.
+    pub base_sha256: String,
+    /// The render calibration with its review and defect thresholds refit on the photos.
+    pub calibration: Calibration,
+}
+
+impl PhotoCalibration {
+    pub fn path(run_dir: &Path) -> PathBuf {
+        run_dir.join(PHOTO_CALIBRATION_FILE)
+    }
+
+    fn load(path: &Path) -> Result<Self, String> {
+        let bytes = read_bounded(path, FileKind::Calibration).map_err(|e| e.reason())?;
+        let stored: Self = serde_json::from_slice(&bytes).map_err(|e| e.to_string())?;
+        if stored.format != PHOTO_CALIBRATION_FORMAT {
+            return Err(format!("format {} is not supported", stored.format));
+        }
+        stored.calibration.validate()?;
+        Ok(stored)
+    }
+}
+
+fn photo_error(e: PhotoError) -> InspectError {
+    InspectError::Invalid {
+        path: e.path,
+        message: e.message,
+    }
+}
+
+/// The SHA-256 of a calibration as JSON: what a photo calibration is bound to.
+fn calibration_sha256(c: &Calibration) -> String {
+    sha256_hex(&serde_json::to_vec(c).unwrap_or_default())
+}
+
+/// Refits `inspector`'s thresholds on the good photos of `dir` (or loads the fit stored for
+/// the same photos, rule and render calibration), saving it beside the run's calibration when
+/// `save` is set. Returns what was done, for the user to read. A photo that cannot be read or
+/// scored is an error naming it.
+pub fn calibrate_on_photos(
+    inspector: &mut Inspector,
+    run_dir: &Path,
+    dir: &Path,
+    save: bool,
+) -> Result<String, InspectError> {
+    let Some(base) = inspector.calibration.clone() else {
+        return Err(InspectError::Invalid {
+            path: run_dir.to_path_buf(),
+            message: "calibrating on photos keeps the detector of the run's calibration, and \
+                      the run has none"
+                .into(),
+        });
+    };
+    let photos = good_photos(dir).map_err(photo_error)?;
+    let photos_sha256 = files_sha256(&photos).map_err(photo_error)?;
+    let base_sha256 = calibration_sha256(&base);
+    let map_input = inspector.settings.map_input.to_string();
+    let path = PhotoCalibration::path(run_dir);
+    let mut stale = None;
+    if path.exists() {
+        match PhotoCalibration::load(&path) {
+            Ok(stored)
+                if stored.photos_sha256 == photos_sha256
+                    && stored.base_sha256 == base_sha256
+                    && stored.map_input == map_input
+                    && stored.calibration.defect_rule == inspector.settings.defect_rule =>
+            {
+                let c = inspector.adopt(stored.calibration);
+                return Ok(format!(
+                    "thresholds from {} ({} good photos of {}): review from {:.5}, defect from {:.5}",
+                    path.display(),
+                    stored.photo_count,
+                    dir.display(),
+                    c.review_threshold,
+                    c.defect_threshold
+                ));
+            }
+            Ok(_) => {
+                stale = Some(
+                    "it was fitted on other photos, another rule or another calibration"
+                        .to_string(),
+                )
+            }
+            Err(e) => stale = Some(e),
+        }
+    }
+    let mut scores = Vec::with_capacity(photos.len());
+    let batch = inspector.settings.descent.batch_size.max(1);
+    for chunk in photos.chunks(batch) {
+        for report in inspector.inspect_paths(chunk) {
+            let named = report.path.clone().unwrap_or_default();
+            if report.verdict == Verdict::Error || !report.score.is_finite() {
+                return Err(InspectError::Invalid {
+                    path: named,
+                    message: format!(
+                        "this good photo could not be scored, so the thresholds cannot be fit: {}",
+                        report.error.unwrap_or_else(|| "no finite score".into())
+                    ),
+                });
+            }
+            scores.push(report.score);
+        }
+    }
+    let rule = inspector.settings.defect_rule;
+    let refit = base
+        .refit_on_good(&scores, rule)
+        .ok_or_else(|| InspectError::Invalid {
+            path: dir.to_path_buf(),
+            message: "no good photo gave a finite score".into(),
+        })?;
+    let stored = PhotoCalibration {
+        format: PHOTO_CALIBRATION_FORMAT,
+        photos: dir.to_path_buf(),
+        photo_count: photos.len(),
+        photos_sha256,
+        map_input,
+        base_sha256,
+        calibration: refit,
+    };
+    if save {
+        let mut json = serde_json::to_vec_pretty(&stored).map_err(|e| InspectError::Write {
+            path: path.clone(),
+            message: e.to_string(),
+        })?;
+        json.push(b'\n');
+        write_atomic(&path, &json).map_err(|e| InspectError::Write {
+            path: path.clone(),
+            message: e.to_string(),
+        })?;
+    }
+    let c = inspector.adopt(stored.calibration);
+    Ok(format!(
+        "{}thresholds refit on {} good photos of {} (detector {}, {} kept): review from {:.5} \
+         (their {:.0}th percentile), defect from {:.5} ({}){}",
+        stale.map_or_else(String::new, |why| format!(
+            "{} not used ({why}); ",
+            path.display()
+        )),
+        photos.len(),
+        dir.display(),
+        c.detector(),
+        c.scoring_name(),
+        c.review_threshold,
+        100.0 * GOOD_REVIEW_QUANTILE,
+        c.defect_threshold,
+        match rule {
+            super::DefectRule::F1Max =>
+                "no defective photo is used: the largest good score plus half the spread of \
+                 their 5th to 95th percentiles"
+                    .to_string(),
+            other => other.to_string().replace("validation images", "photos"),
+        },
+        if save {
+            format!("; saved to {}", path.display())
+        } else {
+            String::new()
+        }
+    ))
+}
