@@ -209,6 +209,20 @@ fn inspecting_an_image_records_the_descent_and_steps_through_it() {
     trained_run(data.path(), run.path());
     let image = data.path().join("cap/test/bulge/000000.png");
     assert!(image.exists());
+    // The descent is what this test plays: the run gets the model's own calibration (fitted
+    // without the training renders or the scene, so neither the lookup nor the rendered
+    // product can be chosen), which the workbench loads as it is.
+    {
+        let model =
+            unseen::inspect::InspectModel::load(run.path(), &burn::tensor::Device::flex()).unwrap();
+        let mut inspector =
+            unseen::inspect::Inspector::new(model, unseen::inspect::InspectorSettings::default());
+        let fitted = inspector.calibrate(data.path()).unwrap();
+        assert_eq!(fitted.detector(), "model");
+        fitted
+            .save(&unseen::inspect::Calibration::path(run.path()))
+            .unwrap();
+    }
 
     let mut h = harness();
     {
