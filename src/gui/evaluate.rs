@@ -505,12 +505,18 @@ impl Evaluate {
         });
         ui.horizontal(|ui| {
             ui.vertical(|ui| {
-                ui.label(egui::RichText::new("Image AUROC against descent iterations").strong());
+                ui.label(
+                    egui::RichText::new(format!(
+                        "Image AUROC and part naming against {}",
+                        model.budget_label()
+                    ))
+                    .strong(),
+                );
                 Plot::new("sweep")
                     .width(half)
                     .height(height)
                     .legend(Legend::default())
-                    .x_axis_label("iterations")
+                    .x_axis_label(model.budget_label())
                     .y_axis_label("image AUROC")
                     .show(ui, |plot| {
                         let names: Vec<String> = model
@@ -530,16 +536,34 @@ impl Evaluate {
                                 .collect();
                             plot.line(Line::new(name.clone(), PlotPoints::from(points)));
                         }
+                        // The share of defects whose strongest region names the injected part.
+                        let named: Vec<[f64; 2]> = model
+                            .sweep
+                            .iter()
+                            .filter_map(|p| {
+                                let all = p.classes.first()?;
+                                Some([p.iterations as f64, all.part_named?])
+                            })
+                            .collect();
+                        if !named.is_empty() {
+                            plot.line(
+                                Line::new("part named (all)", PlotPoints::from(named))
+                                    .style(egui_plot::LineStyle::dashed_loose()),
+                            );
+                        }
                         plot.vline(VLine::new("current budget", budget as f64));
                     });
             });
             ui.vertical(|ui| {
-                ui.label(egui::RichText::new("Latency against descent iterations").strong());
+                ui.label(
+                    egui::RichText::new(format!("Latency against {}", model.budget_label()))
+                        .strong(),
+                );
                 Plot::new("latency")
                     .width(half)
                     .height(height)
                     .legend(Legend::default())
-                    .x_axis_label("iterations")
+                    .x_axis_label(model.budget_label())
                     .y_axis_label("ms per image")
                     .show(ui, |plot| {
                         let good: Vec<[f64; 2]> = model

@@ -223,6 +223,15 @@ impl Inspect {
             .is_some_and(crate::inspect::Calibration::needs_synthesis)
     }
 
+    /// Whether the calibrated detector runs the model (alone or fused); before calibration it
+    /// does.
+    fn uses_model(&self) -> bool {
+        self.model
+            .as_ref()
+            .and_then(|m| m.calibration.as_ref())
+            .is_none_or(|c| c.fusion.is_some() || c.score.against == crate::inspect::Against::Model)
+    }
+
     /// Whether the calibrated detector compares with the nearest training renders.
     fn looks_up(&self) -> bool {
         self.model
@@ -529,15 +538,18 @@ impl Inspect {
             ui.heading("Descent");
             ui.add(egui::Slider::new(&mut self.iterations, 0..=300).text("Iterations"));
         }
-        ui.horizontal(|ui| {
-            ui.radio_value(&mut self.seed_mode, false, "Start from E(x)");
-            ui.radio_value(&mut self.seed_mode, true, "Start from a seed");
-        });
-        if self.seed_mode {
-            ui.add(egui::DragValue::new(&mut self.seed).prefix("seed "))
-                .on_hover_text("Seed of the start code");
+        // The latent descent's own settings, when the detector runs the model at all.
+        if self.uses_model() {
+            ui.horizontal(|ui| {
+                ui.radio_value(&mut self.seed_mode, false, "Start from E(x)");
+                ui.radio_value(&mut self.seed_mode, true, "Start from a seed");
+            });
+            if self.seed_mode {
+                ui.add(egui::DragValue::new(&mut self.seed).prefix("seed "))
+                    .on_hover_text("Seed of the start code");
+            }
+            ui.add(egui::Slider::new(&mut self.lambda, 0.0..=1.0).text("λ (feature weight)"));
         }
-        ui.add(egui::Slider::new(&mut self.lambda, 0.0..=1.0).text("λ (feature weight)"));
         ui.add(egui::Slider::new(&mut self.opacity, 0.0..=1.0).text("Heatmap opacity"));
         ui.separator();
         ui.heading("Image");
@@ -672,7 +684,7 @@ impl Inspect {
             if can {
                 let mut c = self.cursor;
                 if ui
-                    .add(egui::Slider::new(&mut c, 0..=n - 1).text("iteration"))
+                    .add(egui::Slider::new(&mut c, 0..=n - 1).text("frame"))
                     .changed()
                 {
                     self.cursor = c;
@@ -709,7 +721,11 @@ impl Inspect {
         Plot::new("descent-loss")
             .height(150.0)
             .x_axis_label(if self.renders() { "round" } else { "iteration" })
-            .y_axis_label("descent loss")
+            .y_axis_label(if self.renders() {
+                "refinement loss"
+            } else {
+                "descent loss"
+            })
             .allow_scroll(false)
             .include_x(0.0)
             .include_x(last)
