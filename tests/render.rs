@@ -110,7 +110,7 @@ fn the_cap_is_centred_sized_and_its_parts_are_where_they_belong() {
         size,
         2,
     )[0];
-    let parts = ProductSpec::builtin_cap().parts;
+    let parts = ProductSpec::builtin_cap().shape().parts;
     let s = size as usize;
     let covered: Vec<(usize, usize)> = (0..s * s)
         .filter(|&i| frame.part[i] != 0)
@@ -151,7 +151,7 @@ fn the_cap_is_centred_sized_and_its_parts_are_where_they_belong() {
 fn seen_from_below_the_base_shows() {
     let below = Quat::from_rotation_x(-std::f32::consts::FRAC_PI_2);
     let frame = &render(&[good()], upright(below), Lighting::default(), 48, 2)[0];
-    let base = ProductSpec::builtin_cap().parts.base;
+    let base = ProductSpec::builtin_cap().shape().parts.base;
     let n = frame.part.iter().filter(|p| **p == base).count();
     assert!(n > 300, "only {n} base pixels");
 }

@@ -24,12 +24,13 @@ use super::manifest::{
 };
 use super::recipe::{Channels, Recipe};
 use super::sample::{
-    POSES_PER_DEFECT, SampleId, ViewParams, defect_mask, draw_defect, draw_view, finish_image,
+    POSES_PER_DEFECT, SampleId, ViewParams, defect_mask, draw_defect_on, draw_view, finish_image,
 };
 use crate::fsio::{sha256_hex, write_atomic};
+use crate::product::import::ImportRecord;
 use crate::product::mesh::{Grid, auto_cell, mesh_defective};
 use crate::product::sdf::Solid;
-use crate::product::{Defect, ProductSpec};
+use crate::product::{Defect, Field, Geometry, ImportError, PartTable, ProductSpec, Shape};
 use crate::render::{Camera, Frame, GpuMesh, Lighting, RenderError, Renderer, ViewRequest};
 
 #[derive(Debug, thiserror::Error)]
@@ -43,6 +44,10 @@ pub enum DatasetError {
     Encode { path: String, message: String },
     #[error(transparent)]
     Render(#[from] RenderError),
+    #[error(transparent)]
+    Import(#[from] ImportError),
+    #[error("the product's mesh could not be opened: {0}")]
+    Product(String),
     #[error(
         "sample {split}/{class}/{index}: the defect was not visible in any of {attempts} poses; \
          widen the pose range or lower mask.min_visible_fraction"
@@ -64,46 +69,98 @@ pub struct DatasetContext {
     pub recipe: Recipe,
     pub product: ProductSpec,
     pub cell: f64,
+    /// The good product: the cap, or an imported mesh's distance grid.
+    pub geometry: Geometry,
+    parts: PartTable,
     grid: Grid,
     good_mesh: GpuMesh,
+    /// Why an imported product could not be opened by [`Self::new`]; rendering reports it.
+    unopened: Option<String>,
 }
 
 impl DatasetContext {
+    /// Opens the product's geometry (reading an imported mesh, or its cached grid) and meshes
+    /// the good product finely enough for the recipe's closest camera.
+    pub fn open(
+        renderer: &Renderer,
+        recipe: Recipe,
+        product: ProductSpec,
+    ) -> Result<Self, DatasetError> {
+        let geometry = Geometry::open(&product)?;
+        Ok(Self::build(renderer, recipe, product, Ok(geometry), None))
+    }
+
+    /// [`Self::open`] for callers that cannot handle an error here: an imported product whose
+    /// mesh cannot be opened gives an empty product, and rendering reports why.
     pub fn new(renderer: &Renderer, recipe: Recipe, product: ProductSpec) -> Self {
-        let shape = product.shape();
-        let cell = if product.mesh.cell > 0.0 {
-            product.mesh.cell
-        } else {
-            // Mesh finely enough for the closest camera the recipe allows.
-            let nearest = recipe
-                .randomize
-                .camera_distance
-                .map_or(recipe.camera.distance, |r| r[0]);
-            let camera = crate::render::Camera {
-                rotation: Default::default(),
-                centre: shape.centre().as_vec3(),
-                distance: nearest as f32,
-                fov_y_deg: recipe.camera.fov_y_deg as f32,
-            };
-            auto_cell(camera.pixels_per_unit(recipe.image.size))
-        };
-        Self::with_cell(renderer, recipe, product, cell)
+        let geometry = Geometry::open(&product).map_err(|e| e.to_string());
+        Self::build(renderer, recipe, product, geometry, None)
     }
 
     /// The context meshed at `cell` instead of the cell the recipe's closest camera needs (the
     /// workbench's orbit view, which must stay quick to mesh).
     pub fn with_cell(renderer: &Renderer, recipe: Recipe, product: ProductSpec, cell: f64) -> Self {
-        let shape = product.shape();
-        let good = Solid::good(shape);
-        let grid = Grid::for_shape(&shape, cell).sample(&good);
+        let geometry = Geometry::open(&product).map_err(|e| e.to_string());
+        Self::build(renderer, recipe, product, geometry, Some(cell))
+    }
+
+    /// A context for a product whose geometry is already open.
+    pub fn with_geometry(
+        renderer: &Renderer,
+        recipe: Recipe,
+        product: ProductSpec,
+        geometry: Geometry,
+    ) -> Self {
+        Self::build(renderer, recipe, product, Ok(geometry), None)
+    }
+
+    fn build(
+        renderer: &Renderer,
+        recipe: Recipe,
+        product: ProductSpec,
+        geometry: Result<Geometry, String>,
+        cell: Option<f64>,
+    ) -> Self {
+        let (geometry, unopened) = match geometry {
+            Ok(geometry) => (geometry, None),
+            Err(why) => (Geometry::Cap(Shape::empty()), Some(why)),
+        };
+        let cell = match cell {
+            Some(cell) => cell,
+            None if product.mesh.cell > 0.0 => product.mesh.cell,
+            None => {
+                // Mesh finely enough for the closest camera the recipe allows.
+                let nearest = recipe
+                    .randomize
+                    .camera_distance
+                    .map_or(recipe.camera.distance, |r| r[0]);
+                let camera = Camera {
+                    rotation: Default::default(),
+                    centre: geometry.centre().as_vec3(),
+                    distance: nearest as f32,
+                    fov_y_deg: recipe.camera.fov_y_deg as f32,
+                };
+                auto_cell(camera.pixels_per_unit(recipe.image.size))
+            }
+        };
+        let good = Solid::good(geometry.clone());
+        let grid = Grid::for_shape(&geometry, cell).sample(&good);
         let good_mesh = renderer.upload(&grid.surface_nets(&good));
         Self {
             recipe,
             product,
             cell,
+            parts: geometry.parts(),
+            geometry,
             grid,
             good_mesh,
+            unopened,
         }
+    }
+
+    /// The product's parts (an imported product's as its mesh names them).
+    pub fn parts(&self) -> &PartTable {
+        &self.parts
     }
 
     /// Every sample of the recipe, in generation order.
@@ -124,17 +181,15 @@ impl DatasetContext {
     /// render journal is identical to the one made at render time.
     pub fn record(&self, id: &SampleId, attempts: u32, visible_defect_px: usize) -> SampleRecord {
         let attempt = attempts.saturating_sub(1);
-        let defect = draw_defect(id, &self.product, attempt);
-        let part = defect.as_ref().map(|d| d.part(&self.product.shape()));
+        let defect = draw_defect_on(id, &self.product, &self.geometry, attempt);
+        let part = defect.as_ref().map(|d| d.part(&self.geometry));
         SampleRecord {
             id: id.clone(),
             attempts,
             view: draw_view(id, &self.recipe, attempt),
             defect,
             visible_defect_px,
-            defect_part: part
-                .and_then(|p| self.product.parts.name_of(p))
-                .map(str::to_string),
+            defect_part: part.and_then(|p| self.parts.name_of(p)).map(str::to_string),
             ..SampleRecord::paths_of(&self.recipe.name, id)
         }
     }
@@ -145,10 +200,12 @@ impl DatasetContext {
         renderer: &mut Renderer,
         ids: &[SampleId],
     ) -> Result<Vec<RenderedSample>, DatasetError> {
-        let shape = self.product.shape();
+        if let Some(why) = &self.unopened {
+            return Err(DatasetError::Product(why.clone()));
+        }
         let mut defects: Vec<Option<Defect>> = ids
             .iter()
-            .map(|id| draw_defect(id, &self.product, 0))
+            .map(|id| draw_defect_on(id, &self.product, &self.geometry, 0))
             .collect();
         let mut meshes = self.defect_meshes(renderer, &defects);
         let size = self.recipe.image.size;
@@ -167,7 +224,7 @@ impl DatasetContext {
             if !redraw.is_empty() {
                 let fresh: Vec<Option<Defect>> = redraw
                     .iter()
-                    .map(|&i| draw_defect(&ids[i], &self.product, attempts[i]))
+                    .map(|&i| draw_defect_on(&ids[i], &self.product, &self.geometry, attempts[i]))
                     .collect();
                 for (mesh, (&i, defect)) in self
                     .defect_meshes(renderer, &fresh)
@@ -184,7 +241,7 @@ impl DatasetContext {
                 .collect();
             let mut requests = Vec::new();
             for (k, &i) in pending.iter().enumerate() {
-                let camera = views[k].camera(&self.recipe, &shape);
+                let camera = views[k].camera(&self.recipe, &self.geometry);
                 self.push_views(&mut requests, meshes[i].as_ref(), camera, views[k].lighting);
             }
             let mut frames = renderer
@@ -251,6 +308,9 @@ impl DatasetContext {
         lighting: Lighting,
         size: u32,
     ) -> Result<(Frame, Option<Vec<u8>>), DatasetError> {
+        if let Some(why) = &self.unopened {
+            return Err(DatasetError::Product(why.clone()));
+        }
         let defect_mesh = self
             .defect_meshes(renderer, &[defect.cloned()])
             .pop()
@@ -298,7 +358,6 @@ impl DatasetContext {
         renderer: &Renderer,
         defects: &[Option<Defect>],
     ) -> Vec<Option<GpuMesh>> {
-        let shape = self.product.shape();
         let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
         let chunk = defects.len().div_ceil(threads).max(1);
         let meshes: Vec<Option<crate::product::Mesh>> = std::thread::scope(|s| {
@@ -311,7 +370,7 @@ impl DatasetContext {
                                 d.as_ref().map(|d| {
                                     mesh_defective(
                                         &self.grid,
-                                        &Solid::with_defect(shape, d.clone()),
+                                        &Solid::with_defect(self.geometry.clone(), d.clone()),
                                     )
                                 })
                             })
@@ -441,13 +500,17 @@ pub const JOURNAL_FILE: &str = ".render-journal.jsonl";
 
 /// The journal's first line: what the journalled samples were rendered from.
 fn journal_key(ctx: &DatasetContext) -> String {
-    let identity = serde_json::json!({
+    let mut identity = serde_json::json!({
         "format": MANIFEST_FORMAT,
         "version": MANIFEST_VERSION,
         "recipe": ctx.recipe,
         "product": ctx.product,
         "mesh_cell": ctx.cell,
     });
+    // An imported product is identified by its mesh's content, not by the file's name.
+    if let Some(sampled) = ctx.geometry.sampled() {
+        identity["mesh"] = serde_json::json!(sampled.key_hex());
+    }
     format!(
         "{{\"journal\":\"{}\"}}",
         sha256_hex(identity.to_string().as_bytes())
@@ -548,7 +611,7 @@ pub fn generate(
     control: &GenerateControl,
     progress: &mut dyn FnMut(usize, usize),
 ) -> Result<Manifest, DatasetError> {
-    let ctx = DatasetContext::new(renderer, recipe, product);
+    let ctx = DatasetContext::open(renderer, recipe, product)?;
     let full_plan = ctx.plan();
     create_folders(out, &ctx, &full_plan)?;
     // The folder stops being a dataset until the new manifest is written.
@@ -629,12 +692,12 @@ pub fn generate(
         mesh_cell: ctx.cell,
         depth_scale: DEPTH_SCALE,
         parts: ctx
-            .product
             .parts
             .named()
             .into_iter()
             .map(|(id, n)| (id, n.to_string()))
             .collect(),
+        import: ImportRecord::of(&ctx.geometry),
         samples: records,
     };
     write_atomic(&manifest_path, &manifest.to_json()).map_err(|source| DatasetError::Io {
