@@ -72,6 +72,8 @@ impl MeshTarget {
             up: Default::default(),
             parts_from: PartsFrom::Auto,
             size: 2.0,
+            scale: None,
+            origin: Default::default(),
             resolution: 64,
             max_open_fraction: 0.5,
             source_dir: None,

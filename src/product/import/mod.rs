@@ -50,6 +50,14 @@ pub struct ImportSpec {
     /// The product's largest extent in render units (the cap's is 2; the camera frames that).
     #[serde(default = "default_size")]
     pub size: f64,
+    /// Render units per file unit, instead of fitting `size`: keeps a product's scale fixed
+    /// across revisions of its file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scale: Option<f64>,
+    /// Where the product goes: centred on the y axis standing on y = 0 (`centre`), or where
+    /// the file puts it, the file's origin at the renderer's (`file`).
+    #[serde(default)]
+    pub origin: Origin,
     /// Distance-grid cells along the largest extent.
     #[serde(default = "default_resolution")]
     pub resolution: u32,
@@ -90,6 +98,11 @@ impl ImportSpec {
                 self.size
             ));
         }
+        if let Some(scale) = self.scale
+            && !(scale.is_finite() && scale > 0.0)
+        {
+            return Err(format!("scale must be a positive number, got {scale}"));
+        }
         if !(16..=512).contains(&self.resolution) {
             return Err(format!(
                 "resolution must be 16 to 512 grid cells along the largest extent, got {}",
@@ -119,6 +132,17 @@ impl ImportSpec {
     pub fn grid_cell(&self) -> f64 {
         self.size / f64::from(self.resolution)
     }
+}
+
+/// Where an imported product is put in the renderer's frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Origin {
+    /// Its bounding box centred on the y axis, standing on y = 0, as the cap does.
+    #[default]
+    Centre,
+    /// Where the file puts it: the file's origin at the renderer's.
+    File,
 }
 
 /// Length units of a mesh file.
@@ -333,6 +357,8 @@ pub enum ImportError {
     },
     #[error("{path}: {message}")]
     Parts { path: String, message: String },
+    #[error("{path}: {message}")]
+    Placement { path: String, message: String },
     #[error("{path}: {message}")]
     Grid { path: String, message: String },
     #[error("{path}: the surface encloses no volume (a single sheet, or faces that cancel out)")]
@@ -714,9 +740,22 @@ pub fn prepare(
             units: spec.units.name(),
         });
     }
-    let scale = spec.size / largest;
+    let scale = spec.scale.unwrap_or(spec.size / largest);
+    let size = largest * scale;
+    if !(0.1..=4.0).contains(&size) {
+        return Err(ImportError::Placement {
+            path: shown,
+            message: format!(
+                "import.scale {scale} makes the product {size:.3} render units across; the \
+                 camera frames about 2 (0.1 to 4 are allowed)"
+            ),
+        });
+    }
     let centre = (lo + hi) / 2.0;
-    let offset = DVec3::new(-centre.x, -lo.y, -centre.z) * scale;
+    let offset = match spec.origin {
+        Origin::Centre => DVec3::new(-centre.x, -lo.y, -centre.z) * scale,
+        Origin::File => DVec3::ZERO,
+    };
     let placement = Placement {
         units: spec.units,
         up: spec.up,

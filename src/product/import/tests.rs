@@ -14,6 +14,8 @@ fn spec(file: &Path, parts_from: PartsFrom) -> ImportSpec {
         up: UpAxis::PosY,
         parts_from,
         size: 2.0,
+        scale: None,
+        origin: Default::default(),
         resolution: 64,
         max_open_fraction: 0.02,
         source_dir: None,

@@ -1,44 +1,63 @@
-//! Building the grid: the coarse level everywhere, the fine level near the surface, and the
-//! full grid assembled from them (see the parent module's docs).
+//! Building the grid as a pyramid of levels, each [`REFINE`] times finer than the last (see
+//! the parent module's docs): the coarsest level exactly everywhere, each finer one exactly
+//! where it may lie near the surface and estimated elsewhere from the level above.
+//!
+//! The same walk down the pyramid assembles a grid from cached exact samples: [`pyramid`]
+//! asks a callback for the exact samples of each level, which either computes them
+//! ([`build`]) or hands back what the cache holds ([`assemble`]).
 
 use glam::DVec3;
 
-use super::{BAND_CELLS, COARSE, DistanceGrid, INSIDE_ON_FACE, MAX_GRID_SAMPLES, PAD};
+use super::grid::{BRICK, DistanceGrid};
+use super::{BAND_CELLS, INSIDE_ON_FACE, MAX_GRID_SAMPLES, PAD};
 use crate::product::bvh::{Bvh, PartFilter};
 use crate::product::import::{ImportError, ImportedMesh};
 use crate::product::winding::Winding;
 
-/// What the build computes exactly: the coarse grid and the fine samples near the surface.
+/// Each level has this many times the samples of the level above along each axis.
+pub const REFINE: usize = 4;
+
+/// The exact samples of one level: their indices in the level, values and parts.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(crate) struct LevelSamples {
+    pub index: Vec<u32>,
+    pub values: Vec<f32>,
+    pub parts: Vec<u8>,
+}
+
+/// What a build computes exactly (what the cache stores): per level, coarsest first.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Exact {
     pub origin: DVec3,
     pub cell: f64,
     pub fine_dims: [usize; 3],
-    pub coarse_values: Vec<f32>,
-    pub coarse_parts: Vec<u8>,
-    pub band_index: Vec<u32>,
-    pub band_values: Vec<f32>,
-    pub band_parts: Vec<u8>,
+    pub levels: Vec<LevelSamples>,
 }
 
-impl Exact {
-    pub fn coarse_dims(&self) -> [usize; 3] {
-        self.fine_dims.map(|n| (n - 1) / COARSE + 1)
+/// How many levels sit above the finest: enough that the coarsest samples lie about a tenth
+/// of the product's size apart.
+pub(crate) fn coarse_levels(cell: f64) -> u32 {
+    let mut levels = 1;
+    while levels < 3 && cell * (REFINE.pow(levels) as f64) < 0.1 {
+        levels += 1;
     }
+    levels
 }
 
-/// The fine grid's layout around a placed mesh.
-fn layout(
+/// The fine grid's layout around a placed mesh: its origin and samples per axis (one more
+/// than a multiple of the coarsest level's step, so every level lines up).
+pub(crate) fn layout(
     bounds: (DVec3, DVec3),
     cell: f64,
     shown: &str,
 ) -> Result<(DVec3, [usize; 3]), ImportError> {
     let lo = bounds.0 - DVec3::splat(PAD);
     let extent = bounds.1 - bounds.0 + DVec3::splat(2.0 * PAD);
-    let coarse = cell * COARSE as f64;
+    let step = REFINE.pow(coarse_levels(cell));
+    let coarse = cell * step as f64;
     let dims = extent
         .to_array()
-        .map(|e| (e / coarse).ceil().max(1.0) as usize * COARSE + 1);
+        .map(|e| (e / coarse).ceil().max(1.0) as usize * step + 1);
     let total = dims.iter().try_fold(1usize, |acc, d| acc.checked_mul(*d));
     match total {
         Some(n) if n <= MAX_GRID_SAMPLES => Ok((lo, dims)),
@@ -53,8 +72,12 @@ fn layout(
     }
 }
 
-/// Computes the exact samples: the coarse grid everywhere, the fine grid near the surface.
-pub(crate) fn build(mesh: &ImportedMesh, cell: f64, shown: &str) -> Result<Exact, ImportError> {
+/// Computes the grid of a placed mesh, and the exact samples it was made from.
+pub(crate) fn build(
+    mesh: &ImportedMesh,
+    cell: f64,
+    shown: &str,
+) -> Result<(DistanceGrid, Exact), ImportError> {
     let triangles: Vec<[DVec3; 3]> = mesh
         .triangles
         .iter()
@@ -64,82 +87,462 @@ pub(crate) fn build(mesh: &ImportedMesh, cell: f64, shown: &str) -> Result<Exact
     let (origin, fine_dims) = layout(bounds, cell, shown)?;
     let bvh = Bvh::new(triangles, mesh.triangle_parts.clone());
     let winding = Winding::new(&bvh);
-    let exact_at = |points: &[DVec3]| -> Vec<(f32, u8)> {
-        let mut hint: Option<DVec3> = None;
-        points
-            .iter()
-            .map(|&p| {
-                // The previous sample's nearest point bounds this one's distance.
-                let bound = hint.map_or(f64::INFINITY, |q| {
-                    (q - p).length_squared() * (1.0 + 1e-9) + 1e-18
-                });
-                let nearest = bvh
-                    .nearest(p, bound, PartFilter::All)
-                    .or_else(|| bvh.nearest(p, f64::INFINITY, PartFilter::All));
-                let Some(nearest) = nearest else {
-                    return (f32::MAX, 0);
-                };
-                hint = Some(nearest.point);
-                let distance = nearest.distance_squared.sqrt();
-                // On a face the winding number is ½ from that face alone: an outer face reads
-                // ½, a face inside overlapping bodies 1 or more.
-                let threshold = if distance < 1e-9 { 0.75 } else { 0.5 };
-                let inside = winding.at(&bvh, p).abs() > threshold;
-                let d = if inside {
-                    -distance.max(INSIDE_ON_FACE)
-                } else {
-                    distance
-                };
-                (d as f32, bvh.parts[nearest.triangle as usize])
-            })
-            .collect()
-    };
-
-    let coarse_dims = fine_dims.map(|n| (n - 1) / COARSE + 1);
-    let coarse_cell = cell * COARSE as f64;
-    let coarse_points: Vec<DVec3> = grid_points(origin, coarse_cell, coarse_dims);
-    let coarse = parallel_map(&coarse_points, &exact_at);
-    let coarse_values: Vec<f32> = coarse.iter().map(|c| c.0).collect();
-    let coarse_parts: Vec<u8> = coarse.iter().map(|c| c.1).collect();
-
     let mut exact = Exact {
         origin,
         cell,
         fine_dims,
-        coarse_values,
-        coarse_parts,
-        band_index: Vec::new(),
-        band_values: Vec::new(),
-        band_parts: Vec::new(),
+        levels: Vec::new(),
     };
-    let band = band_samples(&exact);
-    let band_points: Vec<DVec3> = band
-        .iter()
-        .map(|&i| fine_point(&exact, i as usize))
-        .collect();
-    let computed = parallel_map(&band_points, &exact_at);
-    exact.band_values = computed.iter().map(|c| c.0).collect();
-    exact.band_parts = computed.iter().map(|c| c.1).collect();
-    exact.band_index = band;
-    Ok(exact)
+    // Signs carry between neighbouring samples through balls free of triangles; across a hole
+    // the winding number changes with no triangle there, so an open mesh asks it every time.
+    let closed = mesh.report.boundary_edges == 0;
+    let grid = pyramid(origin, cell, fine_dims, None, &mut |_, index, points| {
+        let computed = parallel_map(points, &|chunk| {
+            exact_samples(&bvh, &winding, chunk, closed)
+        });
+        exact.levels.push(LevelSamples {
+            index: index.to_vec(),
+            values: computed.iter().map(|c| c.0).collect(),
+            parts: computed.iter().map(|c| c.1).collect(),
+        });
+        Ok(computed)
+    })
+    .map_err(|message| ImportError::Grid {
+        path: shown.to_string(),
+        message,
+    })?;
+    Ok((grid, exact))
 }
 
-fn grid_points(origin: DVec3, cell: f64, dims: [usize; 3]) -> Vec<DVec3> {
-    let mut points = Vec::with_capacity(dims[0] * dims[1] * dims[2]);
-    for k in 0..dims[2] {
-        for j in 0..dims[1] {
-            for i in 0..dims[0] {
-                points.push(origin + DVec3::new(i as f64, j as f64, k as f64) * cell);
+/// The grid from cached exact samples; fails when they are not the ones the walk asks for.
+pub(crate) fn assemble(exact: &Exact) -> Result<DistanceGrid, String> {
+    let mut stored = exact.levels.iter();
+    let finest = exact.levels.last().map(|l| &l.index[..]);
+    pyramid(
+        exact.origin,
+        exact.cell,
+        exact.fine_dims,
+        finest,
+        &mut |level: usize, index: &[u32], _: &[DVec3]| {
+            let samples = stored
+                .next()
+                .ok_or_else(|| format!("no samples stored for level {level}"))?;
+            if samples.index != index || samples.values.len() != index.len() {
+                return Err(format!(
+                    "level {level}'s stored samples are not the ones needed"
+                ));
+            }
+            Ok(samples
+                .values
+                .iter()
+                .copied()
+                .zip(samples.parts.iter().copied())
+                .collect())
+        },
+    )
+}
+
+/// Exact signed distance and nearest part at each point, in order. Consecutive points are
+/// usually neighbours: the previous nearest point bounds the search, and the previous sign
+/// carries over when either point's empty ball holds the other.
+fn exact_samples(bvh: &Bvh, winding: &Winding, points: &[DVec3], inherit: bool) -> Vec<(f32, u8)> {
+    let mut last: Option<(DVec3, DVec3, f64)> = None; // point, its nearest point, signed distance
+    points
+        .iter()
+        .map(|&p| {
+            let bound = last.map_or(f64::INFINITY, |(_, q, _)| {
+                (q - p).length_squared() * (1.0 + 1e-9) + 1e-18
+            });
+            let Some(nearest) = bvh
+                .nearest(p, bound, PartFilter::All)
+                .or_else(|| bvh.nearest(p, f64::INFINITY, PartFilter::All))
+            else {
+                return (f32::MAX, 0);
+            };
+            let distance = nearest.distance_squared.sqrt();
+            let inherited = last.filter(|_| inherit).and_then(|(prev, _, d)| {
+                let gap = (p - prev).length();
+                (gap < d.abs().max(distance)).then_some(d < 0.0)
+            });
+            let inside = inherited.unwrap_or_else(|| {
+                // On a face the winding number is ½ from that face alone: an outer face reads
+                // ½, a face inside overlapping bodies 1 or more.
+                let threshold = if distance < 1e-9 { 0.75 } else { 0.5 };
+                winding.at(bvh, p).abs() > threshold
+            });
+            let d = if inside {
+                -distance.max(INSIDE_ON_FACE)
+            } else {
+                distance
+            };
+            last = Some((p, nearest.point, d));
+            (d as f32, bvh.parts[nearest.triangle as usize])
+        })
+        .collect()
+}
+
+/// One level of the pyramid while it is walked: estimate, a lower bound on the true
+/// distance's magnitude, and the part, per sample.
+struct Level {
+    dims: [usize; 3],
+    estimate: Vec<f32>,
+    bound: Vec<f32>,
+    parts: Vec<u8>,
+}
+
+type ExactFn<'a> = dyn FnMut(usize, &[u32], &[DVec3]) -> Result<Vec<(f32, u8)>, String> + 'a;
+
+/// Walks the pyramid from the coarsest level down, asking `exact(level, indices, points)` for
+/// the samples that must be exact; the finest level is kept only in bricks near the surface.
+pub(crate) fn pyramid(
+    origin: DVec3,
+    cell: f64,
+    fine_dims: [usize; 3],
+    known: Option<&[u32]>,
+    exact: &mut ExactFn,
+) -> Result<DistanceGrid, String> {
+    let levels = coarse_levels(cell) as usize;
+    let step = REFINE.pow(levels as u32);
+    if fine_dims
+        .iter()
+        .any(|n| *n < 2 * step || (n - 1) % step != 0)
+    {
+        return Err("the grid's size does not fit its levels".into());
+    }
+    let dims_at = |l: usize| fine_dims.map(|n| (n - 1) / REFINE.pow(l as u32) + 1);
+    let spacing_at = |l: usize| cell * REFINE.pow(l as u32) as f64;
+    let point = |dims: [usize; 3], spacing: f64, index: usize| {
+        let (i, j, k) = (
+            index % dims[0],
+            (index / dims[0]) % dims[1],
+            index / (dims[0] * dims[1]),
+        );
+        origin + DVec3::new(i as f64, j as f64, k as f64) * spacing
+    };
+    // The coarsest level: every sample exact.
+    let dims = dims_at(levels);
+    let count = dims.iter().product::<usize>();
+    let index: Vec<u32> = (0..count as u32).collect();
+    let points: Vec<DVec3> = (0..count)
+        .map(|i| point(dims, spacing_at(levels), i))
+        .collect();
+    let samples = exact(levels, &index, &points)?;
+    if samples.len() != count {
+        return Err(format!(
+            "level {levels}: {} samples for {count} asked",
+            samples.len()
+        ));
+    }
+    let mut above = Level {
+        dims,
+        estimate: samples.iter().map(|s| s.0).collect(),
+        bound: samples.iter().map(|s| s.0.abs()).collect(),
+        parts: samples.iter().map(|s| s.1).collect(),
+    };
+    // The band each level computes exactly grows by a cell diagonal of the level above, so
+    // the samples near the band below are estimated from exact ones.
+    let mut bands = vec![BAND_CELLS * cell];
+    for l in 1..levels {
+        bands.push(bands[l - 1] + 3f64.sqrt() * spacing_at(l));
+    }
+    for l in (1..levels).rev() {
+        let dims = dims_at(l);
+        let spacing = spacing_at(l);
+        let table = corner_table(spacing);
+        let slabs = parallel_map(&(0..dims[2]).collect::<Vec<_>>(), &|ks: &[usize]| {
+            let mut out = Vec::with_capacity(ks.len() * dims[0] * dims[1]);
+            for &k in ks {
+                for j in 0..dims[1] {
+                    for i in 0..dims[0] {
+                        out.push(estimate(&above, &table, [i, j, k]));
+                    }
+                }
+            }
+            out
+        });
+        let marked: Vec<u32> = slabs
+            .iter()
+            .enumerate()
+            .filter(|(_, e)| !e.coincident && e.lower <= bands[l])
+            .map(|(i, _)| i as u32)
+            .collect();
+        let mut level = Level {
+            dims,
+            estimate: slabs.iter().map(|e| e.value).collect(),
+            bound: slabs.iter().map(|e| e.lower as f32).collect(),
+            parts: slabs.iter().map(|e| e.part).collect(),
+        };
+        let points: Vec<DVec3> = marked
+            .iter()
+            .map(|&i| point(dims, spacing, i as usize))
+            .collect();
+        let samples = exact(l, &marked, &points)?;
+        if samples.len() != marked.len() {
+            return Err(format!(
+                "level {l}: {} samples for {} asked",
+                samples.len(),
+                marked.len()
+            ));
+        }
+        for (&i, (value, part)) in marked.iter().zip(samples) {
+            level.estimate[i as usize] = value;
+            level.bound[i as usize] = value.abs();
+            level.parts[i as usize] = part;
+        }
+        above = level;
+    }
+    let marked = match known {
+        // Rebuilding from a cache: the samples it holds are the ones to place.
+        Some(marked) => {
+            let total = fine_dims.iter().product::<usize>();
+            let ordered = marked.windows(2).all(|w| w[0] < w[1]);
+            if !ordered || marked.last().is_some_and(|m| *m as usize >= total) {
+                return Err("the finest level's samples are out of order or range".into());
+            }
+            marked.to_vec()
+        }
+        None => mark_finest(&above, cell, fine_dims, bands[0]),
+    };
+    finest(&above, origin, cell, fine_dims, marked, exact, &|i| {
+        point(fine_dims, cell, i)
+    })
+}
+
+/// A sample of a level estimated from the level above.
+#[derive(Debug, Clone, Copy)]
+struct Estimate {
+    /// Sign proven, magnitude interpolated and never below `lower`.
+    value: f32,
+    /// A lower bound on the true distance's magnitude.
+    lower: f64,
+    part: u8,
+    /// The same point as a sample of the level above (copied from it).
+    coincident: bool,
+}
+
+/// Distances from each position within a cell of the level above (0..=REFINE per axis, x
+/// fastest) to the cell's eight corners, for samples `spacing` apart.
+fn corner_table(spacing: f64) -> Vec<[f64; 8]> {
+    let n = REFINE + 1;
+    (0..n * n * n)
+        .map(|t| {
+            let p =
+                DVec3::new((t % n) as f64, ((t / n) % n) as f64, (t / (n * n)) as f64) * spacing;
+            std::array::from_fn(|c| {
+                let corner =
+                    DVec3::new((c & 1) as f64, ((c >> 1) & 1) as f64, ((c >> 2) & 1) as f64)
+                        * (spacing * REFINE as f64);
+                (corner - p).length()
+            })
+        })
+        .collect()
+}
+
+/// Estimates sample `[i, j, k]` of the level below `above` from the corners of its cell.
+fn estimate(above: &Level, table: &[[f64; 8]], [i, j, k]: [usize; 3]) -> Estimate {
+    let ad = above.dims;
+    let (ci, cj, ck) = (
+        (i / REFINE).min(ad[0] - 2),
+        (j / REFINE).min(ad[1] - 2),
+        (k / REFINE).min(ad[2] - 2),
+    );
+    let (a, b, c) = (i - ci * REFINE, j - cj * REFINE, k - ck * REFINE);
+    let corner =
+        |q: usize| ((ck + (q >> 2 & 1)) * ad[1] + cj + (q >> 1 & 1)) * ad[0] + ci + (q & 1);
+    let nearest = corner(
+        usize::from(a * 2 >= REFINE)
+            | (usize::from(b * 2 >= REFINE) << 1)
+            | (usize::from(c * 2 >= REFINE) << 2),
+    );
+    let part = above.parts[nearest];
+    if a % REFINE == 0 && b % REFINE == 0 && c % REFINE == 0 {
+        return Estimate {
+            value: above.estimate[nearest],
+            lower: f64::from(above.bound[nearest]),
+            part,
+            coincident: true,
+        };
+    }
+    let v: [f64; 8] = std::array::from_fn(|q| f64::from(above.estimate[corner(q)]));
+    let t = DVec3::new(a as f64, b as f64, c as f64) / REFINE as f64;
+    let x00 = v[0] + (v[1] - v[0]) * t.x;
+    let x10 = v[2] + (v[3] - v[2]) * t.x;
+    let x01 = v[4] + (v[5] - v[4]) * t.x;
+    let x11 = v[6] + (v[7] - v[6]) * t.x;
+    let y0 = x00 + (x10 - x00) * t.y;
+    let y1 = x01 + (x11 - x01) * t.y;
+    let interpolated = y0 + (y1 - y0) * t.z;
+    let n = REFINE + 1;
+    let row = &table[(c * n + b) * n + a];
+    let (mut lower, mut sign) = (0.0f64, interpolated.signum());
+    for q in 0..8 {
+        // |d(p)| ≥ |d(corner)| − |p − corner|, and where that is positive p lies in the
+        // corner's ball free of triangles, on its side of the surface.
+        let slack = f64::from(above.bound[corner(q)]) - row[q];
+        if slack > lower {
+            lower = slack;
+            sign = v[q].signum();
+        }
+    }
+    Estimate {
+        value: (sign * interpolated.abs().max(lower)) as f32,
+        lower,
+        part,
+        coincident: false,
+    }
+}
+
+/// The fine samples of a cell of the level above, both faces included.
+fn cell_samples(cells: [usize; 3], c: usize) -> impl Iterator<Item = [usize; 3]> {
+    let (ci, cj, ck) = (
+        c % cells[0],
+        (c / cells[0]) % cells[1],
+        c / (cells[0] * cells[1]),
+    );
+    (0..BRICK * BRICK * BRICK).map(move |s| {
+        [
+            ci * REFINE + s % BRICK,
+            cj * REFINE + (s / BRICK) % BRICK,
+            ck * REFINE + s / (BRICK * BRICK),
+        ]
+    })
+}
+
+/// The finest level's samples that may lie within `band` (in index order).
+fn mark_finest(above: &Level, cell: f64, fine_dims: [usize; 3], band: f64) -> Vec<u32> {
+    let cd = above.dims;
+    let cells = [cd[0] - 1, cd[1] - 1, cd[2] - 1];
+    let table = corner_table(cell);
+    let diagonal = 3f64.sqrt() * REFINE as f64 * cell;
+    let [nx, ny, _] = fine_dims;
+    // Cells some corner proves to lie wholly beyond the band need no look inside.
+    let candidates: Vec<usize> = (0..cells.iter().product())
+        .filter(|&c| {
+            let (ci, cj, ck) = (
+                c % cells[0],
+                (c / cells[0]) % cells[1],
+                c / (cells[0] * cells[1]),
+            );
+            let best = (0..8)
+                .map(|q| {
+                    above.bound
+                        [((ck + (q >> 2 & 1)) * cd[1] + cj + (q >> 1 & 1)) * cd[0] + ci + (q & 1)]
+                })
+                .fold(0.0f32, f32::max);
+            f64::from(best) - diagonal <= band
+        })
+        .collect();
+    let mut marked: Vec<u32> = parallel_map(&candidates, &|cs: &[usize]| {
+        let mut out = Vec::new();
+        for &c in cs {
+            for [i, j, k] in cell_samples(cells, c) {
+                let e = estimate(above, &table, [i, j, k]);
+                if !e.coincident && e.lower <= band {
+                    out.push(((k * ny + j) * nx + i) as u32);
+                }
+            }
+        }
+        out
+    });
+    marked.sort_unstable();
+    marked.dedup();
+    marked
+}
+
+/// The finest level, in bricks: one per cell of `above` holding a `marked` sample, every such
+/// sample exact, the brick's others estimated.
+fn finest(
+    above: &Level,
+    origin: DVec3,
+    cell: f64,
+    fine_dims: [usize; 3],
+    marked: Vec<u32>,
+    exact: &mut ExactFn,
+    point: &dyn Fn(usize) -> DVec3,
+) -> Result<DistanceGrid, String> {
+    let cd = above.dims;
+    let cells = [cd[0] - 1, cd[1] - 1, cd[2] - 1];
+    let table = corner_table(cell);
+    let [nx, ny, _] = fine_dims;
+    let points: Vec<DVec3> = marked.iter().map(|&i| point(i as usize)).collect();
+    let samples = exact(0, &marked, &points)?;
+    if samples.len() != marked.len() {
+        return Err(format!(
+            "level 0: {} samples for {} asked",
+            samples.len(),
+            marked.len()
+        ));
+    }
+    // Every cell a marked sample lies in or on is a brick, so neighbouring cells agree on it.
+    let containing = |index: u32| {
+        let index = index as usize;
+        let (i, j, k) = (index % nx, (index / nx) % ny, index / (nx * ny));
+        let span = |x: usize, n: usize| {
+            let lo = if x.is_multiple_of(REFINE) && x > 0 {
+                x / REFINE - 1
+            } else {
+                x / REFINE
+            };
+            lo..=(x / REFINE).min(n - 1)
+        };
+        let (si, sj, sk) = (span(i, cells[0]), span(j, cells[1]), span(k, cells[2]));
+        sk.flat_map(move |ck| {
+            let (si, sj) = (si.clone(), sj.clone());
+            sj.flat_map(move |cj| {
+                si.clone()
+                    .map(move |ci| (ck * cells[1] + cj) * cells[0] + ci)
+            })
+        })
+    };
+    let mut brick_of = vec![0u32; cells.iter().product()];
+    let mut bricks_in_order = Vec::new();
+    for &m in &marked {
+        for c in containing(m) {
+            if brick_of[c] == 0 {
+                bricks_in_order.push(c);
+                brick_of[c] = 1;
             }
         }
     }
-    points
-}
-
-fn fine_point(exact: &Exact, index: usize) -> DVec3 {
-    let [nx, ny, _] = exact.fine_dims;
-    let (i, j, k) = (index % nx, (index / nx) % ny, index / (nx * ny));
-    exact.origin + DVec3::new(i as f64, j as f64, k as f64) * exact.cell
+    bricks_in_order.sort_unstable();
+    for (b, &c) in bricks_in_order.iter().enumerate() {
+        brick_of[c] = b as u32 + 1;
+    }
+    let per_brick = BRICK * BRICK * BRICK;
+    let filled = parallel_map(&bricks_in_order, &|cs: &[usize]| {
+        cs.iter()
+            .flat_map(|&c| cell_samples(cells, c).map(|s| estimate(above, &table, s)))
+            .map(|e| (e.value, e.part))
+            .collect()
+    });
+    let mut bricks: Vec<f32> = filled.iter().map(|f| f.0).collect();
+    let mut brick_parts: Vec<u8> = filled.iter().map(|f| f.1).collect();
+    for (&m, (value, part)) in marked.iter().zip(samples) {
+        let index = m as usize;
+        let (i, j, k) = (index % nx, (index / nx) % ny, index / (nx * ny));
+        for c in containing(m) {
+            let (ci, cj, ck) = (
+                c % cells[0],
+                (c / cells[0]) % cells[1],
+                c / (cells[0] * cells[1]),
+            );
+            let local = ((k - ck * REFINE) * BRICK + (j - cj * REFINE)) * BRICK + (i - ci * REFINE);
+            let slot = (brick_of[c] as usize - 1) * per_brick + local;
+            bricks[slot] = value;
+            brick_parts[slot] = part;
+        }
+    }
+    Ok(DistanceGrid {
+        origin,
+        cell,
+        dims: fine_dims,
+        coarse_dims: cd,
+        coarse: above.estimate.clone(),
+        coarse_parts: above.parts.clone(),
+        brick_of,
+        bricks,
+        brick_parts,
+    })
 }
 
 /// Maps `f` over `items` in contiguous chunks on all cores, keeping the order.
@@ -170,148 +573,4 @@ fn parallel_map<T: Sync, R: Send>(items: &[T], f: &(impl Fn(&[T]) -> Vec<R> + Sy
         .into_iter()
         .flat_map(|m| m.into_inner().unwrap_or_default())
         .collect()
-}
-
-/// For each of the `COARSE³` positions of a fine sample within a coarse cell, its distance to
-/// the cell's eight corners.
-fn corner_distances(cell: f64) -> Vec<[f64; 8]> {
-    let mut table = Vec::with_capacity(COARSE * COARSE * COARSE);
-    for c in 0..COARSE {
-        for b in 0..COARSE {
-            for a in 0..COARSE {
-                let p = DVec3::new(a as f64, b as f64, c as f64) * cell;
-                let mut d = [0.0; 8];
-                for (n, slot) in d.iter_mut().enumerate() {
-                    let corner =
-                        DVec3::new((n & 1) as f64, ((n >> 1) & 1) as f64, ((n >> 2) & 1) as f64)
-                            * (cell * COARSE as f64);
-                    *slot = (corner - p).length();
-                }
-                table.push(d);
-            }
-        }
-    }
-    table
-}
-
-/// What the coarse grid says about a fine sample: (interpolated value, lower bound on the true
-/// distance's magnitude, the sign a corner's empty ball proves, if one does).
-fn coarse_estimate(
-    exact: &Exact,
-    table: &[[f64; 8]],
-    i: usize,
-    j: usize,
-    k: usize,
-) -> (f64, f64, Option<f64>) {
-    let cd = exact.coarse_dims();
-    let (ci, cj, ck) = (
-        (i / COARSE).min(cd[0] - 2),
-        (j / COARSE).min(cd[1] - 2),
-        (k / COARSE).min(cd[2] - 2),
-    );
-    let (a, b, c) = (i - ci * COARSE, j - cj * COARSE, k - ck * COARSE);
-    let corner = |n: usize| {
-        let idx = ((ck + (n >> 2 & 1)) * cd[1] + cj + (n >> 1 & 1)) * cd[0] + ci + (n & 1);
-        f64::from(exact.coarse_values[idx])
-    };
-    let v: [f64; 8] = std::array::from_fn(corner);
-    let t = DVec3::new(a as f64, b as f64, c as f64) / COARSE as f64;
-    let x00 = v[0] + (v[1] - v[0]) * t.x;
-    let x10 = v[2] + (v[3] - v[2]) * t.x;
-    let x01 = v[4] + (v[5] - v[4]) * t.x;
-    let x11 = v[6] + (v[7] - v[6]) * t.x;
-    let y0 = x00 + (x10 - x00) * t.y;
-    let y1 = x01 + (x11 - x01) * t.y;
-    let interpolated = y0 + (y1 - y0) * t.z;
-    // At a = COARSE (the far face of the last cell) the table has no row: mirror into it.
-    let row = if a < COARSE && b < COARSE && c < COARSE {
-        table[(c * COARSE + b) * COARSE + a]
-    } else {
-        let p = DVec3::new(a as f64, b as f64, c as f64) * exact.cell;
-        std::array::from_fn(|n| {
-            let q = DVec3::new((n & 1) as f64, ((n >> 1) & 1) as f64, ((n >> 2) & 1) as f64)
-                * (exact.cell * COARSE as f64);
-            (q - p).length()
-        })
-    };
-    let mut bound = 0.0f64;
-    let mut sign = None;
-    for n in 0..8 {
-        let slack = v[n].abs() - row[n];
-        if slack > bound {
-            bound = slack;
-            sign = Some(v[n].signum());
-        }
-    }
-    (interpolated, bound, sign)
-}
-
-/// Fine samples that may lie within the band: those no corner proves to be farther.
-fn band_samples(exact: &Exact) -> Vec<u32> {
-    let table = corner_distances(exact.cell);
-    let band = BAND_CELLS * exact.cell;
-    let [nx, ny, nz] = exact.fine_dims;
-    let mut out = Vec::new();
-    for k in 0..nz {
-        for j in 0..ny {
-            for i in 0..nx {
-                if i % COARSE == 0 && j % COARSE == 0 && k % COARSE == 0 {
-                    continue;
-                }
-                let (_, bound, _) = coarse_estimate(exact, &table, i, j, k);
-                if bound <= band {
-                    out.push(((k * ny + j) * nx + i) as u32);
-                }
-            }
-        }
-    }
-    out
-}
-
-/// The full fine grid from the exact samples: coarse samples where they coincide, the band's
-/// exact values, and elsewhere the coarse grid's estimate with its proven sign.
-pub(crate) fn assemble(exact: &Exact) -> DistanceGrid {
-    let table = corner_distances(exact.cell);
-    let [nx, ny, nz] = exact.fine_dims;
-    let cd = exact.coarse_dims();
-    let mut values = vec![0f32; nx * ny * nz];
-    let mut parts = vec![0u8; nx * ny * nz];
-    for k in 0..nz {
-        for j in 0..ny {
-            for i in 0..nx {
-                let idx = (k * ny + j) * nx + i;
-                let (ci, cj, ck) = (
-                    (i + COARSE / 2) / COARSE,
-                    (j + COARSE / 2) / COARSE,
-                    (k + COARSE / 2) / COARSE,
-                );
-                let nearest =
-                    (ck.min(cd[2] - 1) * cd[1] + cj.min(cd[1] - 1)) * cd[0] + ci.min(cd[0] - 1);
-                parts[idx] = exact.coarse_parts[nearest];
-                if i % COARSE == 0 && j % COARSE == 0 && k % COARSE == 0 {
-                    values[idx] = exact.coarse_values[nearest];
-                    continue;
-                }
-                let (interpolated, bound, sign) = coarse_estimate(exact, &table, i, j, k);
-                let sign = sign.unwrap_or(interpolated.signum());
-                values[idx] = (sign * interpolated.abs().max(bound)) as f32;
-            }
-        }
-    }
-    for ((&i, &v), &p) in exact
-        .band_index
-        .iter()
-        .zip(&exact.band_values)
-        .zip(&exact.band_parts)
-    {
-        values[i as usize] = v;
-        parts[i as usize] = p;
-    }
-    DistanceGrid {
-        origin: exact.origin,
-        cell: exact.cell,
-        dims: exact.fine_dims,
-        values,
-        parts,
-    }
 }

@@ -7,8 +7,8 @@ use glam::DVec3;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use super::build::Exact;
-use super::{CACHE_FORMAT, CACHE_MAGIC, COARSE, MAX_GRID_SAMPLES};
+use super::build::{Exact, LevelSamples};
+use super::{CACHE_FORMAT, CACHE_MAGIC, MAX_GRID_SAMPLES};
 use crate::product::PartTable;
 use crate::product::import::{ImportSpec, SourceFiles};
 
@@ -39,7 +39,8 @@ struct CacheHeader {
     origin: [f64; 3],
     cell: f64,
     fine_dims: [usize; 3],
-    band: usize,
+    /// Exact samples per level, coarsest first.
+    counts: Vec<usize>,
 }
 
 pub(crate) fn write_cache(file: &Path, key: &[u8; 32], exact: &Exact) -> Result<(), String> {
@@ -47,7 +48,7 @@ pub(crate) fn write_cache(file: &Path, key: &[u8; 32], exact: &Exact) -> Result<
         origin: exact.origin.to_array(),
         cell: exact.cell,
         fine_dims: exact.fine_dims,
-        band: exact.band_index.len(),
+        counts: exact.levels.iter().map(|l| l.index.len()).collect(),
     };
     let header = serde_json::to_vec(&header).map_err(|e| e.to_string())?;
     let mut out = Vec::new();
@@ -56,17 +57,15 @@ pub(crate) fn write_cache(file: &Path, key: &[u8; 32], exact: &Exact) -> Result<
     out.extend_from_slice(key);
     out.extend_from_slice(&(header.len() as u64).to_le_bytes());
     out.extend_from_slice(&header);
-    for v in &exact.coarse_values {
-        out.extend_from_slice(&v.to_le_bytes());
+    for level in &exact.levels {
+        for i in &level.index {
+            out.extend_from_slice(&i.to_le_bytes());
+        }
+        for v in &level.values {
+            out.extend_from_slice(&v.to_le_bytes());
+        }
+        out.extend_from_slice(&level.parts);
     }
-    out.extend_from_slice(&exact.coarse_parts);
-    for i in &exact.band_index {
-        out.extend_from_slice(&i.to_le_bytes());
-    }
-    for v in &exact.band_values {
-        out.extend_from_slice(&v.to_le_bytes());
-    }
-    out.extend_from_slice(&exact.band_parts);
     let digest = Sha256::digest(&out);
     out.extend_from_slice(&digest);
     if let Some(dir) = file.parent() {
@@ -80,7 +79,8 @@ pub(crate) enum CacheMiss {
     Invalid(String),
 }
 
-/// Reads a cache file, checking everything before trusting any of it.
+/// Reads a cache file, checking everything before trusting any of it (whether its samples
+/// are the ones the grid needs is checked as it is assembled).
 pub(crate) fn read_cache(file: &Path, key: &[u8; 32]) -> Result<Exact, CacheMiss> {
     let bytes = match std::fs::read(file) {
         Ok(b) => b,
@@ -108,57 +108,46 @@ pub(crate) fn read_cache(file: &Path, key: &[u8; 32]) -> Result<Exact, CacheMiss
     let header_len = usize::try_from(r.u64()?).map_err(|_| invalid("bad header"))?;
     let header: CacheHeader =
         serde_json::from_slice(r.take(header_len)?).map_err(|_| invalid("bad header"))?;
-    let valid_dims = header
+    let total = header
         .fine_dims
         .iter()
-        .all(|d| *d > COARSE && (d - 1) % COARSE == 0)
-        && header
-            .fine_dims
-            .iter()
-            .try_fold(1usize, |a, d| a.checked_mul(*d))
-            .is_some_and(|n| n <= MAX_GRID_SAMPLES)
-        && header.band <= MAX_GRID_SAMPLES
+        .try_fold(1usize, |a, d| a.checked_mul(*d))
+        .filter(|n| *n <= MAX_GRID_SAMPLES);
+    let valid = total.is_some()
         && header.cell.is_finite()
         && header.cell > 0.0
-        && header.origin.iter().all(|x| x.is_finite());
-    if !valid_dims {
+        && header.origin.iter().all(|x| x.is_finite())
+        && header.counts.len() <= 8
+        && header.counts.iter().all(|n| *n <= MAX_GRID_SAMPLES);
+    if !valid {
         return Err(invalid("bad header"));
     }
-    let coarse_count: usize = header
-        .fine_dims
-        .iter()
-        .map(|n| (n - 1) / COARSE + 1)
-        .product();
-    let total: usize = header.fine_dims.iter().product();
-    let coarse_values = r.f32s(coarse_count)?;
-    let coarse_parts = r.take(coarse_count)?.to_vec();
-    let band_index: Vec<u32> = r
-        .take(4 * header.band)?
-        .chunks_exact(4)
-        .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-        .collect();
-    let band_values = r.f32s(header.band)?;
-    let band_parts = r.take(header.band)?.to_vec();
+    let mut levels = Vec::new();
+    for &count in &header.counts {
+        let index: Vec<u32> = r
+            .take(4 * count)?
+            .chunks_exact(4)
+            .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+            .collect();
+        let values = r.f32s(count)?;
+        let parts = r.take(count)?.to_vec();
+        if values.iter().any(|v| !v.is_finite()) {
+            return Err(invalid("values out of range"));
+        }
+        levels.push(LevelSamples {
+            index,
+            values,
+            parts,
+        });
+    }
     if r.at != body.len() {
         return Err(invalid("trailing bytes"));
-    }
-    if band_index.iter().any(|i| *i as usize >= total)
-        || coarse_values
-            .iter()
-            .chain(&band_values)
-            .any(|v| !v.is_finite())
-    {
-        return Err(invalid("values out of range"));
     }
     Ok(Exact {
         origin: DVec3::from(header.origin),
         cell: header.cell,
         fine_dims: header.fine_dims,
-        coarse_values,
-        coarse_parts,
-        band_index,
-        band_values,
-        band_parts,
+        levels,
     })
 }
 

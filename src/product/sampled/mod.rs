@@ -5,17 +5,25 @@
 //! The sign comes from the generalised winding number ([`super::winding`]), the distance from
 //! the nearest triangle ([`super::bvh`]). Computing both at every sample of a fine grid costs
 //! too much, and only samples near the surface need them: meshing interpolates the field
-//! there, defects blend with it there. So the grid is built in two levels. A coarse grid
-//! (every [`COARSE`]th sample along each axis) is computed exactly everywhere. A fine sample
-//! is computed exactly when it may lie within [`BAND_CELLS`] cells of the surface; the
-//! distance being 1-Lipschitz, `|d(p)| ≥ |d(c)| − |p − c|` for every coarse corner `c` of its
-//! cell, and a sample whose bound exceeds the band is provably off it. Such a sample takes
-//! its sign from a corner whose empty ball contains it (so the sign is exact everywhere) and
-//! its magnitude from the coarse grid's interpolation, never below the bound.
+//! there, defects blend with it there. So the grid is built as a pyramid of levels, each
+//! [`REFINE`] times finer along each axis than the one above, the coarsest about 0.1 units
+//! apart. The coarsest is computed exactly everywhere. A sample of a finer level is computed
+//! exactly when it may lie near the surface (within [`BAND_CELLS`] cells on the finest level,
+//! a cell diagonal of the level above more on each coarser one): the distance being
+//! 1-Lipschitz, `|d(p)| ≥ |d(c)| − |p − c|` for every corner `c` of its cell in the level
+//! above, and a sample whose bound exceeds the band is provably off it. Such a sample takes
+//! its sign from a corner whose ball free of triangles contains it and its magnitude from the
+//! level above's interpolation, never below the bound.
+//!
+//! The balls free of triangles prove signs only where the surface is closed: across a hole
+//! the winding number turns with no triangle there. An open mesh therefore asks the winding
+//! number at every exact sample; farther from its surface than the finest band, a hole wider
+//! than about six cells may still be bridged along those balls rather than exactly where the
+//! winding number crosses ½.
 //!
 //! # Cache
-//! The exact samples (coarse grid and band) are what the build computes; the rest follows
-//! from them by [`assemble`]. They are cached in `.unseen-cache/` beside the product file,
+//! The exact samples are what the build computes; the rest follows from them by
+//! [`build::assemble`]. They are cached in `.unseen-cache/` beside the product file,
 //! keyed by the SHA-256 of the mesh file's bytes (and the files it refers to), the import
 //! settings and this format's version, and written atomically. A cache file is checked in full
 //! (its own SHA-256, its key, every size) before it is used; one that fails is ignored and
@@ -35,21 +43,22 @@ use super::{PartTable, ProductSpec};
 
 mod build;
 mod cache;
+mod grid;
 #[cfg(test)]
 mod tests;
 
-use build::{Exact, assemble, build};
+pub use build::REFINE;
+use build::{assemble, build};
 use cache::{CacheMiss, cache_key, read_cache, write_cache};
+pub use grid::DistanceGrid;
 
-/// Coarse samples are every `COARSE`th fine sample along each axis.
-pub const COARSE: usize = 4;
 /// Fine samples within this many cells of the surface are computed exactly.
 pub const BAND_CELLS: f64 = 3.0;
 /// Room around the product, in render units, where the field is kept (defects that add
 /// material blend within it).
 pub const PAD: f64 = 0.3;
 /// The most fine samples a grid may have (5 bytes each).
-pub const MAX_GRID_SAMPLES: usize = 64 << 20;
+pub const MAX_GRID_SAMPLES: usize = 512 << 20;
 /// Distance given to a sample inside the solid that lies exactly on a triangle (an internal
 /// face of overlapping bodies), so it still reads as inside.
 pub(crate) const INSIDE_ON_FACE: f64 = 1e-7;
@@ -58,64 +67,6 @@ pub(crate) const INSIDE_ON_FACE: f64 = 1e-7;
 pub(crate) const CACHE_FORMAT: u32 = 1;
 pub(crate) const CACHE_MAGIC: &[u8; 12] = b"unseen-sdf-g";
 pub const CACHE_DIR: &str = ".unseen-cache";
-
-/// A regular grid of distances and parts.
-#[derive(Debug, Clone, PartialEq)]
-pub struct DistanceGrid {
-    pub origin: DVec3,
-    pub cell: f64,
-    pub dims: [usize; 3],
-    pub values: Vec<f32>,
-    pub parts: Vec<u8>,
-}
-
-impl DistanceGrid {
-    fn index(&self, i: usize, j: usize, k: usize) -> usize {
-        (k * self.dims[1] + j) * self.dims[0] + i
-    }
-
-    /// The cell containing `p` (clamped into the grid), the position within it, and how far
-    /// `p` lies outside the grid.
-    fn locate(&self, p: DVec3) -> ([usize; 3], DVec3, f64) {
-        let g = (p - self.origin) / self.cell;
-        let max = DVec3::new(
-            (self.dims[0] - 1) as f64,
-            (self.dims[1] - 1) as f64,
-            (self.dims[2] - 1) as f64,
-        );
-        let clamped = g.clamp(DVec3::ZERO, max);
-        let outside = ((g - clamped) * self.cell).length();
-        let base = clamped.floor().min(max - DVec3::ONE).max(DVec3::ZERO);
-        let i = [base.x as usize, base.y as usize, base.z as usize];
-        (i, clamped - base, outside)
-    }
-
-    /// Trilinear distance; outside the grid, the border's value plus the distance to it.
-    pub fn value(&self, p: DVec3) -> f64 {
-        let ([i, j, k], t, outside) = self.locate(p);
-        let v =
-            |a: usize, b: usize, c: usize| f64::from(self.values[self.index(i + a, j + b, k + c)]);
-        let x00 = v(0, 0, 0) + (v(1, 0, 0) - v(0, 0, 0)) * t.x;
-        let x10 = v(0, 1, 0) + (v(1, 1, 0) - v(0, 1, 0)) * t.x;
-        let x01 = v(0, 0, 1) + (v(1, 0, 1) - v(0, 0, 1)) * t.x;
-        let x11 = v(0, 1, 1) + (v(1, 1, 1) - v(0, 1, 1)) * t.x;
-        let y0 = x00 + (x10 - x00) * t.y;
-        let y1 = x01 + (x11 - x01) * t.y;
-        y0 + (y1 - y0) * t.z + outside
-    }
-
-    /// The part at the sample nearest to `p`, and whether all eight samples around `p` agree.
-    pub fn part(&self, p: DVec3) -> (u8, bool) {
-        let ([i, j, k], t, _) = self.locate(p);
-        let corners = [0usize, 1].map(|c| {
-            [0usize, 1].map(|b| [0usize, 1].map(|a| self.parts[self.index(i + a, j + b, k + c)]))
-        });
-        let near =
-            corners[usize::from(t.z >= 0.5)][usize::from(t.y >= 0.5)][usize::from(t.x >= 0.5)];
-        let uniform = corners.iter().flatten().flatten().all(|q| *q == near);
-        (near, uniform)
-    }
-}
 
 /// An imported product: its distance grid, its triangles (for exact part lookups near part
 /// borders and for defects acting on one part's faces) and how it was imported.
@@ -195,13 +146,19 @@ impl SampledShape {
                 Err(CacheMiss::Invalid(why)) => outcome = CacheOutcome::Rebuilt(file.clone(), why),
             }
         }
-        let exact = match cached {
-            Some(exact) => {
-                outcome = CacheOutcome::Hit(cache_file.clone().unwrap_or_default());
-                exact
+        // A cache that reads back but does not assemble (samples not the ones the walk asks
+        // for) is as invalid as one that fails its checksum.
+        let assembled = cached.map(|exact| assemble(&exact));
+        let grid = match (assembled, &cache_file) {
+            (Some(Ok(grid)), Some(file)) => {
+                outcome = CacheOutcome::Hit(file.clone());
+                grid
             }
-            None => {
-                let exact = build(&mesh, import.grid_cell(), &shown)?;
+            (assembled, _) => {
+                if let (Some(Err(why)), Some(file)) = (assembled, &cache_file) {
+                    outcome = CacheOutcome::Rebuilt(file.clone(), why);
+                }
+                let (grid, exact) = build(&mesh, import.grid_cell(), &shown)?;
                 if let Some(file) = &cache_file {
                     let written = write_cache(file, &key, &exact);
                     outcome = match (written, outcome) {
@@ -210,15 +167,15 @@ impl SampledShape {
                         (Ok(()), _) => CacheOutcome::Written(file.clone()),
                     };
                 }
-                exact
+                grid
             }
         };
-        Self::from_parts(key, &exact, mesh, outcome, &shown)
+        Self::from_parts(key, grid, mesh, outcome, &shown)
     }
 
     /// Builds without a cache, from a mesh already placed (tests, benchmarks).
     pub fn from_mesh(mesh: ImportedMesh, cell: f64, name: &str) -> Result<Self, ImportError> {
-        let exact = build(&mesh, cell, name)?;
+        let (grid, _) = build(&mesh, cell, name)?;
         let mut hasher = Sha256::new();
         for (t, p) in mesh.triangles.iter().zip(&mesh.triangle_parts) {
             for v in t {
@@ -230,18 +187,17 @@ impl SampledShape {
         }
         hasher.update(cell.to_le_bytes());
         let key = hasher.finalize().into();
-        Self::from_parts(key, &exact, mesh, CacheOutcome::None, name)
+        Self::from_parts(key, grid, mesh, CacheOutcome::None, name)
     }
 
     fn from_parts(
         key: [u8; 32],
-        exact: &Exact,
+        grid: DistanceGrid,
         mesh: ImportedMesh,
         cache: CacheOutcome,
         shown: &str,
     ) -> Result<Self, ImportError> {
-        let grid = assemble(exact);
-        if !grid.values.iter().any(|v| *v < 0.0) {
+        if !grid.has_inside() {
             return Err(ImportError::NoVolume {
                 path: shown.to_string(),
             });
@@ -330,9 +286,19 @@ pub fn surface_spacing(field: &(impl Field + ?Sized)) -> f64 {
     ((hi - lo).max_element() / 80.0).max(0.01)
 }
 
+/// A point of the built-in cap's meshing lattice for every cell (its grid starts two cells and
+/// 0.05 outside its box from (-1, 0, -1) to (1, 2, 1)). Imported products are sampled and
+/// meshed on lattices through it.
+pub(crate) const LATTICE_ANCHOR: DVec3 = DVec3::new(-1.05, -0.05, -1.05);
+
+/// Added to the interpolated distance so that a point exactly on a face reads as outside, as
+/// the analytic fields' exact zero does (rounding in the interpolation would otherwise tip such
+/// ties either way, and surface nets on faces that lie in grid planes would follow).
+const TIE_LIFT: f64 = 1e-9;
+
 impl Field for SampledShape {
     fn sdf(&self, p: DVec3) -> f64 {
-        self.grid.value(p)
+        self.grid.value(p) + TIE_LIFT
     }
 
     fn part_at(&self, p: DVec3) -> u8 {
@@ -355,7 +321,14 @@ impl Field for SampledShape {
         // Room for defects that add material (bulges stand up to ~0.2 proud) and a margin of
         // two cells so the surface never touches the grid's border.
         let margin = DVec3::splat(0.25 + 2.0 * cell + 0.05);
-        (self.bounds.0 - margin, self.bounds.1 + margin)
+        let (lo, hi) = (self.bounds.0 - margin, self.bounds.1 + margin);
+        if cell.is_nan() || cell <= 0.0 {
+            return (lo, hi);
+        }
+        // On the built-in cap's lattice: surface nets at sharp edges depend on where the
+        // samples fall, so a product placed as the cap is meshes exactly as the cap does.
+        let steps = ((lo - LATTICE_ANCHOR) / cell).floor();
+        (LATTICE_ANCHOR + steps * cell, hi)
     }
 
     fn parts(&self) -> PartTable {
