@@ -205,6 +205,7 @@ fn a_bulge_shows_up_on_top_of_the_dome_and_only_there() {
             centre: [0.0, 1.85, 0.0],
             radius: 0.3,
             blend: 0.08,
+            surface: None,
         },
     );
     let frames = render(

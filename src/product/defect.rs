@@ -97,6 +97,9 @@ pub enum Defect {
         centre: [f64; 3],
         radius: f64,
         blend: f64,
+        /// The surface point a generic class placed it at (the cap's classes need none).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        surface: Option<[f64; 3]>,
     },
     ShortNotch {
         height: f64,
@@ -105,6 +108,8 @@ pub enum Defect {
         centre: [f64; 3],
         radius: f64,
         blend: f64,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        surface: Option<[f64; 3]>,
     },
     Chip {
         centre: [f64; 3],
@@ -265,6 +270,7 @@ impl DefectSpec {
                     centre: centre.to_array(),
                     radius,
                     blend: *blend,
+                    surface: None,
                 }
             }
             DefectSpec::ShortNotch { height } => Defect::ShortNotch {
@@ -292,6 +298,7 @@ impl DefectSpec {
                     centre: centre.to_array(),
                     radius,
                     blend: *blend,
+                    surface: None,
                 }
             }
             DefectSpec::Chip {
@@ -329,11 +336,13 @@ impl Defect {
                 centre,
                 radius,
                 blend,
+                ..
             } => smooth_min(d, (p - DVec3::from(*centre)).length() - radius, *blend),
             Defect::Dent {
                 centre,
                 radius,
                 blend,
+                ..
             } => smooth_max(d, radius - (p - DVec3::from(*centre)).length(), *blend),
             Defect::Chip { centre, radius } => d.max(radius - (p - DVec3::from(*centre)).length()),
             Defect::Flash {
@@ -386,6 +395,12 @@ impl Defect {
             p
         };
         match self {
+            Defect::Bulge {
+                surface: Some(s), ..
+            }
+            | Defect::Dent {
+                surface: Some(s), ..
+            } => DVec3::from(*s),
             Defect::Bulge { centre, .. } | Defect::Dent { centre, .. } => project(centre),
             Defect::Chip { centre, .. } | Defect::MissingFeature { centre, .. } => {
                 DVec3::from(*centre)
@@ -421,11 +436,13 @@ impl Defect {
                 centre,
                 radius,
                 blend,
+                ..
             }
             | Defect::Dent {
                 centre,
                 radius,
                 blend,
+                ..
                 // The polynomial blend can add material up to 1.25·blend beyond the sphere.
             } => ball(centre, radius + 1.5 * blend),
             Defect::Chip { centre, radius } => ball(centre, *radius),

@@ -143,7 +143,8 @@ fn surface_of(shape: &(impl Field + ?Sized)) -> Arc<SurfaceSamples> {
     }
 }
 
-/// A surface point on `part` within `bend`, or failing that any on `part`, or any at all.
+/// A surface point on `part` within `bend` (away from the part's borders unless at an edge),
+/// or failing that any on `part`, or any at all.
 fn pick_point(
     surface: &SurfaceSamples,
     part: Option<u8>,
@@ -151,19 +152,24 @@ fn pick_point(
     sharpest: bool,
     rng: &mut Rng,
 ) -> Option<super::surface::SurfacePoint> {
-    let mut candidates = surface.select(part, bend);
+    // A bump or dent placed by a point beside a part border may end up on the other part;
+    // an edge, though, is often itself the border.
+    let mut candidates = surface.select(part, bend, !sharpest);
+    if candidates.is_empty() {
+        candidates = surface.select(part, bend, false);
+    }
     if candidates.is_empty() && sharpest {
         // No edge as sharp as asked: take the sharpest twentieth of the part.
-        let mut on_part = surface.select(part, [0.0, f64::INFINITY]);
+        let mut on_part = surface.select(part, [0.0, f64::INFINITY], false);
         on_part.sort_by(|a, b| surface.points[*b].bend.total_cmp(&surface.points[*a].bend));
         on_part.truncate(on_part.len().div_ceil(20));
         candidates = on_part;
     }
     if candidates.is_empty() {
-        candidates = surface.select(part, [0.0, f64::INFINITY]);
+        candidates = surface.select(part, [0.0, f64::INFINITY], false);
     }
     if candidates.is_empty() {
-        candidates = surface.select(None, [0.0, f64::INFINITY]);
+        candidates = surface.select(None, [0.0, f64::INFINITY], false);
     }
     if candidates.is_empty() {
         return None;
@@ -188,6 +194,7 @@ pub fn sample(spec: &DefectSpec, shape: &(impl Field + ?Sized), rng: &mut Rng) -
         bend: 0.0,
         bisector: DVec3::Y,
         tangent: DVec3::X,
+        interior: true,
     };
     let at = pick_point(&surface, part, bend, sharpest, rng).unwrap_or(fallback);
     let (s, n) = (at.position, at.normal);
@@ -204,6 +211,7 @@ pub fn sample(spec: &DefectSpec, shape: &(impl Field + ?Sized), rng: &mut Rng) -
                 centre: (s + n * (protrusion - radius)).to_array(),
                 radius,
                 blend: *blend,
+                surface: Some(s.to_array()),
             }
         }
         DefectSpec::SurfaceDent {
@@ -224,6 +232,7 @@ pub fn sample(spec: &DefectSpec, shape: &(impl Field + ?Sized), rng: &mut Rng) -
                 centre: (s + n * (radius - depth)).to_array(),
                 radius,
                 blend: *blend,
+                surface: Some(s.to_array()),
             }
         }
         DefectSpec::EdgeChip { radius, .. } => Defect::Chip {
@@ -326,5 +335,151 @@ pub fn missing_feature(shape: &(impl Field + ?Sized), d: f64, p: DVec3, f: Featu
         d.min(region)
     } else {
         d.max(-region)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+    use crate::product::Geometry;
+    use crate::product::mesh::{Grid, mesh_defective};
+    use crate::product::sdf::Solid;
+
+    const CELL: f64 = 0.05;
+
+    /// A shipped product, opened from a copy (its grid cache goes beside the copy).
+    fn shipped(name: &str, dir: &Path) -> (ProductSpec, Geometry) {
+        let assets = Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/products");
+        let spec = ProductSpec::load(
+            &assets.join(format!("{name}.toml")).display().to_string(),
+            None,
+        )
+        .unwrap();
+        let mesh = spec.import.as_ref().unwrap().file.clone();
+        std::fs::copy(assets.join(&mesh), dir.join(&mesh)).unwrap();
+        std::fs::copy(
+            assets.join(format!("{name}.toml")),
+            dir.join(format!("{name}.toml")),
+        )
+        .unwrap();
+        let spec = ProductSpec::load(
+            &dir.join(format!("{name}.toml")).display().to_string(),
+            None,
+        )
+        .unwrap();
+        let geometry = Geometry::open(&spec).unwrap();
+        (spec, geometry)
+    }
+
+    #[test]
+    fn generic_defects_change_the_mesh_only_inside_their_box_and_on_their_part() {
+        let dir = tempfile::tempdir().unwrap();
+        for name in ["bracket", "gear"] {
+            let (spec, geometry) = shipped(name, dir.path());
+            let good = Solid::good(geometry.clone());
+            let grid = Grid::for_shape(&geometry, CELL).sample(&good);
+            let good_mesh = grid.surface_nets(&good);
+            assert!(good_mesh.is_closed(), "{name}: good mesh not closed");
+            let key = |p: &[f32; 3]| p.map(f32::to_bits);
+            let good_set: std::collections::HashSet<_> =
+                good_mesh.positions.iter().map(key).collect();
+            let mut rng = Rng::new(17);
+            for (class, defect_spec) in &spec.defects {
+                for _ in 0..3 {
+                    let defect = defect_spec.sample(&geometry, &mut rng);
+                    if let Some(part) = part_name(defect_spec) {
+                        let expected = geometry.parts().id_of(part).unwrap();
+                        assert_eq!(
+                            defect.part(&geometry),
+                            expected,
+                            "{name} {class}: {defect:?}"
+                        );
+                    }
+                    let solid = Solid::with_defect(geometry.clone(), defect.clone());
+                    let mesh = mesh_defective(&grid, &solid);
+                    assert!(mesh.is_closed(), "{name} {class}: not closed");
+                    let (lo, hi) = defect.influence_box(&geometry);
+                    let (lo, hi) = (lo - DVec3::splat(2.0 * CELL), hi + DVec3::splat(2.0 * CELL));
+                    let mut changed = 0;
+                    for p in &mesh.positions {
+                        if !good_set.contains(&key(p)) {
+                            let q = DVec3::from(p.map(f64::from));
+                            assert!(
+                                q.cmpge(lo).all() && q.cmple(hi).all(),
+                                "{name} {class}: vertex {q} moved outside the box of {defect:?}"
+                            );
+                            changed += 1;
+                        }
+                    }
+                    assert!(
+                        changed > 3,
+                        "{name} {class}: only {changed} vertices changed"
+                    );
+                    let dv = (mesh.volume() - good_mesh.volume()).abs();
+                    assert!(dv > 1e-4, "{name} {class}: volume unchanged");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn edge_classes_sit_on_sharp_edges_and_face_classes_on_smooth_faces() {
+        let dir = tempfile::tempdir().unwrap();
+        let (spec, geometry) = shipped("bracket", dir.path());
+        let surface = geometry.sampled().unwrap().surface();
+        let bend_at = |p: DVec3| {
+            surface
+                .points
+                .iter()
+                .min_by(|a, b| {
+                    (a.position - p)
+                        .length()
+                        .total_cmp(&(b.position - p).length())
+                })
+                .map_or(0.0, |s| s.bend)
+        };
+        let mut rng = Rng::new(3);
+        for _ in 0..10 {
+            let chip = spec.defects["chip"].sample(&geometry, &mut rng);
+            assert!(bend_at(chip.anchor(&geometry)) >= SHARP[0], "{chip:?}");
+            let flash = spec.defects["flash"].sample(&geometry, &mut rng);
+            assert!(bend_at(flash.anchor(&geometry)) >= SHARP[0], "{flash:?}");
+            let sink = spec.defects["sink_mark"].sample(&geometry, &mut rng);
+            assert!(bend_at(sink.anchor(&geometry)) <= SMOOTH[1], "{sink:?}");
+        }
+        // The same seed draws the same defect: datasets regenerate from their manifests.
+        let a = spec.defects["flash"].sample(&geometry, &mut Rng::new(9));
+        let b = spec.defects["flash"].sample(&geometry, &mut Rng::new(9));
+        assert_eq!(a, b);
+    }
+
+    #[test]
+    fn generic_classes_work_on_the_cap_too() {
+        let mut product = ProductSpec::builtin_cap();
+        product.defects.insert(
+            "bump".into(),
+            DefectSpec::SurfaceBulge {
+                part: Some("wall".into()),
+                radius: [0.2, 0.25],
+                protrusion: [0.08, 0.1],
+                blend: 0.05,
+            },
+        );
+        product.validate().unwrap();
+        let shape = product.shape();
+        let defect = product.defects["bump"].sample(&shape, &mut Rng::new(1));
+        assert_eq!(defect.part(&shape), shape.parts.wall);
+        product.defects.insert(
+            "gone".into(),
+            DefectSpec::MissingFeature {
+                part: "notch".into(),
+                radius: [0.1, 0.2],
+                depth: [0.05, 0.1],
+                mode: FeatureLoss::Fill,
+            },
+        );
+        assert!(product.validate().unwrap_err().contains("defects.gone"));
     }
 }

@@ -269,6 +269,7 @@ impl ProductSpec {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::product::import::UpAxis;
 
     #[test]
     fn builtin_cap_matches_the_reference_dimensions() {
@@ -305,6 +306,87 @@ mod tests {
         ];
         for (text, expected) in cases {
             let err = ProductSpec::from_toml_str(&text, "bad.toml").expect_err("must be rejected");
+            let msg = err.to_string();
+            assert!(msg.contains("bad.toml"), "{msg}");
+            assert!(msg.contains(expected), "expected {expected:?} in {msg}");
+        }
+    }
+
+    const V2: &str = r#"version = 2
+name = "part"
+
+[import]
+file = "part.stl"
+units = "mm"
+up = "+z"
+
+[parts]
+body = 1
+
+[defects.bump]
+kind = "surface_bulge"
+part = "body"
+radius = [0.1, 0.2]
+protrusion = [0.05, 0.08]
+blend = 0.04
+"#;
+
+    #[test]
+    fn version_2_names_a_mesh_and_the_cap_reads_and_writes_as_before() {
+        let spec = ProductSpec::from_toml_str(V2, "part.toml").unwrap();
+        assert!(spec.is_imported());
+        let import = spec.import.as_deref().unwrap();
+        assert_eq!(import.up, UpAxis::PosZ);
+        assert_eq!(import.resolution, 200);
+        let json = serde_json::to_string(&spec).unwrap();
+        assert_eq!(serde_json::from_str::<ProductSpec>(&json).unwrap(), spec);
+        // The cap's description serialises exactly as before version 2 (manifests compare it).
+        let cap = serde_json::to_string(&ProductSpec::builtin_cap()).unwrap();
+        assert!(
+            cap.starts_with(
+                r#"{"version":1,"name":"cap","shape":{"radius":1.0,"wall_height":1.0},"notch":"#
+            ),
+            "{cap}"
+        );
+        assert!(
+            cap.contains(r#""parts":{"dome":1,"wall":2,"notch":3,"base":4},"mesh""#),
+            "{cap}"
+        );
+    }
+
+    #[test]
+    fn bad_version_2_files_name_the_problem() {
+        let cases = [
+            (
+                V2.replace("version = 2", "version = 1"),
+                "needs version = 2",
+            ),
+            (
+                format!("{V2}\n[shape]\nradius = 1.0\nwall_height = 1.0\n"),
+                "not both",
+            ),
+            (
+                V2.replace("units = \"mm\"", "units = \"furlong\""),
+                "furlong",
+            ),
+            (V2.replace("up = \"+z\"", "up = \"z\""), "unknown variant"),
+            (V2.replace("part.stl", "part.step"), "must end in"),
+            (
+                format!(
+                    "{V2}\n[defects.chip]\nkind = \"chip\"\nradius = [0.1, 0.2]\nazimuth_deg = [0.0, 90.0]\n"
+                ),
+                "cap's own classes",
+            ),
+            (
+                V2.replace("up = \"+z\"", "resolution = 5"),
+                "resolution must be",
+            ),
+            (V2.replace("[import]", "[importt]"), "unknown field"),
+            ("version = 2\nname = \"x\"\n".to_string(), "missing [shape]"),
+            (V2.replace("body = 1", "body = 0"), "0 is the background"),
+        ];
+        for (text, expected) in cases {
+            let err = ProductSpec::from_toml_str(&text, "bad.toml").expect_err(expected);
             let msg = err.to_string();
             assert!(msg.contains("bad.toml"), "{msg}");
             assert!(msg.contains(expected), "expected {expected:?} in {msg}");

@@ -26,6 +26,8 @@ pub struct SurfacePoint {
     pub bisector: DVec3,
     /// Along the edge: their normalised cross product (zero where the surface is flat).
     pub tangent: DVec3,
+    /// Whether every point within two mesh edges is on the same part (away from part borders).
+    pub interior: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -79,6 +81,9 @@ impl SurfaceSamples {
                     position: DVec3::from(mesh.positions[i].map(f64::from)),
                     normal: normal(i),
                     part: mesh.parts[i],
+                    interior: ring
+                        .iter()
+                        .all(|&k| mesh.parts[k as usize] == mesh.parts[i]),
                     bend: 1.0 - lowest,
                     bisector: (pair.0 + pair.1).normalize_or(normal(i)),
                     tangent: pair.0.cross(pair.1).normalize_or_zero(),
@@ -88,13 +93,17 @@ impl SurfaceSamples {
         Self { points, spacing }
     }
 
-    /// Indices of the points on `part` (any part when `None`) whose bend lies in `bend`.
-    pub fn select(&self, part: Option<u8>, bend: [f64; 2]) -> Vec<usize> {
+    /// Indices of the points on `part` (any part when `None`) whose bend lies in `bend`, only
+    /// those away from part borders when `interior`.
+    pub fn select(&self, part: Option<u8>, bend: [f64; 2], interior: bool) -> Vec<usize> {
         self.points
             .iter()
             .enumerate()
             .filter(|(_, p)| {
-                part.is_none_or(|q| p.part == q) && p.bend >= bend[0] && p.bend <= bend[1]
+                part.is_none_or(|q| p.part == q)
+                    && p.bend >= bend[0]
+                    && p.bend <= bend[1]
+                    && (p.interior || !interior)
             })
             .map(|(i, _)| i)
             .collect()

@@ -33,8 +33,35 @@ pub fn read(
         format: "glTF",
         message,
     };
-    let gltf::Gltf { document, blob } =
-        gltf::Gltf::from_slice(bytes).map_err(|e| format_error(e.to_string()))?;
+    // The GLB container is split here: the gltf crate's own splitter underflows on a header
+    // that claims less than its own length.
+    let (json, blob) = if bytes.starts_with(b"glTF") {
+        let (json, bin) = split_glb(bytes).map_err(&format_error)?;
+        (json, bin.map(<[u8]>::to_vec))
+    } else {
+        (bytes, None)
+    };
+    let gltf::Gltf { document, .. } =
+        gltf::Gltf::from_slice_without_validation(json).map_err(|e| format_error(e.to_string()))?;
+    // gltf-json's validator looks up each POSITION accessor before checking that it exists
+    // (an index out of range panics there), so that one check comes first.
+    let root = document.into_json();
+    let accessors = root.accessors.len();
+    for (m, mesh) in root.meshes.iter().enumerate() {
+        for primitive in &mesh.primitives {
+            if let Some(bad) = primitive
+                .attributes
+                .values()
+                .find(|a| a.value() >= accessors)
+            {
+                return Err(format_error(format!(
+                    "mesh {m} refers to accessor {} of {accessors}",
+                    bad.value()
+                )));
+            }
+        }
+    }
+    let document = gltf::Document::from_json(root).map_err(|e| format_error(e.to_string()))?;
     let mut buffers: Vec<Vec<u8>> = Vec::new();
     let mut total = 0u64;
     for buffer in document.buffers() {
@@ -139,6 +166,47 @@ pub fn read(
         }
     }
     Ok(mesh)
+}
+
+/// The JSON and (optional) binary chunks of a GLB file, every length checked.
+fn split_glb(bytes: &[u8]) -> Result<(&[u8], Option<&[u8]>), String> {
+    let u32_at = |at: usize| -> Result<usize, String> {
+        bytes
+            .get(at..at + 4)
+            .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize)
+            .ok_or_else(|| "the GLB file is truncated".to_string())
+    };
+    let version = u32_at(4)?;
+    if version != 2 {
+        return Err(format!("GLB version {version} (only 2 is read)"));
+    }
+    let length = u32_at(8)?;
+    if length < 12 || length > bytes.len() {
+        return Err(format!(
+            "the GLB header says {length} bytes, the file has {}",
+            bytes.len()
+        ));
+    }
+    let mut at = 12;
+    let mut chunks = Vec::new();
+    while at < length {
+        let size = u32_at(at)?;
+        let kind = u32_at(at + 4)?;
+        let start = at + 8;
+        let end = start
+            .checked_add(size)
+            .filter(|e| *e <= length)
+            .ok_or_else(|| "a GLB chunk runs past the end of the file".to_string())?;
+        chunks.push((kind, &bytes[start..end]));
+        at = end;
+    }
+    const JSON: usize = 0x4E4F_534A;
+    const BIN: usize = 0x004E_4942;
+    match chunks.as_slice() {
+        [(JSON, json)] => Ok((json, None)),
+        [(JSON, json), (BIN, bin), ..] => Ok((json, Some(bin))),
+        _ => Err("a GLB file must start with a JSON chunk".into()),
+    }
 }
 
 enum PrimitiveError {
