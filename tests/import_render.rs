@@ -247,3 +247,35 @@ fn a_misplaced_import_is_caught_by_the_same_comparison() {
     let share = shade_mismatch(&reference[0], &frames[0]);
     assert!(share > 0.03, "only {:.2} % differ", 100.0 * share);
 }
+
+#[test]
+fn an_imported_products_analytic_shape_is_empty_and_renders_as_background() {
+    // The workbench's orbit view still draws `ProductSpec::shape()`; for an imported product
+    // that is empty, and must render (as nothing) rather than fail.
+    let spec = ProductSpec::from_toml_str(
+        "version = 2\nname = \"x\"\n[import]\nfile = \"x.stl\"\nunits = \"mm\"\n",
+        "x.toml",
+    )
+    .unwrap();
+    let shape = spec.shape();
+    let good = Solid::good(shape);
+    let mesh = Grid::for_shape(&shape, MESH_CELL)
+        .sample(&good)
+        .surface_nets(&good);
+    assert_eq!(mesh.triangle_count(), 0);
+    let mut renderer = Renderer::new(Gpu::headless().expect("a wgpu adapter"));
+    let empty = renderer.upload(&mesh);
+    let frames = renderer
+        .render(
+            &[ViewRequest {
+                mesh: &empty,
+                camera: poses()[0],
+                lighting: Lighting::default(),
+            }],
+            SIZE,
+            SUPERSAMPLE,
+        )
+        .unwrap();
+    assert!(frames[0].part.iter().all(|p| *p == 0));
+    assert!(frames[0].shade.iter().all(|v| *v == 0));
+}
