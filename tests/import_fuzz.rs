@@ -1,9 +1,18 @@
 //! The mesh loaders survive a fixed run of mutated STL, OBJ and glTF files: no panic, and every
-//! refusal names the file (`unseen::product::import::fuzz`). Longer runs:
-//! `cargo run --example fuzz_meshes`.
+//! refusal names the file (the mesh targets of `examples/fuzz/`). Longer runs:
+//! `cargo run --example fuzz -- --target obj` (or `stl-binary`, `stl-ascii`, `glb`, `gltf`).
 #![allow(clippy::unwrap_used)]
 
-use unseen::product::import::fuzz::{MeshTarget, fuzz_mesh};
+// The example's fuzzer and mesh targets, compiled into this test too; the test leaves some of
+// them unused.
+#[allow(dead_code)]
+#[path = "../examples/fuzz/fuzzer.rs"]
+mod fuzzer;
+#[allow(dead_code)]
+#[path = "../examples/fuzz/meshes.rs"]
+mod meshes;
+
+use meshes::{MeshTarget, fuzz_mesh};
 
 #[test]
 fn mesh_loaders_never_panic_and_always_name_the_file() {

@@ -11,7 +11,6 @@
 //! the y axis and standing on y = 0. [`Placement`] records how, so results relate back to CAD
 //! units.
 
-pub mod fuzz;
 pub mod gltf;
 pub mod obj;
 pub mod stl;
@@ -407,6 +406,32 @@ pub struct PartMesh {
 }
 
 impl PartMesh {
+    /// Adds a closed, outward-facing box from `lo` to `hi` as part `name`.
+    pub fn add_box(&mut self, name: &str, lo: DVec3, hi: DVec3) {
+        let first = self.positions.len() as u32;
+        for k in 0..8 {
+            self.positions.push(DVec3::new(
+                if k & 1 == 0 { lo.x } else { hi.x },
+                if k & 2 == 0 { lo.y } else { hi.y },
+                if k & 4 == 0 { lo.z } else { hi.z },
+            ));
+        }
+        let quads = [
+            [0, 2, 3, 1],
+            [4, 5, 7, 6],
+            [0, 1, 5, 4],
+            [2, 6, 7, 3],
+            [0, 4, 6, 2],
+            [1, 3, 7, 5],
+        ];
+        let triangles = quads
+            .iter()
+            .flat_map(|q| [[q[0], q[1], q[2]], [q[0], q[2], q[3]]])
+            .map(|t: [u32; 3]| t.map(|v| first + v))
+            .collect();
+        self.parts.push((name.to_string(), triangles));
+    }
+
     /// A mesh of ours, its triangles grouped by part (a triangle's part is its first vertex's,
     /// as the renderer shades it).
     pub fn from_mesh(mesh: &super::Mesh, names: &PartTable) -> Self {

@@ -4,8 +4,19 @@ use std::path::{Path, PathBuf};
 
 use glam::{DMat4, DVec3};
 
-use super::fuzz::two_boxes;
 use super::*;
+
+/// Two closed boxes, 20 mm wide and 12 mm tall together, parts "base" and "top".
+fn two_boxes() -> PartMesh {
+    let mut mesh = PartMesh::default();
+    mesh.add_box("base", DVec3::ZERO, DVec3::new(20.0, 5.0, 20.0));
+    mesh.add_box(
+        "top",
+        DVec3::new(5.0, 5.0, 5.0),
+        DVec3::new(15.0, 12.0, 15.0),
+    );
+    mesh
+}
 
 fn spec(file: &Path, parts_from: PartsFrom) -> ImportSpec {
     ImportSpec {

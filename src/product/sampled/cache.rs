@@ -71,7 +71,7 @@ pub(crate) fn write_cache(file: &Path, key: &[u8; 32], exact: &Exact) -> Result<
     if let Some(dir) = file.parent() {
         std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     }
-    crate::io::write_atomic(file, &out).map_err(|e| format!("{}: {e}", file.display()))
+    crate::fsio::write_atomic(file, &out).map_err(|e| format!("{}: {e}", file.display()))
 }
 
 pub(crate) enum CacheMiss {

@@ -1,14 +1,14 @@
-//! The mesh loaders under the mutation fuzzer ([`crate::fuzz`]): each target writes a mutated
-//! mesh file and reads it as a product's `[import]` would (loader, checks, placement), and
-//! must neither panic nor refuse without naming the file.
+//! The mesh loaders under the mutation fuzzer (`fuzzer.rs` beside this file): each target
+//! writes a mutated mesh file and reads it as a product's `[import]` would (loader, checks,
+//! placement), and must neither panic nor refuse without naming the file.
 
 use std::path::Path;
 
 use glam::{DMat4, DVec3};
+use unseen::product::PartTable;
+use unseen::product::import::{self, ImportSpec, PartMesh, PartsFrom, Units, gltf, obj, stl};
 
-use super::{ImportSpec, PartMesh, PartsFrom, Units};
-use crate::fuzz::{FuzzStats, Loader, fuzz_loader};
-use crate::product::PartTable;
+use super::fuzzer::{FuzzStats, Loader, fuzz_loader};
 
 /// What is fuzzed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -56,10 +56,10 @@ impl MeshTarget {
     pub fn builtin_seeds(self) -> Vec<Vec<u8>> {
         let mesh = two_boxes();
         match self {
-            Self::StlBinary => vec![super::stl::write_binary(&mesh)],
-            Self::StlAscii => vec![super::stl::write_ascii(&mesh).into_bytes()],
-            Self::Obj => vec![super::obj::write(&mesh).into_bytes()],
-            Self::Glb => vec![super::gltf::write_glb(&mesh, "fuzz", DMat4::IDENTITY)],
+            Self::StlBinary => vec![stl::write_binary(&mesh)],
+            Self::StlAscii => vec![stl::write_ascii(&mesh).into_bytes()],
+            Self::Obj => vec![obj::write(&mesh).into_bytes()],
+            Self::Glb => vec![gltf::write_glb(&mesh, "fuzz", DMat4::IDENTITY)],
             Self::Gltf => vec![gltf_with_data_uri(&mesh)],
         }
     }
@@ -78,8 +78,8 @@ impl MeshTarget {
             max_open_fraction: 0.5,
             source_dir: None,
         };
-        let (raw, sources) = super::load(&spec, None).map_err(|e| e.to_string())?;
-        super::prepare(raw, &spec, &PartTable::default(), &sources.path)
+        let (raw, sources) = import::load(&spec, None).map_err(|e| e.to_string())?;
+        import::prepare(raw, &spec, &PartTable::default(), &sources.path)
             .map(drop)
             .map_err(|e| e.to_string())
     }
@@ -111,46 +111,21 @@ pub fn fuzz_mesh(target: MeshTarget, iterations: u64, rng_seed: u64, scratch: &P
 }
 
 /// Two closed boxes, 20 mm wide and 12 mm tall together, parts "base" and "top".
-pub fn two_boxes() -> PartMesh {
+fn two_boxes() -> PartMesh {
     let mut mesh = PartMesh::default();
-    for (name, lo, hi) in [
-        ("base", DVec3::ZERO, DVec3::new(20.0, 5.0, 20.0)),
-        (
-            "top",
-            DVec3::new(5.0, 5.0, 5.0),
-            DVec3::new(15.0, 12.0, 15.0),
-        ),
-    ] {
-        let first = mesh.positions.len() as u32;
-        for k in 0..8 {
-            mesh.positions.push(DVec3::new(
-                if k & 1 == 0 { lo.x } else { hi.x },
-                if k & 2 == 0 { lo.y } else { hi.y },
-                if k & 4 == 0 { lo.z } else { hi.z },
-            ));
-        }
-        let quads = [
-            [0, 2, 3, 1],
-            [4, 5, 7, 6],
-            [0, 1, 5, 4],
-            [2, 6, 7, 3],
-            [0, 4, 6, 2],
-            [1, 3, 7, 5],
-        ];
-        let triangles = quads
-            .iter()
-            .flat_map(|q| [[q[0], q[1], q[2]], [q[0], q[2], q[3]]])
-            .map(|t| t.map(|v| first + v))
-            .collect();
-        mesh.parts.push((name.to_string(), triangles));
-    }
+    mesh.add_box("base", DVec3::ZERO, DVec3::new(20.0, 5.0, 20.0));
+    mesh.add_box(
+        "top",
+        DVec3::new(5.0, 5.0, 5.0),
+        DVec3::new(15.0, 12.0, 15.0),
+    );
     mesh
 }
 
 /// The GLB's content as a `.gltf` whose buffer is a base64 `data:` URI.
 fn gltf_with_data_uri(mesh: &PartMesh) -> Vec<u8> {
     use base64::Engine;
-    let glb = super::gltf::write_glb(mesh, "fuzz", DMat4::IDENTITY);
+    let glb = gltf::write_glb(mesh, "fuzz", DMat4::IDENTITY);
     let json_len = u32::from_le_bytes([glb[12], glb[13], glb[14], glb[15]]) as usize;
     let json = &glb[20..20 + json_len];
     let bin = &glb[20 + json_len + 8..];
