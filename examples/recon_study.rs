@@ -49,9 +49,7 @@ fn main() -> anyhow::Result<()> {
         let part_path = data_dir
             .join("parts/validation/good")
             .join(format!("{stem}.png"));
-        let map = image::open(&part_path)
-            .map_err(|e| anyhow::anyhow!("{}: {e}", part_path.display()))?
-            .to_luma8();
+        let map = unseen::imaging::decode_image(&part_path)?.to_luma8();
         anyhow::ensure!(
             map.width() as usize == size && map.height() as usize == size,
             "{}: part map is not {size}x{size}",

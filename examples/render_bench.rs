@@ -63,7 +63,7 @@ fn main() -> anyhow::Result<()> {
         let n = if size <= 64 { 2048 } else { 256 };
         println!("\n== {size}×{size}, supersampling {factor} ==");
         let r = recipe(size, n, 0);
-        let ctx = DatasetContext::new(&renderer, r.clone(), product.clone());
+        let ctx = DatasetContext::new(&renderer, r.clone(), product.clone())?;
         println!("mesh cell {:.3}", ctx.cell);
 
         // Meshing one defective product (re-sampling the defect's region of the good grid).

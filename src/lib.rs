@@ -4,11 +4,11 @@
 //! The modules follow the data flow, and each imports only from those before it (a test,
 //! `tests/layout.rs`, holds the code to this order):
 //!
-//! - shared pieces: [`rng`] (the one seeded generator), [`fsio`] (atomic writes, hashes),
-//!   [`imaging`] (decoding with limits, blur, heatmap colouring), [`metrics`] (AUROC, AUPRO,
-//!   F1, quantiles);
+//! - shared pieces: [`rng`] (the one seeded generator), [`fsio`] (every file read, bounded by
+//!   kind; atomic writes, hashes, folder locks), [`imaging`] (decoding with limits, blur,
+//!   heatmap colouring), [`metrics`] (AUROC, AUPRO, F1, quantiles);
 //! - [`product`] (geometry and defects) → [`render`] (wgpu) → [`dataset`] (recipes,
-//!   generation, the on-disk layout, the manifest);
+//!   generation, the on-disk layout, the manifest, checking a folder against it);
 //! - [`model`] (the networks) → [`compute`] (where tensors live) → [`train`];
 //! - [`inspect`] (descent, maps, calibration, verdicts) → [`eval`] (reports, the demo's stages);
 //! - [`worker`]: every long task on a named thread with typed events, back-pressure and

@@ -213,16 +213,29 @@ fn manifest_round_trips_and_regenerates_a_sample_bit_exactly() {
     }
 
     let mut renderer = Renderer::new(Gpu::headless().unwrap());
-    let ctx = DatasetContext::new(&renderer, loaded.recipe.clone(), loaded.product.clone());
+    let ctx =
+        DatasetContext::new(&renderer, loaded.recipe.clone(), loaded.product.clone()).unwrap();
     for record in loaded.samples.iter().filter(|s| s.id.index == 1) {
         let again = ctx
             .render_batch(&mut renderer, std::slice::from_ref(&record.id))
             .expect("render");
         let original = written.samples.iter().find(|s| s.id == record.id).unwrap();
-        assert_eq!(&again[0].record, original);
+        // A render is hashed once written; the record it comes back with has no hashes yet.
+        assert_eq!(
+            again[0].record,
+            unseen::dataset::SampleRecord {
+                sha256: None,
+                ..original.clone()
+            }
+        );
+        let recorded = original
+            .files_with_hashes()
+            .expect("version 2 records hashes");
         for (rel, bytes) in again[0].encode().expect("encode") {
             let on_disk = std::fs::read(dir.path().join(&rel)).unwrap();
             assert!(bytes == on_disk, "{rel} regenerated differently");
+            let hash = recorded.iter().find(|(f, _)| *f == rel).unwrap().1;
+            assert_eq!(unseen::fsio::sha256_hex(&bytes), hash, "{rel}");
         }
     }
 }
@@ -303,7 +316,7 @@ version = 1
 name = "colour"
 seed = 4
 [image]
-size = 24
+size = 32
 channels = "rgb"
 [counts.test]
 good = 1
@@ -315,7 +328,7 @@ bulge = 1
     for s in &manifest.samples {
         let img = image::open(dir.path().join(&s.image)).unwrap();
         assert_eq!(img.color(), image::ColorType::Rgb8, "{}", s.image);
-        assert_eq!((img.width(), img.height()), (24, 24));
+        assert_eq!((img.width(), img.height()), (32, 32));
         if let Some(mask) = &s.mask {
             let m = image::open(dir.path().join(mask)).unwrap();
             assert_eq!(m.color(), image::ColorType::L8);

@@ -5,6 +5,7 @@
 mod train_common;
 
 use train_common::*;
+use unseen::dataset::CheckError;
 use unseen::model::ModelKind;
 use unseen::train::TrainEvent;
 use unseen::train::data::{DataError, DatasetInfo};
@@ -95,38 +96,71 @@ fn same_seed_same_run_on_flex() {
 }
 
 #[test]
-fn mismatched_image_is_named() {
+fn a_dataset_that_differs_from_its_manifest_is_refused_with_the_file_named() {
     let data = Fixture::caps(32, 8, 2);
     let odd = data.path().join("cap/train/good/000003.png");
-    image::GrayImage::new(16, 16).save(&odd).unwrap();
-    let info = DatasetInfo::open(&data.path()).unwrap();
-    let err = info.load_train().unwrap_err();
-    assert!(matches!(err, DataError::Mismatch { .. }), "{err}");
-    let message = err.to_string();
-    assert!(
-        message.contains("0003.png") && message.contains("16x16"),
-        "{message}"
-    );
+    let original = std::fs::read(&odd).unwrap();
 
-    // A truncated PNG, an empty file, a text file named .png and a header claiming 100000×100000
-    // pixels: each refused with the file named, nothing decoded or allocated for the bomb.
-    let good = std::fs::read(data.path().join("cap/train/good/000001.png")).unwrap();
-    let bomb = unseen::imaging::decode::with_png_size(&good, 100_000, 100_000);
-    for (bytes, expected) in [
-        (good[..good.len() / 2].to_vec(), ""),
-        (Vec::new(), "empty"),
-        (b"not an image".to_vec(), "not a PNG or JPEG"),
-        (bomb, "limit"),
+    // Any change to a rendered file is refused when it is read: an image of another size, a
+    // truncated PNG, an empty file, a text file named .png, a header claiming 100000×100000
+    // pixels. Nothing is decoded from a file that is not the one rendered.
+    let first = std::fs::read(data.path().join("cap/train/good/000001.png")).unwrap();
+    let bomb = unseen::imaging::decode::with_png_size(&first, 100_000, 100_000);
+    let mut small = Vec::new();
+    image::GrayImage::new(16, 16)
+        .write_to(
+            &mut std::io::Cursor::new(&mut small),
+            image::ImageFormat::Png,
+        )
+        .unwrap();
+    for bytes in [
+        small,
+        first[..first.len() / 2].to_vec(),
+        Vec::new(),
+        b"not an image".to_vec(),
+        bomb,
     ] {
         std::fs::write(&odd, &bytes).unwrap();
+        let info = DatasetInfo::open(&data.path()).unwrap();
         let err = info.load_train().unwrap_err();
-        assert!(matches!(err, DataError::Decode { .. }), "{err}");
+        assert!(
+            matches!(err, DataError::Check(CheckError::Changed { .. })),
+            "{err}"
+        );
         let message = err.to_string();
         assert!(
-            message.contains("000003.png") && message.contains(expected),
+            message.contains("000003.png") && message.contains("SHA-256"),
             "{message}"
         );
     }
+    std::fs::write(&odd, &original).unwrap();
+    assert_eq!(
+        DatasetInfo::open(&data.path())
+            .unwrap()
+            .load_train()
+            .unwrap()
+            .len(),
+        8
+    );
+
+    // A deleted training image: the dataset is refused before anything is read.
+    std::fs::remove_file(&odd).unwrap();
+    let message = DatasetInfo::open(&data.path()).unwrap_err().to_string();
+    assert!(
+        message.contains("1 file(s) missing") && message.contains("cap/train/good/000003.png"),
+        "{message}"
+    );
+    std::fs::write(&odd, &original).unwrap();
+
+    // An image the manifest does not list (an older render's leftover) is never trained on.
+    let extra = data.path().join("cap/train/good/000450.png");
+    std::fs::write(&extra, &original).unwrap();
+    let message = DatasetInfo::open(&data.path()).unwrap_err().to_string();
+    assert!(
+        message.contains("does not list") && message.contains("000450.png"),
+        "{message}"
+    );
+    std::fs::remove_file(&extra).unwrap();
 
     std::fs::write(data.path().join("manifest.json"), "{\"name\": 3}").unwrap();
     let message = DatasetInfo::open(&data.path()).unwrap_err().to_string();

@@ -1,5 +1,6 @@
 //! A mutation fuzzer for everything unseen reads from disk: recipes, product files, training
-//! configs, dataset manifests, calibrations and images.
+//! configs, dataset manifests, calibrations, images, a checkpoint's model shape and its
+//! `meta.json`, and a run's loss log. Every loader reads through `fsio::read_bounded`.
 //!
 //! Each target writes a mutated input to a file and calls the real loader on it, exactly as the
 //! commands do. Two properties are checked on every execution:
@@ -31,16 +32,25 @@ pub enum Target {
     Manifest,
     Calibration,
     Image,
+    /// A checkpoint's `config.json` (the model's shape: a runaway allocation when absurd).
+    CheckpointConfig,
+    /// A checkpoint's `meta.json` (which names the files to hash).
+    CheckpointMeta,
+    /// A run's `losses.csv`, as the workbench reads it back.
+    LossLog,
 }
 
 impl Target {
-    pub const ALL: [Target; 6] = [
+    pub const ALL: [Target; 9] = [
         Self::Recipe,
         Self::Product,
         Self::TrainConfig,
         Self::Manifest,
         Self::Calibration,
         Self::Image,
+        Self::CheckpointConfig,
+        Self::CheckpointMeta,
+        Self::LossLog,
     ];
 
     pub fn name(self) -> &'static str {
@@ -51,6 +61,9 @@ impl Target {
             Self::Manifest => "manifest",
             Self::Calibration => "calibration",
             Self::Image => "image",
+            Self::CheckpointConfig => "ckpt-config",
+            Self::CheckpointMeta => "ckpt-meta",
+            Self::LossLog => "loss-log",
         }
     }
 
@@ -63,6 +76,9 @@ impl Target {
             Self::Manifest => "manifest.json",
             Self::Calibration => "calibration.json",
             Self::Image => "fuzz-image.png",
+            Self::CheckpointConfig => "config.json",
+            Self::CheckpointMeta => "meta.json",
+            Self::LossLog => "losses.csv",
         }
     }
 
@@ -80,6 +96,23 @@ impl Target {
             Self::Product => vec![unseen::product::BUILTIN_CAP_TOML.into()],
             Self::TrainConfig => vec![unseen::train::TrainConfig::default().to_toml().into_bytes()],
             Self::Manifest => Vec::new(),
+            Self::CheckpointConfig => [(64, 1, 128, 32), (32, 3, 16, 8), (256, 1, 4096, 4)]
+                .into_iter()
+                .map(|(size, channels, latent, width)| {
+                    format!(
+                        "{{\n  \"image_size\": {size},\n  \"channels\": {channels},\n  \
+                         \"latent_dim\": {latent},\n  \"width\": {width},\n  \
+                         \"max_width_mult\": 4\n}}"
+                    )
+                    .into_bytes()
+                })
+                .collect(),
+            Self::CheckpointMeta => vec![
+                br#"{"format": 1, "step": 500, "dataset_manifest_sha256": "ab", "seed": 3, "model_kind": "gan", "image_size": 64, "channels": 1, "files": {}}"#.to_vec(),
+            ],
+            Self::LossLog => vec![
+                b"step,epoch,images_per_sec,reconstruction,edge\n1,0,10.50,0.25,0.1\n2,0,11.00,0.2,0.09\n3,1,11.20,0.18,0.08\n".to_vec(),
+            ],
             Self::Calibration => {
                 let scores = unseen::inspect::calibration::ValidationScores {
                     good: (0..10).map(|i| [i as f32 * 0.01; 3]).collect(),
@@ -136,12 +169,31 @@ impl Target {
             Self::TrainConfig => unseen::train::TrainConfig::load_toml(path)
                 .map(drop)
                 .map_err(|e| e.to_string()),
-            Self::Manifest => {
-                unseen::dataset::Manifest::load(path).map_err(|e| e.to_string())?;
+            // The manifest's own checks (recipe, plan, layout paths, hashes); whether a folder
+            // holds its files is `dataset::check`'s, tested on real datasets.
+            Self::Manifest => unseen::dataset::Manifest::load(path)
+                .map(drop)
+                .map_err(|e| e.to_string()),
+            Self::CheckpointConfig => {
                 let dir = path.parent().unwrap_or(Path::new("."));
-                unseen::train::data::DatasetInfo::open(dir)
+                // A checkpoint folder is one with a meta.json.
+                let meta = dir.join("meta.json");
+                if !meta.exists() {
+                    std::fs::write(&meta, "{}").map_err(|e| e.to_string())?;
+                }
+                unseen::train::checkpoint::model_config_of(dir)
                     .map(drop)
                     .map_err(|e| e.to_string())
+            }
+            Self::CheckpointMeta => {
+                let dir = path.parent().unwrap_or(Path::new("."));
+                unseen::train::checkpoint::read_meta(dir)
+                    .map(drop)
+                    .map_err(|e| e.to_string())
+            }
+            Self::LossLog => {
+                let dir = path.parent().unwrap_or(Path::new("."));
+                unseen::train::history::load_history(dir).map(drop)
             }
             Self::Calibration => unseen::inspect::Calibration::load(path)
                 .map(drop)
@@ -184,6 +236,9 @@ pub fn seeds_from_dir(target: Target, dir: &Path, limit: usize) -> Vec<Vec<u8>> 
             Target::Recipe | Target::Product => name.ends_with(".toml"),
             Target::TrainConfig => name == "train_config.toml",
             Target::Image => name.ends_with(".png") || name.ends_with(".jpg"),
+            Target::CheckpointConfig => name == "config.json",
+            Target::CheckpointMeta => name == "meta.json",
+            Target::LossLog => name == "losses.csv",
         }
     };
     let mut found = Vec::new();
@@ -201,7 +256,7 @@ pub fn seeds_from_dir(target: Target, dir: &Path, limit: usize) -> Vec<Vec<u8>> 
             if p.is_dir() {
                 stack.push(p);
             } else if wanted(&p)
-                && let Ok(bytes) = std::fs::read(&p)
+                && let Ok(bytes) = unseen::fsio::read_bounded(&p, unseen::fsio::FileKind::Manifest)
                 && bytes.len() <= 8 << 20
             {
                 found.push(bytes);

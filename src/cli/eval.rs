@@ -11,6 +11,7 @@ use crate::eval::report::ReportFiles;
 use crate::eval::types::CLASS_COLUMNS;
 use crate::eval::{EvalOptions, EvalProgress, EvalReport};
 use crate::inspect::DefectRule;
+use crate::inspect::descent::MAX_ITERATIONS;
 use crate::worker::Waker;
 use crate::worker::eval::{EvalEvent, spawn_evaluation};
 
@@ -31,17 +32,18 @@ pub struct EvalArgs {
     /// Dataset whose validation split fits thresholds for a run without a matching calibration.
     #[arg(long, value_name = "DIR")]
     pub calibrate_on: Option<PathBuf>,
-    /// Descent budgets to sweep (the model's calibrated budget is always included).
-    #[arg(long, value_delimiter = ',', default_value = "0,1,2,5,10,20,50,100")]
+    /// Descent budgets to sweep, each 0 to 10000 (the model's calibrated budget is always
+    /// included).
+    #[arg(long, value_delimiter = ',', default_value = "0,1,2,5,10,20,50,100", value_parser = parse_budget)]
     pub iterations: Vec<usize>,
     #[arg(long, value_name = "REPORT_DIR")]
     pub out: PathBuf,
-    /// Good and defective images (each) timed one by one per budget.
-    #[arg(long, default_value_t = 16)]
-    pub latency_samples: usize,
-    /// Worst false positives and false negatives shown per model.
-    #[arg(long, default_value_t = 8)]
-    pub gallery: usize,
+    /// Good and defective images (each) timed one by one per budget (1 to 10000).
+    #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u64).range(1..=10_000))]
+    pub latency_samples: u64,
+    /// Worst false positives and false negatives shown per model (0 to 1000).
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u64).range(0..=1000))]
+    pub gallery: u64,
     /// Set each model's defect threshold so that at most this fraction of the good validation
     /// images reach it (e.g. 0.01), instead of the threshold of best F1.
     #[arg(long, value_name = "RATE", value_parser = parse_false_alarm_rate)]
@@ -49,6 +51,16 @@ pub struct EvalArgs {
     /// Where to compute.
     #[arg(long, value_enum, ignore_case = true, default_value_t = ComputeDevice::Auto)]
     pub device: ComputeDevice,
+}
+
+/// Parses one descent budget of `--iterations`: 0 to [`MAX_ITERATIONS`].
+pub fn parse_budget(s: &str) -> Result<usize, String> {
+    match s.trim().parse::<usize>() {
+        Ok(n) if n <= MAX_ITERATIONS => Ok(n),
+        _ => Err(format!(
+            "`{s}` is not a number of iterations from 0 to {MAX_ITERATIONS}"
+        )),
+    }
 }
 
 pub fn run_eval_cli(args: EvalArgs) -> anyhow::Result<()> {
@@ -62,8 +74,8 @@ pub fn run_eval_cli(args: EvalArgs) -> anyhow::Result<()> {
         calibration_data: args.calibrate_on.clone(),
         iterations: args.iterations.clone(),
         out: args.out.clone(),
-        latency_samples: args.latency_samples,
-        gallery: args.gallery,
+        latency_samples: args.latency_samples as usize,
+        gallery: args.gallery as usize,
         defect_rule: args.false_alarm_rate.map_or(DefectRule::F1Max, |rate| {
             DefectRule::FalseAlarmRate { rate }
         }),

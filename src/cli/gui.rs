@@ -38,15 +38,15 @@ pub struct GuiArgs {
     /// least `--screenshot-after` seconds have passed, then close.
     #[arg(long, value_name = "FILE")]
     pub screenshot: Option<PathBuf>,
-    #[arg(long, default_value_t = 3.0)]
+    #[arg(long, default_value_t = 3.0, value_parser = parse_seconds)]
     pub screenshot_after: f64,
     /// Print frame-time statistics on exit.
     #[arg(long)]
     pub frame_stats: bool,
-    /// Window size in points.
-    #[arg(long, default_value_t = 1500.0)]
+    /// Window size in points (100 to 16384).
+    #[arg(long, default_value_t = 1500.0, value_parser = parse_points)]
     pub width: f32,
-    #[arg(long, default_value_t = 940.0)]
+    #[arg(long, default_value_t = 940.0, value_parser = parse_points)]
     pub height: f32,
     /// Run the quick demo at once, as its button in the window does (a screenshot then waits
     /// for it to finish).
@@ -56,6 +56,22 @@ pub struct GuiArgs {
     /// ~/.local/share/unseen/quick-demo on Linux).
     #[arg(long, value_name = "DIR")]
     pub demo_dir: Option<PathBuf>,
+}
+
+/// Parses a delay in seconds: a finite number from 0 to 3600.
+fn parse_seconds(s: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(v) if v.is_finite() && (0.0..=3600.0).contains(&v) => Ok(v),
+        _ => Err(format!("`{s}` is not a number of seconds from 0 to 3600")),
+    }
+}
+
+/// Parses a window side in points: a finite number from 100 to 16384.
+fn parse_points(s: &str) -> Result<f32, String> {
+    match s.trim().parse::<f32>() {
+        Ok(v) if v.is_finite() && (100.0..=16384.0).contains(&v) => Ok(v),
+        _ => Err(format!("`{s}` is not a size from 100 to 16384 points")),
+    }
 }
 
 impl From<GuiArgs> for GuiOptions {

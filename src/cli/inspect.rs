@@ -10,7 +10,8 @@ use anyhow::Context;
 
 use super::{EXIT_DEFECT, EXIT_NOT_INSPECTED};
 use crate::compute::{ComputeDevice, select_device};
-use crate::imaging::images_in;
+use crate::imaging::list_images;
+use crate::inspect::descent::{MAX_BATCH_SIZE, MAX_ITERATIONS};
 use crate::inspect::report::write_images;
 use crate::inspect::{
     DefectRule, DescentConfig, ImageReport, InspectorSettings, OpenOptions, StartMode, Verdict,
@@ -44,9 +45,15 @@ impl std::str::FromStr for BudgetArg {
         if s.eq_ignore_ascii_case("auto") {
             return Ok(Self::Auto);
         }
-        s.parse()
-            .map(Self::Fixed)
-            .map_err(|_| format!("`{s}` is neither `auto` nor a number of iterations"))
+        match s.parse::<usize>() {
+            Ok(n) if n <= MAX_ITERATIONS => Ok(Self::Fixed(n)),
+            Ok(n) => Err(format!(
+                "{n} iterations is more than the {MAX_ITERATIONS} a descent may take"
+            )),
+            Err(_) => Err(format!(
+                "`{s}` is neither `auto` nor a number of iterations"
+            )),
+        }
     }
 }
 
@@ -78,7 +85,9 @@ Exit codes:
   1  the tool failed: the model, the dataset or an output could not be used
   2  the command line is wrong
   3  with --fail-on-defect: an image was judged defect
-  4  with --fail-on-defect: no image was judged defect, but one could not be inspected (error)";
+  4  with --fail-on-defect: no image was judged defect, but one could not be inspected (error),
+     an input was skipped (a folder with no images, an entry of a folder that is not an
+     image), or no image was judged at all";
 
 /// Inspect images with a trained model: latent descent, heatmaps, regions with part names and
 /// a verdict (pass, review, defect, error) per image.
@@ -107,15 +116,15 @@ pub struct InspectArgs {
     /// Seed of z₀ in `--mode seed`.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
-    /// Weight of the discriminator-feature term of the descent loss.
-    #[arg(long = "lambda", default_value_t = DescentConfig::default().lambda)]
+    /// Weight of the discriminator-feature term of the descent loss (0 to 10000).
+    #[arg(long = "lambda", default_value_t = DescentConfig::default().lambda, value_parser = parse_lambda)]
     pub lambda: f32,
-    /// Images per descent batch.
-    #[arg(long, default_value_t = DescentConfig::default().batch_size)]
+    /// Images per descent batch (1 to 4096).
+    #[arg(long, default_value_t = DescentConfig::default().batch_size, value_parser = parse_batch)]
     pub batch: usize,
-    /// Wall-clock limit of one descent batch in milliseconds; images still descending when it
-    /// passes get `error` (never `pass`).
-    #[arg(long, value_name = "MS")]
+    /// Wall-clock limit of one descent batch in milliseconds (1 to 86400000); images still
+    /// descending when it passes get `error` (never `pass`).
+    #[arg(long, value_name = "MS", value_parser = clap::value_parser!(u64).range(1..=86_400_000))]
     pub timeout_ms: Option<u64>,
     /// Refit the thresholds on the dataset's validation split even if a calibration exists.
     #[arg(long)]
@@ -125,13 +134,14 @@ pub struct InspectArgs {
     /// from the calibration's stored scores, without refitting.
     #[arg(long, value_name = "RATE", value_parser = parse_false_alarm_rate)]
     pub false_alarm_rate: Option<f32>,
-    /// Folder for heatmap overlays, maps and masks.
+    /// Folder for heatmap overlays, maps and masks (locked while they are written).
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
     /// How each image's result line is printed.
     #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
     pub format: OutputFormat,
-    /// Exit with code 3 when any image is `defect`, else 4 when any is `error` (see below).
+    /// Exit with code 3 when any image is `defect`, else 4 when any is `error`, an input was
+    /// skipped or none was judged (see below).
     #[arg(long)]
     pub fail_on_defect: bool,
     /// Where to compute.
@@ -149,6 +159,25 @@ pub fn parse_false_alarm_rate(s: &str) -> Result<f32, String> {
         .parse()
         .map_err(|_| format!("`{s}` is not a number (a fraction of good parts, e.g. 0.01)"))?;
     DefectRule::false_alarm_rate(rate).map(|_| rate)
+}
+
+/// Parses λ: a finite weight from 0 to 10000.
+pub fn parse_lambda(s: &str) -> Result<f32, String> {
+    match s.trim().parse::<f32>() {
+        Ok(v) if v.is_finite() && (0.0..=1e4).contains(&v) => Ok(v),
+        Ok(v) => Err(format!("λ must be a number from 0 to 10000, not {v}")),
+        Err(_) => Err(format!("`{s}` is not a number")),
+    }
+}
+
+/// Parses a descent batch size: 1 to [`MAX_BATCH_SIZE`] images.
+pub fn parse_batch(s: &str) -> Result<usize, String> {
+    match s.trim().parse::<usize>() {
+        Ok(n) if (1..=MAX_BATCH_SIZE).contains(&n) => Ok(n),
+        _ => Err(format!(
+            "`{s}` is not a batch size from 1 to {MAX_BATCH_SIZE} images"
+        )),
+    }
 }
 
 impl InspectArgs {
@@ -195,10 +224,18 @@ pub fn run_inspect_cli(args: InspectArgs) -> anyhow::Result<()> {
     }
     let inspector = opened.inspector;
 
-    let paths = expand_inputs(&args.inputs)?;
-    if let Some(out) = &args.out {
-        std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
+    let (paths, skipped) = expand_inputs(&args.inputs)?;
+    for (path, why) in &skipped {
+        eprintln!("not inspected: {} ({why})", path.display());
     }
+    let _lock = match &args.out {
+        Some(out) => {
+            std::fs::create_dir_all(out)
+                .with_context(|| format!("cannot create {}", out.display()))?;
+            Some(crate::fsio::FolderLock::acquire(out, "inspect")?)
+        }
+        None => None,
+    };
     let (size, channels) = (inspector.model.image_size(), inspector.model.channels());
     let pixel_threshold = inspector
         .calibration
@@ -223,38 +260,52 @@ pub fn run_inspect_cli(args: InspectArgs) -> anyhow::Result<()> {
     }
     lines.finish()?;
     eprintln!(
-        "{} images: {} ({:.1} ms per image)",
+        "{} images: {} ({:.1} ms per image){}",
         paths.len(),
         counts
             .iter()
             .map(|(v, n)| format!("{n} {v}"))
             .collect::<Vec<_>>()
             .join(", "),
-        total_ms / paths.len().max(1) as f64
+        total_ms / paths.len().max(1) as f64,
+        if skipped.is_empty() {
+            String::new()
+        } else {
+            format!("; {} input(s) not inspected", skipped.len())
+        }
     );
+    let count = |v: Verdict| counts.get(v.as_str()).copied().unwrap_or(0);
     let failed = FailedImages {
-        defects: counts.get(Verdict::Defect.as_str()).copied().unwrap_or(0),
-        errors: counts.get(Verdict::Error.as_str()).copied().unwrap_or(0),
+        defects: count(Verdict::Defect),
+        errors: count(Verdict::Error),
+        skipped: skipped.len(),
+        judged: count(Verdict::Pass) + count(Verdict::Review) + count(Verdict::Defect),
     };
-    if args.fail_on_defect && failed.defects + failed.errors > 0 {
+    if args.fail_on_defect && failed.fails() {
         return Err(failed.into());
     }
     Ok(())
 }
 
-/// Under `--fail-on-defect`, the images that did not pass or go to review: the inspection
-/// itself worked, and the exit code says what was found.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[error(
-    "{} image(s) judged defect or error ({defects} defect, {errors} error)",
-    defects + errors
-)]
+/// Under `--fail-on-defect`, why the line's gate fails: an image judged `defect` or `error`,
+/// an input that was skipped, or no image judged at all (a gate never passes on nothing). The
+/// inspection itself worked, and the exit code says what was found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FailedImages {
     pub defects: usize,
     pub errors: usize,
+    /// Inputs not inspected: folders without images, entries of folders that are not images.
+    pub skipped: usize,
+    /// Images judged `pass`, `review` or `defect`.
+    pub judged: usize,
 }
 
 impl FailedImages {
+    /// Whether the gate fails.
+    pub fn fails(&self) -> bool {
+        self.defects + self.errors + self.skipped > 0 || self.judged == 0
+    }
+
     /// [`EXIT_DEFECT`] when a defect was found, else [`EXIT_NOT_INSPECTED`].
     pub fn exit_code(&self) -> u8 {
         if self.defects > 0 {
@@ -264,6 +315,32 @@ impl FailedImages {
         }
     }
 }
+
+impl std::fmt::Display for FailedImages {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut why = Vec::new();
+        if self.defects + self.errors > 0 {
+            why.push(format!(
+                "{} image(s) judged defect or error ({} defect, {} error)",
+                self.defects + self.errors,
+                self.defects,
+                self.errors
+            ));
+        }
+        if self.skipped > 0 {
+            why.push(format!(
+                "{} input(s) not inspected (listed above)",
+                self.skipped
+            ));
+        }
+        if self.judged == 0 {
+            why.push("no image was judged".to_string());
+        }
+        write!(f, "the gate fails: {}", why.join("; "))
+    }
+}
+
+impl std::error::Error for FailedImages {}
 
 /// Result lines in one [`OutputFormat`], written as images are inspected.
 enum ResultLines<W: Write> {
@@ -375,18 +452,28 @@ fn csv_record(report: &ImageReport) -> [String; 8] {
     ]
 }
 
-/// Files as given, folders replaced by their images. A missing path stays in the list so its
-/// line says `error`.
-fn expand_inputs(inputs: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
+/// An input left out, and why.
+type Skipped = (PathBuf, &'static str);
+
+/// Files as given, folders replaced by their images, and what was left out with why: a
+/// folder with no image, an entry of a folder that is not an image. A missing or unreadable
+/// file given by name stays in the list so its line says `error`.
+fn expand_inputs(inputs: &[PathBuf]) -> anyhow::Result<(Vec<PathBuf>, Vec<Skipped>)> {
     let mut paths = Vec::new();
+    let mut skipped = Vec::new();
     for input in inputs {
         if input.is_dir() {
-            paths.extend(images_in(input)?);
+            let listing = list_images(input)?;
+            if listing.images.is_empty() {
+                skipped.push((input.clone(), "a folder with no PNG or JPEG image"));
+            }
+            paths.extend(listing.images);
+            skipped.extend(listing.skipped);
         } else {
             paths.push(input.clone());
         }
     }
-    Ok(paths)
+    Ok((paths, skipped))
 }
 
 /// The file stem of `path`, with `-2`, `-3`, … for repeats, so outputs never overwrite.
@@ -462,7 +549,10 @@ mod tests {
         let both = FailedImages {
             defects: 1,
             errors: 2,
+            skipped: 0,
+            judged: 5,
         };
+        assert!(both.fails());
         assert_eq!(both.exit_code(), EXIT_DEFECT);
         assert!(
             both.to_string()
@@ -471,7 +561,47 @@ mod tests {
         let errors = FailedImages {
             defects: 0,
             errors: 1,
+            skipped: 0,
+            judged: 5,
         };
         assert_eq!(errors.exit_code(), EXIT_NOT_INSPECTED);
+    }
+
+    #[test]
+    fn a_gate_fails_on_nothing_judged_and_on_skipped_inputs() {
+        let nothing = FailedImages {
+            defects: 0,
+            errors: 0,
+            skipped: 0,
+            judged: 0,
+        };
+        assert!(nothing.fails());
+        assert_eq!(nothing.exit_code(), EXIT_NOT_INSPECTED);
+        assert!(nothing.to_string().contains("no image was judged"));
+        let skipped = FailedImages {
+            skipped: 2,
+            judged: 3,
+            ..nothing
+        };
+        assert!(skipped.fails());
+        assert!(skipped.to_string().contains("2 input(s) not inspected"));
+        let clean = FailedImages {
+            judged: 3,
+            ..nothing
+        };
+        assert!(!clean.fails());
+    }
+
+    #[test]
+    fn numeric_flags_are_checked_before_use() {
+        for bad in ["nan", "inf", "-1", "1e9", "x"] {
+            assert!(parse_lambda(bad).is_err(), "{bad}");
+        }
+        assert_eq!(parse_lambda("0.5"), Ok(0.5));
+        for bad in ["0", "100000", "-3"] {
+            assert!(parse_batch(bad).is_err(), "{bad}");
+        }
+        assert!("100000".parse::<BudgetArg>().is_err());
+        assert_eq!("20".parse::<BudgetArg>(), Ok(BudgetArg::Fixed(20)));
     }
 }

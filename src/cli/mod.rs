@@ -8,7 +8,7 @@
 //! model, data or files, a GPU that is not there); [`EXIT_USAGE`] (2) for a command line clap
 //! refuses; with `inspect --fail-on-defect`, [`EXIT_DEFECT`] (3) when an image was judged
 //! `defect` and [`EXIT_NOT_INSPECTED`] (4) when none was but an image could not be inspected
-//! (`error`).
+//! (`error`), an input was skipped, or no image was judged at all.
 
 pub mod demo;
 pub mod eval;
@@ -33,7 +33,8 @@ pub const EXIT_FAILURE: u8 = 1;
 pub const EXIT_USAGE: u8 = 2;
 /// `inspect --fail-on-defect`: an image was judged `defect`.
 pub const EXIT_DEFECT: u8 = 3;
-/// `inspect --fail-on-defect`: no image was judged `defect`, but one could not be inspected.
+/// `inspect --fail-on-defect`: no image was judged `defect`, but one could not be inspected,
+/// an input was skipped, or nothing was judged.
 pub const EXIT_NOT_INSPECTED: u8 = 4;
 
 #[derive(Parser, Debug)]
@@ -167,7 +168,13 @@ mod tests {
         assert_eq!(exit_code(&Ok(())), EXIT_OK);
         assert_eq!(exit_code(&Err(anyhow::anyhow!("no model"))), EXIT_FAILURE);
         let found = |defects, errors| -> anyhow::Result<()> {
-            Err(inspect::FailedImages { defects, errors }.into())
+            Err(inspect::FailedImages {
+                defects,
+                errors,
+                skipped: 0,
+                judged: 3,
+            }
+            .into())
         };
         assert_eq!(exit_code(&found(2, 1)), EXIT_DEFECT);
         assert_eq!(exit_code(&found(0, 1)), EXIT_NOT_INSPECTED);

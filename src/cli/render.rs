@@ -14,9 +14,14 @@ pub struct RenderArgs {
     /// Dataset recipe (TOML), e.g. assets/datasets/cap-default.toml.
     #[arg(long)]
     pub recipe: PathBuf,
-    /// Output folder.
+    /// Output folder. It is locked while the render runs; one that holds another dataset is
+    /// refused (see --replace), one that holds an interrupted render of this recipe resumes.
     #[arg(long)]
     pub out: PathBuf,
+    /// Delete another dataset found in the output folder (its manifest, unfinished render and
+    /// every file in its folders) instead of refusing to render there.
+    #[arg(long)]
+    pub replace: bool,
     /// Override the recipe's master seed.
     #[arg(long)]
     pub seed: Option<u64>,
@@ -83,6 +88,7 @@ pub fn run_render(args: RenderArgs) -> anyhow::Result<()> {
             recipe,
             product,
             out: args.out.clone(),
+            replace: args.replace,
         },
         Waker::none(),
     )?;
@@ -134,8 +140,12 @@ impl RenderBar {
             GenerateEvent::Finished {
                 samples,
                 elapsed_secs,
+                notes,
             } => {
                 self.bar.finish_and_clear();
+                for note in notes {
+                    eprintln!("{note}");
+                }
                 return Some(Ok((*samples, *elapsed_secs)));
             }
             GenerateEvent::Failed(message) => {

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::Args;
 
-use crate::dataset::{Manifest, Split};
+use crate::dataset::{Dataset, Split};
 
 #[derive(Args, Debug)]
 pub struct SheetArgs {
@@ -18,22 +18,21 @@ pub struct SheetArgs {
     /// Split to show.
     #[arg(long, value_enum, default_value_t = Split::Test)]
     pub split: Split,
-    /// Samples per class.
-    #[arg(long, default_value_t = 8)]
-    pub per_class: usize,
-    /// Pixel magnification.
-    #[arg(long, default_value_t = 3)]
+    /// Samples per class (1 to 1000).
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u64).range(1..=1000))]
+    pub per_class: u64,
+    /// Pixel magnification (1 to 16).
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=16))]
     pub scale: u32,
 }
 
 pub fn run_sheet(args: SheetArgs) -> anyhow::Result<()> {
-    let manifest = Manifest::load_dir(&args.data)?;
+    let dataset = Dataset::open(&args.data)?;
     let sheet = crate::dataset::sheet::contact_sheet(
-        &manifest,
-        &args.data,
+        &dataset,
         args.split,
-        args.per_class,
-        args.scale.clamp(1, 16),
+        args.per_class as usize,
+        args.scale,
     )?;
     let mut bytes = Vec::new();
     sheet

@@ -2,35 +2,47 @@
 //! (one GPU pass and one readback per batch), and hand finished samples to writer threads that
 //! encode PNGs and write them atomically while the next batch renders.
 //!
+//! # One writer, one dataset per folder
+//! The output folder is locked for the whole render ([`FolderLock`]): a second render into it
+//! is refused at once, naming the process that holds it. A folder that holds another dataset
+//! (a manifest or an unfinished render of another recipe, seed, product or program version,
+//! or files in the dataset's folders that this recipe does not make) is refused too, unless
+//! the caller asks to replace it ([`GenerateOptions::replace`]): then that dataset's files go
+//! first, so nothing of it is left to be mistaken for part of the new one.
+//!
 //! # Interruption and resume
-//! `manifest.json` is what makes a folder a dataset, and it is written last. Generation first
-//! removes any manifest already in the folder, so a run killed half-way never leaves a
-//! manifest describing files that were partly replaced. While it runs, each writer appends the
-//! finished sample's record to `.render-journal.jsonl` once all of the sample's files are on
-//! disk; the journal's first line identifies the recipe, product and mesh cell. A later run with
-//! the same recipe reads the journal (up to the first torn line), keeps the samples whose files
-//! exist and renders only the rest. Samples render to the same bits in any batch, so a resumed
-//! dataset is byte-identical to one rendered in one go. The journal is deleted once the
-//! manifest is written.
+//! `manifest.json` is what makes a folder a dataset, and it is written last, with the SHA-256
+//! of every file. Generation first removes any manifest already in the folder, so a run killed
+//! half-way never leaves a manifest describing files that were partly replaced. While it runs,
+//! each writer appends the finished sample's record, with its files' hashes, to
+//! `.render-journal.jsonl` once all of the sample's files are on disk; the journal's first line
+//! identifies the recipe, product and mesh cell. A later run with the same recipe reads the
+//! journal (up to the first torn line) and keeps the samples whose files are there with the
+//! journalled contents; a damaged or missing file is rendered again. Samples render to the
+//! same bits in any batch, so a resumed dataset is byte-identical to one rendered in one go.
+//! The journal is deleted once the manifest is written.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 
+use super::check::collect_files;
 use super::layout::{self, SamplePaths, Split};
 use super::manifest::{
-    DEPTH_SCALE, ImageInfo, MANIFEST_FORMAT, MANIFEST_VERSION, Manifest, SampleRecord,
+    DEPTH_SCALE, ImageInfo, MANIFEST_FORMAT, MANIFEST_VERSION, Manifest, SampleHashes, SampleRecord,
 };
 use super::recipe::{Channels, Recipe};
 use super::sample::{
     POSES_PER_DEFECT, SampleId, ViewParams, defect_mask, draw_defect_on, draw_view, finish_image,
 };
-use crate::fsio::{sha256_hex, write_atomic};
+use crate::fsio::{
+    FileKind, FolderLock, LockError, read_bounded, read_text, sha256_hex, write_atomic,
+};
 use crate::product::import::ImportRecord;
-use crate::product::mesh::{Grid, auto_cell, mesh_defective};
+use crate::product::mesh::{Grid, MAX_GRID_POINTS, auto_cell, mesh_defective};
 use crate::product::sdf::Solid;
-use crate::product::{Defect, Field, Geometry, ImportError, PartTable, ProductSpec, Shape};
+use crate::product::{Defect, Field, Geometry, ImportError, PartTable, ProductSpec};
 use crate::render::{Camera, Frame, GpuMesh, Lighting, RenderError, Renderer, ViewRequest};
 
 #[derive(Debug, thiserror::Error)]
@@ -46,8 +58,6 @@ pub enum DatasetError {
     Render(#[from] RenderError),
     #[error(transparent)]
     Import(#[from] ImportError),
-    #[error("the product's mesh could not be opened: {0}")]
-    Product(String),
     #[error(
         "sample {split}/{class}/{index}: the defect was not visible in any of {attempts} poses; \
          widen the pose range or lower mask.min_visible_fraction"
@@ -62,6 +72,15 @@ pub enum DatasetError {
     Cancelled,
     #[error("a writer thread stopped unexpectedly")]
     WriterGone,
+    #[error(transparent)]
+    Lock(#[from] LockError),
+    #[error(
+        "{dir} {what}: rendering into it would mix two datasets; choose an empty folder, or \
+         replace what is there (`unseen render --replace`, which deletes it)"
+    )]
+    Occupied { dir: PathBuf, what: String },
+    #[error("product {product}: {message}")]
+    Product { product: String, message: String },
 }
 
 /// Everything shared by the samples of one dataset.
@@ -74,33 +93,31 @@ pub struct DatasetContext {
     parts: PartTable,
     grid: Grid,
     good_mesh: GpuMesh,
-    /// Why an imported product could not be opened by [`Self::new`]; rendering reports it.
-    unopened: Option<String>,
 }
 
 impl DatasetContext {
     /// Opens the product's geometry (reading an imported mesh, or its cached grid) and meshes
-    /// the good product finely enough for the recipe's closest camera.
-    pub fn open(
+    /// the good product finely enough for the recipe's closest camera (or at its own
+    /// `mesh.cell`); refuses a grid too large to allocate and a mesh with nothing in it.
+    pub fn new(
         renderer: &Renderer,
         recipe: Recipe,
         product: ProductSpec,
     ) -> Result<Self, DatasetError> {
         let geometry = Geometry::open(&product)?;
-        Ok(Self::build(renderer, recipe, product, Ok(geometry), None))
-    }
-
-    /// [`Self::open`] for callers that cannot handle an error here: an imported product whose
-    /// mesh cannot be opened gives an empty product, and rendering reports why.
-    pub fn new(renderer: &Renderer, recipe: Recipe, product: ProductSpec) -> Self {
-        let geometry = Geometry::open(&product).map_err(|e| e.to_string());
         Self::build(renderer, recipe, product, geometry, None)
     }
 
     /// The context meshed at `cell` instead of the cell the recipe's closest camera needs (the
-    /// workbench's orbit view, which must stay quick to mesh).
-    pub fn with_cell(renderer: &Renderer, recipe: Recipe, product: ProductSpec, cell: f64) -> Self {
-        let geometry = Geometry::open(&product).map_err(|e| e.to_string());
+    /// workbench's orbit view, which must stay quick to mesh); refuses a grid too large to
+    /// allocate and a mesh with nothing in it.
+    pub fn with_cell(
+        renderer: &Renderer,
+        recipe: Recipe,
+        product: ProductSpec,
+        cell: f64,
+    ) -> Result<Self, DatasetError> {
+        let geometry = Geometry::open(&product)?;
         Self::build(renderer, recipe, product, geometry, Some(cell))
     }
 
@@ -110,21 +127,17 @@ impl DatasetContext {
         recipe: Recipe,
         product: ProductSpec,
         geometry: Geometry,
-    ) -> Self {
-        Self::build(renderer, recipe, product, Ok(geometry), None)
+    ) -> Result<Self, DatasetError> {
+        Self::build(renderer, recipe, product, geometry, None)
     }
 
     fn build(
         renderer: &Renderer,
         recipe: Recipe,
         product: ProductSpec,
-        geometry: Result<Geometry, String>,
+        geometry: Geometry,
         cell: Option<f64>,
-    ) -> Self {
-        let (geometry, unopened) = match geometry {
-            Ok(geometry) => (geometry, None),
-            Err(why) => (Geometry::Cap(Shape::empty()), Some(why)),
-        };
+    ) -> Result<Self, DatasetError> {
         let cell = match cell {
             Some(cell) => cell,
             None if product.mesh.cell > 0.0 => product.mesh.cell,
@@ -143,10 +156,26 @@ impl DatasetContext {
                 auto_cell(camera.pixels_per_unit(recipe.image.size))
             }
         };
+        let fail = |message: String| DatasetError::Product {
+            product: product.name.clone(),
+            message,
+        };
+        if Grid::points_for(&geometry, cell).is_none_or(|p| p > MAX_GRID_POINTS) {
+            return Err(fail(format!(
+                "meshing it at a cell of {cell} needs more than {MAX_GRID_POINTS} grid points; \
+                 make mesh.cell larger"
+            )));
+        }
         let good = Solid::good(geometry.clone());
         let grid = Grid::for_shape(&geometry, cell).sample(&good);
-        let good_mesh = renderer.upload(&grid.surface_nets(&good));
-        Self {
+        let mesh = grid.surface_nets(&good);
+        if mesh.triangle_count() == 0 {
+            return Err(fail(format!(
+                "meshed at a cell of {cell} it has no surface left; make mesh.cell smaller"
+            )));
+        }
+        let good_mesh = renderer.upload(&mesh);
+        Ok(Self {
             recipe,
             product,
             cell,
@@ -154,8 +183,7 @@ impl DatasetContext {
             geometry,
             grid,
             good_mesh,
-            unopened,
-        }
+        })
     }
 
     /// The product's parts (an imported product's as its mesh names them).
@@ -165,15 +193,7 @@ impl DatasetContext {
 
     /// Every sample of the recipe, in generation order.
     pub fn plan(&self) -> Vec<SampleId> {
-        self.recipe
-            .groups()
-            .into_iter()
-            .flat_map(|(split, class, n)| {
-                (0..n)
-                    .map(|i| SampleId::new(&self.recipe, split, &class, i))
-                    .collect::<Vec<_>>()
-            })
-            .collect()
+        SampleId::plan(&self.recipe)
     }
 
     /// The manifest record of a sample that became visible at its `attempts`-th pose: the
@@ -200,9 +220,6 @@ impl DatasetContext {
         renderer: &mut Renderer,
         ids: &[SampleId],
     ) -> Result<Vec<RenderedSample>, DatasetError> {
-        if let Some(why) = &self.unopened {
-            return Err(DatasetError::Product(why.clone()));
-        }
         let mut defects: Vec<Option<Defect>> = ids
             .iter()
             .map(|id| draw_defect_on(id, &self.product, &self.geometry, 0))
@@ -308,9 +325,6 @@ impl DatasetContext {
         lighting: Lighting,
         size: u32,
     ) -> Result<(Frame, Option<Vec<u8>>), DatasetError> {
-        if let Some(why) = &self.unopened {
-            return Err(DatasetError::Product(why.clone()));
-        }
         let defect_mesh = self
             .defect_meshes(renderer, &[defect.cloned()])
             .pop()
@@ -411,6 +425,7 @@ impl SampleRecord {
             mask: p.mask,
             part_map: p.part_map,
             depth: p.depth,
+            sha256: None,
         }
     }
 }
@@ -489,50 +504,115 @@ fn encode_png(
     Ok(out)
 }
 
+/// The SHA-256 of each encoded file of `record`, from [`RenderedSample::encode`]'s output.
+fn hashes_of(record: &SampleRecord, files: &[(String, Vec<u8>)]) -> Option<SampleHashes> {
+    let hash = |rel: &str| {
+        files
+            .iter()
+            .find(|(f, _)| f == rel)
+            .map(|(_, bytes)| sha256_hex(bytes))
+    };
+    Some(SampleHashes {
+        image: hash(&record.image)?,
+        mask: match &record.mask {
+            Some(rel) => Some(hash(rel)?),
+            None => None,
+        },
+        part_map: hash(&record.part_map)?,
+        depth: hash(&record.depth)?,
+    })
+}
+
 /// Controls for a running generation.
 #[derive(Clone, Default)]
 pub struct GenerateControl {
     pub cancel: Arc<AtomicBool>,
 }
 
+/// How generation treats what is already in the output folder.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct GenerateOptions {
+    /// Delete another dataset found in the folder (its manifest, its unfinished render, every
+    /// file in the dataset folders) instead of refusing to render there.
+    pub replace: bool,
+}
+
+/// What [`generate_with`] did.
+#[derive(Debug, Clone)]
+pub struct Generated {
+    pub manifest: Manifest,
+    /// Samples kept from an interrupted render of the same recipe.
+    pub resumed: usize,
+    /// Files of journalled samples that were missing or no longer matched their journalled
+    /// hash, so their samples were rendered again.
+    pub damaged: Vec<String>,
+    /// Files deleted because the caller asked to replace the dataset that was there.
+    pub replaced: usize,
+}
+
 /// The journal of finished samples kept while a dataset is generated.
 pub const JOURNAL_FILE: &str = ".render-journal.jsonl";
 
-/// The journal's first line: what the journalled samples were rendered from.
-fn journal_key(ctx: &DatasetContext) -> String {
+/// What a dataset was rendered from, as one hash: the journal's first line holds it, and a
+/// manifest in the output folder is the same dataset when its own fields hash the same. An
+/// imported product is identified by its mesh's content (`mesh`, the import key), not by the
+/// file's name.
+fn identity(
+    recipe: &Recipe,
+    product: &ProductSpec,
+    mesh_cell: f64,
+    version: u32,
+    mesh: Option<&str>,
+) -> String {
     let mut identity = serde_json::json!({
         "format": MANIFEST_FORMAT,
-        "version": MANIFEST_VERSION,
-        "recipe": ctx.recipe,
-        "product": ctx.product,
-        "mesh_cell": ctx.cell,
+        "version": version,
+        "recipe": recipe,
+        "product": product,
+        "mesh_cell": mesh_cell,
     });
-    // An imported product is identified by its mesh's content, not by the file's name.
-    if let Some(sampled) = ctx.geometry.sampled() {
-        identity["mesh"] = serde_json::json!(sampled.key_hex());
+    if let Some(mesh) = mesh {
+        identity["mesh"] = serde_json::json!(mesh);
     }
-    format!(
-        "{{\"journal\":\"{}\"}}",
-        sha256_hex(identity.to_string().as_bytes())
+    sha256_hex(identity.to_string().as_bytes())
+}
+
+/// [`identity`] of the dataset `ctx` renders.
+fn context_identity(ctx: &DatasetContext) -> String {
+    let mesh = ctx.geometry.sampled().map(|s| s.key_hex());
+    identity(
+        &ctx.recipe,
+        &ctx.product,
+        ctx.cell,
+        MANIFEST_VERSION,
+        mesh.as_deref(),
     )
 }
 
+/// The journal's first line: what the journalled samples were rendered from.
+fn journal_key(ctx: &DatasetContext) -> String {
+    format!("{{\"journal\":\"{}\"}}", context_identity(ctx))
+}
+
 /// One finished sample in the journal: what its record is rebuilt from
-/// ([`DatasetContext::record`]). Floats are not journalled, since a JSON round trip need not
-/// give back the same bits.
+/// ([`DatasetContext::record`]), and its files' hashes. Floats are not journalled, since a
+/// JSON round trip need not give back the same bits.
 #[derive(serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 struct JournalEntry {
     id: SampleId,
     attempts: u32,
     visible_defect_px: usize,
+    sha256: SampleHashes,
 }
 
 impl JournalEntry {
-    fn of(record: &SampleRecord) -> Self {
+    fn of(record: &SampleRecord, sha256: &SampleHashes) -> Self {
         Self {
             id: record.id.clone(),
             attempts: record.attempts,
             visible_defect_px: record.visible_defect_px,
+            sha256: sha256.clone(),
         }
     }
 
@@ -544,20 +624,54 @@ impl JournalEntry {
 }
 
 /// Samples already finished by an interrupted run of the same recipe: read up to the first
-/// line that does not parse (a torn write), kept only when their files exist.
-fn read_journal(path: &Path, key: &str, ctx: &DatasetContext, out: &Path) -> Vec<SampleRecord> {
-    let Ok(text) = std::fs::read_to_string(path) else {
-        return Vec::new();
+/// line that does not parse (a torn write), kept only when each of their files is there with
+/// the contents journalled. Returns them and the files that were not (their samples are
+/// rendered again).
+fn read_journal(
+    path: &Path,
+    key: &str,
+    ctx: &DatasetContext,
+    plan: &[SampleId],
+    out: &Path,
+) -> (Vec<SampleRecord>, Vec<String>) {
+    let Ok(text) = read_text(path, FileKind::Journal) else {
+        return (Vec::new(), Vec::new());
     };
     let mut lines = text.lines();
     if lines.next() != Some(key) {
-        return Vec::new();
+        return (Vec::new(), Vec::new());
     }
-    lines
-        .map_while(|line| serde_json::from_str::<JournalEntry>(line).ok())
-        .map(|e| ctx.record(&e.id, e.attempts, e.visible_defect_px))
-        .filter(|r| r.paths().files().all(|f| out.join(f).is_file()))
-        .collect()
+    let planned: std::collections::HashSet<&SampleId> = plan.iter().collect();
+    let mut entries: std::collections::HashMap<SampleId, JournalEntry> = Default::default();
+    for entry in lines.map_while(|line| serde_json::from_str::<JournalEntry>(line).ok()) {
+        if planned.contains(&entry.id) {
+            entries.insert(entry.id.clone(), entry);
+        }
+    }
+    let mut kept = Vec::new();
+    let mut damaged = Vec::new();
+    for entry in entries.into_values() {
+        let mut record = ctx.record(&entry.id, entry.attempts, entry.visible_defect_px);
+        record.sha256 = Some(entry.sha256);
+        let Some(files) = record.files_with_hashes() else {
+            continue;
+        };
+        let bad: Vec<String> = files
+            .iter()
+            .filter(|(rel, hash)| {
+                read_bounded(&out.join(rel), FileKind::Image)
+                    .map_or(true, |bytes| sha256_hex(&bytes) != *hash)
+            })
+            .map(|(rel, _)| rel.to_string())
+            .collect();
+        if bad.is_empty() {
+            kept.push(record);
+        } else {
+            damaged.extend(bad);
+        }
+    }
+    damaged.sort();
+    (kept, damaged)
 }
 
 /// Appends finished samples' records to the journal, one JSON line each.
@@ -575,7 +689,9 @@ impl Journal {
         };
         let mut text = format!("{key}\n");
         for record in kept {
-            text.push_str(&JournalEntry::of(record).line());
+            if let Some(hashes) = &record.sha256 {
+                text.push_str(&JournalEntry::of(record, hashes).line());
+            }
         }
         write_atomic(path, text.as_bytes()).map_err(io)?;
         let file = std::fs::OpenOptions::new()
@@ -588,9 +704,9 @@ impl Journal {
         })
     }
 
-    fn append(&self, record: &SampleRecord) -> Result<(), DatasetError> {
+    fn append(&self, record: &SampleRecord, hashes: &SampleHashes) -> Result<(), DatasetError> {
         use std::io::Write;
-        let line = JournalEntry::of(record).line();
+        let line = JournalEntry::of(record, hashes).line();
         let mut file = self.file.lock().map_err(|_| DatasetError::WriterGone)?;
         // One write per line: a kill leaves at most one torn line, at the end.
         file.write_all(line.as_bytes())
@@ -602,7 +718,8 @@ impl Journal {
 }
 
 /// Generates the whole dataset into `out`; `progress(done, total)` is called after each batch.
-/// Resumes an interrupted generation of the same recipe in `out` (see the module docs).
+/// Resumes an interrupted generation of the same recipe in `out`, and refuses a folder that
+/// holds another dataset (see the module docs).
 pub fn generate(
     renderer: &mut Renderer,
     recipe: Recipe,
@@ -611,8 +728,49 @@ pub fn generate(
     control: &GenerateControl,
     progress: &mut dyn FnMut(usize, usize),
 ) -> Result<Manifest, DatasetError> {
-    let ctx = DatasetContext::open(renderer, recipe, product)?;
+    generate_with(
+        renderer,
+        recipe,
+        product,
+        out,
+        GenerateOptions::default(),
+        control,
+        progress,
+    )
+    .map(|generated| generated.manifest)
+}
+
+/// [`generate`], with the choice of replacing another dataset in `out`, saying what it kept,
+/// rendered again and deleted.
+pub fn generate_with(
+    renderer: &mut Renderer,
+    recipe: Recipe,
+    product: ProductSpec,
+    out: &Path,
+    options: GenerateOptions,
+    control: &GenerateControl,
+    progress: &mut dyn FnMut(usize, usize),
+) -> Result<Generated, DatasetError> {
+    let ctx = DatasetContext::new(renderer, recipe, product)?;
     let full_plan = ctx.plan();
+    std::fs::create_dir_all(out).map_err(|source| DatasetError::Io {
+        path: out.display().to_string(),
+        source,
+    })?;
+    let _lock = FolderLock::acquire(out, "render")?;
+    let journal_path = out.join(JOURNAL_FILE);
+    let key = journal_key(&ctx);
+    remove_stale_temp_files(out, &ctx.recipe.name);
+    let replaced = match occupant(out, &ctx, &key, &full_plan) {
+        None => 0,
+        Some(what) if !options.replace => {
+            return Err(DatasetError::Occupied {
+                dir: out.to_path_buf(),
+                what,
+            });
+        }
+        Some(_) => clear_dataset(out, &ctx.recipe.name)?,
+    };
     create_folders(out, &ctx, &full_plan)?;
     // The folder stops being a dataset until the new manifest is written.
     let manifest_path = layout::manifest_path(out);
@@ -625,9 +783,7 @@ pub fn generate(
         }
         _ => {}
     }
-    let journal_path = out.join(JOURNAL_FILE);
-    let key = journal_key(&ctx);
-    let resumed = read_journal(&journal_path, &key, &ctx, out);
+    let (resumed, damaged) = read_journal(&journal_path, &key, &ctx, &full_plan, out);
     let journal = Arc::new(Journal::start(&journal_path, &key, &resumed)?);
     let done_ids: std::collections::HashSet<&SampleId> = resumed.iter().map(|r| &r.id).collect();
     let plan: Vec<SampleId> = full_plan
@@ -644,6 +800,7 @@ pub fn generate(
     let (job_tx, job_rx) = sync_channel::<RenderedSample>(256);
     let job_rx = Arc::new(std::sync::Mutex::new(job_rx));
     let (err_tx, err_rx) = sync_channel::<DatasetError>(writers);
+    let written: Written = Default::default();
     let handles: Vec<_> = (0..writers)
         .map(|n| {
             spawn_writer(
@@ -652,6 +809,7 @@ pub fn generate(
                 job_rx.clone(),
                 err_tx.clone(),
                 journal.clone(),
+                written.clone(),
             )
         })
         .collect::<Result<_, _>>()?;
@@ -670,15 +828,23 @@ pub fn generate(
     for h in handles {
         let _ = h.join();
     }
-    let mut by_id: std::collections::HashMap<SampleId, SampleRecord> = resumed
-        .into_iter()
-        .chain(result?)
-        .map(|r| (r.id.clone(), r))
-        .collect();
+    let rendered = result?;
     if let Ok(e) = err_rx.try_recv() {
         return Err(e);
     }
+    let mut hashes = std::mem::take(&mut *written.lock().map_err(|_| DatasetError::WriterGone)?);
+    let mut by_id: std::collections::HashMap<SampleId, SampleRecord> = resumed
+        .into_iter()
+        .chain(rendered.into_iter().map(|mut record| {
+            record.sha256 = hashes.remove(&record.id);
+            record
+        }))
+        .map(|r| (r.id.clone(), r))
+        .collect();
     let records: Vec<SampleRecord> = full_plan.iter().filter_map(|id| by_id.remove(id)).collect();
+    if records.len() != full_plan.len() || records.iter().any(|r| r.sha256.is_none()) {
+        return Err(DatasetError::WriterGone);
+    }
     let manifest = Manifest {
         format: MANIFEST_FORMAT.into(),
         version: MANIFEST_VERSION,
@@ -706,7 +872,109 @@ pub fn generate(
     })?;
     drop(journal);
     let _ = std::fs::remove_file(&journal_path);
-    Ok(manifest)
+    Ok(Generated {
+        manifest,
+        resumed: already,
+        damaged,
+        replaced,
+    })
+}
+
+/// What in `out` belongs to another dataset than the one `ctx` renders, in words; `None` when
+/// the folder is empty, holds this dataset, or an interrupted render of it.
+fn occupant(out: &Path, ctx: &DatasetContext, key: &str, plan: &[SampleId]) -> Option<String> {
+    let manifest_path = layout::manifest_path(out);
+    if manifest_path.exists() {
+        match Manifest::load(&manifest_path) {
+            Ok(m) => {
+                let mesh = m.import.as_ref().map(|i| i.key_sha256.as_str());
+                let same = identity(&m.recipe, &m.product, m.mesh_cell, m.version, mesh)
+                    == context_identity(ctx);
+                if !same {
+                    return Some(format!(
+                        "holds another dataset ({:?}, seed {}, {} samples{})",
+                        m.name,
+                        m.recipe.seed,
+                        m.samples.len(),
+                        if m.version < MANIFEST_VERSION {
+                            ", rendered by an older version"
+                        } else {
+                            ""
+                        }
+                    ));
+                }
+            }
+            Err(e) => return Some(format!("holds a manifest that cannot be used ({e})")),
+        }
+    }
+    let journal_path = out.join(JOURNAL_FILE);
+    if journal_path.exists() {
+        let first = read_text(&journal_path, FileKind::Journal)
+            .ok()
+            .and_then(|t| t.lines().next().map(str::to_string));
+        if first.as_deref() != Some(key) {
+            return Some(
+                "holds an unfinished render of another recipe, seed, product or program version"
+                    .into(),
+            );
+        }
+    }
+    let ours: std::collections::HashSet<String> = plan
+        .iter()
+        .flat_map(|id| {
+            let paths = SamplePaths::of(&ctx.recipe.name, id);
+            paths.files().cloned().collect::<Vec<_>>()
+        })
+        .collect();
+    let mut found = std::collections::BTreeSet::new();
+    for folder in layout::dataset_folders(&ctx.recipe.name) {
+        if collect_files(out, &folder, &mut found).is_err() {
+            return Some(format!("has a {folder} that cannot be listed"));
+        }
+    }
+    let foreign: Vec<&String> = found.iter().filter(|f| !ours.contains(*f)).collect();
+    foreign.first().map(|first| {
+        format!(
+            "holds {} file(s) in the dataset's folders that this recipe does not make (e.g. {first})",
+            foreign.len()
+        )
+    })
+}
+
+/// Deletes the dataset in `out`: its manifest, its journal and every file in the folders of a
+/// dataset named `name` or named by the manifest there. Returns how many files went.
+fn clear_dataset(out: &Path, name: &str) -> Result<usize, DatasetError> {
+    let io = |path: &Path| {
+        let path = path.display().to_string();
+        move |source| DatasetError::Io { path, source }
+    };
+    let mut names = vec![name.to_string()];
+    if let Ok(old) = Manifest::load(&layout::manifest_path(out)) {
+        names.push(old.name);
+    }
+    let mut files = std::collections::BTreeSet::new();
+    for name in &names {
+        for folder in layout::dataset_folders(name) {
+            collect_files(out, &folder, &mut files).map_err(|e| DatasetError::Io {
+                path: out.join(&folder).display().to_string(),
+                source: std::io::Error::other(e.to_string()),
+            })?;
+        }
+    }
+    let mut removed = 0;
+    for rel in files
+        .iter()
+        .map(String::as_str)
+        .chain([layout::MANIFEST_FILE, JOURNAL_FILE])
+    {
+        let path = out.join(rel);
+        match std::fs::remove_file(&path) {
+            Ok(()) => removed += 1,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(io(&path)(e)),
+        }
+    }
+    Ok(removed)
 }
 
 fn render_all(
@@ -739,12 +1007,16 @@ fn render_all(
 
 type SharedReceiver = Arc<std::sync::Mutex<Receiver<RenderedSample>>>;
 
+/// The hashes of every sample the writers have put on disk.
+type Written = Arc<std::sync::Mutex<std::collections::HashMap<SampleId, SampleHashes>>>;
+
 fn spawn_writer(
     n: usize,
     out: PathBuf,
     jobs: SharedReceiver,
     errors: SyncSender<DatasetError>,
     journal: Arc<Journal>,
+    written: Written,
 ) -> Result<std::thread::JoinHandle<()>, DatasetError> {
     std::thread::Builder::new()
         .name(format!("png-writer-{n}"))
@@ -756,7 +1028,9 @@ fn spawn_writer(
                     Err(_) => return,
                 };
                 let Ok(sample) = job else { return };
-                let written = sample.encode().and_then(|files| {
+                let record = &sample.record;
+                let done = sample.encode().and_then(|files| {
+                    let hashes = hashes_of(record, &files).ok_or(DatasetError::WriterGone)?;
                     for (rel, bytes) in files {
                         let path = out.join(&rel);
                         write_atomic(&path, &bytes).map_err(|source| DatasetError::Io {
@@ -764,9 +1038,14 @@ fn spawn_writer(
                             source,
                         })?;
                     }
-                    journal.append(&sample.record)
+                    journal.append(record, &hashes)?;
+                    written
+                        .lock()
+                        .map_err(|_| DatasetError::WriterGone)?
+                        .insert(record.id.clone(), hashes);
+                    Ok(())
                 });
-                if let Err(e) = written {
+                if let Err(e) = done {
                     let _ = errors.try_send(e);
                     return;
                 }
@@ -792,22 +1071,27 @@ fn create_folders(out: &Path, ctx: &DatasetContext, plan: &[SampleId]) -> Result
             path: f.display().to_string(),
             source,
         })?;
-        remove_stale_temp_files(&f);
     }
-    remove_stale_temp_files(out);
     Ok(())
 }
 
-/// Removes what an interrupted run left mid-write (`write_atomic`'s hidden `.NAME.PID.tmp`).
-fn remove_stale_temp_files(dir: &Path) {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return;
-    };
-    for entry in entries.flatten() {
-        let name = entry.file_name();
-        let name = name.to_string_lossy();
+/// Removes what an interrupted run left mid-write (`write_atomic`'s hidden `.NAME.PID.tmp`) in
+/// `out` and the dataset folders of `name`; it is called with the folder locked, so no running
+/// render is writing them.
+fn remove_stale_temp_files(out: &Path, name: &str) {
+    let mut files = std::collections::BTreeSet::new();
+    for folder in layout::dataset_folders(name) {
+        let _ = collect_files(out, &folder, &mut files);
+    }
+    let top = std::fs::read_dir(out)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned());
+    for rel in files.into_iter().chain(top) {
+        let name = rel.rsplit('/').next().unwrap_or_default();
         if name.starts_with('.') && name.ends_with(".tmp") {
-            let _ = std::fs::remove_file(entry.path());
+            let _ = std::fs::remove_file(out.join(&rel));
         }
     }
 }

@@ -84,6 +84,17 @@ pub fn manifest_path(dataset: &Path) -> PathBuf {
     dataset.join(MANIFEST_FILE)
 }
 
+/// The folders (relative to the dataset folder) that hold the samples of the dataset `name`,
+/// and nothing else: every file under them is one its manifest lists.
+pub fn dataset_folders(name: &str) -> [String; 4] {
+    [
+        name.to_string(),
+        Split::Validation.as_str().to_string(),
+        "parts".to_string(),
+        "depth".to_string(),
+    ]
+}
+
 /// The folder of `split`'s images of `class` in the dataset `name`, relative to the dataset
 /// folder.
 pub fn image_dir(name: &str, split: Split, class: &str) -> String {

@@ -10,11 +10,16 @@ use serde::{Deserialize, Serialize};
 use super::layout::{self, SamplePaths, Split};
 use super::recipe::{Channels, Recipe};
 use super::sample::{SampleId, ViewParams};
+use crate::fsio::{FileKind, ReadError, read_bounded};
 use crate::product::import::ImportRecord;
 use crate::product::{Defect, ProductSpec};
 
 pub const MANIFEST_FORMAT: &str = "unseen-dataset";
-pub const MANIFEST_VERSION: u32 = 1;
+/// Version 2 records the SHA-256 of every file ([`SampleRecord::sha256`]), so a dataset whose
+/// files were changed, removed or added to is refused. Version 1 manifests still load, but
+/// their files cannot be checked, and reading a sample of one is refused
+/// ([`super::check::Dataset::open`]).
+pub const MANIFEST_VERSION: u32 = 2;
 /// Depth maps store depth / DEPTH_SCALE as 16-bit integers.
 pub const DEPTH_SCALE: f64 = 0.001;
 
@@ -60,9 +65,45 @@ pub struct SampleRecord {
     pub mask: Option<String>,
     pub part_map: String,
     pub depth: String,
+    /// The SHA-256 of each file, as written (absent in version-1 manifests).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<SampleHashes>,
+}
+
+/// The hex SHA-256 of each file of a sample.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SampleHashes {
+    pub image: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mask: Option<String>,
+    pub part_map: String,
+    pub depth: String,
+}
+
+impl SampleHashes {
+    /// Each (relative path, hash) of `record`'s files, as [`SamplePaths::files`] lists them;
+    /// `None` when a file has no hash.
+    fn of<'a>(&'a self, record: &'a SampleRecord) -> Option<Vec<(&'a str, &'a str)>> {
+        let mut out = vec![(record.image.as_str(), self.image.as_str())];
+        match (&record.mask, &self.mask) {
+            (Some(path), Some(hash)) => out.push((path, hash)),
+            (None, None) => {}
+            _ => return None,
+        }
+        out.push((&record.part_map, &self.part_map));
+        out.push((&record.depth, &self.depth));
+        Some(out)
+    }
 }
 
 impl SampleRecord {
+    /// Each (relative path, recorded SHA-256) of the sample's files; `None` for a record
+    /// without hashes (a version-1 manifest).
+    pub fn files_with_hashes(&self) -> Option<Vec<(&str, &str)>> {
+        self.sha256.as_ref()?.of(self)
+    }
+
     /// The sample's files as recorded.
     pub fn paths(&self) -> SamplePaths {
         SamplePaths {
@@ -76,11 +117,8 @@ impl SampleRecord {
 
 #[derive(Debug, thiserror::Error)]
 pub enum ManifestError {
-    #[error("cannot read manifest {path}: {source}")]
-    Read {
-        path: String,
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Read(#[from] ReadError),
     #[error("manifest {path} is not a valid unseen dataset manifest: {message}")]
     Parse { path: String, message: String },
 }
@@ -88,10 +126,7 @@ pub enum ManifestError {
 impl Manifest {
     /// Reads and checks a `manifest.json`.
     pub fn load(path: &Path) -> Result<Self, ManifestError> {
-        let bytes = std::fs::read(path).map_err(|source| ManifestError::Read {
-            path: path.display().to_string(),
-            source,
-        })?;
+        let bytes = read_bounded(path, FileKind::Manifest)?;
         Self::from_json(&bytes, path)
     }
 
@@ -103,21 +138,89 @@ impl Manifest {
     /// Parses and checks the bytes of a manifest read from `path` (named in errors).
     pub fn from_json(bytes: &[u8], path: &Path) -> Result<Self, ManifestError> {
         let origin = path.display().to_string();
+        let invalid = |message: String| ManifestError::Parse {
+            path: origin.clone(),
+            message,
+        };
         let manifest: Manifest =
-            serde_json::from_slice(bytes).map_err(|e| ManifestError::Parse {
-                path: origin.clone(),
-                message: e.to_string(),
-            })?;
-        if manifest.format != MANIFEST_FORMAT || manifest.version != MANIFEST_VERSION {
-            return Err(ManifestError::Parse {
-                path: origin,
-                message: format!(
-                    "format {:?} version {} (expected {MANIFEST_FORMAT:?} version {MANIFEST_VERSION})",
-                    manifest.format, manifest.version
-                ),
-            });
+            serde_json::from_slice(bytes).map_err(|e| invalid(e.to_string()))?;
+        if manifest.format != MANIFEST_FORMAT || !(1..=MANIFEST_VERSION).contains(&manifest.version)
+        {
+            return Err(invalid(format!(
+                "format {:?} version {} (expected {MANIFEST_FORMAT:?} version 1 to {MANIFEST_VERSION})",
+                manifest.format, manifest.version
+            )));
         }
+        manifest.validate().map_err(invalid)?;
         Ok(manifest)
+    }
+
+    /// Checks that the manifest describes what its recipe renders: a valid recipe and product,
+    /// every sample of the recipe's plan once and in order, each at the paths the layout gives
+    /// it (so no path leads outside the dataset), with finite parameters and, from version 2,
+    /// a well-formed hash for each file.
+    pub fn validate(&self) -> Result<(), String> {
+        self.recipe.validate().map_err(|m| format!("recipe: {m}"))?;
+        self.product
+            .validate()
+            .map_err(|m| format!("product: {m}"))?;
+        self.recipe.validate_against(&self.product)?;
+        if self.name != self.recipe.name {
+            return Err(format!(
+                "name {:?} differs from the recipe's {:?}",
+                self.name, self.recipe.name
+            ));
+        }
+        if (self.image.size, self.image.channels)
+            != (self.recipe.image.size, self.recipe.image.channels)
+        {
+            return Err("image size or channels differ from the recipe's".into());
+        }
+        // Counted before the plan is built: a manifest cannot make this allocate more than
+        // its own samples (and the recipe's bound).
+        let planned: usize = self.recipe.groups().iter().map(|g| g.2).sum();
+        if planned != self.samples.len() {
+            return Err(format!(
+                "{} samples listed, the recipe makes {planned}",
+                self.samples.len()
+            ));
+        }
+        let plan = SampleId::plan(&self.recipe);
+        for (n, (sample, id)) in self.samples.iter().zip(&plan).enumerate() {
+            let at = || format!("samples[{n}] ({}/{}/{})", id.split, id.class, id.index);
+            if &sample.id != id {
+                return Err(format!("{}: not the sample the recipe makes there", at()));
+            }
+            if sample.paths() != SamplePaths::of(&self.name, id) {
+                return Err(format!(
+                    "{}: its files are not where the layout puts them",
+                    at()
+                ));
+            }
+            let v = &sample.view;
+            let finite = v.axis.iter().all(|a| a.is_finite())
+                && [v.angle_deg, v.camera_distance, v.noise_sigma, v.blur_sigma]
+                    .iter()
+                    .all(|x| x.is_finite());
+            if !finite {
+                return Err(format!("{}: a view parameter is not a finite number", at()));
+            }
+            if self.version >= 2 {
+                let hashes = sample
+                    .files_with_hashes()
+                    .ok_or_else(|| format!("{}: the SHA-256 of a file is missing", at()))?;
+                for (file, hash) in hashes {
+                    let hex = hash.len() == 64
+                        && hash
+                            .bytes()
+                            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+                    if !hex {
+                        return Err(format!("{}: {file} has no valid SHA-256", at()));
+                    }
+                }
+            }
+        }
+        Ok(())
     }
 
     pub fn to_json(&self) -> Vec<u8> {

@@ -7,18 +7,28 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use super::layout::{GOOD, Split};
+use crate::fsio::{FileKind, ReadError, read_text};
 use crate::product::ProductSpec;
 use crate::render::Lighting;
 
 pub const RECIPE_VERSION: u32 = 1;
 
+/// The image sizes a recipe may ask for: those the models train on (each stage of their conv
+/// stacks halves the side down to 4×4). A render at another size could never be used.
+pub const IMAGE_SIZES: [u32; 4] = [32, 64, 128, 256];
+
+/// Most samples one recipe may ask for, all splits together: its manifest stays well within
+/// the size a manifest may be read at ([`FileKind::Manifest`]).
+pub const MAX_SAMPLES: usize = 1_000_000;
+
+/// Most bytes of 8-bit pixels one split may hold: training keeps its split in memory (and
+/// inspection its training renders, as 32-bit floats).
+pub const MAX_SPLIT_BYTES: u64 = 2 << 30;
+
 #[derive(Debug, thiserror::Error)]
 pub enum RecipeError {
-    #[error("cannot read recipe {path}: {source}")]
-    Read {
-        path: String,
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Read(#[from] ReadError),
     #[error("recipe {path} is not valid TOML for a recipe: {message}")]
     Parse { path: String, message: String },
     #[error("recipe {path}: {message}")]
@@ -204,10 +214,7 @@ pub const CAP_EVAL_RECIPE: &str = include_str!("../../assets/datasets/cap-eval.t
 impl Recipe {
     pub fn load(path: &Path) -> Result<(Self, ProductSpec), RecipeError> {
         let origin = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|source| RecipeError::Read {
-            path: origin.clone(),
-            source,
-        })?;
+        let text = read_text(path, FileKind::Recipe)?;
         let recipe = Self::from_toml_str(&text, &origin)?;
         let product = ProductSpec::load(&recipe.product, path.parent()).map_err(|source| {
             RecipeError::Product {
@@ -255,9 +262,10 @@ impl Recipe {
                 self.name
             ));
         }
-        if !(8..=1024).contains(&self.image.size) {
+        if !IMAGE_SIZES.contains(&self.image.size) {
             return Err(format!(
-                "image.size must be 8 to 1024 pixels, got {}",
+                "image.size must be one of {IMAGE_SIZES:?} pixels (the sizes the models train \
+                 on), got {}",
                 self.image.size
             ));
         }
@@ -267,8 +275,14 @@ impl Recipe {
                 self.image.supersample
             ));
         }
-        if !(self.camera.distance.is_finite() && self.camera.distance > 2.6) {
-            return Err("camera.distance must be more than 2.6 (outside the product)".into());
+        if !(self.camera.distance.is_finite()
+            && self.camera.distance > 2.6
+            && self.camera.distance <= 100.0)
+        {
+            return Err(
+                "camera.distance must be more than 2.6 (outside the product) and at most 100"
+                    .into(),
+            );
         }
         if !(self.camera.fov_y_deg > 1.0 && self.camera.fov_y_deg < 120.0) {
             return Err("camera.fov_y_deg must be between 1 and 120".into());
@@ -287,13 +301,7 @@ impl Recipe {
                 "counts.train.{class}: the training split holds good samples only"
             ));
         }
-        let total: usize = self.counts.values().flat_map(|c| c.values()).sum();
-        if total == 0 {
-            return Err("counts: the recipe asks for no samples".into());
-        }
-        if total > 10_000_000 {
-            return Err(format!("counts: {total} samples is more than 10 million"));
-        }
+        self.check_counts()?;
         let range = |r: Option<[f64; 2]>, what: &str, lo: f64, hi: f64| -> Result<(), String> {
             match r {
                 Some([a, b])
@@ -320,33 +328,85 @@ impl Recipe {
             return Err("randomize.light_jitter_deg must be 0 to 180".into());
         }
         let l = &self.lighting;
-        if !(l.direction.iter().all(|v| v.is_finite())
+        let within = |v: f32, lo: f32, hi: f32| v.is_finite() && (lo..=hi).contains(&v);
+        if !(l.direction.iter().all(|v| within(*v, -1e3, 1e3))
             && l.direction.iter().any(|v| *v != 0.0)
-            && l.intensity >= 0.0
-            && l.ambient >= 0.0
-            && l.albedo >= 0.0
-            && l.specular >= 0.0
-            && l.shininess >= 1.0)
+            && within(l.intensity, 0.0, 10.0)
+            && within(l.ambient, 0.0, 1.0)
+            && within(l.albedo, 0.0, 1.0)
+            && within(l.specular, 0.0, 10.0)
+            && within(l.shininess, 1.0, 1e4))
         {
             return Err(
-                "lighting: direction must be a non-zero vector and intensity, ambient, albedo, \
-                 specular must be non-negative (shininess at least 1)"
+                "lighting: direction must be a non-zero vector (each component within ±1000), \
+                 intensity 0 to 10, ambient and albedo 0 to 1, specular 0 to 10 and \
+                 shininess 1 to 10000"
                     .into(),
             );
         }
-        let [a, b] = self.pose.angle_deg;
-        let [c, d] = self.pose.yaw_deg;
-        if !(a <= b && c <= d && (0.0..=180.0).contains(&self.pose.tilt_deg)) {
+        let turn = |[a, b]: [f64; 2]| a.is_finite() && b.is_finite() && a <= b && a >= -3600.0;
+        let turn = |r: [f64; 2]| turn(r) && r[1] <= 3600.0;
+        if !(turn(self.pose.angle_deg)
+            && turn(self.pose.yaw_deg)
+            && (0.0..=180.0).contains(&self.pose.tilt_deg))
+        {
             return Err(
-                "pose: angle_deg and yaw_deg must be ordered ranges and tilt_deg 0 to 180".into(),
+                "pose: angle_deg and yaw_deg must be ordered ranges within ±3600 degrees and \
+                 tilt_deg 0 to 180"
+                    .into(),
             );
         }
         let m = &self.mask;
-        if !(m.depth_tolerance > 0.0
+        if !(m.depth_tolerance.is_finite()
+            && m.depth_tolerance > 0.0
+            && m.depth_tolerance <= 10.0
             && (0.0..1.0).contains(&m.min_visible_fraction)
-            && m.max_attempts >= 1)
+            && (1..=10_000).contains(&m.max_attempts))
         {
-            return Err("mask: depth_tolerance must be positive, min_visible_fraction in [0, 1), max_attempts at least 1".into());
+            return Err("mask: depth_tolerance must be in (0, 10], min_visible_fraction in [0, 1), max_attempts 1 to 10000".into());
+        }
+        Ok(())
+    }
+
+    /// The sample counts: at most [`MAX_SAMPLES`] in all (added without overflow, whatever
+    /// the file says) and at most [`MAX_SPLIT_BYTES`] of pixels per split.
+    fn check_counts(&self) -> Result<(), String> {
+        let mut total = 0usize;
+        for (split, classes) in &self.counts {
+            let mut in_split = 0usize;
+            for (class, &n) in classes {
+                in_split = in_split
+                    .checked_add(n)
+                    .filter(|&t| t <= MAX_SAMPLES)
+                    .ok_or_else(|| {
+                        format!(
+                            "counts.{split}.{class}: {n} samples is more than the {MAX_SAMPLES} \
+                             a recipe may ask for"
+                        )
+                    })?;
+            }
+            total = total
+                .checked_add(in_split)
+                .filter(|&t| t <= MAX_SAMPLES)
+                .ok_or_else(|| {
+                    format!("counts: more than the {MAX_SAMPLES} samples a recipe may ask for")
+                })?;
+            let per_image = u64::from(self.image.size).pow(2) * self.image.channels.count() as u64;
+            let bytes = (in_split as u64).saturating_mul(per_image);
+            if bytes > MAX_SPLIT_BYTES {
+                return Err(format!(
+                    "counts.{split}: {in_split} images of {size}x{size} with {c} channel(s) are \
+                     {gib:.1} GiB of pixels, more than the {max} GiB a split may hold (training \
+                     and inspection keep a split in memory)",
+                    size = self.image.size,
+                    c = self.image.channels.count(),
+                    gib = bytes as f64 / f64::from(1u32 << 30),
+                    max = MAX_SPLIT_BYTES >> 30,
+                ));
+            }
+        }
+        if total == 0 {
+            return Err("counts: the recipe asks for no samples".into());
         }
         Ok(())
     }

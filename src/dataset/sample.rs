@@ -31,6 +31,19 @@ impl SampleId {
         }
     }
 
+    /// Every sample of `recipe`, in generation order (split, then class by name, then index).
+    pub fn plan(recipe: &Recipe) -> Vec<SampleId> {
+        recipe
+            .groups()
+            .into_iter()
+            .flat_map(|(split, class, n)| {
+                (0..n)
+                    .map(|i| SampleId::new(recipe, split, &class, i))
+                    .collect::<Vec<_>>()
+            })
+            .collect()
+    }
+
     /// A sample drawn for a preview: parameters drawn as for any sample of `class`, from seeds
     /// of their own (no split's samples repeat in it). It is never written, so its split
     /// (`test`, which holds every class) only stands in.

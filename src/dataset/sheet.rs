@@ -1,60 +1,86 @@
 //! Contact sheets: a grid of samples per class, with the defect mask outlined, for looking at a
 //! dataset at a glance.
 
-use std::path::Path;
-
 use image::{Rgb, RgbImage};
 
+use super::check::{CheckError, Dataset};
 use super::layout::{GOOD, Split};
-use super::manifest::Manifest;
-use crate::imaging::{ImageError, decode_image};
 
 #[derive(Debug, thiserror::Error)]
 pub enum SheetError {
     #[error(transparent)]
-    Image(#[from] ImageError),
+    Dataset(#[from] CheckError),
     #[error("split {0} has no samples")]
     Empty(Split),
+    #[error(
+        "a sheet of {columns} columns and {rows} rows of {tile}-pixel tiles would be \
+         {width}x{height} pixels, more than the {MAX_SHEET_PIXELS} a sheet may have: show \
+         fewer samples per class or scale them less"
+    )]
+    TooLarge {
+        columns: usize,
+        rows: usize,
+        tile: u64,
+        width: u64,
+        height: u64,
+    },
 }
+
+/// Most pixels a contact sheet may have (an 8,192 × 8,192 RGB sheet is 192 MiB).
+pub const MAX_SHEET_PIXELS: u64 = 1 << 26;
 
 /// One row per class of `split` (good first), `per_row` samples each, scaled up `scale` times;
 /// defect masks are outlined in red.
 pub fn contact_sheet(
-    manifest: &Manifest,
-    root: &Path,
+    dataset: &Dataset,
     split: Split,
     per_row: usize,
     scale: u32,
 ) -> Result<RgbImage, SheetError> {
+    let manifest = &dataset.manifest;
     let mut classes: Vec<&str> = Vec::new();
+    let mut most = 0usize;
     for s in manifest.samples_of(split) {
         if !classes.contains(&s.id.class.as_str()) {
             classes.push(&s.id.class);
+            let n = manifest
+                .samples_of(split)
+                .filter(|t| t.id.class == s.id.class)
+                .count();
+            most = most.max(n);
         }
     }
     classes.sort_by_key(|c| (*c != GOOD, c.to_string()));
     if classes.is_empty() {
         return Err(SheetError::Empty(split));
     }
-    let tile = manifest.image.size * scale;
-    let gap = 2;
-    let mut sheet = RgbImage::from_pixel(
-        per_row as u32 * (tile + gap) + gap,
-        classes.len() as u32 * (tile + gap) + gap,
-        Rgb([40, 40, 48]),
-    );
-    let read = |rel: &str| decode_image(&root.join(rel));
+    // No column is wider than the class with the most samples fills; the size is counted
+    // without overflow and bounded before the sheet is allocated.
+    let columns = per_row.min(most).max(1);
+    let gap = 2u64;
+    let tile = u64::from(manifest.image.size) * u64::from(scale.max(1));
+    let side = |n: usize| (n as u64).saturating_mul(tile + gap).saturating_add(gap);
+    let (width, height) = (side(columns), side(classes.len()));
+    if width.saturating_mul(height) > MAX_SHEET_PIXELS {
+        return Err(SheetError::TooLarge {
+            columns,
+            rows: classes.len(),
+            tile,
+            width,
+            height,
+        });
+    }
+    let (tile, gap) = (tile as u32, gap as u32);
+    let scale = scale.max(1);
+    let mut sheet = RgbImage::from_pixel(width as u32, height as u32, Rgb([40, 40, 48]));
     for (row, class) in classes.iter().enumerate() {
         let samples = manifest
             .samples_of(split)
             .filter(|s| s.id.class == *class)
-            .take(per_row);
+            .take(columns);
         for (col, s) in samples.enumerate() {
-            let img = read(&s.image)?.to_luma8();
-            let mask = match &s.mask {
-                Some(m) => Some(read(m)?.to_luma8()),
-                None => None,
-            };
+            let img = dataset.image(s)?.0.to_luma8();
+            let mask = dataset.mask(s)?.map(|(m, _)| m.to_luma8());
             let (x0, y0) = (
                 gap + col as u32 * (tile + gap),
                 gap + row as u32 * (tile + gap),

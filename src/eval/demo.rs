@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 
 use super::EvalOptions;
 use crate::dataset::layout::{self, GOOD, Split};
+use crate::dataset::manifest::MANIFEST_VERSION;
 use crate::dataset::recipe::{CAP_DEFAULT_RECIPE, CAP_EVAL_RECIPE, RecipeError};
 use crate::dataset::{Manifest, Recipe};
 use crate::inspect::DefectRule;
@@ -160,10 +161,14 @@ pub fn recipes(plan: &DemoPlan) -> Result<(Recipe, Recipe), RecipeError> {
     Ok((train, eval))
 }
 
-/// Whether `out` already holds a dataset of exactly `recipe` and `product` (the stage is done).
+/// Whether `out` already holds a dataset of exactly `recipe` and `product`, rendered by this
+/// version (the stage is done; an older version's dataset is rendered again, replacing it).
 pub fn is_rendered(out: &Path, recipe: &Recipe, product: &ProductSpec) -> bool {
-    Manifest::load(&layout::manifest_path(out))
-        .is_ok_and(|existing| existing.recipe == *recipe && existing.product == *product)
+    Manifest::load(&layout::manifest_path(out)).is_ok_and(|existing| {
+        existing.version == MANIFEST_VERSION
+            && existing.recipe == *recipe
+            && existing.product == *product
+    })
 }
 
 /// One training stage.

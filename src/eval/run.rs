@@ -18,9 +18,10 @@ use burn::tensor::Device;
 
 use super::report::{ReportError, ReportFiles, write_report};
 use super::types::{ClassMetrics, EvalReport, ImageResult, ModelEval, SweepPoint};
-use crate::dataset::Manifest;
 use crate::dataset::layout::{self, GOOD, Split};
-use crate::imaging::{ImageError, read_image, read_mask};
+use crate::dataset::{CheckError, Dataset};
+use crate::fsio::{FolderLock, LockError};
+use crate::imaging::{ImageError, image_values, mask_values};
 use crate::inspect::descent::descend_budgets;
 use crate::inspect::report::write_images;
 use crate::inspect::score::image_score;
@@ -84,6 +85,8 @@ pub enum EvalError {
     Data { path: PathBuf, message: String },
     #[error("evaluation was cancelled")]
     Cancelled,
+    #[error(transparent)]
+    Lock(#[from] LockError),
 }
 
 /// The test split in memory.
@@ -99,21 +102,26 @@ struct TestSet {
 impl TestSet {
     fn load(dir: &Path, size: usize, channels: usize) -> Result<Self, EvalError> {
         let manifest_path = layout::manifest_path(dir);
-        let manifest = Manifest::load(&manifest_path).map_err(|e| EvalError::Data {
-            path: manifest_path.clone(),
+        let dataset = Dataset::open(dir).map_err(|e| EvalError::Data {
+            path: dir.to_path_buf(),
             message: e.to_string(),
         })?;
+        let checked = |e: CheckError| EvalError::Data {
+            path: dir.to_path_buf(),
+            message: e.to_string(),
+        };
         let mut set = TestSet {
             paths: Vec::new(),
             classes: Vec::new(),
             images: Vec::new(),
             masks: Vec::new(),
         };
-        for sample in manifest.samples_of(Split::Test) {
-            let path = dir.join(&sample.image);
-            set.images.extend(read_image(&path, size, channels)?);
-            let mask = match &sample.mask {
-                Some(rel) => read_mask(&dir.join(rel), size)?,
+        for sample in dataset.manifest.samples_of(Split::Test) {
+            let (image, path) = dataset.image(sample).map_err(checked)?;
+            set.images
+                .extend(image_values(&image, &path, size, channels)?);
+            let mask = match dataset.mask(sample).map_err(checked)? {
+                Some((mask, path)) => mask_values(&mask, &path, size)?,
                 None => vec![0; size * size],
             };
             set.paths.push(PathBuf::from(&sample.image));
@@ -164,6 +172,12 @@ pub fn evaluate(
     progress: &mut dyn FnMut(EvalProgress),
     cancel: &AtomicBool,
 ) -> Result<(EvalReport, ReportFiles), EvalError> {
+    std::fs::create_dir_all(&options.out).map_err(|e| EvalError::Data {
+        path: options.out.clone(),
+        message: format!("cannot create the report folder: {e}"),
+    })?;
+    // One evaluation writes a report folder at a time.
+    let _lock = FolderLock::acquire(&options.out, "eval")?;
     let mut models = Vec::new();
     let mut names: BTreeMap<String, usize> = BTreeMap::new();
     for run in &options.runs {

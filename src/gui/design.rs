@@ -316,11 +316,17 @@ impl Design {
                 GenerateEvent::Finished {
                     samples,
                     elapsed_secs,
+                    notes,
                 } => {
-                    ended = Some(format!(
+                    let mut message = format!(
                         "wrote {samples} samples to {} in {elapsed_secs:.1} s",
                         self.out_dir
-                    ));
+                    );
+                    for note in notes {
+                        message.push_str("; ");
+                        message.push_str(&note);
+                    }
+                    ended = Some(message);
                 }
                 GenerateEvent::Failed(e) => ended = Some(format!("generation stopped: {e}")),
             }
@@ -351,6 +357,8 @@ impl Design {
             recipe: self.recipe.clone(),
             product: self.product.clone(),
             out,
+            // Another dataset in the folder is refused, and the message says so.
+            replace: false,
         };
         match spawn_generation(job, self.waker.clone()) {
             Ok(worker) => {

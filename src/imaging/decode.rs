@@ -8,6 +8,8 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::fsio::{FileKind, read_bounded};
+
 /// Why an image file cannot be used. Every variant names the file.
 #[derive(Debug, thiserror::Error)]
 pub enum ImageError {
@@ -28,28 +30,18 @@ pub enum ImageError {
 
 /// Largest width or height accepted, checked from the header before any pixel is decoded.
 pub const MAX_SIDE: u32 = 16_384;
-/// Largest decoder allocation (a decompression bomb is refused, not decoded).
-pub const MAX_DECODE_BYTES: u64 = 512 << 20;
+/// Largest decoder allocation (a decompression bomb is refused, not decoded); also the
+/// largest image file read ([`FileKind::Image`]).
+pub const MAX_DECODE_BYTES: u64 = FileKind::Image.limit();
 
-/// Decodes an image file, refusing empty files, unknown formats, absurd dimensions and oversized
-/// allocations with an error that names the file.
+/// Decodes an image file, refusing what is not a regular file, empty files, unknown formats,
+/// absurd dimensions and oversized allocations with an error that names the file.
 pub fn decode_image(path: &Path) -> Result<image::DynamicImage, ImageError> {
     let fail = |message: String| ImageError::Read {
         path: path.to_path_buf(),
         message,
     };
-    let size = std::fs::metadata(path)
-        .map_err(|e| fail(e.to_string()))?
-        .len();
-    if size == 0 {
-        return Err(fail("the file is empty".into()));
-    }
-    if size > MAX_DECODE_BYTES {
-        return Err(fail(format!(
-            "the file is {size} bytes, more than the {MAX_DECODE_BYTES} accepted"
-        )));
-    }
-    let bytes = std::fs::read(path).map_err(|e| fail(e.to_string()))?;
+    let bytes = read_bounded(path, FileKind::Image).map_err(|e| fail(e.reason()))?;
     decode_bytes(bytes).map_err(fail)
 }
 
@@ -79,7 +71,21 @@ pub fn decode_bytes(bytes: Vec<u8>) -> Result<image::DynamicImage, String> {
 
 /// The image at `path` as `channels · size²` values in `[0, 1]`, channel-major.
 pub fn read_image(path: &Path, size: usize, channels: usize) -> Result<Vec<f32>, ImageError> {
-    let image = decode_image(path)?;
+    image_values(&decode_image(path)?, path, size, channels)
+}
+
+/// A decoded image (read from `path`, named in errors) as `channels · size²` values in
+/// `[0, 1]`, channel-major: it must be `size` pixels square and opaque.
+///
+/// An alpha channel is dropped when every pixel is opaque. A pixel that is not is an error: a
+/// camera gives none, and compositing it onto some background would make up the pixels the
+/// verdict is about (a fully transparent image would otherwise pass as a black one).
+pub fn image_values(
+    image: &image::DynamicImage,
+    path: &Path,
+    size: usize,
+    channels: usize,
+) -> Result<Vec<f32>, ImageError> {
     if image.width() as usize != size || image.height() as usize != size {
         return Err(ImageError::Size {
             path: path.to_path_buf(),
@@ -87,6 +93,7 @@ pub fn read_image(path: &Path, size: usize, channels: usize) -> Result<Vec<f32>,
             expected: format!("{size}x{size}"),
         });
     }
+    check_opaque(image, path)?;
     let to_f32 = |v: &u8| f32::from(*v) / 255.0;
     Ok(if channels == 1 {
         image.to_luma8().as_raw().iter().map(to_f32).collect()
@@ -98,9 +105,43 @@ pub fn read_image(path: &Path, size: usize, channels: usize) -> Result<Vec<f32>,
     })
 }
 
+/// Refuses an image with a pixel that is not fully opaque, saying how many there are.
+fn check_opaque(image: &image::DynamicImage, path: &Path) -> Result<(), ImageError> {
+    if !image.color().has_alpha() {
+        return Ok(());
+    }
+    let rgba = image.to_rgba16();
+    let total = rgba.pixels().len();
+    let see_through = rgba.pixels().filter(|p| p.0[3] != u16::MAX).count();
+    if see_through == 0 {
+        return Ok(());
+    }
+    let what = if see_through == total {
+        "is fully transparent".to_string()
+    } else {
+        format!("has {see_through} of {total} pixels not fully opaque")
+    };
+    Err(ImageError::Invalid {
+        path: path.to_path_buf(),
+        message: format!(
+            "the image {what}; a camera image has no transparency, so it cannot be judged \
+             (flatten it onto the background it was taken against first)"
+        ),
+    })
+}
+
 /// A defect mask (any grey level above half counts), 0/1 per pixel; its size must be `size`.
 pub fn read_mask(path: &Path, size: usize) -> Result<Vec<u8>, ImageError> {
-    let mask = decode_image(path)?.to_luma8();
+    mask_values(&decode_image(path)?, path, size)
+}
+
+/// A decoded defect mask (read from `path`, named in errors) as 0/1 per pixel.
+pub fn mask_values(
+    mask: &image::DynamicImage,
+    path: &Path,
+    size: usize,
+) -> Result<Vec<u8>, ImageError> {
+    let mask = mask.to_luma8();
     if mask.width() as usize != size || mask.height() as usize != size {
         return Err(ImageError::Invalid {
             path: path.to_path_buf(),
@@ -139,24 +180,50 @@ pub fn with_png_size(png: &[u8], width: u32, height: u32) -> Vec<u8> {
     out
 }
 
-/// PNG and JPEG files of `dir`, sorted by name.
-pub fn images_in(dir: &Path) -> Result<Vec<PathBuf>, ImageError> {
-    let entries = std::fs::read_dir(dir).map_err(|e| ImageError::Read {
+/// What a folder of images holds: the entries to inspect and those left out, with why.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ImageListing {
+    /// Entries named `*.png`, `*.jpg` or `*.jpeg` that are not folders, sorted by name. One
+    /// that cannot be read (a FIFO, a broken link) stays here, so that it is reported as an
+    /// image that could not be inspected.
+    pub images: Vec<PathBuf>,
+    /// Every other entry and why it is not inspected, sorted by name.
+    pub skipped: Vec<(PathBuf, &'static str)>,
+}
+
+/// The entries of `dir`, split into images and the rest (folders are not searched).
+pub fn list_images(dir: &Path) -> Result<ImageListing, ImageError> {
+    let fail = |e: std::io::Error| ImageError::Read {
         path: dir.to_path_buf(),
         message: e.to_string(),
-    })?;
-    let mut paths: Vec<_> = entries
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| {
-            p.is_file()
-                && p.extension().is_some_and(|e| {
-                    let e = e.to_ascii_lowercase();
-                    e == "png" || e == "jpg" || e == "jpeg"
-                })
-        })
-        .collect();
-    paths.sort();
-    Ok(paths)
+    };
+    let mut listing = ImageListing::default();
+    for entry in std::fs::read_dir(dir).map_err(fail)? {
+        let path = entry.map_err(fail)?.path();
+        let image_name = path.extension().is_some_and(|e| {
+            let e = e.to_ascii_lowercase();
+            e == "png" || e == "jpg" || e == "jpeg"
+        });
+        if path.is_dir() {
+            listing
+                .skipped
+                .push((path, "a folder (folders are not searched)"));
+        } else if image_name {
+            listing.images.push(path);
+        } else {
+            listing
+                .skipped
+                .push((path, "not named as a PNG or JPEG image"));
+        }
+    }
+    listing.images.sort();
+    listing.skipped.sort();
+    Ok(listing)
+}
+
+/// The images of `dir` ([`list_images`] without what it skips).
+pub fn images_in(dir: &Path) -> Result<Vec<PathBuf>, ImageError> {
+    list_images(dir).map(|listing| listing.images)
 }
 
 #[cfg(test)]
@@ -207,6 +274,41 @@ mod tests {
     }
 
     #[test]
+    fn transparent_pixels_are_refused_and_opaque_alpha_is_dropped() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("clear.png");
+        std::fs::write(&path, png(&image::DynamicImage::new_rgba8(8, 8))).unwrap();
+        let err = read_image(&path, 8, 1).unwrap_err().to_string();
+        assert!(
+            err.contains("clear.png") && err.contains("fully transparent"),
+            "{err}"
+        );
+        let mut half = image::RgbaImage::from_pixel(8, 8, image::Rgba([9, 9, 9, 255]));
+        half.put_pixel(3, 3, image::Rgba([9, 9, 9, 128]));
+        std::fs::write(&path, png(&image::DynamicImage::ImageRgba8(half))).unwrap();
+        let err = read_image(&path, 8, 3).unwrap_err().to_string();
+        assert!(err.contains("1 of 64 pixels"), "{err}");
+        let grey_alpha = image::GrayAlphaImage::from_pixel(8, 8, image::LumaA([200, 255]));
+        std::fs::write(&path, png(&image::DynamicImage::ImageLumaA8(grey_alpha))).unwrap();
+        assert_eq!(read_image(&path, 8, 1).unwrap()[0], 200.0 / 255.0);
+    }
+
+    #[test]
+    fn a_listing_keeps_unreadable_images_and_names_what_it_skips() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("x.png")).unwrap();
+        std::fs::write(dir.path().join("notes.txt"), "hello").unwrap();
+        std::fs::write(dir.path().join("b.PNG"), "not really").unwrap();
+        let listing = list_images(dir.path()).unwrap();
+        assert_eq!(listing.images, vec![dir.path().join("b.PNG")]);
+        let skipped: Vec<_> = listing.skipped.iter().map(|(p, _)| p.clone()).collect();
+        assert_eq!(
+            skipped,
+            vec![dir.path().join("notes.txt"), dir.path().join("x.png")]
+        );
+    }
+
+    #[test]
     fn sixteen_bit_rgba_and_jpeg_images_are_read() {
         let dir = tempfile::tempdir().unwrap();
         let mut wide = image::ImageBuffer::<image::Luma<u16>, _>::new(8, 8);
@@ -217,7 +319,7 @@ mod tests {
         assert_eq!(values.len(), 64);
         assert_eq!((values[0], values[1]), (0.0, 1.0));
 
-        let mut rgba = image::RgbaImage::new(8, 8);
+        let mut rgba = image::RgbaImage::from_pixel(8, 8, image::Rgba([0, 0, 0, 255]));
         rgba.put_pixel(0, 0, image::Rgba([255, 0, 0, 255]));
         let path = dir.path().join("rgba.png");
         std::fs::write(&path, png(&image::DynamicImage::ImageRgba8(rgba))).unwrap();

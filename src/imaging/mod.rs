@@ -8,7 +8,7 @@ pub mod heat;
 
 pub use blur::gaussian_blur;
 pub use decode::{
-    ImageError, MAX_DECODE_BYTES, MAX_SIDE, decode_bytes, decode_image, images_in, read_image,
-    read_mask,
+    ImageError, ImageListing, MAX_DECODE_BYTES, MAX_SIDE, decode_bytes, decode_image, image_values,
+    images_in, list_images, mask_values, read_image, read_mask,
 };
 pub use heat::{DEFAULT_OPACITY, heat_colour, heat_overlay, heat_scale};

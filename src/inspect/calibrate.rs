@@ -39,15 +39,17 @@
 
 use std::path::{Path, PathBuf};
 
+use super::binding::ModelBinding;
 use super::calibration::{Calibration, ValidationScores};
 use super::descent::{DescentConfig, DescentResult, descend, descend_budgets};
 use super::model::{InspectError, InspectModel};
 use super::pipeline::Inspector;
 use super::score::{ScoreSettings, image_scores};
-use crate::dataset::Manifest;
+use crate::dataset::Dataset;
 use crate::dataset::layout::{self, Split};
-use crate::imaging::{read_image, read_mask};
+use crate::imaging::{image_values, mask_values};
 use crate::metrics::{pixel_auroc, quantile};
+use crate::train::data::DataError;
 
 /// How much more validation image + pixel AUROC a larger descent budget must give than the
 /// smallest one within reach: calibration keeps the smallest budget within this of the best.
@@ -74,6 +76,7 @@ pub fn budget_candidates(ceiling: usize) -> Vec<usize> {
 /// The validation split in memory.
 struct ValidationSet {
     manifest_path: PathBuf,
+    manifest_sha256: String,
     /// Flat good images, then flat defective images.
     good: Vec<f32>,
     defective: Vec<f32>,
@@ -88,22 +91,20 @@ impl ValidationSet {
     /// size; an error when there is no good one to calibrate on.
     fn load(dir: &Path, model: &InspectModel) -> Result<Self, InspectError> {
         let manifest_path = layout::manifest_path(dir);
-        let manifest = Manifest::load(&manifest_path).map_err(|e| InspectError::Invalid {
-            path: manifest_path.clone(),
-            message: e.to_string(),
-        })?;
+        let dataset = Dataset::open(dir).map_err(DataError::from)?;
         let (size, channels) = (model.image_size(), model.channels());
         let mut good = Vec::new();
         let mut defective = Vec::new();
         let mut masks = Vec::new();
-        for sample in manifest.samples_of(Split::Validation) {
-            let values = read_image(&dir.join(&sample.image), size, channels)?;
+        for sample in dataset.manifest.samples_of(Split::Validation) {
+            let (image, path) = dataset.image(sample).map_err(DataError::from)?;
+            let values = image_values(&image, &path, size, channels)?;
             if sample.id.is_good() {
                 good.extend(values);
             } else {
                 defective.extend(values);
-                masks.push(match &sample.mask {
-                    Some(rel) => Some(read_mask(&dir.join(rel), size)?),
+                masks.push(match dataset.mask(sample).map_err(DataError::from)? {
+                    Some((mask, path)) => Some(mask_values(&mask, &path, size)?),
                     None => None,
                 });
             }
@@ -118,6 +119,7 @@ impl ValidationSet {
         }
         Ok(Self {
             manifest_path,
+            manifest_sha256: dataset.manifest_sha256,
             good,
             defective,
             masks,
@@ -212,6 +214,7 @@ impl Inspector {
                 Vec::new()
             },
             good_stop_quantile: self.settings.good_stop_quantile,
+            model: Some(ModelBinding::of(&self.model, &set.manifest_sha256)),
             ..calibration
         };
         // Fitted with the F1 rule, which keeps what any other rule needs.

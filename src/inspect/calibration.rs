@@ -8,17 +8,27 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use super::descent::DescentConfig;
+use super::binding::ModelBinding;
+use super::descent::{DescentConfig, MAX_ITERATIONS};
 use super::model::InspectError;
 use super::score::{ScoreKind, ScoreSettings};
+use crate::fsio::{FileKind, read_bounded};
 use crate::metrics::{self, f1_max, quantile};
 
 pub const CALIBRATION_FILE: &str = "calibration.json";
 /// Format 2 added pose-normalised maps and the descent's stopping level, format 3 a region map
 /// apart from the scoring map (its pixel threshold belongs to that map), format 4 maps made
 /// against the training renders; an older program would judge or localise with such a file
-/// wrongly, so it must refuse it. Older files load.
+/// wrongly, so it must refuse it. Older files load. The binding to the exact checkpoint
+/// ([`Calibration::model`]) is optional: a file without one is refit (or refused) when opened.
 pub const CALIBRATION_FORMAT: u32 = 4;
+
+/// Largest value a map-based score or threshold can take: maps are differences of values in
+/// [0, 1] (SSIM's is (1 − SSIM) / 2), and the defect threshold set without defective images
+/// lies at most half the good scores' spread above the largest.
+pub const MAX_MAP_SCORE: f32 = 2.0;
+/// Largest descent loss a threshold may be set at.
+pub const MAX_LOSS_SCORE: f32 = 1e9;
 
 /// What inspection says about one image.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -148,6 +158,10 @@ pub struct Calibration {
     /// threshold plays this part for the scoring map).
     #[serde(default)]
     pub region_floor: Option<f32>,
+    /// The checkpoint (by hash) and the dataset the thresholds were fitted for; `None` in
+    /// files written before it was kept, which are refit.
+    #[serde(default)]
+    pub model: Option<ModelBinding>,
 }
 
 impl Calibration {
@@ -215,6 +229,7 @@ impl Calibration {
             good_scores: good,
             region_map: None,
             region_floor: None,
+            model: None,
         })
     }
 
@@ -275,10 +290,11 @@ impl Calibration {
         run_dir.join(CALIBRATION_FILE)
     }
 
+    /// Reads `calibration.json` and checks every value in it ([`Calibration::validate`]).
     pub fn load(path: &Path) -> Result<Self, InspectError> {
-        let bytes = std::fs::read(path).map_err(|e| InspectError::Read {
+        let bytes = read_bounded(path, FileKind::Calibration).map_err(|e| InspectError::Read {
             path: path.to_path_buf(),
-            message: e.to_string(),
+            message: e.reason(),
         })?;
         let calibration: Self =
             serde_json::from_slice(&bytes).map_err(|e| InspectError::Invalid {
@@ -291,11 +307,24 @@ impl Calibration {
                 message: format!("calibration format {} is not supported", calibration.format),
             });
         }
+        calibration
+            .validate()
+            .map_err(|message| InspectError::Invalid {
+                path: path.to_path_buf(),
+                message: format!(
+                    "{message}; refit it (inspect --recalibrate with --data DIR) or remove it"
+                ),
+            })?;
         Ok(calibration)
     }
 
-    /// Writes through a temporary file and a rename.
+    /// Writes through a temporary file and a rename; a calibration with a value that is not
+    /// finite or out of range is never written.
     pub fn save(&self, path: &Path) -> Result<(), InspectError> {
+        self.validate().map_err(|message| InspectError::Write {
+            path: path.to_path_buf(),
+            message: format!("the calibration is not valid, so it is not written: {message}"),
+        })?;
         let mut json = serde_json::to_vec_pretty(self).map_err(|e| InspectError::Write {
             path: path.to_path_buf(),
             message: e.to_string(),
@@ -305,6 +334,87 @@ impl Calibration {
             path: path.to_path_buf(),
             message: e.to_string(),
         })
+    }
+
+    /// Checks every value: settings finite and in range, thresholds finite, within what a
+    /// score can be and ordered (review ≤ defect), the stored good scores ascending, and — as
+    /// they are kept — the review and defect thresholds the ones those scores and the defect
+    /// rule give, so a threshold edited by hand (or damaged) is refused.
+    pub fn validate(&self) -> Result<(), String> {
+        self.descent
+            .validate()
+            .map_err(|m| format!("descent.{m}"))?;
+        self.score.validate().map_err(|m| format!("score.{m}"))?;
+        if let Some(region) = &self.region_map {
+            region.validate().map_err(|m| format!("region_map.{m}"))?;
+        }
+        let most = match self.score_kind {
+            ScoreKind::Loss => MAX_LOSS_SCORE,
+            ScoreKind::MapMax | ScoreKind::TopKMean => MAX_MAP_SCORE,
+        };
+        let score = |name: &str, value: f32, most: f32| {
+            if value.is_finite() && (0.0..=most).contains(&value) {
+                Ok(())
+            } else {
+                Err(format!(
+                    "{name} must be a score from 0 to {most}, got {value}"
+                ))
+            }
+        };
+        score("review_threshold", self.review_threshold, most)?;
+        score("defect_threshold", self.defect_threshold, most)?;
+        score("pixel_threshold", self.pixel_threshold, MAX_MAP_SCORE)?;
+        if self.review_threshold > self.defect_threshold {
+            return Err(format!(
+                "review_threshold {} is above defect_threshold {}",
+                self.review_threshold, self.defect_threshold
+            ));
+        }
+        if let Some(floor) = self.region_floor {
+            score("region_floor", floor, MAX_MAP_SCORE)?;
+        }
+        if let Some(f1) = self.f1_threshold {
+            score("f1_threshold", f1, most)?;
+        }
+        if let DefectRule::FalseAlarmRate { rate } = self.defect_rule {
+            DefectRule::false_alarm_rate(rate).map_err(|m| format!("defect_rule: {m}"))?;
+        }
+        if let Some(q) = self.good_stop_quantile
+            && !(q.is_finite() && q > 0.0 && q < 1.0)
+        {
+            return Err(format!("good_stop_quantile must be in (0, 1), got {q}"));
+        }
+        if self.budget_ceiling.is_some_and(|c| c > MAX_ITERATIONS)
+            || self.budget_scores.iter().any(|(b, _)| *b > MAX_ITERATIONS)
+        {
+            return Err(format!("a descent budget is above {MAX_ITERATIONS}"));
+        }
+        let finite_pairs = self.auroc.iter().all(|(_, a)| a.is_finite())
+            && self.budget_scores.iter().all(|(_, s)| s.is_finite());
+        if !finite_pairs {
+            return Err("an AUROC or budget criterion is not a finite number".into());
+        }
+        if self.good_scores.iter().any(|g| !g.is_finite())
+            || !self.good_scores.is_sorted_by(|a, b| a <= b)
+        {
+            return Err("good_scores must be finite and ascending".into());
+        }
+        if !self.good_scores.is_empty() {
+            let (review, defect) =
+                thresholds(&self.good_scores, self.f1_threshold, self.defect_rule);
+            let close = |a: f32, b: f32| (a - b).abs() <= 1e-5 * a.abs().max(b.abs()).max(1e-6);
+            if !close(review, self.review_threshold) || !close(defect, self.defect_threshold) {
+                return Err(format!(
+                    "the thresholds (review {}, defect {}) are not those its good validation \
+                     scores give under its rule (review {review}, defect {defect})",
+                    self.review_threshold, self.defect_threshold
+                ));
+            }
+        }
+        if let Some(binding) = &self.model {
+            binding.validate()?;
+        }
+        Ok(())
     }
 }
 

@@ -89,6 +89,54 @@ impl Default for DescentConfig {
     }
 }
 
+/// Most descent iterations per image a command or a calibration may ask for.
+pub const MAX_ITERATIONS: usize = 10_000;
+/// Most images per descent batch.
+pub const MAX_BATCH_SIZE: usize = 4096;
+
+impl DescentConfig {
+    /// Checks every setting is finite and in range (a NaN λ would otherwise turn every loss
+    /// into NaN, and thresholds refit with it into nonsense).
+    pub fn validate(&self) -> Result<(), String> {
+        let real = |name: &str, value: f32, lo: f32, hi: f32| {
+            if value.is_finite() && (lo..=hi).contains(&value) {
+                Ok(())
+            } else {
+                Err(format!(
+                    "{name} must be a number from {lo} to {hi}, got {value}"
+                ))
+            }
+        };
+        real("lambda", self.lambda, 0.0, 1e4)?;
+        real("learning_rate", self.learning_rate, 0.0, 100.0)?;
+        real("beta1", self.beta1, 0.0, 0.9999)?;
+        real("beta2", self.beta2, 0.0, 0.9999)?;
+        real("tolerance", self.tolerance, 0.0, 1.0)?;
+        if let Some(target) = self.target_loss {
+            real("target_loss", target, 0.0, 1e9)?;
+        }
+        if self.max_iterations > MAX_ITERATIONS {
+            return Err(format!(
+                "max_iterations must be at most {MAX_ITERATIONS}, got {}",
+                self.max_iterations
+            ));
+        }
+        if self.patience > MAX_ITERATIONS {
+            return Err(format!(
+                "patience must be at most {MAX_ITERATIONS}, got {}",
+                self.patience
+            ));
+        }
+        if !(1..=MAX_BATCH_SIZE).contains(&self.batch_size) {
+            return Err(format!(
+                "batch_size must be 1 to {MAX_BATCH_SIZE}, got {}",
+                self.batch_size
+            ));
+        }
+        Ok(())
+    }
+}
+
 /// The outcome for one image.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DescentResult {

@@ -29,10 +29,8 @@ use std::path::Path;
 use serde::Serialize;
 
 use super::model::InspectError;
-use crate::dataset::Manifest;
-use crate::dataset::layout::{self, GOOD, Split};
-use crate::imaging::decode_image;
-use crate::train::data::DatasetInfo;
+use crate::dataset::layout::Split;
+use crate::train::data::{DataError, DatasetInfo};
 
 /// One connected area of the map above the pixel threshold.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -186,24 +184,16 @@ pub struct PartAtlas {
 pub const COARSE_FROM: usize = 6000;
 
 impl PartAtlas {
-    /// Reads the training images of the dataset in `dir` and their part maps.
+    /// Reads the training images of the dataset in `dir` and their part maps, each checked
+    /// against the hash its manifest records.
     pub fn load(dir: &Path) -> Result<Self, InspectError> {
-        let manifest_path = layout::manifest_path(dir);
-        let manifest = Manifest::load(&manifest_path).map_err(|e| InspectError::Invalid {
-            path: manifest_path.clone(),
-            message: e.to_string(),
-        })?;
         let info = DatasetInfo::open(dir)?;
         let train = info.load_train()?;
+        let manifest = &info.dataset().manifest;
         let mut part_maps = Vec::with_capacity(train.len() * info.image_size * info.image_size);
-        for path in &train.paths {
-            let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned());
-            let part_path = dir.join(layout::part_map_path(
-                Split::Train,
-                GOOD,
-                &stem.unwrap_or_default(),
-            ));
-            let map = decode_image(&part_path)?.to_luma8();
+        for sample in manifest.samples_of(Split::Train).filter(|s| s.id.is_good()) {
+            let (map, part_path) = info.dataset().part_map(sample).map_err(DataError::from)?;
+            let map = map.to_luma8();
             if map.width() as usize != info.image_size || map.height() as usize != info.image_size {
                 return Err(InspectError::Invalid {
                     path: part_path,
@@ -218,7 +208,7 @@ impl PartAtlas {
             channels: train.channels,
             images: train.gather(&all),
             part_maps,
-            names: manifest.parts,
+            names: manifest.parts.clone(),
             thumbnails: std::sync::OnceLock::new(),
             coarse_thumbnails: std::sync::OnceLock::new(),
         })

@@ -6,8 +6,10 @@
 //! [`calibration`] holds the thresholds ([`calibrate`] fits them on the validation split) and
 //! gives the [`Verdict`] → [`localise`] cuts the map into regions and names the part each lies
 //! on. [`pipeline`] runs these over a batch of images, [`open`] loads a run with its
-//! calibration, [`report`] writes overlays, maps and masks.
+//! calibration (refitting one whose [`binding`] does not match the model), [`report`] writes
+//! overlays, maps and masks.
 
+pub mod binding;
 pub mod calibrate;
 pub mod calibration;
 pub mod descent;
@@ -18,6 +20,7 @@ pub mod pipeline;
 pub mod report;
 pub mod score;
 
+pub use binding::ModelBinding;
 pub use calibrate::{BUDGET_MARGIN, REGION_MARGIN, budget_candidates};
 pub use calibration::{Calibration, DefectRule, Verdict};
 pub use descent::{DescentConfig, DescentResult, StartMode, TraceFrame, descend, descend_budgets};

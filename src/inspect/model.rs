@@ -40,6 +40,8 @@ pub struct InspectModel {
     pub kind: ModelKind,
     /// The checkpoint the weights came from.
     pub checkpoint: PathBuf,
+    /// SHA-256 of its `meta.json` (which lists every file's hash): what a calibration binds to.
+    pub checkpoint_sha256: String,
     pub step: u64,
     pub device: Device,
 }
@@ -59,6 +61,7 @@ impl InspectModel {
             config: loaded.model_config,
             kind: loaded.meta.model_kind,
             checkpoint: dir,
+            checkpoint_sha256: loaded.sha256,
             step: loaded.meta.step,
             device: plain,
         })

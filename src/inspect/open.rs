@@ -11,6 +11,7 @@ use super::descent::DescentConfig;
 use super::localise::PartAtlas;
 use super::model::{InspectError, InspectModel};
 use super::pipeline::{Inspector, InspectorSettings};
+use crate::fsio::{FileKind, read_bounded, sha256_hex};
 
 /// What to open.
 #[derive(Debug, Clone)]
@@ -69,6 +70,27 @@ pub fn fitted_for(calibration: &Calibration, settings: &InspectorSettings) -> bo
 /// it matches the checkpoint and the descent settings, otherwise a new fit on the validation
 /// split of the dataset. Without any calibration the run cannot judge images, which is an error.
 pub fn open_inspector(options: &OpenOptions, device: &Device) -> Result<Opened, InspectError> {
+    let refuse = |message: String| InspectError::Invalid {
+        path: options.run_dir.clone(),
+        message,
+    };
+    options
+        .settings
+        .descent
+        .validate()
+        .map_err(|m| refuse(format!("descent settings: {m}")))?;
+    options
+        .settings
+        .score
+        .validate()
+        .map_err(|m| refuse(format!("map settings: {m}")))?;
+    if let Some(q) = options.settings.good_stop_quantile
+        && !(q.is_finite() && q > 0.0 && q < 1.0)
+    {
+        return Err(refuse(format!(
+            "the stopping quantile must be in (0, 1), got {q}"
+        )));
+    }
     let model = InspectModel::load(&options.run_dir, device)?;
     let mut notes = vec![format!(
         "model {} (step {})",
@@ -78,7 +100,15 @@ pub fn open_inspector(options: &OpenOptions, device: &Device) -> Result<Opened, 
     let mut inspector = Inspector::new(model, options.settings);
     let calibration_path = Calibration::path(&options.run_dir);
     let existing = if calibration_path.exists() {
-        Some(Calibration::load(&calibration_path)?)
+        match Calibration::load(&calibration_path) {
+            Ok(c) => Some(c),
+            // A damaged or hand-edited file is refit when the dataset is given.
+            Err(e) if options.data.is_some() => {
+                notes.push(format!("{e}: fitting a new calibration"));
+                None
+            }
+            Err(e) => return Err(e),
+        }
     } else {
         None
     };
@@ -123,16 +153,34 @@ pub fn open_inspector(options: &OpenOptions, device: &Device) -> Result<Opened, 
             c.with_rule(rule)
         }
     };
-    let stale = existing.as_ref().is_some_and(|c| {
-        c.checkpoint_step != inspector.model.step
-            || !fitted_for(c, &options.settings)
-            || other_renders(c)
-            // Another defect rule is applied from the stored good validation scores; a file
-            // written before they were kept must be refit.
-            || under_rule(c).is_none()
-    });
+    let dataset_sha256 = data.as_deref().and_then(manifest_sha256);
+    // Why the stored calibration cannot judge this model with these settings, in words.
+    let mismatches = |c: &Calibration| {
+        let mut why = match &c.model {
+            Some(binding) => binding.mismatches(&inspector.model, dataset_sha256.as_deref()),
+            None => {
+                vec!["it records no checkpoint hash to tie it to this model (an older file)".into()]
+            }
+        };
+        if !fitted_for(c, &options.settings) {
+            why.push("it was fitted with other descent or map settings".into());
+        }
+        if other_renders(c) {
+            why.push("its maps use another dataset's training renders".into());
+        }
+        // Another defect rule is applied from the stored good validation scores; a file
+        // written before they were kept must be refit.
+        if under_rule(c).is_none() {
+            why.push(format!(
+                "it keeps no good validation scores, so its defect threshold cannot be set by \
+                 another rule ({rule})"
+            ));
+        }
+        why
+    };
+    let why = existing.as_ref().map(&mismatches).unwrap_or_default();
     match (existing, &data) {
-        (Some(c), _) if !options.recalibrate && !stale => match under_rule(&c) {
+        (Some(c), _) if !options.recalibrate && why.is_empty() => match under_rule(&c) {
             Some(ruled) if ruled.defect_rule != c.defect_rule => {
                 notes.push(format!(
                     "defect threshold re-set from the stored good validation scores (it was {:.5}, {})",
@@ -148,6 +196,13 @@ pub fn open_inspector(options: &OpenOptions, device: &Device) -> Result<Opened, 
             }
         },
         (_, Some(dir)) => {
+            if !why.is_empty() {
+                notes.push(format!(
+                    "{} does not fit: {}; refitting it",
+                    calibration_path.display(),
+                    why.join("; ")
+                ));
+            }
             let c = inspector.calibrate(dir)?;
             notes.push(format!(
                 "calibrated on the validation split of {} ({} good, {} defective images)",
@@ -159,22 +214,22 @@ pub fn open_inspector(options: &OpenOptions, device: &Device) -> Result<Opened, 
                 c.save(&calibration_path)?;
             }
         }
-        (Some(c), None) => {
-            // Thresholds set by another rule than the one asked for would judge silently
-            // by the wrong standard: refuse.
-            let Some(ruled) = under_rule(&c) else {
-                return Err(InspectError::Invalid {
-                    path: calibration_path,
-                    message: format!(
-                        "this calibration keeps no good validation scores, so its defect threshold cannot be set by another rule ({rule}): give the training dataset (--data DIR) to refit it"
-                    ),
-                });
+        (Some(_), None) => {
+            // Thresholds fitted for another model or other settings would judge silently by
+            // the wrong standard: refuse, and say why.
+            let message = if why.is_empty() {
+                "refitting the calibration needs the training dataset (--data DIR)".to_string()
+            } else {
+                format!(
+                    "this calibration cannot judge this model: {}; give the training dataset \
+                     (--data DIR, or the workbench's Dataset field) to refit it",
+                    why.join("; ")
+                )
             };
-            notes.push(format!(
-                "warning: {} was fitted with other settings or another checkpoint; give the dataset to refit it",
-                calibration_path.display()
-            ));
-            inspector.adopt(ruled);
+            return Err(InspectError::Invalid {
+                path: calibration_path,
+                message,
+            });
         }
         (None, None) => {
             return Err(InspectError::Invalid {
@@ -234,6 +289,16 @@ pub fn descent_note(c: &Calibration) -> String {
         ));
     }
     note
+}
+
+/// The SHA-256 of the manifest of the dataset in `dir`, when it can be read.
+fn manifest_sha256(dir: &Path) -> Option<String> {
+    read_bounded(
+        &crate::dataset::layout::manifest_path(dir),
+        FileKind::Manifest,
+    )
+    .ok()
+    .map(|bytes| sha256_hex(&bytes))
 }
 
 /// The run directory a checkpoint directory belongs to (`RUN/checkpoints/step-N` → `RUN`).

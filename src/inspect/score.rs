@@ -178,6 +178,34 @@ impl Default for ScoreSettings {
     }
 }
 
+impl ScoreSettings {
+    /// Checks every setting is finite and in range.
+    pub fn validate(&self) -> Result<(), String> {
+        if !(self.smoothing_sigma.is_finite() && (0.0..=32.0).contains(&self.smoothing_sigma)) {
+            return Err(format!(
+                "smoothing_sigma must be 0 to 32 pixels, got {}",
+                self.smoothing_sigma
+            ));
+        }
+        if !(self.top_fraction.is_finite() && self.top_fraction > 0.0 && self.top_fraction <= 1.0) {
+            return Err(format!(
+                "top_fraction must be in (0, 1], got {}",
+                self.top_fraction
+            ));
+        }
+        if self.shift_tolerance > 16 {
+            return Err(format!(
+                "shift_tolerance must be at most 16 pixels, got {}",
+                self.shift_tolerance
+            ));
+        }
+        if self.pose_normalised && self.reference {
+            return Err("pose_normalised and reference exclude each other".into());
+        }
+        Ok(())
+    }
+}
+
 /// Channel-mean |x − r| of one image (`channels · pixels` values each), `pixels` values.
 pub fn residual(image: &[f32], reconstruction: &[f32], pixels: usize) -> Vec<f32> {
     let channels = (image.len() / pixels.max(1)).max(1);

@@ -2,8 +2,21 @@
 
 use burn::config::Config;
 
-/// Image sizes the conv stacks support: each stage halves the side down to 4×4.
+/// Image sizes the conv stacks support: each stage halves the side down to 4×4. Recipes
+/// refuse any other size at render time ([`crate::dataset::recipe::IMAGE_SIZES`]).
 pub const SUPPORTED_IMAGE_SIZES: [usize; 4] = [32, 64, 128, 256];
+
+/// Longest latent code.
+pub const MAX_LATENT_DIM: usize = 4096;
+/// Most channels of the first stage.
+pub const MAX_WIDTH: usize = 1024;
+/// Largest channel multiplier.
+pub const MAX_WIDTH_MULT: usize = 64;
+/// Most parameters of E, G and D together (800 MB of f32, three times that with Adam's
+/// moments): a config asking for more is refused before any layer is allocated.
+pub const MAX_PARAMETERS: u64 = 200_000_000;
+/// Side of the convolution kernels of every stage.
+const KERNEL: u64 = 5;
 
 /// The side of the smallest feature map, where the encoder flattens to z and the generator starts.
 pub const BOTTOM_SIZE: usize = 4;
@@ -38,6 +51,17 @@ pub enum ModelConfigError {
     Channels(usize),
     #[error("{field} must be at least 1")]
     Zero { field: &'static str },
+    #[error("{field} must be at most {most}, got {value}")]
+    TooLarge {
+        field: &'static str,
+        value: usize,
+        most: usize,
+    },
+    #[error(
+        "the model would have more than {MAX_PARAMETERS} parameters; make latent_dim, width or \
+         max_width_mult smaller"
+    )]
+    TooManyParameters,
 }
 
 impl ModelConfig {
@@ -59,7 +83,40 @@ impl ModelConfig {
                 return Err(ModelConfigError::Zero { field });
             }
         }
+        for (field, value, most) in [
+            ("latent_dim", self.latent_dim, MAX_LATENT_DIM),
+            ("width", self.width, MAX_WIDTH),
+            ("max_width_mult", self.max_width_mult, MAX_WIDTH_MULT),
+        ] {
+            if value > most {
+                return Err(ModelConfigError::TooLarge { field, value, most });
+            }
+        }
+        if self.parameter_count().is_none_or(|n| n > MAX_PARAMETERS) {
+            return Err(ModelConfigError::TooManyParameters);
+        }
         Ok(())
+    }
+
+    /// About how many parameters E, G and D have together (their convolutions and the linear
+    /// layers to and from the code), counted without overflow.
+    pub fn parameter_count(&self) -> Option<u64> {
+        let stages = self.stage_channels();
+        let mut convs = 0u64;
+        let mut channels_in = self.channels as u64;
+        for &out in &stages {
+            let out = out as u64;
+            convs =
+                convs.checked_add(channels_in.checked_mul(out)?.checked_mul(KERNEL * KERNEL)?)?;
+            channels_in = out;
+        }
+        let flat =
+            (self.bottom_channels() as u64).checked_mul((BOTTOM_SIZE * BOTTOM_SIZE) as u64)?;
+        let linear = flat.checked_mul(self.latent_dim as u64)?;
+        convs
+            .checked_mul(3)?
+            .checked_add(linear.checked_mul(2)?)?
+            .checked_add(flat)
     }
 
     /// Number of stride-2 stages from `image_size` down to 4×4.
@@ -67,10 +124,14 @@ impl ModelConfig {
         (self.image_size / BOTTOM_SIZE).trailing_zeros() as usize
     }
 
-    /// Output channels of each stage, first (largest image) to last (4×4).
+    /// Output channels of each stage, first (largest image) to last (4×4) (saturating: only
+    /// a config that [`validate`](Self::validate) refuses comes near).
     pub fn stage_channels(&self) -> Vec<usize> {
         (0..self.num_stages())
-            .map(|i| self.width * (1usize << i).min(self.max_width_mult))
+            .map(|i| {
+                self.width
+                    .saturating_mul((1usize << i.min(30)).min(self.max_width_mult))
+            })
             .collect()
     }
 
@@ -110,5 +171,23 @@ mod tests {
             Err(ModelConfigError::Channels(2))
         );
         assert!(ModelConfig::new(128, 3).validate().is_ok());
+    }
+
+    #[test]
+    fn absurd_shapes_are_refused_before_anything_is_allocated() {
+        let huge = ModelConfig::new(64, 1).with_latent_dim(1_000_000_000);
+        assert!(matches!(
+            huge.validate(),
+            Err(ModelConfigError::TooLarge {
+                field: "latent_dim",
+                ..
+            })
+        ));
+        let wide = ModelConfig::new(256, 3)
+            .with_width(MAX_WIDTH)
+            .with_max_width_mult(MAX_WIDTH_MULT);
+        assert_eq!(wide.validate(), Err(ModelConfigError::TooManyParameters));
+        let n = ModelConfig::new(64, 1).parameter_count().unwrap();
+        assert!((1_000_000..10_000_000).contains(&n), "{n}");
     }
 }

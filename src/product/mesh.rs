@@ -68,9 +68,34 @@ pub struct Grid {
     values: Vec<f32>,
 }
 
+/// Most points a grid may have: each holds a 4-byte field value and a 4-byte vertex slot, and
+/// each defect meshed at once holds a copy. The built-in cap at the finest automatic cell
+/// (0.01) needs 12.2 million.
+pub const MAX_GRID_POINTS: usize = 64 << 20;
+
 impl Grid {
-    /// A grid covering the product (and room for defects that add material) with a margin of
-    /// two cells so the surface never touches the grid's border.
+    /// How many points [`Grid::for_shape`] would sample, counted without overflow; `None`
+    /// when the cell is not a positive finite size or the count does not fit a `usize`.
+    pub fn points_for(shape: &(impl Field + ?Sized), cell: f64) -> Option<usize> {
+        if !(cell.is_finite() && cell > 0.0) {
+            return None;
+        }
+        let (lo, hi) = shape.mesh_box(cell);
+        let n = ((hi - lo) / cell).ceil();
+        [n.x, n.y, n.z]
+            .into_iter()
+            .try_fold(1usize, |points, side| {
+                if !(side.is_finite() && (0.0..1e15).contains(&side)) {
+                    return None;
+                }
+                points.checked_mul(side as usize + 1)
+            })
+    }
+
+    /// A grid covering the product's [`Field::mesh_box`] (the product, room for defects that
+    /// add material, and a margin of two cells so the surface never touches the grid's
+    /// border) at edge length `cell`; [`Grid::points_for`] must be at most
+    /// [`MAX_GRID_POINTS`] (product validation and dataset set-up check it).
     pub fn for_shape(shape: &(impl Field + ?Sized), cell: f64) -> Self {
         let (lo, hi) = shape.mesh_box(cell);
         let n = ((hi - lo) / cell).ceil();
@@ -284,9 +309,12 @@ pub fn mesh_defective(good_grid: &Grid, solid: &Solid) -> Mesh {
     grid.surface_nets(solid)
 }
 
+/// The finest cell [`auto_cell`] chooses.
+pub const FINEST_AUTO_CELL: f64 = 0.01;
+
 /// Cell size for a render: about one cell per output pixel, within sensible limits.
 pub fn auto_cell(pixels_per_unit: f64) -> f64 {
-    (1.0 / pixels_per_unit).clamp(0.01, 0.05)
+    (1.0 / pixels_per_unit).clamp(FINEST_AUTO_CELL, 0.05)
 }
 
 #[cfg(test)]
@@ -405,5 +433,17 @@ mod tests {
             let dv = (mesh.volume() - good_mesh.volume()).abs();
             assert!(dv > 1e-3, "{class}: volume unchanged");
         }
+    }
+
+    #[test]
+    fn grid_sizes_are_counted_before_anything_is_allocated() {
+        let shape = ProductSpec::builtin_cap().shape();
+        let points = Grid::points_for(&shape, 0.01).unwrap();
+        assert!((12_000_000..13_000_000).contains(&points), "{points}");
+        let grid = Grid::for_shape(&shape, CELL);
+        assert_eq!(Grid::points_for(&shape, CELL), Some(grid.values.len()));
+        assert!(Grid::points_for(&shape, 1e-9).is_none_or(|p| p > MAX_GRID_POINTS));
+        assert_eq!(Grid::points_for(&shape, f64::NAN), None);
+        assert_eq!(Grid::points_for(&shape, 0.0), None);
     }
 }

@@ -20,10 +20,11 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
+use crate::fsio::{FileKind, ReadError, read_text};
 pub use defect::{Defect, DefectSpec};
 pub use geometry::{Field, Geometry};
 pub use import::{ImportError, ImportSpec};
-pub use mesh::Mesh;
+pub use mesh::{Grid, Mesh};
 pub use parts::PartTable;
 pub use sdf::{PartIds, Shape};
 
@@ -36,11 +37,8 @@ pub const PRODUCT_VERSION: u32 = 2;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ProductError {
-    #[error("cannot read product file {path}: {source}")]
-    Read {
-        path: String,
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Read(#[from] ReadError),
     #[error("product file {path} is not valid TOML for a product: {message}")]
     Parse { path: String, message: String },
     #[error("product file {path}: {message}")]
@@ -115,10 +113,7 @@ impl ProductSpec {
         {
             path = base.join(path);
         }
-        let text = std::fs::read_to_string(&path).map_err(|source| ProductError::Read {
-            path: path.display().to_string(),
-            source,
-        })?;
+        let text = read_text(&path, FileKind::Product)?;
         let mut spec = Self::from_toml_str(&text, &path.display().to_string())?;
         if let Some(import) = &mut spec.import {
             import.source_dir = Some(
@@ -178,10 +173,47 @@ impl ProductSpec {
             }
         }
         self.parts.validate()?;
-        if !(self.mesh.cell == 0.0 || (self.mesh.cell.is_finite() && self.mesh.cell >= 0.004)) {
+        // The finest detail the mesh must keep: a cell coarser than half of it meshes the
+        // product into nothing (or nothing like it).
+        let finest = match (&self.shape, &self.notch) {
+            (Some(shape), Some(notch)) => [
+                shape.radius,
+                shape.wall_height,
+                notch.width,
+                notch.height,
+                notch.depth,
+            ]
+            .into_iter()
+            .fold(f64::INFINITY, f64::min),
+            // An imported product's size is known once its mesh is read (with `scale`);
+            // `size` is what it is fitted to otherwise.
+            _ => self.import.as_ref().map_or(2.0, |import| import.size),
+        };
+        let coarsest = finest / 2.0;
+        if !(self.mesh.cell == 0.0
+            || (self.mesh.cell.is_finite()
+                && self.mesh.cell >= 0.004
+                && self.mesh.cell <= coarsest))
+        {
             return Err(format!(
-                "mesh.cell must be 0 (automatic) or at least 0.004, got {}",
+                "mesh.cell must be 0 (automatic) or from 0.004 to {coarsest} (half the \
+                 product's smallest dimension), got {}",
                 self.mesh.cell
+            ));
+        }
+        // Automatic cells are never finer than `mesh::auto_cell`'s 0.01. An imported product's
+        // meshing box is known once its mesh is read; the dataset's set-up checks it then.
+        let cell = if self.mesh.cell > 0.0 {
+            self.mesh.cell
+        } else {
+            mesh::FINEST_AUTO_CELL
+        };
+        let points = Grid::points_for(&self.shape(), cell);
+        if !self.is_imported() && points.is_none_or(|p| p > mesh::MAX_GRID_POINTS) {
+            return Err(format!(
+                "the product is too large to mesh at a cell of {cell}: more than {} grid \
+                 points (make it smaller or mesh.cell larger)",
+                mesh::MAX_GRID_POINTS
             ));
         }
         for (class, spec) in &self.defects {
@@ -302,6 +334,13 @@ mod tests {
             (
                 good.replace("height = [0.35, 0.45]", "height = [0.9, 0.95]"),
                 "defects.short_notch",
+            ),
+            (good.replace("cell = 0.0", "cell = 100.0"), "mesh.cell"),
+            (good.replace("cell = 0.0", "cell = nan"), "mesh.cell"),
+            (
+                good.replace("radius = 1.0 ", "radius = 99.0 ")
+                    .replace("wall_height = 1.0", "wall_height = 99.0"),
+                "too large to mesh",
             ),
         ];
         for (text, expected) in cases {

@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use super::config::TrainConfig;
 use super::optim::Adam;
 use super::steps::{Models, autoencoder_adam, discriminator_adam};
-use crate::fsio::sha256_hex;
+use crate::fsio::{FileKind, ReadError, read_bounded, sha256_hex};
 use crate::model::{ModelConfig, ModelKind, SelfOrganisingMap};
 
 /// Layout version of a checkpoint directory.
@@ -68,6 +68,8 @@ pub enum CheckpointError {
     NoLatest { path: PathBuf },
     #[error(transparent)]
     Optimiser(#[from] super::optim::OptimStateError),
+    #[error(transparent)]
+    Read(#[from] ReadError),
 }
 
 fn invalid(path: &Path, problem: impl Into<String>) -> CheckpointError {
@@ -97,6 +99,9 @@ pub struct Expectation {
 #[derive(Debug, Clone)]
 pub struct LoadedCheckpoint {
     pub dir: PathBuf,
+    /// The SHA-256 of its `meta.json`, which lists the hash of every other file: what a
+    /// calibration is bound to.
+    pub sha256: String,
     pub meta: CheckpointMeta,
     pub model_config: ModelConfig,
     pub train_config: TrainConfig,
@@ -162,7 +167,7 @@ pub fn write_checkpoint(
     meta.files.clear();
     for entry in std::fs::read_dir(&tmp).map_err(io(&tmp))? {
         let path = entry.map_err(io(&tmp))?.path();
-        let bytes = std::fs::read(&path).map_err(io(&path))?;
+        let bytes = read_bounded(&path, FileKind::Checkpoint)?;
         let name = path
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
@@ -193,9 +198,22 @@ fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<(), CheckpointErro
     std::fs::write(path, json).map_err(io(path))
 }
 
-fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, CheckpointError> {
-    let bytes = std::fs::read(path).map_err(io(path))?;
+fn read_json<T: serde::de::DeserializeOwned>(
+    path: &Path,
+    kind: FileKind,
+) -> Result<T, CheckpointError> {
+    let bytes = read_bounded(path, kind)?;
     serde_json::from_slice(&bytes).map_err(|e| invalid(path, format!("not valid JSON: {e}")))
+}
+
+/// The model shape in a checkpoint's `config.json`, read within its limit and checked.
+fn read_model_config(path: &Path) -> Result<ModelConfig, CheckpointError> {
+    let bytes = read_bounded(path, FileKind::CheckpointMeta)?;
+    let config = ModelConfig::load_binary(&bytes).map_err(|e| invalid(path, e.to_string()))?;
+    config
+        .validate()
+        .map_err(|e| invalid(path, e.to_string()))?;
+    Ok(config)
 }
 
 /// `source` itself when it is a checkpoint directory (holds `meta.json`), otherwise the
@@ -210,8 +228,7 @@ pub fn checkpoint_dir_of(source: &Path) -> Result<PathBuf, CheckpointError> {
 
 /// The model shape of the checkpoint (or run's latest checkpoint) at `source`.
 pub fn model_config_of(source: &Path) -> Result<ModelConfig, CheckpointError> {
-    let path = checkpoint_dir_of(source)?.join(MODEL_CONFIG);
-    ModelConfig::load(&path).map_err(|e| invalid(&path, e.to_string()))
+    read_model_config(&checkpoint_dir_of(source)?.join(MODEL_CONFIG))
 }
 
 /// The checkpoint directory `RUN_DIR/latest.json` names.
@@ -220,7 +237,7 @@ pub fn latest_checkpoint(run_dir: &Path) -> Result<PathBuf, CheckpointError> {
     if !path.exists() {
         return Err(CheckpointError::NoLatest { path });
     }
-    let latest: Latest = read_json(&path)?;
+    let latest: Latest = read_json(&path, FileKind::CheckpointMeta)?;
     if latest.checkpoint.contains(['/', '\\']) || latest.checkpoint.starts_with('.') {
         return Err(invalid(&path, "names a checkpoint outside checkpoints/"));
     }
@@ -229,8 +246,16 @@ pub fn latest_checkpoint(run_dir: &Path) -> Result<PathBuf, CheckpointError> {
 
 /// Reads and verifies `meta.json` of `dir`, and every file it lists.
 pub fn read_meta(dir: &Path) -> Result<CheckpointMeta, CheckpointError> {
+    read_meta_hashed(dir).map(|(meta, _)| meta)
+}
+
+/// [`read_meta`], and the SHA-256 of `meta.json` itself: it lists the hash of every other file,
+/// so it is the hash of the whole checkpoint.
+pub fn read_meta_hashed(dir: &Path) -> Result<(CheckpointMeta, String), CheckpointError> {
     let meta_path = dir.join(META);
-    let meta: CheckpointMeta = read_json(&meta_path)?;
+    let bytes = read_bounded(&meta_path, FileKind::CheckpointMeta)?;
+    let meta: CheckpointMeta = serde_json::from_slice(&bytes)
+        .map_err(|e| invalid(&meta_path, format!("not valid JSON: {e}")))?;
     if meta.format != CHECKPOINT_FORMAT {
         return Err(invalid(
             &meta_path,
@@ -241,8 +266,15 @@ pub fn read_meta(dir: &Path) -> Result<CheckpointMeta, CheckpointError> {
         ));
     }
     for (name, expected) in &meta.files {
+        // Files of the checkpoint's own folder only.
+        if name.is_empty() || name.contains(['/', '\\']) || name.starts_with('.') {
+            return Err(invalid(
+                &meta_path,
+                format!("lists {name:?}, which is not a file of this checkpoint"),
+            ));
+        }
         let path = dir.join(name);
-        let bytes = std::fs::read(&path).map_err(io(&path))?;
+        let bytes = read_bounded(&path, FileKind::Checkpoint)?;
         if &sha256_hex(&bytes) != expected {
             return Err(invalid(
                 &path,
@@ -250,7 +282,7 @@ pub fn read_meta(dir: &Path) -> Result<CheckpointMeta, CheckpointError> {
             ));
         }
     }
-    Ok(meta)
+    Ok((meta, sha256_hex(&bytes)))
 }
 
 /// Loads the checkpoint in `dir` onto `device` (an autodiff device to continue training),
@@ -260,7 +292,7 @@ pub fn load_checkpoint(
     expect: Option<&Expectation>,
     device: &Device,
 ) -> Result<LoadedCheckpoint, CheckpointError> {
-    let meta = read_meta(dir)?;
+    let (meta, sha256) = read_meta_hashed(dir)?;
     let meta_path = dir.join(META);
     if let Some(expect) = expect {
         if meta.dataset_manifest_sha256 != expect.dataset_manifest_sha256 {
@@ -298,11 +330,7 @@ pub fn load_checkpoint(
     }
 
     let config_path = dir.join(MODEL_CONFIG);
-    let model_config =
-        ModelConfig::load(&config_path).map_err(|e| invalid(&config_path, e.to_string()))?;
-    model_config
-        .validate()
-        .map_err(|e| invalid(&config_path, e.to_string()))?;
+    let model_config = read_model_config(&config_path)?;
     if (model_config.image_size, model_config.channels) != (meta.image_size, meta.channels) {
         return Err(invalid(
             &config_path,
@@ -317,7 +345,8 @@ pub fn load_checkpoint(
         .map_err(|e| invalid(&config_path, e.to_string()))?;
     let load_record = |name: &str| {
         let path = dir.join(name);
-        ModuleRecord::load(&path)
+        let bytes = read_bounded(&path, FileKind::Checkpoint)?;
+        ModuleRecord::from_bytes(burn::tensor::Bytes::from_bytes_vec(bytes))
             .map_err(|e| invalid(&path, format!("cannot read record: {e}")))
             .map(|r| (r, path))
     };
@@ -345,12 +374,13 @@ pub fn load_checkpoint(
     }
     let som_path = dir.join(SOM);
     let som = if som_path.exists() {
-        Some(read_json(&som_path)?)
+        Some(read_json(&som_path, FileKind::Checkpoint)?)
     } else {
         None
     };
     Ok(LoadedCheckpoint {
         dir: dir.to_path_buf(),
+        sha256,
         meta,
         model_config,
         train_config,

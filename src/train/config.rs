@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::fsio::{FileKind, ReadError, read_text};
 use crate::model::{ModelConfig, ModelKind, SomConfig};
 
 /// Current layout of [`TrainConfig`]; bump when a field changes meaning. Versions only go up,
@@ -16,6 +17,18 @@ use crate::model::{ModelConfig, ModelKind, SomConfig};
 ///
 /// A file without a version is read as the current one.
 pub const TRAIN_CONFIG_VERSION: u32 = 3;
+
+/// Most images per step: a batch's images, activations and gradients must fit in memory.
+pub const MAX_BATCH_SIZE: usize = 4096;
+/// Bounds of the model's shape (the model itself bounds its parameter count, see
+/// [`ModelConfig::validate`]).
+pub const MAX_LATENT_DIM: usize = crate::model::config::MAX_LATENT_DIM;
+pub const MAX_WIDTH: usize = crate::model::config::MAX_WIDTH;
+pub const MAX_WIDTH_MULT: usize = crate::model::config::MAX_WIDTH_MULT;
+/// Most optimisation steps (and most steps between checkpoints or sample grids).
+pub const MAX_STEPS: u64 = 100_000_000;
+/// Most passes over the training images.
+pub const MAX_EPOCHS: u64 = 1_000_000;
 
 /// How to train. Image size and channels are not here: they come from the dataset.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -123,11 +136,8 @@ pub enum LrSchedule {
 /// Why training settings are unusable.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("cannot read training config {path}: {source}")]
-    Io {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Read(#[from] ReadError),
     #[error("training config {path} is invalid: {message}")]
     Parse { path: PathBuf, message: String },
     #[error("training config: {0}")]
@@ -139,10 +149,7 @@ impl TrainConfig {
     /// unknown fields are an error. A file of an earlier version comes back as the current
     /// version with the same meaning.
     pub fn load_toml(path: &Path) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        let text = read_text(path, FileKind::TrainConfig)?;
         let invalid = |message: String| ConfigError::Parse {
             path: path.to_path_buf(),
             message,
@@ -179,22 +186,48 @@ impl TrainConfig {
         toml::to_string_pretty(self).unwrap_or_default()
     }
 
+    /// Checks every field: counts within the range the program can allocate for, rates and
+    /// weights finite and in range (a NaN or an infinity fails).
     pub fn validate(&self) -> Result<(), ConfigError> {
-        let positive = [
-            ("batch_size", self.batch_size as f64),
-            ("latent_dim", self.latent_dim as f64),
-            ("width", self.width as f64),
-            ("max_width_mult", self.max_width_mult as f64),
-            ("checkpoint_every", self.checkpoint_every as f64),
-            ("sample_every", self.sample_every as f64),
-            ("lr_autoencoder", self.lr_autoencoder),
-            ("lr_discriminator", self.lr_discriminator),
-            ("divergence_limit", self.divergence_limit),
+        let invalid = |message: String| Err(ConfigError::Invalid(message));
+        let counts: [(&str, u64, u64); 11] = [
+            ("batch_size", self.batch_size as u64, MAX_BATCH_SIZE as u64),
+            ("latent_dim", self.latent_dim as u64, MAX_LATENT_DIM as u64),
+            ("width", self.width as u64, MAX_WIDTH as u64),
+            (
+                "max_width_mult",
+                self.max_width_mult as u64,
+                MAX_WIDTH_MULT as u64,
+            ),
+            ("steps", self.steps, MAX_STEPS),
+            ("checkpoint_every", self.checkpoint_every, MAX_STEPS),
+            ("sample_every", self.sample_every, MAX_STEPS),
+            ("sample_count", self.sample_count as u64, 64),
+            ("som.rows", self.som.rows as u64, 256),
+            ("som.cols", self.som.cols as u64, 256),
+            ("som.epochs", self.som.epochs as u64, 10_000),
         ];
-        for (name, value) in positive {
+        for (name, value, most) in counts {
+            if !(1..=most).contains(&value) {
+                return invalid(format!("{name} must be 1 to {most}, got {value}"));
+            }
+        }
+        if let Some(epochs) = self.epochs
+            && !(1..=MAX_EPOCHS).contains(&epochs)
+        {
+            return invalid(format!("epochs must be 1 to {MAX_EPOCHS}, got {epochs}"));
+        }
+        let reals = [
+            ("lr_autoencoder", self.lr_autoencoder, 0.0, 10.0),
+            ("lr_discriminator", self.lr_discriminator, 0.0, 10.0),
+            ("divergence_limit", self.divergence_limit, 0.0, 1e30),
+        ];
+        for (name, value, above, most) in reals {
             // Written so that NaN fails too.
-            if value.is_nan() || value <= 0.0 {
-                return Err(ConfigError::Invalid(format!("{name} must be positive")));
+            if !(value.is_finite() && value > above && value <= most) {
+                return invalid(format!(
+                    "{name} must be positive and at most {most}, got {value}"
+                ));
             }
         }
         for (name, value) in [
@@ -202,25 +235,39 @@ impl TrainConfig {
             ("adam_beta2", self.adam_beta2),
         ] {
             if !(0.0..1.0).contains(&value) {
-                return Err(ConfigError::Invalid(format!("{name} must be in [0, 1)")));
+                return invalid(format!("{name} must be in [0, 1), got {value}"));
             }
         }
-        if !(self.edge_weight >= 0.0 && self.edge_weight.is_finite()) {
-            return Err(ConfigError::Invalid(
-                "edge_weight must be zero or positive".to_string(),
-            ));
+        for (name, value) in [
+            ("edge_weight", self.edge_weight),
+            ("kappa", self.kappa),
+            ("adversarial_weight", self.adversarial_weight),
+            ("latent_weight", self.latent_weight),
+        ] {
+            if !(value.is_finite() && (0.0..=1e6).contains(&value)) {
+                return invalid(format!("{name} must be 0 to 1000000, got {value}"));
+            }
         }
         if !(0.0..=1.0).contains(&self.lr_final_fraction) {
-            return Err(ConfigError::Invalid(
-                "lr_final_fraction must be in [0, 1]".to_string(),
+            return invalid(format!(
+                "lr_final_fraction must be in [0, 1], got {}",
+                self.lr_final_fraction
             ));
         }
+        for (name, value) in [
+            ("som.sigma_start", self.som.sigma_start),
+            ("som.sigma_end", self.som.sigma_end),
+        ] {
+            if !(value.is_finite() && (0.0..=1e4).contains(&value)) {
+                return invalid(format!("{name} must be 0 to 10000, got {value}"));
+            }
+        }
         if self.version != TRAIN_CONFIG_VERSION {
-            return Err(ConfigError::Invalid(format!(
+            return invalid(format!(
                 "version {} is not supported (this program reads versions 1 to \
                  {TRAIN_CONFIG_VERSION})",
                 self.version
-            )));
+            ));
         }
         Ok(())
     }
@@ -249,10 +296,11 @@ impl TrainConfig {
         }
     }
 
-    /// Total steps for a training set of `num_images`.
+    /// Total steps for a training set of `num_images` (saturating: `validate` bounds epochs,
+    /// and the recipe bounds images, far below an overflow).
     pub fn total_steps(&self, num_images: usize) -> u64 {
         match self.epochs {
-            Some(epochs) => epochs * (num_images / self.batch_size.max(1)) as u64,
+            Some(epochs) => epochs.saturating_mul((num_images / self.batch_size.max(1)) as u64),
             None => self.steps,
         }
     }
@@ -402,6 +450,33 @@ sigma_end = 0.5
                     "{err}"
                 );
             }
+        }
+    }
+
+    #[test]
+    fn every_number_is_checked_finite_and_in_range() {
+        for (text, field) in [
+            ("steps = 0\n", "steps"),
+            ("batch_size = 0\n", "batch_size"),
+            ("batch_size = 1000000\n", "batch_size"),
+            ("latent_dim = 1000000000\n", "latent_dim"),
+            ("width = 100000\n", "width"),
+            ("lr_autoencoder = inf\n", "lr_autoencoder"),
+            ("lr_discriminator = nan\n", "lr_discriminator"),
+            ("kappa = nan\n", "kappa"),
+            ("adversarial_weight = -1.0\n", "adversarial_weight"),
+            ("latent_weight = inf\n", "latent_weight"),
+            ("divergence_limit = inf\n", "divergence_limit"),
+            ("epochs = 0\n", "epochs"),
+            ("epochs = 9223372036854775807\n", "epochs"),
+            ("[som]\nrows = 100000\n", "som.rows"),
+            ("[som]\nsigma_end = nan\n", "som.sigma_end"),
+        ] {
+            let err = load(text).unwrap_err().to_string();
+            assert!(
+                err.contains(field) && err.contains("train_config.toml"),
+                "{text}: {err}"
+            );
         }
     }
 

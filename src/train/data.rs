@@ -1,20 +1,21 @@
 //! Reads a dataset written by `unseen render` and feeds training batches from a named thread.
 //!
-//! The manifest is read through [`crate::dataset::manifest`] (with its format check) and the
-//! folders come from [`crate::dataset::layout`]: training images are the good renders of the
-//! train split, validation images the good renders of the validation split. Pixels become `f32`
-//! in `[0, 1]` (0 = black), channel-major (`[channels, size, size]` per image), the range the
-//! generator's sigmoid produces.
+//! The dataset is opened through [`crate::dataset::check`]: its manifest is read and checked,
+//! its folders must hold exactly the files the manifest lists, and every image is compared
+//! with the hash recorded when it was rendered. Training images are the good samples of the
+//! train split the manifest lists, in its order, validation images the good samples of the
+//! validation split; the folder is never listed for them. Pixels become `f32` in `[0, 1]`
+//! (0 = black), channel-major (`[channels, size, size]` per image), the range the generator's
+//! sigmoid produces.
 
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::thread::JoinHandle;
 
-use crate::dataset::Channels;
 use crate::dataset::layout::{self, GOOD, Split};
-use crate::dataset::manifest::{Manifest, ManifestError};
-use crate::fsio::sha256_hex;
-use crate::imaging::{ImageError, decode_image};
+use crate::dataset::manifest::ManifestError;
+use crate::dataset::recipe::{IMAGE_SIZES, MAX_SPLIT_BYTES};
+use crate::dataset::{Channels, CheckError, Dataset};
 use crate::rng::Rng;
 
 /// Batches prepared ahead of the trainer.
@@ -23,17 +24,12 @@ const PREFETCH_BATCHES: usize = 4;
 /// Why a dataset cannot be used.
 #[derive(Debug, thiserror::Error)]
 pub enum DataError {
-    #[error("cannot read {path}: {source}")]
-    Io {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Check(#[from] CheckError),
     #[error(transparent)]
     Manifest(#[from] ManifestError),
     #[error("{path}: {message}")]
     Invalid { path: PathBuf, message: String },
-    #[error("cannot decode image {path}: {message}")]
-    Decode { path: PathBuf, message: String },
     #[error(
         "image {path} is {found}, but the dataset manifest says {expected} (all images must match)"
     )]
@@ -61,30 +57,36 @@ pub struct DatasetInfo {
     pub channels: Channels,
     /// Hex SHA-256 of `manifest.json`'s bytes: ties a checkpoint to the exact dataset.
     pub manifest_sha256: String,
+    dataset: Dataset,
 }
 
 impl DatasetInfo {
-    /// Reads the manifest of the dataset in `dir`.
+    /// Opens the dataset in `dir`: its manifest, checked against the folders.
     pub fn open(dir: &Path) -> Result<Self, DataError> {
-        let path = layout::manifest_path(dir);
-        let bytes = std::fs::read(&path).map_err(|source| DataError::Io {
-            path: path.clone(),
-            source,
-        })?;
-        let manifest = Manifest::from_json(&bytes, &path)?;
-        if manifest.image.size == 0 {
+        let dataset = Dataset::open(dir)?;
+        let manifest = &dataset.manifest;
+        if !IMAGE_SIZES.contains(&manifest.image.size) {
             return Err(DataError::Invalid {
-                path,
-                message: "image.size is 0".to_string(),
+                path: layout::manifest_path(dir),
+                message: format!(
+                    "image.size {} is not one the models train on ({IMAGE_SIZES:?})",
+                    manifest.image.size
+                ),
             });
         }
         Ok(Self {
             root: dir.to_path_buf(),
-            name: manifest.name,
+            name: manifest.name.clone(),
             image_size: manifest.image.size as usize,
             channels: manifest.image.channels,
-            manifest_sha256: sha256_hex(&bytes),
+            manifest_sha256: dataset.manifest_sha256.clone(),
+            dataset,
         })
+    }
+
+    /// The dataset, checked.
+    pub fn dataset(&self) -> &Dataset {
+        &self.dataset
     }
 
     /// The good renders of `split`.
@@ -102,12 +104,12 @@ impl DatasetInfo {
 
     /// Loads the training images.
     pub fn load_train(&self) -> Result<ImageSet, DataError> {
-        ImageSet::load_dir(&self.train_dir(), self.image_size, self.channels)
+        ImageSet::load_good(&self.dataset, Split::Train)
     }
 
     /// Loads the good validation images.
     pub fn load_validation(&self) -> Result<ImageSet, DataError> {
-        ImageSet::load_dir(&self.validation_dir(), self.image_size, self.channels)
+        ImageSet::load_good(&self.dataset, Split::Validation)
     }
 }
 
@@ -122,36 +124,41 @@ pub struct ImageSet {
 }
 
 impl ImageSet {
-    /// Loads every `*.png` in `dir` (sorted by name), checking each against the manifest.
-    pub fn load_dir(dir: &Path, size: usize, channels: Channels) -> Result<Self, DataError> {
-        let entries = std::fs::read_dir(dir).map_err(|source| DataError::Io {
-            path: dir.to_path_buf(),
-            source,
-        })?;
-        let mut paths = Vec::new();
-        for entry in entries {
-            let entry = entry.map_err(|source| DataError::Io {
-                path: dir.to_path_buf(),
-                source,
-            })?;
-            let path = entry.path();
-            if path
-                .extension()
-                .is_some_and(|e| e.eq_ignore_ascii_case("png"))
-            {
-                paths.push(path);
-            }
-        }
-        if paths.is_empty() {
+    /// Loads the good samples of `split` the manifest lists, in its order, each checked
+    /// against its recorded hash and the manifest's size and channels.
+    pub fn load_good(dataset: &Dataset, split: Split) -> Result<Self, DataError> {
+        let manifest = &dataset.manifest;
+        let (size, channels) = (manifest.image.size as usize, manifest.image.channels);
+        let samples: Vec<_> = manifest
+            .samples_of(split)
+            .filter(|s| s.id.is_good())
+            .collect();
+        if samples.is_empty() {
             return Err(DataError::Empty {
-                dir: dir.to_path_buf(),
+                dir: dataset
+                    .root
+                    .join(layout::image_dir(&manifest.name, split, GOOD)),
             });
         }
-        paths.sort();
         let channel_count = channels.count();
-        let mut pixels = Vec::with_capacity(paths.len() * channel_count * size * size);
-        for path in &paths {
-            append_image(path, size, channels, &mut pixels)?;
+        // The recipe bounds a split's pixels; counted here again, without overflow.
+        let bytes = samples
+            .len()
+            .checked_mul(channel_count * size * size)
+            .filter(|&b| b as u64 <= MAX_SPLIT_BYTES)
+            .ok_or_else(|| DataError::Invalid {
+                path: layout::manifest_path(&dataset.root),
+                message: format!(
+                    "{} {split} images of {size}x{size} are more than a split may hold",
+                    samples.len()
+                ),
+            })?;
+        let mut pixels = Vec::with_capacity(bytes);
+        let mut paths = Vec::with_capacity(samples.len());
+        for sample in samples {
+            let (image, path) = dataset.image(sample)?;
+            append_image(&image, &path, size, channels, &mut pixels)?;
+            paths.push(path);
         }
         Ok(Self {
             size,
@@ -195,20 +202,12 @@ impl ImageSet {
 }
 
 fn append_image(
+    image: &image::DynamicImage,
     path: &Path,
     size: usize,
     channels: Channels,
     out: &mut Vec<u8>,
 ) -> Result<(), DataError> {
-    // The inspection path's limits: empty files, non-images, absurd dimensions and
-    // decompression bombs are refused before pixels are allocated.
-    let image = decode_image(path).map_err(|e| DataError::Decode {
-        path: path.to_path_buf(),
-        message: match e {
-            ImageError::Read { message, .. } => message,
-            other => other.to_string(),
-        },
-    })?;
     let (width, height) = (image.width() as usize, image.height() as usize);
     let found_channels = match image.color() {
         image::ColorType::L8 | image::ColorType::L16 => Channels::Grey,

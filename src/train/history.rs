@@ -46,12 +46,8 @@ fn stepped_entries(dir: &Path) -> Vec<(u64, PathBuf)> {
 /// grid, checkpoints and settings. The loss log must exist and parse; the rest may be missing.
 pub fn load_history(run_dir: &Path) -> Result<RunHistory, String> {
     let log = run_dir.join(LOSS_LOG);
-    let text = std::fs::read_to_string(&log).map_err(|e| {
-        format!(
-            "cannot read {}: {e} (is this a training run?)",
-            log.display()
-        )
-    })?;
+    let text = crate::fsio::read_text(&log, crate::fsio::FileKind::LossLog)
+        .map_err(|e| format!("{e} (is this a training run?)"))?;
     let mut lines = text.lines().enumerate();
     let names: Vec<&str> = match lines.next() {
         Some((_, header)) if header.starts_with(HEADER_COLUMNS) => {

@@ -31,7 +31,8 @@ impl LossLog {
     /// last checkpoint), so a resumed run's log has each step once.
     pub fn open(path: &Path, start_step: u64) -> Result<Self, TrainError> {
         let kept: Vec<String> = if start_step > 0 && path.exists() {
-            let text = std::fs::read_to_string(path).map_err(|e| output_error(path, e))?;
+            let text = crate::fsio::read_text(path, crate::fsio::FileKind::LossLog)
+                .map_err(|e| output_error(path, e.reason()))?;
             text.lines()
                 .enumerate()
                 .filter(|(i, line)| {

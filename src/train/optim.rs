@@ -9,7 +9,7 @@
 //! operations.
 
 use std::collections::HashMap;
-use std::io::{Read, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use burn::module::{Module, ModuleMapper, Param, ParamId};
@@ -118,12 +118,12 @@ impl Adam {
         path: &Path,
         device: &Device,
     ) -> Result<Self, OptimStateError> {
-        let mut bytes = Vec::new();
-        std::fs::File::open(path)
-            .and_then(|mut f| f.read_to_end(&mut bytes))
-            .map_err(|source| OptimStateError::Io {
-                path: path.to_path_buf(),
-                source,
+        let bytes =
+            crate::fsio::read_bounded(path, crate::fsio::FileKind::Checkpoint).map_err(|e| {
+                OptimStateError::Io {
+                    path: path.to_path_buf(),
+                    source: std::io::Error::other(e.reason()),
+                }
             })?;
         let corrupt = |problem: &str| OptimStateError::Corrupt {
             path: path.to_path_buf(),

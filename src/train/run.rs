@@ -88,6 +88,13 @@ pub enum TrainError {
     Thread(std::io::Error),
     #[error("training panicked: {0}")]
     Panic(String),
+    #[error(transparent)]
+    Lock(#[from] crate::fsio::LockError),
+    #[error(
+        "training would take no step ({total_steps} steps in all, from step {start_step}): ask \
+         for more steps or epochs"
+    )]
+    NothingToDo { start_step: u64, total_steps: u64 },
 }
 
 fn output_error(path: &Path, e: impl std::fmt::Display) -> TrainError {
@@ -329,7 +336,7 @@ impl Run<'_> {
 fn load_validation(info: &DatasetInfo) -> Result<Option<ImageSet>, TrainError> {
     match info.load_validation() {
         Ok(set) => Ok(Some(set)),
-        Err(DataError::Empty { .. } | DataError::Io { .. }) => Ok(None),
+        Err(DataError::Empty { .. }) => Ok(None),
         Err(e) => Err(e.into()),
     }
 }
@@ -352,6 +359,9 @@ pub fn run_training(
 ) -> Result<FinishReport, TrainError> {
     let started = Instant::now();
     job.config.validate()?;
+    std::fs::create_dir_all(&job.run_dir).map_err(|e| output_error(&job.run_dir, e))?;
+    // One process writes a run folder at a time; the lock goes when this function returns.
+    let _lock = crate::fsio::FolderLock::acquire(&job.run_dir, "train")?;
     let info = DatasetInfo::open(&job.data_dir)?;
     let train = Arc::new(info.load_train()?);
     let validation = load_validation(&info)?;
@@ -368,6 +378,12 @@ pub fn run_training(
         .into());
     }
     let total_steps = start.config.total_steps(train.len());
+    if total_steps == 0 || (start.step == 0 && total_steps <= start.step) {
+        return Err(TrainError::NothingToDo {
+            start_step: start.step,
+            total_steps,
+        });
+    }
     let mut losses_csv = start_run_files(job, &start.config, start.step)?;
 
     let start_step = start.step;

@@ -126,17 +126,20 @@ fn run(
                 .map_err(|e| e.to_string())?;
             continue;
         }
+        // The demo's own folder: an older demo's dataset in it is replaced, not mixed with.
         let render = GenerateJob {
             gpu: Some(gpu.clone()),
             recipe,
             product: product.clone(),
             out,
+            replace: true,
         };
         let rendering = Instant::now();
-        let manifest = generate_in(ctx, render, DemoEvent::Render)?;
+        let generated = generate_in(ctx, render, DemoEvent::Render)?;
         ctx.emit(DemoEvent::Render(GenerateEvent::Finished {
-            samples: manifest.samples.len(),
+            samples: generated.manifest.samples.len(),
             elapsed_secs: rendering.elapsed().as_secs_f64(),
+            notes: Vec::new(),
         }))
         .map_err(|e| e.to_string())?;
     }

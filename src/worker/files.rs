@@ -101,7 +101,8 @@ pub struct OpenedReport {
 
 /// Reads a `report.json`.
 pub fn read_report(path: &Path) -> Result<OpenedReport, String> {
-    let bytes = std::fs::read(path).map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+    let bytes = crate::fsio::read_bounded(path, crate::fsio::FileKind::Report)
+        .map_err(|e| format!("cannot open {}: {}", path.display(), e.reason()))?;
     let report = serde_json::from_slice::<EvalReport>(&bytes)
         .map_err(|e| format!("cannot open {}: {e}", path.display()))?;
     Ok(OpenedReport {

@@ -6,7 +6,8 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use super::{Context, Event, Waker, Worker, spawn};
-use crate::dataset::{GenerateControl, Manifest, Recipe, generate};
+use crate::dataset::generate::Generated;
+use crate::dataset::{GenerateControl, GenerateOptions, Recipe, generate_with};
 use crate::product::ProductSpec;
 use crate::render::{Gpu, Renderer};
 
@@ -21,6 +22,8 @@ pub struct GenerateJob {
     pub recipe: Recipe,
     pub product: ProductSpec,
     pub out: PathBuf,
+    /// Delete another dataset found in `out` instead of refusing to render there.
+    pub replace: bool,
 }
 
 /// What the generation worker reports.
@@ -39,6 +42,9 @@ pub enum GenerateEvent {
     Finished {
         samples: usize,
         elapsed_secs: f64,
+        /// What happened to what was in the folder: a dataset replaced, samples kept from an
+        /// interrupted render, damaged ones rendered again.
+        notes: Vec<String>,
     },
     Failed(String),
 }
@@ -53,14 +59,42 @@ impl Event for GenerateEvent {
 pub fn spawn_generation(job: GenerateJob, waker: Waker) -> std::io::Result<Worker<GenerateEvent>> {
     spawn("unseen-generate", EVENT_CAPACITY, waker, move |ctx| {
         let started = Instant::now();
+        let out = job.out.clone();
         match generate_in(ctx, job, |e| e) {
-            Ok(manifest) => GenerateEvent::Finished {
-                samples: manifest.samples.len(),
+            Ok(generated) => GenerateEvent::Finished {
+                samples: generated.manifest.samples.len(),
                 elapsed_secs: started.elapsed().as_secs_f64(),
+                notes: notes(&generated, &out),
             },
             Err(message) => GenerateEvent::Failed(message),
         }
     })
+}
+
+/// What a render did besides rendering, in words.
+fn notes(generated: &Generated, out: &std::path::Path) -> Vec<String> {
+    let mut notes = Vec::new();
+    if generated.replaced > 0 {
+        notes.push(format!(
+            "replaced the dataset that was in {}: {} files deleted",
+            out.display(),
+            generated.replaced
+        ));
+    }
+    if generated.resumed > 0 {
+        notes.push(format!(
+            "resumed an interrupted render: {} samples kept",
+            generated.resumed
+        ));
+    }
+    if let Some(first) = generated.damaged.first() {
+        notes.push(format!(
+            "rendered again the samples of {} file(s) that were missing or changed since the \
+             interrupted render wrote them (e.g. {first})",
+            generated.damaged.len()
+        ));
+    }
+    notes
 }
 
 /// Renders `job` inside another task (the demo's stages), its events wrapped by `wrap`.
@@ -68,7 +102,7 @@ pub fn generate_in<E>(
     ctx: &mut Context<E>,
     job: GenerateJob,
     wrap: impl Fn(GenerateEvent) -> E,
-) -> Result<Manifest, String> {
+) -> Result<Generated, String> {
     let gpu = match job.gpu {
         Some(gpu) => gpu,
         None => Gpu::headless().map_err(|e| e.to_string())?,
@@ -95,11 +129,14 @@ pub fn generate_in<E>(
             let _ = ctx.checkpoint();
         }
     };
-    generate(
+    generate_with(
         &mut renderer,
         job.recipe,
         job.product,
         &job.out,
+        GenerateOptions {
+            replace: job.replace,
+        },
         &control,
         &mut progress,
     )

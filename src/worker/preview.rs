@@ -187,6 +187,7 @@ fn render_view(
                 VIEW_CELL.max(auto_cell(200.0))
             };
             DatasetContext::with_cell(renderer, job.recipe.clone(), product.clone(), cell)
+                .map_err(|e| e.to_string())?
         }
     };
     let context = orbit.insert(context);
@@ -244,7 +245,7 @@ fn render_samples(
             SampleId::preview(&recipe, class, shuffle as usize * count + i)
         })
         .collect();
-    let context = DatasetContext::new(renderer, recipe, product);
+    let context = DatasetContext::new(renderer, recipe, product).map_err(|e| e.to_string())?;
     let rendered = context
         .render_batch(renderer, &ids)
         .map_err(|e| e.to_string())?;

@@ -195,3 +195,25 @@ pub fn write_dataset_with_defects(
     )
     .unwrap();
 }
+
+/// Every file under `dir` by relative path, with its bytes; a folder's lock file (a process
+/// id, not data) is left out.
+pub fn tree(dir: &Path) -> std::collections::BTreeMap<PathBuf, Vec<u8>> {
+    let mut files = std::collections::BTreeMap::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if path
+                .file_name()
+                .is_none_or(|n| n != unseen::fsio::LOCK_FILE)
+            {
+                let rel = path.strip_prefix(dir).unwrap().to_path_buf();
+                files.insert(rel, std::fs::read(&path).unwrap());
+            }
+        }
+    }
+    files
+}

@@ -1,7 +1,6 @@
 //! `report.html`: self-contained (plots inlined as SVG, overlays as `data:` URIs), with the
 //! tables and a gallery of the worst misses.
 
-use std::fs;
 use std::path::{Component, Path};
 
 use super::GOOD;
@@ -11,6 +10,7 @@ use super::tables::{
     sweep_table,
 };
 use crate::eval::types::{EvalReport, ImageResult, ModelEval};
+use crate::fsio::{FileKind, read_bounded};
 
 /// Images per gallery row (worst false positives, worst false negatives).
 const GALLERY_SIZE: usize = 8;
@@ -214,10 +214,7 @@ fn overlay_uri(dir: &Path, overlay: &Path) -> Option<String> {
         return None;
     }
     let path = dir.join(overlay);
-    if !path.is_file() {
-        return None;
-    }
-    let bytes = fs::read(&path).ok()?;
+    let bytes = read_bounded(&path, FileKind::Image).ok()?;
     let extension = overlay
         .extension()
         .map(|e| e.to_string_lossy().to_ascii_lowercase());
@@ -262,7 +259,7 @@ mod tests {
     #[test]
     fn overlay_paths_must_stay_inside_the_report() {
         let dir = tempfile::tempdir().expect("tempdir");
-        fs::write(dir.path().join("a.png"), b"png").expect("write");
+        std::fs::write(dir.path().join("a.png"), b"png").expect("write");
         assert_eq!(
             overlay_uri(dir.path(), Path::new("a.png")).as_deref(),
             Some("data:image/png;base64,cG5n")

@@ -23,11 +23,12 @@ use serde::{Deserialize, Serialize};
 
 use super::PartTable;
 use super::parts::MAX_PARTS;
+use crate::fsio::{self, FileKind, ReadError};
 
 /// The most triangles a mesh may have.
 pub const MAX_TRIANGLES: usize = 5_000_000;
 /// The largest file (mesh, material library or glTF buffer) read.
-pub const MAX_FILE_BYTES: u64 = 1 << 30;
+pub const MAX_FILE_BYTES: u64 = FileKind::Mesh.limit();
 /// Sensible sizes for a product's largest extent, in metres.
 pub const MIN_PRODUCT_M: f64 = 0.0005;
 pub const MAX_PRODUCT_M: f64 = 20.0;
@@ -306,17 +307,10 @@ fn extension(path: &Path) -> String {
 
 #[derive(Debug, thiserror::Error)]
 pub enum ImportError {
-    #[error("cannot read {path}: {source}")]
-    Read {
-        path: String,
-        source: std::io::Error,
-    },
-    #[error("{path} is {bytes} bytes, more than the {limit} bytes a mesh file may have")]
-    FileTooLarge {
-        path: String,
-        bytes: u64,
-        limit: u64,
-    },
+    /// The file could not be read: missing, not a regular file, or larger than a mesh may be
+    /// ([`FileKind::Mesh`]).
+    #[error(transparent)]
+    File(#[from] ReadError),
     #[error("{path} is not a valid {format} file: {message}")]
     Format {
         path: String,
@@ -596,22 +590,10 @@ pub fn mesh_path(spec: &ImportSpec, source_dir: Option<&Path>) -> PathBuf {
     }
 }
 
-/// Reads a whole file, refusing one larger than [`MAX_FILE_BYTES`].
+/// Reads a whole file (a mesh, a material library, a glTF buffer), refusing anything but a
+/// regular file of at most [`MAX_FILE_BYTES`].
 pub fn read_bounded(path: &Path) -> Result<Vec<u8>, ImportError> {
-    let shown = path.display().to_string();
-    let read = |source| ImportError::Read {
-        path: shown.clone(),
-        source,
-    };
-    let meta = std::fs::metadata(path).map_err(read)?;
-    if meta.len() > MAX_FILE_BYTES {
-        return Err(ImportError::FileTooLarge {
-            path: shown.clone(),
-            bytes: meta.len(),
-            limit: MAX_FILE_BYTES,
-        });
-    }
-    std::fs::read(path).map_err(read)
+    Ok(fsio::read_bounded(path, FileKind::Mesh)?)
 }
 
 /// A file a mesh file refers to (an OBJ's material library, a glTF buffer): only a relative
