@@ -121,6 +121,27 @@ fn shade_mismatch(a: &[Frame], b: &[Frame]) -> f64 {
     off as f64 / total as f64
 }
 
+/// Pixels differing by more than one grey level on a silhouette or a part border (a pixel with
+/// another part or the background among its 3×3 neighbours), those elsewhere, and how many
+/// pixels lie elsewhere.
+fn mismatch_by_place(a: &[Frame], b: &[Frame]) -> (usize, usize, usize) {
+    let (mut edges, mut inner, mut inner_total) = (0, 0, 0);
+    for (a, b) in a.iter().zip(b) {
+        for i in 0..a.shade.len() {
+            let away = away_from_borders(a, i);
+            inner_total += usize::from(away);
+            if a.shade[i].abs_diff(b.shade[i]) > 1 {
+                if away {
+                    inner += 1;
+                } else {
+                    edges += 1;
+                }
+            }
+        }
+    }
+    (edges, inner, inner_total)
+}
+
 /// True where all of a pixel's 3×3 neighbours show the same part.
 fn away_from_borders(frame: &Frame, i: usize) -> bool {
     let s = SIZE as isize;
@@ -180,18 +201,28 @@ fn the_cap_exported_and_imported_again_renders_like_the_built_in_one() {
         let frames = render(&mut renderer, &imported, &defects);
 
         // Shading: the pixels that differ by more than one grey level lie on one-pixel lines
-        // along the sharp edges (the exported mesh bevels them by about its cell, and surface
-        // nets there is sensitive to a ten-thousandth of a unit). Measured 1.6 % with these
-        // settings (2026-12-06); README, "Your own product", has the figures.
+        // along the silhouette and the sharp edges between parts (the exported mesh bevels
+        // them by about its cell, and surface nets there is sensitive to a ten-thousandth of
+        // a unit). Measured 1.55 % of all pixels with these settings (2026-12-06), short of
+        // the issue's 1 %; away from silhouettes and part borders well under 1 %.
+        // docs/own-product.md has the figures.
         let share = shade_mismatch(&reference[0], &frames[0]);
+        let (edges, inner, inner_total) = mismatch_by_place(&reference[0], &frames[0]);
         eprintln!(
-            "{name}: {:.2} % of pixels differ by more than one grey level",
-            100.0 * share
+            "{name}: {:.2} % of pixels differ by more than one grey level ({edges} on \
+             silhouettes or part borders, {inner} of {inner_total} ({:.2} %) elsewhere)",
+            100.0 * share,
+            100.0 * inner as f64 / inner_total as f64
         );
         assert!(
             share <= 0.02,
             "{name}: {:.2} % of pixels differ by more than one grey level",
             100.0 * share
+        );
+        assert!(
+            inner as f64 <= 0.01 * inner_total as f64,
+            "{name}: {inner} of {inner_total} pixels away from edges differ by more than one \
+             grey level"
         );
 
         // Parts: identical away from part borders.
@@ -203,12 +234,24 @@ fn the_cap_exported_and_imported_again_renders_like_the_built_in_one() {
                 }
             }
         }
+        let interior: usize = reference[0]
+            .iter()
+            .map(|a| {
+                (0..a.part.len())
+                    .filter(|&i| away_from_borders(a, i))
+                    .count()
+            })
+            .sum();
+        eprintln!(
+            "{name}: part ids differ on {mismatched} of {interior} pixels away from part borders"
+        );
         assert_eq!(
             mismatched, 0,
             "{name}: part ids differ away from part borders"
         );
 
         // Defect masks: every mask pixel within one pixel of the other's.
+        let (mut all_mask_px, mut all_stray) = (0, 0);
         for (k, d) in defects.iter().enumerate() {
             let mut mask_px = 0;
             for pose in 0..reference[0].len() {
@@ -216,6 +259,7 @@ fn the_cap_exported_and_imported_again_renders_like_the_built_in_one() {
                 let b = defect_mask(&frames[0][pose], &frames[k + 1][pose], 0.01);
                 mask_px += a.iter().filter(|m| **m != 0).count();
                 let stray = farther_than_a_pixel(&a, &b) + farther_than_a_pixel(&b, &a);
+                all_stray += stray;
                 assert_eq!(
                     stray, 0,
                     "{name}: {d:?} at pose {pose}: masks differ by more than a pixel"
@@ -225,7 +269,14 @@ fn the_cap_exported_and_imported_again_renders_like_the_built_in_one() {
                 mask_px > 10,
                 "{name}: {d:?} is hardly visible ({mask_px} px)"
             );
+            all_mask_px += mask_px;
         }
+        eprintln!(
+            "{name}: {} defects at {} poses, {all_mask_px} mask pixels, {all_stray} farther \
+             than one pixel from the other mask",
+            defects.len(),
+            reference[0].len()
+        );
     }
 }
 

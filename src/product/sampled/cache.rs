@@ -9,6 +9,7 @@ use sha2::{Digest, Sha256};
 
 use super::build::{Exact, LevelSamples};
 use super::{CACHE_FORMAT, CACHE_MAGIC, MAX_GRID_SAMPLES};
+use crate::fsio::{FileKind, ReadError, read_bounded};
 use crate::product::PartTable;
 use crate::product::import::{ImportSpec, SourceFiles};
 
@@ -82,10 +83,12 @@ pub(crate) enum CacheMiss {
 /// Reads a cache file, checking everything before trusting any of it (whether its samples
 /// are the ones the grid needs is checked as it is assembled).
 pub(crate) fn read_cache(file: &Path, key: &[u8; 32]) -> Result<Exact, CacheMiss> {
-    let bytes = match std::fs::read(file) {
+    let bytes = match read_bounded(file, FileKind::GridCache) {
         Ok(b) => b,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(CacheMiss::Absent),
-        Err(e) => return Err(CacheMiss::Invalid(e.to_string())),
+        Err(ReadError::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
+            return Err(CacheMiss::Absent);
+        }
+        Err(e) => return Err(CacheMiss::Invalid(e.reason())),
     };
     let invalid = |why: &str| CacheMiss::Invalid(why.to_string());
     if bytes.len() < CACHE_MAGIC.len() + 4 + 32 + 8 + 32 {
