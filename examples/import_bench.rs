@@ -2,8 +2,9 @@
 //! and written as binary STL, then opened as a product (read, checked, placed, turned into a
 //! distance grid and cached), then opened again from the cache.
 //!
-//! `cargo run --example import_bench [-- --triangles N] [--resolution R] [--format stl|obj|glb]`
-//! (default 200,000 triangles, the product file's default resolution, binary STL).
+//! `cargo run --example import_bench [-- --triangles N] [--resolution R] [--format stl|obj|glb]
+//! [--repeat N]` (default 200,000 triangles, the product file's default resolution, binary
+//! STL; `--repeat` opens from the cache N more times and prints the fastest).
 
 #[path = "common/flags.rs"]
 mod flags;
@@ -21,11 +22,13 @@ fn main() -> anyhow::Result<()> {
     let mut triangles = 200_000usize;
     let mut resolution: Option<u32> = None;
     let mut format = "stl".to_string();
+    let mut repeat = 1usize;
     for (flag, value) in flags::flag_pairs()? {
         match flag.as_str() {
             "--triangles" => triangles = value.parse()?,
             "--resolution" => resolution = Some(value.parse()?),
             "--format" => format = value,
+            "--repeat" => repeat = value.parse::<usize>()?.max(1),
             other => anyhow::bail!("unknown flag {other}"),
         }
     }
@@ -72,6 +75,16 @@ fn main() -> anyhow::Result<()> {
         mesh.triangle_count(),
         bytes.len() / 1_000_000
     );
+    // What every open does before the grid: read and parse the file, check and place the mesh.
+    let started = Instant::now();
+    let (raw, sources) = unseen::product::import::load(&import, import.source_dir.as_deref())?;
+    let read_s = started.elapsed().as_secs_f64();
+    let started = Instant::now();
+    unseen::product::import::prepare(raw, &import, &spec.parts, &sources.path)?;
+    println!(
+        "read and parse: {read_s:.2} s, check and place: {:.2} s",
+        started.elapsed().as_secs_f64()
+    );
     for run in [
         "first open (read, check, build the grid, cache it)",
         "second open (cache)",
@@ -87,6 +100,19 @@ fn main() -> anyhow::Result<()> {
             g.fine_samples() as f64 / 1e6,
             opened.cache()
         );
+    }
+    // The machine is shared: the fastest of a few more opens from the cache is the one least
+    // disturbed by other work.
+    if repeat > 1 {
+        let fastest = (0..repeat)
+            .map(|_| {
+                let started = Instant::now();
+                SampledShape::open(&spec, &import).map(|_| started.elapsed().as_secs_f64())
+            })
+            .collect::<Result<Vec<_>, _>>()?
+            .into_iter()
+            .fold(f64::INFINITY, f64::min);
+        println!("open from the cache, fastest of {repeat} more: {fastest:.2} s");
     }
     Ok(())
 }

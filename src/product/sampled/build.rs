@@ -1,10 +1,8 @@
 //! Building the grid as a pyramid of levels, each [`REFINE`] times finer than the last (see
 //! the parent module's docs): the coarsest level exactly everywhere, each finer one exactly
-//! where it may lie near the surface and estimated elsewhere from the level above.
-//!
-//! The same walk down the pyramid assembles a grid from cached exact samples: [`pyramid`]
-//! asks a callback for the exact samples of each level, which either computes them
-//! ([`build`]) or hands back what the cache holds ([`assemble`]).
+//! where it may lie near the surface and estimated elsewhere from the level above: [`pyramid`]
+//! walks down the levels and asks a callback for each level's exact samples, which [`build`]
+//! computes.
 
 use glam::DVec3;
 
@@ -16,23 +14,6 @@ use crate::product::winding::Winding;
 
 /// Each level has this many times the samples of the level above along each axis.
 pub const REFINE: usize = 4;
-
-/// The exact samples of one level: their indices in the level, values and parts.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub(crate) struct LevelSamples {
-    pub index: Vec<u32>,
-    pub values: Vec<f32>,
-    pub parts: Vec<u8>,
-}
-
-/// What a build computes exactly (what the cache stores): per level, coarsest first.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) struct Exact {
-    pub origin: DVec3,
-    pub cell: f64,
-    pub fine_dims: [usize; 3],
-    pub levels: Vec<LevelSamples>,
-}
 
 /// How many levels sit above the finest: enough that the coarsest samples lie about a tenth
 /// of the product's size apart.
@@ -72,12 +53,12 @@ pub(crate) fn layout(
     }
 }
 
-/// Computes the grid of a placed mesh, and the exact samples it was made from.
+/// Computes the grid of a placed mesh.
 pub(crate) fn build(
     mesh: &ImportedMesh,
     cell: f64,
     shown: &str,
-) -> Result<(DistanceGrid, Exact), ImportError> {
+) -> Result<DistanceGrid, ImportError> {
     let triangles: Vec<[DVec3; 3]> = mesh
         .triangles
         .iter()
@@ -87,59 +68,18 @@ pub(crate) fn build(
     let (origin, fine_dims) = layout(bounds, cell, shown)?;
     let bvh = Bvh::new(triangles, mesh.triangle_parts.clone());
     let winding = Winding::new(&bvh);
-    let mut exact = Exact {
-        origin,
-        cell,
-        fine_dims,
-        levels: Vec::new(),
-    };
     // Signs carry between neighbouring samples through balls free of triangles; across a hole
     // the winding number changes with no triangle there, so an open mesh asks it every time.
     let closed = mesh.report.boundary_edges == 0;
-    let grid = pyramid(origin, cell, fine_dims, None, &mut |_, index, points| {
-        let computed = parallel_map(points, &|chunk| {
+    pyramid(origin, cell, fine_dims, &mut |_, _, points| {
+        Ok(parallel_map(points, &|chunk| {
             exact_samples(&bvh, &winding, chunk, closed)
-        });
-        exact.levels.push(LevelSamples {
-            index: index.to_vec(),
-            values: computed.iter().map(|c| c.0).collect(),
-            parts: computed.iter().map(|c| c.1).collect(),
-        });
-        Ok(computed)
+        }))
     })
     .map_err(|message| ImportError::Grid {
         path: shown.to_string(),
         message,
-    })?;
-    Ok((grid, exact))
-}
-
-/// The grid from cached exact samples; fails when they are not the ones the walk asks for.
-pub(crate) fn assemble(exact: &Exact) -> Result<DistanceGrid, String> {
-    let mut stored = exact.levels.iter();
-    let finest = exact.levels.last().map(|l| &l.index[..]);
-    pyramid(
-        exact.origin,
-        exact.cell,
-        exact.fine_dims,
-        finest,
-        &mut |level: usize, index: &[u32], _: &[DVec3]| {
-            let samples = stored
-                .next()
-                .ok_or_else(|| format!("no samples stored for level {level}"))?;
-            if samples.index != index || samples.values.len() != index.len() {
-                return Err(format!(
-                    "level {level}'s stored samples are not the ones needed"
-                ));
-            }
-            Ok(samples
-                .values
-                .iter()
-                .copied()
-                .zip(samples.parts.iter().copied())
-                .collect())
-        },
-    )
+    })
 }
 
 /// Exact signed distance and nearest part at each point, in order. Consecutive points are
@@ -198,7 +138,6 @@ pub(crate) fn pyramid(
     origin: DVec3,
     cell: f64,
     fine_dims: [usize; 3],
-    known: Option<&[u32]>,
     exact: &mut ExactFn,
 ) -> Result<DistanceGrid, String> {
     let levels = coarse_levels(cell) as usize;
@@ -291,18 +230,7 @@ pub(crate) fn pyramid(
         }
         above = level;
     }
-    let marked = match known {
-        // Rebuilding from a cache: the samples it holds are the ones to place.
-        Some(marked) => {
-            let total = fine_dims.iter().product::<usize>();
-            let ordered = marked.windows(2).all(|w| w[0] < w[1]);
-            if !ordered || marked.last().is_some_and(|m| *m as usize >= total) {
-                return Err("the finest level's samples are out of order or range".into());
-            }
-            marked.to_vec()
-        }
-        None => mark_finest(&above, cell, fine_dims, bands[0]),
-    };
+    let marked = mark_finest(&above, cell, fine_dims, bands[0]);
     finest(&above, origin, cell, fine_dims, marked, exact, &|i| {
         point(fine_dims, cell, i)
     })

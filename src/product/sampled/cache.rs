@@ -1,14 +1,14 @@
-//! The grid cache: the exact samples, keyed by the mesh's content and the import settings,
+//! The grid cache: the grid as built (coarse level, brick index, bricks) in one flat
+//! little-endian file, keyed by the mesh's content and the import settings, read in one go and
 //! checked in full before use.
 
 use std::path::Path;
 
 use glam::DVec3;
-use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use super::build::{Exact, LevelSamples};
-use super::{CACHE_FORMAT, CACHE_MAGIC, MAX_GRID_SAMPLES};
+use super::grid::{BRICK, DistanceGrid};
+use super::{CACHE_FORMAT, CACHE_MAGIC, MAX_GRID_SAMPLES, REFINE};
 use crate::fsio::{FileKind, ReadError, read_bounded};
 use crate::product::PartTable;
 use crate::product::import::{ImportSpec, SourceFiles};
@@ -34,39 +34,45 @@ pub(crate) fn cache_key(
     h.finalize().into()
 }
 
-/// The small, structured part of a cache file.
-#[derive(Serialize, Deserialize)]
-struct CacheHeader {
-    origin: [f64; 3],
-    cell: f64,
-    fine_dims: [usize; 3],
-    /// Exact samples per level, coarsest first.
-    counts: Vec<usize>,
-}
+/// Bytes of the fixed header that follows the magic, the format and the key: origin and cell
+/// (4 × f64), fine and coarse samples per axis (6 × u64), bricks (u64).
+const HEADER_BYTES: usize = 4 * 8 + 6 * 8 + 8;
 
-pub(crate) fn write_cache(file: &Path, key: &[u8; 32], exact: &Exact) -> Result<(), String> {
-    let header = CacheHeader {
-        origin: exact.origin.to_array(),
-        cell: exact.cell,
-        fine_dims: exact.fine_dims,
-        counts: exact.levels.iter().map(|l| l.index.len()).collect(),
-    };
-    let header = serde_json::to_vec(&header).map_err(|e| e.to_string())?;
-    let mut out = Vec::new();
+/// Writes the grid as one flat little-endian file, in the order [`read_cache`] reads it: the
+/// magic, the format, the key, the header, the coarse values and parts, the brick index, the
+/// bricks' values and parts, and the SHA-256 of all that.
+pub(crate) fn write_cache(file: &Path, key: &[u8; 32], grid: &DistanceGrid) -> Result<(), String> {
+    let bricks = grid.brick_parts.len() / (BRICK * BRICK * BRICK);
+    let mut out = Vec::with_capacity(
+        CACHE_MAGIC.len()
+            + 4
+            + 32
+            + HEADER_BYTES
+            + 5 * (grid.coarse.len() + grid.bricks.len())
+            + 4 * grid.brick_of.len()
+            + 32,
+    );
     out.extend_from_slice(CACHE_MAGIC);
     out.extend_from_slice(&CACHE_FORMAT.to_le_bytes());
     out.extend_from_slice(key);
-    out.extend_from_slice(&(header.len() as u64).to_le_bytes());
-    out.extend_from_slice(&header);
-    for level in &exact.levels {
-        for i in &level.index {
-            out.extend_from_slice(&i.to_le_bytes());
-        }
-        for v in &level.values {
-            out.extend_from_slice(&v.to_le_bytes());
-        }
-        out.extend_from_slice(&level.parts);
+    for x in grid.origin.to_array() {
+        out.extend_from_slice(&x.to_le_bytes());
     }
+    out.extend_from_slice(&grid.cell.to_le_bytes());
+    for n in grid.dims.iter().chain(&grid.coarse_dims).chain([&bricks]) {
+        out.extend_from_slice(&(*n as u64).to_le_bytes());
+    }
+    for v in &grid.coarse {
+        out.extend_from_slice(&v.to_le_bytes());
+    }
+    out.extend_from_slice(&grid.coarse_parts);
+    for b in &grid.brick_of {
+        out.extend_from_slice(&b.to_le_bytes());
+    }
+    for v in &grid.bricks {
+        out.extend_from_slice(&v.to_le_bytes());
+    }
+    out.extend_from_slice(&grid.brick_parts);
     let digest = Sha256::digest(&out);
     out.extend_from_slice(&digest);
     if let Some(dir) = file.parent() {
@@ -80,9 +86,10 @@ pub(crate) enum CacheMiss {
     Invalid(String),
 }
 
-/// Reads a cache file, checking everything before trusting any of it (whether its samples
-/// are the ones the grid needs is checked as it is assembled).
-pub(crate) fn read_cache(file: &Path, key: &[u8; 32]) -> Result<Exact, CacheMiss> {
+/// Reads a cache file in one go and checks everything before trusting any of it: its
+/// SHA-256, its format and key, that every size fits the grid's layout and the limits, that
+/// every brick index points at a brick and every value is finite.
+pub(crate) fn read_cache(file: &Path, key: &[u8; 32]) -> Result<DistanceGrid, CacheMiss> {
     let bytes = match read_bounded(file, FileKind::GridCache) {
         Ok(b) => b,
         Err(ReadError::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
@@ -91,7 +98,7 @@ pub(crate) fn read_cache(file: &Path, key: &[u8; 32]) -> Result<Exact, CacheMiss
         Err(e) => return Err(CacheMiss::Invalid(e.reason())),
     };
     let invalid = |why: &str| CacheMiss::Invalid(why.to_string());
-    if bytes.len() < CACHE_MAGIC.len() + 4 + 32 + 8 + 32 {
+    if bytes.len() < CACHE_MAGIC.len() + 4 + 32 + HEADER_BYTES + 32 {
         return Err(invalid("too short"));
     }
     let (body, digest) = bytes.split_at(bytes.len() - 32);
@@ -108,49 +115,59 @@ pub(crate) fn read_cache(file: &Path, key: &[u8; 32]) -> Result<Exact, CacheMiss
     if r.take(32)? != key {
         return Err(invalid("made from another mesh or settings"));
     }
-    let header_len = usize::try_from(r.u64()?).map_err(|_| invalid("bad header"))?;
-    let header: CacheHeader =
-        serde_json::from_slice(r.take(header_len)?).map_err(|_| invalid("bad header"))?;
-    let total = header
-        .fine_dims
-        .iter()
-        .try_fold(1usize, |a, d| a.checked_mul(*d))
-        .filter(|n| *n <= MAX_GRID_SAMPLES);
-    let valid = total.is_some()
-        && header.cell.is_finite()
-        && header.cell > 0.0
-        && header.origin.iter().all(|x| x.is_finite())
-        && header.counts.len() <= 8
-        && header.counts.iter().all(|n| *n <= MAX_GRID_SAMPLES);
-    if !valid {
+    let origin = DVec3::new(r.f64()?, r.f64()?, r.f64()?);
+    let cell = r.f64()?;
+    let mut sizes = [0usize; 7];
+    for n in &mut sizes {
+        *n = usize::try_from(r.u64()?).map_err(|_| invalid("bad header"))?;
+    }
+    let dims = [sizes[0], sizes[1], sizes[2]];
+    let coarse_dims = [sizes[3], sizes[4], sizes[5]];
+    let bricks = sizes[6];
+    let product = |d: [usize; 3]| {
+        d.iter()
+            .try_fold(1usize, |a, n| a.checked_mul(*n))
+            .filter(|n| *n <= MAX_GRID_SAMPLES)
+    };
+    let per_brick = BRICK * BRICK * BRICK;
+    let fits = origin.is_finite()
+        && cell.is_finite()
+        && cell > 0.0
+        && (0..3).all(|a| coarse_dims[a] >= 2 && dims[a] == (coarse_dims[a] - 1) * REFINE + 1)
+        && product(dims).is_some();
+    let (Some(coarse_count), Some(fine_count)) = (
+        product(coarse_dims).filter(|_| fits),
+        bricks
+            .checked_mul(per_brick)
+            .filter(|n| *n <= MAX_GRID_SAMPLES),
+    ) else {
         return Err(invalid("bad header"));
-    }
-    let mut levels = Vec::new();
-    for &count in &header.counts {
-        let index: Vec<u32> = r
-            .take(4 * count)?
-            .chunks_exact(4)
-            .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-            .collect();
-        let values = r.f32s(count)?;
-        let parts = r.take(count)?.to_vec();
-        if values.iter().any(|v| !v.is_finite()) {
-            return Err(invalid("values out of range"));
-        }
-        levels.push(LevelSamples {
-            index,
-            values,
-            parts,
-        });
-    }
+    };
+    let cells = coarse_dims.map(|n| n - 1).iter().product::<usize>();
+    let coarse = r.f32s(coarse_count)?;
+    let coarse_parts = r.take(coarse_count)?.to_vec();
+    let brick_of = r.u32s(cells)?;
+    let brick_values = r.f32s(fine_count)?;
+    let brick_parts = r.take(fine_count)?.to_vec();
     if r.at != body.len() {
         return Err(invalid("trailing bytes"));
     }
-    Ok(Exact {
-        origin: DVec3::from(header.origin),
-        cell: header.cell,
-        fine_dims: header.fine_dims,
-        levels,
+    if brick_of.iter().any(|b| *b as usize > bricks) {
+        return Err(invalid("a brick index out of range"));
+    }
+    if coarse.iter().chain(&brick_values).any(|v| !v.is_finite()) {
+        return Err(invalid("values out of range"));
+    }
+    Ok(DistanceGrid {
+        origin,
+        cell,
+        dims,
+        coarse_dims,
+        coarse,
+        coarse_parts,
+        brick_of,
+        bricks: brick_values,
+        brick_parts,
     })
 }
 
@@ -171,26 +188,45 @@ impl<'a> Reader<'a> {
         Ok(out)
     }
 
+    fn array<const N: usize>(&mut self) -> Result<[u8; N], CacheMiss> {
+        let mut a = [0u8; N];
+        a.copy_from_slice(self.take(N)?);
+        Ok(a)
+    }
+
     fn u32(&mut self) -> Result<u32, CacheMiss> {
-        let b = self.take(4)?;
-        Ok(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        Ok(u32::from_le_bytes(self.array()?))
     }
 
     fn u64(&mut self) -> Result<u64, CacheMiss> {
-        let b = self.take(8)?;
-        let mut a = [0u8; 8];
-        a.copy_from_slice(b);
-        Ok(u64::from_le_bytes(a))
+        Ok(u64::from_le_bytes(self.array()?))
     }
 
-    fn f32s(&mut self, n: usize) -> Result<Vec<f32>, CacheMiss> {
+    fn f64(&mut self) -> Result<f64, CacheMiss> {
+        Ok(f64::from_le_bytes(self.array()?))
+    }
+
+    /// `n` four-byte words, checked to be there before anything is allocated.
+    fn words(&mut self, n: usize) -> Result<&'a [u8], CacheMiss> {
         let len = n
             .checked_mul(4)
             .ok_or_else(|| CacheMiss::Invalid("truncated".into()))?;
+        self.take(len)
+    }
+
+    fn f32s(&mut self, n: usize) -> Result<Vec<f32>, CacheMiss> {
         Ok(self
-            .take(len)?
+            .words(n)?
             .chunks_exact(4)
             .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+            .collect())
+    }
+
+    fn u32s(&mut self, n: usize) -> Result<Vec<u32>, CacheMiss> {
+        Ok(self
+            .words(n)?
+            .chunks_exact(4)
+            .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
             .collect())
     }
 }

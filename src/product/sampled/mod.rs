@@ -22,12 +22,12 @@
 //! winding number crosses ½.
 //!
 //! # Cache
-//! The exact samples are what the build computes; the rest follows from them by
-//! [`build::assemble`]. They are cached in `.unseen-cache/` beside the product file,
-//! keyed by the SHA-256 of the mesh file's bytes (and the files it refers to), the import
-//! settings and this format's version, and written atomically. A cache file is checked in full
-//! (its own SHA-256, its key, every size) before it is used; one that fails is ignored and
-//! rebuilt.
+//! The grid as built (the coarse level, the brick index and the bricks) is cached in
+//! `.unseen-cache/` beside the product file as one flat little-endian file, keyed by the
+//! SHA-256 of the mesh file's bytes (and the files it refers to), the import settings and this
+//! format's version, and written atomically. A cache file is read in one go and checked in
+//! full (its own SHA-256, its key, every size, every brick index and value) before it is used;
+//! one that fails is ignored and rebuilt.
 
 use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
@@ -48,7 +48,7 @@ mod grid;
 mod tests;
 
 pub use build::REFINE;
-use build::{assemble, build};
+use build::build;
 use cache::{CacheMiss, cache_key, read_cache, write_cache};
 pub use grid::DistanceGrid;
 
@@ -64,7 +64,7 @@ pub const MAX_GRID_SAMPLES: usize = 512 << 20;
 pub(crate) const INSIDE_ON_FACE: f64 = 1e-7;
 
 /// Bump when the grid's construction or the cache layout changes.
-pub(crate) const CACHE_FORMAT: u32 = 1;
+pub(crate) const CACHE_FORMAT: u32 = 2;
 pub(crate) const CACHE_MAGIC: &[u8; 12] = b"unseen-sdf-g";
 pub const CACHE_DIR: &str = ".unseen-cache";
 
@@ -141,26 +141,20 @@ impl SampledShape {
         let mut cached = None;
         if let Some(file) = &cache_file {
             match read_cache(file, &key) {
-                Ok(exact) => cached = Some(exact),
+                Ok(grid) => {
+                    outcome = CacheOutcome::Hit(file.clone());
+                    cached = Some(grid);
+                }
                 Err(CacheMiss::Absent) => {}
                 Err(CacheMiss::Invalid(why)) => outcome = CacheOutcome::Rebuilt(file.clone(), why),
             }
         }
-        // A cache that reads back but does not assemble (samples not the ones the walk asks
-        // for) is as invalid as one that fails its checksum.
-        let assembled = cached.map(|exact| assemble(&exact));
-        let grid = match (assembled, &cache_file) {
-            (Some(Ok(grid)), Some(file)) => {
-                outcome = CacheOutcome::Hit(file.clone());
-                grid
-            }
-            (assembled, _) => {
-                if let (Some(Err(why)), Some(file)) = (assembled, &cache_file) {
-                    outcome = CacheOutcome::Rebuilt(file.clone(), why);
-                }
-                let (grid, exact) = build(&mesh, import.grid_cell(), &shown)?;
+        let grid = match cached {
+            Some(grid) => grid,
+            None => {
+                let grid = build(&mesh, import.grid_cell(), &shown)?;
                 if let Some(file) = &cache_file {
-                    let written = write_cache(file, &key, &exact);
+                    let written = write_cache(file, &key, &grid);
                     outcome = match (written, outcome) {
                         (Err(e), _) => CacheOutcome::NotWritten(e),
                         (Ok(()), CacheOutcome::Rebuilt(f, why)) => CacheOutcome::Rebuilt(f, why),
@@ -175,7 +169,7 @@ impl SampledShape {
 
     /// Builds without a cache, from a mesh already placed (tests, benchmarks).
     pub fn from_mesh(mesh: ImportedMesh, cell: f64, name: &str) -> Result<Self, ImportError> {
-        let (grid, _) = build(&mesh, cell, name)?;
+        let grid = build(&mesh, cell, name)?;
         let mut hasher = Sha256::new();
         for (t, p) in mesh.triangles.iter().zip(&mesh.triangle_parts) {
             for v in t {

@@ -152,21 +152,44 @@ fn the_grid_is_cached_beside_the_product_and_a_damaged_cache_is_rebuilt() {
 
     let good = std::fs::read(&file).unwrap();
     let damaged = [
-        ("flipped byte", {
+        ("flipped byte: checksum", {
             let mut b = good.clone();
             let mid = b.len() / 2;
             b[mid] ^= 0x10;
             b
         }),
-        ("truncated", good[..good.len() / 3].to_vec()),
-        ("empty", Vec::new()),
-        ("garbage", b"not a cache at all".repeat(20)),
+        ("truncated: checksum", good[..good.len() / 3].to_vec()),
+        ("empty: too short", Vec::new()),
+        ("garbage: checksum", b"not a cache at all".repeat(20)),
+        (
+            "a brick index past the bricks, checksum made to match: brick index",
+            {
+                resealed(&good, |b| {
+                    let coarse_dims = (0..3).map(|a| {
+                        let at = 104 + 8 * a;
+                        u64::from_le_bytes(b[at..at + 8].try_into().unwrap()) as usize
+                    });
+                    let brick_of = 136 + 5 * coarse_dims.product::<usize>();
+                    b[brick_of..brick_of + 4].copy_from_slice(&u32::MAX.to_le_bytes());
+                })
+            },
+        ),
+        (
+            "a NaN value, checksum made to match: values out of range",
+            {
+                resealed(&good, |b| {
+                    b[136..140].copy_from_slice(&f32::NAN.to_le_bytes())
+                })
+            },
+        ),
     ];
     for (what, bytes) in damaged {
         std::fs::write(&file, &bytes).unwrap();
         let reopened = SampledShape::open(&spec, &import).unwrap();
         assert!(
-            matches!(reopened.cache(), CacheOutcome::Rebuilt(f, _) if *f == file),
+            // `what` ends in the reason the cache must be refused for.
+            matches!(reopened.cache(), CacheOutcome::Rebuilt(f, why)
+                if *f == file && why.contains(what.rsplit(": ").next().unwrap())),
             "{what}: {:?}",
             reopened.cache()
         );
@@ -183,4 +206,15 @@ fn the_grid_is_cached_beside_the_product_and_a_damaged_cache_is_rebuilt() {
     finer.resolution = 64;
     let other = SampledShape::open(&spec, &finer).unwrap();
     assert!(matches!(other.cache(), CacheOutcome::Written(f) if *f != file));
+}
+
+/// A cache file changed by `edit` with its trailing SHA-256 recomputed, so only the checks
+/// past the checksum can catch it.
+fn resealed(file: &[u8], edit: impl FnOnce(&mut Vec<u8>)) -> Vec<u8> {
+    use sha2::{Digest, Sha256};
+    let mut body = file[..file.len() - 32].to_vec();
+    edit(&mut body);
+    let digest = Sha256::digest(&body);
+    body.extend_from_slice(&digest);
+    body
 }
