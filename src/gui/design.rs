@@ -56,6 +56,8 @@ pub struct Design {
     pub(super) defect: Option<String>,
     defect_seed: u64,
     show_mask: bool,
+    /// Tint the orbit view by part.
+    show_parts: bool,
     shuffle: u64,
     /// Orbit views received from the renderer thread.
     views_received: u64,
@@ -100,6 +102,7 @@ impl Design {
             defect: None,
             defect_seed: 1,
             show_mask: true,
+            show_parts: true,
             shuffle: 0,
             views_received: 0,
             sample_sets_received: 0,
@@ -275,8 +278,14 @@ impl Design {
         let mut rgb = Vec::with_capacity(size * size * 3);
         for (i, &g) in view.shade.iter().enumerate() {
             let masked = self.show_mask && view.mask.as_ref().is_some_and(|m| m[i] > 0);
+            let part = view.part.get(i).copied().unwrap_or(0);
             if masked {
                 rgb.extend([g.saturating_add(90), g / 2, g / 2]);
+            } else if self.show_parts && part != 0 {
+                // Half the grey, half the grey tinted by the part's colour.
+                let c = part_colour(part);
+                let tint = |c: u8| ((u32::from(g) * (255 + u32::from(c))) / 510) as u8;
+                rgb.extend([tint(c.r()), tint(c.g()), tint(c.b())]);
             } else {
                 rgb.extend([g, g, g]);
             }
@@ -646,6 +655,25 @@ impl Design {
                 if self.defect.is_some() && self.show_mask {
                     ui.colored_label(Color32::from_rgb(230, 110, 110), "red: the defect's mask");
                 }
+                let mut repaint = false;
+                if let Some(view) = &self.view {
+                    ui.separator();
+                    repaint = ui
+                        .checkbox(&mut self.show_parts, "Colour the parts")
+                        .changed();
+                    for (id, name) in &view.parts {
+                        ui.horizontal(|ui| {
+                            let (swatch, _) = ui
+                                .allocate_exact_size(egui::vec2(14.0, 14.0), egui::Sense::hover());
+                            ui.painter().rect_filled(swatch, 2.0, part_colour(*id));
+                            ui.label(format!("{name} (id {id})"));
+                        });
+                    }
+                }
+                if repaint {
+                    let ctx = ui.ctx().clone();
+                    self.paint_view(&ctx);
+                }
             });
         });
         ui.separator();
@@ -801,6 +829,21 @@ fn range_row_ui(
         )
         .on_hover_text(format!("{label} to"));
     });
+}
+
+/// The colour a part is shown in: a fixed palette by id, red left out for masks.
+fn part_colour(id: u8) -> Color32 {
+    const PALETTE: [Color32; 8] = [
+        Color32::from_rgb(90, 160, 230),
+        Color32::from_rgb(110, 200, 120),
+        Color32::from_rgb(230, 190, 70),
+        Color32::from_rgb(170, 120, 220),
+        Color32::from_rgb(70, 200, 200),
+        Color32::from_rgb(230, 140, 60),
+        Color32::from_rgb(200, 200, 200),
+        Color32::from_rgb(150, 180, 90),
+    ];
+    PALETTE[usize::from(id.saturating_sub(1)) % PALETTE.len()]
 }
 
 /// Marks mask borders in red on a sample image.

@@ -10,10 +10,10 @@ use std::time::Instant;
 use glam::Quat;
 
 use super::{Context, Event, Waker, Worker, spawn};
-use crate::dataset::sample::{SampleId, draw_defect};
+use crate::dataset::sample::{SampleId, draw_defect_on};
 use crate::dataset::{DatasetContext, GOOD, Recipe};
-use crate::product::ProductSpec;
 use crate::product::mesh::auto_cell;
+use crate::product::{Field, ProductSpec};
 use crate::render::{Camera, Gpu, Renderer};
 
 /// Side of the orbit view, in pixels.
@@ -59,6 +59,10 @@ pub struct ViewImage {
     pub mask: Option<Vec<u8>>,
     /// The part the defect lies on.
     pub defect_part: Option<String>,
+    /// The part shown at each pixel (0: background).
+    pub part: Vec<u8>,
+    /// The product's parts, (id, name) in id order.
+    pub parts: Vec<(u8, String)>,
     pub millis: f64,
 }
 
@@ -191,11 +195,13 @@ fn render_view(
         }
     };
     let context = orbit.insert(context);
-    let shape = product.shape();
+    // The product's own geometry (an imported product's grid, not the cap family's empty
+    // analytic shape) frames the view and carries the defect.
+    let geometry = &context.geometry;
     let camera = Camera {
         rotation: Quat::from_rotation_x(job.pitch_deg.to_radians())
             * Quat::from_rotation_y(job.yaw_deg.to_radians()),
-        centre: shape.centre().as_vec3(),
+        centre: geometry.centre().as_vec3(),
         distance: job.recipe.camera.distance as f32,
         fov_y_deg: job.recipe.camera.fov_y_deg as f32,
     };
@@ -203,12 +209,12 @@ fn render_view(
     // this recipe would draw for it.
     let defect = job.defect.as_ref().and_then(|(class, instance)| {
         let id = SampleId::preview(&job.recipe, class, *instance as usize);
-        draw_defect(&id, product, 0)
+        draw_defect_on(&id, product, geometry, 0)
     });
     let defect_part = defect.as_ref().map(|d| {
-        product
-            .parts
-            .name_of(d.part(&shape))
+        context
+            .parts()
+            .name_of(d.part(geometry))
             .unwrap_or_default()
             .to_string()
     });
@@ -221,10 +227,18 @@ fn render_view(
             VIEW_SIZE,
         )
         .map_err(|e| e.to_string())?;
+    let parts = context
+        .parts()
+        .named()
+        .into_iter()
+        .map(|(id, name)| (id, name.to_string()))
+        .collect();
     Ok(ViewImage {
         shade: frame.shade,
         mask,
         defect_part,
+        part: frame.part,
+        parts,
         millis: started.elapsed().as_secs_f64() * 1000.0,
     })
 }
