@@ -543,6 +543,38 @@ fn defect_ranges_are_edited_validated_and_saved_with_the_product() {
     assert!(message.contains("junk.toml"), "{message}");
 }
 
+#[test]
+fn an_imported_product_is_shown_with_its_parts_named_and_coloured() {
+    let mut h = harness();
+    // The bracket's recipe, with its product (the cap's recipe asks for the cap's classes).
+    let recipe = Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/datasets/bracket.toml");
+    h.state_mut().design_mut().open_recipe(&recipe, false);
+    // The cap's view may come first; the bracket's is the one with an upright.
+    wait_until(&mut h, "the bracket's orbit view", 120, |w| {
+        w.design()
+            .view_parts()
+            .iter()
+            .any(|(_, name)| name == "upright")
+    });
+    let parts: Vec<(u8, String)> = h.state().design().view_parts().to_vec();
+    let expected = [(1, "base"), (2, "upright"), (3, "rib"), (4, "holes")];
+    assert_eq!(
+        parts,
+        expected.map(|(id, name)| (id, name.to_string())).to_vec()
+    );
+    for (id, name) in expected {
+        h.get_by_label(&format!("{name} (id {id})"));
+    }
+    // The product is drawn (the imported geometry, not an empty analytic shape).
+    let pixels = h.state().design().view_pixels();
+    let lit = pixels.iter().filter(|&&v| v > 0).count();
+    assert!(
+        lit * 20 > pixels.len(),
+        "only {lit} of {} pixels show the bracket",
+        pixels.len()
+    );
+}
+
 /// Small enough for the whole demo (renders, two trainings, calibration, report) in a test.
 fn tiny_demo_plan() -> DemoPlan {
     DemoPlan {

@@ -271,6 +271,11 @@ impl Design {
         self.view.as_ref().map_or(&[], |v| v.shade.as_slice())
     }
 
+    /// The parts of the product in the newest orbit view, (id, name) in id order.
+    pub fn view_parts(&self) -> &[(u8, String)] {
+        self.view.as_ref().map_or(&[], |v| v.parts.as_slice())
+    }
+
     /// Uploads the orbit view, with the defect's mask in red when asked.
     fn paint_view(&mut self, ctx: &egui::Context) {
         let Some(view) = &self.view else { return };
