@@ -58,6 +58,10 @@ pub struct Design {
     show_mask: bool,
     /// Tint the orbit view by part.
     show_parts: bool,
+    /// A click on the orbit view not yet answered: the pixel, for the defect shown.
+    click: Option<[f32; 2]>,
+    /// Where a click placed the defect, and which defect (class, instance) it placed.
+    placed: Option<((String, u64), [f64; 3])>,
     shuffle: u64,
     /// Orbit views received from the renderer thread.
     views_received: u64,
@@ -103,6 +107,8 @@ impl Design {
             defect_seed: 1,
             show_mask: true,
             show_parts: true,
+            click: None,
+            placed: None,
             shuffle: 0,
             views_received: 0,
             sample_sets_received: 0,
@@ -166,7 +172,31 @@ impl Design {
             yaw_deg: self.yaw_deg,
             pitch_deg: self.pitch_deg,
             defect: self.defect.clone().map(|c| (c, self.defect_seed)),
+            click: self.click,
+            placed: self.placed_here(),
         }
+    }
+
+    /// Where a click placed the defect shown, if it was placed for this class and instance.
+    fn placed_here(&self) -> Option<[f64; 3]> {
+        let shown = (self.defect.clone()?, self.defect_seed);
+        self.placed
+            .as_ref()
+            .filter(|(what, _)| *what == shown)
+            .map(|(_, p)| *p)
+    }
+
+    /// Places the defect shown at the surface seen at pixel (`x`, `y`) of the orbit view (from
+    /// its top-left corner); nothing without a defect class shown.
+    pub fn click_view(&mut self, x: f32, y: f32) {
+        if self.defect.is_some() {
+            self.click = Some([x, y]);
+        }
+    }
+
+    /// Where the newest orbit view's defect was placed by a click.
+    pub fn placed(&self) -> Option<[f64; 3]> {
+        self.view.as_ref().and_then(|v| v.placed)
     }
 
     /// Sends changed requests and takes finished images and files; called every frame.
@@ -198,6 +228,14 @@ impl Design {
         for event in events {
             match event {
                 PreviewEvent::View(view) => {
+                    // The click is answered: the defect stays where it landed (a click that
+                    // missed the product changes nothing).
+                    if view.clicked {
+                        if let (Some(p), Some(class)) = (view.placed, self.defect.clone()) {
+                            self.placed = Some(((class, self.defect_seed), p));
+                        }
+                        self.click = None;
+                    }
                     self.view = Some(view);
                     self.views_received += 1;
                     self.paint_view(ctx);
@@ -269,6 +307,14 @@ impl Design {
     /// The newest orbit view's grey pixels (empty before the first).
     pub fn view_pixels(&self) -> &[u8] {
         self.view.as_ref().map_or(&[], |v| v.shade.as_slice())
+    }
+
+    /// The newest orbit view's part id per pixel and its defect mask (empty before the
+    /// first view; no mask without a defect).
+    pub fn view_part_map(&self) -> (&[u8], Option<&[u8]>) {
+        self.view
+            .as_ref()
+            .map_or((&[], None), |v| (v.part.as_slice(), v.mask.as_deref()))
     }
 
     /// The parts of the product in the newest orbit view, (id, name) in id order.
@@ -616,7 +662,7 @@ impl Design {
             .max(160.0);
         ui.horizontal(|ui| {
             let (rect, response) =
-                ui.allocate_exact_size(egui::vec2(side, side), egui::Sense::drag());
+                ui.allocate_exact_size(egui::vec2(side, side), egui::Sense::click_and_drag());
             match &self.view_texture {
                 Some(t) => {
                     ui.painter().image(
@@ -629,6 +675,12 @@ impl Design {
                 None => {
                     ui.painter().rect_filled(rect, 4.0, Color32::from_gray(20));
                 }
+            }
+            if response.clicked()
+                && let Some(pos) = response.interact_pointer_pos()
+            {
+                let at = (pos - rect.min) / rect.size() * VIEW_SIZE as f32;
+                self.click_view(at.x, at.y);
             }
             if response.dragged() {
                 let d = response.drag_delta();
@@ -659,6 +711,16 @@ impl Design {
                 }
                 if self.defect.is_some() && self.show_mask {
                     ui.colored_label(Color32::from_rgb(230, 110, 110), "red: the defect's mask");
+                }
+                if self.defect.is_some() {
+                    match self.placed_here() {
+                        Some([x, y, z]) => {
+                            ui.label(format!("placed by a click at ({x:.2}, {y:.2}, {z:.2})"));
+                        }
+                        None => {
+                            ui.label("Click the product to place the defect there.");
+                        }
+                    }
                 }
                 let mut repaint = false;
                 if let Some(view) = &self.view {

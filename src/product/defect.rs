@@ -385,6 +385,42 @@ impl Defect {
 
     /// A point on the good product's surface where the defect sits; its part is the part the
     /// defect affects.
+    /// The same defect placed at the surface point `p` instead (a click in the workbench):
+    /// bumps and dents keep their offset along the surface normal, chips and missing features
+    /// centre on `p` (a missing feature then acts on the part at `p`), a fin moves with its
+    /// root. A short notch has no place and stays as it is.
+    pub fn moved_to(&self, shape: &(impl Field + ?Sized), p: DVec3) -> Defect {
+        let at = p.to_array();
+        let mut moved = self.clone();
+        match &mut moved {
+            Defect::Bulge {
+                centre, surface, ..
+            }
+            | Defect::Dent {
+                centre, surface, ..
+            } => {
+                let anchor = self.anchor(shape);
+                let along = (DVec3::from(*centre) - anchor).dot(shape.normal(anchor, 1e-3));
+                *centre = (p + shape.normal(p, 1e-3) * along).to_array();
+                if surface.is_some() {
+                    *surface = Some(at);
+                }
+            }
+            Defect::Chip { centre, .. } => *centre = at,
+            Defect::MissingFeature { centre, part, .. } => {
+                *centre = at;
+                *part = shape.part_at(p);
+            }
+            Defect::Flash { root, centre, .. } => {
+                let delta = p - DVec3::from(*root);
+                *root = at;
+                *centre = (DVec3::from(*centre) + delta).to_array();
+            }
+            Defect::ShortNotch { .. } => {}
+        }
+        moved
+    }
+
     pub fn anchor(&self, shape: &(impl Field + ?Sized)) -> DVec3 {
         let project = |c: &[f64; 3]| {
             // The surface point nearest the defect's centre, found along the field's gradient.

@@ -146,3 +146,27 @@ pub fn bounds_of(points: impl IntoIterator<Item = DVec3>) -> (DVec3, DVec3) {
         |(lo, hi), p| (lo.min(p), hi.max(p)),
     )
 }
+
+/// The first point where the ray from `origin` along the unit `dir` meets the surface of
+/// `field`, within `max` of the origin (sphere tracing; the field is a distance bound).
+pub fn first_hit(
+    field: &(impl Field + ?Sized),
+    origin: DVec3,
+    dir: DVec3,
+    max: f64,
+) -> Option<DVec3> {
+    let mut t = 0.0;
+    for _ in 0..512 {
+        let p = origin + dir * t;
+        let d = field.sdf(p);
+        if d.abs() < 1e-4 {
+            return Some(p);
+        }
+        // A step never shorter than a little, so a grazing ray still gets somewhere.
+        t += d.max(1e-4);
+        if t > max || !t.is_finite() {
+            return None;
+        }
+    }
+    None
+}

@@ -7,11 +7,12 @@
 use std::sync::mpsc::{Receiver, SyncSender, TryIter, TryRecvError, sync_channel};
 use std::time::Instant;
 
-use glam::Quat;
+use glam::{DVec3, Quat};
 
 use super::{Context, Event, Waker, Worker, spawn};
 use crate::dataset::sample::{SampleId, draw_defect_on};
 use crate::dataset::{DatasetContext, GOOD, Recipe};
+use crate::product::geometry::first_hit;
 use crate::product::mesh::auto_cell;
 use crate::product::{Field, ProductSpec};
 use crate::render::{Camera, Gpu, Renderer};
@@ -36,6 +37,11 @@ pub struct ViewJob {
     pub pitch_deg: f32,
     /// Defect class and instance number to show.
     pub defect: Option<(String, u64)>,
+    /// A pixel of the view (x, y, from the top-left) clicked to place the defect at the
+    /// surface seen there.
+    pub click: Option<[f32; 2]>,
+    /// Where a click placed the defect before (the product's frame).
+    pub placed: Option<[f64; 3]>,
 }
 
 /// What to render.
@@ -63,6 +69,10 @@ pub struct ViewImage {
     pub part: Vec<u8>,
     /// The product's parts, (id, name) in id order.
     pub parts: Vec<(u8, String)>,
+    /// Where the defect was placed by a click (the product's frame).
+    pub placed: Option<[f64; 3]>,
+    /// Whether the view answers a click (`placed` is where it landed, or `None` for a miss).
+    pub clicked: bool,
     pub millis: f64,
 }
 
@@ -207,9 +217,22 @@ fn render_view(
     };
     // Instance `n` of a class is preview sample `n` of that class: the defect a dataset of
     // this recipe would draw for it.
+    // A click places the defect at the surface it hits (a miss keeps it where it was).
+    let placed = job
+        .click
+        .and_then(|[x, y]| {
+            let (origin, dir) = camera.ray(VIEW_SIZE, x, y);
+            let reach = f64::from(camera.distance) + 4.0;
+            first_hit(geometry, origin.as_dvec3(), dir.as_dvec3(), reach)
+        })
+        .or(job.placed.map(DVec3::from));
     let defect = job.defect.as_ref().and_then(|(class, instance)| {
         let id = SampleId::preview(&job.recipe, class, *instance as usize);
-        draw_defect_on(&id, product, geometry, 0)
+        let drawn = draw_defect_on(&id, product, geometry, 0)?;
+        Some(match placed {
+            Some(p) => drawn.moved_to(geometry, p),
+            None => drawn,
+        })
     });
     let defect_part = defect.as_ref().map(|d| {
         context
@@ -239,6 +262,8 @@ fn render_view(
         defect_part,
         part: frame.part,
         parts,
+        placed: placed.map(|p| p.to_array()),
+        clicked: job.click.is_some(),
         millis: started.elapsed().as_secs_f64() * 1000.0,
     })
 }
