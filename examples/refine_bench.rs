@@ -272,7 +272,11 @@ fn main() -> anyhow::Result<()> {
     let true_frames = scene.render_references(&mut renderer, &truths)?;
     let poses: Vec<ScenePose> = refined.iter().map(|r| r.pose).collect();
     let refined_frames = scene.render_references(&mut renderer, &poses)?;
-    let notch_id = train_manifest.product.parts.notch;
+    let notch_id = train_manifest
+        .parts
+        .iter()
+        .find(|(_, name)| name.as_str() == "notch")
+        .map_or(u8::MAX, |(&id, _)| id);
     let outcomes: Vec<Outcome> = (0..samples.len())
         .map(|i| {
             let notch_px = true_frames[i]

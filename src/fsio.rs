@@ -38,6 +38,8 @@ pub enum FileKind {
     Checkpoint,
     /// A triangle mesh (STL, OBJ, glTF).
     Mesh,
+    /// An imported product's cached distance grid (`.unseen-cache/*.sdfgrid`).
+    GridCache,
     /// A PNG or JPEG image.
     Image,
     /// A render's journal of finished samples.
@@ -65,6 +67,7 @@ impl FileKind {
             Self::CheckpointMeta => 16 * MIB,
             Self::Checkpoint => 4 * GIB,
             Self::Mesh => 256 * MIB,
+            Self::GridCache => 8 * GIB,
             Self::Image => 512 * MIB,
             Self::Journal | Self::LossLog | Self::Report => 256 * MIB,
             Self::Lock => 4 * KIB,
@@ -81,6 +84,7 @@ impl FileKind {
             Self::Calibration => "calibration",
             Self::CheckpointMeta | Self::Checkpoint => "checkpoint file",
             Self::Mesh => "mesh",
+            Self::GridCache => "grid cache",
             Self::Image => "image",
             Self::Journal => "render journal",
             Self::LossLog => "loss log",

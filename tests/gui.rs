@@ -566,6 +566,96 @@ fn defect_ranges_are_edited_validated_and_saved_with_the_product() {
     assert!(message.contains("junk.toml"), "{message}");
 }
 
+#[test]
+fn an_imported_product_is_shown_with_its_parts_named_and_coloured() {
+    let mut h = harness();
+    // The bracket's recipe, with its product (the cap's recipe asks for the cap's classes).
+    let recipe = Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/datasets/bracket.toml");
+    h.state_mut().design_mut().open_recipe(&recipe, false);
+    // The cap's view may come first; the bracket's is the one with an upright.
+    wait_until(&mut h, "the bracket's orbit view", 120, |w| {
+        w.design()
+            .view_parts()
+            .iter()
+            .any(|(_, name)| name == "upright")
+    });
+    let parts: Vec<(u8, String)> = h.state().design().view_parts().to_vec();
+    let expected = [(1, "base"), (2, "upright"), (3, "rib"), (4, "holes")];
+    assert_eq!(
+        parts,
+        expected.map(|(id, name)| (id, name.to_string())).to_vec()
+    );
+    for (id, name) in expected {
+        h.get_by_label(&format!("{name} (id {id})"));
+    }
+    // The product is drawn (the imported geometry, not an empty analytic shape).
+    let pixels = h.state().design().view_pixels();
+    let lit = pixels.iter().filter(|&&v| v > 0).count();
+    assert!(
+        lit * 20 > pixels.len(),
+        "only {lit} of {} pixels show the bracket",
+        pixels.len()
+    );
+}
+
+#[test]
+fn a_click_on_the_orbit_view_places_the_defect_where_the_product_was_clicked() {
+    use unseen::worker::preview::VIEW_SIZE;
+    let mut h = harness();
+    let recipe = Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/datasets/bracket.toml");
+    h.state_mut().design_mut().open_recipe(&recipe, false);
+    wait_until(&mut h, "the bracket", 120, |w| {
+        w.design()
+            .view_parts()
+            .iter()
+            .any(|(_, name)| name == "upright")
+    });
+    h.state_mut().design_mut().set_defect(Some("bulge".into()));
+    wait_until(&mut h, "the bracket's bulge", 120, |w| {
+        w.design().view_part_map().1.is_some()
+    });
+    let size = VIEW_SIZE as usize;
+    let (parts, mask) = h.state().design().view_part_map();
+    let (parts, before) = (parts.to_vec(), mask.unwrap().to_vec());
+    // A pixel of the upright (part 2) well inside it and away from where the bulge is now.
+    let inside = |i: usize| {
+        let (x, y) = (i % size, i / size);
+        x > 4
+            && y > 4
+            && x + 4 < size
+            && y + 4 < size
+            && (0..9).all(|q| parts[(y + q / 3 * 2 - 2) * size + x + q % 3 * 2 - 2] == 2)
+    };
+    let far_from_mask = |i: usize| {
+        let (x, y) = ((i % size) as i64, (i / size) as i64);
+        before.iter().enumerate().all(|(j, m)| {
+            let (u, v) = ((j % size) as i64, (j / size) as i64);
+            *m == 0 || (u - x).pow(2) + (v - y).pow(2) > 40 * 40
+        })
+    };
+    let target = (0..size * size)
+        .find(|&i| inside(i) && far_from_mask(i))
+        .expect("a pixel of the upright away from the bulge");
+    let (x, y) = ((target % size) as f32 + 0.5, (target / size) as f32 + 0.5);
+    h.state_mut().design_mut().click_view(x, y);
+    wait_until(&mut h, "the placed bulge", 120, |w| {
+        w.design().placed().is_some() && w.design().view_part_map().1.is_some()
+    });
+    let mask = h.state().design().view_part_map().1.unwrap().to_vec();
+    let masked: Vec<usize> = (0..size * size).filter(|&i| mask[i] != 0).collect();
+    assert!(!masked.is_empty(), "the placed bulge is not visible");
+    // The mask now surrounds the clicked pixel.
+    let (cx, cy) = (
+        masked.iter().map(|i| (i % size) as f64).sum::<f64>() / masked.len() as f64,
+        masked.iter().map(|i| (i / size) as f64).sum::<f64>() / masked.len() as f64,
+    );
+    let off = ((cx - f64::from(x)).powi(2) + (cy - f64::from(y)).powi(2)).sqrt();
+    assert!(
+        off < 15.0,
+        "the bulge's mask is centred {off:.1} px from the click"
+    );
+}
+
 /// Small enough for the whole demo (renders, two trainings, calibration, report) in a test.
 fn tiny_demo_plan() -> DemoPlan {
     DemoPlan {

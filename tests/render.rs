@@ -105,7 +105,7 @@ fn the_cap_is_centred_sized_and_its_parts_are_where_they_belong() {
         size,
         2,
     )[0];
-    let parts = ProductSpec::builtin_cap().parts;
+    let parts = ProductSpec::builtin_cap().shape().parts;
     let s = size as usize;
     let covered: Vec<(usize, usize)> = (0..s * s)
         .filter(|&i| frame.part[i] != 0)
@@ -146,7 +146,7 @@ fn the_cap_is_centred_sized_and_its_parts_are_where_they_belong() {
 fn seen_from_below_the_base_shows() {
     let below = Quat::from_rotation_x(-std::f32::consts::FRAC_PI_2);
     let frame = &render(&[good()], upright(below), Lighting::default(), 48, 2)[0];
-    let base = ProductSpec::builtin_cap().parts.base;
+    let base = ProductSpec::builtin_cap().shape().parts.base;
     let n = frame.part.iter().filter(|p| **p == base).count();
     assert!(n > 300, "only {n} base pixels");
 }
@@ -200,6 +200,7 @@ fn a_bulge_shows_up_on_top_of_the_dome_and_only_there() {
             centre: [0.0, 1.85, 0.0],
             radius: 0.3,
             blend: 0.08,
+            surface: None,
         },
     );
     let frames = render(

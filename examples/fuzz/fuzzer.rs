@@ -416,15 +416,47 @@ pub fn fuzz(
     } else {
         seeds
     };
+    let dir = scratch.join(target.name());
+    if std::fs::create_dir_all(&dir).is_err() {
+        return FuzzStats::default();
+    }
+    let loader = Loader {
+        path: &dir.join(target.file_name()),
+        text: target.is_text(),
+        image: target == Target::Image,
+        load: &|path| target.load(path),
+    };
+    fuzz_loader(&loader, seeds, iterations, rng_seed)
+}
+
+/// A loader under fuzzing: it reads the input written to `path`; an error must name the file
+/// (its folder or its name).
+pub struct Loader<'a> {
+    pub path: &'a Path,
+    /// Text inputs also get token- and line-level mutations.
+    pub text: bool,
+    /// Image inputs also get re-headed with absurd sizes.
+    pub image: bool,
+    pub load: &'a dyn Fn(&Path) -> Result<(), String>,
+}
+
+/// The fuzzing loop for any loader (see the module docs for the properties checked).
+pub fn fuzz_loader(
+    loader: &Loader,
+    seeds: &[Vec<u8>],
+    iterations: u64,
+    rng_seed: u64,
+) -> FuzzStats {
     let mut stats = FuzzStats::default();
     if seeds.is_empty() {
         return stats;
     }
-    let dir = scratch.join(target.name());
-    if std::fs::create_dir_all(&dir).is_err() {
-        return stats;
-    }
-    let path = dir.join(target.file_name());
+    let path = loader.path;
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let file_name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let mut rng = Rng::new(rng_seed);
     // Panics are expected to be caught here; keep them off stderr while fuzzing.
     let hook = std::panic::take_hook();
@@ -435,21 +467,20 @@ pub fn fuzz(
         let input = if n % 16 == 0 {
             seed.clone()
         } else {
-            mutate(&mut rng, seed, target.is_text(), target == Target::Image)
+            mutate(&mut rng, seed, loader.text, loader.image)
         };
-        if std::fs::write(&path, &input).is_err() {
+        if std::fs::write(path, &input).is_err() {
             continue;
         }
         stats.executions += 1;
-        let outcome = catch_unwind(AssertUnwindSafe(|| target.load(&path)));
+        let outcome = catch_unwind(AssertUnwindSafe(|| (loader.load)(path)));
         let finding = match outcome {
             Ok(Ok(())) => {
                 stats.accepted += 1;
                 None
             }
             Ok(Err(message)) => {
-                if message.contains(&*dir.to_string_lossy()) || message.contains(target.file_name())
-                {
+                if message.contains(&*dir.to_string_lossy()) || message.contains(&file_name) {
                     stats.refused += 1;
                     None
                 } else {

@@ -1,8 +1,10 @@
 //! Fuzzes the loaders of everything unseen reads (the fuzzer is `fuzzer.rs` beside this file,
-//! which `tests/fuzz.rs` also runs).
+//! which `tests/fuzz.rs` also runs; the mesh loaders' targets are in `meshes.rs`, run by
+//! `tests/import_fuzz.rs`).
 //!
 //! `cargo run --example fuzz -- [--target NAME|all] [--iterations N] [--seed S]
-//! [--corpus DIR] [--out DIR]`
+//! [--corpus DIR] [--out DIR]`, NAME one of the loaders' targets or a mesh format
+//! (`stl-binary`, `stl-ascii`, `obj`, `glb`, `gltf`)
 //!
 //! `--corpus` adds valid files found under DIR (a dataset or run folder) to the built-in
 //! seeds; inputs that break a property are written to `--out` (default `fuzz-findings/`).
@@ -10,22 +12,34 @@
 #[path = "../common/flags.rs"]
 mod flags;
 mod fuzzer;
+mod meshes;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use fuzzer::{Target, fuzz, seeds_from_dir};
+use fuzzer::{FuzzStats, Target, fuzz, seeds_from_dir};
+use meshes::{MeshTarget, fuzz_mesh};
 
 fn main() -> anyhow::Result<()> {
     let mut targets = Target::ALL.to_vec();
+    let mut mesh_targets = MeshTarget::ALL.to_vec();
     let mut iterations = 100_000u64;
     let mut seed = 1u64;
     let mut corpus: Option<PathBuf> = None;
     let mut out = PathBuf::from("fuzz-findings");
     for (flag, value) in flags::flag_pairs()? {
         match flag.as_str() {
-            "--target" if value == "all" => targets = Target::ALL.to_vec(),
-            "--target" => targets = vec![value.parse().map_err(anyhow::Error::msg)?],
+            "--target" if value == "all" => {
+                targets = Target::ALL.to_vec();
+                mesh_targets = MeshTarget::ALL.to_vec();
+            }
+            "--target" => match value.parse::<MeshTarget>() {
+                Ok(mesh) => (targets, mesh_targets) = (Vec::new(), vec![mesh]),
+                Err(_) => {
+                    targets = vec![value.parse().map_err(anyhow::Error::msg)?];
+                    mesh_targets.clear();
+                }
+            },
             "--iterations" => iterations = value.parse()?,
             "--seed" => seed = value.parse()?,
             "--corpus" => corpus = Some(value.into()),
@@ -43,31 +57,36 @@ fn main() -> anyhow::Result<()> {
         }
         let started = Instant::now();
         let stats = fuzz(target, &seeds, iterations, seed, scratch.path());
-        let rate = stats.executions as f64 / started.elapsed().as_secs_f64();
-        println!(
-            "{:<12} {:>11} {:>10} {:>10} {:>9} {:>8.0}",
-            target.name(),
-            stats.executions,
-            stats.accepted,
-            stats.refused,
-            stats.findings_total,
-            rate
-        );
-        for (i, finding) in stats.findings.iter().enumerate() {
-            std::fs::create_dir_all(&out)?;
-            let path = out.join(format!("{}-{i:02}.bin", target.name()));
-            std::fs::write(&path, &finding.input)?;
-            let kind = if finding.panicked {
-                "panic"
-            } else {
-                "unnamed file"
-            };
-            println!("  {} ({kind}): {}", path.display(), finding.message);
-        }
-        total_findings += stats.findings_total;
+        total_findings += report(target.name(), &stats, started, &out)?;
+    }
+    for target in mesh_targets {
+        let started = Instant::now();
+        let stats = fuzz_mesh(target, iterations, seed, scratch.path());
+        total_findings += report(target.name(), &stats, started, &out)?;
     }
     if total_findings > 0 {
         anyhow::bail!("{total_findings} inputs broke a property");
     }
     Ok(())
+}
+
+/// Prints a target's row and writes its findings to `out`; returns how many there were.
+fn report(name: &str, stats: &FuzzStats, started: Instant, out: &Path) -> anyhow::Result<u64> {
+    let rate = stats.executions as f64 / started.elapsed().as_secs_f64();
+    println!(
+        "{:<12} {:>11} {:>10} {:>10} {:>9} {:>8.0}",
+        name, stats.executions, stats.accepted, stats.refused, stats.findings_total, rate
+    );
+    for (i, finding) in stats.findings.iter().enumerate() {
+        std::fs::create_dir_all(out)?;
+        let path = out.join(format!("{name}-{i:02}.bin"));
+        std::fs::write(&path, &finding.input)?;
+        let kind = if finding.panicked {
+            "panic"
+        } else {
+            "unnamed file"
+        };
+        println!("  {} ({kind}): {}", path.display(), finding.message);
+    }
+    Ok(stats.findings_total)
 }

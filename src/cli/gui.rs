@@ -31,6 +31,9 @@ pub struct GuiArgs {
     /// A report.json for Evaluate.
     #[arg(long, value_name = "FILE")]
     pub report: Option<PathBuf>,
+    /// A recipe for Design (with the product it names, an imported one included).
+    #[arg(long, value_name = "FILE")]
+    pub recipe: Option<PathBuf>,
     /// Start the workspace's main task at once (generate, train, inspect).
     #[arg(long)]
     pub start: bool,
@@ -87,6 +90,7 @@ impl From<GuiArgs> for GuiOptions {
             run: args.run,
             image: args.image,
             report: args.report,
+            recipe: args.recipe,
             start: args.start,
             screenshot: args.screenshot,
             screenshot_after: args.screenshot_after,

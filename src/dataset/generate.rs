@@ -34,14 +34,15 @@ use super::manifest::{
 };
 use super::recipe::{Channels, Recipe};
 use super::sample::{
-    POSES_PER_DEFECT, SampleId, ViewParams, defect_mask, draw_defect, draw_view, finish_image,
+    POSES_PER_DEFECT, SampleId, ViewParams, defect_mask, draw_defect_on, draw_view, finish_image,
 };
 use crate::fsio::{
     FileKind, FolderLock, LockError, read_bounded, read_text, sha256_hex, write_atomic,
 };
+use crate::product::import::ImportRecord;
 use crate::product::mesh::{Grid, MAX_GRID_POINTS, auto_cell, mesh_defective};
 use crate::product::sdf::Solid;
-use crate::product::{Defect, ProductSpec};
+use crate::product::{Defect, Field, Geometry, ImportError, PartTable, ProductSpec};
 use crate::render::{Camera, Frame, GpuMesh, Lighting, RenderError, Renderer, ViewRequest};
 
 #[derive(Debug, thiserror::Error)]
@@ -55,6 +56,8 @@ pub enum DatasetError {
     Encode { path: String, message: String },
     #[error(transparent)]
     Render(#[from] RenderError),
+    #[error(transparent)]
+    Import(#[from] ImportError),
     #[error(
         "sample {split}/{class}/{index}: the defect was not visible in any of {attempts} poses; \
          widen the pose range or lower mask.min_visible_fraction"
@@ -85,36 +88,24 @@ pub struct DatasetContext {
     pub recipe: Recipe,
     pub product: ProductSpec,
     pub cell: f64,
+    /// The good product: the cap, or an imported mesh's distance grid.
+    pub geometry: Geometry,
+    parts: PartTable,
     grid: Grid,
     good_mesh: GpuMesh,
 }
 
 impl DatasetContext {
-    /// Meshes the product for the recipe's closest camera (or at its own `mesh.cell`); refuses
-    /// a grid too large to allocate and a mesh with nothing in it.
+    /// Opens the product's geometry (reading an imported mesh, or its cached grid) and meshes
+    /// the good product finely enough for the recipe's closest camera (or at its own
+    /// `mesh.cell`); refuses a grid too large to allocate and a mesh with nothing in it.
     pub fn new(
         renderer: &Renderer,
         recipe: Recipe,
         product: ProductSpec,
     ) -> Result<Self, DatasetError> {
-        let shape = product.shape();
-        let cell = if product.mesh.cell > 0.0 {
-            product.mesh.cell
-        } else {
-            // Mesh finely enough for the closest camera the recipe allows.
-            let nearest = recipe
-                .randomize
-                .camera_distance
-                .map_or(recipe.camera.distance, |r| r[0]);
-            let camera = crate::render::Camera::new(
-                Default::default(),
-                shape.centre().as_vec3(),
-                nearest as f32,
-                recipe.camera.fov_y_deg as f32,
-            );
-            auto_cell(camera.pixels_per_unit(recipe.image.size))
-        };
-        Self::with_cell(renderer, recipe, product, cell)
+        let geometry = Geometry::open(&product)?;
+        Self::build(renderer, recipe, product, geometry, None)
     }
 
     /// The context meshed at `cell` instead of the cell the recipe's closest camera needs (the
@@ -126,19 +117,57 @@ impl DatasetContext {
         product: ProductSpec,
         cell: f64,
     ) -> Result<Self, DatasetError> {
-        let shape = product.shape();
+        let geometry = Geometry::open(&product)?;
+        Self::build(renderer, recipe, product, geometry, Some(cell))
+    }
+
+    /// A context for a product whose geometry is already open.
+    pub fn with_geometry(
+        renderer: &Renderer,
+        recipe: Recipe,
+        product: ProductSpec,
+        geometry: Geometry,
+    ) -> Result<Self, DatasetError> {
+        Self::build(renderer, recipe, product, geometry, None)
+    }
+
+    fn build(
+        renderer: &Renderer,
+        recipe: Recipe,
+        product: ProductSpec,
+        geometry: Geometry,
+        cell: Option<f64>,
+    ) -> Result<Self, DatasetError> {
+        let cell = match cell {
+            Some(cell) => cell,
+            None if product.mesh.cell > 0.0 => product.mesh.cell,
+            None => {
+                // Mesh finely enough for the closest camera the recipe allows.
+                let nearest = recipe
+                    .randomize
+                    .camera_distance
+                    .map_or(recipe.camera.distance, |r| r[0]);
+                let camera = Camera::new(
+                    Default::default(),
+                    geometry.centre().as_vec3(),
+                    nearest as f32,
+                    recipe.camera.fov_y_deg as f32,
+                );
+                auto_cell(camera.pixels_per_unit(recipe.image.size))
+            }
+        };
         let fail = |message: String| DatasetError::Product {
             product: product.name.clone(),
             message,
         };
-        if Grid::points_for(&shape, cell).is_none_or(|p| p > MAX_GRID_POINTS) {
+        if Grid::points_for(&geometry, cell).is_none_or(|p| p > MAX_GRID_POINTS) {
             return Err(fail(format!(
                 "meshing it at a cell of {cell} needs more than {MAX_GRID_POINTS} grid points; \
                  make mesh.cell larger"
             )));
         }
-        let good = Solid::good(shape);
-        let grid = Grid::for_shape(&shape, cell).sample(&good);
+        let good = Solid::good(geometry.clone());
+        let grid = Grid::for_shape(&geometry, cell).sample(&good);
         let mesh = grid.surface_nets(&good);
         if mesh.triangle_count() == 0 {
             return Err(fail(format!(
@@ -150,6 +179,8 @@ impl DatasetContext {
             recipe,
             product,
             cell,
+            parts: geometry.parts(),
+            geometry,
             grid,
             good_mesh,
         })
@@ -158,6 +189,11 @@ impl DatasetContext {
     /// The good product's mesh, as every image of the dataset draws it.
     pub fn good_mesh(&self) -> &GpuMesh {
         &self.good_mesh
+    }
+
+    /// The product's parts (an imported product's as its mesh names them).
+    pub fn parts(&self) -> &PartTable {
+        &self.parts
     }
 
     /// Every sample of the recipe, in generation order.
@@ -170,17 +206,15 @@ impl DatasetContext {
     /// render journal is identical to the one made at render time.
     pub fn record(&self, id: &SampleId, attempts: u32, visible_defect_px: usize) -> SampleRecord {
         let attempt = attempts.saturating_sub(1);
-        let defect = draw_defect(id, &self.product, attempt);
-        let part = defect.as_ref().map(|d| d.part(&self.product.shape()));
+        let defect = draw_defect_on(id, &self.product, &self.geometry, attempt);
+        let part = defect.as_ref().map(|d| d.part(&self.geometry));
         SampleRecord {
             id: id.clone(),
             attempts,
             view: draw_view(id, &self.recipe, attempt),
             defect,
             visible_defect_px,
-            defect_part: part
-                .and_then(|p| self.product.parts.name_of(p))
-                .map(str::to_string),
+            defect_part: part.and_then(|p| self.parts.name_of(p)).map(str::to_string),
             ..SampleRecord::paths_of(&self.recipe.name, id)
         }
     }
@@ -191,10 +225,9 @@ impl DatasetContext {
         renderer: &mut Renderer,
         ids: &[SampleId],
     ) -> Result<Vec<RenderedSample>, DatasetError> {
-        let shape = self.product.shape();
         let mut defects: Vec<Option<Defect>> = ids
             .iter()
-            .map(|id| draw_defect(id, &self.product, 0))
+            .map(|id| draw_defect_on(id, &self.product, &self.geometry, 0))
             .collect();
         let mut meshes = self.defect_meshes(renderer, &defects);
         let size = self.recipe.image.size;
@@ -213,7 +246,7 @@ impl DatasetContext {
             if !redraw.is_empty() {
                 let fresh: Vec<Option<Defect>> = redraw
                     .iter()
-                    .map(|&i| draw_defect(&ids[i], &self.product, attempts[i]))
+                    .map(|&i| draw_defect_on(&ids[i], &self.product, &self.geometry, attempts[i]))
                     .collect();
                 for (mesh, (&i, defect)) in self
                     .defect_meshes(renderer, &fresh)
@@ -230,7 +263,7 @@ impl DatasetContext {
                 .collect();
             let mut requests = Vec::new();
             for (k, &i) in pending.iter().enumerate() {
-                let camera = views[k].camera(&self.recipe, &shape);
+                let camera = views[k].camera(&self.recipe, &self.geometry);
                 self.push_views(&mut requests, meshes[i].as_ref(), camera, views[k].lighting);
             }
             let mut frames = renderer
@@ -344,7 +377,6 @@ impl DatasetContext {
         renderer: &Renderer,
         defects: &[Option<Defect>],
     ) -> Vec<Option<GpuMesh>> {
-        let shape = self.product.shape();
         let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
         let chunk = defects.len().div_ceil(threads).max(1);
         let meshes: Vec<Option<crate::product::Mesh>> = std::thread::scope(|s| {
@@ -357,7 +389,7 @@ impl DatasetContext {
                                 d.as_ref().map(|d| {
                                     mesh_defective(
                                         &self.grid,
-                                        &Solid::with_defect(shape, d.clone()),
+                                        &Solid::with_defect(self.geometry.clone(), d.clone()),
                                     )
                                 })
                             })
@@ -527,24 +559,44 @@ pub struct Generated {
 pub const JOURNAL_FILE: &str = ".render-journal.jsonl";
 
 /// What a dataset was rendered from, as one hash: the journal's first line holds it, and a
-/// manifest in the output folder is the same dataset when its own fields hash the same.
-fn identity(recipe: &Recipe, product: &ProductSpec, mesh_cell: f64, version: u32) -> String {
-    let identity = serde_json::json!({
+/// manifest in the output folder is the same dataset when its own fields hash the same. An
+/// imported product is identified by its mesh's content (`mesh`, the import key), not by the
+/// file's name.
+fn identity(
+    recipe: &Recipe,
+    product: &ProductSpec,
+    mesh_cell: f64,
+    version: u32,
+    mesh: Option<&str>,
+) -> String {
+    let mut identity = serde_json::json!({
         "format": MANIFEST_FORMAT,
         "version": version,
         "recipe": recipe,
         "product": product,
         "mesh_cell": mesh_cell,
     });
+    if let Some(mesh) = mesh {
+        identity["mesh"] = serde_json::json!(mesh);
+    }
     sha256_hex(identity.to_string().as_bytes())
+}
+
+/// [`identity`] of the dataset `ctx` renders.
+fn context_identity(ctx: &DatasetContext) -> String {
+    let mesh = ctx.geometry.sampled().map(|s| s.key_hex());
+    identity(
+        &ctx.recipe,
+        &ctx.product,
+        ctx.cell,
+        MANIFEST_VERSION,
+        mesh.as_deref(),
+    )
 }
 
 /// The journal's first line: what the journalled samples were rendered from.
 fn journal_key(ctx: &DatasetContext) -> String {
-    format!(
-        "{{\"journal\":\"{}\"}}",
-        identity(&ctx.recipe, &ctx.product, ctx.cell, MANIFEST_VERSION)
-    )
+    format!("{{\"journal\":\"{}\"}}", context_identity(ctx))
 }
 
 /// One finished sample in the journal: what its record is rebuilt from
@@ -811,12 +863,12 @@ pub fn generate_with(
         mesh_cell: ctx.cell,
         depth_scale: DEPTH_SCALE,
         parts: ctx
-            .product
             .parts
             .named()
             .into_iter()
             .map(|(id, n)| (id, n.to_string()))
             .collect(),
+        import: ImportRecord::of(&ctx.geometry),
         samples: records,
     };
     write_atomic(&manifest_path, &manifest.to_json()).map_err(|source| DatasetError::Io {
@@ -840,8 +892,9 @@ fn occupant(out: &Path, ctx: &DatasetContext, key: &str, plan: &[SampleId]) -> O
     if manifest_path.exists() {
         match Manifest::load(&manifest_path) {
             Ok(m) => {
-                let same = identity(&m.recipe, &m.product, m.mesh_cell, m.version)
-                    == identity(&ctx.recipe, &ctx.product, ctx.cell, MANIFEST_VERSION);
+                let mesh = m.import.as_ref().map(|i| i.key_sha256.as_str());
+                let same = identity(&m.recipe, &m.product, m.mesh_cell, m.version, mesh)
+                    == context_identity(ctx);
                 if !same {
                     return Some(format!(
                         "holds another dataset ({:?}, seed {}, {} samples{})",

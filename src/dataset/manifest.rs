@@ -11,6 +11,7 @@ use super::layout::{self, SamplePaths, Split};
 use super::recipe::{Channels, Recipe};
 use super::sample::{SampleId, ViewParams};
 use crate::fsio::{FileKind, ReadError, read_bounded};
+use crate::product::import::ImportRecord;
 use crate::product::{Defect, ProductSpec};
 
 pub const MANIFEST_FORMAT: &str = "unseen-dataset";
@@ -35,6 +36,9 @@ pub struct Manifest {
     /// World units per step of the 16-bit depth maps.
     pub depth_scale: f64,
     pub parts: BTreeMap<u8, String>,
+    /// How an imported product's mesh was read and placed (absent for the cap family).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub import: Option<ImportRecord>,
     pub samples: Vec<SampleRecord>,
 }
 

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use super::layout::{GOOD, Split};
 use super::recipe::{PoseMode, Recipe};
 use crate::imaging::gaussian_blur;
-use crate::product::{Defect, ProductSpec, Shape};
+use crate::product::{Defect, Field, ProductSpec};
 use crate::render::{Camera, Frame, Lighting};
 use crate::rng::{Rng, derive_seed};
 
@@ -83,7 +83,7 @@ pub struct ViewParams {
 }
 
 impl ViewParams {
-    pub fn camera(&self, recipe: &Recipe, shape: &Shape) -> Camera {
+    pub fn camera(&self, recipe: &Recipe, shape: &(impl Field + ?Sized)) -> Camera {
         let rotation = DQuat::from_axis_angle(DVec3::from(self.axis), self.angle_deg.to_radians());
         Camera::new(
             rotation.as_quat(),
@@ -98,12 +98,23 @@ impl ViewParams {
 /// back of the product may be invisible from every pose a narrow pose range allows).
 pub const POSES_PER_DEFECT: u32 = 8;
 
-/// Draws the defect of a defective sample for a given attempt (None for good samples).
+/// Draws the defect of a defective sample for a given attempt (None for good samples), on the
+/// product's analytic shape (the cap family; see [`draw_defect_on`] for any product).
 pub fn draw_defect(id: &SampleId, product: &ProductSpec, attempt: u32) -> Option<Defect> {
+    draw_defect_on(id, product, &product.shape(), attempt)
+}
+
+/// [`draw_defect`] on the product's good geometry `shape` (an imported product's grid).
+pub fn draw_defect_on(
+    id: &SampleId,
+    product: &ProductSpec,
+    shape: &(impl Field + ?Sized),
+    attempt: u32,
+) -> Option<Defect> {
     let spec = product.defects.get(&id.class)?;
     let redraw = u64::from(attempt / POSES_PER_DEFECT);
     let mut rng = Rng::new(derive_seed(id.seed, "defect", redraw));
-    Some(spec.sample(&product.shape(), &mut rng))
+    Some(spec.sample(shape, &mut rng))
 }
 
 /// Draws the view for one attempt; a new attempt (after an invisible defect) draws anew.

@@ -56,6 +56,12 @@ pub struct Design {
     pub(super) defect: Option<String>,
     defect_seed: u64,
     show_mask: bool,
+    /// Tint the orbit view by part.
+    show_parts: bool,
+    /// A click on the orbit view not yet answered: the pixel, for the defect shown.
+    click: Option<[f32; 2]>,
+    /// Where a click placed the defect, and which defect (class, instance) it placed.
+    placed: Option<((String, u64), [f64; 3])>,
     shuffle: u64,
     /// Orbit views received from the renderer thread.
     views_received: u64,
@@ -100,6 +106,9 @@ impl Design {
             defect: None,
             defect_seed: 1,
             show_mask: true,
+            show_parts: true,
+            click: None,
+            placed: None,
             shuffle: 0,
             views_received: 0,
             sample_sets_received: 0,
@@ -163,7 +172,31 @@ impl Design {
             yaw_deg: self.yaw_deg,
             pitch_deg: self.pitch_deg,
             defect: self.defect.clone().map(|c| (c, self.defect_seed)),
+            click: self.click,
+            placed: self.placed_here(),
         }
+    }
+
+    /// Where a click placed the defect shown, if it was placed for this class and instance.
+    fn placed_here(&self) -> Option<[f64; 3]> {
+        let shown = (self.defect.clone()?, self.defect_seed);
+        self.placed
+            .as_ref()
+            .filter(|(what, _)| *what == shown)
+            .map(|(_, p)| *p)
+    }
+
+    /// Places the defect shown at the surface seen at pixel (`x`, `y`) of the orbit view (from
+    /// its top-left corner); nothing without a defect class shown.
+    pub fn click_view(&mut self, x: f32, y: f32) {
+        if self.defect.is_some() {
+            self.click = Some([x, y]);
+        }
+    }
+
+    /// Where the newest orbit view's defect was placed by a click.
+    pub fn placed(&self) -> Option<[f64; 3]> {
+        self.view.as_ref().and_then(|v| v.placed)
     }
 
     /// Sends changed requests and takes finished images and files; called every frame.
@@ -195,6 +228,14 @@ impl Design {
         for event in events {
             match event {
                 PreviewEvent::View(view) => {
+                    // The click is answered: the defect stays where it landed (a click that
+                    // missed the product changes nothing).
+                    if view.clicked {
+                        if let (Some(p), Some(class)) = (view.placed, self.defect.clone()) {
+                            self.placed = Some(((class, self.defect_seed), p));
+                        }
+                        self.click = None;
+                    }
                     self.view = Some(view);
                     self.views_received += 1;
                     self.paint_view(ctx);
@@ -268,6 +309,19 @@ impl Design {
         self.view.as_ref().map_or(&[], |v| v.shade.as_slice())
     }
 
+    /// The newest orbit view's part id per pixel and its defect mask (empty before the
+    /// first view; no mask without a defect).
+    pub fn view_part_map(&self) -> (&[u8], Option<&[u8]>) {
+        self.view
+            .as_ref()
+            .map_or((&[], None), |v| (v.part.as_slice(), v.mask.as_deref()))
+    }
+
+    /// The parts of the product in the newest orbit view, (id, name) in id order.
+    pub fn view_parts(&self) -> &[(u8, String)] {
+        self.view.as_ref().map_or(&[], |v| v.parts.as_slice())
+    }
+
     /// Uploads the orbit view, with the defect's mask in red when asked.
     fn paint_view(&mut self, ctx: &egui::Context) {
         let Some(view) = &self.view else { return };
@@ -275,8 +329,14 @@ impl Design {
         let mut rgb = Vec::with_capacity(size * size * 3);
         for (i, &g) in view.shade.iter().enumerate() {
             let masked = self.show_mask && view.mask.as_ref().is_some_and(|m| m[i] > 0);
+            let part = view.part.get(i).copied().unwrap_or(0);
             if masked {
                 rgb.extend([g.saturating_add(90), g / 2, g / 2]);
+            } else if self.show_parts && part != 0 {
+                // Half the grey, half the grey tinted by the part's colour.
+                let c = part_colour(part);
+                let tint = |c: u8| ((u32::from(g) * (255 + u32::from(c))) / 510) as u8;
+                rgb.extend([tint(c.r()), tint(c.g()), tint(c.b())]);
             } else {
                 rgb.extend([g, g, g]);
             }
@@ -602,7 +662,7 @@ impl Design {
             .max(160.0);
         ui.horizontal(|ui| {
             let (rect, response) =
-                ui.allocate_exact_size(egui::vec2(side, side), egui::Sense::drag());
+                ui.allocate_exact_size(egui::vec2(side, side), egui::Sense::click_and_drag());
             match &self.view_texture {
                 Some(t) => {
                     ui.painter().image(
@@ -615,6 +675,12 @@ impl Design {
                 None => {
                     ui.painter().rect_filled(rect, 4.0, Color32::from_gray(20));
                 }
+            }
+            if response.clicked()
+                && let Some(pos) = response.interact_pointer_pos()
+            {
+                let at = (pos - rect.min) / rect.size() * VIEW_SIZE as f32;
+                self.click_view(at.x, at.y);
             }
             if response.dragged() {
                 let d = response.drag_delta();
@@ -645,6 +711,35 @@ impl Design {
                 }
                 if self.defect.is_some() && self.show_mask {
                     ui.colored_label(Color32::from_rgb(230, 110, 110), "red: the defect's mask");
+                }
+                if self.defect.is_some() {
+                    match self.placed_here() {
+                        Some([x, y, z]) => {
+                            ui.label(format!("placed by a click at ({x:.2}, {y:.2}, {z:.2})"));
+                        }
+                        None => {
+                            ui.label("Click the product to place the defect there.");
+                        }
+                    }
+                }
+                let mut repaint = false;
+                if let Some(view) = &self.view {
+                    ui.separator();
+                    repaint = ui
+                        .checkbox(&mut self.show_parts, "Colour the parts")
+                        .changed();
+                    for (id, name) in &view.parts {
+                        ui.horizontal(|ui| {
+                            let (swatch, _) = ui
+                                .allocate_exact_size(egui::vec2(14.0, 14.0), egui::Sense::hover());
+                            ui.painter().rect_filled(swatch, 2.0, part_colour(*id));
+                            ui.label(format!("{name} (id {id})"));
+                        });
+                    }
+                }
+                if repaint {
+                    let ctx = ui.ctx().clone();
+                    self.paint_view(&ctx);
                 }
             });
         });
@@ -801,6 +896,21 @@ fn range_row_ui(
         )
         .on_hover_text(format!("{label} to"));
     });
+}
+
+/// The colour a part is shown in: a fixed palette by id, red left out for masks.
+fn part_colour(id: u8) -> Color32 {
+    const PALETTE: [Color32; 8] = [
+        Color32::from_rgb(90, 160, 230),
+        Color32::from_rgb(110, 200, 120),
+        Color32::from_rgb(230, 190, 70),
+        Color32::from_rgb(170, 120, 220),
+        Color32::from_rgb(70, 200, 200),
+        Color32::from_rgb(230, 140, 60),
+        Color32::from_rgb(200, 200, 200),
+        Color32::from_rgb(150, 180, 90),
+    ];
+    PALETTE[usize::from(id.saturating_sub(1)) % PALETTE.len()]
 }
 
 /// Marks mask borders in red on a sample image.

@@ -72,6 +72,8 @@ pub struct GuiOptions {
     pub image: Option<PathBuf>,
     /// A report.json for Evaluate.
     pub report: Option<PathBuf>,
+    /// A recipe for Design (with the product it names, an imported one included).
+    pub recipe: Option<PathBuf>,
     /// Start the workspace's main task at once (generate, train, inspect).
     pub start: bool,
     /// Save a screenshot of the window to this file once the workspace has something to show
@@ -103,6 +105,7 @@ impl Default for GuiOptions {
             run: None,
             image: None,
             report: None,
+            recipe: None,
             start: false,
             screenshot: None,
             screenshot_after: 3.0,
@@ -426,6 +429,9 @@ impl Workbench {
         }
         if let Some(report) = &options.report {
             self.evaluate.open_report(report);
+        }
+        if let Some(recipe) = &options.recipe {
+            self.design.open_recipe(recipe, false);
         }
         if let Some(dir) = &options.demo_dir {
             self.demo.out = dir.display().to_string();

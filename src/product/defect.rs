@@ -1,10 +1,14 @@
 //! Geometric defects: how each class is parameterised (ranges in the product file), how one
-//! instance is sampled, and how it changes the distance field.
+//! instance is sampled, and how it changes the distance field. The cap's own classes are placed
+//! by its dimensions; the generic ones, for any product, by its surface
+//! ([`super::generic_defect`]).
 
 use glam::DVec3;
 use serde::{Deserialize, Serialize};
 
 use super::ProductSpec;
+use super::generic_defect::{self, FeatureLoss};
+use super::geometry::{Field, Geometry};
 use super::sdf::{Shape, smooth_max, smooth_min};
 use crate::rng::Rng;
 
@@ -36,6 +40,53 @@ pub enum DefectSpec {
         radius: [f64; 2],
         azimuth_deg: [f64; 2],
     },
+    /// Any product: a smooth bump at a point of a part's smooth faces.
+    SurfaceBulge {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        part: Option<String>,
+        radius: [f64; 2],
+        protrusion: [f64; 2],
+        blend: f64,
+    },
+    /// Any product: a smooth depression at a point of a part's smooth faces.
+    SurfaceDent {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        part: Option<String>,
+        radius: [f64; 2],
+        depth: [f64; 2],
+        blend: f64,
+    },
+    /// Any product: a wide, shallow depression on a part's flattest faces (a sink mark over a
+    /// thick section of a moulding).
+    SinkMark {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        part: Option<String>,
+        radius: [f64; 2],
+        depth: [f64; 2],
+        blend: f64,
+    },
+    /// Any product: a spherical bite out of a part's sharpest edges.
+    EdgeChip {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        part: Option<String>,
+        radius: [f64; 2],
+    },
+    /// Any product: a thin fin standing out of a sharp edge (flash at a parting line).
+    Flash {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        part: Option<String>,
+        length: [f64; 2],
+        height: [f64; 2],
+        thickness: [f64; 2],
+    },
+    /// An imported product: a part not fully formed within a ball around a point of it, its
+    /// cavity partly filled or its faces receded by `depth`.
+    MissingFeature {
+        part: String,
+        radius: [f64; 2],
+        depth: [f64; 2],
+        mode: FeatureLoss,
+    },
 }
 
 /// One sampled defect, with everything needed to rebuild its geometry exactly.
@@ -46,6 +97,9 @@ pub enum Defect {
         centre: [f64; 3],
         radius: f64,
         blend: f64,
+        /// The surface point a generic class placed it at (the cap's classes need none).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        surface: Option<[f64; 3]>,
     },
     ShortNotch {
         height: f64,
@@ -54,10 +108,29 @@ pub enum Defect {
         centre: [f64; 3],
         radius: f64,
         blend: f64,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        surface: Option<[f64; 3]>,
     },
     Chip {
         centre: [f64; 3],
         radius: f64,
+    },
+    /// A box unioned on: `axes` are its unit axes (along the edge, out of it, across it),
+    /// `half` its half extents; `root` is the edge point it grows from.
+    Flash {
+        root: [f64; 3],
+        centre: [f64; 3],
+        axes: [[f64; 3]; 3],
+        half: [f64; 3],
+    },
+    /// Part `part`'s faces offset by `depth` within the ball: into the cavity in front of them
+    /// (`fill`) or into the material behind them.
+    MissingFeature {
+        part: u8,
+        centre: [f64; 3],
+        radius: f64,
+        depth: f64,
+        fill: bool,
     },
 }
 
@@ -88,8 +161,30 @@ fn wall_point(shape: &Shape, y: f64, azimuth_deg: f64) -> (DVec3, DVec3) {
 }
 
 impl DefectSpec {
+    /// True for the classes placed by the cap's own dimensions.
+    pub fn is_cap_class(&self) -> bool {
+        matches!(
+            self,
+            DefectSpec::Bulge { .. }
+                | DefectSpec::ShortNotch { .. }
+                | DefectSpec::Dent { .. }
+                | DefectSpec::Chip { .. }
+        )
+    }
+
     pub fn validate(&self, product: &ProductSpec) -> Result<(), String> {
-        let r = product.shape.radius;
+        if !self.is_cap_class() {
+            return generic_defect::validate(self, product);
+        }
+        let (Some(shape), Some(notch)) = (product.shape.as_deref(), product.notch.as_deref())
+        else {
+            return Err(
+                "this kind is one of the cap's own classes; a product of your own uses \
+                 surface_bulge, surface_dent, sink_mark, edge_chip, flash or missing_feature"
+                    .into(),
+            );
+        };
+        let r = shape.radius;
         match self {
             DefectSpec::Bulge {
                 radius,
@@ -108,11 +203,11 @@ impl DefectSpec {
                 check_range([*blend, *blend], "blend", 0.0, r)
             }
             DefectSpec::ShortNotch { height } => {
-                check_range(*height, "height", 1e-3, product.notch.height)?;
-                if height[1] >= product.notch.height {
+                check_range(*height, "height", 1e-3, notch.height)?;
+                if height[1] >= notch.height {
                     return Err(format!(
                         "height must be below the nominal notch height {}",
-                        product.notch.height
+                        notch.height
                     ));
                 }
                 Ok(())
@@ -131,7 +226,7 @@ impl DefectSpec {
                     return Err("depth must stay below the pressing sphere's radius".into());
                 }
                 check_range(*polar_deg, "polar_deg", 0.0, 90.0)?;
-                check_range(*wall_y, "wall_y", 0.0, product.shape.wall_height)?;
+                check_range(*wall_y, "wall_y", 0.0, shape.wall_height)?;
                 check_range(*azimuth_deg, "azimuth_deg", -360.0, 720.0)?;
                 check_range([*blend, *blend], "blend", 0.0, r)
             }
@@ -142,11 +237,19 @@ impl DefectSpec {
                 check_range(*radius, "radius", 1e-3, r / 2.0)?;
                 check_range(*azimuth_deg, "azimuth_deg", -360.0, 720.0)
             }
+            _ => Ok(()),
         }
     }
 
-    /// Draws one instance of this defect class.
-    pub fn sample(&self, shape: &Shape, rng: &mut Rng) -> Defect {
+    /// Draws one instance of this defect class on the good product `shape`.
+    pub fn sample(&self, shape: &(impl Field + ?Sized), rng: &mut Rng) -> Defect {
+        if !self.is_cap_class() {
+            return generic_defect::sample(self, shape, rng);
+        }
+        // Validation keeps the cap's classes to the cap family; anything else gets an empty
+        // cap, on which they change nothing.
+        let cap = shape.cap().copied().unwrap_or_else(Shape::empty);
+        let shape = &cap;
         match self {
             DefectSpec::Bulge {
                 radius,
@@ -167,6 +270,7 @@ impl DefectSpec {
                     centre: centre.to_array(),
                     radius,
                     blend: *blend,
+                    surface: None,
                 }
             }
             DefectSpec::ShortNotch { height } => Defect::ShortNotch {
@@ -194,6 +298,7 @@ impl DefectSpec {
                     centre: centre.to_array(),
                     radius,
                     blend: *blend,
+                    surface: None,
                 }
             }
             DefectSpec::Chip {
@@ -207,6 +312,7 @@ impl DefectSpec {
                     radius,
                 }
             }
+            _ => generic_defect::sample(self, shape, rng),
         }
     }
 }
@@ -230,47 +336,133 @@ impl Defect {
                 centre,
                 radius,
                 blend,
+                ..
             } => smooth_min(d, (p - DVec3::from(*centre)).length() - radius, *blend),
             Defect::Dent {
                 centre,
                 radius,
                 blend,
+                ..
             } => smooth_max(d, radius - (p - DVec3::from(*centre)).length(), *blend),
             Defect::Chip { centre, radius } => d.max(radius - (p - DVec3::from(*centre)).length()),
-            Defect::ShortNotch { .. } => d,
+            Defect::Flash {
+                centre, axes, half, ..
+            } => d.min(generic_defect::oriented_box_sdf(
+                p,
+                DVec3::from(*centre),
+                axes,
+                *half,
+            )),
+            Defect::ShortNotch { .. } | Defect::MissingFeature { .. } => d,
+        }
+    }
+
+    /// [`Self::modify`] for defects that also need the good product (a missing feature asks
+    /// for the distances to one part's faces).
+    pub fn modify_on(&self, shape: &Geometry, d: f64, p: DVec3) -> f64 {
+        match self {
+            Defect::MissingFeature {
+                part,
+                centre,
+                radius,
+                depth,
+                fill,
+            } => generic_defect::missing_feature(
+                shape,
+                d,
+                p,
+                generic_defect::FeatureOffset {
+                    part: *part,
+                    centre: DVec3::from(*centre),
+                    radius: *radius,
+                    depth: *depth,
+                    fill: *fill,
+                },
+            ),
+            _ => self.modify(d, p),
         }
     }
 
     /// A point on the good product's surface where the defect sits; its part is the part the
     /// defect affects.
-    pub fn anchor(&self, shape: &Shape) -> DVec3 {
+    /// The same defect placed at the surface point `p` instead (a click in the workbench):
+    /// bumps and dents keep their offset along the surface normal, chips and missing features
+    /// centre on `p` (a missing feature then acts on the part at `p`), a fin moves with its
+    /// root. A short notch has no place and stays as it is.
+    pub fn moved_to(&self, shape: &(impl Field + ?Sized), p: DVec3) -> Defect {
+        let at = p.to_array();
+        let mut moved = self.clone();
+        match &mut moved {
+            Defect::Bulge {
+                centre, surface, ..
+            }
+            | Defect::Dent {
+                centre, surface, ..
+            } => {
+                let anchor = self.anchor(shape);
+                let along = (DVec3::from(*centre) - anchor).dot(shape.normal(anchor, 1e-3));
+                *centre = (p + shape.normal(p, 1e-3) * along).to_array();
+                if surface.is_some() {
+                    *surface = Some(at);
+                }
+            }
+            Defect::Chip { centre, .. } => *centre = at,
+            Defect::MissingFeature { centre, part, .. } => {
+                *centre = at;
+                *part = shape.part_at(p);
+            }
+            Defect::Flash { root, centre, .. } => {
+                let delta = p - DVec3::from(*root);
+                *root = at;
+                *centre = (DVec3::from(*centre) + delta).to_array();
+            }
+            Defect::ShortNotch { .. } => {}
+        }
+        moved
+    }
+
+    pub fn anchor(&self, shape: &(impl Field + ?Sized)) -> DVec3 {
         let project = |c: &[f64; 3]| {
             // The surface point nearest the defect's centre, found along the field's gradient.
-            let solid = super::sdf::Solid::good(*shape);
             let mut p = DVec3::from(*c);
             for _ in 0..8 {
-                p -= solid.normal(p, 1e-4) * solid.sdf(p);
+                p -= shape.normal(p, 1e-4) * shape.sdf(p);
             }
             p
         };
         match self {
+            Defect::Bulge {
+                surface: Some(s), ..
+            }
+            | Defect::Dent {
+                surface: Some(s), ..
+            } => DVec3::from(*s),
             Defect::Bulge { centre, .. } | Defect::Dent { centre, .. } => project(centre),
-            Defect::Chip { centre, .. } => DVec3::from(*centre),
-            Defect::ShortNotch { height } => DVec3::new(
-                0.0,
-                (height + shape.notch_height) / 2.0,
-                shape.radius - shape.notch_depth,
-            ),
+            Defect::Chip { centre, .. } | Defect::MissingFeature { centre, .. } => {
+                DVec3::from(*centre)
+            }
+            Defect::Flash { root, .. } => DVec3::from(*root),
+            Defect::ShortNotch { height } => {
+                let shape = shape.cap().copied().unwrap_or_else(Shape::empty);
+                DVec3::new(
+                    0.0,
+                    (height + shape.notch_height) / 2.0,
+                    shape.radius - shape.notch_depth,
+                )
+            }
         }
     }
 
     /// The part of the good product this defect affects.
-    pub fn part(&self, shape: &Shape) -> u8 {
-        shape.part_at(self.anchor(shape))
+    pub fn part(&self, shape: &(impl Field + ?Sized)) -> u8 {
+        match self {
+            Defect::MissingFeature { part, .. } => *part,
+            _ => shape.part_at(self.anchor(shape)),
+        }
     }
 
     /// An axis-aligned box outside which the defect provably leaves the surface unchanged.
-    pub fn influence_box(&self, shape: &Shape) -> (DVec3, DVec3) {
+    pub fn influence_box(&self, shape: &(impl Field + ?Sized)) -> (DVec3, DVec3) {
         let ball = |c: &[f64; 3], r: f64| {
             let c = DVec3::from(*c);
             (c - DVec3::splat(r), c + DVec3::splat(r))
@@ -280,22 +472,31 @@ impl Defect {
                 centre,
                 radius,
                 blend,
+                ..
             }
             | Defect::Dent {
                 centre,
                 radius,
                 blend,
+                ..
                 // The polynomial blend can add material up to 1.25·blend beyond the sphere.
             } => ball(centre, radius + 1.5 * blend),
             Defect::Chip { centre, radius } => ball(centre, *radius),
-            Defect::ShortNotch { height } => (
-                DVec3::new(
-                    -shape.notch_width / 2.0,
-                    *height,
-                    shape.radius - shape.notch_depth,
-                ),
-                DVec3::new(shape.notch_width / 2.0, shape.notch_height, shape.radius),
-            ),
+            Defect::MissingFeature { centre, radius, .. } => ball(centre, *radius),
+            Defect::Flash {
+                centre, axes, half, ..
+            } => generic_defect::oriented_box_bounds(DVec3::from(*centre), axes, *half),
+            Defect::ShortNotch { height } => {
+                let shape = shape.cap().copied().unwrap_or_else(Shape::empty);
+                (
+                    DVec3::new(
+                        -shape.notch_width / 2.0,
+                        *height,
+                        shape.radius - shape.notch_depth,
+                    ),
+                    DVec3::new(shape.notch_width / 2.0, shape.notch_height, shape.radius),
+                )
+            }
         }
     }
 }

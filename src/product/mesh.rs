@@ -5,7 +5,8 @@
 
 use glam::DVec3;
 
-use super::sdf::{Shape, Solid};
+use super::geometry::Field;
+use super::sdf::Solid;
 
 /// An indexed triangle mesh, counter-clockwise seen from outside.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -73,23 +74,13 @@ pub struct Grid {
 pub const MAX_GRID_POINTS: usize = 64 << 20;
 
 impl Grid {
-    /// The corners of the box a grid covers: the product (and room for defects that add
-    /// material) with a margin of two cells so the surface never touches the grid's border.
-    fn extent(shape: &Shape, cell: f64) -> (DVec3, DVec3) {
-        let margin = 2.0 * cell + 0.05;
-        let r = shape.radius;
-        let lo = DVec3::new(-r - margin, -margin, -r - margin);
-        let hi = DVec3::new(r + margin, shape.height() + 0.5 * r + margin, r + margin);
-        (lo, hi)
-    }
-
     /// How many points [`Grid::for_shape`] would sample, counted without overflow; `None`
     /// when the cell is not a positive finite size or the count does not fit a `usize`.
-    pub fn points_for(shape: &Shape, cell: f64) -> Option<usize> {
+    pub fn points_for(shape: &(impl Field + ?Sized), cell: f64) -> Option<usize> {
         if !(cell.is_finite() && cell > 0.0) {
             return None;
         }
-        let (lo, hi) = Self::extent(shape, cell);
+        let (lo, hi) = shape.mesh_box(cell);
         let n = ((hi - lo) / cell).ceil();
         [n.x, n.y, n.z]
             .into_iter()
@@ -101,10 +92,12 @@ impl Grid {
             })
     }
 
-    /// A grid covering the product at edge length `cell`; [`Grid::points_for`] must be at
-    /// most [`MAX_GRID_POINTS`] (product validation and dataset set-up check it).
-    pub fn for_shape(shape: &Shape, cell: f64) -> Self {
-        let (lo, hi) = Self::extent(shape, cell);
+    /// A grid covering the product's [`Field::mesh_box`] (the product, room for defects that
+    /// add material, and a margin of two cells so the surface never touches the grid's
+    /// border) at edge length `cell`; [`Grid::points_for`] must be at most
+    /// [`MAX_GRID_POINTS`] (product validation and dataset set-up check it).
+    pub fn for_shape(shape: &(impl Field + ?Sized), cell: f64) -> Self {
+        let (lo, hi) = shape.mesh_box(cell);
         let n = ((hi - lo) / cell).ceil();
         let dims = [n.x as usize + 1, n.y as usize + 1, n.z as usize + 1];
         Self {
@@ -124,7 +117,7 @@ impl Grid {
     }
 
     /// Samples `solid` at every grid point.
-    pub fn sample(mut self, solid: &Solid) -> Self {
+    pub fn sample(mut self, solid: &(impl Field + ?Sized)) -> Self {
         self.resample_box(
             solid,
             self.origin,
@@ -136,7 +129,7 @@ impl Grid {
     /// Re-samples only the grid points inside a box (plus one cell), e.g. a defect's region of
     /// influence on top of the good product's grid. Points outside keep their exact values, so
     /// the mesh there is identical to the good product's.
-    pub fn resample_box(&mut self, solid: &Solid, lo: DVec3, hi: DVec3) {
+    pub fn resample_box(&mut self, solid: &(impl Field + ?Sized), lo: DVec3, hi: DVec3) {
         let to_index = |v: DVec3, round_up: bool| -> [usize; 3] {
             let g = (v - self.origin) / self.cell;
             let g = if round_up {
@@ -158,7 +151,7 @@ impl Grid {
     }
 
     /// Extracts the surface; normals and part ids come from `solid` itself, not the grid.
-    pub fn surface_nets(&self, solid: &Solid) -> Mesh {
+    pub fn surface_nets(&self, solid: &(impl Field + ?Sized)) -> Mesh {
         let [nx, ny, nz] = self.dims;
         let mut cell_vertex = vec![u32::MAX; nx * ny * nz];
         let mut mesh = Mesh::default();
@@ -283,7 +276,12 @@ impl Grid {
 
 /// Moves a surface-nets vertex onto the true surface (Newton steps along the gradient), kept
 /// within its cell so the mesh cannot fold over at sharp edges.
-fn project_to_surface(solid: &Solid, mut p: DVec3, cell_lo: DVec3, cell: f64) -> DVec3 {
+fn project_to_surface(
+    solid: &(impl Field + ?Sized),
+    mut p: DVec3,
+    cell_lo: DVec3,
+    cell: f64,
+) -> DVec3 {
     let eps = cell * 0.1;
     for _ in 0..2 {
         let d = solid.sdf(p);
@@ -380,7 +378,7 @@ mod tests {
     fn every_part_is_present_and_the_notch_is_where_it_should_be() {
         let solid = good();
         let mesh = mesh_solid(&solid, CELL);
-        let parts = solid.shape.parts;
+        let parts = ProductSpec::builtin_cap().shape().parts;
         for (id, name) in parts.named() {
             assert!(mesh.parts.contains(&id), "no {name} vertices");
         }

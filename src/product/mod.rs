@@ -1,10 +1,20 @@
 //! The product: its description (a TOML data file), its signed distance function, its parts, its
-//! defects and its triangle mesh.
+//! defects and its triangle mesh. The built-in cap is an analytic distance function; a product
+//! of the user's own comes from a CAD mesh (`import`) turned into a sampled distance grid
+//! (`sampled`). Both are a [`Geometry`], which is what meshing and the defects work on.
 
+pub mod bvh;
 pub mod defect;
+pub mod generic_defect;
+pub mod geometry;
+pub mod import;
 pub mod mesh;
+pub mod parts;
+pub mod sampled;
 pub mod sdf;
 pub mod simplify;
+pub mod surface;
+pub mod winding;
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -13,14 +23,18 @@ use serde::{Deserialize, Serialize};
 
 use crate::fsio::{FileKind, ReadError, read_text};
 pub use defect::{Defect, DefectSpec};
+pub use geometry::{Field, Geometry};
+pub use import::{ImportError, ImportSpec};
 pub use mesh::{Grid, Mesh};
-pub use sdf::Shape;
+pub use parts::PartTable;
+pub use sdf::{PartIds, Shape};
 
 /// The built-in reference product's description, compiled in so it needs no file on disk.
 pub const BUILTIN_CAP_TOML: &str = include_str!("../../assets/products/cap.toml");
 
-/// Newest product-file version this build understands.
-pub const PRODUCT_VERSION: u32 = 1;
+/// Newest product-file version this build understands. Version 2 adds `[import]` (a CAD mesh)
+/// and part tables with any names; version 1 files (the cap family) read as they always did.
+pub const PRODUCT_VERSION: u32 = 2;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ProductError {
@@ -32,15 +46,26 @@ pub enum ProductError {
     Invalid { path: String, message: String },
 }
 
-/// A product description as stored in `assets/products/*.toml`.
+/// A product description as stored in `assets/products/*.toml`: either the cap family
+/// (`shape` and `notch`) or, from version 2, a CAD mesh (`import`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ProductSpec {
     pub version: u32,
     pub name: String,
-    pub shape: ShapeSpec,
-    pub notch: NotchSpec,
-    pub parts: PartIds,
+    // The optional tables are boxed: the workbench passes specs by value through its channels,
+    // and the cap family's and an import's tables are never both there.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shape: Option<Box<ShapeSpec>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notch: Option<Box<NotchSpec>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub import: Option<Box<ImportSpec>>,
+    /// Part names and their stable ids. The cap family names dome, wall, notch and base; an
+    /// imported product may pin some or all of its parts' ids here (the rest are numbered in
+    /// the order the mesh file names them).
+    #[serde(default)]
+    pub parts: PartTable,
     #[serde(default)]
     pub mesh: MeshSpec,
     #[serde(default)]
@@ -60,37 +85,6 @@ pub struct NotchSpec {
     pub width: f64,
     pub height: f64,
     pub depth: f64,
-}
-
-/// Stable ids of the product's parts. 0 is reserved for the background.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PartIds {
-    pub dome: u8,
-    pub wall: u8,
-    pub notch: u8,
-    pub base: u8,
-}
-
-impl PartIds {
-    /// (id, name) of every part, in id order.
-    pub fn named(&self) -> Vec<(u8, &'static str)> {
-        let mut v = vec![
-            (self.dome, "dome"),
-            (self.wall, "wall"),
-            (self.notch, "notch"),
-            (self.base, "base"),
-        ];
-        v.sort_unstable();
-        v
-    }
-
-    pub fn name_of(&self, id: u8) -> Option<&'static str> {
-        self.named()
-            .into_iter()
-            .find(|(i, _)| *i == id)
-            .map(|(_, n)| n)
-    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, Default)]
@@ -121,7 +115,16 @@ impl ProductSpec {
             path = base.join(path);
         }
         let text = read_text(&path, FileKind::Product)?;
-        Self::from_toml_str(&text, &path.display().to_string())
+        let mut spec = Self::from_toml_str(&text, &path.display().to_string())?;
+        if let Some(import) = &mut spec.import {
+            import.source_dir = Some(
+                path.parent()
+                    .filter(|p| !p.as_os_str().is_empty())
+                    .unwrap_or(Path::new("."))
+                    .to_path_buf(),
+            );
+        }
+        Ok(spec)
     }
 
     pub fn from_toml_str(text: &str, origin: &str) -> Result<Self, ProductError> {
@@ -140,61 +143,53 @@ impl ProductSpec {
     pub fn validate(&self) -> Result<(), String> {
         if self.version == 0 || self.version > PRODUCT_VERSION {
             return Err(format!(
-                "version {} is not supported (this build reads version {PRODUCT_VERSION})",
+                "version {} is not supported (this build reads versions 1 to {PRODUCT_VERSION})",
                 self.version
             ));
         }
         if self.name.trim().is_empty() {
             return Err("name must not be empty".into());
         }
-        let positive = |v: f64, what: &str| -> Result<(), String> {
-            if v.is_finite() && v > 0.0 && v < 100.0 {
-                Ok(())
-            } else {
-                Err(format!(
-                    "{what} must be a positive number below 100, got {v}"
-                ))
+        match (&self.shape, &self.notch, &self.import) {
+            (Some(shape), Some(notch), None) => self.validate_cap(shape, notch)?,
+            (None, None, Some(import)) => {
+                if self.version < 2 {
+                    return Err("[import] needs version = 2".into());
+                }
+                import.validate().map_err(|m| format!("import.{m}"))?;
             }
-        };
-        positive(self.shape.radius, "shape.radius")?;
-        positive(self.shape.wall_height, "shape.wall_height")?;
-        positive(self.notch.width, "notch.width")?;
-        positive(self.notch.height, "notch.height")?;
-        positive(self.notch.depth, "notch.depth")?;
-        if self.notch.width >= 2.0 * self.shape.radius {
-            return Err("notch.width must be smaller than the diameter".into());
-        }
-        if self.notch.height >= self.shape.wall_height {
-            return Err("notch.height must be smaller than shape.wall_height".into());
-        }
-        if self.notch.depth >= self.shape.radius {
-            return Err("notch.depth must be smaller than shape.radius".into());
-        }
-        let ids = [
-            self.parts.dome,
-            self.parts.wall,
-            self.parts.notch,
-            self.parts.base,
-        ];
-        for (i, a) in ids.iter().enumerate() {
-            if *a == 0 {
-                return Err("part ids must be 1..=255 (0 is the background)".into());
+            (_, _, Some(_)) => {
+                return Err(
+                    "a product is either the cap family ([shape] and [notch]) or an imported \
+                     mesh ([import]), not both"
+                        .into(),
+                );
             }
-            if ids[i + 1..].contains(a) {
-                return Err(format!("part id {a} is used twice"));
+            _ => {
+                return Err(
+                    "missing [shape] and [notch] (the cap family) or [import] (a CAD mesh, \
+                     version 2)"
+                        .into(),
+                );
             }
         }
+        self.parts.validate()?;
         // The finest detail the mesh must keep: a cell coarser than half of it meshes the
         // product into nothing (or nothing like it).
-        let finest = [
-            self.shape.radius,
-            self.shape.wall_height,
-            self.notch.width,
-            self.notch.height,
-            self.notch.depth,
-        ]
-        .into_iter()
-        .fold(f64::INFINITY, f64::min);
+        let finest = match (&self.shape, &self.notch) {
+            (Some(shape), Some(notch)) => [
+                shape.radius,
+                shape.wall_height,
+                notch.width,
+                notch.height,
+                notch.depth,
+            ]
+            .into_iter()
+            .fold(f64::INFINITY, f64::min),
+            // An imported product's size is known once its mesh is read (with `scale`);
+            // `size` is what it is fitted to otherwise.
+            _ => self.import.as_ref().map_or(2.0, |import| import.size),
+        };
         let coarsest = finest / 2.0;
         if !(self.mesh.cell == 0.0
             || (self.mesh.cell.is_finite()
@@ -207,14 +202,15 @@ impl ProductSpec {
                 self.mesh.cell
             ));
         }
-        // Automatic cells are never finer than `mesh::auto_cell`'s 0.01.
+        // Automatic cells are never finer than `mesh::auto_cell`'s 0.01. An imported product's
+        // meshing box is known once its mesh is read; the dataset's set-up checks it then.
         let cell = if self.mesh.cell > 0.0 {
             self.mesh.cell
         } else {
             mesh::FINEST_AUTO_CELL
         };
         let points = Grid::points_for(&self.shape(), cell);
-        if points.is_none_or(|p| p > mesh::MAX_GRID_POINTS) {
+        if !self.is_imported() && points.is_none_or(|p| p > mesh::MAX_GRID_POINTS) {
             return Err(format!(
                 "the product is too large to mesh at a cell of {cell}: more than {} grid \
                  points (make it smaller or mesh.cell larger)",
@@ -235,9 +231,69 @@ impl ProductSpec {
             spec.validate(self)
                 .map_err(|m| format!("defects.{class}: {m}"))?;
         }
+        if !self.is_imported() {
+            self.check_defect_parts(&self.parts)?;
+        }
         Ok(())
     }
 
+    /// Checks that every defect class that names a part names one of `parts` (an imported
+    /// product's parts are known once its mesh is read).
+    pub fn check_defect_parts(&self, parts: &PartTable) -> Result<(), String> {
+        for (class, spec) in &self.defects {
+            generic_defect::check_part(spec, parts).map_err(|m| format!("defects.{class}: {m}"))?;
+        }
+        Ok(())
+    }
+
+    fn validate_cap(&self, shape: &ShapeSpec, notch: &NotchSpec) -> Result<(), String> {
+        let positive = |v: f64, what: &str| -> Result<(), String> {
+            if v.is_finite() && v > 0.0 && v < 100.0 {
+                Ok(())
+            } else {
+                Err(format!(
+                    "{what} must be a positive number below 100, got {v}"
+                ))
+            }
+        };
+        positive(shape.radius, "shape.radius")?;
+        positive(shape.wall_height, "shape.wall_height")?;
+        positive(notch.width, "notch.width")?;
+        positive(notch.height, "notch.height")?;
+        positive(notch.depth, "notch.depth")?;
+        if notch.width >= 2.0 * shape.radius {
+            return Err("notch.width must be smaller than the diameter".into());
+        }
+        if notch.height >= shape.wall_height {
+            return Err("notch.height must be smaller than shape.wall_height".into());
+        }
+        if notch.depth >= shape.radius {
+            return Err("notch.depth must be smaller than shape.radius".into());
+        }
+        let names: Vec<&str> = self.parts.named().into_iter().map(|(_, n)| n).collect();
+        for name in PartIds::NAMES {
+            if !names.contains(&name) {
+                return Err(format!(
+                    "parts.{name} is missing (the cap family names dome, wall, notch and base)"
+                ));
+            }
+        }
+        if let Some(extra) = names.iter().find(|n| !PartIds::NAMES.contains(n)) {
+            return Err(format!(
+                "parts.{extra}: the cap family has only dome, wall, notch and base"
+            ));
+        }
+        Ok(())
+    }
+
+    /// True for a product imported from a CAD mesh (`[import]`).
+    pub fn is_imported(&self) -> bool {
+        self.import.is_some()
+    }
+
+    /// The cap family's analytic shape. An imported product has no analytic shape: this gives
+    /// it an empty one, which meshes to nothing; its geometry is opened with
+    /// [`Geometry::open`], which reads the mesh file.
     pub fn shape(&self) -> Shape {
         Shape::from_spec(self)
     }
@@ -246,15 +302,17 @@ impl ProductSpec {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::product::import::UpAxis;
 
     #[test]
     fn builtin_cap_matches_the_reference_dimensions() {
         let p = ProductSpec::builtin_cap();
-        assert_eq!(p.shape.radius, 1.0);
-        assert_eq!(p.shape.wall_height, 1.0);
-        assert_eq!(p.notch.width, 0.40);
-        assert_eq!(p.notch.height, 0.70);
-        assert_eq!(p.notch.depth, 0.30);
+        let (shape, notch) = (*p.shape.unwrap(), *p.notch.unwrap());
+        assert_eq!(shape.radius, 1.0);
+        assert_eq!(shape.wall_height, 1.0);
+        assert_eq!(notch.width, 0.40);
+        assert_eq!(notch.height, 0.70);
+        assert_eq!(notch.depth, 0.30);
         let names: Vec<_> = p.parts.named().into_iter().map(|(_, n)| n).collect();
         assert_eq!(names, ["dome", "wall", "notch", "base"]);
         for class in ["bulge", "short_notch", "dent", "chip"] {
@@ -288,6 +346,87 @@ mod tests {
         ];
         for (text, expected) in cases {
             let err = ProductSpec::from_toml_str(&text, "bad.toml").expect_err("must be rejected");
+            let msg = err.to_string();
+            assert!(msg.contains("bad.toml"), "{msg}");
+            assert!(msg.contains(expected), "expected {expected:?} in {msg}");
+        }
+    }
+
+    const V2: &str = r#"version = 2
+name = "part"
+
+[import]
+file = "part.stl"
+units = "mm"
+up = "+z"
+
+[parts]
+body = 1
+
+[defects.bump]
+kind = "surface_bulge"
+part = "body"
+radius = [0.1, 0.2]
+protrusion = [0.05, 0.08]
+blend = 0.04
+"#;
+
+    #[test]
+    fn version_2_names_a_mesh_and_the_cap_reads_and_writes_as_before() {
+        let spec = ProductSpec::from_toml_str(V2, "part.toml").unwrap();
+        assert!(spec.is_imported());
+        let import = spec.import.as_deref().unwrap();
+        assert_eq!(import.up, UpAxis::PosZ);
+        assert_eq!(import.resolution, 200);
+        let json = serde_json::to_string(&spec).unwrap();
+        assert_eq!(serde_json::from_str::<ProductSpec>(&json).unwrap(), spec);
+        // The cap's description serialises exactly as before version 2 (manifests compare it).
+        let cap = serde_json::to_string(&ProductSpec::builtin_cap()).unwrap();
+        assert!(
+            cap.starts_with(
+                r#"{"version":1,"name":"cap","shape":{"radius":1.0,"wall_height":1.0},"notch":"#
+            ),
+            "{cap}"
+        );
+        assert!(
+            cap.contains(r#""parts":{"dome":1,"wall":2,"notch":3,"base":4},"mesh""#),
+            "{cap}"
+        );
+    }
+
+    #[test]
+    fn bad_version_2_files_name_the_problem() {
+        let cases = [
+            (
+                V2.replace("version = 2", "version = 1"),
+                "needs version = 2",
+            ),
+            (
+                format!("{V2}\n[shape]\nradius = 1.0\nwall_height = 1.0\n"),
+                "not both",
+            ),
+            (
+                V2.replace("units = \"mm\"", "units = \"furlong\""),
+                "furlong",
+            ),
+            (V2.replace("up = \"+z\"", "up = \"z\""), "unknown variant"),
+            (V2.replace("part.stl", "part.step"), "must end in"),
+            (
+                format!(
+                    "{V2}\n[defects.chip]\nkind = \"chip\"\nradius = [0.1, 0.2]\nazimuth_deg = [0.0, 90.0]\n"
+                ),
+                "cap's own classes",
+            ),
+            (
+                V2.replace("up = \"+z\"", "resolution = 5"),
+                "resolution must be",
+            ),
+            (V2.replace("[import]", "[importt]"), "unknown field"),
+            ("version = 2\nname = \"x\"\n".to_string(), "missing [shape]"),
+            (V2.replace("body = 1", "body = 0"), "0 is the background"),
+        ];
+        for (text, expected) in cases {
+            let err = ProductSpec::from_toml_str(&text, "bad.toml").expect_err(expected);
             let msg = err.to_string();
             assert!(msg.contains("bad.toml"), "{msg}");
             assert!(msg.contains(expected), "expected {expected:?} in {msg}");

@@ -3,7 +3,52 @@
 
 use glam::{DVec2, DVec3};
 
-use super::{PartIds, ProductSpec, defect::Defect};
+use super::geometry::{Field, Geometry};
+use super::{NotchSpec, PartTable, ProductSpec, ShapeSpec, defect::Defect};
+
+/// Ids of the cap family's four parts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PartIds {
+    pub dome: u8,
+    pub wall: u8,
+    pub notch: u8,
+    pub base: u8,
+}
+
+impl PartIds {
+    pub const NAMES: [&'static str; 4] = ["dome", "wall", "notch", "base"];
+
+    /// The cap's ids from a product's part table (0 for a name the table lacks, which
+    /// validation refuses for the cap family).
+    pub fn from_table(table: &PartTable) -> Self {
+        let id = |name| table.id_of(name).unwrap_or(0);
+        Self {
+            dome: id("dome"),
+            wall: id("wall"),
+            notch: id("notch"),
+            base: id("base"),
+        }
+    }
+
+    /// (id, name) of every part, in id order.
+    pub fn named(&self) -> Vec<(u8, &'static str)> {
+        let mut v = vec![
+            (self.dome, "dome"),
+            (self.wall, "wall"),
+            (self.notch, "notch"),
+            (self.base, "base"),
+        ];
+        v.sort_unstable();
+        v
+    }
+
+    pub fn name_of(&self, id: u8) -> Option<&'static str> {
+        self.named()
+            .into_iter()
+            .find(|(i, _)| *i == id)
+            .map(|(_, n)| n)
+    }
+}
 
 /// The resolved dimensions of the cap family.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -17,14 +62,42 @@ pub struct Shape {
 }
 
 impl Shape {
+    /// The cap family's shape; a product without `[shape]` and `[notch]` (an imported one)
+    /// gets an empty shape, zero in every dimension, whose distance is nowhere negative.
     pub fn from_spec(spec: &ProductSpec) -> Self {
+        let shape = spec.shape.as_deref().copied().unwrap_or(ShapeSpec {
+            radius: 0.0,
+            wall_height: 0.0,
+        });
+        let notch = spec.notch.as_deref().copied().unwrap_or(NotchSpec {
+            width: 0.0,
+            height: 0.0,
+            depth: 0.0,
+        });
         Self {
-            radius: spec.shape.radius,
-            wall_height: spec.shape.wall_height,
-            notch_width: spec.notch.width,
-            notch_height: spec.notch.height,
-            notch_depth: spec.notch.depth,
-            parts: spec.parts,
+            radius: shape.radius,
+            wall_height: shape.wall_height,
+            notch_width: notch.width,
+            notch_height: notch.height,
+            notch_depth: notch.depth,
+            parts: PartIds::from_table(&spec.parts),
+        }
+    }
+
+    /// A cap of zero size: its distance is nowhere negative, so it meshes to nothing.
+    pub fn empty() -> Self {
+        Self {
+            radius: 0.0,
+            wall_height: 0.0,
+            notch_width: 0.0,
+            notch_height: 0.0,
+            notch_depth: 0.0,
+            parts: PartIds {
+                dome: 0,
+                wall: 0,
+                notch: 0,
+                base: 0,
+            },
         }
     }
 
@@ -108,61 +181,137 @@ impl Shape {
     }
 }
 
+impl Field for Shape {
+    fn sdf(&self, p: DVec3) -> f64 {
+        Shape::sdf(self, p)
+    }
+
+    fn part_at(&self, p: DVec3) -> u8 {
+        Shape::part_at(self, p)
+    }
+
+    fn centre(&self) -> DVec3 {
+        Shape::centre(self)
+    }
+
+    fn mesh_box(&self, cell: f64) -> (DVec3, DVec3) {
+        // Room above the dome for bulges, and a margin of two cells so the surface never
+        // touches the grid's border.
+        let margin = 2.0 * cell + 0.05;
+        let r = self.radius;
+        (
+            DVec3::new(-r - margin, -margin, -r - margin),
+            DVec3::new(r + margin, self.height() + 0.5 * r + margin, r + margin),
+        )
+    }
+
+    fn parts(&self) -> PartTable {
+        PartTable::from_pairs(
+            self.parts
+                .named()
+                .into_iter()
+                .map(|(id, n)| (id, n.to_string())),
+        )
+    }
+
+    fn cap(&self) -> Option<&Shape> {
+        Some(self)
+    }
+}
+
 /// The product, possibly with one defect: what gets meshed and rendered.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Solid {
-    pub shape: Shape,
+    pub shape: Geometry,
     pub defect: Option<Defect>,
 }
 
 impl Solid {
-    pub fn good(shape: Shape) -> Self {
+    pub fn good(shape: impl Into<Geometry>) -> Self {
         Self {
-            shape,
+            shape: shape.into(),
             defect: None,
         }
     }
 
-    pub fn with_defect(shape: Shape, defect: Defect) -> Self {
+    pub fn with_defect(shape: impl Into<Geometry>, defect: Defect) -> Self {
         Self {
-            shape,
+            shape: shape.into(),
             defect: Some(defect),
         }
     }
 
-    /// The shape after defects that change its parameters (e.g. a shortened notch).
-    pub fn effective_shape(&self) -> Shape {
+    /// The cap after defects that change its parameters (e.g. a shortened notch).
+    fn effective_cap(&self, shape: &Shape) -> Shape {
         match &self.defect {
-            Some(d) => d.reshape(self.shape),
-            None => self.shape,
+            Some(d) => d.reshape(*shape),
+            None => *shape,
         }
     }
 
     pub fn sdf(&self, p: DVec3) -> f64 {
-        let shape = self.effective_shape();
-        let base = shape.sdf(p);
+        let base = match &self.shape {
+            Geometry::Cap(shape) => self.effective_cap(shape).sdf(p),
+            other => other.sdf(p),
+        };
         match &self.defect {
-            Some(d) => d.modify(base, p),
+            Some(d) => d.modify_on(&self.shape, base, p),
             None => base,
         }
     }
 
-    /// Outward unit normal: the normalised gradient of the distance field.
+    /// Outward unit normal: the normalised gradient of the distance field. A sampled product's
+    /// field is differenced over at least one grid cell, across which it is interpolated.
     pub fn normal(&self, p: DVec3, eps: f64) -> DVec3 {
-        let dx = DVec3::new(eps, 0.0, 0.0);
-        let dy = DVec3::new(0.0, eps, 0.0);
-        let dz = DVec3::new(0.0, 0.0, eps);
-        let g = DVec3::new(
-            self.sdf(p + dx) - self.sdf(p - dx),
-            self.sdf(p + dy) - self.sdf(p - dy),
-            self.sdf(p + dz) - self.sdf(p - dz),
-        );
-        g.try_normalize().unwrap_or(DVec3::Y)
+        let eps = eps.max(self.shape.min_normal_step());
+        gradient_normal(|q| self.sdf(q), p, eps)
     }
 
     pub fn part_at(&self, p: DVec3) -> u8 {
-        self.effective_shape().part_at(p)
+        match &self.shape {
+            Geometry::Cap(shape) => self.effective_cap(shape).part_at(p),
+            other => other.part_at(p),
+        }
     }
+}
+
+impl Field for Solid {
+    fn sdf(&self, p: DVec3) -> f64 {
+        Solid::sdf(self, p)
+    }
+
+    fn part_at(&self, p: DVec3) -> u8 {
+        Solid::part_at(self, p)
+    }
+
+    fn normal(&self, p: DVec3, eps: f64) -> DVec3 {
+        Solid::normal(self, p, eps)
+    }
+
+    fn centre(&self) -> DVec3 {
+        self.shape.centre()
+    }
+
+    fn mesh_box(&self, cell: f64) -> (DVec3, DVec3) {
+        self.shape.mesh_box(cell)
+    }
+
+    fn parts(&self) -> PartTable {
+        self.shape.parts()
+    }
+}
+
+/// The normalised central-difference gradient of `f` at `p` (+y where it vanishes).
+pub fn gradient_normal(f: impl Fn(DVec3) -> f64, p: DVec3, eps: f64) -> DVec3 {
+    let dx = DVec3::new(eps, 0.0, 0.0);
+    let dy = DVec3::new(0.0, eps, 0.0);
+    let dz = DVec3::new(0.0, 0.0, eps);
+    let g = DVec3::new(
+        f(p + dx) - f(p - dx),
+        f(p + dy) - f(p - dy),
+        f(p + dz) - f(p - dz),
+    );
+    g.try_normalize().unwrap_or(DVec3::Y)
 }
 
 pub fn sd_box(p: DVec3, half: DVec3) -> f64 {

@@ -5,6 +5,7 @@
 use crate::dataset::recipe::Recipe;
 use crate::dataset::{DatasetContext, DatasetError};
 use crate::product::ProductSpec;
+use crate::product::geometry::Field;
 use crate::product::mesh::Grid;
 use crate::product::sdf::Solid;
 use crate::product::simplify::simplify;
@@ -52,15 +53,16 @@ impl Scene {
         product: &ProductSpec,
     ) -> Result<Self, DatasetError> {
         let context = DatasetContext::new(renderer, recipe.clone(), product.clone())?;
-        let shape = product.shape();
+        // The product's own geometry: the cap's analytic shape, or an imported product's grid.
+        let geometry = context.geometry.clone();
         let base = Camera::new(
             glam::Quat::IDENTITY,
-            shape.centre().as_vec3(),
+            geometry.centre().as_vec3(),
             recipe.camera.distance as f32,
             recipe.camera.fov_y_deg as f32,
         );
-        let good = Solid::good(shape);
-        let full = Grid::for_shape(&shape, context.cell)
+        let good = Solid::good(geometry.clone());
+        let full = Grid::for_shape(&geometry, context.cell)
             .sample(&good)
             .surface_nets(&good);
         let tolerance = CANDIDATE_ERROR_PX / base.pixels_per_unit(recipe.image.size);
@@ -68,7 +70,7 @@ impl Scene {
         Ok(Self {
             base,
             triangles: (full.triangle_count(), reduced.triangle_count()),
-            symmetry_axis: symmetry_axis(&full, shape.centre()),
+            symmetry_axis: symmetry_axis(&full, geometry.centre()),
             candidate_mesh: renderer.upload(&reduced),
             lighting: recipe.lighting,
             size: recipe.image.size,

@@ -73,6 +73,21 @@ impl Camera {
         image * projection * view
     }
 
+    /// The ray through pixel (`x`, `y`) of a `size`-pixel view (0, 0 the top-left corner's
+    /// top-left; pixel centres at +0.5) in the product's own frame: its origin (the eye) and
+    /// unit direction.
+    pub fn ray(&self, size: u32, x: f32, y: f32) -> (Vec3, Vec3) {
+        let t = (self.fov_y_deg.to_radians() / 2.0).tan();
+        let ndc_x = 2.0 * x / size as f32 - 1.0;
+        let ndc_y = 1.0 - 2.0 * y / size as f32;
+        let world_dir = Vec3::new(ndc_x * t, ndc_y * t, -1.0).normalize();
+        let back = self.rotation.inverse();
+        (
+            self.centre + back * (self.eye() - self.centre),
+            back * world_dir,
+        )
+    }
+
     /// Pixels per world unit at the centre's distance for an image `size` pixels high.
     pub fn pixels_per_unit(&self, size: u32) -> f64 {
         f64::from(size) * f64::from(self.image_scale)

@@ -444,6 +444,11 @@ impl Renderer {
             });
             pass.set_viewport(0.0, 0.0, tile as f32, tile as f32, 0.0, 1.0);
             pass.set_bind_group(0, view_group, &[(i as u64 * VIEW_STRIDE) as u32]);
+            // An empty mesh (a product that meshes to nothing) leaves the layer cleared; wgpu
+            // refuses empty buffer slices.
+            if v.mesh.index_count == 0 {
+                continue;
+            }
             pass.set_vertex_buffer(0, v.mesh.vertices.slice(..));
             pass.set_index_buffer(v.mesh.indices.slice(..), wgpu::IndexFormat::Uint32);
             pass.draw_indexed(0..v.mesh.index_count, 0, 0..1);

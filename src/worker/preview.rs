@@ -7,13 +7,14 @@
 use std::sync::mpsc::{Receiver, SyncSender, TryIter, TryRecvError, sync_channel};
 use std::time::Instant;
 
-use glam::Quat;
+use glam::{DVec3, Quat};
 
 use super::{Context, Event, Waker, Worker, spawn};
-use crate::dataset::sample::{SampleId, draw_defect};
+use crate::dataset::sample::{SampleId, draw_defect_on};
 use crate::dataset::{DatasetContext, GOOD, Recipe};
-use crate::product::ProductSpec;
+use crate::product::geometry::first_hit;
 use crate::product::mesh::auto_cell;
+use crate::product::{Field, ProductSpec};
 use crate::render::{Camera, Gpu, Renderer};
 
 /// Side of the orbit view, in pixels.
@@ -36,6 +37,11 @@ pub struct ViewJob {
     pub pitch_deg: f32,
     /// Defect class and instance number to show.
     pub defect: Option<(String, u64)>,
+    /// A pixel of the view (x, y, from the top-left) clicked to place the defect at the
+    /// surface seen there.
+    pub click: Option<[f32; 2]>,
+    /// Where a click placed the defect before (the product's frame).
+    pub placed: Option<[f64; 3]>,
 }
 
 /// What to render.
@@ -59,6 +65,14 @@ pub struct ViewImage {
     pub mask: Option<Vec<u8>>,
     /// The part the defect lies on.
     pub defect_part: Option<String>,
+    /// The part shown at each pixel (0: background).
+    pub part: Vec<u8>,
+    /// The product's parts, (id, name) in id order.
+    pub parts: Vec<(u8, String)>,
+    /// Where the defect was placed by a click (the product's frame).
+    pub placed: Option<[f64; 3]>,
+    /// Whether the view answers a click (`placed` is where it landed, or `None` for a miss).
+    pub clicked: bool,
     pub millis: f64,
 }
 
@@ -191,24 +205,39 @@ fn render_view(
         }
     };
     let context = orbit.insert(context);
-    let shape = product.shape();
+    // The product's own geometry (an imported product's grid, not the cap family's empty
+    // analytic shape) frames the view and carries the defect.
+    let geometry = &context.geometry;
     let camera = Camera::new(
         Quat::from_rotation_x(job.pitch_deg.to_radians())
             * Quat::from_rotation_y(job.yaw_deg.to_radians()),
-        shape.centre().as_vec3(),
+        geometry.centre().as_vec3(),
         job.recipe.camera.distance as f32,
         job.recipe.camera.fov_y_deg as f32,
     );
     // Instance `n` of a class is preview sample `n` of that class: the defect a dataset of
     // this recipe would draw for it.
+    // A click places the defect at the surface it hits (a miss keeps it where it was).
+    let placed = job
+        .click
+        .and_then(|[x, y]| {
+            let (origin, dir) = camera.ray(VIEW_SIZE, x, y);
+            let reach = f64::from(camera.distance) + 4.0;
+            first_hit(geometry, origin.as_dvec3(), dir.as_dvec3(), reach)
+        })
+        .or(job.placed.map(DVec3::from));
     let defect = job.defect.as_ref().and_then(|(class, instance)| {
         let id = SampleId::preview(&job.recipe, class, *instance as usize);
-        draw_defect(&id, product, 0)
+        let drawn = draw_defect_on(&id, product, geometry, 0)?;
+        Some(match placed {
+            Some(p) => drawn.moved_to(geometry, p),
+            None => drawn,
+        })
     });
     let defect_part = defect.as_ref().map(|d| {
-        product
-            .parts
-            .name_of(d.part(&shape))
+        context
+            .parts()
+            .name_of(d.part(geometry))
             .unwrap_or_default()
             .to_string()
     });
@@ -221,10 +250,20 @@ fn render_view(
             VIEW_SIZE,
         )
         .map_err(|e| e.to_string())?;
+    let parts = context
+        .parts()
+        .named()
+        .into_iter()
+        .map(|(id, name)| (id, name.to_string()))
+        .collect();
     Ok(ViewImage {
         shade: frame.shade,
         mask,
         defect_part,
+        part: frame.part,
+        parts,
+        placed: placed.map(|p| p.to_array()),
+        clicked: job.click.is_some(),
         millis: started.elapsed().as_secs_f64() * 1000.0,
     })
 }
