@@ -330,3 +330,55 @@ fn an_imported_products_analytic_shape_is_empty_and_renders_as_background() {
     assert!(frames[0].part.iter().all(|p| *p == 0));
     assert!(frames[0].shade.iter().all(|v| *v == 0));
 }
+
+#[test]
+fn a_bare_mesh_is_a_product_with_generic_defects_that_renders_masked_samples() {
+    // The workbench's "Open product…" and a recipe's `product` take a mesh file itself.
+    let dir = tempfile::tempdir().unwrap();
+    let mesh = dir.path().join("bracket.obj");
+    std::fs::copy(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/products/bracket.obj"),
+        &mesh,
+    )
+    .unwrap();
+    let spec = ProductSpec::load(&mesh.display().to_string(), None).unwrap();
+    assert_eq!(spec.name, "bracket");
+    assert!(spec.is_imported());
+    let classes: Vec<&str> = spec.defects.keys().map(String::as_str).collect();
+    assert_eq!(classes, ["bulge", "chip", "dent"]);
+
+    let recipe = format!(
+        "version = 1\nname = \"bare\"\nproduct = {:?}\nseed = 5\n[image]\nsize = 32\n\
+         [counts.train]\ngood = 2\n[counts.test]\nbulge = 2\ndent = 2\nchip = 2\n",
+        mesh.display().to_string()
+    );
+    let recipe = unseen::dataset::Recipe::from_toml_str(&recipe, "bare.toml").unwrap();
+    let out = dir.path().join("data");
+    let mut renderer = Renderer::new(Gpu::headless().expect("a wgpu adapter"));
+    unseen::dataset::generate(
+        &mut renderer,
+        recipe,
+        spec,
+        &out,
+        &Default::default(),
+        &mut |_, _| {},
+    )
+    .unwrap();
+    let manifest = unseen::dataset::Manifest::load(&out.join("manifest.json")).unwrap();
+    let defective: Vec<_> = manifest
+        .samples_of(unseen::dataset::Split::Test)
+        .filter(|r| !r.id.is_good())
+        .collect();
+    assert_eq!(defective.len(), 6);
+    for r in defective {
+        assert!(r.visible_defect_px > 0, "{} shows no defect", r.image);
+        let mask = image::open(out.join(r.mask.as_ref().unwrap()))
+            .unwrap()
+            .to_luma8();
+        assert!(
+            mask.pixels().any(|p| p.0[0] > 0),
+            "{} has an empty mask",
+            r.image
+        );
+    }
+}

@@ -472,9 +472,16 @@ impl Design {
                 "Product: {} ({})",
                 self.product.name, self.recipe.product
             ));
-            if ui.button("Open product…").clicked()
+            if ui
+                .button("Open product…")
+                .on_hover_text(
+                    "A product file, or a CAD mesh (STL, OBJ, glTF, GLB): a bare mesh is read \
+                     in millimetres with +y up and gets bulge, dent and chip classes; save the \
+                     product to change them",
+                )
+                .clicked()
                 && let Some(path) = rfd::FileDialog::new()
-                    .add_filter("product", &["toml"])
+                    .add_filter("product or mesh", &["toml", "stl", "obj", "gltf", "glb"])
                     .pick_file()
             {
                 self.open_product(&path);

@@ -114,8 +114,12 @@ impl ProductSpec {
         {
             path = base.join(path);
         }
-        let text = read_text(&path, FileKind::Product)?;
-        let mut spec = Self::from_toml_str(&text, &path.display().to_string())?;
+        let mut spec = if is_mesh_file(&path) {
+            Self::from_mesh(&path)?
+        } else {
+            let text = read_text(&path, FileKind::Product)?;
+            Self::from_toml_str(&text, &path.display().to_string())?
+        };
         if let Some(import) = &mut spec.import {
             import.source_dir = Some(
                 path.parent()
@@ -125,6 +129,27 @@ impl ProductSpec {
             );
         }
         Ok(spec)
+    }
+
+    /// A product made of a bare mesh file (`.stl`, `.obj`, `.gltf`, `.glb`), as opening one in
+    /// the workbench or naming one as a recipe's product does: millimetres, +y up, parts as the
+    /// file names them, fitted to the renderer's frame, and three generic defect classes on any
+    /// part (bulge, dent, chip). Saving it writes a product file whose choices can be edited.
+    /// [`ProductSpec::load`] records the folder the mesh is read from.
+    fn from_mesh(path: &Path) -> Result<Self, ProductError> {
+        let origin = path.display().to_string();
+        let file = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .ok_or_else(|| ProductError::Invalid {
+                path: origin.clone(),
+                message: "not a file name".into(),
+            })?;
+        let name = path.file_stem().map_or_else(
+            || "product".to_string(),
+            |s| s.to_string_lossy().into_owned(),
+        );
+        Self::from_toml_str(&mesh_product_toml(&name, &file), &origin)
     }
 
     pub fn from_toml_str(text: &str, origin: &str) -> Result<Self, ProductError> {
@@ -297,6 +322,28 @@ impl ProductSpec {
     pub fn shape(&self) -> Shape {
         Shape::from_spec(self)
     }
+}
+
+/// Whether `path` names a mesh file the import reads, by its extension.
+pub fn is_mesh_file(path: &Path) -> bool {
+    path.extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| ["stl", "obj", "gltf", "glb"].contains(&e.to_ascii_lowercase().as_str()))
+}
+
+/// The product description of a bare mesh file (see [`ProductSpec::from_mesh`]).
+fn mesh_product_toml(name: &str, file: &str) -> String {
+    let quoted = |s: &str| toml::Value::String(s.to_string()).to_string();
+    format!(
+        "version = 2\nname = {}\n\n[import]\nfile = {}\nunits = \"mm\"\n\n\
+         [defects.bulge]\nkind = \"surface_bulge\"\nradius = [0.15, 0.25]\n\
+         protrusion = [0.06, 0.10]\nblend = 0.05\n\n\
+         [defects.dent]\nkind = \"surface_dent\"\nradius = [0.15, 0.25]\n\
+         depth = [0.05, 0.08]\nblend = 0.04\n\n\
+         [defects.chip]\nkind = \"edge_chip\"\nradius = [0.10, 0.16]\n",
+        quoted(name),
+        quoted(file)
+    )
 }
 
 #[cfg(test)]
