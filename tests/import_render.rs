@@ -381,4 +381,13 @@ fn a_bare_mesh_is_a_product_with_generic_defects_that_renders_masked_samples() {
             r.image
         );
     }
+    // Inspection reopens the scene from the manifest alone (the mesh from where the render
+    // read it, not from the working folder) to render the product at each image's pose.
+    let synthesizer = unseen::refine::Synthesizer::open(&out, Gpu::headless().unwrap()).unwrap();
+    let names: Vec<&str> = synthesizer
+        .part_names()
+        .values()
+        .map(String::as_str)
+        .collect();
+    assert!(names.contains(&"upright"), "{names:?}");
 }

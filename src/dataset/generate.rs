@@ -868,7 +868,7 @@ pub fn generate_with(
             .into_iter()
             .map(|(id, n)| (id, n.to_string()))
             .collect(),
-        import: ImportRecord::of(&ctx.geometry),
+        import: ImportRecord::with_source(&ctx.geometry, ctx.product.import.as_deref()),
         samples: records,
     };
     write_atomic(&manifest_path, &manifest.to_json()).map_err(|source| DatasetError::Io {

@@ -72,13 +72,20 @@ impl Synthesizer {
             message: e.to_string(),
         })?;
         let renderer = Renderer::new(gpu);
-        let scene =
-            Scene::for_recipe(&renderer, &manifest.recipe, &manifest.product).map_err(|e| {
-                SynthError::Dataset {
-                    path: manifest_path.display().to_string(),
-                    message: e.to_string(),
-                }
-            })?;
+        // An imported product's mesh is read from where the render found it; the dataset's
+        // mesh hash then says whether it is still the same.
+        let mut product = manifest.product.clone();
+        if let (Some(import), Some(record)) = (&mut product.import, &manifest.import)
+            && import.source_dir.is_none()
+        {
+            import.source_dir.clone_from(&record.source_dir);
+        }
+        let scene = Scene::for_recipe(&renderer, &manifest.recipe, &product).map_err(|e| {
+            SynthError::Dataset {
+                path: manifest_path.display().to_string(),
+                message: e.to_string(),
+            }
+        })?;
         let bank = PoseBank::load(dir)?;
         let settings = RefineSettings {
             // Renders of one recipe are centred, of one size and one exposure.

@@ -554,6 +554,11 @@ pub struct ImportRecord {
     pub warnings: Vec<String>,
     /// Edge of the distance grid's cells, in render units.
     pub grid_cell: f64,
+    /// The folder the mesh was read from at render time (absolute), so that the scene can be
+    /// opened again from the manifest (inspection renders the product at each image's pose);
+    /// the hash above says whether the mesh there is still the same.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_dir: Option<PathBuf>,
 }
 
 impl ImportRecord {
@@ -566,6 +571,20 @@ impl ImportRecord {
             report: *s.report(),
             warnings: s.report().warnings(),
             grid_cell: s.grid_cell(),
+            source_dir: None,
+        })
+    }
+
+    /// The record of `geometry`, with the folder `spec`'s mesh is read from.
+    pub fn with_source(geometry: &super::Geometry, spec: Option<&ImportSpec>) -> Option<Self> {
+        let dir = spec.and_then(|i| {
+            let mesh = mesh_path(i, i.source_dir.as_deref());
+            let dir = mesh.parent()?.to_path_buf();
+            std::path::absolute(&dir).ok()
+        });
+        Some(Self {
+            source_dir: dir,
+            ..Self::of(geometry)?
         })
     }
 }
