@@ -97,6 +97,15 @@ pub struct ScoreSettings {
     pub against: Against,
 }
 
+/// The differences calibration compares: absolute and SSIM, each with and without a
+/// one-pixel shift tolerance.
+const MAP_VARIANTS: [(MapKind, usize); 4] = [
+    (MapKind::Absolute, 0),
+    (MapKind::Absolute, 1),
+    (MapKind::Ssim, 0),
+    (MapKind::Ssim, 1),
+];
+
 impl ScoreSettings {
     /// The map variants calibration chooses among (by validation AUROC), the default first;
     /// the pose-normalised ones only `with_pose` (when training renders are at hand).
@@ -109,12 +118,7 @@ impl ScoreSettings {
         };
         let mut out = Vec::new();
         for &(pose_normalised, reference) in sources {
-            for (map, shift_tolerance) in [
-                (MapKind::Absolute, 0),
-                (MapKind::Absolute, 1),
-                (MapKind::Ssim, 0),
-                (MapKind::Ssim, 1),
-            ] {
+            for (map, shift_tolerance) in MAP_VARIANTS {
                 out.push(ScoreSettings {
                     map,
                     shift_tolerance,
@@ -152,12 +156,7 @@ impl ScoreSettings {
     pub fn candidates_against(&self, against: Against) -> Vec<ScoreSettings> {
         let mut out = Vec::new();
         for smoothing_sigma in [self.smoothing_sigma, 2.0 * self.smoothing_sigma.max(0.5)] {
-            for (map, shift_tolerance) in [
-                (MapKind::Absolute, 0),
-                (MapKind::Absolute, 1),
-                (MapKind::Ssim, 0),
-                (MapKind::Ssim, 1),
-            ] {
+            for (map, shift_tolerance) in MAP_VARIANTS {
                 out.push(ScoreSettings {
                     map,
                     shift_tolerance,
