@@ -104,6 +104,7 @@ fn main() -> anyhow::Result<()> {
                 mesh: &mesh,
                 camera: v.camera(&r, &shape),
                 lighting: v.lighting,
+                sensor: v.sensor,
             })
             .collect();
         renderer.render(&requests[..16.min(n)], size, factor)?; // warm-up

@@ -9,7 +9,20 @@ struct Params {
     width: u32,
     height: u32,
     _pad: u32,
+    // Per layer: x = 1/gamma, y = black level (the camera's response; see `Sensor`).
+    sensors: array<vec4<f32>, 256>,
 };
+
+// The camera's response to a pixel's linear value: its curve, then its black level. Gamma 1
+// leaves the value's bits as they are.
+fn respond(v: vec3<f32>, layer: u32) -> vec3<f32> {
+    let s = params.sensors[layer];
+    var out = v;
+    if (s.x != 1.0) {
+        out = pow(clamp(v, vec3<f32>(0.0), vec3<f32>(1.0)), vec3<f32>(s.x));
+    }
+    return out + vec3<f32>(s.y);
+}
 
 @group(0) @binding(0) var shade_in: texture_2d_array<f32>;
 @group(0) @binding(1) var depth_in: texture_2d_array<f32>;
@@ -63,7 +76,7 @@ fn main(@builtin(global_invocation_id) id: vec3<u32>) {
         nearest = 0.0;
     }
     let mean = sum / f32(f * f);
-    textureStore(shade_out, vec2<i32>(id.xy), layer, vec4<f32>(mean, f32(best_part) / 255.0));
+    textureStore(shade_out, vec2<i32>(id.xy), layer, vec4<f32>(respond(mean, layer), f32(best_part) / 255.0));
     textureStore(depth_out, vec2<i32>(id.xy), layer, vec4<f32>(nearest, 0.0, 0.0, 0.0));
 }
 
@@ -81,5 +94,5 @@ fn main_shade(@builtin(global_invocation_id) id: vec3<u32>) {
             sum += textureLoad(shade_in, vec2<i32>(base + vec2<u32>(i, j)), id.z, 0).rgb;
         }
     }
-    textureStore(shade_out, vec2<i32>(id.xy), id.z, vec4<f32>(sum / f32(f * f), 0.0));
+    textureStore(shade_out, vec2<i32>(id.xy), id.z, vec4<f32>(respond(sum / f32(f * f), id.z), 0.0));
 }

@@ -102,6 +102,7 @@ fn render(renderer: &mut Renderer, geometry: &Geometry, defects: &[Defect]) -> V
                     mesh,
                     camera,
                     lighting: Lighting::default(),
+                    sensor: Default::default(),
                 })
                 .collect();
             renderer.render(&views, SIZE, SUPERSAMPLE).unwrap()
@@ -322,6 +323,7 @@ fn an_imported_products_analytic_shape_is_empty_and_renders_as_background() {
                 mesh: &empty,
                 camera: poses()[0],
                 lighting: Lighting::default(),
+                sensor: Default::default(),
             }],
             SIZE,
             SUPERSAMPLE,

@@ -86,6 +86,7 @@ fn render(
             mesh,
             camera,
             lighting,
+            sensor: Default::default(),
         })
         .collect();
     renderer.render(&views, size, factor).expect("render")
@@ -262,4 +263,77 @@ fn large_renders_work_at_512_pixels() {
     let covered = frame.part.iter().filter(|p| **p != 0).count();
     // The cap's silhouette (about 2 × 2 units, at 136.5 px per unit) covers roughly 65,000 px.
     assert!((55_000..80_000).contains(&covered), "{covered} px covered");
+}
+
+#[test]
+fn the_sensor_curves_and_lifts_each_view_on_its_own() {
+    use unseen::render::Sensor;
+    let mut renderer = Renderer::new(gpu());
+    let mesh = renderer.upload(&mesh_solid(&good(), 0.03));
+    let camera = upright(Quat::from_rotation_x(0.4));
+    let lighting = Lighting::default();
+    let curved = Sensor {
+        gamma: 2.0,
+        black_level: 0.04,
+        blur_px: 0.0,
+    };
+    // One pass: the plain view, the curved one and the plain one again, so each layer's
+    // sensor is its own.
+    let views: Vec<_> = [Sensor::default(), curved, Sensor::default()]
+        .into_iter()
+        .map(|sensor| ViewRequest {
+            mesh: &mesh,
+            camera,
+            lighting,
+            sensor,
+        })
+        .collect();
+    let frames = renderer.render(&views, 64, 2).expect("render");
+    assert_eq!(
+        frames[0], frames[2],
+        "the default sensor must not depend on its neighbours"
+    );
+    let (plain, bent) = (&frames[0], &frames[1]);
+    assert_eq!(
+        plain.part, bent.part,
+        "the sensor changes grey levels, not geometry"
+    );
+    let mut lifted = 0;
+    for (&p, &b) in plain.shade.iter().zip(&bent.shade) {
+        let expected = 255.0 * ((f32::from(p) / 255.0).sqrt() + 0.04);
+        // The plain view's grey level is the linear value rounded to 8 bits: half a level
+        // there moves its square root most in the darks; one more for the curve's rounding.
+        let lo = (f32::from(p) - 0.5).max(0.0) / 255.0;
+        let slack = 1.0 + 255.0 * ((f32::from(p) / 255.0).sqrt() - lo.sqrt());
+        assert!(
+            (f32::from(b) - expected.min(255.0)).abs() <= slack,
+            "linear {p} gave {b}, expected {expected:.1}"
+        );
+        if b > p + 10 {
+            lifted += 1;
+        }
+    }
+    assert!(
+        lifted > 200,
+        "gamma 2 must brighten the mid-greys visibly ({lifted} px)"
+    );
+    // The background carries the black level: 0.04 is 10 grey levels.
+    assert_eq!(bent.shade[0], 10);
+    assert_eq!(plain.shade[0], 0);
+    assert!(
+        Sensor {
+            gamma: 9.0,
+            ..Sensor::default()
+        }
+        .validate()
+        .is_err()
+    );
+    assert!(
+        Sensor {
+            blur_px: -1.0,
+            ..Sensor::default()
+        }
+        .validate()
+        .is_err()
+    );
 }

@@ -43,7 +43,7 @@ use crate::product::import::ImportRecord;
 use crate::product::mesh::{Grid, MAX_GRID_POINTS, auto_cell, mesh_defective};
 use crate::product::sdf::Solid;
 use crate::product::{Defect, Field, Geometry, ImportError, PartTable, ProductSpec};
-use crate::render::{Camera, Frame, GpuMesh, Lighting, RenderError, Renderer, ViewRequest};
+use crate::render::{Camera, Frame, GpuMesh, Lighting, RenderError, Renderer, Sensor, ViewRequest};
 
 #[derive(Debug, thiserror::Error)]
 pub enum DatasetError {
@@ -264,7 +264,13 @@ impl DatasetContext {
             let mut requests = Vec::new();
             for (k, &i) in pending.iter().enumerate() {
                 let camera = views[k].camera(&self.recipe, &self.geometry);
-                self.push_views(&mut requests, meshes[i].as_ref(), camera, views[k].lighting);
+                self.push_views(
+                    &mut requests,
+                    meshes[i].as_ref(),
+                    camera,
+                    views[k].lighting,
+                    views[k].sensor,
+                );
             }
             let mut frames = renderer
                 .render(&requests, size, self.recipe.image.supersample)?
@@ -335,7 +341,13 @@ impl DatasetContext {
             .pop()
             .flatten();
         let mut requests = Vec::new();
-        self.push_views(&mut requests, defect_mesh.as_ref(), camera, lighting);
+        self.push_views(
+            &mut requests,
+            defect_mesh.as_ref(),
+            camera,
+            lighting,
+            self.recipe.sensor,
+        );
         let mut frames = renderer
             .render(&requests, size, self.recipe.image.supersample)?
             .into_iter();
@@ -356,17 +368,20 @@ impl DatasetContext {
         defect_mesh: Option<&'a GpuMesh>,
         camera: Camera,
         lighting: Lighting,
+        sensor: Sensor,
     ) {
         requests.push(ViewRequest {
             mesh: defect_mesh.unwrap_or(&self.good_mesh),
             camera,
             lighting,
+            sensor,
         });
         if defect_mesh.is_some() {
             requests.push(ViewRequest {
                 mesh: &self.good_mesh,
                 camera,
                 lighting,
+                sensor,
             });
         }
     }
@@ -422,6 +437,7 @@ impl SampleRecord {
                 lighting: Default::default(),
                 noise_sigma: 0.0,
                 blur_sigma: 0.0,
+                sensor: Sensor::default(),
             },
             defect: None,
             visible_defect_px: 0,

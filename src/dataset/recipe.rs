@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use super::layout::{GOOD, Split};
 use crate::fsio::{FileKind, ReadError, read_text};
 use crate::product::ProductSpec;
-use crate::render::Lighting;
+use crate::render::{Lighting, Sensor};
 
 pub const RECIPE_VERSION: u32 = 1;
 
@@ -63,6 +63,9 @@ pub struct Recipe {
     pub pose: PoseSpec,
     #[serde(default)]
     pub lighting: Lighting,
+    /// The camera's response curve, black level and blur (see [`Sensor`]); none by default.
+    #[serde(default)]
+    pub sensor: Sensor,
     #[serde(default)]
     pub randomize: Randomize,
     #[serde(default)]
@@ -182,6 +185,13 @@ pub struct Randomize {
     pub noise_sigma: Option<[f64; 2]>,
     /// Standard deviation of a Gaussian blur, in pixels.
     pub blur_sigma: Option<[f64; 2]>,
+    /// The camera's gamma, drawn per sample (replaces `sensor.gamma`).
+    #[serde(default)]
+    pub gamma: Option<[f64; 2]>,
+    /// The black level (grey level in [0, 1]), drawn per sample (replaces
+    /// `sensor.black_level`).
+    #[serde(default)]
+    pub black_level: Option<[f64; 2]>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -324,6 +334,9 @@ impl Recipe {
         )?;
         range(self.randomize.noise_sigma, "noise_sigma", 0.0, 128.0)?;
         range(self.randomize.blur_sigma, "blur_sigma", 0.0, 16.0)?;
+        range(self.randomize.gamma, "gamma", 0.2, 5.0)?;
+        range(self.randomize.black_level, "black_level", 0.0, 0.5)?;
+        self.sensor.validate().map_err(|m| format!("sensor: {m}"))?;
         if !(0.0..=180.0).contains(&self.randomize.light_jitter_deg) {
             return Err("randomize.light_jitter_deg must be 0 to 180".into());
         }

@@ -8,7 +8,7 @@ use super::layout::{GOOD, Split};
 use super::recipe::{PoseMode, Recipe};
 use crate::imaging::gaussian_blur;
 use crate::product::{Defect, Field, ProductSpec};
-use crate::render::{Camera, Frame, Lighting};
+use crate::render::{Camera, Frame, Lighting, Sensor};
 use crate::rng::{Rng, derive_seed};
 
 /// Which sample this is; with the recipe, enough to regenerate it.
@@ -80,6 +80,9 @@ pub struct ViewParams {
     pub lighting: Lighting,
     pub noise_sigma: f64,
     pub blur_sigma: f64,
+    /// The camera's response for this view (the recipe's, with any drawn part).
+    #[serde(default)]
+    pub sensor: Sensor,
 }
 
 impl ViewParams {
@@ -166,6 +169,14 @@ pub fn draw_view(id: &SampleId, recipe: &Recipe, attempt: u32) -> ViewParams {
         .map_or(recipe.camera.distance, |range| rng.uniform_range(range));
     let noise_sigma = r.noise_sigma.map_or(0.0, |range| rng.uniform_range(range));
     let blur_sigma = r.blur_sigma.map_or(0.0, |range| rng.uniform_range(range));
+    // Drawn last, and only when asked for, so a recipe without them draws what it always drew.
+    let mut sensor = recipe.sensor;
+    if let Some(range) = r.gamma {
+        sensor.gamma = rng.uniform_range(range) as f32;
+    }
+    if let Some(range) = r.black_level {
+        sensor.black_level = rng.uniform_range(range) as f32;
+    }
     ViewParams {
         axis,
         angle_deg,
@@ -173,6 +184,7 @@ pub fn draw_view(id: &SampleId, recipe: &Recipe, attempt: u32) -> ViewParams {
         lighting,
         noise_sigma,
         blur_sigma,
+        sensor,
     }
 }
 
@@ -181,8 +193,10 @@ pub fn draw_view(id: &SampleId, recipe: &Recipe, attempt: u32) -> ViewParams {
 pub fn finish_image(frame: &Frame, view: &ViewParams, seed: u64) -> Vec<u8> {
     let size = frame.size as usize;
     let mut img: Vec<f32> = frame.shade.iter().map(|&v| f32::from(v)).collect();
-    if view.blur_sigma > 0.0 {
-        img = gaussian_blur(&img, size, view.blur_sigma as f32);
+    // The optics' blur and the sample's drawn blur add as Gaussians do.
+    let blur = view.blur_sigma.hypot(f64::from(view.sensor.blur_px));
+    if blur > 0.0 {
+        img = gaussian_blur(&img, size, blur as f32);
     }
     if view.noise_sigma > 0.0 {
         let mut rng = Rng::new(derive_seed(seed, "noise", 0));

@@ -556,6 +556,17 @@ impl Design {
         ui.heading("Image");
         ui.add(egui::Slider::new(&mut self.recipe.image.size, 16..=512).text("Size px"));
         ui.add(egui::Slider::new(&mut self.recipe.image.supersample, 1..=4).text("Supersampling"));
+        // The camera's response, as `unseen fit` sets it from a line's photos.
+        let sensor = &mut self.recipe.sensor;
+        ui.add(egui::Slider::new(&mut sensor.gamma, 0.25..=4.0).text("Gamma"))
+            .on_hover_text("The camera's response curve: output = linear^(1/gamma)");
+        ui.add(
+            egui::Slider::new(&mut sensor.black_level, 0.0..=0.2)
+                .text("Black level")
+                .custom_formatter(|v, _| format!("{:.1}", v * 255.0)),
+        )
+        .on_hover_text("Grey level added to every pixel, background included (0–255)");
+        ui.add(egui::Slider::new(&mut sensor.blur_px, 0.0..=3.0).text("Optics blur px"));
         let mut noise = self.recipe.randomize.noise_sigma.is_some();
         if ui.checkbox(&mut noise, "Sensor noise").changed() {
             self.recipe.randomize.noise_sigma = noise.then_some([0.0, 3.0]);

@@ -10,7 +10,7 @@ use crate::product::mesh::Grid;
 use crate::product::sdf::Solid;
 use crate::product::simplify::simplify;
 use crate::render::{
-    Camera, Frame, GpuMesh, Lighting, Outputs, RenderError, Renderer, ViewRequest,
+    Camera, Frame, GpuMesh, Lighting, Outputs, RenderError, Renderer, Sensor, ViewRequest,
 };
 
 use super::pose::ScenePose;
@@ -20,6 +20,8 @@ pub struct Scene {
     /// The recipe's camera (its rotation is replaced by each pose's).
     pub base: Camera,
     pub lighting: Lighting,
+    /// The camera's response, black level and blur: the recipe's.
+    pub sensor: Sensor,
     pub size: u32,
     /// Supersampling of the reference renders: the recipe's, so a good image at its true
     /// pose renders to the same bits.
@@ -73,6 +75,7 @@ impl Scene {
             symmetry_axis: symmetry_axis(&full, geometry.centre()),
             candidate_mesh: renderer.upload(&reduced),
             lighting: recipe.lighting,
+            sensor: recipe.sensor,
             size: recipe.image.size,
             supersample: recipe.image.supersample,
             mesh: context.good_mesh().clone(),
@@ -125,6 +128,7 @@ impl Scene {
                 mesh,
                 camera: pose.camera(&self.base, self.size),
                 lighting: self.lighting,
+                sensor: self.sensor,
             })
             .collect();
         renderer.render_outputs(&views, self.size, supersample, outputs)
@@ -134,6 +138,19 @@ impl Scene {
 /// A frame's shade as grey levels in [0, 1].
 pub fn shade_of(frame: &Frame) -> Vec<f32> {
     frame.shade.iter().map(|&v| f32::from(v) / 255.0).collect()
+}
+
+impl Scene {
+    /// A frame of this scene as its camera delivers it: grey levels in [0, 1], through the
+    /// optics' blur when the sensor has one (as the dataset's images were).
+    pub fn shade(&self, frame: &Frame) -> Vec<f32> {
+        let shade = shade_of(frame);
+        if self.sensor.blur_px > 0.0 {
+            crate::imaging::gaussian_blur(&shade, frame.size as usize, self.sensor.blur_px)
+        } else {
+            shade
+        }
+    }
 }
 
 /// The axis of near-symmetry of a mesh's surface, through `centre` (the point the product

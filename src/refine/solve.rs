@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 
 use super::compare::{Fit, cauchy_weight, robust_fit};
 use super::pose::{PARAMS, ScenePose};
-use super::scene::{Scene, shade_of};
+use super::scene::Scene;
 use crate::imaging::gaussian_blur;
 use crate::render::{RenderError, Renderer};
 
@@ -356,7 +356,7 @@ pub fn refine(
                 frames
                     .by_ref()
                     .take(v.len())
-                    .map(|f| shade_of(&f))
+                    .map(|f| scene.shade(&f))
                     .collect()
             })
             .collect();
@@ -402,7 +402,7 @@ fn start_round(
             .iter()
             .enumerate()
             .map(|(j, frame)| {
-                let raw = shade_of(frame);
+                let raw = scene.shade(frame);
                 let blurred = gaussian_blur(&raw, size, first.blur_px);
                 let fit = fit_of(&track.levels[0], &blurred, settings, 0);
                 (j, raw, blurred, fit)

@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use super::bank::{BankError, PoseBank};
 use super::pose::ScenePose;
-use super::scene::{Scene, shade_of};
+use super::scene::Scene;
 use super::solve::{RefineError, RefineInput, RefineSettings, Refinement, refine};
 use crate::dataset::Manifest;
 use crate::render::{Gpu, RenderError, Renderer};
@@ -102,6 +102,15 @@ impl Synthesizer {
         })
     }
 
+    /// Photos are not renders of the recipe: a line's camera never centres a part exactly,
+    /// frames it at exactly the recipe's distance or exposes every photo alike. With `photos`
+    /// the refinement searches the picture's offset, zoom and exposure as well; without, it
+    /// holds them (renders of one recipe are centred, of one size and one exposure).
+    pub fn set_photos(&mut self, photos: bool) {
+        self.settings.search_offset_scale = photos;
+        self.settings.fit_exposure = photos;
+    }
+
     pub fn image_size(&self) -> usize {
         self.scene.size as usize
     }
@@ -129,7 +138,8 @@ impl Synthesizer {
             .iter()
             .zip(poses)
             .map(|(f, (_, gain, bias))| {
-                shade_of(f)
+                self.scene
+                    .shade(f)
                     .into_iter()
                     .map(|v| (gain * v + bias).clamp(0.0, 1.0))
                     .collect()
@@ -173,7 +183,9 @@ impl Synthesizer {
             .zip(frames)
             .map(|(refinement, frame)| {
                 let (gain, bias) = (refinement.gain, refinement.bias);
-                let reference = shade_of(&frame)
+                let reference = self
+                    .scene
+                    .shade(&frame)
                     .into_iter()
                     .map(|v| (gain * v + bias).clamp(0.0, 1.0))
                     .collect();

@@ -131,6 +131,63 @@ impl Default for Lighting {
     }
 }
 
+/// The camera's part of a grey level: its response curve and black level, applied to each
+/// pixel's linear value after supersampling (before 8-bit quantisation), and the optics' blur,
+/// applied to the image after readback. The default changes nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Sensor {
+    /// Output = linear^(1/gamma): above 1 lifts the darks, as most cameras' curves do.
+    pub gamma: f32,
+    /// Added to every pixel, background included (grey level in [0, 1]).
+    pub black_level: f32,
+    /// Gaussian blur of the optics, in pixels (0: none).
+    pub blur_px: f32,
+}
+
+impl Default for Sensor {
+    fn default() -> Self {
+        Self {
+            gamma: 1.0,
+            black_level: 0.0,
+            blur_px: 0.0,
+        }
+    }
+}
+
+impl Sensor {
+    /// Largest blur accepted, in pixels.
+    pub const MAX_BLUR_PX: f32 = 8.0;
+
+    pub fn validate(&self) -> Result<(), String> {
+        if !(self.gamma.is_finite() && (0.2..=5.0).contains(&self.gamma)) {
+            return Err(format!(
+                "gamma must be between 0.2 and 5, got {}",
+                self.gamma
+            ));
+        }
+        if !(self.black_level.is_finite() && (0.0..=0.5).contains(&self.black_level)) {
+            return Err(format!(
+                "black_level must be between 0 and 0.5, got {}",
+                self.black_level
+            ));
+        }
+        if !(self.blur_px.is_finite() && (0.0..=Self::MAX_BLUR_PX).contains(&self.blur_px)) {
+            return Err(format!(
+                "blur_px must be between 0 and {} pixels, got {}",
+                Self::MAX_BLUR_PX,
+                self.blur_px
+            ));
+        }
+        Ok(())
+    }
+
+    /// What the downsampling pass reads per layer: 1/gamma and the black level.
+    pub(crate) fn uniform(&self) -> [f32; 4] {
+        [1.0 / self.gamma, self.black_level, 0.0, 0.0]
+    }
+}
+
 impl Lighting {
     pub fn direction_unit(&self) -> Vec3 {
         Vec3::from(self.direction)

@@ -9,7 +9,7 @@ pub mod readback;
 use bytemuck::{Pod, Zeroable};
 use glam::Mat4;
 
-pub use camera::{Camera, Lighting};
+pub use camera::{Camera, Lighting, Sensor};
 pub use gpu::Gpu;
 
 use crate::product::Mesh;
@@ -34,6 +34,7 @@ const SHADE_FORMAT: wgpu::TextureFormat = wgpu::TextureFormat::Rgba8Unorm;
 const LINEAR_DEPTH_FORMAT: wgpu::TextureFormat = wgpu::TextureFormat::R32Float;
 const DEPTH_FORMAT: wgpu::TextureFormat = wgpu::TextureFormat::Depth32Float;
 /// Views per batch: wgpu's default limit on texture array layers.
+/// Also the length of the per-layer `sensors` array in `shaders/downsample.wgsl`.
 const MAX_LAYERS: u32 = 256;
 /// Supersampled pixels per batch, to bound memory at large sizes.
 const MAX_BATCH_PIXELS: u64 = 16 << 20;
@@ -66,6 +67,8 @@ struct DownsampleParams {
     width: u32,
     height: u32,
     _pad: u32,
+    /// Per layer: [`Sensor::uniform`].
+    sensors: [[f32; 4]; MAX_LAYERS as usize],
 }
 
 /// A mesh uploaded to the GPU (cheap to clone: the buffers are shared).
@@ -82,6 +85,7 @@ pub struct ViewRequest<'a> {
     pub mesh: &'a GpuMesh,
     pub camera: Camera,
     pub lighting: Lighting,
+    pub sensor: Sensor,
 }
 
 /// One rendered view at the output resolution.
@@ -435,6 +439,11 @@ impl Renderer {
                 width: size,
                 height: size,
                 _pad: 0,
+                sensors: std::array::from_fn(|i| {
+                    views
+                        .get(i)
+                        .map_or(Sensor::default().uniform(), |v| v.sensor.uniform())
+                }),
             }),
         );
         {
