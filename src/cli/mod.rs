@@ -12,6 +12,7 @@
 
 pub mod demo;
 pub mod eval;
+pub mod fit;
 pub mod gui;
 pub mod inspect;
 pub mod render;
@@ -60,6 +61,9 @@ pub enum Command {
     Inspect(inspect::InspectArgs),
     /// Draw a contact sheet of a rendered dataset (one row per class, masks outlined in red).
     Sheet(sheet::SheetArgs),
+    /// Fit the renderer's scene (light, material, the camera's response, blur, noise and
+    /// distance) to a line's good photos: writes a recipe whose renders look like them.
+    Fit(fit::FitArgs),
     /// Evaluate trained models on a test split (AUROC, AUPRO, F1, per class and per descent
     /// budget) and write an HTML/Markdown/JSON report.
     Eval(eval::EvalArgs),
@@ -75,6 +79,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Some(Command::Render(args)) => render::run_render(args),
         Some(Command::Sheet(args)) => sheet::run_sheet(args),
+        Some(Command::Fit(args)) => fit::run_fit(args),
         Some(Command::Train(args)) => train::run_train_cli(args),
         Some(Command::Inspect(args)) => inspect::run_inspect_cli(args),
         Some(Command::Eval(args)) => eval::run_eval_cli(args),

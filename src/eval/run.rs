@@ -336,6 +336,11 @@ fn evaluate_run(
     };
     opened.inspector.settings.descent = calibration.descent;
     opened.inspector.settings.score = calibration.score;
+    // A folder of photos (no manifest): each photo's refinement searches where its picture
+    // sits, its zoom and its exposure, as a camera's pictures need.
+    if photos::is_photo_folder(&options.data) {
+        opened.inspector.set_photo_input(true);
+    }
     // The good photos are scored with those same settings; only the thresholds change.
     let calibration = match &options.calibrate_good {
         Some(photos) => {

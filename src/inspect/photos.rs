@@ -19,7 +19,9 @@ use crate::dataset::photos::{PhotoError, files_sha256, good_photos};
 use crate::fsio::{FileKind, read_bounded, sha256_hex, write_atomic};
 
 pub const PHOTO_CALIBRATION_FILE: &str = "calibration-photos.json";
-pub const PHOTO_CALIBRATION_FORMAT: u32 = 1;
+/// 2: the photos' refinement searches offset, zoom and exposure (format 1's thresholds were
+/// fitted without, and are refit).
+pub const PHOTO_CALIBRATION_FORMAT: u32 = 2;
 
 /// `calibration-photos.json`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -46,6 +48,12 @@ impl PhotoCalibration {
     fn load(path: &Path) -> Result<Self, String> {
         let bytes = read_bounded(path, FileKind::Calibration).map_err(|e| e.reason())?;
         let stored: Self = serde_json::from_slice(&bytes).map_err(|e| e.to_string())?;
+        if stored.format < PHOTO_CALIBRATION_FORMAT {
+            return Err(format!(
+                "format {} was fitted by an older inspection of photos",
+                stored.format
+            ));
+        }
         if stored.format != PHOTO_CALIBRATION_FORMAT {
             return Err(format!("format {} is not supported", stored.format));
         }
@@ -85,6 +93,8 @@ pub fn calibrate_on_photos(
         });
     };
     let photos = good_photos(dir).map_err(photo_error)?;
+    // The thresholds are fitted on photos, so photos are what the inspector sees from now on.
+    inspector.set_photo_input(true);
     let photos_sha256 = files_sha256(&photos).map_err(photo_error)?;
     let base_sha256 = calibration_sha256(&base);
     let map_input = inspector.settings.map_input.to_string();

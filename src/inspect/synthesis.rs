@@ -47,6 +47,15 @@ impl Inspector {
         self.synthesizer.as_ref()
     }
 
+    /// Whether the images inspected are a camera's photos rather than renders of the
+    /// dataset's recipe: then each image's refinement also searches where its picture sits,
+    /// how large it is and its exposure (see [`Synthesizer::set_photos`]).
+    pub fn set_photo_input(&mut self, photos: bool) {
+        if let Some(s) = &mut self.synthesizer {
+            s.set_photos(photos);
+        }
+    }
+
     /// Refines the pose of `count` flat images for at most `rounds` rounds and renders their
     /// references (colour images are refined on their grey level). `None` with a message when
     /// there is no scene, the renderer fails or the time limit passes: those images cannot be

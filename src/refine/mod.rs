@@ -5,10 +5,12 @@
 //! records; [`solve`] refines them (Levenberg–Marquardt over rotation, image-plane offset and
 //! zoom, with finite differences from batched renders); [`compare`] holds the robust loss and
 //! the closed-form exposure fit; [`scene`] is the good product of one recipe, ready to render;
-//! [`synth`] puts them together: each image's reference render, part map and depth.
+//! [`synth`] puts them together: each image's reference render, part map and depth; [`fit`]
+//! fits the scene itself (light, material, the camera's response) to a line's good photos.
 
 pub mod bank;
 pub mod compare;
+pub mod fit;
 pub mod pose;
 pub mod scene;
 pub mod solve;

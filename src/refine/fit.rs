@@ -1,0 +1,755 @@
+//! Fitting the renderer's scene to a line's good photos, by analysis by synthesis.
+//!
+//! Every photo shares the light, the material, the camera's response curve, black level,
+//! blur and distance; each has its own pose. The fit alternates two steps:
+//! 1. each photo's pose (rotation, offset, zoom, exposure) is refined under the current scene
+//!    by [`super::solve::refine`], starting from a bank of renders drawn with that scene;
+//! 2. the shared parameters are searched with the poses held, by Nelder–Mead over a bounded
+//!    parametrisation, minimising the photos' robust residual against their renders with no
+//!    per-photo exposure (so the shared light carries the level).
+//!
+//! Then the camera distance takes the photos' mean zoom, the noise is measured on the
+//! residual inside the product, and the spread of each photo's own values (zoom, exposure)
+//! proposes the ranges the recipe randomises.
+
+use glam::{DQuat, DVec3};
+use serde::{Deserialize, Serialize};
+
+use super::bank::PoseBank;
+use super::compare::cauchy;
+use super::pose::ScenePose;
+use super::scene::Scene;
+use super::solve::{RefineError, RefineInput, RefineSettings, refine};
+use crate::dataset::layout::GOOD;
+use crate::dataset::recipe::Recipe;
+use crate::dataset::sample::{SampleId, draw_view};
+use crate::render::{Frame, Lighting, RenderError, Renderer, Sensor};
+
+/// How the fit searches.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FitSettings {
+    /// Alternations of pose refinement and shared search.
+    pub alternations: usize,
+    /// Start poses rendered for the pose refinement (drawn as the recipe draws its poses).
+    pub bank: usize,
+    /// Evaluations of the shared loss per alternation (each renders every photo once).
+    pub evaluations: usize,
+    /// Render rounds each photo's pose refinement may take.
+    pub refine_rounds: usize,
+    /// Scale of the robust loss, in grey levels of [0, 1].
+    pub robust_scale: f32,
+}
+
+impl Default for FitSettings {
+    fn default() -> Self {
+        Self {
+            alternations: 4,
+            bank: 1024,
+            evaluations: 220,
+            refine_rounds: 60,
+            robust_scale: 0.05,
+        }
+    }
+}
+
+impl FitSettings {
+    pub fn validate(&self) -> Result<(), String> {
+        if !(1..=20).contains(&self.alternations) {
+            return Err(format!(
+                "alternations must be 1 to 20, got {}",
+                self.alternations
+            ));
+        }
+        if !(16..=100_000).contains(&self.bank) {
+            return Err(format!("bank must be 16 to 100000, got {}", self.bank));
+        }
+        if !(10..=10_000).contains(&self.evaluations) {
+            return Err(format!(
+                "evaluations must be 10 to 10000, got {}",
+                self.evaluations
+            ));
+        }
+        if self.refine_rounds > RefineSettings::MAX_ROUNDS {
+            return Err(format!(
+                "refine_rounds must be at most {}, got {}",
+                RefineSettings::MAX_ROUNDS,
+                self.refine_rounds
+            ));
+        }
+        if !(self.robust_scale.is_finite() && self.robust_scale > 0.0 && self.robust_scale <= 1.0) {
+            return Err(format!(
+                "robust_scale must be in (0, 1], got {}",
+                self.robust_scale
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// The parameters every photo shares.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Shared {
+    pub lighting: Lighting,
+    pub sensor: Sensor,
+}
+
+/// Number of shared parameters searched.
+const DIMS: usize = 9;
+
+/// Initial simplex step per parametrised dimension (see [`Shared::to_vector`]).
+const STEPS: [f64; DIMS] = [0.4, 0.4, 0.25, 0.4, 1.0, 0.5, 0.2, 0.01, 0.4];
+
+/// Floor of the highlight strength in the log parametrisation: below it counts as none.
+const SPECULAR_FLOOR: f64 = 1e-3;
+
+impl Shared {
+    /// The search's coordinates: light direction (x/z, y/z: the light stays in front of the
+    /// product), ln intensity, ln ambient, ln highlight strength, ln shininess, ln gamma,
+    /// black level, blur.
+    fn to_vector(self) -> [f64; DIMS] {
+        let d = self.lighting.direction_unit().as_dvec3();
+        let z = d.z.max(0.05);
+        let l = &self.lighting;
+        [
+            d.x / z,
+            d.y / z,
+            f64::from(l.intensity.max(1e-3)).ln(),
+            f64::from(l.ambient.max(1e-3)).ln(),
+            (f64::from(l.specular) + SPECULAR_FLOOR).ln(),
+            f64::from(l.shininess.max(1.0)).ln(),
+            f64::from(self.sensor.gamma).ln(),
+            f64::from(self.sensor.black_level),
+            f64::from(self.sensor.blur_px),
+        ]
+    }
+
+    /// The parameters at `x`, each held within its bounds; `albedo` is kept (the intensity
+    /// and ambient absorb it).
+    fn from_vector(x: &[f64; DIMS], albedo: f32) -> Self {
+        let dir = DVec3::new(x[0].clamp(-6.0, 6.0), x[1].clamp(-6.0, 6.0), 1.0).normalize();
+        let specular = (x[4].exp() - SPECULAR_FLOOR).clamp(0.0, 5.0);
+        Self {
+            lighting: Lighting {
+                direction: dir.as_vec3().to_array(),
+                intensity: x[2].exp().clamp(0.01, 10.0) as f32,
+                ambient: x[3].exp().clamp(0.0, 1.0) as f32,
+                albedo,
+                specular: specular as f32,
+                shininess: x[5].exp().clamp(1.0, 512.0) as f32,
+            },
+            sensor: Sensor {
+                gamma: x[6].exp().clamp(0.25, 4.0) as f32,
+                black_level: x[7].clamp(0.0, 0.5) as f32,
+                blur_px: x[8].clamp(0.0, 3.0) as f32,
+            },
+        }
+    }
+}
+
+/// One photo's part of the fit.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PhotoFit {
+    pub name: String,
+    pub pose: ScenePose,
+    /// Exposure of the photo against the fitted render (1 and 0 for a line whose exposure
+    /// never changes).
+    pub gain: f32,
+    pub bias: f32,
+    /// Mean robust loss against the render at its pose, without its own exposure: under the
+    /// starting recipe's scene and under the fitted one.
+    pub loss_before: f32,
+    pub loss_after: f32,
+    /// Mean absolute difference in grey levels (0–255), before and after.
+    pub mean_abs_before: f32,
+    pub mean_abs_after: f32,
+}
+
+/// A fitted value and how much the photos disagree on it (for values each photo has).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FittedValue {
+    pub name: String,
+    pub value: f64,
+    /// Standard deviation over the photos, where each photo has its own value.
+    pub spread: Option<f64>,
+    pub unit: String,
+}
+
+/// What the fit found.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct FitOutcome {
+    pub settings: FitSettings,
+    /// Scene parameters the fit started from and ended at.
+    pub start: Shared,
+    pub fitted: Shared,
+    pub camera_distance_start: f64,
+    pub camera_distance: f64,
+    /// Noise σ measured inside the product, grey levels (0–255).
+    pub noise_sigma: f64,
+    pub values: Vec<FittedValue>,
+    pub photos: Vec<PhotoFit>,
+    /// Mean shared loss after each alternation's search.
+    pub history: Vec<f32>,
+    /// The recipe with the fitted scene and the proposed ranges.
+    pub recipe: Recipe,
+    /// Photo | render | difference rows before and after (grey, for the contact sheets).
+    #[serde(skip)]
+    pub renders_before: Vec<Vec<f32>>,
+    #[serde(skip)]
+    pub renders_after: Vec<Vec<f32>>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum FitError {
+    #[error(transparent)]
+    Render(#[from] RenderError),
+    #[error(transparent)]
+    Refine(#[from] RefineError),
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// Candidate start poses per photo from the bank.
+const STARTS: usize = 4;
+/// Bank renders compared at full size per photo.
+const SHORTLIST: usize = 64;
+
+/// Fits `scene` (made from `recipe`) to `photos` (grey, [0, 1], the scene's size), reporting
+/// progress through `note`. The scene ends with the fitted parameters.
+pub fn fit_scene(
+    scene: &mut Scene,
+    renderer: &mut Renderer,
+    recipe: &Recipe,
+    photos: &[(String, Vec<f32>)],
+    settings: &FitSettings,
+    note: &mut dyn FnMut(String),
+) -> Result<FitOutcome, FitError> {
+    settings.validate().map_err(FitError::Invalid)?;
+    let pixels = (scene.size * scene.size) as usize;
+    if photos.is_empty() {
+        return Err(FitError::Invalid("no photos to fit".into()));
+    }
+    if let Some((name, p)) = photos.iter().find(|(_, p)| p.len() != pixels) {
+        return Err(FitError::Invalid(format!(
+            "{name} has {} pixels, the scene renders {pixels}",
+            p.len()
+        )));
+    }
+    let start = Shared {
+        lighting: scene.lighting,
+        sensor: scene.sensor,
+    };
+    let distance_start = f64::from(scene.base.distance);
+    let albedo = scene.lighting.albedo;
+    let images: Vec<&[f32]> = photos.iter().map(|(_, p)| p.as_slice()).collect();
+    let mut current = start;
+    let mut poses: Vec<ScenePose>;
+    let mut history = Vec::new();
+    let mut before: Option<Vec<(f32, f32)>> = None;
+    let mut renders_before = Vec::new();
+    for round in 0..settings.alternations {
+        apply(scene, &current);
+        let bank = render_bank(scene, renderer, recipe, settings.bank)?;
+        let refined = refine_poses(scene, renderer, &bank, &images, settings)?;
+        poses = refined.iter().map(|r| r.0).collect();
+        if round == 0 {
+            // The starting scene at the photos' poses: the "before" of the report.
+            let renders = render_shades(scene, renderer, &poses)?;
+            before = Some(losses(&images, &renders, settings.robust_scale));
+            renders_before = renders;
+        }
+        if round + 1 == settings.alternations {
+            // The mean zoom becomes the camera's distance before the last search; each pose
+            // keeps only its own departure from it.
+            let mean_log_scale =
+                poses.iter().map(|p| p.log_scale).sum::<f64>() / poses.len() as f64;
+            scene.base.distance =
+                (f64::from(scene.base.distance) * (-mean_log_scale).exp()).clamp(2.6, 100.0) as f32;
+            for p in &mut poses {
+                p.log_scale -= mean_log_scale;
+            }
+        }
+        let (best, loss) =
+            search_shared(scene, renderer, &images, &poses, current, albedo, settings)?;
+        current = best;
+        history.push(loss);
+        note(format!(
+            "alternation {}/{}: mean robust loss {loss:.6} over {} photos",
+            round + 1,
+            settings.alternations,
+            photos.len()
+        ));
+    }
+    // The poses once more under the fitted scene: the "after" of the report, and the spread
+    // the ranges are proposed from.
+    apply(scene, &current);
+    let bank = render_bank(scene, renderer, recipe, settings.bank)?;
+    let refined = refine_poses(scene, renderer, &bank, &images, settings)?;
+    poses = refined.iter().map(|r| r.0).collect();
+    let exposures: Vec<(f32, f32)> = refined.iter().map(|r| (r.1, r.2)).collect();
+    let renders_after = render_shades(scene, renderer, &poses)?;
+    let after = losses(&images, &renders_after, settings.robust_scale);
+    let before = before.unwrap_or_else(|| after.clone());
+    let noise_sigma = noise_sigma(scene, renderer, &images, &poses)?;
+
+    let photos_out: Vec<PhotoFit> = photos
+        .iter()
+        .enumerate()
+        .map(|(i, (name, _))| PhotoFit {
+            name: name.clone(),
+            pose: poses[i],
+            gain: exposures[i].0,
+            bias: exposures[i].1,
+            loss_before: before[i].0,
+            loss_after: after[i].0,
+            mean_abs_before: before[i].1,
+            mean_abs_after: after[i].1,
+        })
+        .collect();
+    let stats = |values: Vec<f64>| {
+        let n = values.len().max(1) as f64;
+        let mean = values.iter().sum::<f64>() / n;
+        let var = values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / n;
+        (mean, var.sqrt())
+    };
+    let (_, scale_spread) = stats(poses.iter().map(|p| p.log_scale).collect());
+    let (offset_x, offset_x_spread) = stats(poses.iter().map(|p| p.offset_px.x).collect());
+    let (offset_y, offset_y_spread) = stats(poses.iter().map(|p| p.offset_px.y).collect());
+    let (gain, gain_spread) = stats(exposures.iter().map(|e| f64::from(e.0)).collect());
+    let (bias, bias_spread) = stats(exposures.iter().map(|e| f64::from(e.1)).collect());
+    let camera_distance = f64::from(scene.base.distance);
+    let l = current.lighting;
+    let s = current.sensor;
+    let dir = l.direction_unit();
+    let value = |name: &str, value: f64, spread: Option<f64>, unit: &str| FittedValue {
+        name: name.into(),
+        value,
+        spread,
+        unit: unit.into(),
+    };
+    let values = vec![
+        value(
+            "light elevation from the view axis",
+            f64::from(dir.z.clamp(-1.0, 1.0).acos().to_degrees()),
+            None,
+            "°",
+        ),
+        value(
+            "light azimuth (0 = right, 90 = up)",
+            f64::from(dir.y.atan2(dir.x).to_degrees()),
+            None,
+            "°",
+        ),
+        value("light intensity", f64::from(l.intensity), None, ""),
+        value("ambient", f64::from(l.ambient), None, ""),
+        value("albedo (kept)", f64::from(l.albedo), None, ""),
+        value("highlight strength", f64::from(l.specular), None, ""),
+        value("shininess", f64::from(l.shininess), None, ""),
+        value("gamma", f64::from(s.gamma), None, ""),
+        value(
+            "black level",
+            f64::from(s.black_level) * 255.0,
+            None,
+            "grey levels",
+        ),
+        value("blur σ", f64::from(s.blur_px), None, "px"),
+        value("noise σ", noise_sigma, None, "grey levels"),
+        value("camera distance", camera_distance, None, "units"),
+        value("zoom (ln)", 0.0, Some(scale_spread), ""),
+        value("picture offset x", offset_x, Some(offset_x_spread), "px"),
+        value("picture offset y", offset_y, Some(offset_y_spread), "px"),
+        value("exposure gain", gain, Some(gain_spread), ""),
+        value(
+            "exposure offset",
+            bias * 255.0,
+            Some(bias_spread * 255.0),
+            "grey levels",
+        ),
+    ];
+
+    let mut fitted_recipe = recipe.clone();
+    fitted_recipe.lighting = current.lighting;
+    fitted_recipe.sensor = current.sensor;
+    fitted_recipe.camera.distance = camera_distance;
+    // Ranges proposed from the photos' own spread (two standard deviations each way).
+    let r = &mut fitted_recipe.randomize;
+    if scale_spread > 0.002 {
+        let k = (2.0 * scale_spread).exp();
+        r.camera_distance = Some([
+            (camera_distance / k).max(2.6),
+            (camera_distance * k).min(100.0),
+        ]);
+    }
+    if gain_spread > 0.01 {
+        let i = f64::from(l.intensity);
+        r.intensity = Some([
+            (i * (1.0 - 2.0 * gain_spread)).max(0.0),
+            (i * (1.0 + 2.0 * gain_spread)).min(10.0),
+        ]);
+    }
+    if noise_sigma > 0.05 {
+        r.noise_sigma = Some([noise_sigma * 0.75, (noise_sigma * 1.25).min(128.0)]);
+    }
+    fitted_recipe
+        .validate()
+        .map_err(|m| FitError::Invalid(format!("the fitted recipe does not validate: {m}")))?;
+
+    Ok(FitOutcome {
+        settings: settings.clone(),
+        start,
+        fitted: current,
+        camera_distance_start: distance_start,
+        camera_distance,
+        noise_sigma,
+        values,
+        photos: photos_out,
+        history,
+        recipe: fitted_recipe,
+        renders_before,
+        renders_after,
+    })
+}
+
+fn apply(scene: &mut Scene, shared: &Shared) {
+    scene.lighting = shared.lighting;
+    scene.sensor = shared.sensor;
+}
+
+/// `count` poses drawn as the recipe draws its good samples' poses, rendered with the current
+/// scene.
+fn render_bank(
+    scene: &Scene,
+    renderer: &mut Renderer,
+    recipe: &Recipe,
+    count: usize,
+) -> Result<PoseBank, FitError> {
+    let poses: Vec<ScenePose> = (0..count)
+        .map(|i| {
+            let view = draw_view(&SampleId::preview(recipe, GOOD, i), recipe, 0);
+            ScenePose::from_rotation(DQuat::from_axis_angle(
+                DVec3::from(view.axis).normalize_or(DVec3::Y),
+                view.angle_deg.to_radians(),
+            ))
+        })
+        .collect();
+    let images: Vec<Vec<f32>> = scene
+        .render_candidates(renderer, &poses)?
+        .iter()
+        .map(|f| scene.shade(f))
+        .collect();
+    Ok(PoseBank::from_images(scene.size as usize, &images, poses))
+}
+
+/// Each photo's refined pose and exposure: (pose, gain, bias).
+fn refine_poses(
+    scene: &Scene,
+    renderer: &mut Renderer,
+    bank: &PoseBank,
+    images: &[&[f32]],
+    settings: &FitSettings,
+) -> Result<Vec<(ScenePose, f32, f32)>, FitError> {
+    let inputs: Vec<RefineInput<'_>> = images
+        .iter()
+        .map(|image| RefineInput {
+            image,
+            starts: bank
+                .nearest(image, STARTS, SHORTLIST)
+                .into_iter()
+                .map(|i| bank.pose(i))
+                .collect(),
+        })
+        .collect();
+    let refine_settings = RefineSettings {
+        max_rounds: settings.refine_rounds,
+        // The scene does not match the photos yet: every start is tried, and the turns about
+        // the symmetry axis, so a photo's pose is not decided by a mismatched light alone.
+        retry_above: Some(0.0),
+        max_tries: STARTS,
+        search_offset_scale: true,
+        fit_exposure: true,
+        ..RefineSettings::default()
+    };
+    Ok(refine(scene, renderer, &inputs, &refine_settings, None)?
+        .into_iter()
+        .map(|r| (r.pose, r.gain, r.bias))
+        .collect())
+}
+
+/// The scene's renders at `poses`, as its camera delivers them (blur included).
+fn render_shades(
+    scene: &Scene,
+    renderer: &mut Renderer,
+    poses: &[ScenePose],
+) -> Result<Vec<Vec<f32>>, FitError> {
+    Ok(scene
+        .render_references(renderer, poses)?
+        .iter()
+        .map(|f| scene.shade(f))
+        .collect())
+}
+
+/// Per photo: (mean robust loss, mean absolute difference in grey levels), no exposure fitted.
+fn losses(images: &[&[f32]], renders: &[Vec<f32>], c: f32) -> Vec<(f32, f32)> {
+    images
+        .iter()
+        .zip(renders)
+        .map(|(image, render)| {
+            let n = image.len().max(1) as f32;
+            let loss = image
+                .iter()
+                .zip(render)
+                .map(|(a, b)| cauchy(a - b, c))
+                .sum::<f32>()
+                / n;
+            let abs = image
+                .iter()
+                .zip(render)
+                .map(|(a, b)| (a - b).abs())
+                .sum::<f32>()
+                / n
+                * 255.0;
+            (loss, abs)
+        })
+        .collect()
+}
+
+/// Nelder–Mead over the shared parameters with the poses held. Returns the best parameters
+/// and their mean loss.
+fn search_shared(
+    scene: &mut Scene,
+    renderer: &mut Renderer,
+    images: &[&[f32]],
+    poses: &[ScenePose],
+    start: Shared,
+    albedo: f32,
+    settings: &FitSettings,
+) -> Result<(Shared, f32), FitError> {
+    let c = settings.robust_scale;
+    let mut evaluate = |x: &[f64; DIMS]| -> Result<f64, FitError> {
+        let shared = Shared::from_vector(x, albedo);
+        apply(scene, &shared);
+        // Candidates come from the decimated mesh: the light's search needs no finer.
+        let renders: Vec<Vec<f32>> = scene
+            .render_candidates(renderer, poses)?
+            .iter()
+            .map(|f| scene.shade(f))
+            .collect();
+        let total: f32 = losses(images, &renders, c).iter().map(|l| l.0).sum();
+        Ok(f64::from(total) / images.len() as f64)
+    };
+    let mut x0 = start.to_vector();
+    // A start without a highlight could never find one (the search moves in its logarithm
+    // from the floor): it starts from a moderate one instead, which the search may drop.
+    if start.lighting.specular < 0.02 {
+        x0[4] = 0.2f64.ln();
+        x0[5] = 32f64.ln();
+    }
+    let (best, loss) = nelder_mead(&mut evaluate, x0, &STEPS, settings.evaluations)?;
+    Ok((Shared::from_vector(&best, albedo), loss as f32))
+}
+
+/// A plain Nelder–Mead simplex search (reflection 1, expansion 2, contraction ½, shrink ½)
+/// for at most `budget` evaluations.
+fn nelder_mead<const N: usize, E>(
+    f: &mut dyn FnMut(&[f64; N]) -> Result<f64, E>,
+    x0: [f64; N],
+    steps: &[f64; N],
+    budget: usize,
+) -> Result<([f64; N], f64), E> {
+    let mut used = 0usize;
+    let mut eval = |x: &[f64; N], used: &mut usize| -> Result<f64, E> {
+        *used += 1;
+        let v = f(x)?;
+        Ok(if v.is_finite() { v } else { f64::INFINITY })
+    };
+    let mut simplex: Vec<([f64; N], f64)> = Vec::with_capacity(N + 1);
+    let v0 = eval(&x0, &mut used)?;
+    simplex.push((x0, v0));
+    for i in 0..N {
+        let mut x = x0;
+        x[i] += steps[i];
+        let v = eval(&x, &mut used)?;
+        simplex.push((x, v));
+    }
+    let point = |a: &[f64; N], b: &[f64; N], t: f64| -> [f64; N] {
+        std::array::from_fn(|i| a[i] + t * (b[i] - a[i]))
+    };
+    while used < budget {
+        simplex.sort_by(|a, b| a.1.total_cmp(&b.1));
+        let worst = simplex[N];
+        let centroid: [f64; N] =
+            std::array::from_fn(|i| simplex[..N].iter().map(|p| p.0[i]).sum::<f64>() / N as f64);
+        // Reflect the worst point through the centroid of the others.
+        let reflected = point(&centroid, &worst.0, -1.0);
+        let fr = eval(&reflected, &mut used)?;
+        if fr < simplex[0].1 {
+            let expanded = point(&centroid, &worst.0, -2.0);
+            let fe = eval(&expanded, &mut used)?;
+            simplex[N] = if fe < fr {
+                (expanded, fe)
+            } else {
+                (reflected, fr)
+            };
+        } else if fr < simplex[N - 1].1 {
+            simplex[N] = (reflected, fr);
+        } else {
+            let contracted = if fr < worst.1 {
+                point(&centroid, &reflected, 0.5)
+            } else {
+                point(&centroid, &worst.0, 0.5)
+            };
+            let fc = eval(&contracted, &mut used)?;
+            if fc < worst.1.min(fr) {
+                simplex[N] = (contracted, fc);
+            } else {
+                // Shrink towards the best point.
+                let best = simplex[0].0;
+                for p in simplex.iter_mut().skip(1) {
+                    p.0 = point(&best, &p.0, 0.5);
+                    p.1 = eval(&p.0, &mut used)?;
+                }
+            }
+        }
+    }
+    simplex.sort_by(|a, b| a.1.total_cmp(&b.1));
+    Ok(simplex[0])
+}
+
+/// Noise σ in grey levels (0–255): the robust spread of the residual inside the product, away
+/// from edges and the silhouette, where the render is smooth and the residual is mostly the
+/// camera's noise.
+fn noise_sigma(
+    scene: &Scene,
+    renderer: &mut Renderer,
+    images: &[&[f32]],
+    poses: &[ScenePose],
+) -> Result<f64, FitError> {
+    let frames: Vec<Frame> = scene.render_references(renderer, poses)?;
+    let size = scene.size as usize;
+    let mut residuals = Vec::new();
+    for (image, frame) in images.iter().zip(&frames) {
+        let render = scene.shade(frame);
+        for y in 2..size.saturating_sub(2) {
+            for x in 2..size.saturating_sub(2) {
+                let i = y * size + x;
+                let inside = (-2i64..=2).all(|dy| {
+                    (-2i64..=2).all(|dx| {
+                        let j = (y as i64 + dy) as usize * size + (x as i64 + dx) as usize;
+                        frame.part[j] != 0
+                    })
+                });
+                let flat = (render[i] - render[i - 1]).abs() < 0.01
+                    && (render[i] - render[i + 1]).abs() < 0.01
+                    && (render[i] - render[i - size]).abs() < 0.01
+                    && (render[i] - render[i + size]).abs() < 0.01;
+                // Against the photo's own neighbours, so the render's small shading errors
+                // cancel: the difference of two pixels has twice the noise's variance.
+                if inside && flat && render[i] < 0.98 && image[i] < 0.98 {
+                    let here = image[i] - render[i];
+                    let right = image[i + 1] - render[i + 1];
+                    residuals.push(f64::from(here - right) / std::f64::consts::SQRT_2);
+                }
+            }
+        }
+    }
+    if residuals.len() < 64 {
+        return Ok(0.0);
+    }
+    // The mean absolute deviation of a Gaussian is σ·√(2/π); it is taken within five robust
+    // spreads of the median (the median absolute deviation alone moves in the steps of 8-bit
+    // grey levels), so interreflections and highlights the render lacks do not count.
+    residuals.sort_by(f64::total_cmp);
+    let median = residuals[residuals.len() / 2];
+    let mut dev: Vec<f64> = residuals.iter().map(|r| (r - median).abs()).collect();
+    dev.sort_by(f64::total_cmp);
+    let mad = dev[dev.len() / 2].max(0.5 / 255.0);
+    let kept: Vec<f64> = dev
+        .into_iter()
+        .filter(|d| *d <= 5.0 * 1.4826 * mad)
+        .collect();
+    let mean_abs = kept.iter().sum::<f64>() / kept.len().max(1) as f64;
+    Ok(mean_abs * (std::f64::consts::PI / 2.0).sqrt() * 255.0)
+}
+
+/// A grey contact sheet: one row per photo, photo | render | |difference| × 4, each scaled by
+/// `scale`.
+pub fn contact_sheet(
+    size: usize,
+    photos: &[&[f32]],
+    renders: &[Vec<f32>],
+    scale: u32,
+) -> image::GrayImage {
+    let rows = photos.len().min(renders.len()) as u32;
+    let cell = size as u32 * scale;
+    let gap = 2u32;
+    let width = 3 * cell + 2 * gap;
+    let height = rows * cell + rows.saturating_sub(1) * gap;
+    let mut sheet = image::GrayImage::from_pixel(width.max(1), height.max(1), image::Luma([128]));
+    for (r, (photo, render)) in photos.iter().zip(renders).enumerate() {
+        let y0 = r as u32 * (cell + gap);
+        for y in 0..cell {
+            for x in 0..cell {
+                let i = (y / scale) as usize * size + (x / scale) as usize;
+                let (p, q) = (photo[i], render[i]);
+                let grey = |v: f32| image::Luma([(v * 255.0).round().clamp(0.0, 255.0) as u8]);
+                sheet.put_pixel(x, y0 + y, grey(p));
+                sheet.put_pixel(cell + gap + x, y0 + y, grey(q));
+                sheet.put_pixel(
+                    2 * (cell + gap) + x,
+                    y0 + y,
+                    grey(((p - q).abs() * 4.0).min(1.0)),
+                );
+            }
+        }
+    }
+    sheet
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nelder_mead_finds_a_bowls_bottom() {
+        let mut calls = 0;
+        let mut f = |x: &[f64; 3]| -> Result<f64, ()> {
+            calls += 1;
+            Ok((x[0] - 1.0).powi(2) + 4.0 * (x[1] + 2.0).powi(2) + (x[2] - 0.5).powi(2))
+        };
+        let (x, v) = nelder_mead(&mut f, [0.0; 3], &[0.5; 3], 400).unwrap();
+        assert!(v < 1e-6, "{v}");
+        assert!((x[0] - 1.0).abs() < 1e-3 && (x[1] + 2.0).abs() < 1e-3);
+        // The budget bounds the evaluations (a shrink may finish its round).
+        assert!(calls <= 400 + 3, "{calls}");
+    }
+
+    #[test]
+    fn the_parametrisation_round_trips_within_bounds() {
+        let shared = Shared {
+            lighting: Lighting {
+                direction: [0.2, 0.5, 0.8],
+                intensity: 1.3,
+                ambient: 0.1,
+                albedo: 0.8,
+                specular: 0.4,
+                shininess: 40.0,
+            },
+            sensor: Sensor {
+                gamma: 1.8,
+                black_level: 0.01,
+                blur_px: 0.6,
+            },
+        };
+        let back = Shared::from_vector(&shared.to_vector(), 0.8);
+        let d0 = shared.lighting.direction_unit();
+        let d1 = back.lighting.direction_unit();
+        assert!(d0.dot(d1) > 0.99999);
+        assert!((back.lighting.intensity - 1.3).abs() < 1e-5);
+        assert!((back.lighting.specular - 0.4).abs() < 1e-5);
+        assert!((back.sensor.gamma - 1.8).abs() < 1e-5);
+        assert!((back.sensor.blur_px - 0.6).abs() < 1e-6);
+        // Far outside, every value is held within what the renderer accepts.
+        let wild = Shared::from_vector(&[50.0; DIMS], 0.8);
+        assert!(wild.sensor.validate().is_ok());
+        assert!(wild.lighting.intensity <= 10.0 && wild.lighting.ambient <= 1.0);
+    }
+}
