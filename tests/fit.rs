@@ -3,16 +3,16 @@
 //! starts from the default recipe and must find its way to them.
 #![allow(clippy::unwrap_used)] // tests fail loudly on purpose
 
-use std::path::Path;
+mod train_common;
+
 use std::process::Command;
 
-use glam::{DQuat, DVec2, DVec3};
+use train_common::{synthetic_photos, write_grey_png};
 use unseen::dataset::recipe::{CAP_DEFAULT_RECIPE, Recipe};
 use unseen::product::ProductSpec;
+use unseen::refine::Scene;
 use unseen::refine::fit::{FitSettings, fit_scene};
-use unseen::refine::{Scene, ScenePose};
 use unseen::render::{Gpu, Lighting, Renderer, Sensor};
-use unseen::rng::Rng;
 
 const TRUE_NOISE: f64 = 2.0;
 
@@ -34,50 +34,14 @@ fn truth() -> (Lighting, Sensor) {
     )
 }
 
-/// `n` photos of the cap under [`truth`], grey [0, 1], with noise of [`TRUE_NOISE`] levels.
-fn photos(renderer: &mut Renderer, recipe: &Recipe, n: usize) -> Vec<(String, Vec<f32>)> {
-    let mut scene = Scene::for_recipe(renderer, recipe, &ProductSpec::builtin_cap()).unwrap();
-    (scene.lighting, scene.sensor) = truth();
-    let mut rng = Rng::new(7);
-    let poses: Vec<ScenePose> = (0..n)
-        .map(|_| {
-            let axis = DVec3::from(rng.unit_vector());
-            let mut pose = ScenePose::from_rotation(DQuat::from_axis_angle(
-                axis,
-                rng.uniform(0.0, std::f64::consts::TAU),
-            ));
-            pose.offset_px = DVec2::new(rng.uniform(-0.4, 0.4), rng.uniform(-0.4, 0.4));
-            pose
-        })
-        .collect();
-    let frames = scene.render_references(renderer, &poses).unwrap();
-    frames
-        .iter()
-        .enumerate()
-        .map(|(i, f)| {
-            let clean = scene.shade(f);
-            let noisy = clean
-                .iter()
-                .map(|v| {
-                    let grey = f64::from(*v) * 255.0 + rng.normal() * TRUE_NOISE;
-                    (grey.round().clamp(0.0, 255.0) / 255.0) as f32
-                })
-                .collect();
-            (format!("photo-{i}"), noisy)
-        })
-        .collect()
-}
-
 #[test]
 fn the_fit_finds_the_light_and_the_camera_response_of_photos_it_did_not_make() {
     let recipe = Recipe::from_toml_str(CAP_DEFAULT_RECIPE, "cap").unwrap();
     let mut renderer = Renderer::new(Gpu::headless().unwrap());
-    let photos = photos(&mut renderer, &recipe, 10);
+    let photos = synthetic_photos(&mut renderer, &recipe, 10, truth(), TRUE_NOISE);
     let mut scene = Scene::for_recipe(&renderer, &recipe, &ProductSpec::builtin_cap()).unwrap();
     let settings = FitSettings {
-        alternations: 3,
         bank: 512,
-        evaluations: 150,
         ..FitSettings::default()
     };
     let mut notes = Vec::new();
@@ -87,10 +51,13 @@ fn the_fit_finds_the_light_and_the_camera_response_of_photos_it_did_not_make() {
         &recipe,
         &photos,
         &settings,
-        &mut |line| notes.push(line),
+        &mut |line| {
+            notes.push(line);
+            true
+        },
     )
     .unwrap();
-    assert_eq!(notes.len(), 3, "one note per alternation: {notes:?}");
+    assert_eq!(notes.len(), 4, "one note per alternation: {notes:?}");
     let mean = |f: fn(&unseen::refine::fit::PhotoFit) -> f32| {
         outcome.photos.iter().map(f).sum::<f32>() / outcome.photos.len() as f32
     };
@@ -111,10 +78,14 @@ fn the_fit_finds_the_light_and_the_camera_response_of_photos_it_did_not_make() {
         .clamp(-1.0, 1.0)
         .acos()
         .to_degrees();
-    assert!(angle < 12.0, "light direction off by {angle:.1}°");
+    eprintln!(
+        "fitted {:?}, light off by {angle:.2}°, noise σ {:.2}, distance {:.3}, |diff| {before:.2} → {after:.2}",
+        outcome.fitted, outcome.noise_sigma, outcome.camera_distance
+    );
+    assert!(angle < 3.0, "light direction off by {angle:.1}°");
     let gamma = outcome.fitted.sensor.gamma;
     assert!(
-        (gamma - sensor.gamma).abs() < 0.3,
+        (gamma - sensor.gamma).abs() < 0.1,
         "gamma {gamma}, truth {}",
         sensor.gamma
     );
@@ -124,7 +95,7 @@ fn the_fit_finds_the_light_and_the_camera_response_of_photos_it_did_not_make() {
         outcome.fitted.lighting
     );
     assert!(
-        (outcome.noise_sigma - TRUE_NOISE).abs() < 0.8,
+        (outcome.noise_sigma - TRUE_NOISE).abs() < 0.5,
         "noise σ {} against {TRUE_NOISE}",
         outcome.noise_sigma
     );
@@ -146,24 +117,16 @@ fn the_fit_finds_the_light_and_the_camera_response_of_photos_it_did_not_make() {
     assert!(noise[0] < outcome.noise_sigma && outcome.noise_sigma < noise[1]);
 }
 
-fn write_png(path: &Path, grey: &[f32], size: u32) {
-    let bytes: Vec<u8> = grey.iter().map(|v| (v * 255.0).round() as u8).collect();
-    image::GrayImage::from_raw(size, size, bytes)
-        .unwrap()
-        .save(path)
-        .unwrap();
-}
-
 #[test]
 fn unseen_fit_writes_a_recipe_that_renders_and_names_a_broken_photo() {
     let recipe = Recipe::from_toml_str(CAP_DEFAULT_RECIPE, "cap").unwrap();
     let mut renderer = Renderer::new(Gpu::headless().unwrap());
-    let photos = photos(&mut renderer, &recipe, 4);
+    let photos = synthetic_photos(&mut renderer, &recipe, 4, truth(), TRUE_NOISE);
     let dir = tempfile::tempdir().unwrap();
     let good = dir.path().join("line").join("train").join("good");
     std::fs::create_dir_all(&good).unwrap();
     for (i, (_, p)) in photos.iter().enumerate() {
-        write_png(&good.join(format!("{i:03}.png")), p, 64);
+        write_grey_png(&good.join(format!("{i:03}.png")), p, 64);
     }
     let out = dir.path().join("fit");
     let run = |extra: &[&str]| {

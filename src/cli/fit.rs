@@ -7,13 +7,12 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use clap::Args;
 
-use crate::dataset::photos::good_photos;
 use crate::dataset::recipe::{CAP_DEFAULT_RECIPE, Recipe};
 use crate::fsio::write_atomic;
-use crate::imaging::{MapInput, decode_image, map_image};
+use crate::imaging::MapInput;
 use crate::product::ProductSpec;
 use crate::refine::Scene;
-use crate::refine::fit::{FitOutcome, FitSettings, contact_sheet, fit_scene};
+use crate::refine::fit::{FitOutcome, FitSettings, contact_sheet, fit_scene, load_photos};
 use crate::render::{Gpu, Renderer};
 
 #[derive(Args, Debug)]
@@ -36,7 +35,7 @@ pub struct FitArgs {
     #[arg(long, default_value_t = 4)]
     pub alternations: usize,
     /// Evaluations of the shared search per alternation.
-    #[arg(long, default_value_t = 220)]
+    #[arg(long, default_value_t = 400)]
     pub evaluations: usize,
     /// How photos of another size or colour are brought to the recipe's image size (see
     /// `unseen inspect --help`).
@@ -71,19 +70,13 @@ pub fn run_fit(args: FitArgs) -> anyhow::Result<()> {
         }
     }
     let size = recipe.image.size as usize;
-    let all = good_photos(&args.photos)?;
-    let used = (args.photos_used as usize).min(all.len());
-    let picked: Vec<&PathBuf> = (0..used).map(|i| &all[i * all.len() / used]).collect();
-    let mut photos = Vec::with_capacity(used);
-    for path in picked {
-        let image = decode_image(path)?;
-        let (values, _) = map_image(&image, path, size, 1, args.map_input)?;
-        let name = path.file_name().map_or_else(
-            || path.display().to_string(),
-            |n| n.to_string_lossy().into(),
-        );
-        photos.push((name, values));
-    }
+    let (photos, total) = load_photos(
+        &args.photos,
+        size,
+        args.photos_used as usize,
+        args.map_input,
+    )?;
+    let used = photos.len();
     eprintln!(
         "fitting the scene of {} to {used} of the {} good photos in {}",
         origin
@@ -91,7 +84,7 @@ pub fn run_fit(args: FitArgs) -> anyhow::Result<()> {
             .map_or("the built-in cap recipe".into(), |p| p
                 .display()
                 .to_string()),
-        all.len(),
+        total,
         args.photos.display()
     );
     let gpu = Gpu::headless().context("opening a GPU adapter for rendering")?;
@@ -109,7 +102,10 @@ pub fn run_fit(args: FitArgs) -> anyhow::Result<()> {
         &recipe,
         &photos,
         &settings,
-        &mut |line| eprintln!("{line} ({:.0} s)", started.elapsed().as_secs_f64()),
+        &mut |line| {
+            eprintln!("{line} ({:.0} s)", started.elapsed().as_secs_f64());
+            true
+        },
     )?;
     let seconds = started.elapsed().as_secs_f64();
 
@@ -151,13 +147,16 @@ pub fn run_fit(args: FitArgs) -> anyhow::Result<()> {
     }
     write(
         "report.md",
-        report(&outcome, &args.photos, used, all.len(), seconds).as_bytes(),
+        report(&outcome, &args.photos, used, total, seconds).as_bytes(),
     )?;
     let mean = |f: fn(&crate::refine::fit::PhotoFit) -> f32| {
         outcome.photos.iter().map(f).sum::<f32>() / outcome.photos.len().max(1) as f32
     };
     println!(
-        "mean |photo − render| {:.2} → {:.2} grey levels; wrote {}",
+        "mean |photo − render| over the product {:.2} → {:.2} grey levels (whole image {:.2} → \
+         {:.2}); wrote {}",
+        mean(|p| p.product_abs_before),
+        mean(|p| p.product_abs_after),
         mean(|p| p.mean_abs_before),
         mean(|p| p.mean_abs_after),
         args.out.display()
@@ -183,19 +182,21 @@ fn report(outcome: &FitOutcome, photos: &Path, used: usize, all: usize, seconds:
     let _ = writeln!(md, "## Residual\n");
     let _ = writeln!(
         md,
-        "| | mean robust loss | mean \\|photo − render\\| (grey levels) |\n|---|---|---|"
+        "| | mean robust loss | mean \\|photo − render\\| (grey levels) | over the product's pixels |\n|---|---|---|---|"
     );
     let _ = writeln!(
         md,
-        "| starting recipe | {:.6} | {:.2} |",
+        "| starting recipe | {:.6} | {:.2} | {:.2} |",
         mean(|p| p.loss_before),
-        mean(|p| p.mean_abs_before)
+        mean(|p| p.mean_abs_before),
+        mean(|p| p.product_abs_before)
     );
     let _ = writeln!(
         md,
-        "| fitted | {:.6} | {:.2} |\n",
+        "| fitted | {:.6} | {:.2} | {:.2} |\n",
         mean(|p| p.loss_after),
-        mean(|p| p.mean_abs_after)
+        mean(|p| p.mean_abs_after),
+        mean(|p| p.product_abs_after)
     );
     let _ = writeln!(
         md,
@@ -212,13 +213,13 @@ fn report(outcome: &FitOutcome, photos: &Path, used: usize, all: usize, seconds:
     }
     let _ = writeln!(
         md,
-        "\n## Per photo\n\n| photo | loss before | after | \\|diff\\| before | after | exposure gain |\n|---|---|---|---|---|---|"
+        "\n## Per photo\n\n| photo | loss before | after | \\|diff\\| on the product before | after | exposure gain |\n|---|---|---|---|---|---|"
     );
     for p in &outcome.photos {
         let _ = writeln!(
             md,
             "| {} | {:.6} | {:.6} | {:.2} | {:.2} | {:.3} |",
-            p.name, p.loss_before, p.loss_after, p.mean_abs_before, p.mean_abs_after, p.gain
+            p.name, p.loss_before, p.loss_after, p.product_abs_before, p.product_abs_after, p.gain
         );
     }
     let _ = writeln!(md, "\n## Search\n");

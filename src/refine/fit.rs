@@ -45,7 +45,7 @@ impl Default for FitSettings {
         Self {
             alternations: 4,
             bank: 1024,
-            evaluations: 220,
+            evaluations: 400,
             refine_rounds: 60,
             robust_scale: 0.05,
         }
@@ -162,6 +162,9 @@ pub struct PhotoFit {
     /// Mean absolute difference in grey levels (0–255), before and after.
     pub mean_abs_before: f32,
     pub mean_abs_after: f32,
+    /// The same over the pixels the product covers in the render.
+    pub product_abs_before: f32,
+    pub product_abs_after: f32,
 }
 
 /// A fitted value and how much the photos disagree on it (for values each photo has).
@@ -206,6 +209,38 @@ pub enum FitError {
     Refine(#[from] RefineError),
     #[error("{0}")]
     Invalid(String),
+    #[error("the fit was cancelled")]
+    Cancelled,
+}
+
+/// Photos by name, each grey in [0, 1] at the scene's size.
+pub type Photos = Vec<(String, Vec<f32>)>;
+
+/// Up to `count` good photos of `dir` (a folder of images, or an MVTec AD folder's
+/// train/good), spread evenly through it, as grey values of `size`² brought there by `rule`;
+/// with the number of good photos found. A photo that cannot be read is an error naming it.
+pub fn load_photos(
+    dir: &std::path::Path,
+    size: usize,
+    count: usize,
+    rule: crate::imaging::MapInput,
+) -> Result<(Photos, usize), FitError> {
+    let all = crate::dataset::photos::good_photos(dir)
+        .map_err(|e| FitError::Invalid(format!("{}: {}", e.path.display(), e.message)))?;
+    let used = count.clamp(1, all.len());
+    let mut photos = Vec::with_capacity(used);
+    for i in 0..used {
+        let path = &all[i * all.len() / used];
+        let read = crate::imaging::decode_image(path)
+            .and_then(|image| crate::imaging::map_image(&image, path, size, 1, rule));
+        let (values, _) = read.map_err(|e| FitError::Invalid(e.to_string()))?;
+        let name = path.file_name().map_or_else(
+            || path.display().to_string(),
+            |n| n.to_string_lossy().into(),
+        );
+        photos.push((name, values));
+    }
+    Ok((photos, all.len()))
 }
 
 /// Candidate start poses per photo from the bank.
@@ -214,14 +249,15 @@ const STARTS: usize = 4;
 const SHORTLIST: usize = 64;
 
 /// Fits `scene` (made from `recipe`) to `photos` (grey, [0, 1], the scene's size), reporting
-/// progress through `note`. The scene ends with the fitted parameters.
+/// progress through `note` after each alternation; `note` returning false cancels the fit.
+/// The scene ends with the fitted parameters.
 pub fn fit_scene(
     scene: &mut Scene,
     renderer: &mut Renderer,
     recipe: &Recipe,
     photos: &[(String, Vec<f32>)],
     settings: &FitSettings,
-    note: &mut dyn FnMut(String),
+    note: &mut dyn FnMut(String) -> bool,
 ) -> Result<FitOutcome, FitError> {
     settings.validate().map_err(FitError::Invalid)?;
     let pixels = (scene.size * scene.size) as usize;
@@ -244,7 +280,7 @@ pub fn fit_scene(
     let mut current = start;
     let mut poses: Vec<ScenePose>;
     let mut history = Vec::new();
-    let mut before: Option<Vec<(f32, f32)>> = None;
+    let mut before: Option<Vec<Residual>> = None;
     let mut renders_before = Vec::new();
     for round in 0..settings.alternations {
         apply(scene, &current);
@@ -254,8 +290,8 @@ pub fn fit_scene(
         if round == 0 {
             // The starting scene at the photos' poses: the "before" of the report.
             let renders = render_shades(scene, renderer, &poses)?;
-            before = Some(losses(&images, &renders, settings.robust_scale));
-            renders_before = renders;
+            before = Some(residuals(&images, &renders, settings.robust_scale));
+            renders_before = renders.into_iter().map(|r| r.0).collect();
         }
         if round + 1 == settings.alternations {
             // The mean zoom becomes the camera's distance before the last search; each pose
@@ -272,12 +308,14 @@ pub fn fit_scene(
             search_shared(scene, renderer, &images, &poses, current, albedo, settings)?;
         current = best;
         history.push(loss);
-        note(format!(
+        if !note(format!(
             "alternation {}/{}: mean robust loss {loss:.6} over {} photos",
             round + 1,
             settings.alternations,
             photos.len()
-        ));
+        )) {
+            return Err(FitError::Cancelled);
+        }
     }
     // The poses once more under the fitted scene: the "after" of the report, and the spread
     // the ranges are proposed from.
@@ -286,8 +324,9 @@ pub fn fit_scene(
     let refined = refine_poses(scene, renderer, &bank, &images, settings)?;
     poses = refined.iter().map(|r| r.0).collect();
     let exposures: Vec<(f32, f32)> = refined.iter().map(|r| (r.1, r.2)).collect();
-    let renders_after = render_shades(scene, renderer, &poses)?;
-    let after = losses(&images, &renders_after, settings.robust_scale);
+    let renders = render_shades(scene, renderer, &poses)?;
+    let after = residuals(&images, &renders, settings.robust_scale);
+    let renders_after: Vec<Vec<f32>> = renders.into_iter().map(|r| r.0).collect();
     let before = before.unwrap_or_else(|| after.clone());
     let noise_sigma = noise_sigma(scene, renderer, &images, &poses)?;
 
@@ -299,10 +338,12 @@ pub fn fit_scene(
             pose: poses[i],
             gain: exposures[i].0,
             bias: exposures[i].1,
-            loss_before: before[i].0,
-            loss_after: after[i].0,
-            mean_abs_before: before[i].1,
-            mean_abs_after: after[i].1,
+            loss_before: before[i].loss,
+            loss_after: after[i].loss,
+            mean_abs_before: before[i].abs,
+            mean_abs_after: after[i].abs,
+            product_abs_before: before[i].abs_product,
+            product_abs_after: after[i].abs_product,
         })
         .collect();
     let stats = |values: Vec<f64>| {
@@ -370,7 +411,8 @@ pub fn fit_scene(
     fitted_recipe.lighting = current.lighting;
     fitted_recipe.sensor = current.sensor;
     fitted_recipe.camera.distance = camera_distance;
-    // Ranges proposed from the photos' own spread (two standard deviations each way).
+    // Ranges proposed from the photos' own spread (two standard deviations each way); a
+    // spread too small to matter leaves the recipe's own.
     let r = &mut fitted_recipe.randomize;
     if scale_spread > 0.002 {
         let k = (2.0 * scale_spread).exp();
@@ -407,6 +449,34 @@ pub fn fit_scene(
         renders_before,
         renders_after,
     })
+}
+
+impl FitOutcome {
+    /// Puts what the fit found into `recipe`: light, material, sensor, camera distance and
+    /// the ranges proposed from the photos' spread. Its product, sizes, counts and poses stay.
+    pub fn apply_to(&self, recipe: &mut Recipe) {
+        let fitted = &self.recipe;
+        recipe.lighting = fitted.lighting;
+        recipe.sensor = fitted.sensor;
+        recipe.camera.distance = fitted.camera.distance;
+        recipe.randomize.intensity = fitted.randomize.intensity;
+        recipe.randomize.camera_distance = fitted.randomize.camera_distance;
+        recipe.randomize.noise_sigma = fitted.randomize.noise_sigma;
+    }
+
+    /// Mean over the photos of the mean absolute difference on the product's pixels (grey
+    /// levels), before and after the fit.
+    pub fn product_abs(&self) -> (f32, f32) {
+        let n = self.photos.len().max(1) as f32;
+        (
+            self.photos
+                .iter()
+                .map(|p| p.product_abs_before)
+                .sum::<f32>()
+                / n,
+            self.photos.iter().map(|p| p.product_abs_after).sum::<f32>() / n,
+        )
+    }
 }
 
 fn apply(scene: &mut Scene, shared: &Shared) {
@@ -474,46 +544,63 @@ fn refine_poses(
         .collect())
 }
 
-/// The scene's renders at `poses`, as its camera delivers them (blur included).
+/// A render as the camera delivers it, and the pixels the product covers.
+type Rendered = (Vec<f32>, Vec<bool>);
+
+/// The scene's renders at `poses`, as its camera delivers them (blur included), with the
+/// pixels the product covers.
 fn render_shades(
     scene: &Scene,
     renderer: &mut Renderer,
     poses: &[ScenePose],
-) -> Result<Vec<Vec<f32>>, FitError> {
+) -> Result<Vec<Rendered>, FitError> {
     Ok(scene
         .render_references(renderer, poses)?
         .iter()
-        .map(|f| scene.shade(f))
+        .map(|f| (scene.shade(f), f.part.iter().map(|&p| p != 0).collect()))
         .collect())
 }
 
-/// Per photo: (mean robust loss, mean absolute difference in grey levels), no exposure fitted.
-fn losses(images: &[&[f32]], renders: &[Vec<f32>], c: f32) -> Vec<(f32, f32)> {
+/// One photo against its render, no exposure fitted.
+#[derive(Debug, Clone, Copy)]
+struct Residual {
+    /// Mean robust loss over the image.
+    loss: f32,
+    /// Mean absolute difference in grey levels (0–255) over the image, and over the
+    /// product's pixels alone.
+    abs: f32,
+    abs_product: f32,
+}
+
+fn residuals(images: &[&[f32]], renders: &[Rendered], c: f32) -> Vec<Residual> {
     images
         .iter()
         .zip(renders)
-        .map(|(image, render)| {
+        .map(|(image, (render, product))| {
             let n = image.len().max(1) as f32;
-            let loss = image
-                .iter()
-                .zip(render)
-                .map(|(a, b)| cauchy(a - b, c))
-                .sum::<f32>()
-                / n;
-            let abs = image
-                .iter()
-                .zip(render)
-                .map(|(a, b)| (a - b).abs())
-                .sum::<f32>()
-                / n
-                * 255.0;
-            (loss, abs)
+            let (mut loss, mut abs, mut abs_product, mut covered) = (0.0, 0.0, 0.0, 0usize);
+            for ((a, b), inside) in image.iter().zip(render).zip(product) {
+                loss += cauchy(a - b, c);
+                abs += (a - b).abs();
+                if *inside {
+                    abs_product += (a - b).abs();
+                    covered += 1;
+                }
+            }
+            Residual {
+                loss: loss / n,
+                abs: abs / n * 255.0,
+                abs_product: abs_product / covered.max(1) as f32 * 255.0,
+            }
         })
         .collect()
 }
 
-/// Nelder–Mead over the shared parameters with the poses held. Returns the best parameters
-/// and their mean loss.
+/// The shared parameters with the poses held: Nelder–Mead for half the budget (it moves far
+/// and needs no derivatives: a highlight appears or goes, a bound is met), then
+/// Levenberg–Marquardt on the robustly weighted residuals for the rest (the response curve
+/// and the ambient trade off along a long, narrow valley that a simplex crawls down but a
+/// Gauss–Newton step crosses). Returns the best parameters and their mean loss.
 fn search_shared(
     scene: &mut Scene,
     renderer: &mut Renderer,
@@ -524,17 +611,23 @@ fn search_shared(
     settings: &FitSettings,
 ) -> Result<(Shared, f32), FitError> {
     let c = settings.robust_scale;
-    let mut evaluate = |x: &[f64; DIMS]| -> Result<f64, FitError> {
+    let mut residual = |x: &[f64; DIMS]| -> Result<Vec<f32>, FitError> {
         let shared = Shared::from_vector(x, albedo);
         apply(scene, &shared);
         // Candidates come from the decimated mesh: the light's search needs no finer.
-        let renders: Vec<Vec<f32>> = scene
-            .render_candidates(renderer, poses)?
+        let frames = scene.render_candidates(renderer, poses)?;
+        Ok(images
             .iter()
-            .map(|f| scene.shade(f))
-            .collect();
-        let total: f32 = losses(images, &renders, c).iter().map(|l| l.0).sum();
-        Ok(f64::from(total) / images.len() as f64)
+            .zip(&frames)
+            .flat_map(|(image, f)| {
+                let render = scene.shade(f);
+                image
+                    .iter()
+                    .zip(render)
+                    .map(|(a, b)| a - b)
+                    .collect::<Vec<f32>>()
+            })
+            .collect())
     };
     let mut x0 = start.to_vector();
     // A start without a highlight could never find one (the search moves in its logarithm
@@ -543,8 +636,152 @@ fn search_shared(
         x0[4] = 0.2f64.ln();
         x0[5] = 32f64.ln();
     }
-    let (best, loss) = nelder_mead(&mut evaluate, x0, &STEPS, settings.evaluations)?;
+    let mut loss_of = |x: &[f64; DIMS]| -> Result<f64, FitError> {
+        let r = residual(x)?;
+        Ok(mean_cauchy(&r, c))
+    };
+    let simplex_budget = settings.evaluations / 2;
+    let (x1, _) = nelder_mead(&mut loss_of, x0, &STEPS, simplex_budget)?;
+    let (best, loss) = levenberg_marquardt(
+        &mut residual,
+        x1,
+        &DIFF_STEPS,
+        settings.evaluations - simplex_budget,
+        c,
+    )?;
+    // Every image's loss is a mean over its pixels; the photos' mean is the mean over all.
     Ok((Shared::from_vector(&best, albedo), loss as f32))
+}
+
+/// Steps of the finite differences per parametrised dimension: large enough that a render
+/// in 8-bit grey levels moves by several levels, small against the parameters' spans.
+const DIFF_STEPS: [f64; DIMS] = [0.02, 0.02, 0.02, 0.03, 0.1, 0.05, 0.02, 0.002, 0.05];
+
+fn mean_cauchy(r: &[f32], c: f32) -> f64 {
+    r.iter().map(|&v| f64::from(cauchy(v, c))).sum::<f64>() / r.len().max(1) as f64
+}
+
+/// The residuals at a point of the search.
+type ResidualFn<'a, const N: usize, E> = dyn FnMut(&[f64; N]) -> Result<Vec<f32>, E> + 'a;
+
+/// Levenberg–Marquardt on the residuals `f(x)` under the Cauchy loss at scale `c`
+/// (iteratively reweighted least squares), with a forward-difference Jacobian, for at most
+/// `budget` evaluations of `f`. Returns the best point and its mean loss.
+fn levenberg_marquardt<const N: usize, E>(
+    f: &mut ResidualFn<'_, N, E>,
+    x0: [f64; N],
+    steps: &[f64; N],
+    budget: usize,
+    c: f32,
+) -> Result<([f64; N], f64), E> {
+    let mut used = 1usize;
+    let mut x = x0;
+    let mut r = f(&x)?;
+    let mut loss = mean_cauchy(&r, c);
+    let mut lambda = 1e-3;
+    while used + N < budget {
+        // The Jacobian of the residuals, one column per parameter.
+        let mut columns: Vec<Vec<f32>> = Vec::with_capacity(N);
+        for (i, h) in steps.iter().enumerate() {
+            let mut xi = x;
+            xi[i] += h;
+            let ri = f(&xi)?;
+            used += 1;
+            columns.push(
+                ri.iter()
+                    .zip(&r)
+                    .map(|(a, b)| (a - b) / *h as f32)
+                    .collect(),
+            );
+        }
+        let weights: Vec<f64> = r
+            .iter()
+            .map(|&v| f64::from(super::compare::cauchy_weight(v, c)))
+            .collect();
+        let mut a = [[0.0f64; N]; N];
+        let mut g = [0.0f64; N];
+        for i in 0..N {
+            for (k, w) in weights.iter().enumerate() {
+                g[i] += w * f64::from(columns[i][k]) * f64::from(r[k]);
+            }
+            for j in i..N {
+                let mut sum = 0.0;
+                for (k, w) in weights.iter().enumerate() {
+                    sum += w * f64::from(columns[i][k]) * f64::from(columns[j][k]);
+                }
+                a[i][j] = sum;
+                a[j][i] = sum;
+            }
+        }
+        // Try damped steps until one lowers the loss or the damping gives up.
+        let mut improved = false;
+        while used < budget && lambda < 1e6 {
+            let mut damped = a;
+            for (i, row) in damped.iter_mut().enumerate() {
+                row[i] += lambda * a[i][i].max(1e-12) + 1e-12;
+            }
+            let Some(delta) = solve(damped, g.map(|v| -v)) else {
+                lambda *= 10.0;
+                continue;
+            };
+            let candidate: [f64; N] = std::array::from_fn(|i| x[i] + delta[i]);
+            let rc = f(&candidate)?;
+            used += 1;
+            let lc = mean_cauchy(&rc, c);
+            if lc < loss {
+                let gain = (loss - lc) / loss.max(1e-30);
+                (x, r, loss) = (candidate, rc, lc);
+                lambda = (lambda / 3.0).max(1e-7);
+                improved = gain > 1e-4;
+                break;
+            }
+            lambda *= 4.0;
+        }
+        if !improved {
+            break;
+        }
+    }
+    Ok((x, loss))
+}
+
+/// Solves `a·x = b` for a small symmetric positive definite `a` (Cholesky); `None` when `a`
+/// is not positive definite.
+#[allow(clippy::needless_range_loop)] // The factorisation reads clearest by its indices.
+fn solve<const N: usize>(a: [[f64; N]; N], b: [f64; N]) -> Option<[f64; N]> {
+    let mut l = [[0.0f64; N]; N];
+    for i in 0..N {
+        for j in 0..=i {
+            let mut sum = a[i][j];
+            for k in 0..j {
+                sum -= l[i][k] * l[j][k];
+            }
+            if i == j {
+                if sum <= 0.0 || !sum.is_finite() {
+                    return None;
+                }
+                l[i][i] = sum.sqrt();
+            } else {
+                l[i][j] = sum / l[j][j];
+            }
+        }
+    }
+    let mut y = [0.0f64; N];
+    for i in 0..N {
+        let mut sum = b[i];
+        for k in 0..i {
+            sum -= l[i][k] * y[k];
+        }
+        y[i] = sum / l[i][i];
+    }
+    let mut x = [0.0f64; N];
+    for i in (0..N).rev() {
+        let mut sum = y[i];
+        for k in i + 1..N {
+            sum -= l[k][i] * x[k];
+        }
+        x[i] = sum / l[i][i];
+    }
+    Some(x)
 }
 
 /// A plain Nelder–Mead simplex search (reflection 1, expansion 2, contraction ½, shrink ½)
@@ -720,6 +957,34 @@ mod tests {
         assert!((x[0] - 1.0).abs() < 1e-3 && (x[1] + 2.0).abs() < 1e-3);
         // The budget bounds the evaluations (a shrink may finish its round).
         assert!(calls <= 400 + 3, "{calls}");
+    }
+
+    #[test]
+    fn levenberg_marquardt_fits_a_curve_down_a_narrow_valley() {
+        // y = a·(t + b)^(1/g) on t in [0, 1], from a start well off: a valley much like the
+        // response curve's trade with the ambient.
+        let truth = [0.9f64, 0.2, 1.6];
+        let ts: Vec<f64> = (0..50).map(|i| f64::from(i) / 49.0).collect();
+        let model = |x: &[f64; 3], t: f64| x[0] * (t + x[1]).max(0.0).powf(1.0 / x[2]);
+        let data: Vec<f64> = ts.iter().map(|&t| model(&truth, t)).collect();
+        let mut f = |x: &[f64; 3]| -> Result<Vec<f32>, ()> {
+            Ok(ts
+                .iter()
+                .zip(&data)
+                .map(|(&t, &y)| (y - model(x, t)) as f32)
+                .collect())
+        };
+        let (x, loss) =
+            levenberg_marquardt(&mut f, [0.7, 0.35, 1.1], &[1e-3; 3], 400, 0.05).unwrap();
+        assert!(loss < 1e-9, "{loss}");
+        assert!(
+            (x[2] - 1.6).abs() < 0.01 && (x[1] - 0.2).abs() < 0.01,
+            "{x:?}"
+        );
+        let a = [[4.0, 2.0], [2.0, 3.0]];
+        let solved = solve(a, [2.0, 1.0]).unwrap();
+        assert!((solved[0] - 0.5).abs() < 1e-12 && solved[1].abs() < 1e-12);
+        assert!(solve([[1.0, 2.0], [2.0, 1.0]], [1.0, 1.0]).is_none());
     }
 
     #[test]

@@ -217,3 +217,61 @@ pub fn tree(dir: &Path) -> std::collections::BTreeMap<PathBuf, Vec<u8>> {
     }
     files
 }
+
+/// `n` "photos" of the built-in cap under `scene` (light and sensor), grey [0, 1], turned at
+/// random and shifted by up to 0.4 px, with Gaussian noise of `noise` grey levels.
+pub fn synthetic_photos(
+    renderer: &mut unseen::render::Renderer,
+    recipe: &unseen::dataset::recipe::Recipe,
+    n: usize,
+    scene_of: (unseen::render::Lighting, unseen::render::Sensor),
+    noise: f64,
+) -> Vec<(String, Vec<f32>)> {
+    use glam::{DQuat, DVec2, DVec3};
+    use unseen::refine::{Scene, ScenePose};
+    use unseen::rng::Rng;
+    let mut scene = Scene::for_recipe(
+        renderer,
+        recipe,
+        &unseen::product::ProductSpec::builtin_cap(),
+    )
+    .unwrap();
+    (scene.lighting, scene.sensor) = scene_of;
+    let mut rng = Rng::new(7);
+    let poses: Vec<ScenePose> = (0..n)
+        .map(|_| {
+            let axis = DVec3::from(rng.unit_vector());
+            let mut pose = ScenePose::from_rotation(DQuat::from_axis_angle(
+                axis,
+                rng.uniform(0.0, std::f64::consts::TAU),
+            ));
+            pose.offset_px = DVec2::new(rng.uniform(-0.4, 0.4), rng.uniform(-0.4, 0.4));
+            pose
+        })
+        .collect();
+    let frames = scene.render_references(renderer, &poses).unwrap();
+    frames
+        .iter()
+        .enumerate()
+        .map(|(i, f)| {
+            let clean = scene.shade(f);
+            let noisy = clean
+                .iter()
+                .map(|v| {
+                    let grey = f64::from(*v) * 255.0 + rng.normal() * noise;
+                    (grey.round().clamp(0.0, 255.0) / 255.0) as f32
+                })
+                .collect();
+            (format!("photo-{i}"), noisy)
+        })
+        .collect()
+}
+
+/// Writes grey values in [0, 1] as an 8-bit PNG of `size`².
+pub fn write_grey_png(path: &Path, grey: &[f32], size: u32) {
+    let bytes: Vec<u8> = grey.iter().map(|v| (v * 255.0).round() as u8).collect();
+    image::GrayImage::from_raw(size, size, bytes)
+        .unwrap()
+        .save(path)
+        .unwrap();
+}
