@@ -538,16 +538,9 @@ fn detector_evals(
     calibration: &crate::inspect::Calibration,
     cancel: &AtomicBool,
 ) -> Result<Vec<DetectorEval>, EvalError> {
-    use crate::inspect::synthesis::References;
     if calibration.detectors.is_empty() {
         return Ok(Vec::new());
     }
-    let needs = |f: fn(&crate::inspect::ScoreSettings) -> bool| {
-        calibration
-            .detectors
-            .iter()
-            .any(|d| f(&d.score) || d.fusion.is_some_and(|x| f(&x.second)))
-    };
     let image_len = inspector.model.config.image_len();
     let n = test.len();
     let batch = inspector.settings.descent.batch_size.max(1);
@@ -555,7 +548,6 @@ fn detector_evals(
     // Each detector's (first) map of every image, for its pixel AUROC.
     let mut detector_maps: Vec<Vec<Vec<f32>>> =
         vec![Vec::with_capacity(n); calibration.detectors.len()];
-    let retry = calibration.refine.as_ref().and_then(|r| r.retry_above);
     let mut first = 0;
     while first < n {
         if cancel.load(Ordering::Relaxed) {
@@ -563,43 +555,15 @@ fn detector_evals(
         }
         let count = batch.min(n - first);
         let images = &test.images[first * image_len..(first + count) * image_len];
-        let results = needs(crate::inspect::ScoreSettings::needs_model).then(|| {
-            crate::inspect::descend(&inspector.model, images, count, &calibration.descent, None)
-        });
-        let synthesized = if needs(crate::inspect::ScoreSettings::needs_synthesis) {
-            let rounds = calibration
-                .refine
-                .as_ref()
-                .map_or(inspector.settings.refine_rounds, |r| r.rounds);
-            inspector
-                .synthesize(images, count, rounds, retry, None)
-                .ok()
-        } else {
-            None
-        };
-        let references: Vec<References<'_>> = (0..count)
-            .map(|i| References {
-                reconstruction: results.as_ref().map(|r| r[i].reconstruction.as_slice()),
-                synthesis: synthesized.as_ref().map(|s| &s[i]),
-            })
-            .collect();
-        let loss = |i: usize| results.as_ref().map_or(f32::NAN, |r| r[i].loss);
-        for (d, detector) in calibration.detectors.iter().enumerate() {
-            let maps = inspector.maps_against(images, &references, &detector.score);
-            let second = detector
-                .fusion
-                .map(|f| (f, inspector.maps_against(images, &references, &f.second)));
-            for (i, map) in maps.iter().enumerate() {
-                let s = image_score(detector.score_kind, loss(i), map, &detector.score);
-                let s = match &second {
-                    Some((f, maps)) => {
-                        f.fuse(s, image_score(f.second_kind, loss(i), &maps[i], &f.second))
-                    }
-                    None => s,
-                };
-                scores[d].push(s);
-            }
-            detector_maps[d].extend(maps);
+        let batch_scores = inspector.detector_scores(images, count, calibration);
+        for (d, (s, m)) in batch_scores
+            .scores
+            .into_iter()
+            .zip(batch_scores.maps)
+            .enumerate()
+        {
+            scores[d].extend(s);
+            detector_maps[d].extend(m);
         }
         first += count;
     }

@@ -112,6 +112,16 @@ struct ValidationSet {
     n_defective: usize,
 }
 
+/// The defective validation images of the dataset in `dir` at the model's size (flat), and
+/// how many there are.
+pub(crate) fn validation_defective(
+    dir: &Path,
+    model: &InspectModel,
+) -> Result<(Vec<f32>, usize), InspectError> {
+    let set = ValidationSet::load(dir, model)?;
+    Ok((set.defective, set.n_defective))
+}
+
 impl ValidationSet {
     /// Reads the validation images (and defect masks) of the dataset in `dir` at the model's
     /// size; an error when there is no good one to calibrate on.
@@ -242,6 +252,9 @@ impl Inspector {
                 defect_threshold: c.defect_threshold,
             })
             .collect();
+        // The rendered comparison's refinement, kept whichever detector wins: evaluation
+        // measures every detector as it was calibrated, the render's retries included.
+        let render_refine = fits.iter().find_map(|(_, c)| c.refine.clone());
         // The best criterion; on a tie the earlier (cheaper) detector.
         let best = fits
             .into_iter()
@@ -254,6 +267,7 @@ impl Inspector {
         let chosen = Calibration {
             detectors,
             model: binding,
+            refine: best.refine.clone().or(render_refine),
             ..best
         };
         // Fitted with the F1 rule, which keeps what any other rule needs.

@@ -25,7 +25,8 @@ pub const CALIBRATION_FILE: &str = "calibration.json";
 /// when opened.
 pub const CALIBRATION_FORMAT: u32 = 5;
 
-/// How the refinement of each image's pose was set for the calibrated detector.
+/// How the refinement of each image's pose was set for the rendered comparison (kept whichever
+/// detector is chosen, so evaluation measures each detector as calibrated).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RefineChoice {
     /// Render rounds per image at most (the chosen budget).
@@ -231,8 +232,9 @@ pub struct Calibration {
     /// threshold plays this part for the scoring map).
     #[serde(default)]
     pub region_floor: Option<f32>,
-    /// How each image's pose is refined, when the chosen map (or the fused one) is made
-    /// against the rendered product.
+    /// How each image's pose is refined for the maps made against the rendered product: the
+    /// chosen detector's when it uses them, else the rendered comparison's as calibrated
+    /// (for evaluating it on its own). `None` without a scene.
     #[serde(default)]
     pub refine: Option<RefineChoice>,
     /// A second score fused with the first.

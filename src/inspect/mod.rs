@@ -15,6 +15,7 @@ pub mod binding;
 pub mod calibrate;
 pub mod calibration;
 pub mod descent;
+pub mod detectors;
 pub mod localise;
 pub mod model;
 pub mod open;

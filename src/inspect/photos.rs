@@ -17,6 +17,7 @@ use super::model::InspectError;
 use super::pipeline::Inspector;
 use crate::dataset::photos::{PhotoError, files_sha256, good_photos};
 use crate::fsio::{FileKind, read_bounded, sha256_hex, write_atomic};
+use crate::metrics::auroc;
 
 pub const PHOTO_CALIBRATION_FILE: &str = "calibration-photos.json";
 /// 2: the photos' refinement searches offset, zoom and exposure (format 1's thresholds were
@@ -36,8 +37,13 @@ pub struct PhotoCalibration {
     pub map_input: String,
     /// SHA-256 of the render-fitted calibration (as JSON) whose detector is kept.
     pub base_sha256: String,
-    /// The render calibration with its review and defect thresholds refit on the photos.
+    /// The render calibration with its review and defect thresholds refit on the photos, and
+    /// its detector chosen on them (see [`choose_on_photos`]).
     pub calibration: Calibration,
+    /// Each detector's AUROC of the good photos against the defective validation renders:
+    /// what the detector was chosen by (empty when there was nothing to choose between).
+    #[serde(default)]
+    pub photo_criteria: Vec<(String, f32)>,
 }
 
 impl PhotoCalibration {
@@ -60,6 +66,123 @@ impl PhotoCalibration {
         stored.calibration.validate()?;
         Ok(stored)
     }
+}
+
+/// How the detector was chosen, for the user to read.
+fn criteria_note(criteria: &[(String, f32)]) -> String {
+    if criteria.is_empty() {
+        return ", the renders' choice kept".into();
+    }
+    let each: Vec<String> = criteria
+        .iter()
+        .map(|(name, a)| format!("{name} {a:.3}"))
+        .collect();
+    format!(
+        ", chosen by AUROC of the good photos against the defective validation renders: {}",
+        each.join(", ")
+    )
+}
+
+/// The detector to inspect photos with: of every detector `base` measured, the one whose
+/// scores best separate the good photos from the defective validation renders (AUROC), each
+/// scored as it was calibrated; on a tie the renders' own choice. Returns `base` with that
+/// detector, and each detector's AUROC; `base` itself, and none, when there is nothing to
+/// choose between (one detector, or no defective validation render).
+pub fn choose_on_photos(
+    inspector: &Inspector,
+    base: &Calibration,
+    photos: &[std::path::PathBuf],
+) -> Result<(Calibration, Vec<(String, f32)>), InspectError> {
+    let Some(data) = base.data_dir.as_deref() else {
+        return Ok((base.clone(), Vec::new()));
+    };
+    if base.detectors.len() < 2 {
+        return Ok((base.clone(), Vec::new()));
+    }
+    let model = &inspector.model;
+    let (defective, n_defective) = super::calibrate::validation_defective(data, model)?;
+    if n_defective == 0 {
+        return Ok((base.clone(), Vec::new()));
+    }
+    let (size, channels) = (model.image_size(), model.channels());
+    let mut good = Vec::with_capacity(photos.len() * model.config.image_len());
+    for path in photos {
+        let image = crate::imaging::decode_image(path)?;
+        let (values, _) =
+            crate::imaging::map_image(&image, path, size, channels, inspector.settings.map_input)?;
+        good.extend(values);
+    }
+    let score_all = |flat: &[f32], n: usize| -> Vec<Vec<f32>> {
+        let image_len = model.config.image_len();
+        let batch = inspector.settings.descent.batch_size.max(1);
+        let mut all = vec![Vec::with_capacity(n); base.detectors.len()];
+        let mut first = 0;
+        while first < n {
+            let count = batch.min(n - first);
+            let scores = inspector
+                .detector_scores(
+                    &flat[first * image_len..(first + count) * image_len],
+                    count,
+                    base,
+                )
+                .scores;
+            for (d, s) in scores.into_iter().enumerate() {
+                all[d].extend(s);
+            }
+            first += count;
+        }
+        all
+    };
+    let good_scores = score_all(&good, photos.len());
+    let bad_scores = score_all(&defective, n_defective);
+    let finite = |v: &[f32]| {
+        v.iter()
+            .copied()
+            .filter(|x| x.is_finite())
+            .collect::<Vec<_>>()
+    };
+    let criteria: Vec<(String, f32)> = base
+        .detectors
+        .iter()
+        .zip(good_scores.iter().zip(&bad_scores))
+        .map(|(d, (g, b))| {
+            let (g, b) = (finite(g), finite(b));
+            // A detector that could not score most images cannot be chosen.
+            let usable = g.len() * 2 > photos.len() && b.len() * 2 > n_defective;
+            let a = if usable {
+                auroc(&g, &b) as f32
+            } else {
+                f32::NAN
+            };
+            (d.name.clone(), a)
+        })
+        .collect();
+    let current = base.detector();
+    let best = criteria
+        .iter()
+        .enumerate()
+        .filter(|(_, (_, a))| a.is_finite())
+        .fold(None::<(usize, f32)>, |best, (i, (name, a))| match best {
+            Some((_, b)) if b > *a || (b == *a && name != current) => best,
+            _ => Some((i, *a)),
+        });
+    let Some((index, _)) = best else {
+        return Ok((base.clone(), criteria));
+    };
+    let d = &base.detectors[index];
+    let chosen = if d.name == current {
+        base.clone()
+    } else {
+        Calibration {
+            score: d.score,
+            score_kind: d.score_kind,
+            fusion: d.fusion,
+            review_threshold: d.review_threshold,
+            defect_threshold: d.defect_threshold,
+            ..base.clone()
+        }
+    };
+    Ok((chosen, criteria))
 }
 
 fn photo_error(e: PhotoError) -> InspectError {
@@ -87,8 +210,8 @@ pub fn calibrate_on_photos(
     let Some(base) = inspector.calibration.clone() else {
         return Err(InspectError::Invalid {
             path: run_dir.to_path_buf(),
-            message: "calibrating on photos keeps the detector of the run's calibration, and \
-                      the run has none"
+            message: "calibrating on photos starts from the run's calibration, and the run has \
+                      none"
                 .into(),
         });
     };
@@ -127,6 +250,10 @@ pub fn calibrate_on_photos(
             Err(e) => stale = Some(e),
         }
     }
+    // The detector: the one that best tells the good photos from the defective validation
+    // renders (the renders' own choice may not carry over to a camera's pictures).
+    let (chosen, photo_criteria) = choose_on_photos(inspector, &base, &photos)?;
+    inspector.adopt(chosen);
     let mut scores = Vec::with_capacity(photos.len());
     let batch = inspector.settings.descent.batch_size.max(1);
     for chunk in photos.chunks(batch) {
@@ -145,7 +272,10 @@ pub fn calibrate_on_photos(
         }
     }
     let rule = inspector.settings.defect_rule;
-    let refit = base
+    let refit = inspector
+        .calibration
+        .clone()
+        .unwrap_or(base)
         .refit_on_good(&scores, rule)
         .ok_or_else(|| InspectError::Invalid {
             path: dir.to_path_buf(),
@@ -159,6 +289,7 @@ pub fn calibrate_on_photos(
         map_input,
         base_sha256,
         calibration: refit,
+        photo_criteria,
     };
     if save {
         let mut json = serde_json::to_vec_pretty(&stored).map_err(|e| InspectError::Write {
@@ -173,7 +304,7 @@ pub fn calibrate_on_photos(
     }
     let c = inspector.adopt(stored.calibration);
     Ok(format!(
-        "{}thresholds refit on {} good photos of {} (detector {}, {} kept): review from {:.5} \
+        "{}thresholds refit on {} good photos of {} (detector {}, {}{}): review from {:.5} \
          (their {:.0}th percentile), defect from {:.5} ({}){}",
         stale.map_or_else(String::new, |why| format!(
             "{} not used ({why}); ",
@@ -183,6 +314,7 @@ pub fn calibrate_on_photos(
         dir.display(),
         c.detector(),
         c.scoring_name(),
+        criteria_note(&stored.photo_criteria),
         c.review_threshold,
         100.0 * GOOD_REVIEW_QUANTILE,
         c.defect_threshold,

@@ -50,6 +50,9 @@ pub struct Synthesizer {
     bank: Arc<PoseBank>,
     parts: Arc<std::collections::BTreeMap<u8, String>>,
     pub settings: RefineSettings,
+    /// Whether the recipe varies the picture's size and its exposure: what the refinement
+    /// searches for renders of it.
+    varies: (bool, bool),
 }
 
 impl std::fmt::Debug for Synthesizer {
@@ -87,13 +90,20 @@ impl Synthesizer {
             }
         })?;
         let bank = PoseBank::load(dir)?;
+        // Renders of one recipe are centred, of one size and one exposure, unless the recipe
+        // varies them: then the refinement searches what it varies (a reference at the
+        // recipe's distance cannot match a render drawn nearer).
+        let r = &manifest.recipe.randomize;
         let settings = RefineSettings {
-            // Renders of one recipe are centred, of one size and one exposure.
-            search_offset_scale: false,
-            fit_exposure: false,
+            search_offset_scale: r.camera_distance.is_some(),
+            fit_exposure: r.intensity.is_some()
+                || r.ambient.is_some()
+                || r.gamma.is_some()
+                || r.black_level.is_some(),
             ..RefineSettings::default()
         };
         Ok(Self {
+            varies: (settings.search_offset_scale, settings.fit_exposure),
             renderer: Arc::new(Mutex::new(renderer)),
             scene: Arc::new(scene),
             bank: Arc::new(bank),
@@ -105,10 +115,10 @@ impl Synthesizer {
     /// Photos are not renders of the recipe: a line's camera never centres a part exactly,
     /// frames it at exactly the recipe's distance or exposes every photo alike. With `photos`
     /// the refinement searches the picture's offset, zoom and exposure as well; without, it
-    /// holds them (renders of one recipe are centred, of one size and one exposure).
+    /// searches what the recipe varies (see [`Self::open`]).
     pub fn set_photos(&mut self, photos: bool) {
-        self.settings.search_offset_scale = photos;
-        self.settings.fit_exposure = photos;
+        self.settings.search_offset_scale = photos || self.varies.0;
+        self.settings.fit_exposure = photos || self.varies.1;
     }
 
     pub fn image_size(&self) -> usize {

@@ -1,0 +1,79 @@
+//! Every detector a calibration measured, scored on the same images: what evaluation
+//! reports per detector, and what the calibration on a line's photos chooses between.
+
+use super::calibration::Calibration;
+use super::descent::descend;
+use super::pipeline::Inspector;
+use super::score::{ScoreSettings, image_score};
+use super::synthesis::References;
+
+/// Per detector of [`Calibration::detectors`]: each image's score and (first) map.
+pub struct DetectorScores {
+    pub scores: Vec<Vec<f32>>,
+    pub maps: Vec<Vec<Vec<f32>>>,
+}
+
+impl Inspector {
+    /// Scores `count` flat images with every detector `calibration` measured, each as it was
+    /// calibrated (the descent budget, the refinement's rounds and retries). A detector whose
+    /// references could not be made scores NaN.
+    pub fn detector_scores(
+        &self,
+        images: &[f32],
+        count: usize,
+        calibration: &Calibration,
+    ) -> DetectorScores {
+        let detectors = &calibration.detectors;
+        let needs = |f: fn(&ScoreSettings) -> bool| {
+            detectors
+                .iter()
+                .any(|d| f(&d.score) || d.fusion.is_some_and(|x| f(&x.second)))
+        };
+        let results = needs(ScoreSettings::needs_model)
+            .then(|| descend(&self.model, images, count, &calibration.descent, None));
+        let synthesized = if needs(ScoreSettings::needs_synthesis) {
+            let (rounds, retry) = calibration
+                .refine
+                .as_ref()
+                .map_or((self.settings.refine_rounds, None), |r| {
+                    (r.rounds, r.retry_above)
+                });
+            self.synthesize(images, count, rounds, retry, None).ok()
+        } else {
+            None
+        };
+        let references: Vec<References<'_>> = (0..count)
+            .map(|i| References {
+                reconstruction: results.as_ref().map(|r| r[i].reconstruction.as_slice()),
+                synthesis: synthesized.as_ref().map(|s| &s[i]),
+            })
+            .collect();
+        let loss = |i: usize| results.as_ref().map_or(f32::NAN, |r| r[i].loss);
+        let mut out = DetectorScores {
+            scores: Vec::with_capacity(detectors.len()),
+            maps: Vec::with_capacity(detectors.len()),
+        };
+        for detector in detectors {
+            let maps = self.maps_against(images, &references, &detector.score);
+            let second = detector
+                .fusion
+                .map(|f| (f, self.maps_against(images, &references, &f.second)));
+            let scores = maps
+                .iter()
+                .enumerate()
+                .map(|(i, map)| {
+                    let s = image_score(detector.score_kind, loss(i), map, &detector.score);
+                    match &second {
+                        Some((f, maps)) => {
+                            f.fuse(s, image_score(f.second_kind, loss(i), &maps[i], &f.second))
+                        }
+                        None => s,
+                    }
+                })
+                .collect();
+            out.scores.push(scores);
+            out.maps.push(maps);
+        }
+        out
+    }
+}
