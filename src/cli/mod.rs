@@ -10,6 +10,7 @@
 //! `defect` and [`EXIT_NOT_INSPECTED`] (4) when none was but an image could not be inspected
 //! (`error`), an input was skipped, or no image was judged at all.
 
+pub mod ablate;
 pub mod demo;
 pub mod eval;
 pub mod fit;
@@ -64,6 +65,9 @@ pub enum Command {
     /// Fit the renderer's scene (light, material, the camera's response, blur, noise and
     /// distance) to a line's good photos: writes a recipe whose renders look like them.
     Fit(fit::FitArgs),
+    /// What each class of synthesis buys on the line's photos: a recipe less one class at a
+    /// time, each rendered, trained, calibrated and evaluated on the photos.
+    Ablate(ablate::AblateArgs),
     /// Evaluate trained models on a test split (AUROC, AUPRO, F1, per class and per descent
     /// budget) and write an HTML/Markdown/JSON report.
     Eval(eval::EvalArgs),
@@ -80,6 +84,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Some(Command::Render(args)) => render::run_render(args),
         Some(Command::Sheet(args)) => sheet::run_sheet(args),
         Some(Command::Fit(args)) => fit::run_fit(args),
+        Some(Command::Ablate(args)) => ablate::run_ablate(args),
         Some(Command::Train(args)) => train::run_train_cli(args),
         Some(Command::Inspect(args)) => inspect::run_inspect_cli(args),
         Some(Command::Eval(args)) => eval::run_eval_cli(args),

@@ -5,6 +5,7 @@
 //! holds the numbers as `report.json` stores them, [`report`] writes the files. [`demo`] is the
 //! whole job on the built-in cap, stage by stage (render, train, calibrate and evaluate).
 
+pub mod ablate;
 pub mod demo;
 pub mod report;
 pub mod run;
