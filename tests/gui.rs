@@ -779,3 +779,84 @@ fn the_quick_demo_from_the_window_fills_every_workspace() {
     h.step();
     assert_eq!(h.state().workspace(), Workspace::Evaluate);
 }
+
+#[test]
+fn design_fits_the_scene_to_photos_shows_them_beside_their_renders_and_takes_the_fit() {
+    use unseen::dataset::recipe::{CAP_DEFAULT_RECIPE, Recipe};
+    use unseen::render::{Gpu, Lighting, Renderer, Sensor};
+    let recipe = Recipe::from_toml_str(CAP_DEFAULT_RECIPE, "cap").unwrap();
+    let mut renderer = Renderer::new(Gpu::headless().unwrap());
+    let line = (
+        Lighting {
+            direction: [0.3, 0.5, 0.8],
+            intensity: 1.0,
+            ambient: 0.2,
+            ..Lighting::default()
+        },
+        Sensor {
+            gamma: 1.5,
+            ..Sensor::default()
+        },
+    );
+    let photos = synthetic_photos(&mut renderer, &recipe, 5, line, 1.0);
+    let dir = tempfile::tempdir().unwrap();
+    let good = dir.path().join("train").join("good");
+    std::fs::create_dir_all(&good).unwrap();
+    for (i, (_, p)) in photos.iter().enumerate() {
+        write_grey_png(&good.join(format!("{i:03}.png")), p, 64);
+    }
+
+    let mut h = harness();
+    let settings = unseen::refine::fit::FitSettings {
+        alternations: 2,
+        bank: 256,
+        evaluations: 60,
+        ..Default::default()
+    };
+    // The folder as the user types it, then the button.
+    h.state_mut()
+        .design_mut()
+        .fit_photos(dir.path(), Some(settings));
+    wait_until(&mut h, "the fit", 300, |w| {
+        !w.design().photo_fit().running()
+    });
+    let design = h.state().design();
+    assert!(
+        design.photo_fit().message().is_none(),
+        "{:?}",
+        design.photo_fit().message()
+    );
+    let fitted = design.photo_fit().fitted().expect("a fitted scene");
+    assert_eq!(fitted.photos.len(), 5);
+    let (before, after) = fitted.outcome.product_abs();
+    assert!(after < before * 0.6, "{before} → {after}");
+    let gamma = fitted.outcome.fitted.sensor.gamma;
+    // The strip of photo, render and difference, and the fitted values, are on screen.
+    assert!(h.query_by_label("render at its fitted pose").is_some());
+    assert!(h.query_by_label("gamma").is_some());
+    assert_eq!(h.state().design().recipe().sensor.gamma, 1.0);
+    // The section sits below the fold of the controls: clicked through accesskit.
+    h.get_by_label("Use the fitted scene").click_accesskit();
+    h.step();
+    h.step();
+    assert_eq!(h.state().design().recipe().sensor.gamma, gamma);
+    assert_ne!(gamma, 1.0);
+
+    // A folder without photos: the fit says so, naming the folder.
+    let empty = tempfile::tempdir().unwrap();
+    h.state_mut().design_mut().fit_photos(empty.path(), None);
+    wait_until(&mut h, "the refusal", 60, |w| {
+        !w.design().photo_fit().running()
+    });
+    let message = h
+        .state()
+        .design()
+        .photo_fit()
+        .message()
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        message.contains(&empty.path().display().to_string()),
+        "{message}"
+    );
+}

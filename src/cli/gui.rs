@@ -63,6 +63,10 @@ pub struct GuiArgs {
     /// descent step) instead of the last, e.g. for a screenshot mid-refinement.
     #[arg(long, value_name = "N")]
     pub inspect_frame: Option<usize>,
+    /// Fit Design's scene to the good photos of DIR at once (a folder of photos, or an MVTec
+    /// AD folder's train/good), as its "Fit the scene" button does.
+    #[arg(long, value_name = "DIR")]
+    pub fit_photos: Option<PathBuf>,
 }
 
 /// Parses a delay in seconds: a finite number from 0 to 3600.
@@ -100,6 +104,7 @@ impl From<GuiArgs> for GuiOptions {
             quick_demo: args.quick_demo,
             demo_dir: args.demo_dir,
             inspect_frame: args.inspect_frame,
+            fit_photos: args.fit_photos,
         }
     }
 }

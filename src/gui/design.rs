@@ -79,6 +79,8 @@ pub struct Design {
     generation: Option<Generation>,
     /// Files being opened or saved, in the order asked; `true` when a failure goes unsaid.
     files: Vec<(Worker<Result<FileDone, String>>, bool)>,
+    /// The fit of the scene to a line's photos.
+    pub(super) photo_fit: super::photo_fit::PhotoFit,
 }
 
 impl Design {
@@ -115,7 +117,6 @@ impl Design {
             message,
             previews,
             gpu,
-            waker,
             last_view_job: None,
             last_samples: None,
             view_texture: None,
@@ -123,6 +124,8 @@ impl Design {
             samples: Vec::new(),
             generation: None,
             files: Vec::new(),
+            photo_fit: super::photo_fit::PhotoFit::new(waker.clone()),
+            waker,
         }
     }
 
@@ -161,6 +164,21 @@ impl Design {
     }
 
     /// Whether a file is being opened or saved.
+    /// The fit of the scene to a line's photos.
+    pub fn photo_fit(&self) -> &super::photo_fit::PhotoFit {
+        &self.photo_fit
+    }
+
+    /// Fits the recipe's scene to the good photos in `folder` (on a worker), with `settings`.
+    pub fn fit_photos(&mut self, folder: &Path, settings: Option<crate::refine::fit::FitSettings>) {
+        self.photo_fit.folder = folder.display().to_string();
+        if let Some(settings) = settings {
+            self.photo_fit.settings = settings;
+        }
+        self.photo_fit
+            .start(&self.recipe, &self.product, self.gpu.clone());
+    }
+
     pub fn files_busy(&self) -> bool {
         !self.files.is_empty()
     }
@@ -203,6 +221,7 @@ impl Design {
     pub fn poll(&mut self, ctx: &egui::Context) {
         self.poll_files();
         self.poll_generation();
+        self.photo_fit.poll();
         let Some(previews) = &self.previews else {
             return;
         };
@@ -759,6 +778,16 @@ impl Design {
                     let ctx = ui.ctx().clone();
                     self.paint_view(&ctx);
                 }
+                // The fit to a line's photos, beside the orbit view: its photo, render and
+                // difference stay in sight while the recipe is edited.
+                ui.separator();
+                let gpu = self.gpu.clone();
+                egui::ScrollArea::vertical()
+                    .id_salt("photo-fit")
+                    .show(ui, |ui| {
+                        self.photo_fit
+                            .ui(ui, &mut self.recipe, &self.product, gpu.as_ref());
+                    });
             });
         });
         ui.separator();

@@ -15,6 +15,7 @@ pub mod demo;
 pub mod design;
 pub mod evaluate;
 pub mod inspect;
+pub mod photo_fit;
 pub mod train;
 pub mod util;
 
@@ -93,6 +94,9 @@ pub struct GuiOptions {
     /// Once an inspection has ended, show its recorded frame N (0 = the start) instead of
     /// the last: a screenshot mid-descent or mid-refinement.
     pub inspect_frame: Option<usize>,
+    /// Fit Design's scene to the good photos of this folder at once (a screenshot then waits
+    /// for the fit).
+    pub fit_photos: Option<PathBuf>,
 }
 
 impl Default for GuiOptions {
@@ -115,6 +119,7 @@ impl Default for GuiOptions {
             quick_demo: false,
             demo_dir: None,
             inspect_frame: None,
+            fit_photos: None,
         }
     }
 }
@@ -447,6 +452,9 @@ impl Workbench {
             return;
         }
         self.auto_started = true;
+        if let Some(folder) = self.options.fit_photos.clone() {
+            self.design.fit_photos(&folder, None);
+        }
         if !self.options.start {
             // Opened on a run's Train workspace without `--start`: show its past training
             // (when the folder holds one).
@@ -483,6 +491,10 @@ impl Workbench {
                 self.design.views_received() > 0
                     && self.design.sample_sets_received() > 0
                     && self.demo.probed()
+                    && (self.options.fit_photos.is_none()
+                        || (!self.design.photo_fit().running()
+                            && (self.design.photo_fit().fitted().is_some()
+                                || self.design.photo_fit().message().is_some())))
             }
             Workspace::Train => {
                 self.train.step() > 0 && self.train.losses().values().any(|v| v.len() > 3)

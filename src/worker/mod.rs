@@ -14,9 +14,11 @@
 //! workbench's renders), [`files`] (reading and writing what the workbench opens and saves) and
 //! [`demo`] (the demo: render, train, calibrate, report).
 
+pub mod ablate;
 pub mod demo;
 pub mod eval;
 pub mod files;
+pub mod fit;
 pub mod generate;
 pub mod inspect;
 pub mod preview;
