@@ -12,7 +12,19 @@ struct View {
     light: vec4<f32>,
     // x: ambient, y: albedo, z: specular strength, w: shininess.
     material: vec4<f32>,
+    // Extra ambient light of part ids 1 to 8, four per vector (`Lighting::part_ambient`).
+    part_ambient: array<vec4<f32>, 2>,
 };
+
+// The ambient light a fragment of `part` receives: the scene's, plus its part's own.
+fn ambient_of(part: u32) -> f32 {
+    var extra = 0.0;
+    if (part >= 1u && part <= 8u) {
+        let i = part - 1u;
+        extra = view.part_ambient[i / 4u][i % 4u];
+    }
+    return view.material.x + extra;
+}
 
 @group(0) @binding(0) var<uniform> view: View;
 
@@ -51,7 +63,7 @@ fn fs_main(in: VertexOut) -> FragmentOut {
     let n = normalize(in.normal);
     let l = view.light.xyz;
     let intensity = view.light.w;
-    let ambient = view.material.x;
+    let ambient = ambient_of(in.part);
     let albedo = view.material.y;
     let diffuse = max(dot(n, l), 0.0);
     var value = albedo * (ambient + intensity * diffuse);
@@ -75,7 +87,7 @@ fn fs_shade(in: VertexOut) -> @location(0) vec4<f32> {
     let intensity = view.light.w;
     let albedo = view.material.y;
     let diffuse = max(dot(n, l), 0.0);
-    var value = albedo * (view.material.x + intensity * diffuse);
+    var value = albedo * (ambient_of(in.part) + intensity * diffuse);
     if (view.material.z > 0.0) {
         let v = normalize(view.eye.xyz - in.world);
         let h = normalize(l + v);

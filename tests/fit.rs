@@ -25,6 +25,8 @@ fn truth() -> (Lighting, Sensor) {
             albedo: 0.8,
             specular: 0.3,
             shininess: 60.0,
+            // Light bouncing inside the notch (part id 3), which plain shading lacks.
+            part_ambient: [0.0, 0.0, 0.15, 0.0, 0.0, 0.0, 0.0, 0.0],
         },
         Sensor {
             gamma: 1.6,
@@ -88,6 +90,11 @@ fn the_fit_finds_the_light_and_the_camera_response_of_photos_it_did_not_make() {
         (gamma - sensor.gamma).abs() < 0.1,
         "gamma {gamma}, truth {}",
         sensor.gamma
+    );
+    let notch = outcome.fitted.lighting.part_ambient[2];
+    assert!(
+        (notch - 0.15).abs() < 0.05,
+        "the notch's own light: {notch}"
     );
     assert!(
         outcome.fitted.lighting.specular > 0.05,

@@ -55,8 +55,9 @@ pub const CLASSES: &[SynthesisClass] = &[
     },
     SynthesisClass {
         name: "material",
-        what: "albedo, highlight strength and shininess",
+        what: "albedo, highlight strength, shininess and each part's own ambient light",
         leave_out: |r, b| {
+            r.lighting.part_ambient = b.lighting.part_ambient;
             r.lighting.albedo = b.lighting.albedo;
             r.lighting.specular = b.lighting.specular;
             r.lighting.shininess = b.lighting.shininess;

@@ -23,7 +23,7 @@ use super::solve::{RefineError, RefineInput, RefineSettings, refine};
 use crate::dataset::layout::GOOD;
 use crate::dataset::recipe::Recipe;
 use crate::dataset::sample::{SampleId, draw_view};
-use crate::render::{Frame, Lighting, RenderError, Renderer, Sensor};
+use crate::render::{Frame, Lighting, PART_AMBIENT_IDS, RenderError, Renderer, Sensor};
 
 /// How the fit searches.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -93,11 +93,14 @@ pub struct Shared {
     pub sensor: Sensor,
 }
 
-/// Number of shared parameters searched.
-const DIMS: usize = 9;
+/// Shared parameters searched: nine for the scene and the camera, then one extra ambient per
+/// part id ([`PART_AMBIENT_IDS`]; a part the photos never show keeps its start).
+const DIMS: usize = 9 + PART_AMBIENT_IDS;
 
 /// Initial simplex step per parametrised dimension (see [`Shared::to_vector`]).
-const STEPS: [f64; DIMS] = [0.4, 0.4, 0.25, 0.4, 1.0, 0.5, 0.2, 0.01, 0.4];
+const STEPS: [f64; DIMS] = [
+    0.4, 0.4, 0.25, 0.4, 1.0, 0.5, 0.2, 0.01, 0.4, 0.05, 0.05, 0.05, 0.05, 0.05, 0.05, 0.05, 0.05,
+];
 
 /// Floor of the highlight strength in the log parametrisation: below it counts as none.
 const SPECULAR_FLOOR: f64 = 1e-3;
@@ -105,12 +108,12 @@ const SPECULAR_FLOOR: f64 = 1e-3;
 impl Shared {
     /// The search's coordinates: light direction (x/z, y/z: the light stays in front of the
     /// product), ln intensity, ln ambient, ln highlight strength, ln shininess, ln gamma,
-    /// black level, blur.
+    /// black level, blur, then each part's extra ambient.
     fn to_vector(self) -> [f64; DIMS] {
         let d = self.lighting.direction_unit().as_dvec3();
         let z = d.z.max(0.05);
         let l = &self.lighting;
-        [
+        let head = [
             d.x / z,
             d.y / z,
             f64::from(l.intensity.max(1e-3)).ln(),
@@ -120,7 +123,11 @@ impl Shared {
             f64::from(self.sensor.gamma).ln(),
             f64::from(self.sensor.black_level),
             f64::from(self.sensor.blur_px),
-        ]
+        ];
+        std::array::from_fn(|i| match i {
+            0..9 => head[i],
+            _ => f64::from(l.part_ambient[i - 9]),
+        })
     }
 
     /// The parameters at `x`, each held within its bounds; `albedo` is kept (the intensity
@@ -136,6 +143,7 @@ impl Shared {
                 albedo,
                 specular: specular as f32,
                 shininess: x[5].exp().clamp(1.0, 512.0) as f32,
+                part_ambient: std::array::from_fn(|i| x[9 + i].clamp(-1.0, 1.0) as f32),
             },
             sensor: Sensor {
                 gamma: x[6].exp().clamp(0.25, 4.0) as f32,
@@ -275,10 +283,10 @@ pub fn fit_scene(
         sensor: scene.sensor,
     };
     let distance_start = f64::from(scene.base.distance);
-    let albedo = scene.lighting.albedo;
     let images: Vec<&[f32]> = photos.iter().map(|(_, p)| p.as_slice()).collect();
     let mut current = start;
     let mut poses: Vec<ScenePose>;
+    let mut free: Option<[bool; PART_AMBIENT_IDS]> = None;
     let mut history = Vec::new();
     let mut before: Option<Vec<Residual>> = None;
     let mut renders_before = Vec::new();
@@ -304,8 +312,21 @@ pub fn fit_scene(
                 p.log_scale -= mean_log_scale;
             }
         }
-        let (best, loss) =
-            search_shared(scene, renderer, &images, &poses, current, albedo, settings)?;
+        // Chosen once: a part fixed in one alternation and free in the next would let the
+        // parts' light drift against the scene's ambient.
+        let free_parts = match free {
+            Some(f) => f,
+            None => *free.insert(free_parts(scene, renderer, &poses)?),
+        };
+        let (best, loss) = search_shared(
+            scene,
+            renderer,
+            &images,
+            &poses,
+            current,
+            &free_parts,
+            settings,
+        )?;
         current = best;
         history.push(loss);
         if !note(format!(
@@ -352,7 +373,7 @@ pub fn fit_scene(
         let var = values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / n;
         (mean, var.sqrt())
     };
-    let (_, scale_spread) = stats(poses.iter().map(|p| p.log_scale).collect());
+    let (scale_mean, scale_spread) = stats(poses.iter().map(|p| p.log_scale).collect());
     let (offset_x, offset_x_spread) = stats(poses.iter().map(|p| p.offset_px.x).collect());
     let (offset_y, offset_y_spread) = stats(poses.iter().map(|p| p.offset_px.y).collect());
     let (gain, gain_spread) = stats(exposures.iter().map(|e| f64::from(e.0)).collect());
@@ -367,7 +388,7 @@ pub fn fit_scene(
         spread,
         unit: unit.into(),
     };
-    let values = vec![
+    let mut values = vec![
         value(
             "light elevation from the view axis",
             f64::from(dir.z.clamp(-1.0, 1.0).acos().to_degrees()),
@@ -395,7 +416,12 @@ pub fn fit_scene(
         value("blur σ", f64::from(s.blur_px), None, "px"),
         value("noise σ", noise_sigma, None, "grey levels"),
         value("camera distance", camera_distance, None, "units"),
-        value("zoom (ln)", 0.0, Some(scale_spread), ""),
+        value(
+            "zoom against the camera distance (ln)",
+            scale_mean,
+            Some(scale_spread),
+            "",
+        ),
         value("picture offset x", offset_x, Some(offset_x_spread), "px"),
         value("picture offset y", offset_y, Some(offset_y_spread), "px"),
         value("exposure gain", gain, Some(gain_spread), ""),
@@ -406,6 +432,16 @@ pub fn fit_scene(
             "grey levels",
         ),
     ];
+    for (i, extra) in l.part_ambient.iter().enumerate() {
+        if extra.abs() > 1e-4 {
+            values.push(value(
+                &format!("extra ambient of part id {}", i + 1),
+                f64::from(*extra),
+                None,
+                "",
+            ));
+        }
+    }
 
     let mut fitted_recipe = recipe.clone();
     fitted_recipe.lighting = current.lighting;
@@ -596,6 +632,32 @@ fn residuals(images: &[&[f32]], renders: &[Rendered], c: f32) -> Vec<Residual> {
         .collect()
 }
 
+/// Which parts get an ambient light of their own in the search: those covering at least
+/// [`MIN_PART_SHARE`] of the product's pixels at the photos' poses, except the one covering
+/// most (the scene's ambient is its light; one more would only trade with it).
+fn free_parts(
+    scene: &Scene,
+    renderer: &mut Renderer,
+    poses: &[ScenePose],
+) -> Result<[bool; PART_AMBIENT_IDS], FitError> {
+    let mut counts = [0usize; PART_AMBIENT_IDS];
+    for frame in scene.render_references(renderer, poses)? {
+        for &p in &frame.part {
+            if (1..=PART_AMBIENT_IDS).contains(&usize::from(p)) {
+                counts[usize::from(p) - 1] += 1;
+            }
+        }
+    }
+    let total: usize = counts.iter().sum();
+    let largest = (0..PART_AMBIENT_IDS).max_by_key(|&i| counts[i]);
+    Ok(std::array::from_fn(|i| {
+        Some(i) != largest && total > 0 && counts[i] as f64 >= MIN_PART_SHARE * total as f64
+    }))
+}
+
+/// Smallest share of the product's pixels a part needs for an ambient light of its own.
+const MIN_PART_SHARE: f64 = 0.01;
+
 /// The shared parameters with the poses held: Nelder–Mead for half the budget (it moves far
 /// and needs no derivatives: a highlight appears or goes, a bound is met), then
 /// Levenberg–Marquardt on the robustly weighted residuals for the rest (the response curve
@@ -607,10 +669,12 @@ fn search_shared(
     images: &[&[f32]],
     poses: &[ScenePose],
     start: Shared,
-    albedo: f32,
+    free_parts: &[bool; PART_AMBIENT_IDS],
     settings: &FitSettings,
 ) -> Result<(Shared, f32), FitError> {
     let c = settings.robust_scale;
+    // Albedo is kept: intensity and ambient absorb it.
+    let albedo = start.lighting.albedo;
     let mut residual = |x: &[f64; DIMS]| -> Result<Vec<f32>, FitError> {
         let shared = Shared::from_vector(x, albedo);
         apply(scene, &shared);
@@ -636,54 +700,72 @@ fn search_shared(
         x0[4] = 0.2f64.ln();
         x0[5] = 32f64.ln();
     }
-    let mut loss_of = |x: &[f64; DIMS]| -> Result<f64, FitError> {
-        let r = residual(x)?;
-        Ok(mean_cauchy(&r, c))
+    // The search moves the free coordinates only; the others keep their start.
+    let free: Vec<usize> = (0..DIMS).filter(|&i| i < 9 || free_parts[i - 9]).collect();
+    let full = |y: &[f64]| -> [f64; DIMS] {
+        let mut x = x0;
+        for (k, &i) in free.iter().enumerate() {
+            x[i] = y[k];
+        }
+        x
     };
+    let y0: Vec<f64> = free.iter().map(|&i| x0[i]).collect();
+    let steps: Vec<f64> = free.iter().map(|&i| STEPS[i]).collect();
+    let diff_steps: Vec<f64> = free.iter().map(|&i| DIFF_STEPS[i]).collect();
+    let mut on_free = |y: &[f64]| residual(&full(y));
     let simplex_budget = settings.evaluations / 2;
-    let (x1, _) = nelder_mead(&mut loss_of, x0, &STEPS, simplex_budget)?;
+    let (y1, _) = nelder_mead(
+        &mut |y: &[f64]| on_free(y).map(|r| mean_cauchy(&r, c)),
+        y0,
+        &steps,
+        simplex_budget,
+    )?;
     let (best, loss) = levenberg_marquardt(
-        &mut residual,
-        x1,
-        &DIFF_STEPS,
+        &mut on_free,
+        y1,
+        &diff_steps,
         settings.evaluations - simplex_budget,
         c,
     )?;
     // Every image's loss is a mean over its pixels; the photos' mean is the mean over all.
-    Ok((Shared::from_vector(&best, albedo), loss as f32))
+    Ok((Shared::from_vector(&full(&best), albedo), loss as f32))
 }
 
 /// Steps of the finite differences per parametrised dimension: large enough that a render
 /// in 8-bit grey levels moves by several levels, small against the parameters' spans.
-const DIFF_STEPS: [f64; DIMS] = [0.02, 0.02, 0.02, 0.03, 0.1, 0.05, 0.02, 0.002, 0.05];
+const DIFF_STEPS: [f64; DIMS] = [
+    0.02, 0.02, 0.02, 0.03, 0.1, 0.05, 0.02, 0.002, 0.05, 0.02, 0.02, 0.02, 0.02, 0.02, 0.02, 0.02,
+    0.02,
+];
 
 fn mean_cauchy(r: &[f32], c: f32) -> f64 {
     r.iter().map(|&v| f64::from(cauchy(v, c))).sum::<f64>() / r.len().max(1) as f64
 }
 
 /// The residuals at a point of the search.
-type ResidualFn<'a, const N: usize, E> = dyn FnMut(&[f64; N]) -> Result<Vec<f32>, E> + 'a;
+type ResidualFn<'a, E> = dyn FnMut(&[f64]) -> Result<Vec<f32>, E> + 'a;
 
 /// Levenberg–Marquardt on the residuals `f(x)` under the Cauchy loss at scale `c`
 /// (iteratively reweighted least squares), with a forward-difference Jacobian, for at most
 /// `budget` evaluations of `f`. Returns the best point and its mean loss.
-fn levenberg_marquardt<const N: usize, E>(
-    f: &mut ResidualFn<'_, N, E>,
-    x0: [f64; N],
-    steps: &[f64; N],
+fn levenberg_marquardt<E>(
+    f: &mut ResidualFn<'_, E>,
+    x0: Vec<f64>,
+    steps: &[f64],
     budget: usize,
     c: f32,
-) -> Result<([f64; N], f64), E> {
+) -> Result<(Vec<f64>, f64), E> {
+    let n = x0.len();
     let mut used = 1usize;
     let mut x = x0;
     let mut r = f(&x)?;
     let mut loss = mean_cauchy(&r, c);
     let mut lambda = 1e-3;
-    while used + N < budget {
+    while used + n < budget {
         // The Jacobian of the residuals, one column per parameter.
-        let mut columns: Vec<Vec<f32>> = Vec::with_capacity(N);
+        let mut columns: Vec<Vec<f32>> = Vec::with_capacity(n);
         for (i, h) in steps.iter().enumerate() {
-            let mut xi = x;
+            let mut xi = x.clone();
             xi[i] += h;
             let ri = f(&xi)?;
             used += 1;
@@ -698,13 +780,13 @@ fn levenberg_marquardt<const N: usize, E>(
             .iter()
             .map(|&v| f64::from(super::compare::cauchy_weight(v, c)))
             .collect();
-        let mut a = [[0.0f64; N]; N];
-        let mut g = [0.0f64; N];
-        for i in 0..N {
+        let mut a = vec![vec![0.0f64; n]; n];
+        let mut g = vec![0.0f64; n];
+        for i in 0..n {
             for (k, w) in weights.iter().enumerate() {
                 g[i] += w * f64::from(columns[i][k]) * f64::from(r[k]);
             }
-            for j in i..N {
+            for j in i..n {
                 let mut sum = 0.0;
                 for (k, w) in weights.iter().enumerate() {
                     sum += w * f64::from(columns[i][k]) * f64::from(columns[j][k]);
@@ -716,15 +798,15 @@ fn levenberg_marquardt<const N: usize, E>(
         // Try damped steps until one lowers the loss or the damping gives up.
         let mut improved = false;
         while used < budget && lambda < 1e6 {
-            let mut damped = a;
+            let mut damped = a.clone();
             for (i, row) in damped.iter_mut().enumerate() {
                 row[i] += lambda * a[i][i].max(1e-12) + 1e-12;
             }
-            let Some(delta) = solve(damped, g.map(|v| -v)) else {
+            let Some(delta) = solve(damped, g.iter().map(|v| -v).collect()) else {
                 lambda *= 10.0;
                 continue;
             };
-            let candidate: [f64; N] = std::array::from_fn(|i| x[i] + delta[i]);
+            let candidate: Vec<f64> = x.iter().zip(&delta).map(|(a, d)| a + d).collect();
             let rc = f(&candidate)?;
             used += 1;
             let lc = mean_cauchy(&rc, c);
@@ -747,9 +829,10 @@ fn levenberg_marquardt<const N: usize, E>(
 /// Solves `a·x = b` for a small symmetric positive definite `a` (Cholesky); `None` when `a`
 /// is not positive definite.
 #[allow(clippy::needless_range_loop)] // The factorisation reads clearest by its indices.
-fn solve<const N: usize>(a: [[f64; N]; N], b: [f64; N]) -> Option<[f64; N]> {
-    let mut l = [[0.0f64; N]; N];
-    for i in 0..N {
+fn solve(a: Vec<Vec<f64>>, b: Vec<f64>) -> Option<Vec<f64>> {
+    let n = b.len();
+    let mut l = vec![vec![0.0f64; n]; n];
+    for i in 0..n {
         for j in 0..=i {
             let mut sum = a[i][j];
             for k in 0..j {
@@ -765,18 +848,18 @@ fn solve<const N: usize>(a: [[f64; N]; N], b: [f64; N]) -> Option<[f64; N]> {
             }
         }
     }
-    let mut y = [0.0f64; N];
-    for i in 0..N {
+    let mut y = vec![0.0f64; n];
+    for i in 0..n {
         let mut sum = b[i];
         for k in 0..i {
             sum -= l[i][k] * y[k];
         }
         y[i] = sum / l[i][i];
     }
-    let mut x = [0.0f64; N];
-    for i in (0..N).rev() {
+    let mut x = vec![0.0f64; n];
+    for i in (0..n).rev() {
         let mut sum = y[i];
-        for k in i + 1..N {
+        for k in i + 1..n {
             sum -= l[k][i] * x[k];
         }
         x[i] = sum / l[i][i];
@@ -786,48 +869,50 @@ fn solve<const N: usize>(a: [[f64; N]; N], b: [f64; N]) -> Option<[f64; N]> {
 
 /// A plain Nelder–Mead simplex search (reflection 1, expansion 2, contraction ½, shrink ½)
 /// for at most `budget` evaluations.
-fn nelder_mead<const N: usize, E>(
-    f: &mut dyn FnMut(&[f64; N]) -> Result<f64, E>,
-    x0: [f64; N],
-    steps: &[f64; N],
+fn nelder_mead<E>(
+    f: &mut dyn FnMut(&[f64]) -> Result<f64, E>,
+    x0: Vec<f64>,
+    steps: &[f64],
     budget: usize,
-) -> Result<([f64; N], f64), E> {
+) -> Result<(Vec<f64>, f64), E> {
+    let n = x0.len();
     let mut used = 0usize;
-    let mut eval = |x: &[f64; N], used: &mut usize| -> Result<f64, E> {
+    let mut eval = |x: &[f64], used: &mut usize| -> Result<f64, E> {
         *used += 1;
         let v = f(x)?;
         Ok(if v.is_finite() { v } else { f64::INFINITY })
     };
-    let mut simplex: Vec<([f64; N], f64)> = Vec::with_capacity(N + 1);
+    let mut simplex: Vec<(Vec<f64>, f64)> = Vec::with_capacity(n + 1);
     let v0 = eval(&x0, &mut used)?;
-    simplex.push((x0, v0));
-    for i in 0..N {
-        let mut x = x0;
+    for i in 0..n {
+        let mut x = x0.clone();
         x[i] += steps[i];
         let v = eval(&x, &mut used)?;
         simplex.push((x, v));
     }
-    let point = |a: &[f64; N], b: &[f64; N], t: f64| -> [f64; N] {
-        std::array::from_fn(|i| a[i] + t * (b[i] - a[i]))
+    simplex.insert(0, (x0, v0));
+    let point = |a: &[f64], b: &[f64], t: f64| -> Vec<f64> {
+        a.iter().zip(b).map(|(a, b)| a + t * (b - a)).collect()
     };
-    while used < budget {
+    while used < budget && n > 0 {
         simplex.sort_by(|a, b| a.1.total_cmp(&b.1));
-        let worst = simplex[N];
-        let centroid: [f64; N] =
-            std::array::from_fn(|i| simplex[..N].iter().map(|p| p.0[i]).sum::<f64>() / N as f64);
+        let worst = simplex[n].clone();
+        let centroid: Vec<f64> = (0..n)
+            .map(|i| simplex[..n].iter().map(|p| p.0[i]).sum::<f64>() / n as f64)
+            .collect();
         // Reflect the worst point through the centroid of the others.
         let reflected = point(&centroid, &worst.0, -1.0);
         let fr = eval(&reflected, &mut used)?;
         if fr < simplex[0].1 {
             let expanded = point(&centroid, &worst.0, -2.0);
             let fe = eval(&expanded, &mut used)?;
-            simplex[N] = if fe < fr {
+            simplex[n] = if fe < fr {
                 (expanded, fe)
             } else {
                 (reflected, fr)
             };
-        } else if fr < simplex[N - 1].1 {
-            simplex[N] = (reflected, fr);
+        } else if fr < simplex[n - 1].1 {
+            simplex[n] = (reflected, fr);
         } else {
             let contracted = if fr < worst.1 {
                 point(&centroid, &reflected, 0.5)
@@ -836,10 +921,10 @@ fn nelder_mead<const N: usize, E>(
             };
             let fc = eval(&contracted, &mut used)?;
             if fc < worst.1.min(fr) {
-                simplex[N] = (contracted, fc);
+                simplex[n] = (contracted, fc);
             } else {
                 // Shrink towards the best point.
-                let best = simplex[0].0;
+                let best = simplex[0].0.clone();
                 for p in simplex.iter_mut().skip(1) {
                     p.0 = point(&best, &p.0, 0.5);
                     p.1 = eval(&p.0, &mut used)?;
@@ -848,7 +933,7 @@ fn nelder_mead<const N: usize, E>(
         }
     }
     simplex.sort_by(|a, b| a.1.total_cmp(&b.1));
-    Ok(simplex[0])
+    Ok(simplex.swap_remove(0))
 }
 
 /// Noise σ in grey levels (0–255): the robust spread of the residual inside the product, away
@@ -948,11 +1033,11 @@ mod tests {
     #[test]
     fn nelder_mead_finds_a_bowls_bottom() {
         let mut calls = 0;
-        let mut f = |x: &[f64; 3]| -> Result<f64, ()> {
+        let mut f = |x: &[f64]| -> Result<f64, ()> {
             calls += 1;
             Ok((x[0] - 1.0).powi(2) + 4.0 * (x[1] + 2.0).powi(2) + (x[2] - 0.5).powi(2))
         };
-        let (x, v) = nelder_mead(&mut f, [0.0; 3], &[0.5; 3], 400).unwrap();
+        let (x, v) = nelder_mead(&mut f, vec![0.0; 3], &[0.5; 3], 400).unwrap();
         assert!(v < 1e-6, "{v}");
         assert!((x[0] - 1.0).abs() < 1e-3 && (x[1] + 2.0).abs() < 1e-3);
         // The budget bounds the evaluations (a shrink may finish its round).
@@ -965,9 +1050,9 @@ mod tests {
         // response curve's trade with the ambient.
         let truth = [0.9f64, 0.2, 1.6];
         let ts: Vec<f64> = (0..50).map(|i| f64::from(i) / 49.0).collect();
-        let model = |x: &[f64; 3], t: f64| x[0] * (t + x[1]).max(0.0).powf(1.0 / x[2]);
+        let model = |x: &[f64], t: f64| x[0] * (t + x[1]).max(0.0).powf(1.0 / x[2]);
         let data: Vec<f64> = ts.iter().map(|&t| model(&truth, t)).collect();
-        let mut f = |x: &[f64; 3]| -> Result<Vec<f32>, ()> {
+        let mut f = |x: &[f64]| -> Result<Vec<f32>, ()> {
             Ok(ts
                 .iter()
                 .zip(&data)
@@ -975,16 +1060,16 @@ mod tests {
                 .collect())
         };
         let (x, loss) =
-            levenberg_marquardt(&mut f, [0.7, 0.35, 1.1], &[1e-3; 3], 400, 0.05).unwrap();
+            levenberg_marquardt(&mut f, vec![0.7, 0.35, 1.1], &[1e-3; 3], 400, 0.05).unwrap();
         assert!(loss < 1e-9, "{loss}");
         assert!(
             (x[2] - 1.6).abs() < 0.01 && (x[1] - 0.2).abs() < 0.01,
             "{x:?}"
         );
-        let a = [[4.0, 2.0], [2.0, 3.0]];
-        let solved = solve(a, [2.0, 1.0]).unwrap();
+        let a = vec![vec![4.0, 2.0], vec![2.0, 3.0]];
+        let solved = solve(a, vec![2.0, 1.0]).unwrap();
         assert!((solved[0] - 0.5).abs() < 1e-12 && solved[1].abs() < 1e-12);
-        assert!(solve([[1.0, 2.0], [2.0, 1.0]], [1.0, 1.0]).is_none());
+        assert!(solve(vec![vec![1.0, 2.0], vec![2.0, 1.0]], vec![1.0, 1.0]).is_none());
     }
 
     #[test]
@@ -997,6 +1082,7 @@ mod tests {
                 albedo: 0.8,
                 specular: 0.4,
                 shininess: 40.0,
+                part_ambient: [0.0, 0.0, 0.12, -0.05, 0.0, 0.0, 0.0, 0.0],
             },
             sensor: Sensor {
                 gamma: 1.8,
@@ -1012,6 +1098,7 @@ mod tests {
         assert!((back.lighting.specular - 0.4).abs() < 1e-5);
         assert!((back.sensor.gamma - 1.8).abs() < 1e-5);
         assert!((back.sensor.blur_px - 0.6).abs() < 1e-6);
+        assert_eq!(back.lighting.part_ambient, shared.lighting.part_ambient);
         // Far outside, every value is held within what the renderer accepts.
         let wild = Shared::from_vector(&[50.0; DIMS], 0.8);
         assert!(wild.sensor.validate().is_ok());

@@ -112,6 +112,19 @@ pub struct Lighting {
     pub specular: f32,
     #[serde(default = "default_shininess")]
     pub shininess: f32,
+    /// Light each part receives on top of `ambient`, for part ids 1 to [`PART_AMBIENT_IDS`]
+    /// (entry `id − 1`), in the same units: what a part's own surroundings add, such as light
+    /// bouncing inside a cavity (a renderer without interreflections draws none). Zero by
+    /// default.
+    #[serde(default, skip_serializing_if = "all_zero")]
+    pub part_ambient: [f32; PART_AMBIENT_IDS],
+}
+
+/// Part ids that can carry their own ambient light ([`Lighting::part_ambient`]).
+pub const PART_AMBIENT_IDS: usize = 8;
+
+fn all_zero(values: &[f32; PART_AMBIENT_IDS]) -> bool {
+    values.iter().all(|v| *v == 0.0)
 }
 
 fn default_shininess() -> f32 {
@@ -127,6 +140,7 @@ impl Default for Lighting {
             albedo: 0.8,
             specular: 0.0,
             shininess: default_shininess(),
+            part_ambient: [0.0; PART_AMBIENT_IDS],
         }
     }
 }

@@ -9,7 +9,7 @@ pub mod readback;
 use bytemuck::{Pod, Zeroable};
 use glam::Mat4;
 
-pub use camera::{Camera, Lighting, Sensor};
+pub use camera::{Camera, Lighting, PART_AMBIENT_IDS, Sensor};
 pub use gpu::Gpu;
 
 use crate::product::Mesh;
@@ -58,6 +58,8 @@ struct ViewUniform {
     forward: [f32; 4],
     light: [f32; 4],
     material: [f32; 4],
+    /// [`Lighting::part_ambient`], four ids per vector.
+    part_ambient: [[f32; 4]; 2],
 }
 
 #[repr(C)]
@@ -636,6 +638,20 @@ fn view_uniform(camera: &Camera, lighting: &Lighting) -> ViewUniform {
             lighting.albedo,
             lighting.specular,
             lighting.shininess,
+        ],
+        part_ambient: [
+            [
+                lighting.part_ambient[0],
+                lighting.part_ambient[1],
+                lighting.part_ambient[2],
+                lighting.part_ambient[3],
+            ],
+            [
+                lighting.part_ambient[4],
+                lighting.part_ambient[5],
+                lighting.part_ambient[6],
+                lighting.part_ambient[7],
+            ],
         ],
     }
 }

@@ -138,6 +138,8 @@ fn run(ctx: &mut Context<AblationEvent>, job: AblationJob) -> Result<AblationRep
                 variant.name
             ));
         }
+        ctx.emit(AblationEvent::Train(TrainEvent::Finished(finished)))
+            .map_err(|e| e.to_string())?;
         let options = EvalOptions {
             runs: vec![run_dir],
             data: job.photos.clone(),
