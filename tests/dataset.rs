@@ -335,3 +335,63 @@ bulge = 1
         }
     }
 }
+
+#[test]
+fn a_recipe_that_shifts_the_picture_moves_image_part_map_and_mask_together() {
+    let plain = tiny_recipe(3);
+    let mut shifted = plain.clone();
+    shifted.randomize.noise_sigma = None;
+    shifted.randomize.blur_sigma = None;
+    let mut still = shifted.clone();
+    // A range of one value: every sample 4 px right and 4 px down.
+    shifted.randomize.offset_px = Some([4.0, 4.0]);
+    still.randomize.offset_px = None;
+    let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let still_manifest = render_into(still, a.path());
+    let shifted_manifest = render_into(shifted, b.path());
+    let first = |m: &Manifest| {
+        m.samples
+            .iter()
+            .find(|s| s.id.class == "bulge")
+            .unwrap()
+            .clone()
+    };
+    let (s0, s1) = (first(&still_manifest), first(&shifted_manifest));
+    assert_eq!(
+        s1.view.offset_px,
+        [4.0, 4.0],
+        "the manifest records the shift"
+    );
+    assert_eq!(s0.view.offset_px, [0.0, 0.0]);
+    // The shift is drawn after everything else: the same pose and light.
+    assert_eq!(
+        (s0.view.axis, s0.view.angle_deg),
+        (s1.view.axis, s1.view.angle_deg)
+    );
+    let centroid = |dir: &Path, rel: &str| {
+        let img = image::open(dir.join(rel)).unwrap().to_luma8();
+        let (mut sx, mut sy, mut n) = (0.0, 0.0, 0.0);
+        for (x, y, p) in img.enumerate_pixels() {
+            if p.0[0] > 0 {
+                sx += f64::from(x);
+                sy += f64::from(y);
+                n += 1.0;
+            }
+        }
+        (sx / n, sy / n)
+    };
+    for (rel0, rel1) in [(&s0.image, &s1.image), (&s0.part_map, &s1.part_map)] {
+        let (c0, c1) = (centroid(a.path(), rel0), centroid(b.path(), rel1));
+        assert!(
+            (c1.0 - c0.0 - 4.0).abs() < 0.5 && (c1.1 - c0.1 - 4.0).abs() < 0.5,
+            "{rel1}: centroid {c0:?} → {c1:?}"
+        );
+    }
+    let (m0, m1) = (s0.mask.as_ref().unwrap(), s1.mask.as_ref().unwrap());
+    let (c0, c1) = (centroid(a.path(), m0), centroid(b.path(), m1));
+    assert!((c1.0 - c0.0 - 4.0).abs() < 0.5 && (c1.1 - c0.1 - 4.0).abs() < 0.5);
+    // Out of range, refused with the field named.
+    let mut wild = plain;
+    wild.randomize.offset_px = Some([0.0, 40.0]);
+    assert!(wild.validate().unwrap_err().contains("offset_px"));
+}

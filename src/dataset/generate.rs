@@ -438,6 +438,7 @@ impl SampleRecord {
                 noise_sigma: 0.0,
                 blur_sigma: 0.0,
                 sensor: Sensor::default(),
+                offset_px: [0.0, 0.0],
             },
             defect: None,
             visible_defect_px: 0,

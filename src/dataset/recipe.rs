@@ -192,6 +192,10 @@ pub struct Randomize {
     /// `sensor.black_level`).
     #[serde(default)]
     pub black_level: Option<[f64; 2]>,
+    /// Where the picture sits: a shift in pixels drawn per sample from this range, across and
+    /// down alike (a line whose camera or fixture does not centre every part).
+    #[serde(default)]
+    pub offset_px: Option<[f64; 2]>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -336,6 +340,7 @@ impl Recipe {
         range(self.randomize.blur_sigma, "blur_sigma", 0.0, 16.0)?;
         range(self.randomize.gamma, "gamma", 0.2, 5.0)?;
         range(self.randomize.black_level, "black_level", 0.0, 0.5)?;
+        range(self.randomize.offset_px, "offset_px", -16.0, 16.0)?;
         self.sensor.validate().map_err(|m| format!("sensor: {m}"))?;
         if !(0.0..=180.0).contains(&self.randomize.light_jitter_deg) {
             return Err("randomize.light_jitter_deg must be 0 to 180".into());

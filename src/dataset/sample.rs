@@ -83,17 +83,27 @@ pub struct ViewParams {
     /// The camera's response for this view (the recipe's, with any drawn part).
     #[serde(default)]
     pub sensor: Sensor,
+    /// Shift of the picture in pixels (x right, y down); zero unless the recipe draws one.
+    #[serde(default)]
+    pub offset_px: [f64; 2],
 }
 
 impl ViewParams {
     pub fn camera(&self, recipe: &Recipe, shape: &(impl Field + ?Sized)) -> Camera {
         let rotation = DQuat::from_axis_angle(DVec3::from(self.axis), self.angle_deg.to_radians());
-        Camera::new(
+        let mut camera = Camera::new(
             rotation.as_quat(),
             shape.centre().as_vec3(),
             self.camera_distance as f32,
             recipe.camera.fov_y_deg as f32,
-        )
+        );
+        // Pixels to normalised device coordinates (1.0 is half the image; y up).
+        let half = f64::from(recipe.image.size.max(1)) / 2.0;
+        camera.image_offset = glam::Vec2::new(
+            (self.offset_px[0] / half) as f32,
+            (-self.offset_px[1] / half) as f32,
+        );
+        camera
     }
 }
 
@@ -177,6 +187,9 @@ pub fn draw_view(id: &SampleId, recipe: &Recipe, attempt: u32) -> ViewParams {
     if let Some(range) = r.black_level {
         sensor.black_level = rng.uniform_range(range) as f32;
     }
+    let offset_px = r.offset_px.map_or([0.0, 0.0], |range| {
+        [rng.uniform_range(range), rng.uniform_range(range)]
+    });
     ViewParams {
         axis,
         angle_deg,
@@ -185,6 +198,7 @@ pub fn draw_view(id: &SampleId, recipe: &Recipe, attempt: u32) -> ViewParams {
         noise_sigma,
         blur_sigma,
         sensor,
+        offset_px,
     }
 }
 

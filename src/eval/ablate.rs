@@ -101,6 +101,11 @@ pub const CLASSES: &[SynthesisClass] = &[
         },
     },
     SynthesisClass {
+        name: "offset",
+        what: "where the picture sits (its shift in pixels)",
+        leave_out: |r, b| r.randomize.offset_px = b.randomize.offset_px,
+    },
+    SynthesisClass {
         name: "pose",
         what: "how the product is turned",
         leave_out: |r, b| r.pose = b.pose,

@@ -60,10 +60,13 @@ impl PoseBank {
             .iter()
             .map(|r| {
                 let axis = DVec3::from(r.view.axis);
-                ScenePose::from_rotation(DQuat::from_axis_angle(
+                let mut pose = ScenePose::from_rotation(DQuat::from_axis_angle(
                     axis.normalize_or(DVec3::Y),
                     r.view.angle_deg.to_radians(),
-                ))
+                ));
+                // Where the recipe shifted the picture, the render's pose says so.
+                pose.offset_px = glam::DVec2::from(r.view.offset_px);
+                pose
             })
             .collect();
         Ok(Self::from_images(size, &images, poses))

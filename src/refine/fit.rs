@@ -464,6 +464,13 @@ pub fn fit_scene(
             (i * (1.0 + 2.0 * gain_spread)).min(10.0),
         ]);
     }
+    // A picture that sits off centre, or moves, gets the range its photos span (across and
+    // down alike).
+    let offset_lo = (offset_x - 2.0 * offset_x_spread).min(offset_y - 2.0 * offset_y_spread);
+    let offset_hi = (offset_x + 2.0 * offset_x_spread).max(offset_y + 2.0 * offset_y_spread);
+    if offset_hi - offset_lo > 0.5 || offset_x.abs().max(offset_y.abs()) > 0.25 {
+        r.offset_px = Some([offset_lo.max(-16.0), offset_hi.min(16.0)]);
+    }
     if noise_sigma > 0.05 {
         r.noise_sigma = Some([noise_sigma * 0.75, (noise_sigma * 1.25).min(128.0)]);
     }
@@ -498,6 +505,7 @@ impl FitOutcome {
         recipe.randomize.intensity = fitted.randomize.intensity;
         recipe.randomize.camera_distance = fitted.randomize.camera_distance;
         recipe.randomize.noise_sigma = fitted.randomize.noise_sigma;
+        recipe.randomize.offset_px = fitted.randomize.offset_px;
     }
 
     /// Mean over the photos of the mean absolute difference on the product's pixels (grey

@@ -95,7 +95,7 @@ impl Synthesizer {
         // recipe's distance cannot match a render drawn nearer).
         let r = &manifest.recipe.randomize;
         let settings = RefineSettings {
-            search_offset_scale: r.camera_distance.is_some(),
+            search_offset_scale: r.camera_distance.is_some() || r.offset_px.is_some(),
             fit_exposure: r.intensity.is_some()
                 || r.ambient.is_some()
                 || r.gamma.is_some()
