@@ -38,7 +38,10 @@ fn truth() -> (Lighting, Sensor) {
 
 #[test]
 fn the_fit_finds_the_light_and_the_camera_response_of_photos_it_did_not_make() {
-    let recipe = Recipe::from_toml_str(CAP_DEFAULT_RECIPE, "cap").unwrap();
+    let mut recipe = Recipe::from_toml_str(CAP_DEFAULT_RECIPE, "cap").unwrap();
+    // Ranges in the starting recipe would be drawn instead of the fitted values.
+    recipe.randomize.gamma = Some([0.8, 0.9]);
+    recipe.randomize.ambient = Some([0.0, 0.05]);
     let mut renderer = Renderer::new(Gpu::headless().unwrap());
     let photos = synthetic_photos(&mut renderer, &recipe, 10, truth(), TRUE_NOISE);
     let mut scene = Scene::for_recipe(&renderer, &recipe, &ProductSpec::builtin_cap()).unwrap();
@@ -114,6 +117,11 @@ fn the_fit_finds_the_light_and_the_camera_response_of_photos_it_did_not_make() {
     );
     // The recipe it proposes carries the fit and reads back as it was written.
     let text = toml::to_string_pretty(&outcome.recipe).unwrap();
+    assert_eq!(
+        outcome.recipe.randomize.gamma, None,
+        "the fitted gamma must be drawn"
+    );
+    assert_eq!(outcome.recipe.randomize.ambient, None);
     let back = Recipe::from_toml_str(&text, "fitted").unwrap();
     assert_eq!(back, outcome.recipe);
     assert_eq!(back.sensor, outcome.fitted.sensor);

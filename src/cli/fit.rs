@@ -44,6 +44,13 @@ pub struct FitArgs {
 }
 
 pub fn run_fit(args: FitArgs) -> anyhow::Result<()> {
+    // Settings first: a wrong number is refused before any photo is read.
+    let settings = FitSettings {
+        alternations: args.alternations,
+        evaluations: args.evaluations,
+        ..FitSettings::default()
+    };
+    settings.validate().map_err(anyhow::Error::msg)?;
     let (mut recipe, product, origin) = match &args.recipe {
         Some(path) => {
             let (recipe, product) = Recipe::load(path)?;
@@ -90,11 +97,6 @@ pub fn run_fit(args: FitArgs) -> anyhow::Result<()> {
     let gpu = Gpu::headless().context("opening a GPU adapter for rendering")?;
     let mut renderer = Renderer::new(gpu);
     let mut scene = Scene::for_recipe(&renderer, &recipe, &product)?;
-    let settings = FitSettings {
-        alternations: args.alternations,
-        evaluations: args.evaluations,
-        ..FitSettings::default()
-    };
     let started = std::time::Instant::now();
     let outcome = fit_scene(
         &mut scene,
@@ -149,9 +151,7 @@ pub fn run_fit(args: FitArgs) -> anyhow::Result<()> {
         "report.md",
         report(&outcome, &args.photos, used, total, seconds).as_bytes(),
     )?;
-    let mean = |f: fn(&crate::refine::fit::PhotoFit) -> f32| {
-        outcome.photos.iter().map(f).sum::<f32>() / outcome.photos.len().max(1) as f32
-    };
+    let mean = |f| outcome.mean_over_photos(f);
     println!(
         "mean |photo − render| over the product {:.2} → {:.2} grey levels (whole image {:.2} → \
          {:.2}); wrote {}",
@@ -170,15 +170,14 @@ fn report(outcome: &FitOutcome, photos: &Path, used: usize, all: usize, seconds:
     let _ = writeln!(md, "# Scene fit\n");
     let _ = writeln!(
         md,
-        "{used} of the {all} good photos of `{}`, {} alternations of pose refinement and a \
-         Nelder–Mead search of the shared scene ({} evaluations each), {seconds:.0} s.\n",
+        "{used} of the {all} good photos of `{}`, {} alternations of pose refinement and of a \
+         search of the shared scene (Nelder–Mead, then Levenberg–Marquardt; {} evaluations \
+         each), {seconds:.0} s.\n",
         photos.display(),
         outcome.settings.alternations,
         outcome.settings.evaluations
     );
-    let n = outcome.photos.len().max(1) as f32;
-    let mean =
-        |f: fn(&crate::refine::fit::PhotoFit) -> f32| outcome.photos.iter().map(f).sum::<f32>() / n;
+    let mean = |f| outcome.mean_over_photos(f);
     let _ = writeln!(md, "## Residual\n");
     let _ = writeln!(
         md,

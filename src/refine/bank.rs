@@ -4,7 +4,6 @@
 
 use std::path::Path;
 
-use glam::{DQuat, DVec3};
 use rayon::prelude::*;
 
 use super::pose::ScenePose;
@@ -58,16 +57,7 @@ impl PoseBank {
             .collect::<Result<_, _>>()?;
         let poses = records
             .iter()
-            .map(|r| {
-                let axis = DVec3::from(r.view.axis);
-                let mut pose = ScenePose::from_rotation(DQuat::from_axis_angle(
-                    axis.normalize_or(DVec3::Y),
-                    r.view.angle_deg.to_radians(),
-                ));
-                // Where the recipe shifted the picture, the render's pose says so.
-                pose.offset_px = glam::DVec2::from(r.view.offset_px);
-                pose
-            })
+            .map(|r| ScenePose::of_view(&r.view))
             .collect();
         Ok(Self::from_images(size, &images, poses))
     }

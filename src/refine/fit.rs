@@ -12,7 +12,7 @@
 //! residual inside the product, and the spread of each photo's own values (zoom, exposure)
 //! proposes the ranges the recipe randomises.
 
-use glam::{DQuat, DVec3};
+use glam::DVec3;
 use serde::{Deserialize, Serialize};
 
 use super::bank::PoseBank;
@@ -449,31 +449,37 @@ pub fn fit_scene(
     fitted_recipe.camera.distance = camera_distance;
     // Ranges proposed from the photos' own spread (two standard deviations each way); a
     // spread too small to matter leaves the recipe's own.
+    // Every range the fit measures is replaced, never kept from the starting recipe (a range
+    // is drawn instead of the fixed value): the photos' own spread, two standard deviations
+    // each way, where it is large enough to matter, else none.
     let r = &mut fitted_recipe.randomize;
-    if scale_spread > 0.002 {
+    r.camera_distance = (scale_spread > 0.002).then(|| {
         let k = (2.0 * scale_spread).exp();
-        r.camera_distance = Some([
+        [
             (camera_distance / k).max(2.6),
             (camera_distance * k).min(100.0),
-        ]);
-    }
-    if gain_spread > 0.01 {
+        ]
+    });
+    r.intensity = (gain_spread > 0.01).then(|| {
         let i = f64::from(l.intensity);
-        r.intensity = Some([
+        [
             (i * (1.0 - 2.0 * gain_spread)).max(0.0),
             (i * (1.0 + 2.0 * gain_spread)).min(10.0),
-        ]);
-    }
+        ]
+    });
     // A picture that sits off centre, or moves, gets the range its photos span (across and
     // down alike).
     let offset_lo = (offset_x - 2.0 * offset_x_spread).min(offset_y - 2.0 * offset_y_spread);
     let offset_hi = (offset_x + 2.0 * offset_x_spread).max(offset_y + 2.0 * offset_y_spread);
-    if offset_hi - offset_lo > 0.5 || offset_x.abs().max(offset_y.abs()) > 0.25 {
-        r.offset_px = Some([offset_lo.max(-16.0), offset_hi.min(16.0)]);
-    }
-    if noise_sigma > 0.05 {
-        r.noise_sigma = Some([noise_sigma * 0.75, (noise_sigma * 1.25).min(128.0)]);
-    }
+    r.offset_px = (offset_hi - offset_lo > 0.5 || offset_x.abs().max(offset_y.abs()) > 0.25)
+        .then(|| [offset_lo.max(-16.0), offset_hi.min(16.0)]);
+    r.noise_sigma =
+        (noise_sigma > 0.05).then(|| [noise_sigma * 0.75, (noise_sigma * 1.25).min(128.0)]);
+    // What the fit sets as one shared value: no range may draw over it.
+    r.ambient = None;
+    r.gamma = None;
+    r.black_level = None;
+    r.blur_sigma = None;
     fitted_recipe
         .validate()
         .map_err(|m| FitError::Invalid(format!("the fitted recipe does not validate: {m}")))?;
@@ -496,29 +502,35 @@ pub fn fit_scene(
 
 impl FitOutcome {
     /// Puts what the fit found into `recipe`: light, material, sensor, camera distance and
-    /// the ranges proposed from the photos' spread. Its product, sizes, counts and poses stay.
+    /// the ranges of what it measured (the photos' spread, or none). Its product, sizes,
+    /// counts, poses and light jitter stay.
     pub fn apply_to(&self, recipe: &mut Recipe) {
         let fitted = &self.recipe;
         recipe.lighting = fitted.lighting;
         recipe.sensor = fitted.sensor;
         recipe.camera.distance = fitted.camera.distance;
-        recipe.randomize.intensity = fitted.randomize.intensity;
-        recipe.randomize.camera_distance = fitted.randomize.camera_distance;
-        recipe.randomize.noise_sigma = fitted.randomize.noise_sigma;
-        recipe.randomize.offset_px = fitted.randomize.offset_px;
+        let (to, from) = (&mut recipe.randomize, &fitted.randomize);
+        to.intensity = from.intensity;
+        to.ambient = from.ambient;
+        to.camera_distance = from.camera_distance;
+        to.noise_sigma = from.noise_sigma;
+        to.blur_sigma = from.blur_sigma;
+        to.gamma = from.gamma;
+        to.black_level = from.black_level;
+        to.offset_px = from.offset_px;
+    }
+
+    /// The mean over the photos of one of their figures.
+    pub fn mean_over_photos(&self, figure: fn(&PhotoFit) -> f32) -> f32 {
+        self.photos.iter().map(figure).sum::<f32>() / self.photos.len().max(1) as f32
     }
 
     /// Mean over the photos of the mean absolute difference on the product's pixels (grey
     /// levels), before and after the fit.
     pub fn product_abs(&self) -> (f32, f32) {
-        let n = self.photos.len().max(1) as f32;
         (
-            self.photos
-                .iter()
-                .map(|p| p.product_abs_before)
-                .sum::<f32>()
-                / n,
-            self.photos.iter().map(|p| p.product_abs_after).sum::<f32>() / n,
+            self.mean_over_photos(|p| p.product_abs_before),
+            self.mean_over_photos(|p| p.product_abs_after),
         )
     }
 }
@@ -537,13 +549,7 @@ fn render_bank(
     count: usize,
 ) -> Result<PoseBank, FitError> {
     let poses: Vec<ScenePose> = (0..count)
-        .map(|i| {
-            let view = draw_view(&SampleId::preview(recipe, GOOD, i), recipe, 0);
-            ScenePose::from_rotation(DQuat::from_axis_angle(
-                DVec3::from(view.axis).normalize_or(DVec3::Y),
-                view.angle_deg.to_radians(),
-            ))
-        })
+        .map(|i| ScenePose::of_view(&draw_view(&SampleId::preview(recipe, GOOD, i), recipe, 0)))
         .collect();
     let images: Vec<Vec<f32>> = scene
         .render_candidates(renderer, &poses)?
@@ -788,7 +794,7 @@ fn levenberg_marquardt<E>(
             .iter()
             .map(|&v| f64::from(super::compare::cauchy_weight(v, c)))
             .collect();
-        let mut a = vec![vec![0.0f64; n]; n];
+        let mut a = vec![0.0f64; n * n];
         let mut g = vec![0.0f64; n];
         for i in 0..n {
             for (k, w) in weights.iter().enumerate() {
@@ -799,18 +805,19 @@ fn levenberg_marquardt<E>(
                 for (k, w) in weights.iter().enumerate() {
                     sum += w * f64::from(columns[i][k]) * f64::from(columns[j][k]);
                 }
-                a[i][j] = sum;
-                a[j][i] = sum;
+                a[i * n + j] = sum;
+                a[j * n + i] = sum;
             }
         }
         // Try damped steps until one lowers the loss or the damping gives up.
         let mut improved = false;
         while used < budget && lambda < 1e6 {
             let mut damped = a.clone();
-            for (i, row) in damped.iter_mut().enumerate() {
-                row[i] += lambda * a[i][i].max(1e-12) + 1e-12;
+            for i in 0..n {
+                damped[i * n + i] += lambda * a[i * n + i].max(1e-12) + 1e-12;
             }
-            let Some(delta) = solve(damped, g.iter().map(|v| -v).collect()) else {
+            let mut rhs: Vec<f64> = g.iter().map(|v| -v).collect();
+            let Some(delta) = super::solve::solve_symmetric(&mut damped, &mut rhs, n) else {
                 lambda *= 10.0;
                 continue;
             };
@@ -832,47 +839,6 @@ fn levenberg_marquardt<E>(
         }
     }
     Ok((x, loss))
-}
-
-/// Solves `a·x = b` for a small symmetric positive definite `a` (Cholesky); `None` when `a`
-/// is not positive definite.
-#[allow(clippy::needless_range_loop)] // The factorisation reads clearest by its indices.
-fn solve(a: Vec<Vec<f64>>, b: Vec<f64>) -> Option<Vec<f64>> {
-    let n = b.len();
-    let mut l = vec![vec![0.0f64; n]; n];
-    for i in 0..n {
-        for j in 0..=i {
-            let mut sum = a[i][j];
-            for k in 0..j {
-                sum -= l[i][k] * l[j][k];
-            }
-            if i == j {
-                if sum <= 0.0 || !sum.is_finite() {
-                    return None;
-                }
-                l[i][i] = sum.sqrt();
-            } else {
-                l[i][j] = sum / l[j][j];
-            }
-        }
-    }
-    let mut y = vec![0.0f64; n];
-    for i in 0..n {
-        let mut sum = b[i];
-        for k in 0..i {
-            sum -= l[i][k] * y[k];
-        }
-        y[i] = sum / l[i][i];
-    }
-    let mut x = vec![0.0f64; n];
-    for i in (0..n).rev() {
-        let mut sum = y[i];
-        for k in i + 1..n {
-            sum -= l[k][i] * x[k];
-        }
-        x[i] = sum / l[i][i];
-    }
-    Some(x)
 }
 
 /// A plain Nelder–Mead simplex search (reflection 1, expansion 2, contraction ½, shrink ½)
@@ -1074,10 +1040,6 @@ mod tests {
             (x[2] - 1.6).abs() < 0.01 && (x[1] - 0.2).abs() < 0.01,
             "{x:?}"
         );
-        let a = vec![vec![4.0, 2.0], vec![2.0, 3.0]];
-        let solved = solve(a, vec![2.0, 1.0]).unwrap();
-        assert!((solved[0] - 0.5).abs() < 1e-12 && solved[1].abs() < 1e-12);
-        assert!(solve(vec![vec![1.0, 2.0], vec![2.0, 1.0]], vec![1.0, 1.0]).is_none());
     }
 
     #[test]

@@ -59,6 +59,15 @@ impl ScenePose {
         }
     }
 
+    /// The pose a dataset sample was drawn at: its rotation, and the shift its recipe drew.
+    pub fn of_view(view: &crate::dataset::sample::ViewParams) -> Self {
+        let axis = DVec3::from(view.axis).normalize_or(DVec3::Y);
+        Self {
+            offset_px: DVec2::from(view.offset_px),
+            ..Self::from_rotation(DQuat::from_axis_angle(axis, view.angle_deg.to_radians()))
+        }
+    }
+
     /// The angle between this pose's rotation and `other`'s, in degrees.
     pub fn angle_to_deg(&self, other: &ScenePose) -> f64 {
         rotation_angle_deg(self.rotation, other.rotation)

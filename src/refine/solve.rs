@@ -819,7 +819,7 @@ fn lm_step(
 
 /// Solves `a · x = b` for a small symmetric positive definite `a` (n × n, row-major) by
 /// Gaussian elimination with partial pivoting. None when `a` is singular.
-fn solve_symmetric(a: &mut [f64], b: &mut [f64], n: usize) -> Option<Vec<f64>> {
+pub(super) fn solve_symmetric(a: &mut [f64], b: &mut [f64], n: usize) -> Option<Vec<f64>> {
     for col in 0..n {
         let pivot =
             (col..n).max_by(|&i, &j| a[i * n + col].abs().total_cmp(&a[j * n + col].abs()))?;

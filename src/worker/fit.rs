@@ -62,6 +62,9 @@ impl Event for FitEvent {
 pub fn spawn_fit(job: FitJob, waker: Waker) -> std::io::Result<Worker<FitEvent>> {
     spawn("unseen-fit", 16, waker, move |ctx| {
         let started = std::time::Instant::now();
+        if let Err(e) = job.settings.validate() {
+            return FitEvent::Failed(e);
+        }
         let size = job.recipe.image.size as usize;
         let (photos, found) = match load_photos(&job.photos, size, job.photos_used, job.map_input) {
             Ok(p) => p,
