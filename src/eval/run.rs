@@ -341,12 +341,16 @@ fn evaluate_run(
     if photos::is_photo_folder(&options.data) {
         opened.inspector.set_photo_input(true);
     }
-    // The good photos are scored with those same settings; only the thresholds change.
+    // The good photos are scored with those same settings; they may choose another of the
+    // measured detectors, whose own map and descent the evaluation then uses.
     let calibration = match &options.calibrate_good {
         Some(photos) => {
             let note = calibrate_on_photos(&mut opened.inspector, run, photos, true)?;
             notes.push(format!("{name}: {note}"));
-            opened.inspector.calibration.clone().unwrap_or(calibration)
+            let adopted = opened.inspector.calibration.clone().unwrap_or(calibration);
+            opened.inspector.settings.descent = adopted.descent;
+            opened.inspector.settings.score = adopted.score;
+            adopted
         }
         None => calibration,
     };

@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 use super::calibration::{Calibration, GOOD_REVIEW_QUANTILE, Verdict};
 use super::model::InspectError;
 use super::pipeline::Inspector;
+use super::score::ScoreKind;
 use crate::dataset::photos::{PhotoError, files_sha256, good_photos};
 use crate::fsio::{FileKind, read_bounded, sha256_hex, write_atomic};
 use crate::metrics::auroc;
@@ -173,12 +174,23 @@ pub fn choose_on_photos(
     let chosen = if d.name == current {
         base.clone()
     } else {
+        // Regions and the heatmap stay on the map the validation split fitted the pixel
+        // threshold on (the renders' choice), cut where that detector cut it: the new
+        // detector's score lives on another scale.
+        let floor = base.region_floor.or_else(|| {
+            (base.region_map.is_none()
+                && base.fusion.is_none()
+                && base.score_kind != ScoreKind::Loss)
+                .then_some(base.review_threshold)
+        });
         Calibration {
             score: d.score,
             score_kind: d.score_kind,
             fusion: d.fusion,
             review_threshold: d.review_threshold,
             defect_threshold: d.defect_threshold,
+            region_map: Some(base.region_settings()),
+            region_floor: floor,
             ..base.clone()
         }
     };
