@@ -128,9 +128,18 @@ impl ImportSpec {
         Ok(())
     }
 
-    /// Grid cell edge in render units.
-    pub fn grid_cell(&self) -> f64 {
-        self.size / f64::from(self.resolution)
+    /// Grid cell edge in render units for `mesh` placed by this spec: its largest extent over
+    /// `resolution` (that is `size` when the mesh was fitted to it, and the file's extent
+    /// times `scale` when a scale was given).
+    pub fn grid_cell(&self, mesh: &ImportedMesh) -> f64 {
+        let (lo, hi) = crate::product::geometry::bounds_of(mesh.positions.iter().copied());
+        let largest = (hi - lo).max_element();
+        let largest = if largest.is_finite() && largest > 0.0 {
+            largest
+        } else {
+            self.size
+        };
+        largest / f64::from(self.resolution)
     }
 }
 

@@ -138,10 +138,7 @@ fn every_format_keeps_the_part_names_and_places_the_product() {
 }
 
 fn bounds(mesh: &ImportedMesh) -> (DVec3, DVec3) {
-    mesh.positions.iter().fold(
-        (DVec3::splat(f64::INFINITY), DVec3::splat(f64::NEG_INFINITY)),
-        |(lo, hi), p| (lo.min(*p), hi.max(*p)),
-    )
+    crate::product::geometry::bounds_of(mesh.positions.iter().copied())
 }
 
 #[test]
@@ -361,4 +358,32 @@ fn up_axes_are_proper_rotations_and_placement_inverts() {
         extent: [1.0; 3],
     };
     assert!((placement.to_file(placement.to_render(p)) - p).length() < 1e-12);
+}
+
+#[test]
+fn the_grid_cell_follows_the_placed_size_whether_fitted_or_scaled() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(
+        dir.path(),
+        "a.obj",
+        super::obj::write(&two_boxes()).as_bytes(),
+    );
+    let fitted = spec(&path, PartsFrom::Auto);
+    // Scaled: 20 file units at 0.01 render units each make a product 0.2 across, a tenth of
+    // the fitted one; its cells must shrink with it.
+    let scaled = ImportSpec {
+        scale: Some(0.01),
+        ..fitted.clone()
+    };
+    for (spec, across) in [(fitted, 2.0), (scaled, 0.2)] {
+        let (raw, sources) = load(&spec, None).unwrap();
+        let mesh = prepare(raw, &spec, &PartTable::default(), &sources.path).unwrap();
+        let (lo, hi) = bounds(&mesh);
+        assert!(((hi - lo).max_element() - across).abs() < 1e-9, "{lo} {hi}");
+        let cell = spec.grid_cell(&mesh);
+        assert!(
+            (cell - across / 64.0).abs() < 1e-12,
+            "cell {cell} for {across} across"
+        );
+    }
 }

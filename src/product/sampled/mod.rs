@@ -63,8 +63,9 @@ pub const MAX_GRID_SAMPLES: usize = 512 << 20;
 /// face of overlapping bodies), so it still reads as inside.
 pub(crate) const INSIDE_ON_FACE: f64 = 1e-7;
 
-/// Bump when the grid's construction or the cache layout changes.
-pub(crate) const CACHE_FORMAT: u32 = 2;
+/// Bump when the grid's construction or the cache layout changes (3: with a scale given, the
+/// cell follows the placed mesh's extent instead of `size`).
+pub(crate) const CACHE_FORMAT: u32 = 3;
 pub(crate) const CACHE_MAGIC: &[u8; 12] = b"unseen-sdf-g";
 pub const CACHE_DIR: &str = ".unseen-cache";
 
@@ -152,7 +153,7 @@ impl SampledShape {
         let grid = match cached {
             Some(grid) => grid,
             None => {
-                let grid = build(&mesh, import.grid_cell(), &shown)?;
+                let grid = build(&mesh, import.grid_cell(&mesh), &shown)?;
                 if let Some(file) = &cache_file {
                     let written = write_cache(file, &key, &grid);
                     outcome = match (written, outcome) {
