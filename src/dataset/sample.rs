@@ -112,12 +112,7 @@ impl ViewParams {
 pub const POSES_PER_DEFECT: u32 = 8;
 
 /// Draws the defect of a defective sample for a given attempt (None for good samples), on the
-/// product's analytic shape (the cap family; see [`draw_defect_on`] for any product).
-pub fn draw_defect(id: &SampleId, product: &ProductSpec, attempt: u32) -> Option<Defect> {
-    draw_defect_on(id, product, &product.shape(), attempt)
-}
-
-/// [`draw_defect`] on the product's good geometry `shape` (an imported product's grid).
+/// product's good geometry `shape`: the cap's analytic shape or an imported product's grid.
 pub fn draw_defect_on(
     id: &SampleId,
     product: &ProductSpec,

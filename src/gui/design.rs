@@ -163,7 +163,6 @@ impl Design {
         self.generation.is_some()
     }
 
-    /// Whether a file is being opened or saved.
     /// The fit of the scene to a line's photos.
     pub fn photo_fit(&self) -> &super::photo_fit::PhotoFit {
         &self.photo_fit
@@ -179,6 +178,7 @@ impl Design {
             .start(&self.recipe, &self.product, self.gpu.clone());
     }
 
+    /// Whether a file is being opened or saved.
     pub fn files_busy(&self) -> bool {
         !self.files.is_empty()
     }

@@ -122,15 +122,15 @@ impl PhotoFit {
         }
     }
 
-    /// The section's controls and results. Returns true when the user asks to take the
-    /// fitted scene into `recipe` (done here).
+    /// The section's controls and results; "Use the fitted scene" writes the fit into
+    /// `recipe`.
     pub fn ui(
         &mut self,
         ui: &mut egui::Ui,
         recipe: &mut Recipe,
         product: &ProductSpec,
         gpu: Option<&Gpu>,
-    ) -> bool {
+    ) {
         ui.heading("Fit to the line's photos");
         path_row_ui(ui, "Photos", &mut self.folder, true);
         match &self.worker {
@@ -163,7 +163,6 @@ impl PhotoFit {
         if let Some(m) = &self.message {
             ui.label(m.as_str());
         }
-        let mut taken = false;
         if let Some(fitted) = self.fitted.take() {
             let (before, after) = fitted.outcome.product_abs();
             ui.label(format!(
@@ -202,11 +201,9 @@ impl PhotoFit {
                 .clicked()
             {
                 fitted.outcome.apply_to(recipe);
-                taken = true;
             }
             self.fitted = Some(fitted);
         }
-        taken
     }
 
     /// The photo shown, the render at its fitted pose and their difference (× 4), side by

@@ -171,8 +171,15 @@ fn serve(
             count,
         }) = samples
         {
-            let out = render_samples(&mut renderer, *recipe, *product, shuffle, count)
-                .map_or_else(PreviewEvent::Error, PreviewEvent::Samples);
+            let out = render_samples(
+                &mut renderer,
+                orbit.as_ref(),
+                *recipe,
+                *product,
+                shuffle,
+                count,
+            )
+            .map_or_else(PreviewEvent::Error, PreviewEvent::Samples);
             if ctx.emit(out).is_err() {
                 return PreviewEvent::Stopped(None);
             }
@@ -271,6 +278,7 @@ fn render_view(
 /// A batch of preview samples, rendered exactly as generation renders samples.
 fn render_samples(
     renderer: &mut Renderer,
+    orbit: Option<&DatasetContext>,
     recipe: Recipe,
     product: ProductSpec,
     shuffle: u64,
@@ -284,7 +292,15 @@ fn render_samples(
             SampleId::preview(&recipe, class, shuffle as usize * count + i)
         })
         .collect();
-    let context = DatasetContext::new(renderer, recipe, product).map_err(|e| e.to_string())?;
+    // The orbit view's product is already open: its geometry is reused rather than read,
+    // hashed and (for an imported mesh) checked against its cached grid again.
+    let context = match orbit {
+        Some(o) if o.product == product => {
+            DatasetContext::with_geometry(renderer, recipe, product, o.geometry.clone())
+        }
+        _ => DatasetContext::new(renderer, recipe, product),
+    }
+    .map_err(|e| e.to_string())?;
     let rendered = context
         .render_batch(renderer, &ids)
         .map_err(|e| e.to_string())?;
