@@ -307,6 +307,13 @@ fn a_folder_of_photos_without_a_manifest_is_evaluated_under_its_mapping_rule() {
             .unwrap();
     assert_eq!(stored["photo_count"], 8);
     assert_eq!(stored["map_input"], "resize");
+    // The renders' calibration measured the render comparison, so the photos fitted the
+    // line's appearance, and every photo retries its turns and start poses.
+    assert_eq!(stored["calibration"]["appearance"]["photos"], 8, "{stored}");
+    assert_eq!(
+        stored["calibration"]["refine"]["retry_above"], 0.0,
+        "{stored}"
+    );
     let threshold = stored["calibration"]["defect_threshold"].as_f64().unwrap();
     assert!((f64::from(model.defect_threshold) - threshold).abs() < 1e-6);
     assert_eq!(

@@ -244,6 +244,11 @@ pub struct Calibration {
     /// fusion), the chosen one among them.
     #[serde(default)]
     pub detectors: Vec<DetectorFit>,
+    /// What a camera's good photos share that the renderer does not draw, fitted on them by
+    /// photo calibration: maps against the rendered product are scaled by it. `None` for
+    /// renders.
+    #[serde(default)]
+    pub appearance: Option<super::appearance::Appearance>,
     /// The checkpoint (by hash) and the dataset the thresholds were fitted for; `None` in
     /// files written before it was kept, which are refit.
     #[serde(default)]
@@ -318,6 +323,7 @@ impl Calibration {
             refine: None,
             fusion: None,
             detectors: Vec::new(),
+            appearance: None,
             model: None,
         })
     }
@@ -540,6 +546,9 @@ impl Calibration {
             if !scale_ok(f.first_scale) || !scale_ok(f.second_scale) {
                 return Err("fusion scales must be finite with a positive spread".into());
             }
+        }
+        if let Some(a) = &self.appearance {
+            a.validate().map_err(|m| format!("appearance: {m}"))?;
         }
         if let Some(r) = &self.refine
             && (r.rounds > r.ceiling

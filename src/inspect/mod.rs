@@ -11,6 +11,7 @@
 //! calibration (refitting one whose [`binding`] does not match the model), [`report`] writes
 //! overlays, maps and masks.
 
+pub mod appearance;
 pub mod binding;
 pub mod calibrate;
 pub mod calibration;

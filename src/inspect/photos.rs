@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use super::appearance::Appearance;
 use super::calibration::{Calibration, GOOD_REVIEW_QUANTILE, Verdict};
 use super::model::InspectError;
 use super::pipeline::Inspector;
@@ -22,8 +23,9 @@ use crate::metrics::auroc;
 
 pub const PHOTO_CALIBRATION_FILE: &str = "calibration-photos.json";
 /// 2: the photos' refinement searches offset, zoom and exposure (format 1's thresholds were
-/// fitted without, and are refit).
-pub const PHOTO_CALIBRATION_FORMAT: u32 = 2;
+/// fitted without, and are refit). 3: every photo retries its turns and start poses, and the
+/// line's appearance scales the maps against the render (format 2 is refit).
+pub const PHOTO_CALIBRATION_FORMAT: u32 = 3;
 
 /// `calibration-photos.json`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -105,14 +107,7 @@ pub fn choose_on_photos(
     if n_defective == 0 {
         return Ok((base.clone(), Vec::new()));
     }
-    let (size, channels) = (model.image_size(), model.channels());
-    let mut good = Vec::with_capacity(photos.len() * model.config.image_len());
-    for path in photos {
-        let image = crate::imaging::decode_image(path)?;
-        let (values, _) =
-            crate::imaging::map_image(&image, path, size, channels, inspector.settings.map_input)?;
-        good.extend(values);
-    }
+    let good = read_photos(inspector, photos)?;
     let score_all = |flat: &[f32], n: usize| -> Vec<Vec<f32>> {
         let image_len = model.config.image_len();
         let batch = inspector.settings.descent.batch_size.max(1);
@@ -197,6 +192,91 @@ pub fn choose_on_photos(
     Ok((chosen, criteria))
 }
 
+/// The photos as the model's input (flat, image after image), each mapped by the inspector's
+/// rule; a photo that cannot be read or mapped is an error naming it.
+fn read_photos(inspector: &Inspector, photos: &[PathBuf]) -> Result<Vec<f32>, InspectError> {
+    let model = &inspector.model;
+    let (size, channels) = (model.image_size(), model.channels());
+    let mut out = Vec::with_capacity(photos.len() * model.config.image_len());
+    for path in photos {
+        let image = crate::imaging::decode_image(path)?;
+        let (values, _) =
+            crate::imaging::map_image(&image, path, size, channels, inspector.settings.map_input)?;
+        out.extend(values);
+    }
+    Ok(out)
+}
+
+/// What inspecting photos changes in the renders' calibration, when a detector compares
+/// with the rendered product: every photo's refinement tries the product's turns about its
+/// axis and the other start poses (a photo's loss never falls to the renders' floor, so the
+/// renders' retry threshold would let a photo keep a pose turned away from its notch), and
+/// the line's appearance (the residual of the good photos against their references, see
+/// [`Appearance`]) scales the maps against the render. Returns `base` unchanged when no
+/// detector renders or there is no scene; a photo that cannot be read or refined is an error.
+fn for_photos(
+    inspector: &mut Inspector,
+    base: &Calibration,
+    photos: &[PathBuf],
+) -> Result<Calibration, InspectError> {
+    let renders = base.needs_synthesis()
+        || base.detectors.iter().any(|d| {
+            d.score.needs_synthesis() || d.fusion.is_some_and(|f| f.second.needs_synthesis())
+        });
+    if !renders || inspector.synthesizer().is_none() {
+        return Ok(base.clone());
+    }
+    let mut adapted = base.clone();
+    if let Some(r) = &mut adapted.refine {
+        r.retry_above = Some(0.0);
+    }
+    let rounds = adapted
+        .refine
+        .as_ref()
+        .map_or(inspector.settings.refine_rounds, |r| r.rounds);
+    let images = read_photos(inspector, photos)?;
+    let image_len = inspector.model.config.image_len();
+    let channels = inspector.model.channels().max(1);
+    let batch = inspector.settings.descent.batch_size.max(1);
+    let mut grey = Vec::with_capacity(photos.len());
+    let mut made = Vec::with_capacity(photos.len());
+    for (chunk, names) in images.chunks(batch * image_len).zip(photos.chunks(batch)) {
+        let count = names.len();
+        let synthesized = inspector
+            .synthesize(chunk, count, rounds, Some(0.0), None)
+            .map_err(|message| InspectError::Invalid {
+                path: names[0].clone(),
+                message: format!(
+                    "the good product could not be rendered at this photo's pose: {message}"
+                ),
+            })?;
+        for image in chunk.chunks(image_len) {
+            let pixels = image_len / channels;
+            grey.push(
+                (0..pixels)
+                    .map(|p| {
+                        (0..channels).map(|c| image[c * pixels + p]).sum::<f32>() / channels as f32
+                    })
+                    .collect::<Vec<f32>>(),
+            );
+        }
+        made.extend(synthesized);
+    }
+    let pairs: Vec<(&[f32], &[f32], &[u8])> = grey
+        .iter()
+        .zip(&made)
+        .map(|(g, s)| (g.as_slice(), s.reference.as_slice(), s.part.as_slice()))
+        .collect();
+    adapted.appearance =
+        Some(
+            Appearance::fit(&pairs).map_err(|message| InspectError::Invalid {
+                path: photos.first().cloned().unwrap_or_default(),
+                message,
+            })?,
+        );
+    Ok(adapted)
+}
+
 fn photo_error(e: PhotoError) -> InspectError {
     InspectError::Invalid {
         path: e.path,
@@ -262,8 +342,11 @@ pub fn calibrate_on_photos(
             Err(e) => stale = Some(e),
         }
     }
-    // The detector: the one that best tells the good photos from the defective validation
-    // renders (the renders' own choice may not carry over to a camera's pictures).
+    // How photos are refined and the line's appearance, then the detector: the one that best
+    // tells the good photos from the defective validation renders (the renders' own choice
+    // may not carry over to a camera's pictures), each scored as photos are.
+    let base = for_photos(inspector, &base, &photos)?;
+    inspector.adopt(base.clone());
     let (chosen, photo_criteria) = choose_on_photos(inspector, &base, &photos)?;
     inspector.adopt(chosen);
     let mut scores = Vec::with_capacity(photos.len());

@@ -8,7 +8,8 @@ use rayon::prelude::*;
 
 use super::localise::{Region, regions};
 use super::pipeline::Inspector;
-use super::score::{Against, ScoreSettings, anomaly_map, reference_map};
+use super::score::{Against, ScoreSettings, anomaly_map, difference_map, reference_map};
+use crate::imaging::gaussian_blur;
 use crate::refine::{Synthesis, Synthesizer};
 
 /// Training renders nearest to an image that the lookup compares it with (the peer of
@@ -45,6 +46,11 @@ impl Inspector {
 
     pub fn synthesizer(&self) -> Option<&Synthesizer> {
         self.synthesizer.as_ref()
+    }
+
+    /// The scene's renderer and refinement settings, to change how references are searched.
+    pub fn synthesizer_mut(&mut self) -> Option<&mut Synthesizer> {
+        self.synthesizer.as_mut()
     }
 
     /// Whether the images inspected are a camera's photos rather than renders of the
@@ -116,17 +122,33 @@ impl Inspector {
                 };
                 self.maps(images, &recons, settings)
             }
-            Against::Rendered => references
-                .par_iter()
-                .enumerate()
-                .map(|(i, r)| match r.synthesis {
-                    Some(s) => {
-                        let image = &images[i * image_len..(i + 1) * image_len];
-                        anomaly_map(image, &replicated(&s.reference, image_len), size, settings)
-                    }
-                    None => nan(),
-                })
-                .collect(),
+            Against::Rendered => {
+                let appearance = self
+                    .calibration
+                    .as_ref()
+                    .and_then(|c| c.appearance.as_ref());
+                references
+                    .par_iter()
+                    .enumerate()
+                    .map(|(i, r)| match r.synthesis {
+                        Some(s) => {
+                            let image = &images[i * image_len..(i + 1) * image_len];
+                            let reference = replicated(&s.reference, image_len);
+                            match appearance {
+                                Some(a) => {
+                                    let mut d = difference_map(image, &reference, size, settings);
+                                    for (v, k) in d.iter_mut().zip(a.scale(&s.reference, &s.part)) {
+                                        *v *= k;
+                                    }
+                                    gaussian_blur(&d, size, settings.smoothing_sigma)
+                                }
+                                None => anomaly_map(image, &reference, size, settings),
+                            }
+                        }
+                        None => nan(),
+                    })
+                    .collect()
+            }
             Against::Lookup => {
                 let Some(atlas) = self.atlas() else {
                     return vec![nan(); references.len()];
