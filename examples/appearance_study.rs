@@ -98,30 +98,8 @@ fn main() -> anyhow::Result<()> {
         .collect();
     if let Some(dir) = &dump {
         std::fs::create_dir_all(dir)?;
-        // Photo | reference | residual (mid-grey = 0, ±64 levels full scale) | part map, 4× up.
-        for (i, (image, reference, part)) in pairs.iter().take(12).enumerate() {
-            let up = 4u32;
-            let mut sheet = image::GrayImage::new(4 * size as u32 * up, size as u32 * up);
-            for p in 0..size * size {
-                let values = [
-                    image[p],
-                    reference[p],
-                    0.5 + 2.0 * (image[p] - reference[p]),
-                    f32::from(part[p]) / 5.0,
-                ];
-                for (k, v) in values.iter().enumerate() {
-                    let g = (v.clamp(0.0, 1.0) * 255.0) as u8;
-                    for dy in 0..up {
-                        for dx in 0..up {
-                            let x = (k * size + p % size) as u32 * up + dx;
-                            let y = (p / size) as u32 * up + dy;
-                            sheet.put_pixel(x, y, image::Luma([g]));
-                        }
-                    }
-                }
-            }
-            sheet.save(dir.join(format!("{i:02}.png")))?;
-        }
+        let rows: Vec<_> = pairs.iter().take(12).copied().collect();
+        write_sheet(&dir.join("fit.png"), &rows, size)?;
     }
     let mut model = Appearance::fit(&pairs).map_err(anyhow::Error::msg)?;
     println!("{}", model.describe());
@@ -175,7 +153,70 @@ fn main() -> anyhow::Result<()> {
             }
             line += &format!(" all {:.3}", auroc(&g, &all));
             println!("{line}");
+            // The good photos scored highest and the short notches lowest, as the pipeline
+            // scores them (scaled, σ 2, cap 2).
+            if let Some(dir) = &dump
+                && scaled
+                && sigma == 2.0
+                && cap == 2.0
+            {
+                for (class, worst_first) in [("good", true), ("short_notch", false)] {
+                    let mut order: Vec<usize> = (0..test.len())
+                        .filter(|&i| test[i].class == class)
+                        .collect();
+                    order.sort_by(|&a, &b| scores[a].total_cmp(&scores[b]));
+                    if worst_first {
+                        order.reverse();
+                    }
+                    let rows: Vec<(&[f32], &[f32], &[u8])> = order
+                        .iter()
+                        .take(8)
+                        .map(|&i| {
+                            println!("  {class} {} score {:.4}", test[i].relative, scores[i]);
+                            (
+                                images[i].as_slice(),
+                                synths[i].reference.as_slice(),
+                                synths[i].part.as_slice(),
+                            )
+                        })
+                        .collect();
+                    write_sheet(&dir.join(format!("{class}.png")), &rows, size)?;
+                }
+            }
         }
     }
+    Ok(())
+}
+
+/// Rows of photo | reference | residual (mid-grey = 0, ±64 levels full scale) | part map,
+/// 4× enlarged, one row per image.
+fn write_sheet(
+    path: &std::path::Path,
+    rows: &[(&[f32], &[f32], &[u8])],
+    size: usize,
+) -> anyhow::Result<()> {
+    let up = 4usize;
+    let mut sheet = image::GrayImage::new((4 * size * up) as u32, (rows.len() * size * up) as u32);
+    for (row, (image, reference, part)) in rows.iter().enumerate() {
+        for p in 0..size * size {
+            let values = [
+                image[p],
+                reference[p],
+                0.5 + 2.0 * (image[p] - reference[p]),
+                f32::from(part[p]) / 5.0,
+            ];
+            for (k, v) in values.iter().enumerate() {
+                let g = (v.clamp(0.0, 1.0) * 255.0) as u8;
+                for dy in 0..up {
+                    for dx in 0..up {
+                        let x = (k * size + p % size) * up + dx;
+                        let y = (row * size + p / size) * up + dy;
+                        sheet.put_pixel(x as u32, y as u32, image::Luma([g]));
+                    }
+                }
+            }
+        }
+    }
+    sheet.save(path)?;
     Ok(())
 }

@@ -201,6 +201,38 @@ impl Appearance {
         Ok(())
     }
 
+    /// One line for the user: how many photos, the product's spread, and the part whose good
+    /// photos depart most from the render (the pixel-weighted mean spread of its cells),
+    /// named from `names` where it has a name.
+    pub fn summary(&self, names: &std::collections::BTreeMap<u8, String>) -> String {
+        let widest = self
+            .parts
+            .iter()
+            .zip(&self.cells)
+            .filter(|(part, _)| **part != 0)
+            .filter_map(|(part, cells)| {
+                let cells = cells.iter().flatten().filter(|c| c.pixels > 0);
+                let (sum, n) = cells.fold((0.0f64, 0usize), |(s, n), c| {
+                    (s + f64::from(c.spread) * c.pixels as f64, n + c.pixels)
+                });
+                (n > 0).then(|| (*part, sum / n as f64))
+            })
+            .max_by(|a, b| a.1.total_cmp(&b.1));
+        let mut out = format!(
+            "the line's appearance fitted on {} good photos (residual spread {:.1} grey levels",
+            self.photos,
+            255.0 * self.spread
+        );
+        if let Some((part, spread)) = widest {
+            let name = names
+                .get(&part)
+                .cloned()
+                .unwrap_or_else(|| format!("part {part}"));
+            out += &format!(", most on the {name}: {:.1}", 255.0 * spread);
+        }
+        out + ")"
+    }
+
     /// The model in a few lines, for the user to read.
     pub fn describe(&self) -> String {
         let mut out = format!(
@@ -305,6 +337,13 @@ mod tests {
         let c = model.cell(2, false, 0.6).unwrap();
         assert!((c.spread - 0.05).abs() < 0.01, "{c:?}");
         assert!(c.bias.abs() < 0.01, "{c:?}");
+        // The user reads which part departs most.
+        let names = std::collections::BTreeMap::from([(2u8, "wall".to_string())]);
+        let summary = model.summary(&names);
+        assert!(
+            summary.contains("20 good photos") && summary.contains("most on the wall"),
+            "{summary}"
+        );
         // A part the photos never showed keeps the plain difference.
         let unseen_part = vec![9u8; reference.len()];
         assert!(

@@ -397,9 +397,20 @@ pub fn calibrate_on_photos(
             message: e.to_string(),
         })?;
     }
+    let appearance_note = stored
+        .calibration
+        .appearance
+        .as_ref()
+        .map_or_else(String::new, |a| {
+            let names = inspector
+                .synthesizer()
+                .map(|s| s.part_names().clone())
+                .unwrap_or_default();
+            format!("; {}, every photo retrying its turns", a.summary(&names))
+        });
     let c = inspector.adopt(stored.calibration);
     Ok(format!(
-        "{}thresholds refit on {} good photos of {} (detector {}, {}{}): review from {:.5} \
+        "{}thresholds refit on {} good photos of {} (detector {}, {}{}{}): review from {:.5} \
          (their {:.0}th percentile), defect from {:.5} ({}){}",
         stale.map_or_else(String::new, |why| format!(
             "{} not used ({why}); ",
@@ -410,6 +421,7 @@ pub fn calibrate_on_photos(
         c.detector(),
         c.scoring_name(),
         criteria_note(&stored.photo_criteria),
+        appearance_note,
         c.review_threshold,
         100.0 * GOOD_REVIEW_QUANTILE,
         c.defect_threshold,
