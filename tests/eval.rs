@@ -326,6 +326,10 @@ fn a_folder_of_photos_without_a_manifest_is_evaluated_under_its_mapping_rule() {
     let (again, _) = evaluate(&options, &device, &mut |_| {}, &no).unwrap();
     let notes = again.notes.join("\n");
     assert!(notes.contains("thresholds from"), "{notes}");
+    assert!(
+        notes.contains("the line's appearance fitted on 8 good photos"),
+        "{notes}"
+    );
     assert_eq!(again.models[0].defect_threshold, model.defect_threshold);
 
     // Without ground_truth: image metrics only.

@@ -465,7 +465,7 @@ fn calibrations_with_values_that_cannot_be_trusted_are_refused() {
         ("calibration-budget-huge.json", "max_iterations"),
         (
             "calibration-defect-1e30.json",
-            "defect_threshold must be a score from 0 to 2",
+            "defect_threshold must be a score from 0 to 3",
         ),
         (
             "calibration-defect-edited.json",
@@ -475,7 +475,7 @@ fn calibrations_with_values_that_cannot_be_trusted_are_refused() {
         ("calibration-lambda-null.json", "not a valid calibration"),
         (
             "calibration-old-1e30.json",
-            "defect_threshold must be a score from 0 to 2",
+            "defect_threshold must be a score from 0 to 3",
         ),
         ("calibration-pixel-overflow.json", "pixel_threshold"),
         ("calibration-rate-out-of-range.json", "defect_rule"),

@@ -20,6 +20,8 @@ const MIN_CELL_PIXELS: usize = 200;
 /// The spread never goes below this fraction of the whole product's: a cell whose good photos
 /// happen to agree closely must not turn noise into defects.
 const SPREAD_FLOOR: f32 = 0.5;
+/// The largest factor a pixel's difference is scaled by: the product's spread over the floor.
+pub const MAX_SCALE: f32 = 1.0 / SPREAD_FLOOR;
 /// See [`Appearance::max_spread_ratio`].
 pub const MAX_SPREAD_RATIO: f32 = 2.0;
 
@@ -186,17 +188,34 @@ impl Appearance {
             ));
         }
         let positive = |v: f32| v.is_finite() && v > 0.0;
-        if !positive(self.spread) || !positive(self.max_spread_ratio) {
-            return Err("the spread and its largest ratio must be positive".into());
+        if !positive(self.spread) {
+            return Err("the product's spread must be positive".into());
         }
+        if !(self.max_spread_ratio.is_finite() && self.max_spread_ratio >= 1.0) {
+            return Err(format!(
+                "max_spread_ratio must be at least 1, got {}",
+                self.max_spread_ratio
+            ));
+        }
+        let mut ids = self.parts.clone();
+        ids.sort_unstable();
+        ids.dedup();
+        if ids.len() != self.parts.len() {
+            return Err("a part id is listed twice".into());
+        }
+        // No cell may scale a difference by more than MAX_SCALE.
+        let floor = SPREAD_FLOOR * self.spread * (1.0 - 1e-4);
         if self
             .cells
             .iter()
             .flatten()
             .flatten()
-            .any(|c| !positive(c.spread) || !c.bias.is_finite())
+            .any(|c| !positive(c.spread) || c.spread < floor || !c.bias.is_finite())
         {
-            return Err("every cell needs a finite bias and a positive spread".into());
+            return Err(format!(
+                "every cell needs a finite bias and a spread of at least {SPREAD_FLOOR} times \
+                 the product's"
+            ));
         }
         Ok(())
     }
@@ -373,6 +392,14 @@ mod tests {
         assert!(model.validate().is_err());
         let mut model = fitted(4);
         model.cells[0][0][0].spread = 0.0;
+        assert!(model.validate().is_err());
+        // A cap under 1 would scale the noisiest cells up.
+        let mut model = fitted(4);
+        model.max_spread_ratio = 0.4;
+        assert!(model.validate().is_err());
+        let mut model = fitted(4);
+        let first = model.parts[0];
+        model.parts[1] = first;
         assert!(model.validate().is_err());
     }
 }

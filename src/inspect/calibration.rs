@@ -95,9 +95,10 @@ pub struct DetectorFit {
 pub const MAX_FUSED_SCORE: f32 = 1e6;
 
 /// Largest value a map-based score or threshold can take: maps are differences of values in
-/// [0, 1] (SSIM's is (1 − SSIM) / 2), and the defect threshold set without defective images
+/// [0, 1] (SSIM's is (1 − SSIM) / 2), scaled by the line's appearance by at most
+/// [`super::appearance::MAX_SCALE`], and the defect threshold set without defective images
 /// lies at most half the good scores' spread above the largest.
-pub const MAX_MAP_SCORE: f32 = 2.0;
+pub const MAX_MAP_SCORE: f32 = 1.5 * super::appearance::MAX_SCALE;
 /// Largest descent loss a threshold may be set at.
 pub const MAX_LOSS_SCORE: f32 = 1e9;
 /// The fraction of its peak a flagged image's map is cut at when the image was flagged on a

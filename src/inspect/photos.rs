@@ -22,6 +22,8 @@ use crate::fsio::{FileKind, read_bounded, sha256_hex, write_atomic};
 use crate::metrics::auroc;
 
 pub const PHOTO_CALIBRATION_FILE: &str = "calibration-photos.json";
+/// The most good photos the line's appearance is fitted on.
+const MAX_APPEARANCE_PHOTOS: usize = 1000;
 /// 2: the photos' refinement searches offset, zoom and exposure (format 1's thresholds were
 /// fitted without, and are refit). 3: every photo retries its turns and start poses, and the
 /// line's appearance scales the maps against the render (format 2 is refit).
@@ -230,10 +232,14 @@ fn for_photos(
     if let Some(r) = &mut adapted.refine {
         r.retry_above = Some(0.0);
     }
-    let rounds = adapted
-        .refine
-        .as_ref()
-        .map_or(inspector.settings.refine_rounds, |r| r.rounds);
+    // The photos are refined as they will be inspected: the same round budget.
+    inspector.adopt(adapted.clone());
+    let rounds = inspector.refine_rounds();
+    // Evenly spaced photos, at most MAX_APPEARANCE_PHOTOS of them: a model of a few dozen
+    // cells is settled long before, and memory stays bounded on a large folder.
+    let stride = photos.len().div_ceil(MAX_APPEARANCE_PHOTOS).max(1);
+    let photos: Vec<PathBuf> = photos.iter().step_by(stride).cloned().collect();
+    let photos = photos.as_slice();
     let images = read_photos(inspector, photos)?;
     let image_len = inspector.model.config.image_len();
     let channels = inspector.model.channels().max(1);
@@ -275,6 +281,20 @@ fn for_photos(
             })?,
         );
     Ok(adapted)
+}
+
+/// "; the line's appearance …" for a calibration that carries one, else nothing.
+fn appearance_note(inspector: &Inspector, calibration: &Calibration) -> String {
+    calibration
+        .appearance
+        .as_ref()
+        .map_or_else(String::new, |a| {
+            let names = inspector
+                .synthesizer()
+                .map(|s| s.part_names().clone())
+                .unwrap_or_default();
+            format!("; {}, every photo retrying its turns", a.summary(&names))
+        })
 }
 
 fn photo_error(e: PhotoError) -> InspectError {
@@ -323,9 +343,11 @@ pub fn calibrate_on_photos(
                     && stored.map_input == map_input
                     && stored.calibration.defect_rule == inspector.settings.defect_rule =>
             {
+                let appearance = appearance_note(inspector, &stored.calibration);
                 let c = inspector.adopt(stored.calibration);
                 return Ok(format!(
-                    "thresholds from {} ({} good photos of {}): review from {:.5}, defect from {:.5}",
+                    "thresholds from {} ({} good photos of {}{appearance}): review from {:.5}, \
+                     defect from {:.5}",
                     path.display(),
                     stored.photo_count,
                     dir.display(),
@@ -376,6 +398,10 @@ pub fn calibrate_on_photos(
             path: dir.to_path_buf(),
             message: "no good photo gave a finite score".into(),
         })?;
+    refit.validate().map_err(|message| InspectError::Invalid {
+        path: dir.to_path_buf(),
+        message: format!("the thresholds refit on these photos are not usable: {message}"),
+    })?;
     let stored = PhotoCalibration {
         format: PHOTO_CALIBRATION_FORMAT,
         photos: dir.to_path_buf(),
@@ -397,17 +423,7 @@ pub fn calibrate_on_photos(
             message: e.to_string(),
         })?;
     }
-    let appearance_note = stored
-        .calibration
-        .appearance
-        .as_ref()
-        .map_or_else(String::new, |a| {
-            let names = inspector
-                .synthesizer()
-                .map(|s| s.part_names().clone())
-                .unwrap_or_default();
-            format!("; {}, every photo retrying its turns", a.summary(&names))
-        });
+    let appearance_note = appearance_note(inspector, &stored.calibration);
     let c = inspector.adopt(stored.calibration);
     Ok(format!(
         "{}thresholds refit on {} good photos of {} (detector {}, {}{}{}): review from {:.5} \
