@@ -330,6 +330,19 @@ fn a_folder_of_photos_without_a_manifest_is_evaluated_under_its_mapping_rule() {
         notes.contains("the line's appearance fitted on 8 good photos"),
         "{notes}"
     );
+    // The fused detector's two scores are put on one scale by the good photos, not by the
+    // good validation renders.
+    let rendered: serde_json::Value = serde_json::from_slice(&render_calibration).unwrap();
+    let fused_scale = |c: &serde_json::Value| {
+        c["detectors"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|d| d["name"] == "fused")
+            .map(|d| d["fusion"]["first_scale"].clone())
+            .expect("the calibration measured a fused detector")
+    };
+    assert_ne!(fused_scale(&rendered), fused_scale(&stored["calibration"]));
     assert_eq!(again.models[0].defect_threshold, model.defect_threshold);
 
     // Without ground_truth: image metrics only.

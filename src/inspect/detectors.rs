@@ -7,10 +7,12 @@ use super::pipeline::Inspector;
 use super::score::{ScoreSettings, image_score};
 use super::synthesis::References;
 
-/// Per detector of [`Calibration::detectors`]: each image's score and (first) map.
+/// Per detector of [`Calibration::detectors`]: each image's score and (first) map, and for a
+/// fused detector each image's two scores before fusion.
 pub struct DetectorScores {
     pub scores: Vec<Vec<f32>>,
     pub maps: Vec<Vec<Vec<f32>>>,
+    pub components: Vec<Option<[Vec<f32>; 2]>>,
 }
 
 impl Inspector {
@@ -52,26 +54,39 @@ impl Inspector {
         let mut out = DetectorScores {
             scores: Vec::with_capacity(detectors.len()),
             maps: Vec::with_capacity(detectors.len()),
+            components: Vec::with_capacity(detectors.len()),
         };
         for detector in detectors {
             let maps = self.maps_against(images, &references, &detector.score);
             let second = detector
                 .fusion
                 .map(|f| (f, self.maps_against(images, &references, &f.second)));
-            let scores = maps
+            let first: Vec<f32> = maps
                 .iter()
                 .enumerate()
-                .map(|(i, map)| {
-                    let s = image_score(detector.score_kind, loss(i), map, &detector.score);
-                    match &second {
-                        Some((f, maps)) => {
-                            f.fuse(s, image_score(f.second_kind, loss(i), &maps[i], &f.second))
-                        }
-                        None => s,
-                    }
-                })
+                .map(|(i, map)| image_score(detector.score_kind, loss(i), map, &detector.score))
                 .collect();
-            out.scores.push(scores);
+            match &second {
+                Some((f, maps)) => {
+                    let second: Vec<f32> = maps
+                        .iter()
+                        .enumerate()
+                        .map(|(i, map)| image_score(f.second_kind, loss(i), map, &f.second))
+                        .collect();
+                    out.scores.push(
+                        first
+                            .iter()
+                            .zip(&second)
+                            .map(|(a, b)| f.fuse(*a, *b))
+                            .collect(),
+                    );
+                    out.components.push(Some([first, second]));
+                }
+                None => {
+                    out.scores.push(first);
+                    out.components.push(None);
+                }
+            }
             out.maps.push(maps);
         }
         out

@@ -92,7 +92,9 @@ fn criteria_note(criteria: &[(String, f32)]) -> String {
 /// scores best separate the good photos from the defective validation renders (AUROC), each
 /// scored as it was calibrated; on a tie the renders' own choice. Returns `base` with that
 /// detector, and each detector's AUROC; `base` itself, and none, when there is nothing to
-/// choose between (one detector, or no defective validation render).
+/// choose between (one detector, or no defective validation render). A fused detector's two
+/// scores are put on one scale by the good photos' median and spread of each (the renders'
+/// would weigh them as renders score).
 pub fn choose_on_photos(
     inspector: &Inspector,
     base: &Calibration,
@@ -110,35 +112,70 @@ pub fn choose_on_photos(
         return Ok((base.clone(), Vec::new()));
     }
     let good = read_photos(inspector, photos)?;
-    let score_all = |flat: &[f32], n: usize| -> Vec<Vec<f32>> {
+    // Each detector's scores, and a fused detector's two scores before fusion.
+    type Scored = (Vec<Vec<f32>>, Vec<Option<[Vec<f32>; 2]>>);
+    let score_all = |flat: &[f32], n: usize| -> Scored {
         let image_len = model.config.image_len();
         let batch = inspector.settings.descent.batch_size.max(1);
         let mut all = vec![Vec::with_capacity(n); base.detectors.len()];
+        let mut parts: Vec<Option<[Vec<f32>; 2]>> = vec![None; base.detectors.len()];
         let mut first = 0;
         while first < n {
             let count = batch.min(n - first);
-            let scores = inspector
-                .detector_scores(
-                    &flat[first * image_len..(first + count) * image_len],
-                    count,
-                    base,
-                )
-                .scores;
-            for (d, s) in scores.into_iter().enumerate() {
+            let scored = inspector.detector_scores(
+                &flat[first * image_len..(first + count) * image_len],
+                count,
+                base,
+            );
+            for (d, s) in scored.scores.into_iter().enumerate() {
                 all[d].extend(s);
+            }
+            for (d, c) in scored.components.into_iter().enumerate() {
+                if let Some([a, b]) = c {
+                    let kept = parts[d].get_or_insert_with(|| [Vec::new(), Vec::new()]);
+                    kept[0].extend(a);
+                    kept[1].extend(b);
+                }
             }
             first += count;
         }
-        all
+        (all, parts)
     };
-    let good_scores = score_all(&good, photos.len());
-    let bad_scores = score_all(&defective, n_defective);
     let finite = |v: &[f32]| {
         v.iter()
             .copied()
             .filter(|x| x.is_finite())
             .collect::<Vec<_>>()
     };
+    let (mut good_scores, good_parts) = score_all(&good, photos.len());
+    let (mut bad_scores, bad_parts) = score_all(&defective, n_defective);
+    // A fused detector puts its two scores on one scale by their good images' median and
+    // spread: on photos, the good photos' (their scores sit elsewhere than the renders').
+    let mut base = base.clone();
+    let current = base.detector().to_string();
+    for d in 0..base.detectors.len() {
+        let (Some(f), Some([g1, g2]), Some([b1, b2])) =
+            (base.detectors[d].fusion, &good_parts[d], &bad_parts[d])
+        else {
+            continue;
+        };
+        let (f1, f2) = (finite(g1), finite(g2));
+        if f1.is_empty() || f2.is_empty() {
+            continue;
+        }
+        let refit = super::calibration::Fusion {
+            first_scale: super::calibration::Fusion::scale_of(&f1),
+            second_scale: super::calibration::Fusion::scale_of(&f2),
+            ..f
+        };
+        good_scores[d] = g1.iter().zip(g2).map(|(a, b)| refit.fuse(*a, *b)).collect();
+        bad_scores[d] = b1.iter().zip(b2).map(|(a, b)| refit.fuse(*a, *b)).collect();
+        if base.detectors[d].name == current && base.fusion.is_some() {
+            base.fusion = Some(refit);
+        }
+        base.detectors[d].fusion = Some(refit);
+    }
+    let base = &base;
     let criteria: Vec<(String, f32)> = base
         .detectors
         .iter()
@@ -155,13 +192,12 @@ pub fn choose_on_photos(
             (d.name.clone(), a)
         })
         .collect();
-    let current = base.detector();
     let best = criteria
         .iter()
         .enumerate()
         .filter(|(_, (_, a))| a.is_finite())
         .fold(None::<(usize, f32)>, |best, (i, (name, a))| match best {
-            Some((_, b)) if b > *a || (b == *a && name != current) => best,
+            Some((_, b)) if b > *a || (b == *a && *name != current) => best,
             _ => Some((i, *a)),
         });
     let Some((index, _)) = best else {
