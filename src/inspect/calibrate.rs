@@ -208,6 +208,11 @@ impl Inspector {
     /// renders (with the atlas), and the model's and the render's scores fused. The best wins
     /// and every one is kept in [`Calibration::detectors`] for the record.
     pub fn calibrate(&mut self, dir: &Path) -> Result<&Calibration, InspectError> {
+        // The validation split is renders: a line's appearance, adopted from its photos, must
+        // not scale their maps.
+        if let Some(c) = &mut self.calibration {
+            c.appearance = None;
+        }
         let set = ValidationSet::load(dir, &self.model)?;
         let (model_criterion, calibration, descents) = self.calibrate_model(&set, dir)?;
         // Every detector judges this checkpoint's run on this dataset, whichever is chosen.

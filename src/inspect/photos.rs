@@ -355,6 +355,23 @@ pub fn calibrate_on_photos(
     dir: &Path,
     save: bool,
 ) -> Result<String, InspectError> {
+    // A calibration that fails half way leaves the inspector with the one it started from.
+    let before = inspector.calibration.clone();
+    let result = fit_on_photos(inspector, run_dir, dir, save);
+    if result.is_err()
+        && let Some(c) = before
+    {
+        inspector.adopt(c);
+    }
+    result
+}
+
+fn fit_on_photos(
+    inspector: &mut Inspector,
+    run_dir: &Path,
+    dir: &Path,
+    save: bool,
+) -> Result<String, InspectError> {
     let Some(base) = inspector.calibration.clone() else {
         return Err(InspectError::Invalid {
             path: run_dir.to_path_buf(),
