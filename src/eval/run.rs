@@ -559,7 +559,7 @@ fn detector_evals(
         }
         let count = batch.min(n - first);
         let images = &test.images[first * image_len..(first + count) * image_len];
-        let batch_scores = inspector.detector_scores(images, count, calibration);
+        let batch_scores = inspector.detector_scores(images, count, calibration, None);
         for (d, (s, m)) in batch_scores
             .scores
             .into_iter()

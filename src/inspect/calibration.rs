@@ -336,6 +336,26 @@ impl Calibration {
             || self.fusion.is_some_and(|f| f.second.needs_synthesis())
     }
 
+    /// Whether any detector it measured needs what `f` asks for (the model, a render).
+    pub fn detectors_need(&self, f: fn(&ScoreSettings) -> bool) -> bool {
+        self.detectors
+            .iter()
+            .any(|d| f(&d.score) || d.fusion.is_some_and(|x| f(&x.second)))
+    }
+
+    /// Whether any detector it measured compares with the rendered product.
+    pub fn detectors_need_synthesis(&self) -> bool {
+        self.needs_synthesis() || self.detectors_need(ScoreSettings::needs_synthesis)
+    }
+
+    /// The refinement's rounds and retry threshold its detectors were measured with
+    /// (`default_rounds` and no retries when it chose none).
+    pub fn refine_for(&self, default_rounds: usize) -> (usize, Option<f32>) {
+        self.refine
+            .as_ref()
+            .map_or((default_rounds, None), |r| (r.rounds, r.retry_above))
+    }
+
     /// Whether inspecting with this calibration runs the model.
     pub fn needs_model(&self) -> bool {
         self.score.needs_model()

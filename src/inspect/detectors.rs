@@ -6,6 +6,7 @@ use super::descent::descend;
 use super::pipeline::Inspector;
 use super::score::{ScoreSettings, image_score};
 use super::synthesis::References;
+use crate::refine::Synthesis;
 
 /// Per detector of [`Calibration::detectors`]: each image's score and (first) map, and for a
 /// fused detector each image's two scores before fusion.
@@ -17,32 +18,29 @@ pub struct DetectorScores {
 
 impl Inspector {
     /// Scores `count` flat images with every detector `calibration` measured, each as it was
-    /// calibrated (the descent budget, the refinement's rounds and retries). A detector whose
-    /// references could not be made scores NaN.
+    /// calibrated (the descent budget, the refinement's rounds and retries). `known` are the
+    /// images' references when they were already rendered that way (one per image). A
+    /// detector whose references could not be made scores NaN.
     pub fn detector_scores(
         &self,
         images: &[f32],
         count: usize,
         calibration: &Calibration,
+        known: Option<&[Synthesis]>,
     ) -> DetectorScores {
         let detectors = &calibration.detectors;
-        let needs = |f: fn(&ScoreSettings) -> bool| {
-            detectors
-                .iter()
-                .any(|d| f(&d.score) || d.fusion.is_some_and(|x| f(&x.second)))
-        };
-        let results = needs(ScoreSettings::needs_model)
+        let results = calibration
+            .detectors_need(ScoreSettings::needs_model)
             .then(|| descend(&self.model, images, count, &calibration.descent, None));
-        let synthesized = if needs(ScoreSettings::needs_synthesis) {
-            let (rounds, retry) = calibration
-                .refine
-                .as_ref()
-                .map_or((self.settings.refine_rounds, None), |r| {
-                    (r.rounds, r.retry_above)
-                });
-            self.synthesize(images, count, rounds, retry, None).ok()
-        } else {
-            None
+        let made;
+        let synthesized = match known {
+            Some(k) if k.len() == count => Some(k),
+            _ if calibration.detectors_need_synthesis() => {
+                let (rounds, retry) = calibration.refine_for(self.settings.refine_rounds);
+                made = self.synthesize(images, count, rounds, retry, None).ok();
+                made.as_deref()
+            }
+            _ => None,
         };
         let references: Vec<References<'_>> = (0..count)
             .map(|i| References {

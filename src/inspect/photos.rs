@@ -20,6 +20,7 @@ use super::score::ScoreKind;
 use crate::dataset::photos::{PhotoError, files_sha256, good_photos};
 use crate::fsio::{FileKind, read_bounded, sha256_hex, write_atomic};
 use crate::metrics::auroc;
+use crate::refine::Synthesis;
 
 pub const PHOTO_CALIBRATION_FILE: &str = "calibration-photos.json";
 /// The most good photos the line's appearance is fitted on.
@@ -94,11 +95,14 @@ fn criteria_note(criteria: &[(String, f32)]) -> String {
 /// detector, and each detector's AUROC; `base` itself, and none, when there is nothing to
 /// choose between (one detector, or no defective validation render). A fused detector's two
 /// scores are put on one scale by the good photos' median and spread of each (the renders'
-/// would weigh them as renders score).
+/// would weigh them as renders score). `references`, when given, are the good photos'
+/// references already rendered as `base` refines (one per photo), reused instead of refining
+/// the photos again.
 pub fn choose_on_photos(
     inspector: &Inspector,
     base: &Calibration,
     photos: &[std::path::PathBuf],
+    references: Option<&[Synthesis]>,
 ) -> Result<(Calibration, Vec<(String, f32)>), InspectError> {
     let Some(data) = base.data_dir.as_deref() else {
         return Ok((base.clone(), Vec::new()));
@@ -114,7 +118,7 @@ pub fn choose_on_photos(
     let good = read_photos(inspector, photos)?;
     // Each detector's scores, and a fused detector's two scores before fusion.
     type Scored = (Vec<Vec<f32>>, Vec<Option<[Vec<f32>; 2]>>);
-    let score_all = |flat: &[f32], n: usize| -> Scored {
+    let score_all = |flat: &[f32], n: usize, known: Option<&[Synthesis]>| -> Scored {
         let image_len = model.config.image_len();
         let batch = inspector.settings.descent.batch_size.max(1);
         let mut all = vec![Vec::with_capacity(n); base.detectors.len()];
@@ -126,6 +130,7 @@ pub fn choose_on_photos(
                 &flat[first * image_len..(first + count) * image_len],
                 count,
                 base,
+                known.map(|k| &k[first..first + count]),
             );
             for (d, s) in scored.scores.into_iter().enumerate() {
                 all[d].extend(s);
@@ -147,8 +152,9 @@ pub fn choose_on_photos(
             .filter(|x| x.is_finite())
             .collect::<Vec<_>>()
     };
-    let (mut good_scores, good_parts) = score_all(&good, photos.len());
-    let (mut bad_scores, bad_parts) = score_all(&defective, n_defective);
+    let known = references.filter(|r| r.len() == photos.len());
+    let (mut good_scores, good_parts) = score_all(&good, photos.len(), known);
+    let (mut bad_scores, bad_parts) = score_all(&defective, n_defective, None);
     // A fused detector puts its two scores on one scale by their good images' median and
     // spread: on photos, the good photos' (their scores sit elsewhere than the renders').
     let mut base = base.clone();
@@ -251,72 +257,61 @@ fn read_photos(inspector: &Inspector, photos: &[PathBuf]) -> Result<Vec<f32>, In
 /// renders' retry threshold would let a photo keep a pose turned away from its notch), and
 /// the line's appearance (the residual of the good photos against their references, see
 /// [`Appearance`]) scales the maps against the render. Returns `base` unchanged when no
-/// detector renders or there is no scene; a photo that cannot be read or refined is an error.
+/// detector renders or there is no scene; with the calibration, each photo's reference when
+/// every photo was refined (for [`choose_on_photos`] to reuse). A photo that cannot be read or
+/// refined is an error.
 fn for_photos(
     inspector: &mut Inspector,
     base: &Calibration,
     photos: &[PathBuf],
-) -> Result<Calibration, InspectError> {
-    let renders = base.needs_synthesis()
-        || base.detectors.iter().any(|d| {
-            d.score.needs_synthesis() || d.fusion.is_some_and(|f| f.second.needs_synthesis())
-        });
-    if !renders || inspector.synthesizer().is_none() {
-        return Ok(base.clone());
+) -> Result<(Calibration, Option<Vec<Synthesis>>), InspectError> {
+    if !base.detectors_need_synthesis() || inspector.synthesizer().is_none() {
+        return Ok((base.clone(), None));
     }
     let mut adapted = base.clone();
     if let Some(r) = &mut adapted.refine {
         r.retry_above = Some(0.0);
     }
-    // The photos are refined as they will be inspected: the same round budget.
     inspector.adopt(adapted.clone());
-    let rounds = inspector.refine_rounds();
+    // Refined exactly as the detectors will score them, so their references are reused.
+    let (rounds, retry) = adapted.refine_for(inspector.settings.refine_rounds);
     // Evenly spaced photos, at most MAX_APPEARANCE_PHOTOS of them: a model of a few dozen
     // cells is settled long before, and memory stays bounded on a large folder.
     let stride = photos.len().div_ceil(MAX_APPEARANCE_PHOTOS).max(1);
-    let photos: Vec<PathBuf> = photos.iter().step_by(stride).cloned().collect();
-    let photos = photos.as_slice();
-    let images = read_photos(inspector, photos)?;
+    let fitted: Vec<PathBuf> = photos.iter().step_by(stride).cloned().collect();
+    let images = read_photos(inspector, &fitted)?;
     let image_len = inspector.model.config.image_len();
-    let channels = inspector.model.channels().max(1);
     let batch = inspector.settings.descent.batch_size.max(1);
-    let mut grey = Vec::with_capacity(photos.len());
-    let mut made = Vec::with_capacity(photos.len());
-    for (chunk, names) in images.chunks(batch * image_len).zip(photos.chunks(batch)) {
-        let count = names.len();
+    let mut made = Vec::with_capacity(fitted.len());
+    for (chunk, names) in images.chunks(batch * image_len).zip(fitted.chunks(batch)) {
         let synthesized = inspector
-            .synthesize(chunk, count, rounds, Some(0.0), None)
+            .synthesize(chunk, names.len(), rounds, retry, None)
             .map_err(|message| InspectError::Invalid {
                 path: names[0].clone(),
                 message: format!(
                     "the good product could not be rendered at this photo's pose: {message}"
                 ),
             })?;
-        for image in chunk.chunks(image_len) {
-            let pixels = image_len / channels;
-            grey.push(
-                (0..pixels)
-                    .map(|p| {
-                        (0..channels).map(|c| image[c * pixels + p]).sum::<f32>() / channels as f32
-                    })
-                    .collect::<Vec<f32>>(),
-            );
-        }
         made.extend(synthesized);
     }
+    let grey: Vec<Vec<f32>> = images
+        .chunks(image_len)
+        .map(|i| inspector.grey(i))
+        .collect();
     let pairs: Vec<(&[f32], &[f32], &[u8])> = grey
         .iter()
         .zip(&made)
         .map(|(g, s)| (g.as_slice(), s.reference.as_slice(), s.part.as_slice()))
         .collect();
-    adapted.appearance =
-        Some(
-            Appearance::fit(&pairs).map_err(|message| InspectError::Invalid {
-                path: photos.first().cloned().unwrap_or_default(),
-                message,
-            })?,
-        );
-    Ok(adapted)
+    // Photos that leave nothing to model (no residual spread at all) are inspected without.
+    adapted.appearance = match Appearance::fit(&pairs) {
+        Ok(a) => Some(a),
+        Err(message) => {
+            log::warn!("the line's appearance is not used: {message}");
+            None
+        }
+    };
+    Ok((adapted, (stride == 1).then_some(made)))
 }
 
 /// "; the line's appearance …" for a calibration that carries one, else nothing.
@@ -420,9 +415,10 @@ fn fit_on_photos(
     // How photos are refined and the line's appearance, then the detector: the one that best
     // tells the good photos from the defective validation renders (the renders' own choice
     // may not carry over to a camera's pictures), each scored as photos are.
-    let base = for_photos(inspector, &base, &photos)?;
+    let (base, references) = for_photos(inspector, &base, &photos)?;
     inspector.adopt(base.clone());
-    let (chosen, photo_criteria) = choose_on_photos(inspector, &base, &photos)?;
+    let (chosen, photo_criteria) =
+        choose_on_photos(inspector, &base, &photos, references.as_deref())?;
     inspector.adopt(chosen);
     let mut scores = Vec::with_capacity(photos.len());
     let batch = inspector.settings.descent.batch_size.max(1);

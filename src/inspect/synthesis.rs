@@ -62,6 +62,15 @@ impl Inspector {
         }
     }
 
+    /// One flat image of the model's layout as grey levels: the mean of its channels per pixel.
+    pub fn grey(&self, image: &[f32]) -> Vec<f32> {
+        let channels = self.model.channels().max(1);
+        let pixels = image.len() / channels;
+        (0..pixels)
+            .map(|p| (0..channels).map(|c| image[c * pixels + p]).sum::<f32>() / channels as f32)
+            .collect()
+    }
+
     /// Refines the pose of `count` flat images for at most `rounds` rounds and renders their
     /// references (colour images are refined on their grey level). `None` with a message when
     /// there is no scene, the renderer fails or the time limit passes: those images cannot be
@@ -80,17 +89,8 @@ impl Inspector {
             );
         };
         let image_len = self.model.config.image_len();
-        let channels = self.model.channels();
-        let pixels = image_len / channels.max(1);
         let grey: Vec<Vec<f32>> = (0..count)
-            .map(|i| {
-                let image = &images[i * image_len..(i + 1) * image_len];
-                (0..pixels)
-                    .map(|p| {
-                        (0..channels).map(|c| image[c * pixels + p]).sum::<f32>() / channels as f32
-                    })
-                    .collect()
-            })
+            .map(|i| self.grey(&images[i * image_len..(i + 1) * image_len]))
             .collect();
         let refs: Vec<&[f32]> = grey.iter().map(Vec::as_slice).collect();
         let deadline = time_limit.map(|t| Instant::now() + t);
