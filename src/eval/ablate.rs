@@ -229,11 +229,8 @@ pub struct VariantResult {
 impl VariantResult {
     pub fn from_report(variant: &Variant, report: &EvalReport, seconds: f64) -> Option<Self> {
         let model = report.models.first()?;
-        let point = model
-            .sweep
-            .iter()
-            .find(|p| p.iterations == model.main_iterations)
-            .or(model.sweep.first())?;
+        // The point the report itself leads with.
+        let point = super::report::main_point(model)?;
         let detector = model
             .detectors
             .iter()
@@ -248,11 +245,7 @@ impl VariantResult {
                 .iter()
                 .map(|c| (c.class.clone(), c.image_auroc))
                 .collect(),
-            pixel_auroc: point
-                .classes
-                .iter()
-                .find(|c| c.class == "all")
-                .and_then(|c| c.pixel_auroc),
+            pixel_auroc: super::report::class_metrics(point, "all").and_then(|c| c.pixel_auroc),
             detectors: model
                 .detectors
                 .iter()

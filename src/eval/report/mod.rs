@@ -95,7 +95,7 @@ fn write_file(path: &Path, bytes: &[u8]) -> Result<(), ReportError> {
 // Selecting data from the report, for every output.
 
 /// The sweep point at the model's main budget (the last one if none matches).
-fn main_point(model: &ModelEval) -> Option<&SweepPoint> {
+pub(crate) fn main_point(model: &ModelEval) -> Option<&SweepPoint> {
     model
         .sweep
         .iter()
@@ -103,7 +103,7 @@ fn main_point(model: &ModelEval) -> Option<&SweepPoint> {
         .or_else(|| model.sweep.last())
 }
 
-fn class_metrics<'a>(point: &'a SweepPoint, class: &str) -> Option<&'a ClassMetrics> {
+pub(crate) fn class_metrics<'a>(point: &'a SweepPoint, class: &str) -> Option<&'a ClassMetrics> {
     point.classes.iter().find(|c| c.class == class)
 }
 
