@@ -30,22 +30,22 @@ pub struct AblateArgs {
     #[arg(long)]
     pub base: Option<PathBuf>,
     /// Good training renders per variant.
-    #[arg(long, default_value_t = 600)]
+    #[arg(long, default_value_t = AblationPlan::default().train_good)]
     pub train_good: usize,
     /// Good validation renders per variant (calibration).
-    #[arg(long, default_value_t = 60)]
+    #[arg(long, default_value_t = AblationPlan::default().val_good)]
     pub val_good: usize,
     /// Validation renders per defect class and variant.
-    #[arg(long, default_value_t = 15)]
+    #[arg(long, default_value_t = AblationPlan::default().val_defect)]
     pub val_defect: usize,
     /// Training steps per variant.
-    #[arg(long, default_value_t = 300)]
+    #[arg(long, default_value_t = AblationPlan::default().steps)]
     pub steps: u64,
     /// Network width.
-    #[arg(long, default_value_t = 8)]
+    #[arg(long, default_value_t = AblationPlan::default().width)]
     pub width: usize,
     /// Model trained per variant.
-    #[arg(long, value_enum, default_value_t = ModelKind::AeSom)]
+    #[arg(long, value_enum, default_value_t = AblationPlan::default().model)]
     pub model: ModelKind,
     #[arg(long, value_enum, ignore_case = true, default_value_t = ComputeDevice::Auto)]
     pub device: ComputeDevice,

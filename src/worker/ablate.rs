@@ -7,19 +7,18 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use super::eval::evaluate_in;
-use super::generate::{GenerateEvent, GenerateJob, generate_in};
-use super::train::train_in;
+use super::generate::{GenerateEvent, GenerateJob, render_stage};
+use super::train::train_stage;
 use super::{Context, Event, Waker, Worker, spawn};
 use crate::compute::SelectedDevice;
 use crate::eval::ablate::{AblationPlan, AblationReport, VariantResult, variant_dirs, variants};
-use crate::eval::demo;
 use crate::eval::{EvalOptions, EvalProgress};
 use crate::fsio::write_atomic;
 use crate::imaging::MapInput;
 use crate::inspect::DefectRule;
 use crate::product::ProductSpec;
 use crate::render::Gpu;
-use crate::train::{TrainEvent, TrainJob};
+use crate::train::TrainEvent;
 
 const EVENT_CAPACITY: usize = 64;
 
@@ -102,44 +101,23 @@ fn run(ctx: &mut Context<AblationEvent>, job: AblationJob) -> Result<AblationRep
             .recipe
             .validate_against(&job.product)
             .map_err(|m| format!("variant {}: {m}", variant.name))?;
-        if demo::is_rendered(&data, &variant.recipe, &job.product) {
-            ctx.emit(AblationEvent::UpToDate(data.clone()))
-                .map_err(|e| e.to_string())?;
-        } else {
-            let render = GenerateJob {
-                gpu: Some(gpu.clone()),
-                recipe: variant.recipe.clone(),
-                product: job.product.clone(),
-                out: data.clone(),
-                replace: true,
-            };
-            let rendering = Instant::now();
-            let generated = generate_in(ctx, render, AblationEvent::Render)?;
-            ctx.emit(AblationEvent::Render(GenerateEvent::Finished {
-                samples: generated.manifest.samples.len(),
-                elapsed_secs: rendering.elapsed().as_secs_f64(),
-                notes: Vec::new(),
-            }))
-            .map_err(|e| e.to_string())?;
-        }
-        let config = job.plan.train_config();
-        config.validate().map_err(|e| e.to_string())?;
-        let train = TrainJob {
-            data_dir: data.clone(),
-            resume: super::files::has_checkpoint(&run_dir),
-            run_dir: run_dir.clone(),
-            config,
-            device: job.device.clone(),
+        let render = GenerateJob {
+            gpu: Some(gpu.clone()),
+            recipe: variant.recipe.clone(),
+            product: job.product.clone(),
+            out: data.clone(),
+            replace: true,
         };
-        let finished = train_in(ctx, &train, AblationEvent::Train)?;
-        if finished.stopped {
-            return Err(format!(
-                "variant {}: the training was stopped",
-                variant.name
-            ));
-        }
-        ctx.emit(AblationEvent::Train(TrainEvent::Finished(finished)))
-            .map_err(|e| e.to_string())?;
+        render_stage(ctx, render, AblationEvent::Render, AblationEvent::UpToDate)?;
+        train_stage(
+            ctx,
+            data.clone(),
+            run_dir.clone(),
+            job.plan.train_config(),
+            &job.device,
+            AblationEvent::Train,
+        )
+        .map_err(|e| format!("variant {}: {e}", variant.name))?;
         let options = EvalOptions {
             runs: vec![run_dir],
             data: job.photos.clone(),

@@ -8,8 +8,8 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use super::eval::evaluate_in;
-use super::generate::{GenerateEvent, GenerateJob, generate_in};
-use super::train::train_in;
+use super::generate::{GenerateEvent, GenerateJob, render_stage};
+use super::train::train_stage;
 use super::{Context, Event, Waker, Worker, spawn};
 use crate::compute::SelectedDevice;
 use crate::eval::demo::{self, DemoLayout, DemoPlan, STAGES};
@@ -17,7 +17,7 @@ use crate::eval::report::ReportFiles;
 use crate::eval::{EvalProgress, EvalReport};
 use crate::product::ProductSpec;
 use crate::render::Gpu;
-use crate::train::{TrainEvent, TrainJob};
+use crate::train::TrainEvent;
 
 /// Events buffered before the demo waits for its reader.
 const EVENT_CAPACITY: usize = 64;
@@ -121,11 +121,6 @@ fn run(
     ];
     for (title, recipe, out) in renders {
         begin(ctx, stage, format!("{title} into {}", out.display()))?;
-        if demo::is_rendered(&out, &recipe, &product) {
-            ctx.emit(DemoEvent::UpToDate(out))
-                .map_err(|e| e.to_string())?;
-            continue;
-        }
         // The demo's own folder: an older demo's dataset in it is replaced, not mixed with.
         let render = GenerateJob {
             gpu: Some(gpu.clone()),
@@ -134,14 +129,7 @@ fn run(
             out,
             replace: true,
         };
-        let rendering = Instant::now();
-        let generated = generate_in(ctx, render, DemoEvent::Render)?;
-        ctx.emit(DemoEvent::Render(GenerateEvent::Finished {
-            samples: generated.manifest.samples.len(),
-            elapsed_secs: rendering.elapsed().as_secs_f64(),
-            notes: Vec::new(),
-        }))
-        .map_err(|e| e.to_string())?;
+        render_stage(ctx, render, DemoEvent::Render, DemoEvent::UpToDate)?;
     }
     drop(gpu);
 
@@ -158,20 +146,14 @@ fn run(
                 training.run_dir.display()
             ),
         )?;
-        config.validate().map_err(|e| e.to_string())?;
-        let train = TrainJob {
-            data_dir: layout.data(),
-            resume: super::files::has_checkpoint(&training.run_dir),
-            run_dir: training.run_dir,
+        train_stage(
+            ctx,
+            layout.data(),
+            training.run_dir,
             config,
-            device: job.device.clone(),
-        };
-        let report = train_in(ctx, &train, DemoEvent::Train)?;
-        if report.stopped {
-            return Err("the training was stopped".into());
-        }
-        ctx.emit(DemoEvent::Train(TrainEvent::Finished(report)))
-            .map_err(|e| e.to_string())?;
+            &job.device,
+            DemoEvent::Train,
+        )?;
     }
 
     begin(

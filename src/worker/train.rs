@@ -3,7 +3,12 @@
 //! and writes a checkpoint; [`FinishReport::stopped`] says so).
 
 use super::{Cancelled, Context, Event, Pausing, Waker, Worker, spawn};
-use crate::train::{FinishReport, TrainDriver, TrainError, TrainEvent, TrainJob, run_training};
+use std::path::PathBuf;
+
+use crate::compute::SelectedDevice;
+use crate::train::{
+    FinishReport, TrainConfig, TrainDriver, TrainError, TrainEvent, TrainJob, run_training,
+};
 
 /// Events buffered before the training loop waits for its reader.
 const EVENT_CAPACITY: usize = 64;
@@ -73,4 +78,34 @@ impl<E, W: Fn(TrainEvent) -> E> TrainDriver for Driver<'_, E, W> {
         };
         self.ctx.checkpoint_announcing(announce) != Err(Cancelled)
     }
+}
+
+/// A stage of a longer task (the demo, the ablation): trains `config` on `data_dir` into
+/// `run_dir`, continuing the run there when it has a checkpoint, and reports `Finished`. A
+/// training stopped before its budget is an error: the stages after it need the whole run.
+pub fn train_stage<E>(
+    ctx: &mut Context<E>,
+    data_dir: PathBuf,
+    run_dir: PathBuf,
+    config: TrainConfig,
+    device: &SelectedDevice,
+    wrap: impl Fn(TrainEvent) -> E,
+) -> Result<(), String> {
+    config.validate().map_err(|e| e.to_string())?;
+    let job = TrainJob {
+        data_dir,
+        resume: super::files::has_checkpoint(&run_dir),
+        run_dir,
+        config,
+        device: device.clone(),
+    };
+    let report = train_in(ctx, &job, &wrap)?;
+    if report.stopped {
+        return Err(format!(
+            "the training of {} was stopped",
+            job.run_dir.display()
+        ));
+    }
+    ctx.emit(wrap(TrainEvent::Finished(report)))
+        .map_err(|e| e.to_string())
 }
