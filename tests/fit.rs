@@ -27,6 +27,9 @@ fn truth() -> (Lighting, Sensor) {
             shininess: 60.0,
             // Light bouncing inside the notch (part id 3), which plain shading lacks.
             part_ambient: [0.0, 0.0, 0.15, 0.0, 0.0, 0.0, 0.0, 0.0],
+            // The product shadows itself (inside the notch, under the rim), which the default
+            // recipe does not draw.
+            shadow: 0.6,
         },
         Sensor {
             gamma: 1.6,
@@ -98,6 +101,13 @@ fn the_fit_finds_the_light_and_the_camera_response_of_photos_it_did_not_make() {
     assert!(
         (notch - 0.15).abs() < 0.05,
         "the notch's own light: {notch}"
+    );
+    let shadow = outcome.fitted.lighting.shadow;
+    assert!(
+        // 0.72 on the development machine: noise and the ambient of the shadowed parts trade
+        // off against it; far from none (0) and from full (1) all the same.
+        (shadow - 0.6).abs() < 0.2,
+        "the photos' shadows must be found: strength {shadow}"
     );
     assert!(
         outcome.fitted.lighting.specular > 0.05,

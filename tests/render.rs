@@ -192,6 +192,62 @@ fn lighting_changes_shading_but_not_geometry() {
     assert!(changed > 500, "{changed}");
 }
 
+/// How many pixels of `b` stand to the same pixel of `a` as `relation` says.
+fn pixels_where(a: &Frame, b: &Frame, relation: impl Fn(u8, u8) -> bool) -> usize {
+    a.shade
+        .iter()
+        .zip(&b.shade)
+        .filter(|(x, y)| relation(**x, **y))
+        .count()
+}
+
+#[test]
+fn shadows_darken_what_the_product_hides_from_the_light_and_nothing_else() {
+    let camera = upright(Quat::from_rotation_x(0.6) * Quat::from_rotation_y(0.4));
+    let shadowed = |direction: [f32; 3], shadow: f32| Lighting {
+        direction,
+        intensity: 1.0,
+        ambient: 0.1,
+        shadow,
+        ..Default::default()
+    };
+    // A light beside the camera: what the camera sees, the light sees, so full-strength
+    // shadows leave the picture as it was (no surface shadows itself).
+    let front = &render(&[good()], camera, shadowed([0.0, 0.0, 1.0], 0.0), 96, 2)[0];
+    let front_shadowed = &render(&[good()], camera, shadowed([0.0, 0.0, 1.0], 1.0), 96, 2)[0];
+    let moved = pixels_where(front, front_shadowed, |a, b| a.abs_diff(b) > 2);
+    let covered = front.part.iter().filter(|p| **p != 0).count();
+    assert!(covered > 2000, "{covered}");
+    assert!(
+        moved * 100 < covered,
+        "a light at the camera must cast no visible shadow: {moved} of {covered} pixels moved"
+    );
+    // A grazing light: the rim and the notch's walls shadow the surface behind them. Shadows
+    // only take light away, and leave parts and depth alone.
+    let side = &render(&[good()], camera, shadowed([1.0, 0.3, 0.35], 0.0), 96, 2)[0];
+    let side_shadowed = &render(&[good()], camera, shadowed([1.0, 0.3, 0.35], 1.0), 96, 2)[0];
+    assert_eq!(side.part, side_shadowed.part);
+    assert_eq!(side.depth, side_shadowed.depth);
+    let brighter = pixels_where(side, side_shadowed, |a, b| b > a.saturating_add(1));
+    let darker = pixels_where(side, side_shadowed, |a, b| a.saturating_sub(b) > 20);
+    assert_eq!(brighter, 0, "shadows never add light");
+    assert!(
+        darker * 50 > covered,
+        "a grazing light must leave shadows: {darker} of {covered} pixels darker by 20 levels"
+    );
+    // Half strength: a shadowed pixel keeps about half of what it lost at full strength.
+    let half = &render(&[good()], camera, shadowed([1.0, 0.3, 0.35], 0.5), 96, 2)[0];
+    for ((full, none), half) in side_shadowed.shade.iter().zip(&side.shade).zip(&half.shade) {
+        if none.saturating_sub(*full) > 20 {
+            let expected = (f32::from(*full) + f32::from(*none)) / 2.0;
+            assert!(
+                (f32::from(*half) - expected).abs() <= 2.0,
+                "half strength: {half}, between {full} and {none}"
+            );
+        }
+    }
+}
+
 #[test]
 fn a_bulge_shows_up_on_top_of_the_dome_and_only_there() {
     let shape = ProductSpec::builtin_cap().shape();

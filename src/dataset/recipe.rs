@@ -354,12 +354,13 @@ impl Recipe {
             && within(l.albedo, 0.0, 1.0)
             && within(l.specular, 0.0, 10.0)
             && within(l.shininess, 1.0, 1e4)
-            && l.part_ambient.iter().all(|v| within(*v, -1.0, 1.0)))
+            && l.part_ambient.iter().all(|v| within(*v, -1.0, 1.0))
+            && within(l.shadow, 0.0, 1.0))
         {
             return Err(
                 "lighting: direction must be a non-zero vector (each component within ±1000), \
                  intensity 0 to 10, ambient and albedo 0 to 1, specular 0 to 10, \
-                 shininess 1 to 10000 and each part_ambient within ±1"
+                 shininess 1 to 10000, each part_ambient within ±1 and shadow 0 to 1"
                     .into(),
             );
         }

@@ -37,9 +37,10 @@ impl SynthesisClass {
 pub const CLASSES: &[SynthesisClass] = &[
     SynthesisClass {
         name: "light",
-        what: "light direction and its jitter",
+        what: "light direction, its jitter and the shadows the product casts",
         leave_out: |r, b| {
             r.lighting.direction = b.lighting.direction;
+            r.lighting.shadow = b.lighting.shadow;
             r.randomize.light_jitter_deg = b.randomize.light_jitter_deg;
         },
     },

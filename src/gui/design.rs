@@ -535,6 +535,8 @@ impl Design {
         ui.add(egui::Slider::new(&mut l.ambient, 0.0..=1.0).text("Ambient"));
         ui.add(egui::Slider::new(&mut l.albedo, 0.05..=1.0).text("Albedo"));
         ui.add(egui::Slider::new(&mut l.specular, 0.0..=1.0).text("Specular"));
+        ui.add(egui::Slider::new(&mut l.shadow, 0.0..=1.0).text("Shadows"))
+            .on_hover_text("How much direct light the product's own shadows take away (0: none)");
         ui.add(
             egui::Slider::new(&mut self.recipe.randomize.light_jitter_deg, 0.0..=45.0)
                 .text("Light jitter °"),

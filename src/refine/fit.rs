@@ -93,13 +93,16 @@ pub struct Shared {
     pub sensor: Sensor,
 }
 
-/// Shared parameters searched: nine for the scene and the camera, then one extra ambient per
-/// part id ([`PART_AMBIENT_IDS`]; a part the photos never show keeps its start).
-const DIMS: usize = 9 + PART_AMBIENT_IDS;
+/// Shared parameters searched: [`HEAD`] for the scene and the camera, then one extra ambient
+/// per part id ([`PART_AMBIENT_IDS`]; a part the photos never show keeps its start).
+const DIMS: usize = HEAD + PART_AMBIENT_IDS;
+/// The scene's and camera's own coordinates, ahead of the parts' ambient light.
+const HEAD: usize = 10;
 
 /// Initial simplex step per parametrised dimension (see [`Shared::to_vector`]).
 const STEPS: [f64; DIMS] = [
-    0.4, 0.4, 0.25, 0.4, 1.0, 0.5, 0.2, 0.01, 0.4, 0.05, 0.05, 0.05, 0.05, 0.05, 0.05, 0.05, 0.05,
+    0.4, 0.4, 0.25, 0.4, 1.0, 0.5, 0.2, 0.01, 0.4, 0.3, 0.05, 0.05, 0.05, 0.05, 0.05, 0.05, 0.05,
+    0.05,
 ];
 
 /// Floor of the highlight strength in the log parametrisation: below it counts as none.
@@ -108,7 +111,7 @@ const SPECULAR_FLOOR: f64 = 1e-3;
 impl Shared {
     /// The search's coordinates: light direction (x/z, y/z: the light stays in front of the
     /// product), ln intensity, ln ambient, ln highlight strength, ln shininess, ln gamma,
-    /// black level, blur, then each part's extra ambient.
+    /// black level, blur, shadow strength, then each part's extra ambient.
     fn to_vector(self) -> [f64; DIMS] {
         let d = self.lighting.direction_unit().as_dvec3();
         let z = d.z.max(0.05);
@@ -123,10 +126,11 @@ impl Shared {
             f64::from(self.sensor.gamma).ln(),
             f64::from(self.sensor.black_level),
             f64::from(self.sensor.blur_px),
+            f64::from(l.shadow),
         ];
         std::array::from_fn(|i| match i {
-            0..9 => head[i],
-            _ => f64::from(l.part_ambient[i - 9]),
+            0..HEAD => head[i],
+            _ => f64::from(l.part_ambient[i - HEAD]),
         })
     }
 
@@ -143,7 +147,8 @@ impl Shared {
                 albedo,
                 specular: specular as f32,
                 shininess: x[5].exp().clamp(1.0, 512.0) as f32,
-                part_ambient: std::array::from_fn(|i| x[9 + i].clamp(-1.0, 1.0) as f32),
+                part_ambient: std::array::from_fn(|i| x[HEAD + i].clamp(-1.0, 1.0) as f32),
+                shadow: x[9].clamp(0.0, 1.0) as f32,
             },
             sensor: Sensor {
                 gamma: x[6].exp().clamp(0.25, 4.0) as f32,
@@ -406,6 +411,7 @@ pub fn fit_scene(
         value("albedo (kept)", f64::from(l.albedo), None, ""),
         value("highlight strength", f64::from(l.specular), None, ""),
         value("shininess", f64::from(l.shininess), None, ""),
+        value("shadow strength", f64::from(l.shadow), None, ""),
         value("gamma", f64::from(s.gamma), None, ""),
         value(
             "black level",
@@ -715,7 +721,13 @@ fn search_shared(
         x0[5] = 32f64.ln();
     }
     // The search moves the free coordinates only; the others keep their start.
-    let free: Vec<usize> = (0..DIMS).filter(|&i| i < 9 || free_parts[i - 9]).collect();
+    // Likewise shadows: from half strength, which the search may take to none.
+    if start.lighting.shadow <= 0.0 {
+        x0[9] = 0.5;
+    }
+    let free: Vec<usize> = (0..DIMS)
+        .filter(|&i| i < HEAD || free_parts[i - HEAD])
+        .collect();
     let full = |y: &[f64]| -> [f64; DIMS] {
         let mut x = x0;
         for (k, &i) in free.iter().enumerate() {
@@ -748,8 +760,8 @@ fn search_shared(
 /// Steps of the finite differences per parametrised dimension: large enough that a render
 /// in 8-bit grey levels moves by several levels, small against the parameters' spans.
 const DIFF_STEPS: [f64; DIMS] = [
-    0.02, 0.02, 0.02, 0.03, 0.1, 0.05, 0.02, 0.002, 0.05, 0.02, 0.02, 0.02, 0.02, 0.02, 0.02, 0.02,
-    0.02,
+    0.02, 0.02, 0.02, 0.03, 0.1, 0.05, 0.02, 0.002, 0.05, 0.05, 0.02, 0.02, 0.02, 0.02, 0.02, 0.02,
+    0.02, 0.02,
 ];
 
 fn mean_cauchy(r: &[f32], c: f32) -> f64 {
@@ -1053,6 +1065,7 @@ mod tests {
                 specular: 0.4,
                 shininess: 40.0,
                 part_ambient: [0.0, 0.0, 0.12, -0.05, 0.0, 0.0, 0.0, 0.0],
+                shadow: 0.6,
             },
             sensor: Sensor {
                 gamma: 1.8,
@@ -1069,9 +1082,11 @@ mod tests {
         assert!((back.sensor.gamma - 1.8).abs() < 1e-5);
         assert!((back.sensor.blur_px - 0.6).abs() < 1e-6);
         assert_eq!(back.lighting.part_ambient, shared.lighting.part_ambient);
+        assert!((back.lighting.shadow - 0.6).abs() < 1e-6);
         // Far outside, every value is held within what the renderer accepts.
         let wild = Shared::from_vector(&[50.0; DIMS], 0.8);
         assert!(wild.sensor.validate().is_ok());
         assert!(wild.lighting.intensity <= 10.0 && wild.lighting.ambient <= 1.0);
+        assert!(wild.lighting.shadow <= 1.0);
     }
 }

@@ -118,6 +118,17 @@ pub struct Lighting {
     /// default.
     #[serde(default, skip_serializing_if = "all_zero")]
     pub part_ambient: [f32; PART_AMBIENT_IDS],
+    /// How much of the direct light (diffuse and highlight) a point loses where the product
+    /// itself stands between it and the light: 0 draws no shadows (the default, and every
+    /// recipe written before shadows existed), 1 leaves a shadowed point only its ambient
+    /// light. Between the two stands for a light larger than a point or light bounced into the
+    /// shadow.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub shadow: f32,
+}
+
+fn is_zero(value: &f32) -> bool {
+    *value == 0.0
 }
 
 /// Part ids that can carry their own ambient light ([`Lighting::part_ambient`]).
@@ -141,6 +152,7 @@ impl Default for Lighting {
             specular: 0.0,
             shininess: default_shininess(),
             part_ambient: [0.0; PART_AMBIENT_IDS],
+            shadow: 0.0,
         }
     }
 }

@@ -39,7 +39,14 @@ const MAX_LAYERS: u32 = 256;
 /// Supersampled pixels per batch, to bound memory at large sizes.
 const MAX_BATCH_PIXELS: u64 = 16 << 20;
 /// Uniform blocks are bound with dynamic offsets, which must be multiples of 256.
-const VIEW_STRIDE: u64 = 256;
+const VIEW_STRIDE: u64 = 512;
+/// Depth bias of the shadow pass, in units of the shadow map's depth resolution and of the
+/// occluder's slope: keeps a lit surface from shadowing itself.
+const SHADOW_BIAS: wgpu::DepthBiasState = wgpu::DepthBiasState {
+    constant: 4,
+    slope_scale: 2.0,
+    clamp: 0.0,
+};
 
 #[repr(C)]
 #[derive(Clone, Copy, Pod, Zeroable)]
@@ -60,6 +67,12 @@ struct ViewUniform {
     material: [f32; 4],
     /// [`Lighting::part_ambient`], four ids per vector.
     part_ambient: [[f32; 4]; 2],
+    /// The light's orthographic view of the product: world to shadow-map clip space.
+    shadow_from_world: [[f32; 4]; 4],
+    /// x: [`Lighting::shadow`]; y: the view's layer in the shadow map; z: how far a point is
+    /// moved along its normal before the lookup (world units); w: one shadow-map texel in
+    /// texture coordinates.
+    shadow: [f32; 4],
 }
 
 #[repr(C)]
@@ -79,6 +92,8 @@ pub struct GpuMesh {
     vertices: wgpu::Buffer,
     indices: wgpu::Buffer,
     index_count: u32,
+    /// Bounding box of the positions (model frame), which the shadow map must cover.
+    bounds: [glam::Vec3; 2],
 }
 
 /// One view to render: which mesh, seen how, lit how.
@@ -105,8 +120,11 @@ pub struct Frame {
 
 struct Targets {
     key: (u32, u32, u32),
-    /// Per layer: shade (with the part id in alpha), linear depth and depth-buffer views.
-    layers: Vec<[wgpu::TextureView; 3]>,
+    /// Per layer: shade (with the part id in alpha), linear depth, depth-buffer and shadow-map
+    /// views.
+    layers: Vec<[wgpu::TextureView; 4]>,
+    /// The shadow maps of every layer, as the scene pipelines read them.
+    shadow_group: wgpu::BindGroup,
     out_shade: wgpu::Texture,
     out_depth: wgpu::Texture,
     downsample_group: wgpu::BindGroup,
@@ -127,7 +145,11 @@ pub struct Renderer {
     gpu: Gpu,
     pipeline: wgpu::RenderPipeline,
     shade_pipeline: wgpu::RenderPipeline,
+    /// Depth alone, seen from the light: the shadow map of a view.
+    shadow_pipeline: wgpu::RenderPipeline,
     view_layout: wgpu::BindGroupLayout,
+    shadow_layout: wgpu::BindGroupLayout,
+    shadow_sampler: wgpu::Sampler,
     downsample_pipeline: wgpu::ComputePipeline,
     downsample_shade_pipeline: wgpu::ComputePipeline,
     downsample_layout: wgpu::BindGroupLayout,
@@ -155,11 +177,49 @@ impl Renderer {
                 count: None,
             }],
         });
+        let shadow_layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+            label: Some("shadow maps"),
+            entries: &[
+                wgpu::BindGroupLayoutEntry {
+                    binding: 0,
+                    visibility: wgpu::ShaderStages::FRAGMENT,
+                    ty: wgpu::BindingType::Texture {
+                        sample_type: wgpu::TextureSampleType::Depth,
+                        view_dimension: wgpu::TextureViewDimension::D2Array,
+                        multisampled: false,
+                    },
+                    count: None,
+                },
+                wgpu::BindGroupLayoutEntry {
+                    binding: 1,
+                    visibility: wgpu::ShaderStages::FRAGMENT,
+                    ty: wgpu::BindingType::Sampler(wgpu::SamplerBindingType::Comparison),
+                    count: None,
+                },
+            ],
+        });
+        let shadow_sampler = device.create_sampler(&wgpu::SamplerDescriptor {
+            label: Some("shadow"),
+            mag_filter: wgpu::FilterMode::Linear,
+            min_filter: wgpu::FilterMode::Linear,
+            compare: Some(wgpu::CompareFunction::LessEqual),
+            ..Default::default()
+        });
         let layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
             label: Some("render"),
+            bind_group_layouts: &[Some(&view_layout), Some(&shadow_layout)],
+            immediate_size: 0,
+        });
+        let shadow_only_layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+            label: Some("shadow"),
             bind_group_layouts: &[Some(&view_layout)],
             immediate_size: 0,
         });
+        let vertex_buffers = [Some(wgpu::VertexBufferLayout {
+            array_stride: size_of::<Vertex>() as u64,
+            step_mode: wgpu::VertexStepMode::Vertex,
+            attributes: &wgpu::vertex_attr_array![0 => Float32x3, 1 => Float32x3, 2 => Uint32],
+        })];
         let target = |format| {
             Some(wgpu::ColorTargetState {
                 format,
@@ -167,53 +227,71 @@ impl Renderer {
                 write_mask: wgpu::ColorWrites::ALL,
             })
         };
-        // The scene pipeline, drawing every output (`fs_main`) or, for the refinement's
-        // candidates, the shade alone (`fs_shade`).
-        let scene_pipeline =
-            |label: &str, entry: &str, targets: &[Option<wgpu::ColorTargetState>]| {
+        // Every pipeline draws the mesh: the scene, with every output (`fs_main`) or, for the
+        // refinement's candidates, the shade alone (`fs_shade`), and the depth-only shadow pass.
+        let mesh_pipeline =
+            |label: &str,
+             layout: &wgpu::PipelineLayout,
+             vertex: &str,
+             cull: wgpu::Face,
+             bias: wgpu::DepthBiasState,
+             fragment: Option<(&str, &[Option<wgpu::ColorTargetState>])>| {
                 device.create_render_pipeline(&wgpu::RenderPipelineDescriptor {
-                label: Some(label),
-                layout: Some(&layout),
-                vertex: wgpu::VertexState {
-                    module: &module,
-                    entry_point: Some("vs_main"),
-                    compilation_options: Default::default(),
-                    buffers: &[Some(wgpu::VertexBufferLayout {
-                        array_stride: size_of::<Vertex>() as u64,
-                        step_mode: wgpu::VertexStepMode::Vertex,
-                        attributes: &wgpu::vertex_attr_array![0 => Float32x3, 1 => Float32x3, 2 => Uint32],
-                    })],
-                },
-                primitive: wgpu::PrimitiveState {
-                    topology: wgpu::PrimitiveTopology::TriangleList,
-                    front_face: wgpu::FrontFace::Ccw,
-                    cull_mode: Some(wgpu::Face::Back),
-                    ..Default::default()
-                },
-                depth_stencil: Some(wgpu::DepthStencilState {
-                    format: DEPTH_FORMAT,
-                    depth_write_enabled: Some(true),
-                    depth_compare: Some(wgpu::CompareFunction::Less),
-                    stencil: Default::default(),
-                    bias: Default::default(),
-                }),
-                multisample: Default::default(),
-                fragment: Some(wgpu::FragmentState {
-                    module: &module,
-                    entry_point: Some(entry),
-                    compilation_options: Default::default(),
-                    targets,
-                }),
-                multiview_mask: None,
-                cache: None,
-            })
+                    label: Some(label),
+                    layout: Some(layout),
+                    vertex: wgpu::VertexState {
+                        module: &module,
+                        entry_point: Some(vertex),
+                        compilation_options: Default::default(),
+                        buffers: &vertex_buffers,
+                    },
+                    primitive: wgpu::PrimitiveState {
+                        topology: wgpu::PrimitiveTopology::TriangleList,
+                        front_face: wgpu::FrontFace::Ccw,
+                        cull_mode: Some(cull),
+                        ..Default::default()
+                    },
+                    depth_stencil: Some(wgpu::DepthStencilState {
+                        format: DEPTH_FORMAT,
+                        depth_write_enabled: Some(true),
+                        depth_compare: Some(wgpu::CompareFunction::Less),
+                        stencil: Default::default(),
+                        bias,
+                    }),
+                    multisample: Default::default(),
+                    fragment: fragment.map(|(entry, targets)| wgpu::FragmentState {
+                        module: &module,
+                        entry_point: Some(entry),
+                        compilation_options: Default::default(),
+                        targets,
+                    }),
+                    multiview_mask: None,
+                    cache: None,
+                })
             };
-        let pipeline = scene_pipeline(
-            "render",
-            "fs_main",
-            &[target(SHADE_FORMAT), target(LINEAR_DEPTH_FORMAT)],
+        let scene = |label, entry, targets| {
+            mesh_pipeline(
+                label,
+                &layout,
+                "vs_main",
+                wgpu::Face::Back,
+                Default::default(),
+                Some((entry, targets)),
+            )
+        };
+        let all_targets = [target(SHADE_FORMAT), target(LINEAR_DEPTH_FORMAT)];
+        let pipeline = scene("render", "fs_main", &all_targets);
+        let shade_pipeline = scene("render shade", "fs_shade", &all_targets[..1]);
+        // The shadow pass keeps the surfaces facing away from the light: on a closed mesh they
+        // lie behind every lit surface, so a lit surface never shadows itself.
+        let shadow_pipeline = mesh_pipeline(
+            "shadow",
+            &shadow_only_layout,
+            "vs_shadow",
+            wgpu::Face::Front,
+            SHADOW_BIAS,
+            None,
         );
-        let shade_pipeline = scene_pipeline("render shade", "fs_shade", &[target(SHADE_FORMAT)]);
 
         let ds_module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
             label: Some("downsample.wgsl"),
@@ -285,7 +363,10 @@ impl Renderer {
             gpu,
             pipeline,
             shade_pipeline,
+            shadow_pipeline,
             view_layout,
+            shadow_layout,
+            shadow_sampler,
             downsample_pipeline,
             downsample_shade_pipeline,
             downsample_layout,
@@ -320,6 +401,13 @@ impl Renderer {
                 usage: wgpu::BufferUsages::INDEX,
             }),
             index_count: mesh.indices.len() as u32,
+            bounds: mesh.positions.iter().fold(
+                [glam::Vec3::splat(f32::MAX), glam::Vec3::splat(f32::MIN)],
+                |[lo, hi], p| {
+                    let p = glam::Vec3::from(*p);
+                    [lo.min(p), hi.max(p)]
+                },
+            ),
         }
     }
 
@@ -379,15 +467,42 @@ impl Renderer {
 
         let mut uniforms = vec![0u8; views.len() * VIEW_STRIDE as usize];
         for (i, v) in views.iter().enumerate() {
-            let u = view_uniform(&v.camera, &v.lighting);
+            let u = view_uniform(&v.camera, &v.lighting, v.mesh.bounds, i as u32, tile);
             let at = i * VIEW_STRIDE as usize;
             uniforms[at..at + size_of::<ViewUniform>()].copy_from_slice(bytemuck::bytes_of(&u));
         }
         queue.write_buffer(view_buffer, 0, &uniforms);
 
         let mut encoder = device.create_command_encoder(&Default::default());
+        // Each shadowed view's shadow map first, into its own layer.
         for (i, v) in views.iter().enumerate() {
-            let [shade, linear_depth, depth] = &targets.layers[i];
+            if v.lighting.shadow <= 0.0 || v.mesh.index_count == 0 {
+                continue;
+            }
+            let mut pass = encoder.begin_render_pass(&wgpu::RenderPassDescriptor {
+                label: Some("shadow"),
+                color_attachments: &[],
+                depth_stencil_attachment: Some(wgpu::RenderPassDepthStencilAttachment {
+                    view: &targets.layers[i][3],
+                    depth_ops: Some(wgpu::Operations {
+                        load: wgpu::LoadOp::Clear(1.0),
+                        store: wgpu::StoreOp::Store,
+                    }),
+                    stencil_ops: None,
+                }),
+                timestamp_writes: None,
+                occlusion_query_set: None,
+                multiview_mask: None,
+            });
+            pass.set_pipeline(&self.shadow_pipeline);
+            pass.set_viewport(0.0, 0.0, tile as f32, tile as f32, 0.0, 1.0);
+            pass.set_bind_group(0, view_group, &[(i as u64 * VIEW_STRIDE) as u32]);
+            pass.set_vertex_buffer(0, v.mesh.vertices.slice(..));
+            pass.set_index_buffer(v.mesh.indices.slice(..), wgpu::IndexFormat::Uint32);
+            pass.draw_indexed(0..v.mesh.index_count, 0, 0..1);
+        }
+        for (i, v) in views.iter().enumerate() {
+            let [shade, linear_depth, depth, _] = &targets.layers[i];
             let attach = |view| {
                 Some(wgpu::RenderPassColorAttachment {
                     view,
@@ -424,6 +539,7 @@ impl Renderer {
             });
             pass.set_viewport(0.0, 0.0, tile as f32, tile as f32, 0.0, 1.0);
             pass.set_bind_group(0, view_group, &[(i as u64 * VIEW_STRIDE) as u32]);
+            pass.set_bind_group(1, &targets.shadow_group, &[]);
             // An empty mesh (a product that meshes to nothing) leaves the layer cleared; wgpu
             // refuses empty buffer slices.
             if v.mesh.index_count == 0 {
@@ -565,6 +681,7 @@ impl Renderer {
             DEPTH_FORMAT,
             wgpu::TextureUsages::RENDER_ATTACHMENT,
         );
+        let shadow = texture("shadow maps", tile, DEPTH_FORMAT, attach);
         let out_shade = texture("out shade", size, SHADE_FORMAT, out);
         let out_depth = texture("out depth", size, LINEAR_DEPTH_FORMAT, out);
         let params = device.create_buffer(&wgpu::BufferDescriptor {
@@ -609,11 +726,31 @@ impl Renderer {
                 },
             ],
         });
+        let shadow_array = array(&shadow);
+        let shadow_group = device.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: Some("shadow maps"),
+            layout: &self.shadow_layout,
+            entries: &[
+                entry(0, &shadow_array),
+                wgpu::BindGroupEntry {
+                    binding: 1,
+                    resource: wgpu::BindingResource::Sampler(&self.shadow_sampler),
+                },
+            ],
+        });
         self.targets = Some(Targets {
             key,
             layers: (0..layers)
-                .map(|i| [layer(&shade, i), layer(&linear_depth, i), layer(&depth, i)])
+                .map(|i| {
+                    [
+                        layer(&shade, i),
+                        layer(&linear_depth, i),
+                        layer(&depth, i),
+                        layer(&shadow, i),
+                    ]
+                })
                 .collect(),
+            shadow_group,
             out_shade,
             out_depth,
             downsample_group,
@@ -622,11 +759,55 @@ impl Renderer {
     }
 }
 
-fn view_uniform(camera: &Camera, lighting: &Lighting) -> ViewUniform {
+/// The light's view of a product whose model-frame bounding box is `bounds`, seen by `camera`:
+/// an orthographic projection along the light that covers the ball about the camera's centre
+/// holding the box whichever way the product turns, and the size of one of `side` texels in
+/// world units.
+fn shadow_projection(
+    camera: &Camera,
+    light: glam::Vec3,
+    bounds: [glam::Vec3; 2],
+    side: u32,
+) -> (Mat4, f32) {
+    let [lo, hi] = bounds;
+    let radius = if lo.cmple(hi).all() {
+        // The farthest corner of the box from the centre bounds every point of the product.
+        let far = (lo - camera.centre).abs().max((hi - camera.centre).abs());
+        far.length().max(1e-3)
+    } else {
+        1.0
+    };
+    let margin = 0.5;
+    let eye = camera.centre + light * (radius + margin);
+    let up = if light.y.abs() > 0.9 {
+        glam::Vec3::X
+    } else {
+        glam::Vec3::Y
+    };
+    let view = glam::camera::rh::view::look_at_mat4(eye, camera.centre, up);
+    let projection = glam::camera::rh::proj::directx::orthographic(
+        -radius,
+        radius,
+        -radius,
+        radius,
+        margin * 0.5,
+        2.0 * radius + margin * 1.5,
+    );
+    (projection * view, 2.0 * radius / side as f32)
+}
+
+fn view_uniform(
+    camera: &Camera,
+    lighting: &Lighting,
+    bounds: [glam::Vec3; 2],
+    layer: u32,
+    shadow_side: u32,
+) -> ViewUniform {
     let world_from_model = camera.world_from_model();
     let clip_from_model: Mat4 = camera.clip_from_world() * world_from_model;
     let eye = camera.eye();
     let light = lighting.direction_unit();
+    let (shadow_from_world, texel) = shadow_projection(camera, light, bounds, shadow_side);
     ViewUniform {
         clip_from_model: clip_from_model.to_cols_array_2d(),
         world_from_model: world_from_model.to_cols_array_2d(),
@@ -652,6 +833,13 @@ fn view_uniform(camera: &Camera, lighting: &Lighting) -> ViewUniform {
                 lighting.part_ambient[6],
                 lighting.part_ambient[7],
             ],
+        ],
+        shadow_from_world: shadow_from_world.to_cols_array_2d(),
+        shadow: [
+            lighting.shadow,
+            layer as f32,
+            1.5 * texel,
+            1.0 / shadow_side as f32,
         ],
     }
 }
