@@ -66,6 +66,9 @@ fn the_fit_finds_the_light_and_the_camera_response_of_photos_it_did_not_make() {
     )
     .unwrap();
     assert_eq!(notes.len(), 4, "one note per alternation: {notes:?}");
+    // The photos were taken through the recipe's lens: the perspective search keeps it.
+    let fov = outcome.recipe.camera.fov_y_deg;
+    assert!((fov - 30.0).abs() < 3.0, "field of view {fov}°");
     let mean = |f: fn(&unseen::refine::fit::PhotoFit) -> f32| {
         outcome.photos.iter().map(f).sum::<f32>() / outcome.photos.len() as f32
     };
@@ -140,6 +143,63 @@ fn the_fit_finds_the_light_and_the_camera_response_of_photos_it_did_not_make() {
         .noise_sigma
         .expect("a noise range from the measured noise");
     assert!(noise[0] < outcome.noise_sigma && outcome.noise_sigma < noise[1]);
+}
+
+#[test]
+fn the_fit_finds_the_perspective_of_a_wider_lens_nearer_the_product() {
+    // Photos through a 50° lens from as near as keeps the product's size in the picture
+    // (7 · tan 15° / tan 25° = 4.02 units): the same size, a stronger perspective.
+    let recipe = Recipe::from_toml_str(CAP_DEFAULT_RECIPE, "cap").unwrap();
+    let mut wide = recipe.clone();
+    wide.camera.fov_y_deg = 50.0;
+    wide.camera.distance = 7.0 * (15f64.to_radians().tan() / 25f64.to_radians().tan());
+    let mut renderer = Renderer::new(Gpu::headless().unwrap());
+    let scene = (recipe.lighting, recipe.sensor);
+    let photos = synthetic_photos(&mut renderer, &wide, 8, scene, 1.0);
+    let mut fitted = Scene::for_recipe(&renderer, &recipe, &ProductSpec::builtin_cap()).unwrap();
+    let settings = FitSettings {
+        alternations: 2,
+        bank: 256,
+        evaluations: 40,
+        ..FitSettings::default()
+    };
+    let outcome = fit_scene(
+        &mut fitted,
+        &mut renderer,
+        &recipe,
+        &photos,
+        &settings,
+        &mut |_| true,
+    )
+    .unwrap();
+    let camera = &outcome.recipe.camera;
+    eprintln!("fitted {}° at {:.2}", camera.fov_y_deg, camera.distance);
+    assert!(
+        (camera.fov_y_deg - 50.0).abs() < 8.0,
+        "field of view {}° against 50°",
+        camera.fov_y_deg
+    );
+    assert!(
+        (camera.distance - wide.camera.distance).abs() < 0.6,
+        "distance {} against {}",
+        camera.distance,
+        wide.camera.distance
+    );
+    // Without the search the recipe's lens stays.
+    let kept = fit_scene(
+        &mut Scene::for_recipe(&renderer, &recipe, &ProductSpec::builtin_cap()).unwrap(),
+        &mut renderer,
+        &recipe,
+        &photos,
+        &FitSettings {
+            field_of_view: false,
+            alternations: 1,
+            ..settings
+        },
+        &mut |_| true,
+    )
+    .unwrap();
+    assert_eq!(kept.recipe.camera.fov_y_deg, 30.0);
 }
 
 #[test]

@@ -37,6 +37,9 @@ pub struct FitArgs {
     /// Evaluations of the shared search per alternation.
     #[arg(long, default_value_t = 400)]
     pub evaluations: usize,
+    /// Keep the recipe's field of view instead of searching the perspective the photos show.
+    #[arg(long)]
+    pub keep_field_of_view: bool,
     /// How photos of another size or colour are brought to the recipe's image size (see
     /// `unseen inspect --help`).
     #[arg(long, value_name = "RULE", default_value = "fail")]
@@ -48,6 +51,7 @@ pub fn run_fit(args: FitArgs) -> anyhow::Result<()> {
     let settings = FitSettings {
         alternations: args.alternations,
         evaluations: args.evaluations,
+        field_of_view: !args.keep_field_of_view,
         ..FitSettings::default()
     };
     settings.validate().map_err(anyhow::Error::msg)?;

@@ -8,6 +8,10 @@
 //!    parametrisation, minimising the photos' robust residual against their renders with no
 //!    per-photo exposure (so the shared light carries the level).
 //!
+//! In the last alternation, between the two, the field of view is searched: the perspective
+//! the photos show (each photo's pose refined again through each lens tried), the camera
+//! distance moving with it so the picture's scale at the product's centre stays.
+//!
 //! Then the camera distance takes the photos' mean zoom, the noise is measured on the
 //! residual inside the product, and the spread of each photo's own values (zoom, exposure)
 //! proposes the ranges the recipe randomises.
@@ -38,6 +42,14 @@ pub struct FitSettings {
     pub refine_rounds: usize,
     /// Scale of the robust loss, in grey levels of [0, 1].
     pub robust_scale: f32,
+    /// Search the field of view in the last alternation (the perspective the photos show, the
+    /// picture's scale held by the camera distance); off keeps the recipe's.
+    #[serde(default = "searched")]
+    pub field_of_view: bool,
+}
+
+fn searched() -> bool {
+    true
 }
 
 impl Default for FitSettings {
@@ -48,6 +60,7 @@ impl Default for FitSettings {
             evaluations: 400,
             refine_rounds: 60,
             robust_scale: 0.05,
+            field_of_view: true,
         }
     }
 }
@@ -317,6 +330,13 @@ pub fn fit_scene(
                 p.log_scale -= mean_log_scale;
             }
         }
+        // The lens last, once the light and the response are near: through a mismatched light
+        // the perspective is read wrong.
+        if settings.field_of_view && round + 1 == settings.alternations {
+            let fov =
+                search_field_of_view(scene, renderer, &images, &poses, settings.robust_scale)?;
+            hold_scale_at(&mut scene.base, fov);
+        }
         // Chosen once: a part fixed in one alternation and free in the next would let the
         // parts' light drift against the scene's ambient.
         let free_parts = match free {
@@ -335,10 +355,13 @@ pub fn fit_scene(
         current = best;
         history.push(loss);
         if !note(format!(
-            "alternation {}/{}: mean robust loss {loss:.6} over {} photos",
+            "alternation {}/{}: mean robust loss {loss:.6} over {} photos (field of view \
+             {:.1}°, camera distance {:.2})",
             round + 1,
             settings.alternations,
-            photos.len()
+            photos.len(),
+            scene.base.fov_y_deg,
+            scene.base.distance
         )) {
             return Err(FitError::Cancelled);
         }
@@ -384,6 +407,7 @@ pub fn fit_scene(
     let (gain, gain_spread) = stats(exposures.iter().map(|e| f64::from(e.0)).collect());
     let (bias, bias_spread) = stats(exposures.iter().map(|e| f64::from(e.1)).collect());
     let camera_distance = f64::from(scene.base.distance);
+    let field_of_view = f64::from(scene.base.fov_y_deg);
     let l = current.lighting;
     let s = current.sensor;
     let dir = l.direction_unit();
@@ -422,6 +446,7 @@ pub fn fit_scene(
         value("blur σ", f64::from(s.blur_px), None, "px"),
         value("noise σ", noise_sigma, None, "grey levels"),
         value("camera distance", camera_distance, None, "units"),
+        value("field of view (vertical)", field_of_view, None, "°"),
         value(
             "zoom against the camera distance (ln)",
             scale_mean,
@@ -453,6 +478,7 @@ pub fn fit_scene(
     fitted_recipe.lighting = current.lighting;
     fitted_recipe.sensor = current.sensor;
     fitted_recipe.camera.distance = camera_distance;
+    fitted_recipe.camera.fov_y_deg = field_of_view;
     // Ranges proposed from the photos' own spread (two standard deviations each way); a
     // spread too small to matter leaves the recipe's own.
     // Every range the fit measures is replaced, never kept from the starting recipe (a range
@@ -507,7 +533,8 @@ pub fn fit_scene(
 }
 
 impl FitOutcome {
-    /// Puts what the fit found into `recipe`: light, material, sensor, camera distance and
+    /// Puts what the fit found into `recipe`: light, material, sensor, camera distance, field
+    /// of view and
     /// the ranges of what it measured (the photos' spread, or none). Its product, sizes,
     /// counts, poses and light jitter stay.
     pub fn apply_to(&self, recipe: &mut Recipe) {
@@ -515,6 +542,7 @@ impl FitOutcome {
         recipe.lighting = fitted.lighting;
         recipe.sensor = fitted.sensor;
         recipe.camera.distance = fitted.camera.distance;
+        recipe.camera.fov_y_deg = fitted.camera.fov_y_deg;
         let (to, from) = (&mut recipe.randomize, &fitted.randomize);
         to.intensity = from.intensity;
         to.ambient = from.ambient;
@@ -602,6 +630,141 @@ fn refine_poses(
 
 /// A render as the camera delivers it, and the pixels the product covers.
 type Rendered = (Vec<f32>, Vec<bool>);
+
+/// Fields of view the perspective search spans, in degrees: from nearly orthographic to a
+/// wide lens.
+const FIELD_OF_VIEW: [f64; 2] = [4.0, 70.0];
+/// Camera distances the product allows (its radius is about 2 about the centre; see
+/// [`crate::render::Camera::clip_from_world`]).
+const DISTANCE: [f64; 2] = [2.6, 100.0];
+/// Share of the mean loss a field of view must save against the current one to replace it:
+/// photos whose perspective says little keep the recipe's.
+const FIELD_OF_VIEW_GAIN: f64 = 0.01;
+
+fn half_angle_tan(fov_deg: f64) -> f64 {
+    (fov_deg.to_radians() / 2.0).tan()
+}
+
+/// Sets `camera`'s vertical field of view to `fov_deg` and moves it so the picture's scale at
+/// the product's centre stays (pixels per unit ∝ 1 / (distance · tan(fov / 2))).
+fn hold_scale_at(camera: &mut crate::render::Camera, fov_deg: f64) {
+    let span = f64::from(camera.distance) * half_angle_tan(f64::from(camera.fov_y_deg));
+    camera.distance = (span / half_angle_tan(fov_deg)).clamp(DISTANCE[0], DISTANCE[1]) as f32;
+    camera.fov_y_deg = fov_deg as f32;
+}
+
+/// The field of view whose perspective fits the photos best at their poses, the picture's
+/// scale held ([`hold_scale_at`]): a scan of 7 fields of view, even in ln tan(fov / 2) over
+/// [`FIELD_OF_VIEW`] (narrowed so the distance stays within [`DISTANCE`]), then a golden-
+/// section search of 8 more about the best. The current field of view is kept unless the
+/// best saves [`FIELD_OF_VIEW_GAIN`] of its loss.
+fn search_field_of_view(
+    scene: &mut Scene,
+    renderer: &mut Renderer,
+    images: &[&[f32]],
+    poses: &[ScenePose],
+    robust_scale: f32,
+) -> Result<f64, FitError> {
+    let original = scene.base;
+    let current = f64::from(original.fov_y_deg);
+    let span = f64::from(original.distance) * half_angle_tan(current);
+    // ln tan(fov / 2) of the ends, each end within the distances allowed.
+    let lo = half_angle_tan(FIELD_OF_VIEW[0])
+        .max(span / DISTANCE[1])
+        .ln();
+    let hi = half_angle_tan(FIELD_OF_VIEW[1])
+        .min(span / DISTANCE[0])
+        .ln();
+    let fov_of = |t: f64| 2.0 * t.exp().atan().to_degrees();
+    // A lens's loss: each photo's pose refined again through it (from its current pose, a
+    // few rounds), then its residual. Poses refined through one lens carry its perspective in
+    // their turn and zoom, which would otherwise favour that lens.
+    let settings = RefineSettings {
+        max_rounds: LENS_ROUNDS,
+        search_offset_scale: true,
+        fit_exposure: true,
+        ..RefineSettings::default()
+    };
+    let mut loss_at = |t: f64| -> Result<f64, FitError> {
+        scene.base = original;
+        hold_scale_at(&mut scene.base, fov_of(t));
+        let inputs: Vec<RefineInput<'_>> = images
+            .iter()
+            .zip(poses)
+            .map(|(image, pose)| RefineInput {
+                image,
+                starts: vec![*pose],
+            })
+            .collect();
+        let refined: Vec<ScenePose> = refine(scene, renderer, &inputs, &settings, None)?
+            .into_iter()
+            .map(|r| r.pose)
+            .collect();
+        let renders = render_shades(scene, renderer, &refined)?;
+        let residual = residuals(images, &renders, robust_scale);
+        Ok(residual.iter().map(|r| f64::from(r.loss)).sum::<f64>() / residual.len().max(1) as f64)
+    };
+    let start_loss = loss_at(half_angle_tan(current).ln())?;
+    if hi <= lo {
+        scene.base = original;
+        return Ok(current);
+    }
+    const SCAN: usize = 7;
+    let grid: Vec<f64> = (0..SCAN)
+        .map(|i| lo + (hi - lo) * i as f64 / (SCAN - 1) as f64)
+        .collect();
+    let mut best = (f64::INFINITY, lo);
+    for &t in &grid {
+        let loss = loss_at(t)?;
+        if loss < best.0 {
+            best = (loss, t);
+        }
+    }
+    let step = (hi - lo) / (SCAN - 1) as f64;
+    let refined = golden_section(
+        &mut loss_at,
+        (best.1 - step).max(lo),
+        (best.1 + step).min(hi),
+        6,
+    )?;
+    if refined.0 < best.0 {
+        best = refined;
+    }
+    scene.base = original;
+    Ok(if best.0 < start_loss * (1.0 - FIELD_OF_VIEW_GAIN) {
+        fov_of(best.1)
+    } else {
+        current
+    })
+}
+
+/// Render rounds of each photo's refinement through each lens the perspective search tries.
+const LENS_ROUNDS: usize = 12;
+
+/// The minimum of `f` on [`a`, `b`] by golden-section search, `rounds` evaluations after the
+/// first two: (its value, where).
+fn golden_section<E>(
+    f: &mut impl FnMut(f64) -> Result<f64, E>,
+    mut a: f64,
+    mut b: f64,
+    rounds: usize,
+) -> Result<(f64, f64), E> {
+    let ratio = (5f64.sqrt() - 1.0) / 2.0;
+    let (mut c, mut d) = (b - ratio * (b - a), a + ratio * (b - a));
+    let (mut fc, mut fd) = (f(c)?, f(d)?);
+    for _ in 0..rounds {
+        if fc < fd {
+            (b, d, fd) = (d, c, fc);
+            c = b - ratio * (b - a);
+            fc = f(c)?;
+        } else {
+            (a, c, fc) = (c, d, fd);
+            d = a + ratio * (b - a);
+            fd = f(d)?;
+        }
+    }
+    Ok(if fc < fd { (fc, c) } else { (fd, d) })
+}
 
 /// The scene's renders at `poses`, as its camera delivers them (blur included), with the
 /// pixels the product covers.
