@@ -25,7 +25,8 @@ pub struct GuiArgs {
     /// Run folder for Train, Inspect and Evaluate.
     #[arg(long, value_name = "RUN_DIR")]
     pub run: Option<PathBuf>,
-    /// An image for Inspect (inspected as soon as the model is loaded).
+    /// An image for Inspect, inspected as soon as the model is loaded (the model of `--run`
+    /// loads when the window opens on Inspect).
     #[arg(long, value_name = "FILE")]
     pub image: Option<PathBuf>,
     /// A report.json for Evaluate.
@@ -38,7 +39,8 @@ pub struct GuiArgs {
     #[arg(long)]
     pub start: bool,
     /// Save a screenshot of the window to FILE once the workspace has something to show and at
-    /// least `--screenshot-after` seconds have passed, then close.
+    /// least `--screenshot-after` seconds have passed, then close. A workspace with nothing to
+    /// show after 10 minutes (Inspect with no image, say) is saved as it is, with a warning.
     #[arg(long, value_name = "FILE")]
     pub screenshot: Option<PathBuf>,
     #[arg(long, default_value_t = 3.0, value_parser = parse_seconds)]

@@ -43,6 +43,10 @@ pub enum Workspace {
     Evaluate,
 }
 
+/// Seconds a `--screenshot` waits for the workspace to have something to show before it saves
+/// the window as it is.
+const SCREENSHOT_DEADLINE_S: f64 = 600.0;
+
 impl Workspace {
     pub const ALL: [Workspace; 4] = [Self::Design, Self::Train, Self::Inspect, Self::Evaluate];
 
@@ -461,6 +465,14 @@ impl Workbench {
             if self.workspace == Workspace::Train && self.options.run.is_some() {
                 self.train.open_run(true);
             }
+            // Opened on Inspect with a run: its model is loaded, and `--image` inspected once
+            // it is, so the workspace shows the model instead of an empty form.
+            if self.workspace == Workspace::Inspect && self.options.run.is_some() {
+                self.inspect.load_model(&self.compute);
+                if let Some(image) = self.options.image.clone() {
+                    self.inspect.inspect_when_loaded(&image);
+                }
+            }
             return;
         }
         match self.workspace {
@@ -520,11 +532,20 @@ impl Workbench {
             return;
         }
         ctx.request_repaint_after(Duration::from_millis(100));
-        if self.screenshot_requested
-            || self.started.elapsed().as_secs_f64() < self.options.screenshot_after
-            || !self.ready_for_screenshot()
-        {
+        let waited = self.started.elapsed().as_secs_f64();
+        if self.screenshot_requested || waited < self.options.screenshot_after {
             return;
+        }
+        if !self.ready_for_screenshot() {
+            if waited < SCREENSHOT_DEADLINE_S.max(self.options.screenshot_after) {
+                return;
+            }
+            eprintln!(
+                "the {} workspace had nothing to show after {SCREENSHOT_DEADLINE_S:.0} s \
+                 (--start runs its main task, --image gives Inspect an image); saving the \
+                 window as it is",
+                self.workspace.title()
+            );
         }
         self.screenshot_requested = true;
         let done = self.screenshot_done.clone();
