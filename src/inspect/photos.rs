@@ -103,17 +103,22 @@ pub fn choose_on_photos(
     base: &Calibration,
     photos: &[std::path::PathBuf],
     references: Option<&[Synthesis]>,
-) -> Result<(Calibration, Vec<(String, f32)>), InspectError> {
+) -> Result<Chosen, InspectError> {
+    let unchanged = || Chosen {
+        calibration: base.clone(),
+        criteria: Vec::new(),
+        good_scores: None,
+    };
     let Some(data) = base.data_dir.as_deref() else {
-        return Ok((base.clone(), Vec::new()));
+        return Ok(unchanged());
     };
     if base.detectors.len() < 2 {
-        return Ok((base.clone(), Vec::new()));
+        return Ok(unchanged());
     }
     let model = &inspector.model;
     let (defective, n_defective) = super::calibrate::validation_defective(data, model)?;
     if n_defective == 0 {
-        return Ok((base.clone(), Vec::new()));
+        return Ok(unchanged());
     }
     let good = read_photos(inspector, photos)?;
     // Each detector's scores, and a fused detector's two scores before fusion.
@@ -207,7 +212,11 @@ pub fn choose_on_photos(
             _ => Some((i, *a)),
         });
     let Some((index, _)) = best else {
-        return Ok((base.clone(), criteria));
+        return Ok(Chosen {
+            calibration: base.clone(),
+            criteria,
+            good_scores: None,
+        });
     };
     let d = &base.detectors[index];
     let chosen = if d.name == current {
@@ -233,7 +242,23 @@ pub fn choose_on_photos(
             ..base.clone()
         }
     };
-    Ok((chosen, criteria))
+    Ok(Chosen {
+        calibration: chosen,
+        criteria,
+        good_scores: Some(std::mem::take(&mut good_scores[index])),
+    })
+}
+
+/// What [`choose_on_photos`] chose.
+pub struct Chosen {
+    /// The base calibration with the chosen detector (and fused detectors rescaled on the
+    /// photos).
+    pub calibration: Calibration,
+    /// Each detector's AUROC of the good photos against the defective validation renders.
+    pub criteria: Vec<(String, f32)>,
+    /// The chosen detector's score of every good photo, as inspecting them with
+    /// `calibration` scores them; `None` when nothing was chosen between.
+    pub good_scores: Option<Vec<f32>>,
 }
 
 /// The photos as the model's input (flat, image after image), each mapped by the inspector's
@@ -417,12 +442,20 @@ fn fit_on_photos(
     // may not carry over to a camera's pictures), each scored as photos are.
     let (base, references) = for_photos(inspector, &base, &photos)?;
     inspector.adopt(base.clone());
-    let (chosen, photo_criteria) =
-        choose_on_photos(inspector, &base, &photos, references.as_deref())?;
+    let Chosen {
+        calibration: chosen,
+        criteria: photo_criteria,
+        good_scores,
+    } = choose_on_photos(inspector, &base, &photos, references.as_deref())?;
     inspector.adopt(chosen);
-    let mut scores = Vec::with_capacity(photos.len());
+    // The choice scored every good photo already; they are inspected again only when it did
+    // not, or when a photo's score is not finite (which inspecting names).
+    let mut scores = good_scores
+        .filter(|s| s.len() == photos.len() && s.iter().all(|v| v.is_finite()))
+        .unwrap_or_default();
     let batch = inspector.settings.descent.batch_size.max(1);
-    for chunk in photos.chunks(batch) {
+    let inspect_again = scores.is_empty();
+    for chunk in photos.chunks(batch).filter(|_| inspect_again) {
         for report in inspector.inspect_paths(chunk) {
             let named = report.path.clone().unwrap_or_default();
             if report.verdict == Verdict::Error || !report.score.is_finite() {
