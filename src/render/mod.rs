@@ -119,7 +119,9 @@ pub struct Frame {
 }
 
 struct Targets {
-    key: (u32, u32, u32),
+    /// Size, supersampling, layers, and whether the shadow maps are full size (a batch
+    /// without shadows binds 1×1 ones it never reads).
+    key: (u32, u32, u32, bool),
     /// Per layer: shade (with the part id in alpha), linear depth, depth-buffer and shadow-map
     /// views.
     layers: Vec<[wgpu::TextureView; 4]>,
@@ -456,7 +458,15 @@ impl Renderer {
     ) -> Result<Vec<Frame>, RenderError> {
         let n = views.len() as u32;
         let tile = size * factor;
-        self.ensure_targets(size, factor, Self::views_per_pass(size, factor) as u32);
+        let shadowed = views
+            .iter()
+            .any(|v| v.lighting.shadow > 0.0 && v.mesh.index_count > 0);
+        self.ensure_targets(
+            size,
+            factor,
+            Self::views_per_pass(size, factor) as u32,
+            shadowed,
+        );
         self.ensure_view_buffer(views.len() as u64);
         let (Some(targets), Some((view_buffer, view_group, _))) = (&self.targets, &self.views)
         else {
@@ -648,8 +658,8 @@ impl Renderer {
         self.views = Some((buffer, group, capacity));
     }
 
-    fn ensure_targets(&mut self, size: u32, factor: u32, layers: u32) {
-        let key = (size, factor, layers);
+    fn ensure_targets(&mut self, size: u32, factor: u32, layers: u32, shadowed: bool) {
+        let key = (size, factor, layers, shadowed);
         if matches!(&self.targets, Some(t) if t.key == key) {
             return;
         }
@@ -681,7 +691,12 @@ impl Renderer {
             DEPTH_FORMAT,
             wgpu::TextureUsages::RENDER_ATTACHMENT,
         );
-        let shadow = texture("shadow maps", tile, DEPTH_FORMAT, attach);
+        let shadow = texture(
+            "shadow maps",
+            if shadowed { tile } else { 1 },
+            DEPTH_FORMAT,
+            attach,
+        );
         let out_shade = texture("out shade", size, SHADE_FORMAT, out);
         let out_depth = texture("out depth", size, LINEAR_DEPTH_FORMAT, out);
         let params = device.create_buffer(&wgpu::BufferDescriptor {
