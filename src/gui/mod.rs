@@ -468,10 +468,7 @@ impl Workbench {
             // Opened on Inspect with a run: its model is loaded, and `--image` inspected once
             // it is, so the workspace shows the model instead of an empty form.
             if self.workspace == Workspace::Inspect && self.options.run.is_some() {
-                self.inspect.load_model(&self.compute);
-                if let Some(image) = self.options.image.clone() {
-                    self.inspect.inspect_when_loaded(&image);
-                }
+                self.open_inspect(self.options.image.clone());
             }
             return;
         }
@@ -484,12 +481,19 @@ impl Workbench {
             Workspace::Train => self.train.start(&self.compute),
             Workspace::Inspect => {
                 let image = PathBuf::from(self.inspect.image_path.trim());
-                if self.inspect.model().is_none() && !self.inspect.loading() {
-                    self.inspect.load_model(&self.compute);
-                }
-                self.inspect.inspect_when_loaded(&image);
+                self.open_inspect(Some(image));
             }
             Workspace::Evaluate => {}
+        }
+    }
+
+    /// Loads Inspect's model unless it is loaded or loading, and inspects `image` once it is.
+    fn open_inspect(&mut self, image: Option<PathBuf>) {
+        if self.inspect.model().is_none() && !self.inspect.loading() {
+            self.inspect.load_model(&self.compute);
+        }
+        if let Some(image) = image {
+            self.inspect.inspect_when_loaded(&image);
         }
     }
 

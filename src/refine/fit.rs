@@ -324,8 +324,8 @@ pub fn fit_scene(
             // keeps only its own departure from it.
             let mean_log_scale =
                 poses.iter().map(|p| p.log_scale).sum::<f64>() / poses.len() as f64;
-            scene.base.distance =
-                (f64::from(scene.base.distance) * (-mean_log_scale).exp()).clamp(2.6, 100.0) as f32;
+            scene.base.distance = (f64::from(scene.base.distance) * (-mean_log_scale).exp())
+                .clamp(DISTANCE[0], DISTANCE[1]) as f32;
             for p in &mut poses {
                 p.log_scale -= mean_log_scale;
             }
@@ -488,8 +488,8 @@ pub fn fit_scene(
     r.camera_distance = (scale_spread > 0.002).then(|| {
         let k = (2.0 * scale_spread).exp();
         [
-            (camera_distance / k).max(2.6),
-            (camera_distance * k).min(100.0),
+            (camera_distance / k).max(DISTANCE[0]),
+            (camera_distance * k).min(DISTANCE[1]),
         ]
     });
     r.intensity = (gain_spread > 0.01).then(|| {

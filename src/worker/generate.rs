@@ -145,17 +145,15 @@ pub fn generate_in<E>(
 
 /// A stage of a longer task (the demo, the ablation): renders `job` unless the dataset in
 /// `job.out` already is its recipe's, then reports `Finished` with what the render did to the
-/// folder. An up-to-date dataset is reported by `up_to_date` instead and left alone. Returns
-/// whether it rendered.
+/// folder. An up-to-date dataset is reported by `up_to_date` instead and left alone.
 pub fn render_stage<E>(
     ctx: &mut Context<E>,
     job: GenerateJob,
     wrap: impl Fn(GenerateEvent) -> E,
     up_to_date: impl FnOnce(PathBuf) -> E,
-) -> Result<bool, String> {
+) -> Result<(), String> {
     if crate::eval::demo::is_rendered(&job.out, &job.recipe, &job.product) {
-        ctx.emit(up_to_date(job.out)).map_err(|e| e.to_string())?;
-        return Ok(false);
+        return ctx.emit(up_to_date(job.out)).map_err(|e| e.to_string());
     }
     let started = Instant::now();
     let out = job.out.clone();
@@ -165,6 +163,5 @@ pub fn render_stage<E>(
         elapsed_secs: started.elapsed().as_secs_f64(),
         notes: notes(&generated, &out),
     }))
-    .map_err(|e| e.to_string())?;
-    Ok(true)
+    .map_err(|e| e.to_string())
 }
