@@ -217,8 +217,12 @@ fn inspecting_an_image_records_the_descent_and_steps_through_it() {
             unseen::inspect::InspectModel::load(run.path(), &burn::tensor::Device::flex()).unwrap();
         let mut inspector =
             unseen::inspect::Inspector::new(model, unseen::inspect::InspectorSettings::default());
-        let fitted = inspector.calibrate(data.path()).unwrap();
+        let mut fitted = inspector.calibrate(data.path()).unwrap().clone();
         assert_eq!(fitted.detector(), "model");
+        // Forty training steps leave a model that may see this bulge at the good images' level
+        // at once, and the calibrated stop would then end the descent before its first step;
+        // this test plays the steps, so it stops only on its budget or when stalled.
+        fitted.descent.target_loss = None;
         fitted
             .save(&unseen::inspect::Calibration::path(run.path()))
             .unwrap();

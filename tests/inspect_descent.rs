@@ -28,7 +28,7 @@ struct Trained {
 }
 
 impl Trained {
-    /// Renders 128 good training images of `product` in `pose` (validation: 12 good, 4 bulge,
+    /// Renders 128 good training images of `product` in `pose` (validation: 32 good, 4 bulge,
     /// 4 short notch; `test` as given) and trains the GAN on them for `steps` steps.
     fn new(
         pose: &str,
@@ -37,7 +37,10 @@ impl Trained {
         steps: u64,
     ) -> Self {
         let data = tempfile::tempdir().unwrap();
-        let validation = [("good", 12), ("bulge", 4), ("short_notch", 4)];
+        // 32 good validation images: with 12, the thresholds of a 400-step model swung with
+        // sub-pixel changes to the renders (a meshing lattice moved by a fraction of a cell
+        // flagged six of eight good test images at one shift and none at another).
+        let validation = [("good", 32), ("bulge", 4), ("short_notch", 4)];
         write_dataset_with_defects(
             data.path(),
             SIZE as u32,

@@ -68,6 +68,13 @@ pub struct Grid {
     values: Vec<f32>,
 }
 
+/// Where the lattice sits, as a fraction of a cell below the mesh box's corner. Products are
+/// drawn in round numbers (the cap's wall at radius 1, its base at height 0), and a sample
+/// exactly on the surface has a sign that rounding decides: the built-in field and a mesh of
+/// it would then mesh the same face differently. An irrational fraction keeps round
+/// dimensions off the lattice.
+pub const LATTICE_SHIFT: f64 = std::f64::consts::FRAC_1_PI;
+
 /// Most points a grid may have: each holds a 4-byte field value and a 4-byte vertex slot, and
 /// each defect meshed at once holds a copy. The built-in cap at the finest automatic cell
 /// (0.01) needs 12.2 million.
@@ -101,7 +108,8 @@ impl Grid {
         let n = ((hi - lo) / cell).ceil();
         let dims = [n.x as usize + 1, n.y as usize + 1, n.z as usize + 1];
         Self {
-            origin: lo,
+            // Within the box's two-cell margin, so the grid still covers it.
+            origin: lo - DVec3::splat(LATTICE_SHIFT * cell),
             cell,
             dims,
             values: vec![0.0; dims[0] * dims[1] * dims[2]],
@@ -152,6 +160,19 @@ impl Grid {
 
     /// Extracts the surface; normals and part ids come from `solid` itself, not the grid.
     pub fn surface_nets(&self, solid: &(impl Field + ?Sized)) -> Mesh {
+        self.extract(solid, false)
+    }
+
+    /// As [`Grid::surface_nets`], but each vertex goes where the planes through its cell's
+    /// crossings meet (dual contouring), so sharp edges and corners stay sharp instead of
+    /// being bevelled by about a cell. For exporting a field as a mesh, where the mesh stands
+    /// for the exact shape; a vertex whose planes do not meet inside its cell keeps the
+    /// surface-nets place.
+    pub fn dual_contouring(&self, solid: &(impl Field + ?Sized)) -> Mesh {
+        self.extract(solid, true)
+    }
+
+    fn extract(&self, solid: &(impl Field + ?Sized), sharp: bool) -> Mesh {
         let [nx, ny, nz] = self.dims;
         let mut cell_vertex = vec![u32::MAX; nx * ny * nz];
         let mut mesh = Mesh::default();
@@ -189,6 +210,7 @@ impl Grid {
                     }
                     let mut sum = DVec3::ZERO;
                     let mut count = 0.0;
+                    let mut crossings = Vec::new();
                     for (a, b) in EDGES {
                         if (v[a] < 0.0) != (v[b] < 0.0) {
                             let t = f64::from(v[a] / (v[a] - v[b]));
@@ -196,11 +218,27 @@ impl Grid {
                             let pb = DVec3::from(CORNERS[b].map(|c| c as f64));
                             sum += pa + (pb - pa) * t;
                             count += 1.0;
+                            if sharp {
+                                crossings.push((pa, pb, t));
+                            }
                         }
                     }
                     let cell_lo = self.point(i, j, k);
                     let guess = cell_lo + sum / count * self.cell;
-                    let p = project_to_surface(solid, guess, cell_lo, self.cell);
+                    let mut p = project_to_surface(solid, guess, cell_lo, self.cell);
+                    if sharp {
+                        let at = |u: DVec3| cell_lo + u * self.cell;
+                        let planes: Vec<(DVec3, DVec3)> = crossings
+                            .iter()
+                            .map(|&(pa, pb, t)| {
+                                let x = edge_root(solid, at(pa), at(pb), t);
+                                (x, solid.normal(x, self.cell * 0.01))
+                            })
+                            .collect();
+                        if let Some(q) = meet_of_planes(&planes, p, cell_lo, self.cell) {
+                            p = q;
+                        }
+                    }
                     let n = solid.normal(p, self.cell * 0.25);
                     cell_vertex[self.index(i, j, k)] = mesh.positions.len() as u32;
                     mesh.positions.push(p.as_vec3().to_array());
@@ -292,11 +330,72 @@ fn project_to_surface(
     p
 }
 
+/// Where the field changes sign between `a` and `b`, refined from the linear estimate `t`
+/// by regula falsi on the field itself.
+fn edge_root(solid: &(impl Field + ?Sized), a: DVec3, b: DVec3, t: f64) -> DVec3 {
+    let (mut lo, mut hi) = (0.0, 1.0);
+    let (mut f_lo, mut f_hi) = (solid.sdf(a), solid.sdf(b));
+    let mut t = t.clamp(0.0, 1.0);
+    for _ in 0..12 {
+        let f = solid.sdf(a.lerp(b, t));
+        if f == 0.0 {
+            break;
+        }
+        if (f < 0.0) == (f_lo < 0.0) {
+            (lo, f_lo) = (t, f);
+        } else {
+            (hi, f_hi) = (t, f);
+        }
+        let next = lo + (hi - lo) * f_lo / (f_lo - f_hi);
+        // Fall back to bisection when the secant stalls at one end.
+        t = if next.is_finite() && next > lo && next < hi {
+            next
+        } else {
+            (lo + hi) / 2.0
+        };
+    }
+    a.lerp(b, t)
+}
+
+/// The point nearest `fallback` that lies on all of `planes` (point, normal) in the least
+/// squares sense, pulled gently towards `fallback` where the planes leave a direction free
+/// (a flat face, or an edge along its length). None when it falls outside the cell.
+fn meet_of_planes(
+    planes: &[(DVec3, DVec3)],
+    fallback: DVec3,
+    cell_lo: DVec3,
+    cell: f64,
+) -> Option<DVec3> {
+    use glam::DMat3;
+    // Solve for the offset from the fallback point, so the pull is towards it.
+    let mut ata = DMat3::from_diagonal(DVec3::splat(1e-3));
+    let mut atb = DVec3::ZERO;
+    for &(x, n) in planes {
+        if !n.is_finite() || n.length_squared() < 0.5 {
+            continue;
+        }
+        ata += DMat3::from_cols(n * n.x, n * n.y, n * n.z);
+        atb += n * n.dot(x - fallback);
+    }
+    let q = fallback + ata.inverse() * atb;
+    let slack = cell * 1e-6;
+    let inside =
+        q.cmpge(cell_lo - slack).all() && q.cmple(cell_lo + DVec3::splat(cell + slack)).all();
+    (q.is_finite() && inside).then_some(q)
+}
+
 /// Meshes a solid at the given cell size.
 pub fn mesh_solid(solid: &Solid, cell: f64) -> Mesh {
     Grid::for_shape(&solid.shape, cell)
         .sample(solid)
         .surface_nets(solid)
+}
+
+/// Meshes a solid at the given cell size with sharp edges kept ([`Grid::dual_contouring`]).
+pub fn mesh_solid_sharp(solid: &Solid, cell: f64) -> Mesh {
+    Grid::for_shape(&solid.shape, cell)
+        .sample(solid)
+        .dual_contouring(solid)
 }
 
 /// Meshes a defective solid by re-sampling only the defect's region of the good product's grid.
@@ -445,5 +544,82 @@ mod tests {
         assert!(Grid::points_for(&shape, 1e-9).is_none_or(|p| p > MAX_GRID_POINTS));
         assert_eq!(Grid::points_for(&shape, f64::NAN), None);
         assert_eq!(Grid::points_for(&shape, 0.0), None);
+    }
+
+    /// A cube on round coordinates, its faces on what an unshifted lattice would sample.
+    struct Cube;
+
+    impl Field for Cube {
+        fn sdf(&self, p: DVec3) -> f64 {
+            (p.abs() - DVec3::splat(0.5)).max_element()
+        }
+        fn part_at(&self, _: DVec3) -> u8 {
+            1
+        }
+        fn centre(&self) -> DVec3 {
+            DVec3::ZERO
+        }
+        fn mesh_box(&self, cell: f64) -> (DVec3, DVec3) {
+            (
+                DVec3::splat(-0.5 - 2.0 * cell),
+                DVec3::splat(0.5 + 2.0 * cell),
+            )
+        }
+        fn parts(&self) -> crate::product::PartTable {
+            crate::product::PartTable::from_pairs([(1, "cube".to_string())])
+        }
+    }
+
+    #[test]
+    fn dual_contouring_keeps_corners_that_surface_nets_bevels() {
+        let grid = Grid::for_shape(&Cube, 0.1).sample(&Cube);
+        let corner_gap = |mesh: &Mesh| {
+            let corners = (0..8).map(|c| {
+                DVec3::new(
+                    if c & 1 == 0 { -0.5 } else { 0.5 },
+                    if c & 2 == 0 { -0.5 } else { 0.5 },
+                    if c & 4 == 0 { -0.5 } else { 0.5 },
+                )
+            });
+            corners
+                .map(|corner| {
+                    mesh.positions
+                        .iter()
+                        .map(|p| (DVec3::from(p.map(f64::from)) - corner).length())
+                        .fold(f64::INFINITY, f64::min)
+                })
+                .fold(0.0, f64::max)
+        };
+        let sharp = grid.dual_contouring(&Cube);
+        let nets = grid.surface_nets(&Cube);
+        assert!(sharp.is_closed());
+        assert_eq!(sharp.triangle_count(), nets.triangle_count());
+        assert!(corner_gap(&sharp) < 2e-4, "{}", corner_gap(&sharp));
+        assert!(corner_gap(&nets) > 0.02, "{}", corner_gap(&nets));
+        // Every vertex on the surface, and the volume that of the cube.
+        for p in &sharp.positions {
+            assert!(
+                Cube.sdf(DVec3::from(p.map(f64::from))).abs() < 1e-5,
+                "{p:?}"
+            );
+        }
+        assert!((sharp.volume() - 1.0).abs() < 1e-4, "{}", sharp.volume());
+    }
+
+    #[test]
+    fn no_lattice_point_falls_on_round_coordinates() {
+        // The cap's wall at x = ±1 and its base at y = 0 are never sampled exactly, at any of
+        // the cells a render picks.
+        let shape = ProductSpec::builtin_cap().shape();
+        for cell in [0.01, 0.02, 0.025, 0.05, 0.1] {
+            let grid = Grid::for_shape(&shape, cell);
+            for i in 0..grid.dims[0] {
+                let p = grid.point(i, i.min(grid.dims[1] - 1), 0);
+                for c in [p.x, p.y] {
+                    let off = (c * 20.0 - (c * 20.0).round()).abs();
+                    assert!(off > 1e-3, "cell {cell}: a sample at {c}");
+                }
+            }
+        }
     }
 }
