@@ -13,7 +13,7 @@ use std::time::Instant;
 
 use glam::DMat4;
 use unseen::product::import::PartMesh;
-use unseen::product::mesh::mesh_solid;
+use unseen::product::mesh::mesh_solid_sharp;
 use unseen::product::sampled::SampledShape;
 use unseen::product::sdf::Solid;
 use unseen::product::{Field, ProductSpec};
@@ -34,11 +34,12 @@ fn main() -> anyhow::Result<()> {
     }
     let cap = ProductSpec::builtin_cap();
     let shape = cap.shape();
-    // Surface nets' triangle count grows as 1/cell²: find the cell that gives `triangles`.
+    // The triangle count grows as 1/cell²: find the cell that gives `triangles`. Dual
+    // contouring keeps the cap's sharp edges, as the round trip in `tests/import_render.rs`.
     let probe_cell = 0.03;
-    let probe = mesh_solid(&Solid::good(shape), probe_cell).triangle_count();
+    let probe = mesh_solid_sharp(&Solid::good(shape), probe_cell).triangle_count();
     let cell = probe_cell * (probe as f64 / triangles as f64).sqrt();
-    let mesh = mesh_solid(&Solid::good(shape), cell);
+    let mesh = mesh_solid_sharp(&Solid::good(shape), cell);
     let parts = PartMesh::from_mesh(&mesh, &Field::parts(&shape));
     let dir = tempfile::tempdir()?;
     let (file, bytes) = match format.as_str() {
@@ -71,7 +72,7 @@ fn main() -> anyhow::Result<()> {
         .clone()
         .ok_or_else(|| anyhow::anyhow!("no [import]"))?;
     println!(
-        "mesh: {} triangles ({} MB {format}), surface-nets cell {cell:.4}",
+        "mesh: {} triangles ({} MB {format}), dual-contouring cell {cell:.4}",
         mesh.triangle_count(),
         bytes.len() / 1_000_000
     );
