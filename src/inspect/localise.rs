@@ -176,6 +176,20 @@ fn block_means(image: &[f32], channels: usize, size: usize, block: usize) -> Vec
     out
 }
 
+/// The window a region's part is named in: its box grown by an eighth of the image side (at
+/// least 4 px), inclusive `[x0, y0, x1, y1]`, within the image.
+pub fn naming_window(bbox: [usize; 4], size: usize) -> [usize; 4] {
+    let margin = (size / 8).max(4);
+    let last = size.saturating_sub(1);
+    let [x0, y0, x1, y1] = bbox;
+    [
+        x0.saturating_sub(margin),
+        y0.saturating_sub(margin),
+        (x1 + margin).min(last),
+        (y1 + margin).min(last),
+    ]
+}
+
 /// Training images and their part maps, for naming parts.
 #[derive(Debug, Clone)]
 pub struct PartAtlas {

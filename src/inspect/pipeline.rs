@@ -11,7 +11,7 @@ use serde::Serialize;
 
 use super::calibration::{Calibration, DefectRule, Verdict};
 use super::descent::{DescentConfig, DescentResult, TraceFn, descend};
-use super::localise::{PartAtlas, Region, regions};
+use super::localise::{PartAtlas, Region, naming_window, regions};
 use super::model::InspectModel;
 use super::score::{Against, ScoreKind, ScoreSettings, anomaly_map, image_score};
 use super::synthesis::References;
@@ -716,16 +716,8 @@ impl Inspector {
                 Some(p) if p.len() >= NAMING_CANDIDATES => p[..NAMING_CANDIDATES].to_vec(),
                 _ => atlas.nearest_k_shortlisted(reconstruction, NAMING_CANDIDATES),
             };
-            let margin = (size / 8).max(4);
-            let last = size - 1;
             for (region, pixels) in found.iter_mut().zip(&pixels) {
-                let [x0, y0, x1, y1] = region.bbox;
-                let window = [
-                    x0.saturating_sub(margin),
-                    y0.saturating_sub(margin),
-                    (x1 + margin).min(last),
-                    (y1 + margin).min(last),
-                ];
+                let window = naming_window(region.bbox, size);
                 if !poses.is_empty() {
                     let local =
                         atlas.best_local_matches(&poses, image, pixels, window, POSE_NEIGHBOURS);

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use rayon::prelude::*;
 
-use super::localise::{Region, regions};
+use super::localise::{Region, naming_window, regions};
 use super::pipeline::Inspector;
 use super::score::{Against, ScoreSettings, anomaly_map, difference_map, reference_map};
 use crate::imaging::gaussian_blur;
@@ -184,18 +184,8 @@ impl Inspector {
         let names = self.part_names();
         let pixels_per_channel = size * size;
         for (region, members) in found.iter_mut().zip(&pixels) {
-            let mut weight = std::collections::BTreeMap::<u8, f32>::new();
             let (mut added, mut missing) = (0usize, 0usize);
             for &p in members {
-                let part = synthesis.part.get(p).copied().unwrap_or(0);
-                let part = if part == 0 {
-                    nearest_part(&synthesis.part, size, p, PART_REACH)
-                } else {
-                    part
-                };
-                if part != 0 {
-                    *weight.entry(part).or_default() += map[p].max(0.0);
-                }
                 // Background in the render is dark; the image there shows product when it is
                 // clearly brighter, and background where the render has product when darker.
                 let rendered = synthesis.reference.get(p).copied().unwrap_or(0.0);
@@ -215,10 +205,7 @@ impl Inspector {
                     missing += 1;
                 }
             }
-            let best = weight
-                .iter()
-                .max_by(|a, b| a.1.total_cmp(b.1).then(b.0.cmp(a.0)))
-                .map(|(&id, _)| id);
+            let best = densest_part(map, members, &synthesis.part, size, region.bbox);
             if let Some(id) = best {
                 region.part_id = Some(id);
                 region.part = Some(
@@ -264,6 +251,53 @@ fn replicated(grey: &[f32], image_len: usize) -> Vec<f32> {
     out
 }
 
+/// The part under a region (`members`, with box `bbox`) of `map`, from the part map rendered
+/// at the image's pose: each part's anomaly mass under the region divided by the pixels it
+/// covers in the region's [`naming_window`], so the densest anomaly wins, as with the training
+/// renders' part maps ([`super::localise::PartAtlas::name_part`]). Plain mass would let a
+/// large part that the region's blur spills onto, or that shows through a filled hole,
+/// outvote the thin part the region lies on (a hole's wall, the cap's notch). A pixel where the
+/// render shows background (material added outside the product) counts for the nearest part
+/// within [`PART_REACH`]. None when no part is near.
+fn densest_part(
+    map: &[f32],
+    members: &[usize],
+    parts: &[u8],
+    size: usize,
+    bbox: [usize; 4],
+) -> Option<u8> {
+    let mut weight = std::collections::BTreeMap::<u8, f32>::new();
+    for &p in members {
+        let part = match parts.get(p).copied().unwrap_or(0) {
+            0 => nearest_part(parts, size, p, PART_REACH),
+            part => part,
+        };
+        if part != 0 {
+            *weight.entry(part).or_default() += map[p].max(0.0);
+        }
+    }
+    let area = part_area(parts, size, naming_window(bbox, size));
+    weight
+        .into_iter()
+        .map(|(id, w)| (id, w / area.get(&id).copied().unwrap_or(1.0).max(1.0)))
+        .max_by(|a, b| a.1.total_cmp(&b.1).then(b.0.cmp(&a.0)))
+        .map(|(id, _)| id)
+}
+
+/// Pixels of each part id inside `window` (inclusive `[x0, y0, x1, y1]`) of a part map.
+fn part_area(parts: &[u8], size: usize, window: [usize; 4]) -> std::collections::BTreeMap<u8, f32> {
+    let mut area = std::collections::BTreeMap::new();
+    for y in window[1]..=window[3] {
+        for &part in parts
+            .get(y * size + window[0]..=y * size + window[2])
+            .unwrap_or(&[])
+        {
+            *area.entry(part).or_default() += 1.0;
+        }
+    }
+    area
+}
+
 /// The part of the nearest non-background pixel within `reach` of pixel `p` (Chebyshev
 /// rings, nearest first); 0 when there is none.
 fn nearest_part(parts: &[u8], size: usize, p: usize, reach: usize) -> u8 {
@@ -291,6 +325,52 @@ fn nearest_part(parts: &[u8], size: usize, p: usize, reach: usize) -> u8 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_region_on_a_thin_part_is_named_after_it_not_after_the_large_part_around_it() {
+        // A plate (part 1) with a hole whose wall (part 4) shows as a one-pixel ring, and the
+        // plate again seen through the hole: a filled hole lights up the ring and what is
+        // inside it. The plate holds more of the anomaly; the ring holds it more densely.
+        let size = 32;
+        let mut parts = vec![1u8; size * size];
+        let mut members = Vec::new();
+        let mut map = vec![0.0f32; size * size];
+        for y in 12..=18 {
+            for x in 12..=18 {
+                let p = y * size + x;
+                if y == 12 || y == 18 || x == 12 || x == 18 {
+                    parts[p] = 4;
+                }
+                members.push(p);
+                map[p] = 1.0;
+            }
+        }
+        assert_eq!(
+            densest_part(&map, &members, &parts, size, [12, 12, 18, 18]),
+            Some(4)
+        );
+        // A region on the plate beside the hole, its blur touching the ring: the plate.
+        let beside: Vec<usize> = (19..=24)
+            .flat_map(|y| (8..=14).map(move |x| y * size + x))
+            .collect();
+        let mut map = vec![0.0f32; size * size];
+        for &p in &beside {
+            map[p] = 1.0;
+        }
+        map[18 * size + 13] = 0.5;
+        let mut touching = beside.clone();
+        touching.push(18 * size + 13);
+        assert_eq!(
+            densest_part(&map, &touching, &parts, size, [8, 18, 14, 24]),
+            Some(1)
+        );
+        // Nothing near: no part.
+        let empty = vec![0u8; size * size];
+        assert_eq!(
+            densest_part(&map, &beside, &empty, size, [8, 19, 14, 24]),
+            None
+        );
+    }
 
     #[test]
     fn a_region_outside_the_product_takes_the_nearest_part() {
