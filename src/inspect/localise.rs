@@ -181,12 +181,12 @@ fn block_means(image: &[f32], channels: usize, size: usize, block: usize) -> Vec
 pub fn naming_window(bbox: [usize; 4], size: usize) -> [usize; 4] {
     let margin = (size / 8).max(4);
     let last = size.saturating_sub(1);
-    let [x0, y0, x1, y1] = bbox;
+    let [x0, y0, x1, y1] = bbox.map(|v| v.min(last));
     [
         x0.saturating_sub(margin),
         y0.saturating_sub(margin),
-        (x1 + margin).min(last),
-        (y1 + margin).min(last),
+        x1.saturating_add(margin).min(last),
+        y1.saturating_add(margin).min(last),
     ]
 }
 

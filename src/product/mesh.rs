@@ -75,6 +75,11 @@ pub struct Grid {
 /// dimensions off the lattice.
 pub const LATTICE_SHIFT: f64 = std::f64::consts::FRAC_1_PI;
 
+/// The first lattice point of a grid over a box whose low corner is `lo`.
+fn lattice_origin(lo: DVec3, cell: f64) -> DVec3 {
+    lo - DVec3::splat(LATTICE_SHIFT * cell)
+}
+
 /// Most points a grid may have: each holds a 4-byte field value and a 4-byte vertex slot, and
 /// each defect meshed at once holds a copy. The built-in cap at the finest automatic cell
 /// (0.01) needs 12.2 million.
@@ -88,7 +93,7 @@ impl Grid {
             return None;
         }
         let (lo, hi) = shape.mesh_box(cell);
-        let n = ((hi - lo) / cell).ceil();
+        let n = ((hi - lattice_origin(lo, cell)) / cell).ceil();
         [n.x, n.y, n.z]
             .into_iter()
             .try_fold(1usize, |points, side| {
@@ -105,11 +110,11 @@ impl Grid {
     /// [`MAX_GRID_POINTS`] (product validation and dataset set-up check it).
     pub fn for_shape(shape: &(impl Field + ?Sized), cell: f64) -> Self {
         let (lo, hi) = shape.mesh_box(cell);
-        let n = ((hi - lo) / cell).ceil();
+        let origin = lattice_origin(lo, cell);
+        let n = ((hi - origin) / cell).ceil();
         let dims = [n.x as usize + 1, n.y as usize + 1, n.z as usize + 1];
         Self {
-            // Within the box's two-cell margin, so the grid still covers it.
-            origin: lo - DVec3::splat(LATTICE_SHIFT * cell),
+            origin,
             cell,
             dims,
             values: vec![0.0; dims[0] * dims[1] * dims[2]],
@@ -226,6 +231,9 @@ impl Grid {
                     let cell_lo = self.point(i, j, k);
                     let guess = cell_lo + sum / count * self.cell;
                     let mut p = project_to_surface(solid, guess, cell_lo, self.cell);
+                    // The part where surface nets puts the vertex: a sharp vertex sits on the
+                    // edge itself, often a border between parts, where either would answer.
+                    let part = solid.part_at(p);
                     if sharp {
                         let at = |u: DVec3| cell_lo + u * self.cell;
                         let planes: Vec<(DVec3, DVec3)> = crossings
@@ -235,7 +243,11 @@ impl Grid {
                                 (x, solid.normal(x, self.cell * 0.01))
                             })
                             .collect();
-                        if let Some(q) = meet_of_planes(&planes, p, cell_lo, self.cell) {
+                        // Kept only on the surface: planes from both sides of a wall thinner
+                        // than the cell can meet inside the material.
+                        if let Some(q) = meet_of_planes(&planes, p, cell_lo, self.cell)
+                            && solid.sdf(q).abs() <= 0.1 * self.cell
+                        {
                             p = q;
                         }
                     }
@@ -243,7 +255,7 @@ impl Grid {
                     cell_vertex[self.index(i, j, k)] = mesh.positions.len() as u32;
                     mesh.positions.push(p.as_vec3().to_array());
                     mesh.normals.push(n.as_vec3().to_array());
-                    mesh.parts.push(solid.part_at(p));
+                    mesh.parts.push(part);
                 }
             }
         }

@@ -281,9 +281,10 @@ pub fn surface_spacing(field: &(impl Field + ?Sized)) -> f64 {
     ((hi - lo).max_element() / 80.0).max(0.01)
 }
 
-/// A point of the built-in cap's meshing lattice for every cell (its grid starts two cells and
-/// 0.05 outside its box from (-1, 0, -1) to (1, 2, 1)). Imported products are sampled and
-/// meshed on lattices through it.
+/// A corner of the built-in cap's mesh box for every cell (two cells and 0.05 outside its box
+/// from (-1, 0, -1) to (1, 2, 1)). An imported product's mesh box starts on the same points,
+/// so its grid, shifted by the same fraction of a cell ([`crate::product::mesh::LATTICE_SHIFT`]),
+/// is sampled on the cap's lattice.
 pub(crate) const LATTICE_ANCHOR: DVec3 = DVec3::new(-1.05, -0.05, -1.05);
 
 /// Added to the interpolated distance so that a point exactly on a face reads as outside, as
