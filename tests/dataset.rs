@@ -282,6 +282,38 @@ fn bad_recipes_are_rejected_with_the_file_and_the_reason() {
 }
 
 #[test]
+fn every_shipped_recipe_loads_with_its_product() {
+    let mut loaded = Vec::new();
+    for entry in std::fs::read_dir("assets/datasets").unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "toml") {
+            let (recipe, product) =
+                Recipe::load(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            assert!(recipe.image.size >= 16, "{}", path.display());
+            loaded.push((
+                path.file_stem().unwrap().to_string_lossy().into_owned(),
+                product,
+            ));
+        }
+    }
+    loaded.sort_by(|a, b| a.0.cmp(&b.0));
+    let names: Vec<&str> = loaded.iter().map(|(n, _)| n.as_str()).collect();
+    for expected in [
+        "cap-128",
+        "cap-default",
+        "cap-eval",
+        "cap-eval-128",
+        "bracket",
+        "gear",
+    ] {
+        assert!(
+            names.contains(&expected),
+            "{expected} missing from {names:?}"
+        );
+    }
+}
+
+#[test]
 fn defects_hidden_from_a_narrow_pose_range_are_placed_anew() {
     // Seen only from the front, a dent or chip drawn on the back can never show: the generator
     // must move the defect rather than give up or keep an invisible one.
