@@ -264,6 +264,10 @@ fn bad_recipes_are_rejected_with_the_file_and_the_reason() {
             "missing.toml",
         ),
         ("\u{0}\u{1}garbage".to_string(), "not valid TOML"),
+        (
+            good.replace("distance = 7.0", "distance = 2.5"),
+            "camera.distance must be 2.6",
+        ),
     ];
     for (i, (text, expected)) in cases.iter().enumerate() {
         let path = dir.path().join(format!("bad{i}.toml"));
@@ -279,6 +283,10 @@ fn bad_recipes_are_rejected_with_the_file_and_the_reason() {
     let (recipe, _) =
         Recipe::load(Path::new("assets/datasets/cap-default.toml")).expect("default recipe");
     assert_eq!(recipe.image.size, 64);
+    // The nearest distance allowed is allowed: the scene fit may place the camera there.
+    let near = dir.path().join("near.toml");
+    std::fs::write(&near, good.replace("distance = 7.0", "distance = 2.6")).unwrap();
+    assert_eq!(Recipe::load(&near).expect("2.6 is allowed").0.camera.distance, 2.6);
 }
 
 #[test]

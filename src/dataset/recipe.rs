@@ -20,6 +20,9 @@ pub const IMAGE_SIZES: [u32; 4] = [32, 64, 128, 256];
 /// Most samples one recipe may ask for, all splits together: its manifest stays well within
 /// the size a manifest may be read at ([`FileKind::Manifest`]).
 pub const MAX_SAMPLES: usize = 1_000_000;
+/// Camera distances a recipe may have, fixed or randomised: from just outside the product
+/// (radius about 2 about its centre) to far enough to be nearly orthographic.
+pub const CAMERA_DISTANCE: [f64; 2] = [2.6, 100.0];
 
 /// Most bytes of 8-bit pixels one split may hold: training keeps its split in memory (and
 /// inspection its training renders, as 32-bit floats).
@@ -289,14 +292,15 @@ impl Recipe {
                 self.image.supersample
             ));
         }
+        let [near, far] = CAMERA_DISTANCE;
         if !(self.camera.distance.is_finite()
-            && self.camera.distance > 2.6
-            && self.camera.distance <= 100.0)
+            && self.camera.distance >= near
+            && self.camera.distance <= far)
         {
-            return Err(
-                "camera.distance must be more than 2.6 (outside the product) and at most 100"
-                    .into(),
-            );
+            return Err(format!(
+                "camera.distance must be {near} (just outside the product) to {far}, got {}",
+                self.camera.distance
+            ));
         }
         if !(self.camera.fov_y_deg > 1.0 && self.camera.fov_y_deg < 120.0) {
             return Err("camera.fov_y_deg must be between 1 and 120".into());
@@ -330,12 +334,7 @@ impl Recipe {
         };
         range(self.randomize.intensity, "intensity", 0.0, 10.0)?;
         range(self.randomize.ambient, "ambient", 0.0, 1.0)?;
-        range(
-            self.randomize.camera_distance,
-            "camera_distance",
-            2.6,
-            100.0,
-        )?;
+        range(self.randomize.camera_distance, "camera_distance", near, far)?;
         range(self.randomize.noise_sigma, "noise_sigma", 0.0, 128.0)?;
         range(self.randomize.blur_sigma, "blur_sigma", 0.0, 16.0)?;
         range(self.randomize.gamma, "gamma", 0.2, 5.0)?;

@@ -25,7 +25,7 @@ use super::pose::ScenePose;
 use super::scene::Scene;
 use super::solve::{RefineError, RefineInput, RefineSettings, refine};
 use crate::dataset::layout::GOOD;
-use crate::dataset::recipe::Recipe;
+use crate::dataset::recipe::{CAMERA_DISTANCE, Recipe};
 use crate::dataset::sample::{SampleId, draw_view};
 use crate::render::{Frame, Lighting, PART_AMBIENT_IDS, RenderError, Renderer, Sensor};
 
@@ -325,7 +325,8 @@ pub fn fit_scene(
             let mean_log_scale =
                 poses.iter().map(|p| p.log_scale).sum::<f64>() / poses.len() as f64;
             scene.base.distance = (f64::from(scene.base.distance) * (-mean_log_scale).exp())
-                .clamp(DISTANCE[0], DISTANCE[1]) as f32;
+                .clamp(CAMERA_DISTANCE[0], CAMERA_DISTANCE[1])
+                as f32;
             for p in &mut poses {
                 p.log_scale -= mean_log_scale;
             }
@@ -406,7 +407,9 @@ pub fn fit_scene(
     let (offset_y, offset_y_spread) = stats(poses.iter().map(|p| p.offset_px.y).collect());
     let (gain, gain_spread) = stats(exposures.iter().map(|e| f64::from(e.0)).collect());
     let (bias, bias_spread) = stats(exposures.iter().map(|e| f64::from(e.1)).collect());
-    let camera_distance = f64::from(scene.base.distance);
+    // Clamped again in f64: the scene's f32 distance may round just below the nearest allowed.
+    let camera_distance =
+        f64::from(scene.base.distance).clamp(CAMERA_DISTANCE[0], CAMERA_DISTANCE[1]);
     let field_of_view = f64::from(scene.base.fov_y_deg);
     let l = current.lighting;
     let s = current.sensor;
@@ -488,8 +491,8 @@ pub fn fit_scene(
     r.camera_distance = (scale_spread > 0.002).then(|| {
         let k = (2.0 * scale_spread).exp();
         [
-            (camera_distance / k).max(DISTANCE[0]),
-            (camera_distance * k).min(DISTANCE[1]),
+            (camera_distance / k).max(CAMERA_DISTANCE[0]),
+            (camera_distance * k).min(CAMERA_DISTANCE[1]),
         ]
     });
     r.intensity = (gain_spread > 0.01).then(|| {
@@ -634,9 +637,6 @@ type Rendered = (Vec<f32>, Vec<bool>);
 /// Fields of view the perspective search spans, in degrees: from nearly orthographic to a
 /// wide lens.
 const FIELD_OF_VIEW: [f64; 2] = [4.0, 70.0];
-/// Camera distances the product allows (its radius is about 2 about the centre; see
-/// [`crate::render::Camera::clip_from_world`]).
-const DISTANCE: [f64; 2] = [2.6, 100.0];
 /// Share of the mean loss a field of view must save against the current one to replace it:
 /// photos whose perspective says little keep the recipe's.
 const FIELD_OF_VIEW_GAIN: f64 = 0.01;
@@ -649,13 +649,14 @@ fn half_angle_tan(fov_deg: f64) -> f64 {
 /// the product's centre stays (pixels per unit ∝ 1 / (distance · tan(fov / 2))).
 fn hold_scale_at(camera: &mut crate::render::Camera, fov_deg: f64) {
     let span = f64::from(camera.distance) * half_angle_tan(f64::from(camera.fov_y_deg));
-    camera.distance = (span / half_angle_tan(fov_deg)).clamp(DISTANCE[0], DISTANCE[1]) as f32;
+    camera.distance =
+        (span / half_angle_tan(fov_deg)).clamp(CAMERA_DISTANCE[0], CAMERA_DISTANCE[1]) as f32;
     camera.fov_y_deg = fov_deg as f32;
 }
 
 /// The field of view whose perspective fits the photos best at their poses, the picture's
 /// scale held ([`hold_scale_at`]): a scan of 7 fields of view, even in ln tan(fov / 2) over
-/// [`FIELD_OF_VIEW`] (narrowed so the distance stays within [`DISTANCE`]), then a golden-
+/// [`FIELD_OF_VIEW`] (narrowed so the distance stays within [`CAMERA_DISTANCE`]), then a golden-
 /// section search of 8 more about the best. The current field of view is kept unless the
 /// best saves [`FIELD_OF_VIEW_GAIN`] of its loss.
 fn search_field_of_view(
@@ -670,10 +671,10 @@ fn search_field_of_view(
     let span = f64::from(original.distance) * half_angle_tan(current);
     // ln tan(fov / 2) of the ends, each end within the distances allowed.
     let lo = half_angle_tan(FIELD_OF_VIEW[0])
-        .max(span / DISTANCE[1])
+        .max(span / CAMERA_DISTANCE[1])
         .ln();
     let hi = half_angle_tan(FIELD_OF_VIEW[1])
-        .min(span / DISTANCE[0])
+        .min(span / CAMERA_DISTANCE[0])
         .ln();
     let fov_of = |t: f64| 2.0 * t.exp().atan().to_degrees();
     // A lens's loss: each photo's pose refined again through it (from its current pose, a
