@@ -190,6 +190,33 @@ pub fn naming_window(bbox: [usize; 4], size: usize) -> [usize; 4] {
     ]
 }
 
+/// Adds the pixels of each part id inside `window` (inclusive `[x0, y0, x1, y1]`, clamped to
+/// the image) of a `size` × `size` part map to `area`.
+pub(crate) fn add_part_area(
+    area: &mut BTreeMap<u8, f32>,
+    parts: &[u8],
+    size: usize,
+    window: [usize; 4],
+) {
+    let last = size.saturating_sub(1);
+    let [x0, y0, x1, y1] = window.map(|v| v.min(last));
+    for y in y0..=y1 {
+        for &part in parts.get(y * size + x0..=y * size + x1).unwrap_or(&[]) {
+            *area.entry(part).or_default() += 1.0;
+        }
+    }
+}
+
+/// The part, background left out, whose anomaly `mass` is densest over the pixels it covers
+/// (`area`, at least one); None when no part has any mass.
+pub(crate) fn densest(mass: &BTreeMap<u8, f32>, area: &BTreeMap<u8, f32>) -> Option<u8> {
+    mass.iter()
+        .filter(|(id, _)| **id != 0)
+        .map(|(&id, &m)| (id, m / area.get(&id).copied().unwrap_or(1.0).max(1.0)))
+        .max_by(|a, b| a.1.total_cmp(&b.1))
+        .map(|(id, _)| id)
+}
+
 /// Training images and their part maps, for naming parts.
 #[derive(Debug, Clone)]
 pub struct PartAtlas {
@@ -413,10 +440,6 @@ impl PartAtlas {
         map: &[f32],
         window: [usize; 4],
     ) -> (u8, String) {
-        let size = self.size;
-        let last = size.saturating_sub(1);
-        let [x0, y0] = [window[0].min(last), window[1].min(last)];
-        let [x1, y1] = [window[2].min(last), window[3].min(last)];
         let mut mass: BTreeMap<u8, f32> = BTreeMap::new();
         let mut area: BTreeMap<u8, f32> = BTreeMap::new();
         for &index in indices.iter().filter(|&&i| i < self.len()) {
@@ -424,19 +447,9 @@ impl PartAtlas {
             for &p in pixels {
                 *mass.entry(parts[p]).or_default() += map[p].max(0.0) + 1e-6;
             }
-            for y in y0..=y1 {
-                for &part in &parts[y * size + x0..=y * size + x1] {
-                    *area.entry(part).or_default() += 1.0;
-                }
-            }
+            add_part_area(&mut area, parts, self.size, window);
         }
-        let density = |id: u8, m: f32| m / area.get(&id).copied().unwrap_or(1.0).max(1.0);
-        let mut best = mass
-            .iter()
-            .filter(|(id, _)| **id != 0)
-            .map(|(&id, &m)| (id, density(id, m)))
-            .max_by(|a, b| a.1.total_cmp(&b.1))
-            .map_or(0, |(id, _)| id);
+        let mut best = densest(&mass, &area).unwrap_or(0);
         if best == 0
             && let Some(&first) = indices.iter().find(|&&i| i < self.len())
         {

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use rayon::prelude::*;
 
-use super::localise::{Region, naming_window, regions};
+use super::localise::{Region, add_part_area, densest, naming_window, regions};
 use super::pipeline::Inspector;
 use super::score::{Against, ScoreSettings, anomaly_map, difference_map, reference_map};
 use crate::imaging::gaussian_blur;
@@ -276,26 +276,9 @@ fn densest_part(
             *weight.entry(part).or_default() += map[p].max(0.0);
         }
     }
-    let area = part_area(parts, size, naming_window(bbox, size));
-    weight
-        .into_iter()
-        .map(|(id, w)| (id, w / area.get(&id).copied().unwrap_or(1.0).max(1.0)))
-        .max_by(|a, b| a.1.total_cmp(&b.1).then(b.0.cmp(&a.0)))
-        .map(|(id, _)| id)
-}
-
-/// Pixels of each part id inside `window` (inclusive `[x0, y0, x1, y1]`) of a part map.
-fn part_area(parts: &[u8], size: usize, window: [usize; 4]) -> std::collections::BTreeMap<u8, f32> {
     let mut area = std::collections::BTreeMap::new();
-    for y in window[1]..=window[3] {
-        for &part in parts
-            .get(y * size + window[0]..=y * size + window[2])
-            .unwrap_or(&[])
-        {
-            *area.entry(part).or_default() += 1.0;
-        }
-    }
-    area
+    add_part_area(&mut area, parts, size, naming_window(bbox, size));
+    densest(&weight, &area)
 }
 
 /// The part of the nearest non-background pixel within `reach` of pixel `p` (Chebyshev
