@@ -261,6 +261,29 @@ pub struct Chosen {
     pub good_scores: Option<Vec<f32>>,
 }
 
+/// Every good photo's score with the inspector's calibration; a photo that cannot be scored is
+/// an error naming it (the thresholds cannot be fitted without it).
+fn score_good_photos(inspector: &Inspector, photos: &[PathBuf]) -> Result<Vec<f32>, InspectError> {
+    let batch = inspector.settings.descent.batch_size.max(1);
+    let mut scores = Vec::with_capacity(photos.len());
+    for chunk in photos.chunks(batch) {
+        for report in inspector.inspect_paths(chunk) {
+            let named = report.path.clone().unwrap_or_default();
+            if report.verdict == Verdict::Error || !report.score.is_finite() {
+                return Err(InspectError::Invalid {
+                    path: named,
+                    message: format!(
+                        "this good photo could not be scored, so the thresholds cannot be fit: {}",
+                        report.error.unwrap_or_else(|| "no finite score".into())
+                    ),
+                });
+            }
+            scores.push(report.score);
+        }
+    }
+    Ok(scores)
+}
+
 /// The photos as the model's input (flat, image after image), each mapped by the inspector's
 /// rule; a photo that cannot be read or mapped is an error naming it.
 fn read_photos(inspector: &Inspector, photos: &[PathBuf]) -> Result<Vec<f32>, InspectError> {
@@ -450,26 +473,11 @@ fn fit_on_photos(
     inspector.adopt(chosen);
     // The choice scored every good photo already; they are inspected again only when it did
     // not, or when a photo's score is not finite (which inspecting names).
-    let mut scores = good_scores
-        .filter(|s| s.len() == photos.len() && s.iter().all(|v| v.is_finite()))
-        .unwrap_or_default();
-    let batch = inspector.settings.descent.batch_size.max(1);
-    let inspect_again = scores.is_empty();
-    for chunk in photos.chunks(batch).filter(|_| inspect_again) {
-        for report in inspector.inspect_paths(chunk) {
-            let named = report.path.clone().unwrap_or_default();
-            if report.verdict == Verdict::Error || !report.score.is_finite() {
-                return Err(InspectError::Invalid {
-                    path: named,
-                    message: format!(
-                        "this good photo could not be scored, so the thresholds cannot be fit: {}",
-                        report.error.unwrap_or_else(|| "no finite score".into())
-                    ),
-                });
-            }
-            scores.push(report.score);
-        }
-    }
+    let scores =
+        match good_scores.filter(|s| s.len() == photos.len() && s.iter().all(|v| v.is_finite())) {
+            Some(scores) => scores,
+            None => score_good_photos(inspector, &photos)?,
+        };
     let rule = inspector.settings.defect_rule;
     let refit = inspector
         .calibration
