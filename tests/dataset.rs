@@ -286,7 +286,14 @@ fn bad_recipes_are_rejected_with_the_file_and_the_reason() {
     // The nearest distance allowed is allowed: the scene fit may place the camera there.
     let near = dir.path().join("near.toml");
     std::fs::write(&near, good.replace("distance = 7.0", "distance = 2.6")).unwrap();
-    assert_eq!(Recipe::load(&near).expect("2.6 is allowed").0.camera.distance, 2.6);
+    assert_eq!(
+        Recipe::load(&near)
+            .expect("2.6 is allowed")
+            .0
+            .camera
+            .distance,
+        2.6
+    );
 }
 
 #[test]
