@@ -61,6 +61,11 @@ fn main() -> anyhow::Result<()> {
             "--axis-starts" => axis_starts = value.parse()?,
             "--batch" => batch = value.parse()?,
             "--perturb-deg" => perturb = Some(value.parse()?),
+            "--polishes" => settings.axis_polishes = value.parse()?,
+            "--polish-deg" => {
+                settings.axis_polish_deg =
+                    value.split(',').map(str::parse).collect::<Result<_, _>>()?
+            }
             "--fixed-frame" => settings.search_offset_scale = !value.parse::<bool>()?,
             "--full-mesh" => full_mesh = value.parse()?,
             "--settings" => {
@@ -110,6 +115,14 @@ fn main() -> anyhow::Result<()> {
             *n += 1;
             samples.push(record);
         }
+    }
+    // REFINE_ONLY=i,j,…: only these of the samples chosen above (for tracing one image).
+    if let Ok(only) = std::env::var("REFINE_ONLY") {
+        let keep: Vec<usize> = only.split(',').filter_map(|v| v.parse().ok()).collect();
+        samples = keep
+            .iter()
+            .filter_map(|&i| samples.get(i).cloned())
+            .collect();
     }
     let images: Vec<Vec<f32>> = samples
         .iter()
@@ -546,6 +559,13 @@ fn main() -> anyhow::Result<()> {
             quantile(&mut losses, 0.5),
             quantile(&mut losses, 0.95)
         );
+        if class == "good" {
+            let at: Vec<String> = [0.5, 0.6, 0.7, 0.8, 0.9]
+                .iter()
+                .map(|&q| format!("p{:.0} {:.2e}", q * 100.0, quantile(&mut losses, q)))
+                .collect();
+            println!("             good losses: {}", at.join(", "));
+        }
     }
     println!(
         "start lookup {lookup_s:.2} s; refinement {refine_s:.2} s: {:.1} images/s, {:.0} views/s",
