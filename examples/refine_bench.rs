@@ -3,7 +3,7 @@
 //!
 //! `cargo run --example refine_bench -- --train TRAIN_DATA --eval EVAL_DATA [--count N]
 //! [--rounds N] [--starts K] [--batch B] [--perturb-deg D] [--fixed-frame true|false]
-//! [--refine-ss S]`
+//! [--refine-ss S] [--polishes N] [--polish-deg A,B,…]`
 //!
 //! Starts come from the `K` training renders nearest to each image (their manifest poses), or
 //! with `--perturb-deg` from the true pose turned `D` degrees about a random axis. Prints, per
@@ -50,6 +50,7 @@ fn main() -> anyhow::Result<()> {
     let mut perturb: Option<f64> = None;
     let mut settings = RefineSettings::default();
     let mut full_mesh = false;
+    let mut refine_ss: Option<u32> = None;
     for (flag, value) in flags::flag_pairs()? {
         match flag.as_str() {
             "--train" => train = Some(value.into()),
@@ -61,6 +62,7 @@ fn main() -> anyhow::Result<()> {
             "--axis-starts" => axis_starts = value.parse()?,
             "--batch" => batch = value.parse()?,
             "--perturb-deg" => perturb = Some(value.parse()?),
+            "--refine-ss" => refine_ss = Some(value.parse()?),
             "--polishes" => settings.axis_polishes = value.parse()?,
             "--polish-deg" => {
                 settings.axis_polish_deg =
@@ -88,6 +90,9 @@ fn main() -> anyhow::Result<()> {
     let mut scene = Scene::for_recipe(&renderer, &train_manifest.recipe, &train_manifest.product)?;
     if full_mesh {
         scene = scene.without_decimation();
+    }
+    if let Some(ss) = refine_ss {
+        scene.supersample = ss;
     }
     println!(
         "triangles: {} (references), {} (candidates); symmetry axis {:?}",
