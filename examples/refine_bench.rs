@@ -3,7 +3,7 @@
 //!
 //! `cargo run --example refine_bench -- --train TRAIN_DATA --eval EVAL_DATA [--count N]
 //! [--rounds N] [--starts K] [--batch B] [--perturb-deg D] [--fixed-frame true|false]
-//! [--refine-ss S] [--polishes N] [--polish-deg A,B,…]`
+//! [--refine-ss S] [--polishes N] [--polish-deg A,B,…] [--turns N]`
 //!
 //! Starts come from the `K` training renders nearest to each image (their manifest poses), or
 //! with `--perturb-deg` from the true pose turned `D` degrees about a random axis. Prints, per
@@ -63,6 +63,7 @@ fn main() -> anyhow::Result<()> {
             "--batch" => batch = value.parse()?,
             "--perturb-deg" => perturb = Some(value.parse()?),
             "--refine-ss" => refine_ss = Some(value.parse()?),
+            "--turns" => settings.symmetry_turns = value.parse()?,
             "--polishes" => settings.axis_polishes = value.parse()?,
             "--polish-deg" => {
                 settings.axis_polish_deg =

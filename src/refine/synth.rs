@@ -15,12 +15,6 @@ use crate::render::{Gpu, RenderError, Renderer};
 
 /// Renders shortlisted by block means before the exact ranking of start poses.
 const START_SHORTLIST: usize = 64;
-/// Turns about the product's axis a photo's refinement compares (every 7.5°): a photo never
-/// matches its render as closely as a render does, so the turn that shows a small feature (the
-/// cap's notch) must land closer to it to fit better than a turn that hides it
-/// (`examples/appearance_study.rs --turns`: 24 turns left the notch turned away on the good
-/// photos scored highest).
-const PHOTO_SYMMETRY_TURNS: usize = 48;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SynthError {
@@ -120,17 +114,11 @@ impl Synthesizer {
 
     /// Photos are not renders of the recipe: a line's camera never centres a part exactly,
     /// frames it at exactly the recipe's distance or exposes every photo alike. With `photos`
-    /// the refinement searches the picture's offset, zoom and exposure as well, and compares
-    /// twice as many turns about the product's axis; without, it searches what the recipe
-    /// varies (see [`Self::open`]).
+    /// the refinement searches the picture's offset, zoom and exposure as well; without, it
+    /// searches what the recipe varies (see [`Self::open`]).
     pub fn set_photos(&mut self, photos: bool) {
         self.settings.search_offset_scale = photos || self.varies.0;
         self.settings.fit_exposure = photos || self.varies.1;
-        self.settings.symmetry_turns = if photos {
-            PHOTO_SYMMETRY_TURNS
-        } else {
-            RefineSettings::default().symmetry_turns
-        };
     }
 
     pub fn image_size(&self) -> usize {
