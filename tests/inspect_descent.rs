@@ -887,6 +887,32 @@ fn parts_are_named_from_the_rendered_part_map() {
     );
 }
 
+/// The workbench's replay of a refinement plots one loss per accepted pose. They are measured
+/// on one scale (the image against that pose's render at full sharpness), so the curve ends
+/// lower than it starts; the refinement's own losses, blurred at first and sharp at the end,
+/// made it rise.
+#[test]
+fn the_refinement_replay_ends_lower_than_it_starts() {
+    let inspector = rendered_on(trained());
+    let (pixels, records, _) = test_images("good");
+    let reports = inspector.inspect_images(&pixels, records.len(), None);
+    let shown = inspector.calibration.as_ref().unwrap().score;
+    for (i, r) in reports.iter().enumerate() {
+        let frames = unseen::worker::inspect::refinement_frames(&inspector, &r.image, r, &shown);
+        let losses: Vec<f32> = frames.iter().map(|f| f.loss).collect();
+        eprintln!("image {i}: replayed losses {losses:?}");
+        assert!(frames.len() >= 2, "image {i}: {} frames", frames.len());
+        assert!(
+            losses.iter().all(|l| l.is_finite()),
+            "image {i}: {losses:?}"
+        );
+        assert!(
+            losses[losses.len() - 1] < losses[0],
+            "image {i}: the replay ends above its start: {losses:?}"
+        );
+    }
+}
+
 #[test]
 fn a_refinement_cut_off_by_its_time_limit_is_an_error_never_a_pass() {
     let mut inspector = rendered_on(trained());

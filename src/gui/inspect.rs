@@ -722,7 +722,7 @@ impl Inspect {
             .height(150.0)
             .x_axis_label(if self.renders() { "round" } else { "iteration" })
             .y_axis_label(if self.renders() {
-                "refinement loss"
+                "loss, full sharpness"
             } else {
                 "descent loss"
             })

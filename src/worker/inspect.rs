@@ -230,8 +230,11 @@ pub fn spawn_inspect_image(
 
 /// The refinement of `report` replayed: the good product rendered at each pose the
 /// refinement accepted, through the final exposure, with the map against it. The last frame
-/// is the report's own reference and map.
-fn refinement_frames(
+/// is the report's own reference and map. Each frame's loss is measured anew on one scale,
+/// the image against that frame's reference at full sharpness: the refinement's own losses
+/// at its blurred and sharp levels are not comparable, and plotted together they rose where
+/// the search moved from one level to the next.
+pub fn refinement_frames(
     inspector: &Inspector,
     image: &[f32],
     report: &ImageReport,
@@ -251,6 +254,15 @@ fn refinement_frames(
     };
     let size = inspector.model.image_size();
     let image_len = inspector.model.config.image_len();
+    let grey = inspector.grey(image);
+    let scale = synthesizer
+        .settings
+        .levels
+        .last()
+        .map_or(0.07, |l| l.robust_scale);
+    let sharp_loss = |reference: &[f32]| {
+        crate::refine::compare::robust_fit(&grey, reference, scale, Some((1.0, 0.0))).loss
+    };
     let mut frames: Vec<RecordedFrame> = steps
         .iter()
         .zip(references)
@@ -258,7 +270,7 @@ fn refinement_frames(
             let replicated: Vec<f32> = reference.iter().copied().cycle().take(image_len).collect();
             RecordedFrame {
                 iteration: step.round,
-                loss: step.loss,
+                loss: sharp_loss(&reference),
                 map: crate::inspect::score::anomaly_map(image, &replicated, size, shown),
                 reference: replicated,
             }
@@ -274,7 +286,7 @@ fn refinement_frames(
             .collect();
         last.map = report.map.clone();
         last.iteration = refinement.rounds;
-        last.loss = refinement.loss;
+        last.loss = sharp_loss(&synthesis.reference);
     }
     frames
 }
