@@ -206,6 +206,17 @@ impl RefineSettings {
     }
 }
 
+impl RefineSettings {
+    /// The loss of `render` against `image` (grey, `size` px) at the last, finest level, as
+    /// the refinement measures it there.
+    pub fn finest_loss(&self, image: &[f32], render: &[f32], size: usize) -> f32 {
+        let last = self.levels.len().saturating_sub(1);
+        let sigma = self.levels.get(last).map_or(0.0, |l| l.blur_px);
+        let blur = |v: &[f32]| gaussian_blur(v, size, sigma);
+        fit_of(&blur(image), &blur(render), self, last).loss
+    }
+}
+
 fn at_most(name: &str, value: usize, max: usize) -> Result<(), String> {
     if value > max {
         return Err(format!("{name} must be at most {max}, got {value}"));
@@ -486,13 +497,21 @@ fn fit_of(image: &[f32], render: &[f32], settings: &RefineSettings, level: usize
 fn turned_about(pose: &ScenePose, axis: glam::DVec3, turns: usize) -> Vec<ScenePose> {
     (0..turns.max(1))
         .map(|j| {
-            let angle = std::f64::consts::TAU * j as f64 / turns.max(1) as f64;
-            ScenePose {
-                rotation: (pose.rotation * glam::DQuat::from_axis_angle(axis, angle)).normalize(),
-                ..*pose
-            }
+            turned(
+                pose,
+                axis,
+                std::f64::consts::TAU * j as f64 / turns.max(1) as f64,
+            )
         })
         .collect()
+}
+
+/// The pose turned about the product's own `axis` (model frame) by `angle` radians.
+fn turned(pose: &ScenePose, axis: glam::DVec3, angle: f64) -> ScenePose {
+    ScenePose {
+        rotation: (pose.rotation * glam::DQuat::from_axis_angle(axis, angle)).normalize(),
+        ..*pose
+    }
 }
 
 /// The pose turned about the product's own `axis` by each of `degrees`, both ways.
@@ -500,10 +519,7 @@ fn polished(pose: &ScenePose, axis: glam::DVec3, degrees: &[f64]) -> Vec<ScenePo
     degrees
         .iter()
         .flat_map(|d| [d.to_radians(), -d.to_radians()])
-        .map(|angle| ScenePose {
-            rotation: (pose.rotation * glam::DQuat::from_axis_angle(axis, angle)).normalize(),
-            ..*pose
-        })
+        .map(|angle| turned(pose, axis, angle))
         .collect()
 }
 

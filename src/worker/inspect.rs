@@ -255,14 +255,7 @@ pub fn refinement_frames(
     let size = inspector.model.image_size();
     let image_len = inspector.model.config.image_len();
     let grey = inspector.grey(image);
-    let scale = synthesizer
-        .settings
-        .levels
-        .last()
-        .map_or(0.07, |l| l.robust_scale);
-    let sharp_loss = |reference: &[f32]| {
-        crate::refine::compare::robust_fit(&grey, reference, scale, Some((1.0, 0.0))).loss
-    };
+    let sharp_loss = |reference: &[f32]| synthesizer.settings.finest_loss(&grey, reference, size);
     let mut frames: Vec<RecordedFrame> = steps
         .iter()
         .zip(references)
