@@ -378,8 +378,8 @@ impl<W: Write> ResultLines<W> {
             OutputFormat::Table => {
                 writeln!(
                     out,
-                    "{:<7} {:>9} {:>5} {:>8}  {:<40} regions",
-                    "verdict", "score", "iters", "ms", "image"
+                    "{:<7} {:>9} {:>6} {:>8}  {:<40} regions",
+                    "verdict", "score", "steps", "ms", "image"
                 )?;
                 Self::Table(out)
             }
@@ -457,14 +457,24 @@ fn table_line(report: &ImageReport) -> String {
         _ => regions_text(report),
     };
     format!(
-        "{:<7} {:>9.5} {:>5} {:>8.1}  {:<40} {}",
+        "{:<7} {:>9.5} {:>6} {:>8.1}  {:<40} {}",
         report.verdict.as_str(),
         report.score,
-        report.iterations,
+        steps_text(report),
         report.time_ms,
         path_text(report),
         detail
     )
+}
+
+/// The work the verdict took, for the table: pose refinement rounds (`24r`) when the
+/// reference was rendered at the image's refined pose, else the model's descent iterations
+/// (`8it`). A bare 0 read as if nothing had been done where the refinement had run.
+fn steps_text(report: &ImageReport) -> String {
+    match report.refine_rounds {
+        Some(rounds) => format!("{rounds}r"),
+        None => format!("{}it", report.iterations),
+    }
 }
 
 /// One CSV record, in [`CSV_HEADER`]'s order.
@@ -573,6 +583,25 @@ mod tests {
         assert_eq!(&rows[0][0], "a, \"b\".png");
         assert_eq!(&rows[0][6], "dome [1,2-3,4] 5px peak 0.500");
         assert_eq!(&rows[1][7], "cannot read c.png: bad,\nbroken");
+    }
+
+    #[test]
+    fn the_table_says_which_work_the_verdict_took() {
+        let descent = report("a.png", Verdict::Pass, None);
+        assert!(
+            table_line(&descent).contains(" 3it "),
+            "{}",
+            table_line(&descent)
+        );
+        let refined = ImageReport {
+            refine_rounds: Some(24),
+            ..report("b.png", Verdict::Defect, None)
+        };
+        assert!(
+            table_line(&refined).contains(" 24r "),
+            "{}",
+            table_line(&refined)
+        );
     }
 
     #[test]
