@@ -3,7 +3,7 @@
 //!
 //! `cargo run --example refine_bench -- --train TRAIN_DATA --eval EVAL_DATA [--count N]
 //! [--rounds N] [--starts K] [--batch B] [--perturb-deg D] [--fixed-frame true|false]
-//! [--refine-ss S] [--polishes N] [--polish-deg A,B,…] [--turns N]`
+//! [--refine-ss S] [--polishes N] [--polish-deg A,B,…] [--turns N] [--tries N]`
 //!
 //! Starts come from the `K` training renders nearest to each image (their manifest poses), or
 //! with `--perturb-deg` from the true pose turned `D` degrees about a random axis. Prints, per
@@ -64,6 +64,8 @@ fn main() -> anyhow::Result<()> {
             "--perturb-deg" => perturb = Some(value.parse()?),
             "--refine-ss" => refine_ss = Some(value.parse()?),
             "--turns" => settings.symmetry_turns = value.parse()?,
+            "--tries" => settings.max_tries = value.parse()?,
+            "--pinned-rise" => settings.axis_pinned_rise = Some(value.parse()?),
             "--polishes" => settings.axis_polishes = value.parse()?,
             "--polish-deg" => {
                 settings.axis_polish_deg =
@@ -320,6 +322,23 @@ fn main() -> anyhow::Result<()> {
             }
         })
         .collect();
+    // REFINE_DUMP=FILE: one line per image (index, class, rotation error, loss, renders).
+    if let Ok(path) = std::env::var("REFINE_DUMP") {
+        let lines: String = outcomes
+            .iter()
+            .enumerate()
+            .map(|(i, o)| {
+                format!(
+                    "{i} {} {:.3} {:.4e} {}\n",
+                    o.class,
+                    poses[i].angle_to_deg(&truths[i]),
+                    o.loss,
+                    o.renders
+                )
+            })
+            .collect();
+        std::fs::write(path, lines)?;
+    }
     if std::env::var_os("REFINE_AUROC").is_some() {
         // How well the render at the refined pose separates good from defective images.
         use unseen::inspect::score::{MapKind, ScoreSettings, anomaly_map, reference_map};

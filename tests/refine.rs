@@ -68,6 +68,17 @@ fn data_train_good(dir: &Path) -> Vec<(Vec<f32>, ScenePose)> {
         .collect()
 }
 
+/// The part id of the cap's notch in the dataset's manifest.
+fn notch_id(dir: &Path) -> u8 {
+    Manifest::load(&dir.join("manifest.json"))
+        .unwrap()
+        .parts
+        .into_iter()
+        .find(|(_, name)| name == "notch")
+        .map(|(id, _)| id)
+        .unwrap()
+}
+
 fn scene(dir: &Path) -> (Scene, Renderer) {
     let manifest = Manifest::load(&dir.join("manifest.json")).unwrap();
     let renderer = Renderer::new(Gpu::headless().unwrap());
@@ -197,13 +208,7 @@ fn a_notch_a_few_degrees_off_about_the_axis_is_turned_back() {
     let axis = scene
         .symmetry_axis
         .expect("the cap is a body of revolution");
-    let notch = Manifest::load(&dir.join("manifest.json"))
-        .unwrap()
-        .parts
-        .into_iter()
-        .find(|(_, name)| name == "notch")
-        .map(|(id, _)| id)
-        .unwrap();
+    let notch = notch_id(dir);
     // Good images whose true render shows the notch clearly.
     let images: Vec<(Vec<f32>, ScenePose)> = test_images(dir, "good")
         .into_iter()
@@ -253,6 +258,91 @@ fn a_notch_a_few_degrees_off_about_the_axis_is_turned_back() {
         mean(&with) < 0.5 * mean(&without),
         "the small turns did not help: {with:?} against {without:?}"
     );
+}
+
+#[test]
+fn a_try_with_its_notch_in_place_is_pinned_and_one_without_it_sweeps_the_turns() {
+    // Every try counts as above the retry threshold, as a defective image's does. Where the
+    // notch shows and sits where the image has it, the small turns all raise the loss: the
+    // try is pinned and ends without the sweep of turns about the axis. Where no notch
+    // shows, the small turns change next to nothing, and the sweep still runs.
+    let dir = data().path();
+    let (scene, mut renderer) = scene(dir);
+    let notch = notch_id(dir);
+    let mut shown = Vec::new();
+    let mut hidden = Vec::new();
+    for (image, truth) in test_images(dir, "bulge")
+        .into_iter()
+        .chain(test_images(dir, "good"))
+        .chain(data_train_good(dir))
+    {
+        let frame = &scene.render_references(&mut renderer, &[truth]).unwrap()[0];
+        match frame.part.iter().filter(|&&p| p == notch).count() {
+            0 => hidden.push((image, truth)),
+            40.. => shown.push((image, truth)),
+            _ => {}
+        }
+    }
+    shown.truncate(4);
+    hidden.truncate(2);
+    assert!(
+        shown.len() >= 2 && !hidden.is_empty(),
+        "too few images: {} show the notch, {} hide it",
+        shown.len(),
+        hidden.len()
+    );
+    let run = |images: &[(Vec<f32>, ScenePose)], rise: Option<f32>, renderer: &mut Renderer| {
+        let inputs: Vec<RefineInput<'_>> = images
+            .iter()
+            .enumerate()
+            .map(|(i, (image, truth))| RefineInput {
+                image,
+                starts: vec![perturbed(*truth, 2.0, i)],
+            })
+            .collect();
+        let settings = RefineSettings {
+            retry_above: Some(0.0),
+            axis_pinned_rise: rise,
+            ..settings()
+        };
+        refine(&scene, renderer, &inputs, &settings, None).unwrap()
+    };
+    let turns = RefineSettings::default().symmetry_turns;
+    let pinned = run(&shown, Some(0.3), &mut renderer);
+    let unpinned = run(&shown, None, &mut renderer);
+    for (i, ((p, u), (_, truth))) in pinned.iter().zip(&unpinned).zip(&shown).enumerate() {
+        eprintln!(
+            "notch shown {i}: {} renders pinned, {} not; {:.2}° from the truth",
+            p.renders,
+            u.renders,
+            p.pose.angle_to_deg(truth)
+        );
+        assert!(
+            p.renders + turns <= u.renders,
+            "image {i} showing its notch was not pinned: {} renders against {}",
+            p.renders,
+            u.renders
+        );
+        assert!(
+            p.pose.angle_to_deg(truth) < 1.5,
+            "image {i} ended {:.2}° from the truth",
+            p.pose.angle_to_deg(truth)
+        );
+    }
+    let pinned = run(&hidden, Some(0.3), &mut renderer);
+    let unpinned = run(&hidden, None, &mut renderer);
+    for (i, (p, u)) in pinned.iter().zip(&unpinned).enumerate() {
+        eprintln!(
+            "notch hidden {i}: {} renders pinned, {} not",
+            p.renders, u.renders
+        );
+        assert!(
+            p.renders >= turns && p.renders == u.renders,
+            "image {i} hiding its notch did not sweep the turns: {} renders against {}",
+            p.renders,
+            u.renders
+        );
+    }
 }
 
 #[test]

@@ -337,7 +337,7 @@ pub fn refine_note(c: &Calibration) -> Option<String> {
         .collect();
     let retry = r
         .retry_above
-        .map(|t| format!("; an image whose loss stays above {t:.2e} tries its turns about the product's axis and other start poses"))
+        .map(|t| format!("; an image whose loss stays above {t:.2e} compares turns about the product's axis unless its small turns pin it"))
         .unwrap_or_default();
     Some(format!(
         "pose refinement: at most {} render rounds per image, the smallest budget within {BUDGET_MARGIN} of the best on validation, of those up to {} (image + pixel AUROC per budget: {}){retry}",

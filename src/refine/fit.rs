@@ -621,6 +621,7 @@ fn refine_poses(
         // the symmetry axis, so a photo's pose is not decided by a mismatched light alone.
         retry_above: Some(0.0),
         max_tries: STARTS,
+        axis_pinned_rise: None,
         search_offset_scale: true,
         fit_exposure: true,
         ..RefineSettings::default()

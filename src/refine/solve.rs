@@ -83,18 +83,26 @@ pub struct RefineSettings {
     /// a start in the wrong basin (a pose that looks alike but is turned), keeps searching.
     /// None: one try. Calibration sets it from the good validation images.
     pub retry_above: Option<f32>,
-    /// Start poses tried at most, the first included.
+    /// Start poses tried at most, the first included. One by default: where a try ends
+    /// above `retry_above` unpinned, the turns about the symmetry axis are compared first,
+    /// and on the demo's held-out renders further starts changed no class's image AUROC by
+    /// more than 0.004 while costing a fifth of the renders (`examples/refine_bench.rs
+    /// --tries`).
     pub max_tries: usize,
+    /// Start poses the caller should look up; the start round renders them all and the one
+    /// that fits best is refined first (see [`super::PoseBank::nearest`]).
+    pub start_poses: usize,
     /// Turns about the product's axis of near-symmetry compared when a try ends above
     /// `retry_above` (0: none), before the next start pose is tried. A product that is a body
     /// of revolution but for a small feature (the cap and its notch) shows how it is turned
     /// about that axis only through the feature: where the feature of the render misses the
-    /// image's, the loss is flat and no step finds it. The turn that fits best at the last
-    /// level continues from there. Every 7.5° (48 turns) by default: at the last level the
-    /// basin about the right turn is only a few degrees wide, and turns 15° apart missed it
-    /// (on the line's photos, `examples/appearance_study.rs --turns`, and on the demo's
-    /// held-out renders, `examples/refine_bench.rs --turns`: image AUROC of chips 0.975 with
-    /// 24 turns, 0.987 with 48).
+    /// image's, the loss is flat and no step finds it. The turn that fits best at the first,
+    /// blurred level is refined as a new try at the last level (see `Track::take_turns`).
+    /// Every 7.5° (48 turns) by default: at the last level the basin about the right turn is
+    /// only a few degrees wide, and turns 15° apart missed it (on the line's photos,
+    /// `examples/appearance_study.rs --turns`, and on the demo's held-out renders,
+    /// `examples/refine_bench.rs --turns`: image AUROC of chips 0.975 with 24 turns, 0.987
+    /// with 48).
     pub symmetry_turns: usize,
     /// Small turns (degrees) about the product's axis of near-symmetry compared at the end of
     /// every try, on both sides of the pose. The turn about that axis shows only through the
@@ -105,6 +113,12 @@ pub struct RefineSettings {
     pub axis_polish_deg: Vec<f64>,
     /// How many times one try may be moved by [`Self::axis_polish_deg`] (0: never).
     pub axis_polishes: usize,
+    /// A try is pinned about the product's axis when none of its small turns moved it and
+    /// every one of them but the smallest raised the loss by at least this fraction: the
+    /// feature that shows the turn is in view and in place. A pinned try ends the
+    /// refinement whatever its loss, so what is left above [`Self::retry_above`] is taken
+    /// for a defect, not for a wrong turn. None: never pinned.
+    pub axis_pinned_rise: Option<f32>,
     /// Whether the picture's offset and zoom are searched (a line's camera) or held at zero
     /// (the renders of one recipe are all centred and of one size).
     pub search_offset_scale: bool,
@@ -134,10 +148,12 @@ impl Default for RefineSettings {
             rotation_step_deg: 0.5,
             tolerance: 0.01,
             retry_above: None,
-            max_tries: 4,
+            max_tries: 1,
+            start_poses: 4,
             symmetry_turns: 48,
             axis_polish_deg: vec![1.5, 4.0, 9.0, 18.0],
             axis_polishes: 1,
+            axis_pinned_rise: Some(0.3),
             search_offset_scale: true,
             fit_exposure: true,
         }
@@ -186,15 +202,14 @@ impl RefineSettings {
         if self.max_tries == 0 || self.max_tries > 16 {
             return Err(format!("max_tries must be 1 to 16, got {}", self.max_tries));
         }
-        if self
-            .retry_above
-            .is_some_and(|r| !(r.is_finite() && r >= 0.0))
-        {
+        if self.start_poses == 0 || self.start_poses > 64 {
             return Err(format!(
-                "retry_above must be finite and not negative, got {:?}",
-                self.retry_above
+                "start_poses must be 1 to 64, got {}",
+                self.start_poses
             ));
         }
+        finite_not_negative("axis_pinned_rise", self.axis_pinned_rise)?;
+        finite_not_negative("retry_above", self.retry_above)?;
         if self.max_rounds > Self::MAX_ROUNDS {
             return Err(format!(
                 "max_rounds must be at most {}, got {}",
@@ -214,6 +229,15 @@ impl RefineSettings {
         let sigma = self.levels.get(last).map_or(0.0, |l| l.blur_px);
         let blur = |v: &[f32]| gaussian_blur(v, size, sigma);
         fit_of(&blur(image), &blur(render), self, last).loss
+    }
+}
+
+fn finite_not_negative(name: &str, value: Option<f32>) -> Result<(), String> {
+    match value {
+        Some(v) if !(v.is_finite() && v >= 0.0) => {
+            Err(format!("{name} must be finite and not negative, got {v}"))
+        }
+        _ => Ok(()),
     }
 }
 
@@ -323,6 +347,8 @@ struct Track<'a> {
     polish_pending: bool,
     /// Times this try has been moved by them.
     polishes: usize,
+    /// See [`RefineSettings::axis_pinned_rise`].
+    pinned: bool,
     done: bool,
 }
 
@@ -374,6 +400,7 @@ pub fn refine(
             swept: false,
             polish_pending: false,
             polishes: 0,
+            pinned: false,
             done: false,
         })
         .collect();
@@ -592,11 +619,16 @@ impl Track<'_> {
     }
 
     /// Takes the renders of turns about the symmetry axis, then continues at the last level
-    /// from the turn that fits best there, or ends the try.
-    /// - All round (the sweep, once per image): the best continues when it beats every
-    ///   finished try; otherwise the next start pose is tried.
-    /// - Small turns (the polish): the best continues when it beats the accepted pose by more
-    ///   than the tolerance; otherwise the try ends without another polish.
+    /// from the best turn, or ends the try.
+    /// - All round (the sweep, once per image): the turn that fits best at the first,
+    ///   blurred level continues as a new try unless it is the pose itself; the finished try
+    ///   is kept, and the lowest loss at the last level wins in the end. At the last level a
+    ///   turn a few degrees off the right one fits worse than any turn that hides the
+    ///   feature (those all look alike), so a short notch was read as the notch turned away;
+    ///   blurred, the right turn's basin is wide enough for the sweep's step.
+    /// - Small turns (the polish): the best at the last level continues when it beats the
+    ///   accepted pose by more than the tolerance; otherwise the try ends without another
+    ///   polish.
     fn take_turns(
         &mut self,
         raw: &[Vec<f32>],
@@ -615,19 +647,40 @@ impl Track<'_> {
         }
         let last = settings.levels.len() - 1;
         let sigma = settings.levels[last].blur_px;
-        let best = raw
+        let losses: Vec<f32> = raw
             .iter()
             .map(|r| {
                 let blurred = gaussian_blur(r, size, sigma);
                 fit_of(&self.levels[last], &blurred, settings, last).loss
             })
-            .enumerate()
-            .min_by(|a, b| a.1.total_cmp(&b.1));
-        let to_beat = if sweep {
-            self.tried
+            .collect();
+        let ranked = |losses: &[f32]| {
+            losses
                 .iter()
-                .map(|t| t.1.loss)
-                .fold(f32::INFINITY, f32::min)
+                .copied()
+                .enumerate()
+                .min_by(|a, b| a.1.total_cmp(&b.1))
+        };
+        let best = if sweep {
+            let sigma = settings.levels[0].blur_px;
+            let coarse: Vec<f32> = raw
+                .iter()
+                .map(|r| {
+                    let blurred = gaussian_blur(r, size, sigma);
+                    fit_of(&self.levels[0], &blurred, settings, 0).loss
+                })
+                .collect();
+            ranked(&coarse).map(|(b, _)| (b, losses[b]))
+        } else {
+            ranked(&losses)
+        };
+        let to_beat = if sweep {
+            // The first turn is the pose itself, already tried.
+            if best.is_some_and(|(b, _)| b == 0) {
+                f32::NEG_INFINITY
+            } else {
+                f32::INFINITY
+            }
         } else {
             self.accepted
                 .as_ref()
@@ -655,6 +708,19 @@ impl Track<'_> {
             _ if sweep => self.end_try(settings, false),
             _ => {
                 self.polishes = settings.axis_polishes;
+                // The polish renders each of `axis_polish_deg` both ways, in its order.
+                let here = self.accepted.as_ref().map_or(f32::INFINITY, |a| a.fit.loss);
+                let degrees = &settings.axis_polish_deg;
+                let smallest = degrees.iter().copied().fold(f64::INFINITY, f64::min);
+                let larger: Vec<f32> = losses
+                    .iter()
+                    .enumerate()
+                    .filter(|(k, _)| degrees.get(k / 2).is_some_and(|&d| d > smallest))
+                    .map(|(_, &l)| l)
+                    .collect();
+                self.pinned = settings.axis_pinned_rise.is_some_and(|rise| {
+                    !larger.is_empty() && larger.iter().all(|&l| l >= here * (1.0 + rise))
+                });
                 self.end_try(settings, true);
             }
         }
@@ -744,9 +810,10 @@ impl Track<'_> {
             .iter()
             .min_by(|a, b| a.1.loss.total_cmp(&b.1.loss))
             .copied();
-        let high = settings
-            .retry_above
-            .is_some_and(|limit| best.is_none_or(|b| b.1.loss > limit));
+        let high = !self.pinned
+            && settings
+                .retry_above
+                .is_some_and(|limit| best.is_none_or(|b| b.1.loss > limit));
         let rounds_left = self.rounds < settings.max_rounds;
         if high
             && rounds_left
@@ -983,5 +1050,15 @@ mod tests {
             ..Default::default()
         };
         assert!(bad.validate().is_err());
+        let bad = RefineSettings {
+            axis_pinned_rise: Some(f32::INFINITY),
+            ..Default::default()
+        };
+        assert!(bad.validate().unwrap_err().contains("axis_pinned_rise"));
+        let bad = RefineSettings {
+            start_poses: 0,
+            ..Default::default()
+        };
+        assert!(bad.validate().unwrap_err().contains("start_poses"));
     }
 }

@@ -115,10 +115,19 @@ impl Synthesizer {
     /// Photos are not renders of the recipe: a line's camera never centres a part exactly,
     /// frames it at exactly the recipe's distance or exposes every photo alike. With `photos`
     /// the refinement searches the picture's offset, zoom and exposure as well; without, it
-    /// searches what the recipe varies (see [`Self::open`]).
+    /// searches what the recipe varies (see [`Self::open`]). Photos also keep every start
+    /// pose's try and the sweep of turns even where a try is pinned: that is how the line's
+    /// photos were measured, and a photo's residual is not a render's (see `docs/photos.md`).
     pub fn set_photos(&mut self, photos: bool) {
+        let renders = RefineSettings::default();
         self.settings.search_offset_scale = photos || self.varies.0;
         self.settings.fit_exposure = photos || self.varies.1;
+        (self.settings.max_tries, self.settings.axis_pinned_rise) = if photos {
+            // Every start pose looked up may be tried.
+            (self.settings.start_poses, None)
+        } else {
+            (renders.max_tries, renders.axis_pinned_rise)
+        };
     }
 
     pub fn image_size(&self) -> usize {
@@ -173,7 +182,7 @@ impl Synthesizer {
                 image,
                 starts: self
                     .bank
-                    .nearest(image, self.settings.max_tries.max(1), START_SHORTLIST)
+                    .nearest(image, self.settings.start_poses.max(1), START_SHORTLIST)
                     .into_iter()
                     .map(|i| self.bank.pose(i))
                     .collect(),
