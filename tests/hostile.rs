@@ -356,6 +356,17 @@ fn overflowing_counts_and_absurd_numbers_on_the_command_line_are_refused() {
         ),
         (
             vec![
+                "inspect",
+                "--model",
+                "x",
+                "--refine-rounds",
+                "5000",
+                "a.png",
+            ],
+            "refine-rounds",
+        ),
+        (
+            vec![
                 "sheet",
                 "--data",
                 "x",
@@ -807,6 +818,7 @@ fn inspect_args(
         lambda: 0.1,
         batch: 8,
         timeout_ms: None,
+        refine_rounds: None,
         recalibrate: false,
         false_alarm_rate: None,
         out: None,

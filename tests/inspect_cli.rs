@@ -23,6 +23,7 @@ fn args(run: &Path, data: Option<&Path>, inputs: Vec<std::path::PathBuf>) -> Ins
         lambda: 0.1,
         batch: 8,
         timeout_ms: None,
+        refine_rounds: None,
         recalibrate: false,
         false_alarm_rate: None,
         out: None,
@@ -234,6 +235,37 @@ fn inspect_cli_calibrates_writes_outputs_and_fails_on_defects() {
         .output()
         .unwrap();
     assert_eq!(code(&usage), Some(2));
+
+    // `--refine-rounds` replaces the calibrated refinement budget: no image refines longer
+    // (where the chosen detector renders the product; the tiny model may choose another).
+    let json = std::process::Command::new(env!("CARGO_BIN_EXE_unseen"))
+        .args([
+            "inspect",
+            "--device",
+            "cpu",
+            "--format",
+            "json",
+            "--refine-rounds",
+            "1",
+        ])
+        .arg("--model")
+        .arg(run.path())
+        .arg(test_dir.join("bulge"))
+        .output()
+        .unwrap();
+    let lines = String::from_utf8(json.stdout).unwrap();
+    let rounds: Vec<Option<u64>> = lines
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["refine_rounds"].as_u64())
+        .collect();
+    assert_eq!(rounds.len(), 4, "{lines}");
+    let now = Calibration::load(&Calibration::path(run.path())).unwrap();
+    if now.needs_synthesis() {
+        assert!(
+            rounds.iter().all(|r| r.is_some_and(|r| r <= 1)),
+            "{rounds:?} {lines}"
+        );
+    }
 
     // A photo of another size: an error line naming both sizes without a rule; judged under
     // `--map-input resize`, and every CSV line records the rule.

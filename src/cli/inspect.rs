@@ -128,6 +128,11 @@ pub struct InspectArgs {
     /// descending when it passes get `error` (never `pass`).
     #[arg(long, value_name = "MS", value_parser = clap::value_parser!(u64).range(1..=86_400_000))]
     pub timeout_ms: Option<u64>,
+    /// Pose refinement rounds per image when the detector renders the product at the image's
+    /// pose (0 to 1000): this budget instead of the one calibration chose. The report of
+    /// `unseen eval` lists each budget's AUROC and latency.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(0..=crate::refine::RefineSettings::MAX_ROUNDS as u64))]
+    pub refine_rounds: Option<u64>,
     /// Refit the thresholds on the dataset's validation split even if a calibration exists.
     #[arg(long)]
     pub recalibrate: bool,
@@ -181,6 +186,20 @@ pub fn parse_lambda(s: &str) -> Result<f32, String> {
         Ok(v) if v.is_finite() && (0.0..=1e4).contains(&v) => Ok(v),
         Ok(v) => Err(format!("λ must be a number from 0 to 10000, not {v}")),
         Err(_) => Err(format!("`{s}` is not a number")),
+    }
+}
+
+/// Inspects with `rounds` of pose refinement per image instead of the calibrated budget; the
+/// calibration's retry threshold still applies. In memory only: nothing is saved.
+fn set_refine_rounds(inspector: &mut crate::inspect::Inspector, rounds: usize) {
+    inspector.settings.refine_rounds = rounds;
+    if let Some(choice) = inspector
+        .calibration
+        .as_mut()
+        .and_then(|c| c.refine.as_mut())
+    {
+        choice.rounds = rounds;
+        choice.ceiling = rounds;
     }
 }
 
@@ -242,6 +261,10 @@ pub fn run_inspect_cli(args: InspectArgs) -> anyhow::Result<()> {
         let note = calibrate_on_photos(&mut inspector, &args.model, photos, true)
             .map_err(|e| anyhow::anyhow!("cannot calibrate on the good photos: {e}"))?;
         eprintln!("{note}");
+    }
+    if let Some(rounds) = args.refine_rounds {
+        set_refine_rounds(&mut inspector, rounds as usize);
+        eprintln!("pose refinement: at most {rounds} rounds per image (--refine-rounds)");
     }
     eprintln!("input mapping: {}", args.map_input.describe());
 

@@ -33,8 +33,9 @@ pub struct RefineChoice {
     pub rounds: usize,
     /// The largest budget calibration could choose from.
     pub ceiling: usize,
-    /// A try that ends above this loss tries the product's turns about its axis and the next
-    /// start pose: the 90th percentile of the good validation images' final loss.
+    /// A try that ends above this loss, unless its small turns pin it, compares the product's
+    /// turns about its axis (see [`crate::refine::RefineSettings::retry_above`]): a quantile
+    /// of the good validation images' final loss.
     pub retry_above: Option<f32>,
     /// Each budget compared and its criterion (validation image AUROC + pixel AUROC).
     pub budget_scores: Vec<(usize, f32)>,
