@@ -646,34 +646,18 @@ impl Track<'_> {
             self.polishes += 1;
         }
         let last = settings.levels.len() - 1;
-        let sigma = settings.levels[last].blur_px;
-        let losses: Vec<f32> = raw
+        let loss_at = |level: usize, render: &[f32]| {
+            let blurred = gaussian_blur(render, size, settings.levels[level].blur_px);
+            fit_of(&self.levels[level], &blurred, settings, level).loss
+        };
+        // The sweep ranks its turns at the first level, the polish at the last.
+        let ranking = if sweep { 0 } else { last };
+        let losses: Vec<f32> = raw.iter().map(|r| loss_at(ranking, r)).collect();
+        let best = losses
             .iter()
-            .map(|r| {
-                let blurred = gaussian_blur(r, size, sigma);
-                fit_of(&self.levels[last], &blurred, settings, last).loss
-            })
-            .collect();
-        let ranked = |losses: &[f32]| {
-            losses
-                .iter()
-                .copied()
-                .enumerate()
-                .min_by(|a, b| a.1.total_cmp(&b.1))
-        };
-        let best = if sweep {
-            let sigma = settings.levels[0].blur_px;
-            let coarse: Vec<f32> = raw
-                .iter()
-                .map(|r| {
-                    let blurred = gaussian_blur(r, size, sigma);
-                    fit_of(&self.levels[0], &blurred, settings, 0).loss
-                })
-                .collect();
-            ranked(&coarse).map(|(b, _)| (b, losses[b]))
-        } else {
-            ranked(&losses)
-        };
+            .enumerate()
+            .min_by(|a, b| a.1.total_cmp(b.1))
+            .map(|(b, &loss)| (b, if sweep { loss_at(last, &raw[b]) } else { loss }));
         let to_beat = if sweep {
             // The first turn is the pose itself, already tried.
             if best.is_some_and(|(b, _)| b == 0) {
