@@ -189,20 +189,6 @@ pub fn parse_lambda(s: &str) -> Result<f32, String> {
     }
 }
 
-/// Inspects with `rounds` of pose refinement per image instead of the calibrated budget; the
-/// calibration's retry threshold still applies. In memory only: nothing is saved.
-fn set_refine_rounds(inspector: &mut crate::inspect::Inspector, rounds: usize) {
-    inspector.settings.refine_rounds = rounds;
-    if let Some(choice) = inspector
-        .calibration
-        .as_mut()
-        .and_then(|c| c.refine.as_mut())
-    {
-        choice.rounds = rounds;
-        choice.ceiling = rounds;
-    }
-}
-
 /// Parses a descent batch size: 1 to [`MAX_BATCH_SIZE`] images.
 pub fn parse_batch(s: &str) -> Result<usize, String> {
     match s.trim().parse::<usize>() {
@@ -263,7 +249,7 @@ pub fn run_inspect_cli(args: InspectArgs) -> anyhow::Result<()> {
         eprintln!("{note}");
     }
     if let Some(rounds) = args.refine_rounds {
-        set_refine_rounds(&mut inspector, rounds as usize);
+        inspector.set_refine_rounds(rounds as usize);
         eprintln!("pose refinement: at most {rounds} rounds per image (--refine-rounds)");
     }
     eprintln!("input mapping: {}", args.map_input.describe());

@@ -638,6 +638,17 @@ impl Inspector {
             .collect()
     }
 
+    /// Inspects with `rounds` of pose refinement per image from now on, instead of the
+    /// budget calibration chose; its retry threshold still applies. In memory only: the
+    /// calibration on disk is left as it is.
+    pub fn set_refine_rounds(&mut self, rounds: usize) {
+        self.settings.refine_rounds = rounds;
+        if let Some(choice) = self.calibration.as_mut().and_then(|c| c.refine.as_mut()) {
+            choice.rounds = rounds;
+            choice.ceiling = rounds;
+        }
+    }
+
     /// The refinement budget to inspect with: the calibration's choice when it made one and
     /// the settings let it, else the settings'.
     pub fn refine_rounds(&self) -> usize {
