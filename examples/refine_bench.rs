@@ -3,7 +3,11 @@
 //!
 //! `cargo run --example refine_bench -- --train TRAIN_DATA --eval EVAL_DATA [--count N]
 //! [--rounds N] [--starts K] [--batch B] [--perturb-deg D] [--fixed-frame true|false]
-//! [--refine-ss S] [--polishes N] [--polish-deg A,B,…] [--turns N] [--tries N]`
+//! [--refine-ss S] [--polishes N] [--polish-deg A,B,…] [--turns N] [--tries N]
+//! [--pinned-rise R] [--settings FILE.toml]`
+//!
+//! The offset, zoom and exposure are searched where the training recipe varies them, as
+//! inspection does (`--fixed-frame` overrides the first two).
 //!
 //! Starts come from the `K` training renders nearest to each image (their manifest poses), or
 //! with `--perturb-deg` from the true pose turned `D` degrees about a random axis. Prints, per
@@ -46,6 +50,8 @@ fn main() -> anyhow::Result<()> {
     let mut starts = 3usize;
     let mut axis_starts = 1usize;
     let mut retry_above: Option<f32> = None;
+    // Searched where the training recipe varies them, as inspection does, unless set.
+    let mut fixed_frame: Option<bool> = None;
     let mut batch = 32usize;
     let mut perturb: Option<f64> = None;
     let mut settings = RefineSettings::default();
@@ -71,12 +77,12 @@ fn main() -> anyhow::Result<()> {
                 settings.axis_polish_deg =
                     value.split(',').map(str::parse).collect::<Result<_, _>>()?
             }
-            "--fixed-frame" => settings.search_offset_scale = !value.parse::<bool>()?,
+            "--fixed-frame" => fixed_frame = Some(value.parse::<bool>()?),
             "--full-mesh" => full_mesh = value.parse()?,
             "--settings" => {
-                let keep = (settings.max_rounds, settings.search_offset_scale);
+                let keep = settings.max_rounds;
                 settings = toml::from_str(&std::fs::read_to_string(&value)?)?;
-                (settings.max_rounds, settings.search_offset_scale) = keep;
+                settings.max_rounds = keep;
             }
             other => anyhow::bail!("unknown flag {other}"),
         }
@@ -91,6 +97,13 @@ fn main() -> anyhow::Result<()> {
     let mut renderer = Renderer::new(gpu);
     let train_manifest = Manifest::load(&train.join("manifest.json"))?;
     let mut scene = Scene::for_recipe(&renderer, &train_manifest.recipe, &train_manifest.product)?;
+    let inspected = unseen::refine::synth::recipe_settings(&train_manifest.recipe);
+    settings.search_offset_scale = fixed_frame.map_or(inspected.search_offset_scale, |f| !f);
+    settings.fit_exposure = inspected.fit_exposure;
+    println!(
+        "searching offset and zoom: {}; fitting exposure: {}",
+        settings.search_offset_scale, settings.fit_exposure
+    );
     if full_mesh {
         scene = scene.without_decimation();
     }
@@ -366,6 +379,28 @@ fn main() -> anyhow::Result<()> {
             report_auroc(&format!("render {label}"), &maps, &outcomes, &masks);
             if label == "abs σ1" {
                 let peak = |m: &Vec<f32>| m.iter().copied().fold(0.0f32, f32::max);
+                // REFINE_PEAKS=FILE: each image's class, rotation error, notch pixels of the
+                // true and the refined render, loss, the map's peak and renders.
+                if let Ok(path) = std::env::var("REFINE_PEAKS") {
+                    let notch = |f: &unseen::render::Frame| {
+                        f.part.iter().filter(|&&p| p == notch_id).count()
+                    };
+                    let lines: String = (0..images.len())
+                        .map(|i| {
+                            format!(
+                                "{i} {} {:.3} {} {} {:.4e} {:.4} {}\n",
+                                outcomes[i].class,
+                                poses[i].angle_to_deg(&truths[i]),
+                                notch(&true_frames[i]),
+                                notch(&refined_frames[i]),
+                                refined[i].loss,
+                                peak(&maps[i]),
+                                refined[i].renders
+                            )
+                        })
+                        .collect();
+                    std::fs::write(path, lines)?;
+                }
                 let mut good: Vec<usize> = (0..images.len())
                     .filter(|&i| outcomes[i].class == "good")
                     .collect();

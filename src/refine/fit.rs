@@ -624,6 +624,7 @@ fn refine_poses(
         axis_pinned_rise: None,
         search_offset_scale: true,
         fit_exposure: true,
+        levels: RefineSettings::photo_levels(),
         ..RefineSettings::default()
     };
     Ok(refine(scene, renderer, &inputs, &refine_settings, None)?
@@ -685,6 +686,7 @@ fn search_field_of_view(
         max_rounds: LENS_ROUNDS,
         search_offset_scale: true,
         fit_exposure: true,
+        levels: RefineSettings::photo_levels(),
         ..RefineSettings::default()
     };
     let mut loss_at = |t: f64| -> Result<f64, FitError> {

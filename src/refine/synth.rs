@@ -10,7 +10,7 @@ use super::bank::{BankError, PoseBank};
 use super::pose::ScenePose;
 use super::scene::Scene;
 use super::solve::{RefineError, RefineInput, RefineSettings, Refinement, refine};
-use crate::dataset::Manifest;
+use crate::dataset::{Manifest, Recipe};
 use crate::render::{Gpu, RenderError, Renderer};
 
 /// Renders shortlisted by block means before the exact ranking of start poses.
@@ -93,15 +93,7 @@ impl Synthesizer {
         // Renders of one recipe are centred, of one size and one exposure, unless the recipe
         // varies them: then the refinement searches what it varies (a reference at the
         // recipe's distance cannot match a render drawn nearer).
-        let r = &manifest.recipe.randomize;
-        let settings = RefineSettings {
-            search_offset_scale: r.camera_distance.is_some() || r.offset_px.is_some(),
-            fit_exposure: r.intensity.is_some()
-                || r.ambient.is_some()
-                || r.gamma.is_some()
-                || r.black_level.is_some(),
-            ..RefineSettings::default()
-        };
+        let settings = recipe_settings(&manifest.recipe);
         Ok(Self {
             varies: (settings.search_offset_scale, settings.fit_exposure),
             renderer: Arc::new(Mutex::new(renderer)),
@@ -116,17 +108,26 @@ impl Synthesizer {
     /// frames it at exactly the recipe's distance or exposes every photo alike. With `photos`
     /// the refinement searches the picture's offset, zoom and exposure as well; without, it
     /// searches what the recipe varies (see [`Self::open`]). Photos also keep every start
-    /// pose's try and the sweep of turns even where a try is pinned: that is how the line's
-    /// photos were measured, and a photo's residual is not a render's (see `docs/photos.md`).
+    /// pose's try and the sweep of turns even where a try is pinned, and one Jacobian turn at
+    /// every level ([`RefineSettings::photo_levels`]): that is how the line's photos were
+    /// measured, and a photo's residual is not a render's (see `docs/photos.md`).
     pub fn set_photos(&mut self, photos: bool) {
         let renders = RefineSettings::default();
         self.settings.search_offset_scale = photos || self.varies.0;
         self.settings.fit_exposure = photos || self.varies.1;
-        (self.settings.max_tries, self.settings.axis_pinned_rise) = if photos {
+        (
+            self.settings.max_tries,
+            self.settings.axis_pinned_rise,
+            self.settings.levels,
+        ) = if photos {
             // Every start pose looked up may be tried.
-            (self.settings.start_poses, None)
+            (
+                self.settings.start_poses,
+                None,
+                RefineSettings::photo_levels(),
+            )
         } else {
-            (renders.max_tries, renders.axis_pinned_rise)
+            (renders.max_tries, renders.axis_pinned_rise, renders.levels)
         };
     }
 
@@ -216,5 +217,20 @@ impl Synthesizer {
                 }
             })
             .collect())
+    }
+}
+
+/// The refinement's settings for renders of `recipe`: the offset and zoom are searched only
+/// where the recipe varies them, the exposure only where it varies the light or the camera's
+/// response.
+pub fn recipe_settings(recipe: &Recipe) -> RefineSettings {
+    let r = &recipe.randomize;
+    RefineSettings {
+        search_offset_scale: r.camera_distance.is_some() || r.offset_px.is_some(),
+        fit_exposure: r.intensity.is_some()
+            || r.ambient.is_some()
+            || r.gamma.is_some()
+            || r.black_level.is_some(),
+        ..RefineSettings::default()
     }
 }
