@@ -381,7 +381,6 @@ struct Track<'a> {
     sweep_pending: bool,
     /// They have been, once.
     swept: bool,
-
     /// The small turns about the symmetry axis are rendered next round.
     polish_pending: bool,
     /// Times this try has been moved by them.
