@@ -21,7 +21,7 @@ use crate::worker::demo::{DemoEvent, DemoJob, spawn_demo};
 pub struct DemoArgs {
     #[arg(long, default_value = "unseen-demo", value_name = "DIR")]
     pub out: PathBuf,
-    /// About two minutes instead of about twenty: small datasets, short training, a weak but
+    /// About two minutes instead of about thirty: small datasets, short training, a weak but
     /// real model and report.
     #[arg(long)]
     pub quick: bool,
