@@ -137,6 +137,20 @@ fn refine_from(
     refine(scene, renderer, &inputs, &settings(), None).unwrap()
 }
 
+/// The good test images and eight good training images, with their true poses.
+fn good_images(dir: &Path) -> Vec<(Vec<f32>, ScenePose)> {
+    test_images(dir, "good")
+        .into_iter()
+        .chain(data_train_good(dir).into_iter().take(8))
+        .collect()
+}
+
+fn median(v: &[f32]) -> f32 {
+    let mut v = v.to_vec();
+    v.sort_by(f32::total_cmp);
+    v[v.len() / 2]
+}
+
 /// Each image to refine from its true pose turned `deg` (see [`perturbed`]).
 fn perturbed_inputs(images: &[(Vec<f32>, ScenePose)], deg: f64) -> Vec<RefineInput<'_>> {
     images
@@ -211,10 +225,7 @@ fn a_bulge_does_not_pull_the_pose_away() {
 fn a_wide_jacobian_turn_brings_the_blurred_level_nearer() {
     let dir = data().path();
     let (scene, mut renderer) = scene(dir);
-    let images: Vec<(Vec<f32>, ScenePose)> = test_images(dir, "good")
-        .into_iter()
-        .chain(data_train_good(dir).into_iter().take(8))
-        .collect();
+    let images = good_images(dir);
     let first = RefineSettings::default().levels[0];
     assert_eq!(first.rotation_step_deg, Some(3.0), "the default changed");
     let errors = |turn: f64, renderer: &mut Renderer| -> Vec<f32> {
@@ -239,17 +250,57 @@ fn a_wide_jacobian_turn_brings_the_blurred_level_nearer() {
     };
     let wide = errors(3.0, &mut renderer);
     let narrow = errors(0.5, &mut renderer);
-    let median = |v: &[f32]| {
-        let mut v = v.to_vec();
-        v.sort_by(f32::total_cmp);
-        v[v.len() / 2]
-    };
     eprintln!("grey levels off after the blurred level: 3° turns {wide:?}, 0.5° turns {narrow:?}");
     assert!(
         median(&wide) < 0.75 * median(&narrow),
         "3° turns left {:.3} grey levels (median), 0.5° turns {:.3}",
         median(&wide),
         median(&narrow)
+    );
+}
+
+/// Rounds at the sharp level that render only the proposal and carry the Jacobian over the
+/// step (Broyden's update) end as near the true pose as rounds that render the turns every
+/// time, with fewer renders.
+#[test]
+fn carried_jacobians_reach_the_pose_with_fewer_renders() {
+    let dir = data().path();
+    let (scene, mut renderer) = scene(dir);
+    let images = good_images(dir);
+    let mut run = |secant: bool| -> (Vec<f32>, usize) {
+        let inputs = perturbed_inputs(&images, 4.0);
+        let mut settings = RefineSettings {
+            axis_polishes: 0,
+            symmetry_turns: 0,
+            ..settings()
+        };
+        // At the sharp level, every round after its first.
+        let sharp = settings.levels.len() - 1;
+        settings.levels[sharp].secant_rounds = if secant { 6 } else { 0 };
+        let out = refine(&scene, &mut renderer, &inputs, &settings, None).unwrap();
+        let renders = out.iter().map(|r| r.renders).sum();
+        let errors = out
+            .iter()
+            .zip(&images)
+            .map(|(r, (_, truth))| grey_levels_apart(&scene, &mut renderer, *truth, r.pose))
+            .collect();
+        (errors, renders)
+    };
+    let (carried, carried_renders) = run(true);
+    let (measured, measured_renders) = run(false);
+    eprintln!(
+        "grey levels off: carried {carried:?} ({carried_renders} renders), measured \
+         {measured:?} ({measured_renders} renders)"
+    );
+    assert!(
+        carried_renders * 20 < measured_renders * 19,
+        "{carried_renders} renders against {measured_renders}"
+    );
+    assert!(
+        median(&carried) < 1.0 && median(&carried) <= 1.25 * median(&measured) + 0.02,
+        "carried {:.3} grey levels (median), measured {:.3}",
+        median(&carried),
+        median(&measured)
     );
 }
 
