@@ -741,7 +741,6 @@ impl Track<'_> {
                         broyden_update(&mut j, &self.last_step, &previous.base, &accepted.base);
                         j
                     });
-                    accepted.step_deg = previous.step_deg;
                 }
                 self.secant_run += 1;
             } else {
