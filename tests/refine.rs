@@ -145,6 +145,32 @@ fn good_images(dir: &Path) -> Vec<(Vec<f32>, ScenePose)> {
         .collect()
 }
 
+/// Refines `images` from their true poses turned `deg`, with `settings` but without the
+/// turns about the symmetry axis (neither the sweep nor the small turns): each image's grey
+/// levels off the truth (see [`grey_levels_apart`]) and the renders all of them took.
+fn errors_without_turns(
+    scene: &Scene,
+    renderer: &mut Renderer,
+    images: &[(Vec<f32>, ScenePose)],
+    deg: f64,
+    settings: RefineSettings,
+) -> (Vec<f32>, usize) {
+    let inputs = perturbed_inputs(images, deg);
+    let settings = RefineSettings {
+        axis_polishes: 0,
+        symmetry_turns: 0,
+        ..settings
+    };
+    let out = refine(scene, renderer, &inputs, &settings, None).unwrap();
+    let renders = out.iter().map(|r| r.renders).sum();
+    let errors = out
+        .iter()
+        .zip(images)
+        .map(|(r, (_, truth))| grey_levels_apart(scene, renderer, *truth, r.pose))
+        .collect();
+    (errors, renders)
+}
+
 fn median(v: &[f32]) -> f32 {
     let mut v = v.to_vec();
     v.sort_by(f32::total_cmp);
@@ -229,7 +255,6 @@ fn a_wide_jacobian_turn_brings_the_blurred_level_nearer() {
     let first = RefineSettings::default().levels[0];
     assert_eq!(first.rotation_step_deg, Some(3.0), "the default changed");
     let errors = |turn: f64, renderer: &mut Renderer| -> Vec<f32> {
-        let inputs = perturbed_inputs(&images, 10.0);
         let level = Level {
             rotation_step_deg: Some(turn),
             ..first
@@ -237,16 +262,9 @@ fn a_wide_jacobian_turn_brings_the_blurred_level_nearer() {
         let settings = RefineSettings {
             levels: vec![level],
             max_rounds: first.max_rounds,
-            axis_polishes: 0,
-            symmetry_turns: 0,
             ..settings()
         };
-        refine(&scene, renderer, &inputs, &settings, None)
-            .unwrap()
-            .iter()
-            .zip(&images)
-            .map(|(r, (_, truth))| grey_levels_apart(&scene, renderer, *truth, r.pose))
-            .collect()
+        errors_without_turns(&scene, renderer, &images, 10.0, settings).0
     };
     let wide = errors(3.0, &mut renderer);
     let narrow = errors(0.5, &mut renderer);
@@ -268,23 +286,11 @@ fn carried_jacobians_reach_the_pose_with_fewer_renders() {
     let (scene, mut renderer) = scene(dir);
     let images = good_images(dir);
     let mut run = |secant: bool| -> (Vec<f32>, usize) {
-        let inputs = perturbed_inputs(&images, 4.0);
-        let mut settings = RefineSettings {
-            axis_polishes: 0,
-            symmetry_turns: 0,
-            ..settings()
-        };
+        let mut settings = settings();
         // At the sharp level, every round after its first.
         let sharp = settings.levels.len() - 1;
         settings.levels[sharp].secant_rounds = if secant { 6 } else { 0 };
-        let out = refine(&scene, &mut renderer, &inputs, &settings, None).unwrap();
-        let renders = out.iter().map(|r| r.renders).sum();
-        let errors = out
-            .iter()
-            .zip(&images)
-            .map(|(r, (_, truth))| grey_levels_apart(&scene, &mut renderer, *truth, r.pose))
-            .collect();
-        (errors, renders)
+        errors_without_turns(&scene, &mut renderer, &images, 4.0, settings)
     };
     let (carried, carried_renders) = run(true);
     let (measured, measured_renders) = run(false);
