@@ -281,6 +281,34 @@ fn a_wide_jacobian_turn_brings_the_blurred_level_nearer() {
 /// step (Broyden's update) end as near the true pose as rounds that render the turns every
 /// time, with fewer renders.
 #[test]
+fn the_full_mesh_brings_the_blurred_level_nearer() {
+    let dir = data().path();
+    let (scene, mut renderer) = scene(dir);
+    let images = good_images(dir);
+    let first = RefineSettings::default().levels[0];
+    assert!(first.full_mesh, "the default changed");
+    let mut errors = |full_mesh: bool| -> Vec<f32> {
+        let settings = RefineSettings {
+            levels: vec![Level { full_mesh, ..first }],
+            max_rounds: first.max_rounds,
+            ..settings()
+        };
+        errors_without_turns(&scene, &mut renderer, &images, 4.0, settings).0
+    };
+    let full = errors(true);
+    let decimated = errors(false);
+    eprintln!(
+        "grey levels off after the blurred level: full mesh {full:?}, decimated {decimated:?}"
+    );
+    assert!(
+        median(&full) < 0.7 * median(&decimated),
+        "the full mesh left {:.3} grey levels (median), the decimated one {:.3}",
+        median(&full),
+        median(&decimated)
+    );
+}
+
+#[test]
 fn carried_jacobians_reach_the_pose_with_fewer_renders() {
     let dir = data().path();
     let (scene, mut renderer) = scene(dir);

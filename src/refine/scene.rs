@@ -105,6 +105,23 @@ impl Scene {
         )
     }
 
+    /// Renders `poses` for refinement, in order, from the dataset's own mesh (the one the
+    /// references are drawn from) when `full`, else from the decimated one: the shade alone,
+    /// supersampled as the dataset's images were.
+    pub fn render_candidates_from(
+        &self,
+        renderer: &mut Renderer,
+        poses: &[ScenePose],
+        full: bool,
+    ) -> Result<Vec<Frame>, RenderError> {
+        let mesh = if full {
+            &self.mesh
+        } else {
+            &self.candidate_mesh
+        };
+        self.render_at(renderer, mesh, poses, self.supersample, Outputs::Shade)
+    }
+
     /// Renders the references at `poses`: as the dataset's images were drawn.
     pub fn render_references(
         &self,
