@@ -81,7 +81,7 @@ fn main() -> anyhow::Result<()> {
                 .collect::<Result<Vec<_>, _>>()?
                 .concat();
             let made = inspector
-                .synthesize(&flat, chunk.len(), rounds, retry, None)
+                .synthesize(&flat, chunk.len(), rounds, retry, None, 0.0)
                 .map_err(anyhow::Error::msg)?;
             images.extend(flat.chunks(size * size).map(<[f32]>::to_vec));
             out.extend(made);

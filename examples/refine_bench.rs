@@ -437,7 +437,11 @@ fn main() -> anyhow::Result<()> {
             }
         }
         // Pose-tolerant: the per-pixel minimum over renders at the refined pose turned ±δ.
-        for delta_deg in [0.3f64, 0.6] {
+        let deltas: Vec<f64> = std::env::var("REFINE_TOLERANCE")
+            .ok()
+            .map(|v| v.split(',').filter_map(|d| d.parse().ok()).collect())
+            .unwrap_or_else(|| vec![0.3, 0.6]);
+        for delta_deg in deltas {
             let mut around = Vec::new();
             for p in &poses {
                 for axis in 0..3 {
@@ -449,29 +453,41 @@ fn main() -> anyhow::Result<()> {
                 }
             }
             let frames = scene.render_references(&mut renderer, &around)?;
-            let settings = ScoreSettings {
-                map: MapKind::Absolute,
-                shift_tolerance: 0,
-                ..Default::default()
-            };
-            let maps: Vec<Vec<f32>> = (0..images.len())
-                .map(|i| {
-                    let mut renders: Vec<Vec<f32>> = vec![refs[i].clone()];
-                    renders.extend(
-                        frames[i * 6..(i + 1) * 6]
-                            .iter()
-                            .map(|f| f.shade.iter().map(|&v| f32::from(v) / 255.0).collect()),
-                    );
-                    let r: Vec<&[f32]> = renders.iter().map(|v| v.as_slice()).collect();
-                    reference_map(&images[i], &r, size, &settings)
-                })
-                .collect();
-            report_auroc(
-                &format!("render±{delta_deg}° abs σ1"),
-                &maps,
-                &outcomes,
-                &masks,
-            );
+            for (label, map) in [("abs", MapKind::Absolute), ("ssim", MapKind::Ssim)] {
+                let settings = ScoreSettings {
+                    map,
+                    shift_tolerance: 0,
+                    ..Default::default()
+                };
+                // Each pixel's smallest difference to any of the seven renders, as the
+                // comparison with one render makes it, then smoothed.
+                let maps: Vec<Vec<f32>> = (0..images.len())
+                    .map(|i| {
+                        let mut renders: Vec<Vec<f32>> = vec![refs[i].clone()];
+                        renders.extend(
+                            frames[i * 6..(i + 1) * 6]
+                                .iter()
+                                .map(|f| f.shade.iter().map(|&v| f32::from(v) / 255.0).collect()),
+                        );
+                        let mut best = vec![f32::INFINITY; size * size];
+                        for r in &renders {
+                            let d = unseen::inspect::score::difference_map(
+                                &images[i], r, size, &settings,
+                            );
+                            for (o, v) in best.iter_mut().zip(d) {
+                                *o = o.min(v);
+                            }
+                        }
+                        unseen::imaging::gaussian_blur(&best, size, settings.smoothing_sigma)
+                    })
+                    .collect();
+                report_auroc(
+                    &format!("render±{delta_deg}° {label} σ1"),
+                    &maps,
+                    &outcomes,
+                    &masks,
+                );
+            }
         }
         // The lookup that learns nothing: the 16 nearest training renders, ±1 px, blur 1.
         let lookup = ScoreSettings {

@@ -887,6 +887,86 @@ fn parts_are_named_from_the_rendered_part_map() {
     );
 }
 
+/// A reference drawn 0.3° off the image's pose leaves the rim and notch lit in the plain map;
+/// the pose-tolerant map, which also compares with the product turned 0.3° either way about
+/// each axis, forgives that turn but still sees a bulge. Without its turned renders it makes
+/// no map at all (NaN, so the image can never pass).
+#[test]
+fn a_pose_tolerant_map_forgives_a_small_turn_but_not_a_bulge() {
+    use unseen::inspect::{Against, ScoreSettings};
+    use unseen::refine::ScenePose;
+    let inspector = rendered_on(trained());
+    let synthesizer = inspector.synthesizer().unwrap();
+    let plain = ScoreSettings {
+        against: Against::Rendered,
+        ..ScoreSettings::default()
+    };
+    let tolerant = ScoreSettings {
+        pose_tolerance_deg: 0.3,
+        ..plain
+    };
+    let peak = |m: &[f32]| m.iter().copied().fold(0.0f32, f32::max);
+    let mut peaks = Vec::new();
+    for class in ["good", "bulge"] {
+        let (pixels, records, _) = test_images(class);
+        let image = &pixels[..SIZE * SIZE];
+        let r = &records[0];
+        let axis = glam::DVec3::from(r.view.axis).normalize_or(glam::DVec3::Y);
+        let truth = ScenePose::from_rotation(glam::DQuat::from_axis_angle(
+            axis,
+            r.view.angle_deg.to_radians(),
+        ));
+        let step = 0.3f64.to_radians();
+        let off = truth.moved(&[step, 0.0, 0.0, 0.0, 0.0, 0.0]);
+        let mut poses = vec![(off, 1.0, 0.0)];
+        for k in 0..6 {
+            let mut delta = [0.0; 6];
+            delta[k / 2] = if k % 2 == 0 { step } else { -step };
+            poses.push((off.moved(&delta), 1.0, 0.0));
+        }
+        let mut renders = synthesizer.render_at(&poses).unwrap().into_iter();
+        let mut synthesis = inspector
+            .synthesize(image, 1, 0, None, None, 0.0)
+            .unwrap()
+            .remove(0);
+        synthesis.reference = renders.next().unwrap();
+        synthesis.around = renders.collect();
+        let references = [unseen::inspect::synthesis::References {
+            reconstruction: None,
+            synthesis: Some(&synthesis),
+        }];
+        let plain_map = inspector.maps_against(image, &references, &plain).remove(0);
+        let tolerant_map = inspector
+            .maps_against(image, &references, &tolerant)
+            .remove(0);
+        peaks.push((class, peak(&plain_map), peak(&tolerant_map)));
+        synthesis.around.clear();
+        let references = [unseen::inspect::synthesis::References {
+            reconstruction: None,
+            synthesis: Some(&synthesis),
+        }];
+        let missing = inspector
+            .maps_against(image, &references, &tolerant)
+            .remove(0);
+        assert!(missing.iter().all(|v| v.is_nan()));
+    }
+    eprintln!("(class, plain peak, tolerant peak): {peaks:?}");
+    let (good, bulge) = (peaks[0], peaks[1]);
+    assert!(
+        good.2 < 0.5 * good.1,
+        "a good image 0.3° off: plain {}, tolerant {}",
+        good.1,
+        good.2
+    );
+    assert!(
+        bulge.2 > 2.0 * good.2 && bulge.2 > 0.5 * bulge.1,
+        "a bulge 0.3° off: plain {}, tolerant {} (good: {})",
+        bulge.1,
+        bulge.2,
+        good.2
+    );
+}
+
 /// The workbench's replay of a refinement plots one loss per accepted pose. They are measured
 /// on one scale (the image against that pose's render at full sharpness), so the curve ends
 /// lower than it starts; the refinement's own losses, blurred at first and sharp at the end,

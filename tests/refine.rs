@@ -523,17 +523,33 @@ fn a_refinement_past_its_deadline_is_an_error() {
     let images = test_images(dir, "good");
     let refs: Vec<&[f32]> = images.iter().map(|(im, _)| im.as_slice()).collect();
     let past = Instant::now();
-    let cut = synthesizer.synthesize(&refs, 40, None, Some(past));
+    let cut = synthesizer.synthesize(&refs, 40, None, Some(past), 0.0);
     assert!(
         cut.is_err(),
         "a refinement past its deadline returned poses"
     );
     // Without the deadline the same call completes, with the lookup's starts.
-    let made = synthesizer.synthesize(&refs, 40, None, None).unwrap();
+    // With a pose tolerance, each reference comes with six turned renders: each differs
+    // from the reference, a little (the product moved a fraction of a pixel).
+    let made = synthesizer.synthesize(&refs, 40, None, None, 0.3).unwrap();
     assert_eq!(made.len(), refs.len());
     for (s, (_, truth)) in made.iter().zip(&images) {
         assert_eq!(s.reference.len(), (SIZE * SIZE) as usize);
         assert!(s.part.iter().any(|&p| p != 0));
+        assert_eq!(s.around.len(), 6);
+        for turned in &s.around {
+            assert_eq!(turned.len(), s.reference.len());
+            let apart = turned
+                .iter()
+                .zip(&s.reference)
+                .map(|(a, b)| (a - b).abs())
+                .sum::<f32>()
+                / turned.len() as f32;
+            assert!(
+                apart > 0.0 && apart < 0.02,
+                "a render turned 0.3° is {apart} apart from the reference"
+            );
+        }
         eprintln!(
             "from the lookup: {:.2}° from the truth",
             s.refinement.pose.angle_to_deg(truth)

@@ -44,7 +44,9 @@ use super::calibration::{Calibration, DetectorFit, Fusion, RefineChoice, Validat
 use super::descent::{DescentConfig, DescentResult, descend, descend_budgets};
 use super::model::{InspectError, InspectModel};
 use super::pipeline::Inspector;
-use super::score::{Against, MapKind, ScoreKind, ScoreSettings, image_score, image_scores};
+use super::score::{
+    Against, MapKind, POSE_TOLERANCE_DEG, ScoreKind, ScoreSettings, image_score, image_scores,
+};
 use super::synthesis::References;
 use crate::dataset::Dataset;
 use crate::dataset::layout::{self, Split};
@@ -425,7 +427,7 @@ impl Inspector {
         };
         // A good image that ends above most good images' loss has probably started in the
         // wrong basin: it retries (the symmetry turns, then the next start pose).
-        let first = self.synthesize(&set.good, set.n_good, ceiling, None, None)?;
+        let first = self.synthesize(&set.good, set.n_good, ceiling, None, None, 0.0)?;
         let losses: Vec<f32> = first
             .iter()
             .map(|s| s.refinement.loss)
@@ -434,9 +436,19 @@ impl Inspector {
         let retry_above = (!losses.is_empty()).then(|| quantile(&losses, RETRY_QUANTILE));
         let mut per_budget = Vec::new();
         for &budget in &budgets {
-            let good = self.synthesize(&set.good, set.n_good, budget, retry_above, None)?;
-            let defective =
-                self.synthesize(&set.defective, set.n_defective, budget, retry_above, None)?;
+            // The references come with their turned renders: some candidate maps are
+            // pose-tolerant.
+            let tolerance = POSE_TOLERANCE_DEG;
+            let good =
+                self.synthesize(&set.good, set.n_good, budget, retry_above, None, tolerance)?;
+            let defective = self.synthesize(
+                &set.defective,
+                set.n_defective,
+                budget,
+                retry_above,
+                None,
+                tolerance,
+            )?;
             let (good_refs, defective_refs): (Vec<References<'_>>, Vec<References<'_>>) = (
                 good.iter()
                     .map(|s| References {

@@ -337,6 +337,25 @@ impl Calibration {
             || self.fusion.is_some_and(|f| f.second.needs_synthesis())
     }
 
+    /// The widest pose tolerance of the maps inspection makes with this calibration (its
+    /// score, region and fusion maps), and with `detectors` of every detector it measured:
+    /// how far the references are turned (see [`ScoreSettings::pose_tolerance_deg`]).
+    pub fn pose_tolerance_deg(&self, detectors: bool) -> f32 {
+        let mut maps: Vec<&ScoreSettings> = vec![&self.score];
+        maps.extend(&self.region_map);
+        maps.extend(self.fusion.iter().map(|f| &f.second));
+        if detectors {
+            for d in &self.detectors {
+                maps.push(&d.score);
+                maps.extend(d.fusion.iter().map(|f| &f.second));
+            }
+        }
+        maps.into_iter()
+            .filter(|m| m.needs_synthesis())
+            .map(|m| m.pose_tolerance_deg)
+            .fold(0.0, f32::max)
+    }
+
     /// Whether any detector it measured needs what `f` asks for (the model, a render).
     pub fn detectors_need(&self, f: fn(&ScoreSettings) -> bool) -> bool {
         self.detectors

@@ -37,7 +37,10 @@ impl Inspector {
             Some(k) if k.len() == count => Some(k),
             _ if calibration.detectors_need_synthesis() => {
                 let (rounds, retry) = calibration.refine_for(self.settings.refine_rounds);
-                made = self.synthesize(images, count, rounds, retry, None).ok();
+                let tolerance = calibration.pose_tolerance_deg(true);
+                made = self
+                    .synthesize(images, count, rounds, retry, None, tolerance)
+                    .ok();
                 made.as_deref()
             }
             _ => None,

@@ -333,7 +333,14 @@ fn for_photos(
     let mut made = Vec::with_capacity(fitted.len());
     for (chunk, names) in images.chunks(batch * image_len).zip(fitted.chunks(batch)) {
         let synthesized = inspector
-            .synthesize(chunk, names.len(), rounds, retry, None)
+            .synthesize(
+                chunk,
+                names.len(),
+                rounds,
+                retry,
+                None,
+                adapted.pose_tolerance_deg(false),
+            )
             .map_err(|message| InspectError::Invalid {
                 path: names[0].clone(),
                 message: format!(

@@ -481,7 +481,12 @@ impl Inspector {
                     .as_ref()
                     .and_then(|c| c.refine.as_ref())
                     .and_then(|r| r.retry_above);
-                self.synthesize(images, count, self.refine_rounds(), retry, limit)
+                let tolerance = all
+                    .iter()
+                    .filter(|m| m.needs_synthesis())
+                    .map(|m| m.pose_tolerance_deg)
+                    .fold(0.0, f32::max);
+                self.synthesize(images, count, self.refine_rounds(), retry, limit, tolerance)
             });
         let (synthesis, synthesis_error): (Vec<Option<Synthesis>>, Option<String>) =
             match synthesized {

@@ -8,7 +8,7 @@ use rayon::prelude::*;
 
 use super::localise::{Region, add_part_area, densest, naming_window, regions};
 use super::pipeline::Inspector;
-use super::score::{Against, ScoreSettings, anomaly_map, difference_map, reference_map};
+use super::score::{Against, ScoreSettings, difference_map, reference_map};
 use crate::imaging::gaussian_blur;
 use crate::refine::{Synthesis, Synthesizer};
 
@@ -72,9 +72,10 @@ impl Inspector {
     }
 
     /// Refines the pose of `count` flat images for at most `rounds` rounds and renders their
-    /// references (colour images are refined on their grey level). `None` with a message when
-    /// there is no scene, the renderer fails or the time limit passes: those images cannot be
-    /// judged.
+    /// references (colour images are refined on their grey level), and with a positive
+    /// `tolerance_deg` the product turned that far about each axis (see
+    /// [`ScoreSettings::pose_tolerance_deg`]). `None` with a message when there is no scene,
+    /// the renderer fails or the time limit passes: those images cannot be judged.
     pub fn synthesize(
         &self,
         images: &[f32],
@@ -82,6 +83,7 @@ impl Inspector {
         rounds: usize,
         retry_above: Option<f32>,
         time_limit: Option<Duration>,
+        tolerance_deg: f32,
     ) -> Result<Vec<Synthesis>, String> {
         let Some(synthesizer) = &self.synthesizer else {
             return Err(
@@ -95,7 +97,7 @@ impl Inspector {
         let refs: Vec<&[f32]> = grey.iter().map(Vec::as_slice).collect();
         let deadline = time_limit.map(|t| Instant::now() + t);
         synthesizer
-            .synthesize(&refs, rounds, retry_above, deadline)
+            .synthesize(&refs, rounds, retry_above, deadline, tolerance_deg)
             .map_err(|e| e.to_string())
     }
 
@@ -131,19 +133,29 @@ impl Inspector {
                     .par_iter()
                     .enumerate()
                     .map(|(i, r)| match r.synthesis {
+                        // A pose-tolerant map without its turned renders cannot be made.
+                        Some(s) if settings.pose_tolerance_deg > 0.0 && s.around.is_empty() => {
+                            nan()
+                        }
                         Some(s) => {
                             let image = &images[i * image_len..(i + 1) * image_len];
                             let reference = replicated(&s.reference, image_len);
-                            match appearance {
-                                Some(a) => {
-                                    let mut d = difference_map(image, &reference, size, settings);
-                                    for (v, k) in d.iter_mut().zip(a.scale(&s.reference, &s.part)) {
-                                        *v *= k;
+                            let mut d = difference_map(image, &reference, size, settings);
+                            if settings.pose_tolerance_deg > 0.0 {
+                                for turned in &s.around {
+                                    let turned = replicated(turned, image_len);
+                                    let e = difference_map(image, &turned, size, settings);
+                                    for (v, w) in d.iter_mut().zip(e) {
+                                        *v = v.min(w);
                                     }
-                                    gaussian_blur(&d, size, settings.smoothing_sigma)
                                 }
-                                None => anomaly_map(image, &reference, size, settings),
                             }
+                            if let Some(a) = appearance {
+                                for (v, k) in d.iter_mut().zip(a.scale(&s.reference, &s.part)) {
+                                    *v *= k;
+                                }
+                            }
+                            gaussian_blur(&d, size, settings.smoothing_sigma)
                         }
                         None => nan(),
                     })

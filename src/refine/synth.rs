@@ -39,6 +39,10 @@ pub struct Synthesis {
     pub part: Vec<u8>,
     /// Depth per pixel of the reference (0 = background).
     pub depth: Vec<f32>,
+    /// The product at the refined pose turned by the pose tolerance either way about the
+    /// camera's x, y and z axes (in that order), through the same exposure; empty when no
+    /// tolerance was asked for.
+    pub around: Vec<Vec<f32>>,
 }
 
 /// Everything needed to render references for images of one training dataset. Cheap to
@@ -176,6 +180,7 @@ impl Synthesizer {
         rounds: usize,
         retry_above: Option<f32>,
         deadline: Option<Instant>,
+        tolerance_deg: f32,
     ) -> Result<Vec<Synthesis>, SynthError> {
         let inputs: Vec<RefineInput<'_>> = images
             .iter()
@@ -198,26 +203,64 @@ impl Synthesizer {
         let refined = refine(&self.scene, &mut renderer, &inputs, &settings, deadline)?;
         let poses: Vec<_> = refined.iter().map(|r| r.pose).collect();
         let frames = self.scene.render_references(&mut renderer, &poses)?;
+        let turns = turned_both_ways(&poses, tolerance_deg);
+        let mut around = if turns.is_empty() {
+            Vec::new()
+        } else {
+            self.scene
+                .render_candidates_from(&mut renderer, &turns, true)?
+        }
+        .into_iter();
         Ok(refined
             .into_iter()
             .zip(frames)
             .map(|(refinement, frame)| {
                 let (gain, bias) = (refinement.gain, refinement.bias);
-                let reference = self
-                    .scene
-                    .shade(&frame)
-                    .into_iter()
-                    .map(|v| (gain * v + bias).clamp(0.0, 1.0))
+                let exposed = |frame: &crate::render::Frame| -> Vec<f32> {
+                    self.scene
+                        .shade(frame)
+                        .into_iter()
+                        .map(|v| (gain * v + bias).clamp(0.0, 1.0))
+                        .collect()
+                };
+                let reference = exposed(&frame);
+                let around = around
+                    .by_ref()
+                    .take(if tolerance_deg > 0.0 { TURNS } else { 0 })
+                    .map(|f| exposed(&f))
                     .collect();
                 Synthesis {
                     refinement,
                     reference,
                     part: frame.part,
                     depth: frame.depth,
+                    around,
                 }
             })
             .collect())
     }
+}
+
+/// Turns of each pose rendered for a pose-tolerant map: both ways about x, y and z.
+const TURNS: usize = 6;
+
+/// Each pose turned by `degrees` either way about the camera's x, y and z axes; none when
+/// `degrees` is not positive.
+fn turned_both_ways(poses: &[ScenePose], degrees: f32) -> Vec<ScenePose> {
+    if !(degrees > 0.0) {
+        return Vec::new();
+    }
+    let angle = f64::from(degrees).to_radians();
+    poses
+        .iter()
+        .flat_map(|pose| {
+            (0..TURNS).map(move |k| {
+                let mut delta = [0.0; super::pose::PARAMS];
+                delta[k / 2] = if k % 2 == 0 { angle } else { -angle };
+                pose.moved(&delta)
+            })
+        })
+        .collect()
 }
 
 /// The refinement's settings for renders of `recipe`: the offset and zoom are searched only
