@@ -247,7 +247,7 @@ const TURNS: usize = 6;
 /// Each pose turned by `degrees` either way about the camera's x, y and z axes; none when
 /// `degrees` is not positive.
 fn turned_both_ways(poses: &[ScenePose], degrees: f32) -> Vec<ScenePose> {
-    if !(degrees > 0.0) {
+    if degrees.is_nan() || degrees <= 0.0 {
         return Vec::new();
     }
     let angle = f64::from(degrees).to_radians();
