@@ -339,7 +339,7 @@ fn for_photos(
                 rounds,
                 retry,
                 None,
-                adapted.pose_tolerance_deg(false),
+                adapted.pose_tolerance_deg(true),
             )
             .map_err(|message| InspectError::Invalid {
                 path: names[0].clone(),
