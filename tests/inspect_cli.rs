@@ -187,6 +187,22 @@ fn inspect_cli_calibrates_writes_outputs_and_fails_on_defects() {
         Calibration::load(&Calibration::path(run.path())).unwrap(),
         chosen
     );
+
+    // A calibration of the rendered comparison fitted with another refinement (here a file
+    // from before the levels of detail were kept) is refit where the scene is at hand: its
+    // retry loss and budget were measured on other poses.
+    let mut older = chosen.clone();
+    older.score.against = unseen::inspect::Against::Rendered;
+    older.refine.as_mut().expect("no refinement choice").levels = None;
+    older.save(&Calibration::path(run.path())).unwrap();
+    let mut refit = args(run.path(), Some(data.path()), vec![test_dir.join("good")]);
+    refit.iterations = BudgetArg::Auto;
+    run_inspect_cli(refit).unwrap();
+    let refit = Calibration::load(&Calibration::path(run.path())).unwrap();
+    assert_eq!(
+        refit.refine.and_then(|r| r.levels),
+        Some(unseen::refine::RefineSettings::default().levels)
+    );
     let err = parse_false_alarm_rate("1.5").unwrap_err();
     assert!(err.contains("[0, 1)"), "{err}");
     assert!(parse_false_alarm_rate("some").is_err());

@@ -496,6 +496,7 @@ impl Inspector {
                 ceiling,
                 retry_above,
                 budget_scores,
+                levels: self.synthesizer().map(|s| s.settings.levels.clone()),
             }),
             ..calibration
         };

@@ -39,6 +39,11 @@ pub struct RefineChoice {
     pub retry_above: Option<f32>,
     /// Each budget compared and its criterion (validation image AUROC + pixel AUROC).
     pub budget_scores: Vec<(usize, f32)>,
+    /// The refinement's levels of detail the budget and the retry loss were measured with;
+    /// None in files written before they were kept. Another refinement ends at other losses,
+    /// so such a calibration is fitted anew where the scene is at hand.
+    #[serde(default)]
+    pub levels: Option<Vec<crate::refine::solve::Level>>,
 }
 
 /// A second score fused with the first: each is put on the scale of the good validation

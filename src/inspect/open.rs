@@ -196,6 +196,15 @@ pub fn open_inspector(options: &OpenOptions, device: &Device) -> Result<Opened, 
         if synthesis_at_hand && c.format < CALIBRATION_FORMAT {
             why.push("it predates the comparison with the rendered product".into());
         }
+        // Fitted with another refinement (before an upgrade changed its levels of detail):
+        // the retry loss and the budget were measured on other poses.
+        let levels = inspector.synthesizer().map(|s| &s.settings.levels);
+        if c.needs_synthesis()
+            && let (Some(now), Some(then)) = (levels, &c.refine)
+            && then.levels.as_ref() != Some(now)
+        {
+            why.push("it was fitted with another refinement (its levels of detail differ)".into());
+        }
         if options.settings.choose_budget
             && c.refine
                 .as_ref()
