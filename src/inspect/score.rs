@@ -106,7 +106,7 @@ pub struct ScoreSettings {
 
 /// The pose tolerance (degrees) calibration compares with none for maps against the rendered
 /// product: on the demo's held-out renders, 0.15° to 0.6° all raised dents' image AUROC by
-/// 0.01 to 0.015 (`examples/refine_bench.rs`, docs/results/2026-12-07-full-mesh.md).
+/// 0.010 to 0.017 (`examples/refine_bench.rs`, docs/results/2026-12-07-full-mesh.md).
 pub const POSE_TOLERANCE_DEG: f32 = 0.3;
 
 /// The differences calibration compares: absolute and SSIM, each with and without a
