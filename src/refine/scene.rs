@@ -96,13 +96,7 @@ impl Scene {
         renderer: &mut Renderer,
         poses: &[ScenePose],
     ) -> Result<Vec<Frame>, RenderError> {
-        self.render_at(
-            renderer,
-            &self.candidate_mesh,
-            poses,
-            self.supersample,
-            Outputs::Shade,
-        )
+        self.render_candidates_from(renderer, poses, false)
     }
 
     /// Renders `poses` for refinement, in order, from the dataset's own mesh (the one the
