@@ -224,11 +224,7 @@ impl Synthesizer {
                         .collect()
                 };
                 let reference = exposed(&frame);
-                let around = around
-                    .by_ref()
-                    .take(if tolerance_deg > 0.0 { TURNS } else { 0 })
-                    .map(|f| exposed(&f))
-                    .collect();
+                let around = around.by_ref().take(TURNS).map(|f| exposed(&f)).collect();
                 Synthesis {
                     refinement,
                     reference,
