@@ -171,6 +171,22 @@ fn errors_without_turns(
     (errors, renders)
 }
 
+/// [`errors_without_turns`] with `level` alone, for as many rounds as it allows.
+fn errors_at_one_level(
+    scene: &Scene,
+    renderer: &mut Renderer,
+    images: &[(Vec<f32>, ScenePose)],
+    deg: f64,
+    level: Level,
+) -> Vec<f32> {
+    let settings = RefineSettings {
+        levels: vec![level],
+        max_rounds: level.max_rounds,
+        ..settings()
+    };
+    errors_without_turns(scene, renderer, images, deg, settings).0
+}
+
 fn median(v: &[f32]) -> f32 {
     let mut v = v.to_vec();
     v.sort_by(f32::total_cmp);
@@ -259,12 +275,7 @@ fn a_wide_jacobian_turn_brings_the_blurred_level_nearer() {
             rotation_step_deg: Some(turn),
             ..first
         };
-        let settings = RefineSettings {
-            levels: vec![level],
-            max_rounds: first.max_rounds,
-            ..settings()
-        };
-        errors_without_turns(&scene, renderer, &images, 10.0, settings).0
+        errors_at_one_level(&scene, renderer, &images, 10.0, level)
     };
     let wide = errors(3.0, &mut renderer);
     let narrow = errors(0.5, &mut renderer);
@@ -288,12 +299,8 @@ fn the_full_mesh_brings_the_blurred_level_nearer() {
     let first = RefineSettings::default().levels[0];
     assert!(first.full_mesh, "the default changed");
     let mut errors = |full_mesh: bool| -> Vec<f32> {
-        let settings = RefineSettings {
-            levels: vec![Level { full_mesh, ..first }],
-            max_rounds: first.max_rounds,
-            ..settings()
-        };
-        errors_without_turns(&scene, &mut renderer, &images, 4.0, settings).0
+        let level = Level { full_mesh, ..first };
+        errors_at_one_level(&scene, &mut renderer, &images, 4.0, level)
     };
     let full = errors(true);
     let decimated = errors(false);
