@@ -6,8 +6,10 @@
 Inspects every defective test image of EVAL_DATA (a dataset whose manifest records
 `defect_part`, as unseen's own datasets do) with the run, its part atlas taken from TRAIN_DATA,
 and counts per defect class: images given any region, the first (strongest) region named after
-the injected part, any region named after it, and whether the first region overlaps the
-ground-truth mask. Prints a table and the wall time.
+a part the defect changes (`defect_parts`: the injected part, and the other side of an edge it
+sits on; the injected part alone in manifests without them), the first region named after the
+injected part itself ("label"), any region named right, and whether the first region overlaps
+the ground-truth mask. Prints a table and the wall time.
 """
 import argparse
 import collections
@@ -90,8 +92,10 @@ def main():
             continue
         c["with region"] += 1
         first = regions[0]
-        c["first named right"] += first.get("part") == s["defect_part"]
-        c["any named right"] += any(g.get("part") == s["defect_part"] for g in regions)
+        truth = s.get("defect_parts") or [s["defect_part"]]
+        c["first named right"] += first.get("part") in truth
+        c["first is label"] += first.get("part") == s["defect_part"]
+        c["any named right"] += any(g.get("part") in truth for g in regions)
         c["first: " + str(first.get("part"))] += 1
         if s.get("mask"):
             mask = read_grey_png(os.path.join(a.eval_data, s["mask"]))
@@ -101,11 +105,14 @@ def main():
         n = c["images"]
         named = ", ".join(f"{k[7:]} {v}" for k, v in sorted(c.items()) if k.startswith("first: "))
         print(f"{cls:12} {n:4} images  region {c['with region']:4}  first right {c['first named right']:4} "
-              f"({c['first named right'] / max(n, 1):.2f})  any right {c['any named right']:4}  "
+              f"({c['first named right'] / max(n, 1):.2f})  label {c['first is label']:4}  "
+              f"any right {c['any named right']:4}  "
               f"first on mask {c['first on mask']:4}  [{named}]")
     total = sum(c["images"] for c in rows.values())
     right = sum(c["first named right"] for c in rows.values())
-    print(f"all          {total:4} images  first right {right} ({right / max(total, 1):.3f}); "
+    label = sum(c["first is label"] for c in rows.values())
+    print(f"all          {total:4} images  first right {right} ({right / max(total, 1):.3f}), "
+          f"label {label} ({label / max(total, 1):.3f}); "
           f"{elapsed:.1f} s wall")
 
 

@@ -188,6 +188,15 @@ fn layout_is_mvtec_ad_and_masks_match_images() {
                     "{} on {part}",
                     s.id.class
                 );
+                // The parts it touches start with that part; a chip, centred on the rim,
+                // touches both the wall and the base.
+                assert_eq!(s.defect_parts.first().map(String::as_str), Some(part));
+                for touched in &s.defect_parts {
+                    assert!(defect_parts[s.id.class.as_str()].contains(&touched.as_str()));
+                }
+                if s.id.class == "chip" {
+                    assert_eq!(s.defect_parts.len(), 2, "{:?}", s.defect_parts);
+                }
             }
         }
     }

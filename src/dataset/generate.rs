@@ -208,13 +208,21 @@ impl DatasetContext {
         let attempt = attempts.saturating_sub(1);
         let defect = draw_defect_on(id, &self.product, &self.geometry, attempt);
         let part = defect.as_ref().map(|d| d.part(&self.geometry));
+        let name = |p: u8| self.parts.name_of(p).map(str::to_string);
+        let touched = defect.as_ref().map_or_else(Vec::new, |d| {
+            d.parts_touched(&self.geometry)
+                .into_iter()
+                .filter_map(name)
+                .collect()
+        });
         SampleRecord {
             id: id.clone(),
             attempts,
             view: draw_view(id, &self.recipe, attempt),
             defect,
             visible_defect_px,
-            defect_part: part.and_then(|p| self.parts.name_of(p)).map(str::to_string),
+            defect_part: part.and_then(name),
+            defect_parts: touched,
             ..SampleRecord::paths_of(&self.recipe.name, id)
         }
     }
@@ -443,6 +451,7 @@ impl SampleRecord {
             defect: None,
             visible_defect_px: 0,
             defect_part: None,
+            defect_parts: Vec::new(),
             image: p.image,
             mask: p.mask,
             part_map: p.part_map,

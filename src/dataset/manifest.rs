@@ -60,6 +60,11 @@ pub struct SampleRecord {
     pub visible_defect_px: usize,
     /// The part of the good product the defect affects.
     pub defect_part: Option<String>,
+    /// Every part the defect changes a fair share of, `defect_part` first
+    /// ([`crate::product::Defect::parts_touched`]): a defect on an edge touches two. Absent
+    /// in manifests written before it was recorded.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub defect_parts: Vec<String>,
     /// Files, relative to the dataset folder.
     pub image: String,
     pub mask: Option<String>,
@@ -98,6 +103,16 @@ impl SampleHashes {
 }
 
 impl SampleRecord {
+    /// The parts a region may be named after and be right: [`Self::defect_parts`], or
+    /// `defect_part` alone where the manifest predates them. Empty for a good sample.
+    pub fn parts_named_right(&self) -> Vec<String> {
+        if self.defect_parts.is_empty() {
+            self.defect_part.iter().cloned().collect()
+        } else {
+            self.defect_parts.clone()
+        }
+    }
+
     /// Each (relative path, recorded SHA-256) of the sample's files; `None` for a record
     /// without hashes (a version-1 manifest).
     pub fn files_with_hashes(&self) -> Option<Vec<(&str, &str)>> {

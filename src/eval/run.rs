@@ -138,8 +138,9 @@ struct TestSet {
     /// Whether the image's mask is known (good images: all zero; a defective photo without a
     /// mask file: unknown, left out of the pixel metrics).
     has_mask: Vec<bool>,
-    /// The part each defect was put on, as the manifest records it.
-    defect_parts: Vec<Option<String>>,
+    /// The parts each defect may be named after and be right, as the manifest records them
+    /// (empty when unknown: good images, photos).
+    defect_parts: Vec<Vec<String>>,
 }
 
 impl TestSet {
@@ -193,7 +194,7 @@ impl TestSet {
             self.classes.push(sample.id.class.clone());
             self.masks.push(mask);
             self.has_mask.push(true);
-            self.defect_parts.push(sample.defect_part.clone());
+            self.defect_parts.push(sample.parts_named_right());
         }
         Ok(())
     }
@@ -216,7 +217,7 @@ impl TestSet {
                 .push(photo.class == GOOD || photo.mask.is_some());
             self.classes.push(photo.class);
             self.masks.push(mask);
-            self.defect_parts.push(None);
+            self.defect_parts.push(Vec::new());
         }
         Ok(())
     }
@@ -812,13 +813,15 @@ fn class_metrics(
     let size = (test.masks.first().map_or(0, Vec::len) as f64).sqrt() as usize;
     let has_masks = pixel_labels.iter().any(|&l| l);
     let (f1, f1_threshold) = f1_max(&good, &defective);
-    // Named right: the strongest region's part is the part the defect was put on.
+    // Named right: the strongest region's part is one the defect changes (the part it was put
+    // on, or the other side of the edge it sits on).
     let part_named = parts.and_then(|parts| {
         let judged: Vec<bool> = (0..test.len())
             .filter(|&i| chosen(i) && test.classes[i] != GOOD)
             .filter_map(|i| {
-                let truth = test.defect_parts[i].as_ref()?;
-                Some(parts.get(i).and_then(Option::as_ref) == Some(truth))
+                let truth = &test.defect_parts[i];
+                let named = parts.get(i).and_then(Option::as_ref);
+                (!truth.is_empty()).then(|| named.is_some_and(|n| truth.contains(n)))
             })
             .collect();
         (!judged.is_empty())
@@ -905,5 +908,41 @@ mod tests {
     fn model_names_come_from_the_run_directory() {
         assert_eq!(model_name(Path::new("/runs/gan")), "gan");
         assert_eq!(model_name(Path::new("/")), "model");
+    }
+
+    #[test]
+    fn a_region_is_named_right_on_either_side_of_the_edge_a_defect_sits_on() {
+        // A good image, a chip on the rim (wall and base), a chip that named the dome, and a
+        // dent on the dome from a manifest that records its part alone.
+        let owned = |parts: &[&str]| parts.iter().map(|p| p.to_string()).collect::<Vec<_>>();
+        let test = TestSet {
+            paths: vec![PathBuf::new(); 4],
+            classes: owned(&[GOOD, "chip", "chip", "dent"]),
+            images: vec![0.0; 4],
+            masks: vec![vec![0]; 4],
+            has_mask: vec![true; 4],
+            defect_parts: vec![
+                Vec::new(),
+                owned(&["wall", "base"]),
+                owned(&["wall", "base"]),
+                owned(&["dome"]),
+            ],
+        };
+        let named = [None, Some("base"), Some("dome"), Some("dome")].map(|p| p.map(String::from));
+        let maps = vec![vec![0.0]; 4];
+        let scores = [0.0, 1.0, 1.0, 1.0];
+        let all = class_metrics("all", &test, &scores, &maps, Some(&named), None, 0.5);
+        assert_eq!(all.part_named, Some(2.0 / 3.0));
+        let chip = "chip".to_string();
+        let chips = class_metrics(
+            "chip",
+            &test,
+            &scores,
+            &maps,
+            Some(&named),
+            Some(&chip),
+            0.5,
+        );
+        assert_eq!(chips.part_named, Some(0.5));
     }
 }

@@ -383,8 +383,6 @@ impl Defect {
         }
     }
 
-    /// A point on the good product's surface where the defect sits; its part is the part the
-    /// defect affects.
     /// The same defect placed at the surface point `p` instead (a click in the workbench):
     /// bumps and dents keep their offset along the surface normal, chips and missing features
     /// centre on `p` (a missing feature then acts on the part at `p`), a fin moves with its
@@ -421,6 +419,8 @@ impl Defect {
         moved
     }
 
+    /// A point on the good product's surface where the defect sits; its part is the part the
+    /// defect affects.
     pub fn anchor(&self, shape: &(impl Field + ?Sized)) -> DVec3 {
         let project = |c: &[f64; 3]| {
             // The surface point nearest the defect's centre, found along the field's gradient.
@@ -459,6 +459,50 @@ impl Defect {
             Defect::MissingFeature { part, .. } => *part,
             _ => shape.part_at(self.anchor(shape)),
         }
+    }
+
+    /// Every part of the good product whose surface this defect changes by a fair share (at
+    /// least [`TOUCHED_SHARE`] of the changed surface), [`Self::part`] first and the rest by
+    /// share. A defect placed on an edge changes two parts about equally: a chip centred on the
+    /// cap's rim takes as much of the base as of the wall, and which of the two its centre
+    /// counts as is a matter of rounding.
+    ///
+    /// The changed surface is sampled on a grid over the defect's influence box (24 cells along
+    /// its longest side): the grid points within one cell of the good surface whose distance
+    /// the defect moves by more than half a cell, each counted for the good part under it.
+    pub fn parts_touched(&self, shape: &Geometry) -> Vec<u8> {
+        const CELLS: f64 = 24.0;
+        let primary = self.part(shape);
+        let (lo, hi) = self.influence_box(shape);
+        let cell = (hi - lo).max_element() / CELLS;
+        if !(cell.is_finite() && cell > 0.0) {
+            return vec![primary];
+        }
+        let (lo, hi) = (lo - DVec3::splat(cell), hi + DVec3::splat(cell));
+        let steps = ((hi - lo) / cell).ceil().as_uvec3();
+        let solid = super::sdf::Solid::with_defect(shape.clone(), self.clone());
+        let mut counts = std::collections::BTreeMap::<u8, usize>::new();
+        for k in 0..=steps.z {
+            for j in 0..=steps.y {
+                for i in 0..=steps.x {
+                    let p = lo + DVec3::new(i as f64, j as f64, k as f64) * cell;
+                    let good = shape.sdf(p);
+                    if good.abs() <= cell && (solid.sdf(p) - good).abs() > cell / 2.0 {
+                        *counts.entry(shape.part_at(p)).or_default() += 1;
+                    }
+                }
+            }
+        }
+        let changed: usize = counts.values().sum();
+        let mut others: Vec<(usize, u8)> = counts
+            .into_iter()
+            .filter(|&(part, n)| part != primary && n as f64 >= TOUCHED_SHARE * changed as f64)
+            .map(|(part, n)| (n, part))
+            .collect();
+        others.sort_by(|a, b| b.cmp(a));
+        std::iter::once(primary)
+            .chain(others.into_iter().map(|(_, part)| part))
+            .collect()
     }
 
     /// An axis-aligned box outside which the defect provably leaves the surface unchanged.
@@ -501,15 +545,17 @@ impl Defect {
     }
 }
 
+/// The share of a defect's changed surface a part must hold to count as touched
+/// ([`Defect::parts_touched`]).
+pub const TOUCHED_SHARE: f64 = 0.25;
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::product::sdf::Solid;
 
-    #[test]
-    fn the_default_bulge_sits_where_the_issue_says() {
-        // Polar 0, radius 0.30, protrusion 0.15: centre (0, 1.85, 0).
-        let shape = ProductSpec::builtin_cap().shape();
+    /// The issue's default bulge, on top of the dome: polar 0, radius 0.30, protrusion 0.15.
+    fn bulge_on_top(shape: &Shape) -> Defect {
         let spec = DefectSpec::Bulge {
             radius: [0.3, 0.3],
             protrusion: [0.15, 0.15],
@@ -517,7 +563,14 @@ mod tests {
             azimuth_deg: [0.0, 0.0],
             blend: 0.08,
         };
-        let d = spec.sample(&shape, &mut Rng::new(1));
+        spec.sample(shape, &mut Rng::new(1))
+    }
+
+    #[test]
+    fn the_default_bulge_sits_where_the_issue_says() {
+        // Centre (0, 1.85, 0).
+        let shape = ProductSpec::builtin_cap().shape();
+        let d = bulge_on_top(&shape);
         let Defect::Bulge { centre, .. } = d else {
             panic!("not a bulge")
         };
@@ -525,6 +578,34 @@ mod tests {
         let solid = Solid::with_defect(shape, d);
         // The top now stands 0.15 higher.
         assert!(solid.sdf(DVec3::new(0.0, 2.15, 0.0)).abs() < 1e-9);
+    }
+
+    #[test]
+    fn a_chip_on_the_rim_touches_wall_and_base_and_a_bulge_on_top_only_the_dome() {
+        let shape = ProductSpec::builtin_cap().shape();
+        let parts = shape.parts;
+        let geometry = Geometry::from(shape);
+        // The chip's centre lies on the rim itself; its part alone is a tie between the wall
+        // and the base that rounding settles.
+        let chip = Defect::Chip {
+            centre: [shape.radius, 0.0, 0.0],
+            radius: 0.15,
+        };
+        let touched = chip.parts_touched(&geometry);
+        assert_eq!(touched[0], chip.part(&geometry));
+        let mut sorted = touched.clone();
+        sorted.sort();
+        let mut expected = vec![parts.wall, parts.base];
+        expected.sort();
+        assert_eq!(sorted, expected, "{touched:?}");
+        assert_eq!(
+            bulge_on_top(&shape).parts_touched(&geometry),
+            vec![parts.dome]
+        );
+        let short = Defect::ShortNotch {
+            height: shape.notch_height / 2.0,
+        };
+        assert_eq!(short.parts_touched(&geometry), vec![parts.notch]);
     }
 
     #[test]

@@ -63,7 +63,8 @@ pub enum PreviewJob {
 pub struct ViewImage {
     pub shade: Vec<u8>,
     pub mask: Option<Vec<u8>>,
-    /// The part the defect lies on.
+    /// The parts the defect changes, joined for display ("wall and base" for a chip on the
+    /// rim), the part it lies on first.
     pub defect_part: Option<String>,
     /// The part shown at each pixel (0: background).
     pub part: Vec<u8>,
@@ -242,11 +243,12 @@ fn render_view(
         })
     });
     let defect_part = defect.as_ref().map(|d| {
-        context
-            .parts()
-            .name_of(d.part(geometry))
-            .unwrap_or_default()
-            .to_string()
+        let names: Vec<&str> = d
+            .parts_touched(geometry)
+            .into_iter()
+            .filter_map(|p| context.parts().name_of(p))
+            .collect();
+        names.join(" and ")
     });
     let (frame, mask) = context
         .render_view(
