@@ -54,8 +54,9 @@ pub struct DetectorEval {
     pub name: String,
     /// Its map and score, e.g. `absolute-render map-max`.
     pub scoring: String,
-    /// Its validation criterion (image AUROC + pixel AUROC), which calibration chose by.
-    pub criterion: f32,
+    /// Its validation criterion (image AUROC + pixel AUROC), which calibration chose by; None
+    /// where it was not measured.
+    pub criterion: Option<f32>,
     /// Whether calibration chose it.
     pub chosen: bool,
     pub classes: Vec<(String, f64)>,

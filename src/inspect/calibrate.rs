@@ -255,6 +255,15 @@ impl Inspector {
                 }
             }
         }
+        // A criterion that is not a finite number was not measured: no defective validation
+        // images, or a map that is NaN throughout. It is kept as none, and it ranks below
+        // every measured one (a NaN would otherwise win the comparison below, which it never
+        // loses).
+        for (criterion, _) in &mut fits {
+            if !criterion.is_finite() {
+                *criterion = f32::NEG_INFINITY;
+            }
+        }
         let detectors: Vec<DetectorFit> = fits
             .iter()
             .map(|(criterion, c)| DetectorFit {
@@ -262,7 +271,7 @@ impl Inspector {
                 score: c.score,
                 score_kind: c.score_kind,
                 fusion: c.fusion,
-                criterion: *criterion,
+                criterion: criterion.is_finite().then_some(*criterion),
                 review_threshold: c.review_threshold,
                 defect_threshold: c.defect_threshold,
             })

@@ -89,8 +89,10 @@ pub struct DetectorFit {
     pub score_kind: ScoreKind,
     #[serde(default)]
     pub fusion: Option<Fusion>,
-    /// Validation image AUROC + pixel AUROC of the detector's best variant.
-    pub criterion: f32,
+    /// Validation image AUROC + pixel AUROC of the detector's best variant; None where it
+    /// was not measured (no defective validation images, or a map that is NaN throughout).
+    /// Files from before it could be absent hold `null` there.
+    pub criterion: Option<f32>,
     /// Its thresholds, fitted on its own validation scores.
     pub review_threshold: f32,
     pub defect_threshold: f32,
@@ -631,6 +633,18 @@ impl Calibration {
         {
             return Err(format!("a descent budget is above {MAX_ITERATIONS}"));
         }
+        for d in &self.detectors {
+            if !(d.criterion.is_none_or(f32::is_finite)
+                && d.review_threshold.is_finite()
+                && d.defect_threshold.is_finite())
+            {
+                return Err(format!(
+                    "detector {}: its criterion (when measured) and thresholds must be finite \
+                     numbers",
+                    d.name
+                ));
+            }
+        }
         let finite_pairs = self.auroc.iter().all(|(_, a)| a.is_finite())
             && self.budget_scores.iter().all(|(_, s)| s.is_finite());
         if !finite_pairs {
@@ -859,14 +873,18 @@ mod tests {
         assert_eq!(region.map_name(), "absolute σ2");
     }
 
-    #[test]
-    fn older_files_load_and_newer_ones_are_refused() {
-        let scores = ValidationScores {
+    /// Ten good validation images, no defective one.
+    fn good_only() -> ValidationScores {
+        ValidationScores {
             good: (0..10).map(|i| [i as f32 * 0.1; 3]).collect(),
             defective: Vec::new(),
             good_pixels: vec![0.1],
-        };
-        let c = fit_default(&scores);
+        }
+    }
+
+    #[test]
+    fn older_files_load_and_newer_ones_are_refused() {
+        let c = fit_default(&good_only());
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join(CALIBRATION_FILE);
         c.save(&path).unwrap();
@@ -905,6 +923,33 @@ mod tests {
         set_format(&path, CALIBRATION_FORMAT + 1);
         let err = Calibration::load(&path).unwrap_err().to_string();
         assert!(err.contains("not supported"), "{err}");
+    }
+
+    #[test]
+    fn a_detector_not_measured_is_written_and_read_back_and_a_nan_one_is_never_written() {
+        // Good validation images only: no detector's criterion can be measured.
+        let mut c = fit_default(&good_only());
+        c.detectors = vec![DetectorFit {
+            name: "model".into(),
+            score: c.score,
+            score_kind: c.score_kind,
+            fusion: None,
+            criterion: None,
+            review_threshold: c.review_threshold,
+            defect_threshold: c.defect_threshold,
+        }];
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(CALIBRATION_FILE);
+        c.save(&path).unwrap();
+        assert_eq!(Calibration::load(&path).unwrap(), c);
+        c.detectors[0].criterion = Some(f32::NAN);
+        let err = c.save(&path).unwrap_err().to_string();
+        assert!(err.contains("detector model"), "{err}");
+        // The file written before is untouched.
+        assert_eq!(
+            Calibration::load(&path).unwrap().detectors[0].criterion,
+            None
+        );
     }
 
     fn set_format(path: &Path, format: u32) {

@@ -320,7 +320,10 @@ pub fn detector_note(c: &Calibration) -> String {
     let measured: Vec<String> = c
         .detectors
         .iter()
-        .map(|d| format!("{} {:.3}", d.name, d.criterion))
+        .map(|d| match d.criterion {
+            Some(c) => format!("{} {c:.3}", d.name),
+            None => format!("{} not measured", d.name),
+        })
         .collect();
     if measured.is_empty() {
         format!("detector: {}", c.detector())

@@ -278,7 +278,7 @@ mod tests {
                 crate::eval::DetectorEval {
                     name: "render".to_string(),
                     scoring: "absolute-render map-max".to_string(),
-                    criterion: 1.9,
+                    criterion: Some(1.9),
                     chosen: true,
                     classes: vec![(ALL.to_string(), 0.96), ("dent".to_string(), 0.9)],
                     pixel: vec![(ALL.to_string(), Some(0.97)), ("dent".to_string(), None)],
@@ -286,7 +286,7 @@ mod tests {
                 crate::eval::DetectorEval {
                     name: "lookup".to_string(),
                     scoring: "absolute±1-lookup map-max".to_string(),
-                    criterion: 1.8,
+                    criterion: Some(1.8),
                     chosen: false,
                     classes: vec![(ALL.to_string(), 0.88), ("dent".to_string(), 0.91)],
                     pixel: Vec::new(),

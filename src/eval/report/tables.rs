@@ -102,7 +102,7 @@ pub(super) fn detectors_table(model: &ModelEval) -> Option<Table> {
                 .map(|(c, _)| fmt_opt3(d.pixel.iter().find(|(p, _)| p == c).and_then(|p| p.1))),
         );
         row.push(d.scoring.clone());
-        row.push(fmt3(f64::from(d.criterion)));
+        row.push(fmt_opt3(d.criterion.map(f64::from)));
         table.rows.push(row);
     }
     Some(table)
