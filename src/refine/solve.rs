@@ -827,8 +827,8 @@ impl Track<'_> {
         self.propose(settings, size, symmetric);
     }
 
-    /// Takes the renders of turns about the symmetry axis, then continues at the last level
-    /// from the best turn, or ends the try.
+    /// Takes the renders of turns about the symmetry axis, then continues from the best turn
+    /// (at the first level after the sweep, at the last after the polish), or ends the try.
     /// - All round (the sweep, once per image): the turn that fits best at the first,
     ///   blurred level continues there as a new try unless it is the pose itself; the
     ///   finished try is kept, and the lowest loss at the last level wins in the end. At the
