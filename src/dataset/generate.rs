@@ -207,22 +207,19 @@ impl DatasetContext {
     pub fn record(&self, id: &SampleId, attempts: u32, visible_defect_px: usize) -> SampleRecord {
         let attempt = attempts.saturating_sub(1);
         let defect = draw_defect_on(id, &self.product, &self.geometry, attempt);
-        let part = defect.as_ref().map(|d| d.part(&self.geometry));
-        let name = |p: u8| self.parts.name_of(p).map(str::to_string);
-        let touched = defect.as_ref().map_or_else(Vec::new, |d| {
-            d.parts_touched(&self.geometry)
-                .into_iter()
-                .filter_map(name)
-                .collect()
-        });
+        // The part the defect was put on comes first among those it touches.
+        let touched = defect
+            .as_ref()
+            .map_or_else(Vec::new, |d| d.parts_touched(&self.geometry));
+        let name = |p: &u8| self.parts.name_of(*p).map(str::to_string);
         SampleRecord {
             id: id.clone(),
             attempts,
             view: draw_view(id, &self.recipe, attempt),
             defect,
             visible_defect_px,
-            defect_part: part.and_then(name),
-            defect_parts: touched,
+            defect_part: touched.first().and_then(name),
+            defect_parts: touched.iter().filter_map(name).collect(),
             ..SampleRecord::paths_of(&self.recipe.name, id)
         }
     }
