@@ -632,8 +632,8 @@ impl Design {
             if let Some(class) = self.defect.clone() {
                 self.defect_ranges_ui(ui, &class);
             }
-            if let Some(part) = self.view.as_ref().and_then(|v| v.defect_part.as_ref()) {
-                ui.label(format!("affects the {part}"));
+            if let Some(parts) = self.view.as_ref().and_then(|v| v.affected_parts.as_ref()) {
+                ui.label(format!("affects the {parts}"));
             }
         }
         ui.label("Samples per split:");

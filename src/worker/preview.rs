@@ -65,7 +65,7 @@ pub struct ViewImage {
     pub mask: Option<Vec<u8>>,
     /// The parts the defect changes, joined for display ("wall and base" for a chip on the
     /// rim), the part it lies on first.
-    pub defect_part: Option<String>,
+    pub affected_parts: Option<String>,
     /// The part shown at each pixel (0: background).
     pub part: Vec<u8>,
     /// The product's parts, (id, name) in id order.
@@ -242,7 +242,7 @@ fn render_view(
             None => drawn,
         })
     });
-    let defect_part = defect.as_ref().map(|d| {
+    let affected_parts = defect.as_ref().map(|d| {
         let names: Vec<&str> = d
             .parts_touched(geometry)
             .into_iter()
@@ -268,7 +268,7 @@ fn render_view(
     Ok(ViewImage {
         shade: frame.shade,
         mask,
-        defect_part,
+        affected_parts,
         part: frame.part,
         parts,
         placed: placed.map(|p| p.to_array()),
